@@ -1,0 +1,62 @@
+"""The ``cardio`` command: one entry point, one module per subcommand.
+
+Every module of the ``companion.cli`` package other than this one is a subcommand
+module: it exposes ``register(subparsers)`` which adds its parser(s) and sets
+``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit
+code). Adding a command means adding a module; nothing here changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+#: modules of ``companion.cli`` that hold no subcommand
+_NOT_COMMANDS = frozenset({"main", "common"})
+
+
+def subcommand_modules() -> list[str]:
+    """Names of the subcommand modules, sorted."""
+    import companion.cli as package
+
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_") and info.name not in _NOT_COMMANDS
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cardio",
+        description="cardiolink companion: record, screen, review and sync 30-second single-lead ECGs.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in subcommand_modules():
+        module = importlib.import_module(f"companion.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
