@@ -1,0 +1,422 @@
+"""Reading and writing ECG records: WFDB (``wfdb`` package) and CSV.
+
+Every reader returns a :class:`Record` whose signals are in millivolts, shape
+``(n_samples, n_leads)``, with the sample rate explicit.
+
+CSV format (as the CardioLearn web page takes it: a CSV file or pasted text plus the
+sample rate, ADC gain and baseline given separately):
+
+- UTF-8 text, fields separated by commas (``,``); a semicolon or tab is accepted too if
+  the whole text uses it consistently. Blank lines and lines starting with ``#`` are
+  ignored. Leading/trailing spaces around fields are ignored.
+- **One column without a header**: one integer ADC count per line (single lead, named
+  ``"ECG"``).
+- **Several columns with a header**: the first non-comment line names the leads, e.g.
+  ``I,II,V1``. A first column named ``time``, ``time_s``, ``t``, ``sample`` or
+  ``index`` (any case) is dropped. A single column may have a header too.
+- Values are converted with ``mv = (value - baseline) / adc_gain``. With
+  ``adc_gain=None`` the values are taken as millivolts already (decimals allowed, no
+  baseline subtracted). With an ``adc_gain`` the values must be integers (ADC counts).
+- Every data line must have as many fields as the header. Errors name the line number.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from ecg.errors import InputFormatError, SignalError
+
+__all__ = [
+    "Record",
+    "read_record",
+    "read_csv",
+    "write_wfdb",
+    "write_csv",
+    "validate_fs",
+    "MAX_FS_HZ",
+]
+
+#: Highest sample rate accepted anywhere in the package (Hz).
+MAX_FS_HZ = 10_000.0
+
+_TIME_COLUMNS = frozenset({"time", "time_s", "t", "sample", "index", "time_ms"})
+_SEPARATORS = (",", ";", "\t")
+_WFDB_SUFFIXES = (".hea", ".dat", ".mat")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One ECG record in physical units.
+
+    Attributes
+    ----------
+    name : str
+        Record name (file stem for files, ``"csv"`` for pasted text).
+    signals_mv : numpy.ndarray
+        Shape ``(n_samples, n_leads)``, float64, millivolts.
+    fs_hz : float
+        Sample rate in Hz.
+    lead_names : tuple of str
+        One name per column of ``signals_mv``.
+    adc_gain : float or None
+        ADC counts per millivolt of the source (first lead for WFDB), if known.
+    baseline : int or None
+        ADC count corresponding to 0 mV, if known.
+    """
+
+    name: str
+    signals_mv: np.ndarray
+    fs_hz: float
+    lead_names: tuple[str, ...]
+    adc_gain: float | None = None
+    baseline: int | None = None
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples per lead."""
+        return int(self.signals_mv.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the record in seconds."""
+        return self.n_samples / self.fs_hz
+
+    def lead(self, index_or_name: int | str = 0) -> np.ndarray:
+        """Return one lead as a 1-D float64 array in mV (by index or name)."""
+        if isinstance(index_or_name, str):
+            try:
+                idx = self.lead_names.index(index_or_name)
+            except ValueError:
+                raise KeyError(f"no lead {index_or_name!r} in {self.lead_names}") from None
+        else:
+            idx = index_or_name
+        return self.signals_mv[:, idx]
+
+
+def validate_fs(fs_hz: float) -> float:
+    """Check a sample rate and return it as float.
+
+    Raises
+    ------
+    SignalError
+        If ``fs_hz`` is not finite, ≤ 0 or above :data:`MAX_FS_HZ`.
+    """
+    try:
+        fs = float(fs_hz)
+    except (TypeError, ValueError):
+        raise SignalError(f"sample rate {fs_hz!r} is not a number", reason="bad_fs") from None
+    if not math.isfinite(fs) or fs <= 0 or fs > MAX_FS_HZ:
+        raise SignalError(
+            f"impossible sample rate {fs_hz!r} Hz (must be in (0, {MAX_FS_HZ:g}])",
+            reason="bad_fs",
+            fs_hz=fs if math.isfinite(fs) else None,
+        )
+    return fs
+
+
+def _check_gain(adc_gain: float | None, source: str) -> float | None:
+    if adc_gain is None:
+        return None
+    gain = float(adc_gain)
+    if not math.isfinite(gain) or gain <= 0:
+        raise InputFormatError(f"ADC gain must be a positive number, got {adc_gain!r}", source=source)
+    return gain
+
+
+def read_record(
+    path: str | os.PathLike[str],
+    *,
+    fs_hz: float | None = None,
+    adc_gain: float | None = None,
+    baseline: int = 0,
+) -> Record:
+    """Read a WFDB record or a CSV file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.csv`` file, or a WFDB record: ``.hea`` path, ``.dat``/``.mat`` path, or the
+        record name without extension (``data/mitdb/100``).
+    fs_hz : float, optional
+        Required for CSV; ignored (checked against the header if given) for WFDB.
+    adc_gain : float, optional
+        CSV only: ADC counts per mV; None means the CSV holds millivolts.
+    baseline : int
+        CSV only: ADC count of 0 mV.
+
+    Returns
+    -------
+    Record
+
+    Raises
+    ------
+    InputFormatError
+        Missing or unreadable file.
+
+    Examples
+    --------
+    >>> rec = read_record("../shared/data/cinc2017/A00001.hea")  # doctest: +SKIP
+    >>> rec.fs_hz, rec.signals_mv.shape  # doctest: +SKIP
+    (300.0, (9000, 1))
+    """
+    p = Path(path)
+    if p.suffix.lower() in (".csv", ".txt"):
+        if fs_hz is None:
+            raise InputFormatError("CSV input needs a sample rate (fs_hz)", source=str(p))
+        return read_csv(p, fs_hz=fs_hz, adc_gain=adc_gain, baseline=baseline)
+    return _read_wfdb(p, fs_hz=fs_hz)
+
+
+def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
+    base = p.with_suffix("") if p.suffix.lower() in _WFDB_SUFFIXES else p
+    hea = base.parent / (base.name + ".hea")
+    if not hea.is_file():
+        raise InputFormatError("no WFDB header (.hea) found", source=str(hea))
+    try:
+        rec = wfdb.rdrecord(str(base), physical=True)
+    except Exception as exc:  # wfdb raises many kinds (ValueError, OSError, struct errors)
+        raise InputFormatError(f"cannot read WFDB record: {exc}", source=str(base)) from exc
+    if rec.p_signal is None or rec.fs is None:
+        raise InputFormatError("WFDB record has no signal", source=str(base))
+    fs = validate_fs(rec.fs)
+    if fs_hz is not None and not math.isclose(float(fs_hz), fs, rel_tol=1e-6):
+        raise InputFormatError(
+            f"header says {fs:g} Hz but fs_hz={fs_hz!r} was given", source=str(hea)
+        )
+    sig = np.asarray(rec.p_signal, dtype=np.float64)
+    if sig.ndim == 1:
+        sig = sig[:, None]
+    gains = rec.adc_gain or [None]
+    baselines = rec.baseline or [None]
+    return Record(
+        name=base.name,
+        signals_mv=sig,
+        fs_hz=fs,
+        lead_names=tuple(str(n) for n in (rec.sig_name or [f"lead{i}" for i in range(sig.shape[1])])),
+        adc_gain=float(gains[0]) if gains[0] is not None else None,
+        baseline=int(baselines[0]) if baselines[0] is not None else None,
+    )
+
+
+def _load_text(path_or_text: str | bytes | os.PathLike[str]) -> tuple[str, str, str]:
+    """Return (text, source, name)."""
+    if isinstance(path_or_text, bytes):
+        return path_or_text.decode("utf-8-sig", errors="strict"), "<text>", "csv"
+    if isinstance(path_or_text, os.PathLike) or (
+        isinstance(path_or_text, str) and "\n" not in path_or_text and "," not in path_or_text
+        and not _INT_RE.match(path_or_text.strip())
+    ):
+        p = Path(path_or_text)
+        try:
+            return p.read_text(encoding="utf-8-sig"), str(p), p.stem
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFormatError(f"cannot read file: {exc}", source=str(p)) from exc
+    return str(path_or_text).lstrip("\ufeff"), "<text>", "csv"
+
+
+def _pick_separator(lines: list[tuple[int, str]]) -> str:
+    first = lines[0][1]
+    for sep in _SEPARATORS:
+        if sep in first:
+            return sep
+    return ","
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(
+    path_or_text: str | bytes | os.PathLike[str],
+    *,
+    fs_hz: float,
+    adc_gain: float | None,
+    baseline: int = 0,
+) -> Record:
+    """Read ECG from CSV (a file path or the CSV text itself).
+
+    The accepted format is described in the module docstring.
+
+    Parameters
+    ----------
+    path_or_text : str, bytes or path-like
+        A path (``Path`` or a string without commas/newlines) or the CSV text.
+    fs_hz : float
+        Sample rate in Hz.
+    adc_gain : float or None
+        ADC counts per millivolt; None if the values are already millivolts.
+    baseline : int
+        ADC count corresponding to 0 mV (ignored when ``adc_gain`` is None).
+
+    Returns
+    -------
+    Record
+
+    Raises
+    ------
+    InputFormatError
+        Unreadable file, empty input, wrong field count, non-numeric value (with line).
+    SignalError
+        Impossible sample rate.
+
+    Examples
+    --------
+    >>> rec = read_csv("512\\n530\\n1500\\n", fs_hz=300, adc_gain=1000, baseline=512)
+    >>> rec.signals_mv[:, 0].round(3).tolist()
+    [0.0, 0.018, 0.988]
+    """
+    fs = validate_fs(fs_hz)
+    text, source, name = _load_text(path_or_text)
+    gain = _check_gain(adc_gain, source)
+    lines = [
+        (no, ln.strip())
+        for no, ln in enumerate(_io.StringIO(text).read().splitlines(), start=1)
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise InputFormatError("no data (empty CSV)", source=source)
+    sep = _pick_separator(lines)
+    header_fields = [f.strip() for f in lines[0][1].split(sep)]
+    if all(_is_number(f) for f in header_fields if f):
+        names = ["ECG"] if len(header_fields) == 1 else [f"lead{i}" for i in range(len(header_fields))]
+        data_lines = lines
+    else:
+        names = header_fields
+        data_lines = lines[1:]
+        if any(not n for n in names):
+            raise InputFormatError("empty column name in header", source=source, line=lines[0][0])
+    drop_first = len(names) > 1 and names[0].lower() in _TIME_COLUMNS
+    if not data_lines:
+        raise InputFormatError("header but no data lines", source=source, line=lines[0][0])
+    values = _parse_rows(data_lines, sep, len(names), integers=gain is not None, source=source)
+    if drop_first:
+        values = values[:, 1:]
+        names = names[1:]
+    if gain is None:
+        sig = values
+        base: int | None = None
+    else:
+        sig = (values - float(baseline)) / gain
+        base = int(baseline)
+    return Record(name=name, signals_mv=sig, fs_hz=fs, lead_names=tuple(names), adc_gain=gain, baseline=base)
+
+
+def _parse_rows(
+    rows: list[tuple[int, str]], sep: str, n_cols: int, *, integers: bool, source: str
+) -> np.ndarray:
+    out = np.empty((len(rows), n_cols), dtype=np.float64)
+    for i, (line_no, line) in enumerate(rows):
+        fields = line.split(sep)
+        if len(fields) != n_cols:
+            raise InputFormatError(
+                f"expected {n_cols} field(s), found {len(fields)}", source=source, line=line_no
+            )
+        for j, field in enumerate(fields):
+            f = field.strip()
+            if integers and not _INT_RE.match(f):
+                raise InputFormatError(
+                    f"{f!r} is not an integer ADC count (give adc_gain=None for mV values)",
+                    source=source,
+                    line=line_no,
+                )
+            try:
+                v = float(f)
+            except ValueError:
+                raise InputFormatError(f"{f!r} is not a number", source=source, line=line_no) from None
+            if not math.isfinite(v):
+                raise InputFormatError(f"{f!r} is not a finite number", source=source, line=line_no)
+            out[i, j] = v
+    return out
+
+
+def write_csv(
+    record: Record,
+    path: str | os.PathLike[str],
+    *,
+    adc_gain: float | None = None,
+    baseline: int = 0,
+) -> Path:
+    """Write a record as CSV that :func:`read_csv` reads back.
+
+    With ``adc_gain`` the values are integer ADC counts
+    (``round(mv * adc_gain) + baseline``), otherwise millivolts with 5 decimals. A header
+    line with the lead names is always written.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    p = Path(path)
+    sig = np.asarray(record.signals_mv, dtype=np.float64)
+    if adc_gain is None:
+        body = np.char.mod("%.5f", sig)
+    else:
+        gain = _check_gain(adc_gain, str(p))
+        assert gain is not None
+        body = np.char.mod("%d", np.rint(sig * gain).astype(np.int64) + int(baseline))
+    lines = [",".join(record.lead_names)] + [",".join(row) for row in body]
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def write_wfdb(
+    record: Record,
+    directory: str | os.PathLike[str],
+    *,
+    adc_gain: float = 200.0,
+    fmt: str = "16",
+) -> Path:
+    """Write a record as WFDB (``<name>.hea`` + ``<name>.dat``) into ``directory``.
+
+    Parameters
+    ----------
+    record : Record
+    directory : str or path-like
+        Existing folder.
+    adc_gain : float
+        ADC counts per mV used for every lead (200 as in MIT-BIH; 1000 keeps µV).
+    fmt : str
+        WFDB storage format (``"16"`` or ``"212"``).
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the written ``.hea`` file.
+    """
+    d = Path(directory)
+    sig = np.asarray(record.signals_mv, dtype=np.float64)
+    if not np.all(np.isfinite(sig)):
+        raise SignalError("cannot write non-finite samples to WFDB", reason="non_finite")
+    n_leads = sig.shape[1]
+    digital = np.rint(sig * adc_gain).astype(np.int64)
+    limit = 2047 if fmt == "212" else 32767
+    if np.any(np.abs(digital) > limit):
+        raise SignalError(
+            f"signal exceeds the range of format {fmt} at gain {adc_gain:g}/mV", reason="clipped"
+        )
+    wfdb.wrsamp(
+        record.name,
+        fs=record.fs_hz,
+        units=["mV"] * n_leads,
+        sig_name=list(record.lead_names),
+        d_signal=digital,
+        fmt=[fmt] * n_leads,
+        adc_gain=[float(adc_gain)] * n_leads,
+        baseline=[0] * n_leads,
+        write_dir=str(d),
+    )
+    return d / f"{record.name}.hea"

@@ -1,0 +1,231 @@
+"""Signal quality: can this recording be read at all?
+
+:func:`assess` returns a :class:`Quality` whose ``readable`` is False when any of these
+holds (the ``reasons`` list names each one found):
+
+==========================  =========================================================
+reason                      rule
+==========================  =========================================================
+``non_finite``              any NaN or infinite sample
+``too_short``               shorter than :data:`MIN_DURATION_S` (5 s)
+``flat``                    whole-trace 1st–99th percentile range < 0.05 mV
+``lead_off``                ≥ 1 s stretches flat (range < 0.02 mV) or stuck at the
+                            rails cover > 10 % of the trace (electrode contact lost)
+``clipped``                 > 1 % of samples at the trace's min/max in runs of ≥ 3
+                            (ADC saturation)
+``implausible_amplitude``   1st–99th percentile range of the 0.5–40 Hz signal > 10 mV
+``high_frequency_noise``    power above 40 Hz > 50 % of the 0.5–40 Hz power (muscle,
+                            mains)
+``implausible_heart_rate``  fewer than 2 beats, or median heart rate < 25 or > 220 bpm
+``irregular_morphology``    median correlation of beats with their median template
+                            < 0.5 (beats are not alike: noise taken for beats)
+==========================  =========================================================
+
+These thresholds are set from physiology and hardware facts (ECG amplitudes 0.1–5 mV,
+QRS band below 40 Hz, heart rates 25–220 bpm), not fitted to a dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy import signal as _sps
+
+from ecg.beats import detect_r_peaks, heart_rate_bpm
+from ecg.errors import SignalError
+from ecg.io import validate_fs
+
+__all__ = ["Quality", "assess", "MIN_DURATION_S"]
+
+#: Shortest readable recording (s).
+MIN_DURATION_S = 5.0
+
+_FLAT_RANGE_MV = 0.05
+_LEAD_OFF_RANGE_MV = 0.02
+_LEAD_OFF_FRACTION = 0.10
+_CLIP_FRACTION = 0.01
+_CLIP_MIN_RUN = 3
+_MAX_RANGE_MV = 10.0
+_HF_RATIO = 0.5
+_HR_MIN_BPM = 25.0
+_HR_MAX_BPM = 220.0
+_MIN_TEMPLATE_CORR = 0.5
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Result of :func:`assess`.
+
+    Attributes
+    ----------
+    readable : bool
+        False when any reason was found.
+    reasons : list of str
+        Codes of the problems found (see the module table); empty when readable.
+    duration_s : float
+    n_beats : int
+        R peaks found (0 when not computed).
+    heart_rate_bpm : float or None
+    clipped_fraction : float
+        Fraction of samples in saturated runs.
+    lead_off_fraction : float
+        Fraction of the trace in flat or railed ≥ 1 s stretches.
+    hf_noise_ratio : float or None
+        Power above 40 Hz over power in 0.5–40 Hz (None when fs ≤ 90 Hz).
+    template_corr : float or None
+        Median correlation of beats with the median beat.
+    """
+
+    readable: bool
+    reasons: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    n_beats: int = 0
+    heart_rate_bpm: float | None = None
+    clipped_fraction: float = 0.0
+    lead_off_fraction: float = 0.0
+    hf_noise_ratio: float | None = None
+    template_corr: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict (floats rounded to 4 decimals)."""
+        d = asdict(self)
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop indices of runs of True."""
+    m = np.concatenate(([False], mask, [False])).astype(np.int8)
+    d = np.diff(m)
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def _clipped_mask(x: np.ndarray) -> np.ndarray:
+    span = float(np.ptp(x))
+    if span == 0:
+        return np.zeros(x.size, dtype=bool)
+    tol = 1e-6 * span
+    at_rail = (x >= x.max() - tol) | (x <= x.min() + tol)
+    starts, stops = _runs(at_rail)
+    keep = (stops - starts) >= _CLIP_MIN_RUN
+    mask = np.zeros(x.size, dtype=bool)
+    for a, b in zip(starts[keep], stops[keep]):
+        mask[a:b] = True
+    return mask
+
+
+def _lead_off_fraction(x: np.ndarray, fs: float, clipped: np.ndarray) -> float:
+    win = max(2, int(fs))
+    n_win = x.size // win
+    if n_win == 0:
+        return 0.0
+    blocks = x[: n_win * win].reshape(n_win, win)
+    flat = np.ptp(blocks, axis=1) < _LEAD_OFF_RANGE_MV
+    railed = clipped[: n_win * win].reshape(n_win, win).mean(axis=1) > 0.9
+    return float(np.count_nonzero(flat | railed)) / n_win
+
+
+def _hf_ratio(x: np.ndarray, fs: float) -> float | None:
+    if fs <= 90:
+        return None
+    f, p = _sps.welch(x - x.mean(), fs=fs, nperseg=min(x.size, int(2 * fs)))
+    band = p[(f >= 0.5) & (f < 40)].sum()
+    high = p[f >= 40].sum()
+    if band <= 0:
+        return float("inf") if high > 0 else 0.0
+    return float(high / band)
+
+
+def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
+    half = int(0.1 * fs)
+    inner = peaks[(peaks >= half) & (peaks < wide.size - half)]
+    if inner.size < 3:
+        return None
+    beats = wide[inner[:, None] + np.arange(-half, half + 1)[None, :]]
+    beats = beats - beats.mean(axis=1, keepdims=True)
+    template = np.median(beats, axis=0)
+    num = beats @ template
+    den = np.linalg.norm(beats, axis=1) * np.linalg.norm(template)
+    corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return float(np.median(corr))
+
+
+def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = None) -> Quality:
+    """Assess whether a single-lead ECG can be read.
+
+    Parameters
+    ----------
+    sig_mv : numpy.ndarray
+        One lead in mV, shape ``(n_samples,)`` or ``(n_samples, 1)``.
+    fs_hz : float
+        Sample rate (Hz).
+    r_peaks : numpy.ndarray, optional
+        R peaks already found by :func:`ecg.beats.detect_r_peaks` (saves time).
+
+    Returns
+    -------
+    Quality
+
+    Raises
+    ------
+    SignalError
+        Impossible ``fs_hz`` or more than one lead (a caller error, not a bad signal).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> assess(np.zeros(3000), 300.0).reasons
+    ['flat', 'lead_off', 'implausible_heart_rate']
+    """
+    fs = validate_fs(fs_hz)
+    x = np.asarray(sig_mv, dtype=np.float64)
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 1:
+        raise SignalError(f"expected one lead (1-D), got shape {x.shape}", reason="bad_shape")
+    duration_s = x.size / fs
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        reasons = ["non_finite"] if x.size else ["too_short"]
+        return Quality(readable=False, reasons=reasons, duration_s=duration_s)
+    reasons: list[str] = []
+    if duration_s < MIN_DURATION_S:
+        reasons.append("too_short")
+    lo, hi = np.percentile(x, [1, 99])
+    if hi - lo < _FLAT_RANGE_MV:
+        reasons.append("flat")
+    clipped = _clipped_mask(x)
+    clipped_fraction = float(clipped.mean())
+    lead_off = _lead_off_fraction(x, fs, clipped)
+    if lead_off > _LEAD_OFF_FRACTION:
+        reasons.append("lead_off")
+    if clipped_fraction > _CLIP_FRACTION and "flat" not in reasons:
+        reasons.append("clipped")
+    hf = _hf_ratio(x, fs) if x.size >= 16 else None
+    n_beats, hr, corr = 0, None, None
+    if x.size >= 16 and np.ptp(x) > 0:
+        wide = _sps.sosfiltfilt(_sps.butter(2, [0.5, min(40.0, 0.45 * fs)], "bandpass", fs=fs, output="sos"), x)
+        lo_w, hi_w = np.percentile(wide, [1, 99])
+        if hi_w - lo_w > _MAX_RANGE_MV:
+            reasons.append("implausible_amplitude")
+        if hf is not None and hf > _HF_RATIO:
+            reasons.append("high_frequency_noise")
+        if duration_s >= 1.0:
+            peaks = detect_r_peaks(x, fs) if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
+            n_beats = int(peaks.size)
+            hr = heart_rate_bpm(peaks, fs)
+            corr = _template_corr(wide, peaks, fs)
+    if hr is None or not _HR_MIN_BPM <= hr <= _HR_MAX_BPM:
+        reasons.append("implausible_heart_rate")
+    if corr is not None and corr < _MIN_TEMPLATE_CORR:
+        reasons.append("irregular_morphology")
+    return Quality(
+        readable=not reasons,
+        reasons=reasons,
+        duration_s=duration_s,
+        n_beats=n_beats,
+        heart_rate_bpm=hr,
+        clipped_fraction=clipped_fraction,
+        lead_off_fraction=lead_off,
+        hf_noise_ratio=hf,
+        template_corr=corr,
+    )
