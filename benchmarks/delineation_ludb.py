@@ -1,0 +1,271 @@
+"""Delineation accuracy on LUDB: cardiolink's delineator beside neurokit2 (dwt).
+
+For every record and lead asked for, each method delineates the whole 10-s lead; only
+boundaries inside the lead's annotated span are scored. A detection matches a reference
+boundary of the same kind within 150 ms (as in the LUDB paper), one to one, nearest
+first. Reported per boundary: sensitivity, positive predictivity, mean ± SD of the error
+(detection − reference, ms); per record: errors of the median PR, QRS and QT intervals.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/delineation_ludb.py [--data ../shared/data] \
+        [--leads i ii] [--methods cardiolink neurokit2] [--limit N] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+BOUNDARIES = ("p_on", "p_peak", "p_off", "qrs_on", "r_peak", "qrs_off", "t_peak", "t_off")
+TARGETED = ("p_on", "qrs_on", "qrs_off", "t_off")
+_WAVE_OF_SYMBOL = {"p": "p", "N": "qrs", "t": "t"}
+TOLERANCE_S = 0.150
+
+Delineator = Callable[[np.ndarray, float], dict[str, np.ndarray]]
+
+
+# ----------------------------------------------------------------------------- reference
+def reference_waves(record_path: str, lead: str) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
+    """LUDB reference boundaries of one lead and its annotated span ``(first, last)``."""
+    ann = wfdb.rdann(record_path, lead)
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    symbols = list(ann.symbol)
+    ref: dict[str, list[int]] = {k: [] for k in (*BOUNDARIES, "t_on")}
+    for j, sym in enumerate(symbols):
+        wave = _WAVE_OF_SYMBOL.get(sym)
+        if wave is None:
+            continue
+        peak_key = "r_peak" if wave == "qrs" else f"{wave}_peak"
+        ref[peak_key].append(int(samples[j]))
+        if j > 0 and symbols[j - 1] == "(":
+            ref[f"{wave}_on"].append(int(samples[j - 1]))
+        if j + 1 < len(symbols) and symbols[j + 1] == ")":
+            ref[f"{wave}_off"].append(int(samples[j + 1]))
+    span = (int(samples.min()), int(samples.max()))
+    return {k: np.asarray(v, dtype=np.int64) for k, v in ref.items()}, span
+
+
+def reference_intervals_ms(ref: dict[str, np.ndarray], fs_hz: float) -> dict[str, float | None]:
+    """Median PR, QRS and QT of the annotated beats of one lead."""
+    pr, qrs, qt = [], [], []
+    for on in ref["qrs_on"]:
+        offs = ref["qrs_off"][(ref["qrs_off"] > on) & (ref["qrs_off"] < on + 0.25 * fs_hz)]
+        if offs.size:
+            qrs.append(offs[0] - on)
+        p = ref["p_on"][(ref["p_on"] < on) & (ref["p_on"] > on - 0.45 * fs_hz)]
+        if p.size:
+            pr.append(on - p[-1])
+        t = ref["t_off"][(ref["t_off"] > on) & (ref["t_off"] < on + 0.75 * fs_hz)]
+        if t.size:
+            qt.append(t[0] - on)
+    def med(v: list[int]) -> float | None:
+        return float(np.median(v)) * 1000.0 / fs_hz if v else None
+    return {"pr_ms": med(pr), "qrs_ms": med(qrs), "qt_ms": med(qt)}
+
+
+# ----------------------------------------------------------------------------- scoring
+def match(ref: np.ndarray, det: np.ndarray, tol: int) -> tuple[list[int], np.ndarray]:
+    """One-to-one matching, nearest pairs first.
+
+    Returns the errors (det − ref, samples) of matched pairs and a mask of matched
+    detections.
+    """
+    pairs = sorted(
+        (abs(int(d) - int(r)), i, j)
+        for i, r in enumerate(ref)
+        for j, d in enumerate(det)
+        if abs(int(d) - int(r)) <= tol
+    )
+    ref_used = np.zeros(ref.size, dtype=bool)
+    det_used = np.zeros(det.size, dtype=bool)
+    errors: list[int] = []
+    for _, i, j in pairs:
+        if ref_used[i] or det_used[j]:
+            continue
+        ref_used[i] = det_used[j] = True
+        errors.append(int(det[j]) - int(ref[i]))
+    return errors, det_used
+
+
+class Tally:
+    """Accumulates TP/FN/FP and errors per boundary."""
+
+    def __init__(self) -> None:
+        self.tp = dict.fromkeys(BOUNDARIES, 0)
+        self.fn = dict.fromkeys(BOUNDARIES, 0)
+        self.fp = dict.fromkeys(BOUNDARIES, 0)
+        self.err_ms: dict[str, list[float]] = {k: [] for k in BOUNDARIES}
+
+    def add(self, ref: dict[str, np.ndarray], det: dict[str, np.ndarray], span: tuple[int, int], fs_hz: float) -> None:
+        """Score one lead; unmatched detections count as false only inside ``span``."""
+        tol = int(round(TOLERANCE_S * fs_hz))
+        for k in BOUNDARIES:
+            d = det[k][det[k] >= 0]
+            errors, det_used = match(ref[k], d, tol)
+            inside = (d >= span[0]) & (d <= span[1])
+            self.tp[k] += len(errors)
+            self.fn[k] += int(ref[k].size) - len(errors)
+            self.fp[k] += int(np.sum(inside & ~det_used))
+            self.err_ms[k].extend(e * 1000.0 / fs_hz for e in errors)
+
+    def row(self, k: str) -> dict[str, float]:
+        tp, fn, fp = self.tp[k], self.fn[k], self.fp[k]
+        e = np.asarray(self.err_ms[k])
+        return {
+            "se": 100.0 * tp / (tp + fn) if tp + fn else float("nan"),
+            "ppv": 100.0 * tp / (tp + fp) if tp + fp else float("nan"),
+            "mean_ms": float(e.mean()) if e.size else float("nan"),
+            "sd_ms": float(e.std(ddof=1)) if e.size > 1 else float("nan"),
+            "n_ref": tp + fn,
+        }
+
+
+# ----------------------------------------------------------------------------- methods
+def cardiolink_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
+    from ecg.delineation.lead import delineate_lead
+
+    return delineate_lead(x_mv, fs_hz).waves
+
+
+def neurokit2_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
+    import neurokit2 as nk
+
+    fs = int(round(fs_hz))
+    clean = nk.ecg_clean(x_mv, sampling_rate=fs)
+    _, info = nk.ecg_peaks(clean, sampling_rate=fs)
+    rpeaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+    _, waves = nk.ecg_delineate(clean, rpeaks, sampling_rate=fs, method="dwt")
+    names = {
+        "p_on": "ECG_P_Onsets", "p_peak": "ECG_P_Peaks", "p_off": "ECG_P_Offsets",
+        "qrs_on": "ECG_R_Onsets", "qrs_off": "ECG_R_Offsets",
+        "t_peak": "ECG_T_Peaks", "t_off": "ECG_T_Offsets",
+    }
+    out = {"r_peak": rpeaks}
+    for k, name in names.items():
+        v = np.asarray(waves.get(name, []), dtype=np.float64)
+        out[k] = np.where(np.isfinite(v), v, -1).astype(np.int64)
+    return out
+
+
+METHODS: dict[str, Delineator] = {"cardiolink": cardiolink_method, "neurokit2": neurokit2_method}
+
+
+def our_intervals_ms(det: dict[str, np.ndarray], fs_hz: float) -> dict[str, float | None]:
+    """Median PR, QRS, QT over beats where both ends were found."""
+    def med(a: str, b: str) -> float | None:
+        ok = (det[a] >= 0) & (det[b] >= 0)
+        if not np.any(ok):
+            return None
+        return float(np.median(det[b][ok] - det[a][ok])) * 1000.0 / fs_hz
+    return {"pr_ms": med("p_on", "qrs_on"), "qrs_ms": med("qrs_on", "qrs_off"), "qt_ms": med("qrs_on", "t_off")}
+
+
+# ----------------------------------------------------------------------------- run
+def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None) -> dict:
+    ludb = data_dir / "ludb"
+    names = [line.strip().split("/")[-1] for line in (ludb / "RECORDS").read_text().split()]
+    if limit:
+        names = names[:limit]
+    result: dict = {"records": len(names), "leads": {}}
+    for lead in leads:
+        per_method: dict = {}
+        for m in methods:
+            tally, failures, interval_err, seconds = Tally(), 0, {"pr_ms": [], "qrs_ms": [], "qt_ms": []}, 0.0
+            per_record = []
+            for name in names:
+                path = str(ludb / "data" / name)
+                rec = wfdb.rdrecord(path)
+                col = [s.lower() for s in rec.sig_name].index(lead)
+                x = np.asarray(rec.p_signal[:, col], dtype=np.float64)
+                ref, span = reference_waves(path, lead)
+                t0 = time.perf_counter()
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        det = METHODS[m](x, float(rec.fs))
+                except Exception:  # neurokit2 raises on some (paced) records: count them
+                    failures += 1
+                    det = {k: np.zeros(0, dtype=np.int64) for k in BOUNDARIES}
+                seconds += time.perf_counter() - t0
+                tally.add(ref, det, span, float(rec.fs))
+                ri, oi = reference_intervals_ms(ref, float(rec.fs)), our_intervals_ms(det, float(rec.fs))
+                row = {"record": name}
+                for key in interval_err:
+                    if ri[key] is not None and oi[key] is not None:
+                        interval_err[key].append(oi[key] - ri[key])
+                        row[key] = round(oi[key] - ri[key], 1)
+                per_record.append(row)
+            per_method[m] = {
+                "boundaries": {k: tally.row(k) for k in BOUNDARIES},
+                "intervals": {
+                    k: {"n": len(v), "mean_ms": float(np.mean(v)) if v else None, "sd_ms": float(np.std(v, ddof=1)) if len(v) > 1 else None}
+                    for k, v in interval_err.items()
+                },
+                "failures": failures,
+                "ms_per_lead": 1000.0 * seconds / len(names),
+                "per_record": per_record,
+            }
+        result["leads"][lead] = per_method
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = []
+    for lead, per_method in result["leads"].items():
+        lines.append(f"\n### Lead {lead.upper()} ({result['records']} LUDB records)\n")
+        methods = list(per_method)
+        lines.append("| boundary | " + " | ".join(f"{m} Se % | PPV % | error ms" for m in methods) + " |")
+        lines.append("|---|" + "---|---|---|" * len(methods))
+        for k in BOUNDARIES:
+            cells = []
+            for m in methods:
+                r = per_method[m]["boundaries"][k]
+                cells.append(f"{r['se']:.1f} | {r['ppv']:.1f} | {r['mean_ms']:+.1f} ± {r['sd_ms']:.1f}")
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append("| per-record interval error | " + " | ".join(methods) + " |")
+        lines.append("|---|" + "---|" * len(methods))
+        for k in ("pr_ms", "qrs_ms", "qt_ms"):
+            cells = []
+            for m in methods:
+                r = per_method[m]["intervals"][k]
+                cells.append("n/a" if r["mean_ms"] is None else f"{r['mean_ms']:+.1f} ± {r['sd_ms']:.1f} (n={r['n']})")
+            lines.append(f"| {k[:-3].upper()} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append("failures (raised): " + ", ".join(f"{m} {per_method[m]['failures']}" for m in methods)
+                     + "; time per lead: " + ", ".join(f"{m} {per_method[m]['ms_per_lead']:.0f} ms" for m in methods))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_data = os.environ.get("CARDIOLINK_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=Path(default_data), help="folder holding ludb/ (default ../shared/data)")
+    parser.add_argument("--leads", nargs="+", default=["i", "ii"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--limit", type=int, default=None, help="only the first N records")
+    parser.add_argument("--json", type=Path, default=None, help="also write all figures as JSON")
+    args = parser.parse_args(argv)
+    if not (args.data / "ludb" / "RECORDS").is_file():
+        print(f"LUDB not found under {args.data}/ludb (set --data or CARDIOLINK_DATA)", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    result = run(args.data, args.leads, args.methods, args.limit)
+    print(markdown(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

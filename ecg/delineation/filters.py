@@ -1,0 +1,90 @@
+"""Signal views used by the delineator: band-limited signal and scale-space slopes.
+
+The delineator works on one lead in millivolts at its own sample rate; every width is
+given in seconds and converted here, so the same code serves 300 Hz (CinC) and 500 Hz
+(LUDB) records. Slopes are derivatives of Gaussian-smoothed signals, a single-scale
+relative of the dyadic wavelet transform used by Martínez et al. (2004): a small scale
+for the QRS complex, larger ones for the P and T waves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import butter, sosfiltfilt
+
+__all__ = ["LeadViews", "make_views", "HIGHPASS_HZ", "LOWPASS_HZ"]
+
+#: baseline-wander corner of the zero-phase high-pass filter
+HIGHPASS_HZ = 0.5
+#: corner of the zero-phase low-pass filter (mains and EMG)
+LOWPASS_HZ = 40.0
+
+#: Gaussian scales (standard deviation, seconds) of the slope signals
+_SIGMA_QRS_S = 0.004
+_SIGMA_WAVE_S = 0.012
+_SIGMA_T_S = 0.020
+
+
+@dataclass(frozen=True)
+class LeadViews:
+    """Filtered views of one lead (all arrays share the input's length).
+
+    Attributes
+    ----------
+    clean_mv : band-limited signal (0.5–40 Hz, zero phase), mV.
+    smooth_mv : ``clean_mv`` smoothed at the P/T scale, mV.
+    slope_qrs : slope at the QRS scale, mV/s.
+    slope_wave : slope at the P-wave scale, mV/s.
+    slope_t : slope at the T-wave scale, mV/s.
+    fs_hz : sample rate, Hz.
+    """
+
+    clean_mv: np.ndarray
+    smooth_mv: np.ndarray
+    slope_qrs: np.ndarray
+    slope_wave: np.ndarray
+    slope_t: np.ndarray
+    fs_hz: float
+
+
+def _band_limit(x_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    sos_hp = butter(2, HIGHPASS_HZ, btype="highpass", fs=fs_hz, output="sos")
+    y = sosfiltfilt(sos_hp, x_mv)
+    if fs_hz > 2.2 * LOWPASS_HZ:
+        sos_lp = butter(4, LOWPASS_HZ, btype="lowpass", fs=fs_hz, output="sos")
+        y = sosfiltfilt(sos_lp, y)
+    return np.asarray(y, dtype=np.float64)
+
+
+def make_views(x_mv: np.ndarray, fs_hz: float) -> LeadViews:
+    """Build the filtered views of one lead.
+
+    Parameters
+    ----------
+    x_mv : numpy.ndarray
+        One lead, shape ``(n_samples,)``, millivolts, finite.
+    fs_hz : float
+        Sample rate in Hz.
+
+    Returns
+    -------
+    LeadViews
+    """
+    clean = _band_limit(np.asarray(x_mv, dtype=np.float64), fs_hz)
+
+    def slope(sigma_s: float) -> np.ndarray:
+        sigma = max(sigma_s * fs_hz, 0.8)
+        return np.asarray(gaussian_filter1d(clean, sigma, order=1) * fs_hz)
+
+    smooth = np.asarray(gaussian_filter1d(clean, max(_SIGMA_WAVE_S * fs_hz, 0.8)))
+    return LeadViews(
+        clean_mv=clean,
+        smooth_mv=smooth,
+        slope_qrs=slope(_SIGMA_QRS_S),
+        slope_wave=slope(_SIGMA_WAVE_S),
+        slope_t=slope(_SIGMA_T_S),
+        fs_hz=float(fs_hz),
+    )

@@ -1,0 +1,137 @@
+"""QRS complexes: locating beats and their onset, main deflection and offset."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from .filters import LeadViews
+
+__all__ = ["locate_beats", "qrs_bounds", "main_polarity"]
+
+#: a slope peak belongs to the QRS if it reaches this fraction of the QRS's largest slope
+_SIGNIFICANT_SLOPE = 0.12
+#: onset: slope falls below this fraction of the first significant slope peak
+_ONSET_FRACTION = 0.08
+#: offset: slope falls below this fraction of the last significant slope peak
+_OFFSET_FRACTION = 0.10
+#: how far from the main deflection the first/last slope peak may lie, s
+_SEARCH_BEFORE_S = 0.10
+_SEARCH_AFTER_S = 0.12
+#: the longest a boundary search may walk past its slope peak, s
+_WALK_S = 0.08
+
+
+def _fallback_r_peaks(views: LeadViews) -> np.ndarray:
+    """Energy-envelope QRS detector used when ``ecg.beats`` is not available."""
+    fs = views.fs_hz
+    energy = views.slope_qrs**2
+    win = max(int(0.1 * fs), 1)
+    env = np.convolve(energy, np.ones(win) / win, mode="same")
+    ref = float(np.percentile(env, 99.0))
+    if ref <= 0.0:
+        return np.zeros(0, dtype=np.int64)
+    peaks, _ = find_peaks(env, height=0.15 * ref, distance=int(0.25 * fs))
+    return peaks.astype(np.int64)
+
+
+def _detector_r_peaks(x_mv: np.ndarray, views: LeadViews) -> np.ndarray:
+    try:
+        from ecg.beats import detect_r_peaks
+    except ImportError:
+        return _fallback_r_peaks(views)
+    try:
+        return np.asarray(detect_r_peaks(x_mv, views.fs_hz), dtype=np.int64)
+    except Exception:  # the shared detector refusing a signal must not stop delineation
+        return _fallback_r_peaks(views)
+
+
+def main_polarity(views: LeadViews, r_peaks: np.ndarray) -> float:
+    """+1 if the lead's QRS is dominated by a positive deflection, else -1."""
+    fs = views.fs_hz
+    half = int(0.06 * fs)
+    pos, neg = [], []
+    for r in r_peaks:
+        seg = views.clean_mv[max(r - half, 0) : r + half + 1]
+        if seg.size:
+            pos.append(float(seg.max()))
+            neg.append(float(-seg.min()))
+    if not pos:
+        return 1.0
+    return 1.0 if np.median(pos) >= 0.8 * np.median(neg) else -1.0
+
+
+def locate_beats(x_mv: np.ndarray, views: LeadViews) -> tuple[np.ndarray, float]:
+    """QRS main deflections (sample indices) and the lead polarity.
+
+    Detections from ``ecg.beats.detect_r_peaks`` (or a fallback) are moved to the
+    extremum of the band-limited signal with the lead's dominant polarity, within
+    ±60 ms; duplicates closer than 200 ms are merged.
+    """
+    fs = views.fs_hz
+    det = _detector_r_peaks(x_mv, views)
+    det = det[(det >= 0) & (det < views.clean_mv.size)]
+    polarity = main_polarity(views, det)
+    half = int(0.06 * fs)
+    refined: list[int] = []
+    for r in np.sort(det):
+        lo, hi = max(r - half, 0), min(r + half + 1, views.clean_mv.size)
+        seg = polarity * views.clean_mv[lo:hi]
+        peak = lo + int(np.argmax(seg))
+        if refined and peak - refined[-1] < int(0.2 * fs):
+            if polarity * views.clean_mv[peak] > polarity * views.clean_mv[refined[-1]]:
+                refined[-1] = peak
+            continue
+        refined.append(peak)
+    return np.asarray(refined, dtype=np.int64), polarity
+
+
+def _walk(slope_abs: np.ndarray, start: int, step: int, threshold: float, limit: int) -> int:
+    """Walk from ``start`` until the slope drops below ``threshold`` or stops falling."""
+    i = start
+    n = slope_abs.size
+    for _ in range(limit):
+        nxt = i + step
+        if nxt < 0 or nxt >= n:
+            break
+        if slope_abs[nxt] < threshold:
+            return nxt
+        if slope_abs[nxt] > slope_abs[i] and slope_abs[i] < 2.0 * threshold:
+            return i  # a local minimum of the slope close to the threshold
+        i = nxt
+    return i
+
+
+def qrs_bounds(views: LeadViews, r: int, lo: int, hi: int) -> tuple[int, int, float]:
+    """Onset and offset of the QRS around main deflection ``r``.
+
+    Parameters
+    ----------
+    views : LeadViews
+    r : int
+        Main deflection, sample index.
+    lo, hi : int
+        The search may not pass these sample indices (neighbouring beats).
+
+    Returns
+    -------
+    tuple
+        ``(onset, offset, largest_slope_mv_per_s)``.
+    """
+    fs = views.fs_hz
+    a = np.abs(views.slope_qrs)
+    b0 = max(lo, r - int(_SEARCH_BEFORE_S * fs))
+    b1 = min(hi, r + int(_SEARCH_AFTER_S * fs))
+    core = a[max(r - int(0.05 * fs), b0) : min(r + int(0.05 * fs), b1) + 1]
+    top = float(core.max()) if core.size else 0.0
+    seg = a[b0 : b1 + 1]
+    peaks, _ = find_peaks(seg, height=_SIGNIFICANT_SLOPE * top)
+    peaks = peaks + b0
+    before = peaks[peaks <= r]
+    after = peaks[peaks >= r]
+    first = int(before[0]) if before.size else max(r - 1, b0)
+    last = int(after[-1]) if after.size else min(r + 1, b1)
+    walk = int(_WALK_S * fs)
+    onset = _walk(a, first, -1, _ONSET_FRACTION * a[first], walk)
+    offset = _walk(a, last, +1, _OFFSET_FRACTION * a[last], walk)
+    return max(onset, lo), min(offset, hi), top
