@@ -1,0 +1,190 @@
+"""The aiohttp application of the analysis service: routes, auth, rate limit, problems.
+
+``create_app(config)`` builds the application; running it (``cardio-cloud serve`` or
+``aiohttp.web.AppRunner``) opens ``cloud.sqlite`` in ``config.data_dir`` and starts the
+workers; cleanup drains the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from cloud.analysis import SERVICE_KEY, AnalysisService, Analyser, problem_body
+from cloud.config import CloudConfig
+from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError
+from cloud.openapi import openapi_document
+from cloud.pipeline import analyse
+from cloud.ratelimit import RateLimiter
+from cloud.storage import ResultStore, TokenStore, open_db
+from cloud.validation import decode_json, parse_request
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEY = web.AppKey("config", CloudConfig)
+TOKENS_KEY = web.AppKey("tokens", TokenStore)
+LIMITER_KEY = web.AppKey("limiter", RateLimiter)
+PROBLEM_TYPE = "application/problem+json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(config: CloudConfig, *, analyser: Analyser = analyse) -> web.Application:
+    """Build the analysis service application.
+
+    Parameters
+    ----------
+    config : CloudConfig
+        Service settings (data folder, workers, limits).
+    analyser : callable, optional
+        Analysis function run by the workers (tests may wrap the real one).
+
+    Returns
+    -------
+    aiohttp.web.Application
+    """
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_problems])
+    app[CONFIG_KEY] = config
+    app[LIMITER_KEY] = RateLimiter(config.rate_per_s, config.burst)
+    app.cleanup_ctx.append(_lifecycle(analyser))
+    app.router.add_post("/v1/analyses", post_analysis)
+    app.router.add_get("/v1/analyses/{recordId}", get_analysis)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    return app
+
+
+def _lifecycle(analyser: Analyser) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG_KEY]
+        conn = open_db(config.data_dir)
+        app[TOKENS_KEY] = TokenStore(conn)
+        service = AnalysisService(config, ResultStore(conn), analyser=analyser)
+        app[SERVICE_KEY] = service
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+            conn.close()
+
+    return lifecycle
+
+
+def problem(status: int, slug: str, detail: str, **extra: Any) -> web.Response:
+    """An RFC 9457 ``application/problem+json`` response."""
+    body = {
+        "type": f"https://cardiolink.invalid/problems/{slug}",
+        "title": slug.replace("-", " "),
+        "status": status,
+        "detail": detail,
+    }
+    headers = extra.pop("headers", None)
+    body.update(extra)
+    return _json(body, status=status, content_type=PROBLEM_TYPE, headers=headers)
+
+
+def _json(
+    body: Any, *, status: int = 200, content_type: str = "application/json", headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(text=json.dumps(body), status=status, content_type=content_type, headers=headers)
+
+
+@web.middleware
+async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a problem document (never an HTML page)."""
+    try:
+        return await handler(request)
+    except RequestError as exc:
+        return _json(problem_body(exc), status=exc.status, content_type=PROBLEM_TYPE)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
+        slug = (exc.reason or "error").lower().replace(" ", "-")
+        return problem(exc.status, slug, exc.text or exc.reason, headers=headers)
+
+
+def _authorise(request: web.Request) -> str:
+    """Client name of the bearer token, after the rate limit; raises 401/429."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    client = request.app[TOKENS_KEY].verify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+    service = request.app[SERVICE_KEY]
+    if client is None:
+        service.metrics.count("unauthorised")
+        raise web.HTTPUnauthorized(
+            text="missing, unknown or revoked bearer token", headers={"WWW-Authenticate": 'Bearer realm="cardiolink"'}
+        )
+    wait_s = request.app[LIMITER_KEY].acquire(client)
+    if wait_s > 0:
+        service.metrics.count("rateLimited")
+        raise web.HTTPTooManyRequests(
+            text=f"rate limit of {request.app[LIMITER_KEY].rate_per_s:g} requests/s exceeded",
+            headers={"Retry-After": RateLimiter.retry_after_header(wait_s)},
+        )
+    return client
+
+
+async def post_analysis(request: web.Request) -> web.Response:
+    """``POST /v1/analyses``: analyse one recording (idempotent by ``recordId``)."""
+    service = request.app[SERVICE_KEY]
+    service.metrics.count("requests")
+    client = _authorise(request)
+    try:
+        body = await request.read()
+        analysis_request = parse_request(decode_json(body))
+    except RequestError:
+        service.metrics.count("rejected")
+        raise
+    try:
+        result = await service.submit(client, analysis_request)
+    except QueueFull as exc:
+        return problem(503, "queue-full", str(exc), headers={"Retry-After": "1"})
+    except AnalysisTimeout as exc:
+        return problem(504, "analysis-timeout", str(exc), recordId=exc.record_id)
+    except AnalysisFailed as exc:
+        return problem(500, "analysis-failed", str(exc), recordId=exc.record_id, attempts=exc.attempts)
+    content_type = "application/json" if result.http_status == 200 else PROBLEM_TYPE
+    return _json(result.body, status=result.http_status, content_type=content_type)
+
+
+async def get_analysis(request: web.Request) -> web.Response:
+    """``GET /v1/analyses/{recordId}``: a stored answer, 202 while pending, else 404."""
+    client = _authorise(request)
+    record_id = request.match_info["recordId"]
+    service = request.app[SERVICE_KEY]
+    stored = service.results.get(client, record_id)
+    if stored is not None:
+        content_type = "application/json" if stored.http_status == 200 else PROBLEM_TYPE
+        return _json(stored.body, status=stored.http_status, content_type=content_type)
+    if service.pending(client, record_id):
+        return _json({"status": "pending", "recordId": record_id}, status=202)
+    return problem(404, "not-found", f"no analysis with recordId {record_id!r} for this token")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: liveness (no token needed)."""
+    service = request.app[SERVICE_KEY]
+    return _json({"status": "ok", "workers": service.config.workers, "queueDepth": service.queue.depth()})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: queue depth, counters, latency percentiles (no token needed)."""
+    service = request.app[SERVICE_KEY]
+    snapshot = service.metrics.snapshot(
+        queue_depth=service.queue.depth(),
+        in_flight=service.in_flight,
+        workers=service.config.workers,
+        stored_results=service.results.count(),
+    )
+    return _json(snapshot)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """``GET /openapi.json``: the OpenAPI 3 description of this API."""
+    return _json(openapi_document(request.app[CONFIG_KEY]))

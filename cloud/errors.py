@@ -1,0 +1,95 @@
+"""Errors of the cloud analysis service.
+
+One base class (:class:`CloudError`); subclasses carry the data needed to answer the
+caller. :class:`RequestError` and its subclasses are the *caller's* fault and become
+RFC 9457 problem documents with a 4xx status; :class:`AnalysisFailed` is ours.
+"""
+
+from __future__ import annotations
+
+
+class CloudError(Exception):
+    """Base class of every error raised by :mod:`cloud`."""
+
+
+class RequestError(CloudError):
+    """The request is unacceptable: answered as a 4xx problem document.
+
+    Parameters
+    ----------
+    detail : str
+        Human-readable explanation.
+    status : int
+        HTTP status code (4xx).
+    problem : str
+        Short slug of the problem type (``https://cardiolink.invalid/problems/<slug>``).
+    errors : list of dict, optional
+        Per-field errors, each ``{"field": ..., "message": ...}``.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int = 422,
+        problem: str = "invalid-request",
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+        self.problem = problem
+        self.errors = list(errors or [])
+
+
+class UnanalysableSignal(RequestError):
+    """The payload is well formed but the signal cannot be analysed (flat, clipped...)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, status=422, problem="unanalysable-signal")
+
+
+class AnalysisFailed(CloudError):
+    """Analysis raised on every attempt (our fault, answered with 500).
+
+    Parameters
+    ----------
+    record_id : str
+        The record concerned.
+    attempts : int
+        How many times the job was tried.
+    reason : str
+        The last error, as text (never the signal).
+    """
+
+    def __init__(self, record_id: str, attempts: int, reason: str) -> None:
+        super().__init__(f"analysis of {record_id} failed after {attempts} attempt(s): {reason}")
+        self.record_id = record_id
+        self.attempts = attempts
+        self.reason = reason
+
+
+class AnalysisTimeout(CloudError):
+    """No answer within the configured time (answered with 504)."""
+
+    def __init__(self, record_id: str, timeout_s: float) -> None:
+        super().__init__(f"analysis of {record_id} did not finish within {timeout_s:g} s")
+        self.record_id = record_id
+        self.timeout_s = timeout_s
+
+
+class QueueFull(CloudError):
+    """The queue holds its maximum number of jobs (answered with 503 + Retry-After)."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(f"analysis queue is full ({depth} jobs)")
+        self.depth = depth
+
+
+class ConfigError(CloudError):
+    """Invalid service configuration (unknown key, value out of range)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message

@@ -1,0 +1,237 @@
+"""The OpenAPI 3 document of the service (served at ``/openapi.json``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cloud.config import CloudConfig
+from cloud.validation import (
+    DURATION_MAX_S,
+    DURATION_MIN_S,
+    FS_MAX_HZ,
+    FS_MIN_HZ,
+    GAIN_MAX,
+    GAIN_MIN,
+    LEAD_FIELDS,
+    RECORD_ID_PATTERN,
+    SAMPLE_MAX,
+    SAMPLE_MIN,
+)
+
+_INT32 = {"type": "integer", "minimum": SAMPLE_MIN, "maximum": SAMPLE_MAX}
+_NULLABLE_NUMBER = {"type": "number", "nullable": True}
+
+
+def example_request() -> dict[str, Any]:
+    """A valid single-lead request: 6 s of a synthetic 72 bpm ECG-like wave at 100 Hz."""
+    fs_hz, gain = 100.0, 200.0
+    samples = []
+    for i in range(600):
+        phase = (i / fs_hz) % (60.0 / 72.0)
+        r = math.exp(-(((phase - 0.25) / 0.012) ** 2))
+        t = 0.3 * math.exp(-(((phase - 0.5) / 0.05) ** 2))
+        p = 0.12 * math.exp(-(((phase - 0.1) / 0.025) ** 2))
+        samples.append(round((r + t + p) * gain))
+    return {"sampleRate": fs_hz, "adcGain": gain, "baseline": 0, "recordId": "example-0001", "dataI": samples}
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _request_schema() -> dict[str, Any]:
+    lead = {
+        "type": "array",
+        "nullable": True,
+        "items": _INT32,
+        "maxItems": int(DURATION_MAX_S * FS_MAX_HZ),
+        "description": "ADC counts of one lead; null or absent when not recorded",
+    }
+    properties: dict[str, Any] = {
+        "sampleRate": {"type": "number", "minimum": FS_MIN_HZ, "maximum": FS_MAX_HZ, "description": "Hz"},
+        "adcGain": {"type": "number", "minimum": GAIN_MIN, "maximum": GAIN_MAX, "description": "ADC counts per mV"},
+        "baseline": {**_INT32, "nullable": True, "default": 0, "description": "ADC count of 0 mV"},
+        "recordId": {"type": "string", "pattern": RECORD_ID_PATTERN, "description": "client idempotency key"},
+    }
+    properties.update({field: dict(lead) for field in LEAD_FIELDS})
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["sampleRate", "adcGain"],
+        "properties": properties,
+        "description": (
+            f"CardioLearn's request form. At least one lead; all leads equally long; the recording must "
+            f"last {DURATION_MIN_S:g}-{DURATION_MAX_S:g} s at sampleRate, else 422. Only dataI for the "
+            "single-lead model; two or more leads use the multi-lead analysis."
+        ),
+    }
+
+
+def _result_schema() -> dict[str, Any]:
+    nullable_ms = {"type": "number", "nullable": True, "description": "ms; null when not measurable"}
+    return {
+        "type": "object",
+        "required": [
+            "status", "recordId", "modelVersion", "diagnoses", "heartRate",
+            "measurements", "quality", "leads", "processingMs",
+        ],
+        "properties": {
+            "status": {"type": "string", "enum": ["completed"]},
+            "recordId": {"type": "string"},
+            "modelVersion": {"type": "string"},
+            "diagnoses": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "label", "probability"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "label": {"type": "string"},
+                        "probability": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
+                    },
+                },
+            },
+            "heartRate": {**_NULLABLE_NUMBER, "description": "beats per minute"},
+            "measurements": {
+                "type": "object",
+                "required": ["prMs", "qrsMs", "qtMs", "qtcMs"],
+                "properties": {k: nullable_ms for k in ("prMs", "qrsMs", "qtMs", "qtcMs")},
+            },
+            "quality": {
+                "type": "object",
+                "required": ["readable", "reasons"],
+                "properties": {"readable": {"type": "boolean"}, "reasons": {"type": "array", "items": {"type": "string"}}},
+            },
+            "leads": {"type": "array", "items": {"type": "string"}},
+            "durationS": {"type": "number"},
+            "processingMs": {"type": "number", "minimum": 0},
+        },
+    }
+
+
+def _components() -> dict[str, Any]:
+    counts = {"type": "object", "additionalProperties": {"type": "integer"}}
+    percentiles = {
+        "type": "object",
+        "required": ["n", "p50", "p90", "p99", "max"],
+        "properties": {"n": {"type": "integer"}, **{k: _NULLABLE_NUMBER for k in ("p50", "p90", "p99", "max")}},
+    }
+    return {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "AnalysisRequest": _request_schema(),
+            "AnalysisResult": _result_schema(),
+            "Pending": {
+                "type": "object",
+                "required": ["status", "recordId"],
+                "properties": {"status": {"type": "string", "enum": ["pending"]}, "recordId": {"type": "string"}},
+            },
+            "Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+            "Health": {
+                "type": "object",
+                "required": ["status", "workers", "queueDepth"],
+                "properties": {
+                    "status": {"type": "string"},
+                    "workers": {"type": "integer"},
+                    "queueDepth": {"type": "integer"},
+                },
+            },
+            "Metrics": {
+                "type": "object",
+                "required": ["queueDepth", "inFlight", "workers", "counts", "latencyMs", "processingMs"],
+                "properties": {
+                    "uptimeS": {"type": "number"},
+                    "queueDepth": {"type": "integer"},
+                    "inFlight": {"type": "integer"},
+                    "workers": {"type": "integer"},
+                    "storedResults": {"type": "integer"},
+                    "counts": counts,
+                    "latencyMs": percentiles,
+                    "processingMs": percentiles,
+                },
+            },
+        },
+    }
+
+
+def _json_response(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def openapi_document(config: CloudConfig) -> dict[str, Any]:
+    """The OpenAPI 3.0 document for a service with *config*."""
+    auth_errors = {
+        "401": _problem_response("missing, unknown or revoked token"),
+        "429": {**_problem_response("rate limit exceeded"), "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+    }
+    post = {
+        "summary": "Analyse one ECG recording (idempotent by recordId)",
+        "operationId": "createAnalysis",
+        "security": [{"bearerAuth": []}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/AnalysisRequest"},
+                    "example": example_request(),
+                }
+            },
+        },
+        "responses": {
+            "200": _json_response("analysis result", "AnalysisResult"),
+            "400": _problem_response("body is not JSON"),
+            **auth_errors,
+            "413": _problem_response(f"body larger than {config.max_body_bytes} bytes"),
+            "422": _problem_response("request rejected, or signal not analysable"),
+            "500": _problem_response("analysis failed after every attempt"),
+            "503": _problem_response("queue full; retry after Retry-After"),
+            "504": _problem_response("no answer in time; retry with the same recordId"),
+        },
+    }
+    get = {
+        "summary": "Fetch the answer for a recordId",
+        "operationId": "getAnalysis",
+        "security": [{"bearerAuth": []}],
+        "parameters": [{"name": "recordId", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "200": _json_response("analysis result", "AnalysisResult"),
+            "202": _json_response("queued or running", "Pending"),
+            **auth_errors,
+            "404": _problem_response("no such record for this token"),
+            "422": _problem_response("the stored answer: signal not analysable"),
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "cardiolink analysis API",
+            "version": "1.0.0",
+            "description": "Open ECG analysis API in the form of CardioLearn's (sampleRate, adcGain, dataI...dataV6).",
+        },
+        "paths": {
+            "/v1/analyses": {"post": post},
+            "/v1/analyses/{recordId}": {"get": get},
+            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz", "responses": {"200": _json_response("alive", "Health")}}},
+            "/metrics": {"get": {"summary": "Queue depth, counters, latency percentiles", "operationId": "metrics", "responses": {"200": _json_response("metrics", "Metrics")}}},
+            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        },
+        "components": _components(),
+    }

@@ -1,0 +1,186 @@
+"""The analysis itself: a pure function run by stateless workers (threads or processes).
+
+Steps (after authorisation and queueing, done by :mod:`cloud.analysis`): counts → mV,
+preprocess (band-pass, resample to the analysis rate, :mod:`ecg.preprocess`), then the
+models and measurements:
+
+- one lead: the shipped rhythm model (:func:`ecg.screening.screen`) and
+  :func:`ecg.delineate.measure`;
+- several leads: the rhythm model on every lead, probabilities averaged over the
+  readable leads, and the multi-lead findings of :func:`ecg.delineate.measure_leads`
+  (AV block, bundle-branch-block patterns, wide QRS, ectopic beats).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cloud.errors import UnanalysableSignal
+from cloud.validation import AnalysisRequest
+
+#: labels of the rhythm model's classes (CinC 2017 classes)
+RHYTHM_LABELS: dict[str, str] = {
+    "N": "Normal sinus rhythm",
+    "A": "Atrial fibrillation",
+    "O": "Other rhythm",
+    "~": "Too noisy to classify",
+}
+MULTI_LEAD_TAG = "+leads"
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the workers need to know (picklable)."""
+
+    analysis_fs_hz: float = 300.0
+    band_hz: tuple[float, float] = (0.5, 40.0)
+
+
+def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, Any]:
+    """Analyse one checked request and return the response body.
+
+    Parameters
+    ----------
+    request : AnalysisRequest
+        Checked request (ADC counts, sample rate, leads).
+    settings : PipelineSettings
+        Analysis sample rate and band-pass corners.
+
+    Returns
+    -------
+    dict
+        The ``AnalysisResult`` JSON document (see ``/openapi.json``).
+
+    Raises
+    ------
+    UnanalysableSignal
+        The signal cannot be analysed (flat, non-finite, too noisy for any step).
+    """
+    from ecg.errors import EcgError
+
+    started = time.perf_counter()
+    try:
+        signals_mv, fs_hz = _preprocess(request, settings)
+        if signals_mv.shape[1] == 1:
+            body = _single_lead(signals_mv[:, 0], fs_hz)
+        else:
+            body = _multi_lead(signals_mv, fs_hz, request.lead_names)
+    except EcgError as exc:
+        raise UnanalysableSignal(str(exc)) from None
+    body.update(
+        status="completed",
+        recordId=request.record_id,
+        leads=list(request.lead_names),
+        durationS=round(request.duration_s, 3),
+        processingMs=round((time.perf_counter() - started) * 1000.0, 2),
+    )
+    return body
+
+
+def _preprocess(request: AnalysisRequest, settings: PipelineSettings) -> tuple[np.ndarray, float]:
+    from ecg.preprocess import BandPass, Pipeline, Resample
+
+    signals_mv = request.signals_mv()
+    if not np.all(np.isfinite(signals_mv)):
+        raise UnanalysableSignal("signal has non-finite values after scaling by adcGain")
+    low_hz, high_hz = settings.band_hz
+    steps: list[Any] = [BandPass(low_hz, min(high_hz, 0.45 * request.fs_hz))]
+    if abs(request.fs_hz - settings.analysis_fs_hz) > 1e-9:
+        steps.append(Resample(settings.analysis_fs_hz))
+    out, fs_hz = Pipeline(steps).apply(signals_mv, request.fs_hz)
+    return np.asarray(out, dtype=np.float64).reshape(out.shape[0], -1), float(fs_hz)
+
+
+def _single_lead(sig_mv: np.ndarray, fs_hz: float) -> dict[str, Any]:
+    from ecg.delineate import measure
+    from ecg.screening import screen
+
+    screening = screen(sig_mv, fs_hz).to_dict()
+    measured = measure(sig_mv, fs_hz).to_dict()
+    return _body(screening["probabilities"], screening, measured, str(screening["model_version"]))
+
+
+def _multi_lead(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...]) -> dict[str, Any]:
+    from ecg.delineate import measure_leads
+    from ecg.errors import SignalError
+    from ecg.screening import screen
+
+    per_lead: list[dict[str, Any]] = []
+    for index in range(signals_mv.shape[1]):
+        try:
+            per_lead.append(screen(signals_mv[:, index], fs_hz).to_dict())
+        except SignalError:
+            continue
+    if not per_lead:
+        raise UnanalysableSignal("no lead could be analysed by the rhythm model")
+    readable = [r for r in per_lead if _readable(r)] or per_lead
+    probabilities = {
+        code: float(np.mean([float(r["probabilities"].get(code, 0.0)) for r in readable])) for code in RHYTHM_LABELS
+    }
+    measured = measure_leads(signals_mv, fs_hz, list(lead_names)).to_dict()
+    lead_rates = [r["heart_rate_bpm"] for r in readable if r.get("heart_rate_bpm") is not None]
+    summary = {
+        "heart_rate_bpm": float(np.median(lead_rates)) if lead_rates else None,
+        "quality": readable[0].get("quality"),
+    }
+    return _body(probabilities, summary, measured, str(per_lead[0]["model_version"]) + MULTI_LEAD_TAG)
+
+
+def _readable(screening: dict[str, Any]) -> bool:
+    quality = screening.get("quality")
+    return bool(quality.get("readable", True)) if isinstance(quality, dict) else True
+
+
+def _body(
+    probabilities: dict[str, float], screening: dict[str, Any], measured: dict[str, Any], model_version: str
+) -> dict[str, Any]:
+    diagnoses = [
+        {"code": code, "label": RHYTHM_LABELS.get(code, code), "probability": round(float(p), 4)}
+        for code, p in sorted(probabilities.items(), key=lambda item: -float(item[1]))
+    ]
+    diagnoses.extend(_findings(measured.get("findings")))
+    heart_rate = screening.get("heart_rate_bpm")
+    if heart_rate is None:
+        heart_rate = measured.get("heart_rate_bpm")
+    return {
+        "modelVersion": model_version,
+        "diagnoses": diagnoses,
+        "heartRate": _finite_or_none(heart_rate),
+        "measurements": {
+            "prMs": _finite_or_none(measured.get("pr_ms")),
+            "qrsMs": _finite_or_none(measured.get("qrs_ms")),
+            "qtMs": _finite_or_none(measured.get("qt_ms")),
+            "qtcMs": _finite_or_none(measured.get("qtc_ms")),
+        },
+        "quality": _quality(screening.get("quality")),
+    }
+
+
+def _findings(findings: Any) -> list[dict[str, Any]]:
+    """Measurement findings as diagnoses (no probability: they are rule-based)."""
+    out: list[dict[str, Any]] = []
+    for item in findings or []:
+        if isinstance(item, dict):
+            code = str(item.get("code") or item.get("name") or item.get("label"))
+            label = str(item.get("label") or item.get("description") or code)
+        else:
+            code = label = str(item)
+        out.append({"code": code, "label": label, "probability": None})
+    return out
+
+
+def _quality(quality: Any) -> dict[str, Any]:
+    if isinstance(quality, dict):
+        return {"readable": bool(quality.get("readable", True)), "reasons": [str(r) for r in quality.get("reasons", [])]}
+    return {"readable": True, "reasons": []}
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return round(number, 2) if np.isfinite(number) else None

@@ -1,0 +1,46 @@
+"""Per-client token-bucket rate limit (in memory, one bucket per token name)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """Allow *rate_per_s* requests per second per client with bursts up to *burst*.
+
+    Examples
+    --------
+    >>> limiter = RateLimiter(rate_per_s=1.0, burst=2, clock=lambda: 0.0)
+    >>> [limiter.acquire("a") for _ in range(3)]
+    [0.0, 0.0, 1.0]
+    """
+
+    def __init__(self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def acquire(self, client: str) -> float:
+        """Take one request from *client*'s bucket.
+
+        Returns
+        -------
+        float
+            0 when allowed; otherwise the seconds to wait before retrying.
+        """
+        now = self._clock()
+        level, last = self._buckets.get(client, (float(self.burst), now))
+        level = min(float(self.burst), level + (now - last) * self.rate_per_s)
+        if level >= 1.0:
+            self._buckets[client] = (level - 1.0, now)
+            return 0.0
+        self._buckets[client] = (level, now)
+        return (1.0 - level) / self.rate_per_s
+
+    @staticmethod
+    def retry_after_header(wait_s: float) -> str:
+        """``Retry-After`` value (whole seconds, at least 1)."""
+        return str(max(1, math.ceil(wait_s)))
