@@ -1,0 +1,143 @@
+# Wire-format vectors: runs under CPython (pytest) and MicroPython (tests/firmware/mp_run.py).
+# Keep this file MicroPython-clean: plain asserts, no pytest import.
+import json
+
+from firmware import wire
+
+
+def _vectors():
+    try:
+        here = __file__.rsplit("/", 1)[0]
+    except NameError:
+        here = "tests/firmware"
+    with open(here + "/vectors.json") as f:
+        return json.load(f)
+
+
+V = _vectors()
+
+
+def _raises(fn, *args):
+    try:
+        fn(*args)
+    except wire.WireError as e:
+        return e
+    raise AssertionError("no WireError from %r" % (args,))
+
+
+class TestFrames:
+    def test_encode_matches_vectors(self):
+        for v in V["frames"]:
+            first = v["first_sample"]
+            samples = [0] * first + v["input"]
+            frame, n = wire.encode_frame(v["session_id"], v["seq"], samples, first, len(samples), v["payload_max"], v["flags"])
+            assert frame.hex() == v["hex"], v["name"]
+            assert n == v["packed"], v["name"]
+            assert len(frame) <= v["payload_max"], v["name"]
+
+    def test_decode_matches_vectors(self):
+        for v in V["frames"]:
+            f = wire.decode_frame(bytes.fromhex(v["hex"]))
+            assert f.session_id == v["session_id"] and f.seq == v["seq"], v["name"]
+            assert f.first_sample == v["first_sample"] and f.flags == v["flags"], v["name"]
+            assert f.samples == v["input"][: v["packed"]], v["name"]
+            assert wire.decode_notification(bytes.fromhex(v["hex"])) == f
+
+    def test_bad_frames_rejected_with_reason(self):
+        for v in V["bad_frames"]:
+            e = _raises(wire.decode_frame, bytes.fromhex(v["hex"]))
+            assert e.reason == v["reason"], (v["name"], e.reason)
+
+    def test_frames_fit_mtu_23_and_247(self):
+        samples = [2048 + ((i * 37) % 200) - 100 for i in range(3000)]
+        for mtu in (23, 247):
+            i = 0
+            seq = 0
+            while i < len(samples):
+                frame, n = wire.encode_frame(1, seq, samples, i, len(samples), mtu - wire.ATT_HEADER_BYTES)
+                assert len(frame) <= mtu - 3
+                assert wire.decode_frame(frame).samples == samples[i : i + n]
+                i += n
+                seq += 1
+
+    def test_payload_too_small_is_an_error(self):
+        e = _raises(wire.encode_frame, 1, 0, [30000], 0, 1, wire.DATA_HEADER_BYTES + 2)
+        assert e.reason == "payload_too_small"
+
+
+class TestSummary:
+    def test_vectors_round_trip(self):
+        for v in V["summaries"]:
+            args = (v["session_id"], v["frame_count"], v["total_samples"], v["crc32"], v["end_reason"])
+            assert wire.encode_summary(*args).hex() == v["hex"]
+            s = wire.decode_summary(bytes.fromhex(v["hex"]))
+            assert tuple(s) == args
+            assert wire.decode_notification(bytes.fromhex(v["hex"])) == s
+
+    def test_bad_length(self):
+        good = bytes.fromhex(V["summaries"][0]["hex"])
+        assert _raises(wire.decode_summary, good[:-1]).reason == "bad_length"
+        assert _raises(wire.decode_summary, bytes.fromhex(V["frames"][0]["hex"])).reason == "bad_kind"
+
+    def test_crc32_vectors(self):
+        for v in V["crc32"]:
+            assert wire.samples_crc32(v["samples"]) == v["crc32"]
+
+    def test_crc32_is_incremental(self):
+        s = list(range(-1000, 1000, 3))
+        assert wire.samples_crc32(s[300:], wire.samples_crc32(s[:300])) == wire.samples_crc32(s)
+
+
+class TestControl:
+    def test_commands(self):
+        for v in V["commands"]:
+            data = bytes.fromhex(v["hex"])
+            assert wire.encode_command(v["opcode"], v["token"], *v["args"]) == data
+            op, token, args = wire.decode_command(data)
+            assert (op, token, list(args)) == (v["opcode"], v["token"], v["args"])
+
+    def test_bad_commands(self):
+        for v in V["bad_commands"]:
+            try:
+                wire.decode_command(bytes.fromhex(v["hex"]))
+            except wire.CommandError as e:
+                assert (e.code, e.opcode, e.token) == (v["code"], v["opcode"], v["token"]), v["name"]
+            else:
+                raise AssertionError(v["name"])
+
+    def test_replies(self):
+        for v in V["replies"]:
+            data = bytes.fromhex(v["hex"])
+            fields = v["fields"]
+            if v["opcode"] == wire.OP_GET_INFO and fields:
+                fields = fields[:-1] + [tuple(fields[-1])]
+            assert wire.encode_reply(v["opcode"], v["token"], v["code"], *fields) == data
+            r = wire.decode_reply(data)
+            assert (r.opcode, r.token, r.code) == (v["opcode"], v["token"], v["code"])
+            if v["code"] == wire.OK:
+                assert list(r.fields) == fields
+            else:
+                assert r.fields is None and len(data) == 3
+
+    def test_info_reply_fits_mtu_23(self):
+        for v in V["replies"]:
+            assert len(bytes.fromhex(v["hex"])) <= 20
+
+    def test_bad_replies(self):
+        assert _raises(wire.decode_reply, b"\x81\x01").reason == "bad_reply"
+        assert _raises(wire.decode_reply, b"\x01\x01\x00").reason == "bad_reply"
+        assert _raises(wire.decode_reply, b"\x82\x01\x00\x01").reason == "bad_length"
+        assert _raises(wire.decode_reply, b"\x81\x01\x00" + bytes(11)).reason == "bad_length"  # no rates
+        assert _raises(wire.decode_reply, b"\x81\x01\x00" + bytes(14)).reason == "bad_length"
+
+    def test_status(self):
+        for v in V["statuses"]:
+            data = bytes.fromhex(v["hex"])
+            assert wire.encode_status(*v["fields"]) == data
+            assert list(wire.decode_status(data)) == v["fields"]
+        assert _raises(wire.decode_status, b"\x00" * 12).reason == "bad_length"
+
+    def test_uuids(self):
+        for name, v in V["uuids"].items():
+            assert getattr(wire, name) == v["str"] and v["str"] == v["str"].lower()
+            assert getattr(wire, name + "_LE").hex() == v["le_hex"]
