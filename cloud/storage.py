@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import sqlite3
 import time
@@ -21,6 +22,7 @@ from cloud.errors import CloudError
 
 DB_NAME = "cloud.sqlite"
 TOKEN_PREFIX = "clk_"
+_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -98,7 +100,7 @@ class TokenStore:
 
     def create(self, name: str) -> str:
         """Make a new token for *name* and return it (shown once, stored hashed)."""
-        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        if not _NAME_RE.match(name):
             raise TokenError(name, "name must be 1-64 letters, digits, '-', '_' or '.'")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = self._conn.execute("SELECT revoked_at FROM tokens WHERE name = ?", (name,)).fetchone()

@@ -1,0 +1,64 @@
+"""Errors of the cloud client: one base class; subclasses say whose fault it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CloudClientError(Exception):
+    """Base class of every error raised by :mod:`cloud_client`."""
+
+
+class CloudUnavailable(CloudClientError):
+    """The service could not be reached or kept failing (retry later).
+
+    Attributes
+    ----------
+    attempts : int
+        Requests made before giving up.
+    reason : str
+        The last failure.
+    retry_after_s : float or None
+        The server's last ``Retry-After``, if any.
+    """
+
+    def __init__(self, attempts: int, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(f"cloud unavailable after {attempts} attempt(s): {reason}")
+        self.attempts = attempts
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class ApiError(CloudClientError):
+    """The service answered with a problem document that retrying will not fix.
+
+    Attributes
+    ----------
+    status : int
+        HTTP status.
+    problem : dict
+        The RFC 9457 problem document (``type``, ``title``, ``detail``, ``errors``...).
+    """
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        detail = problem.get("detail") or problem.get("title") or "error"
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.problem = problem
+
+    @property
+    def problem_type(self) -> str:
+        """Last part of the problem ``type`` URI, e.g. ``"unanalysable-signal"``."""
+        return str(self.problem.get("type", "")).rsplit("/", 1)[-1]
+
+
+class AuthError(ApiError):
+    """401: missing, unknown or revoked token (a configuration problem of the caller)."""
+
+
+class RequestRejected(ApiError):
+    """4xx: the request (or its signal) is not acceptable; sending it again won't help."""
+
+
+class ProtocolError(CloudClientError):
+    """The server answered something that is not the documented API (misbehaving peer)."""

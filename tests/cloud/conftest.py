@@ -1,0 +1,149 @@
+"""Fixtures of the cloud tests: a running service on a loopback port, real payloads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import wfdb
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from cloud.app import create_app
+from cloud.config import CloudConfig
+from cloud.pipeline import PipelineSettings, analyse
+from cloud.storage import TokenStore, open_db
+from cloud.validation import AnalysisRequest
+
+
+@dataclass
+class CountingAnalyser:
+    """Wraps an analyser (the real one by default), counting calls; can fail or block."""
+
+    inner: Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]] = analyse
+    fail_first: int = 0
+    gate: threading.Event | None = None
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: AnalysisRequest, settings: PipelineSettings) -> dict[str, Any]:
+        with self.lock:
+            self.calls += 1
+            attempt = self.calls
+        if self.gate is not None:
+            self.gate.wait(timeout=20)
+        if attempt <= self.fail_first:
+            raise RuntimeError(f"injected failure {attempt}")
+        return self.inner(request, settings)
+
+
+@dataclass
+class Cloud:
+    """A running service: HTTP test client, a valid token, the app, the analyser."""
+
+    http: TestClient
+    token: str
+    app: web.Application
+    analyser: CountingAnalyser
+    data_dir: Path
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    def new_token(self, name: str) -> str:
+        conn = open_db(self.data_dir)
+        try:
+            return TokenStore(conn).create(name)
+        finally:
+            conn.close()
+
+    async def post(self, payload: Any, token: str | None = None) -> tuple[int, Any]:
+        response = await self.http.post("/v1/analyses", json=payload, headers=self.headers(token))
+        return response.status, await response.json(content_type=None)
+
+
+CloudFactory = Callable[..., Awaitable[Cloud]]
+
+
+@pytest.fixture
+async def make_cloud(tmp_path: Path) -> AsyncIterator[CloudFactory]:
+    """Factory: ``await make_cloud(inner=..., fail_first=0, gate=None, **config)`` → :class:`Cloud`.
+
+    Thread workers by default; *inner* is the analysis function (the real pipeline by
+    default), wrapped in a :class:`CountingAnalyser`.
+    """
+    started: list[TestClient] = []
+
+    async def factory(
+        inner: Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]] = analyse,
+        fail_first: int = 0,
+        gate: threading.Event | None = None,
+        **settings: Any,
+    ) -> Cloud:
+        data_dir = tmp_path / f"cloud{len(started)}"
+        conn = open_db(data_dir)
+        token = TokenStore(conn).create("tester")
+        conn.close()
+        settings.setdefault("executor", "thread")
+        settings.setdefault("workers", 2)
+        config = CloudConfig(data_dir=data_dir, **settings)
+        counting = CountingAnalyser(inner=inner, fail_first=fail_first, gate=gate)
+        app = create_app(config, analyser=counting)
+        http = TestClient(TestServer(app))
+        await http.start_server()
+        started.append(http)
+        return Cloud(http=http, token=token, app=app, analyser=counting, data_dir=data_dir)
+
+    yield factory
+    for http in started:
+        await http.close()
+
+
+@pytest.fixture
+async def cloud(make_cloud: CloudFactory) -> Cloud:
+    """A service with the real analysis pipeline."""
+    return await make_cloud()
+
+
+def record_payload(path: Path, record_id: str | None = None, seconds: float | None = None) -> dict[str, Any]:
+    """API payload from a WFDB record's ADC counts (lead 0 as dataI)."""
+    rec = wfdb.rdrecord(str(path), physical=False)
+    counts = np.asarray(rec.d_signal[:, 0], dtype=np.int64)
+    if seconds is not None:
+        counts = counts[: int(seconds * rec.fs)]
+    payload: dict[str, Any] = {
+        "sampleRate": float(rec.fs),
+        "adcGain": float(rec.adc_gain[0]),
+        "baseline": int(rec.baseline[0]),
+        "dataI": counts.tolist(),
+    }
+    if record_id is not None:
+        payload["recordId"] = record_id
+    return payload
+
+
+@pytest.fixture
+def cinc_payload(cinc2017_fixture: dict[str, tuple[Path, str]]) -> Callable[..., dict[str, Any]]:
+    """``cinc_payload("A00001", record_id=None, seconds=None)`` → API payload of a real record."""
+
+    def make(name: str = "A00001", record_id: str | None = None, seconds: float | None = None) -> dict[str, Any]:
+        return record_payload(cinc2017_fixture[name][0], record_id, seconds)
+
+    return make
+
+
+@pytest.fixture
+def twelve_lead_payload(cinc_payload: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """A 10-s, 12-lead payload built from a real single-lead record (leads scaled/inverted)."""
+    base = cinc_payload("A00001", seconds=10)
+    counts = np.asarray(base.pop("dataI"))
+    fields = ["dataI", "dataII", "dataIII", "dataAVR", "dataAVL", "dataAVF"] + [f"dataV{i}" for i in range(1, 7)]
+    scales = [1.0, 1.3, 0.4, -0.9, 0.5, 0.8, -0.6, -0.3, 0.7, 1.2, 1.1, 0.9]
+    for name, scale in zip(fields, scales):
+        base[name] = np.round(counts * scale).astype(np.int64).tolist()
+    return base
