@@ -16,6 +16,7 @@ Frame sequence numbers are 16-bit on the wire; a 30 s recording needs far fewer 
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import enum
 from collections import Counter
@@ -42,7 +43,8 @@ MALFORMED_REASONS = frozenset(
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Frame:
+class _Piece:
+    seq: int
     first_sample: int
     samples: tuple[int, ...]
     lead_off: bool
@@ -54,6 +56,9 @@ class _Frame:
 
 class FrameAssembler:
     """Collects the frames of one session.
+
+    A resent frame may arrive in pieces (same sequence number, later first sample) when
+    the MTU shrank after a reconnection; pieces are kept by their first sample index.
 
     Parameters
     ----------
@@ -72,16 +77,16 @@ class FrameAssembler:
 
     def __init__(self, session_id: int) -> None:
         self.session_id = session_id & 0xFF
-        self._frames: dict[int, _Frame] = {}
-        self._starts: dict[int, int] = {}  # first_sample -> seq (detects overlapping frames)
+        self._pieces: dict[int, _Piece] = {}  # first sample -> piece
+        self._starts: list[int] = []  # sorted first samples
+        self._seqs: dict[int, int] = {}  # seq -> number of pieces held
         self.summary: wire.Summary | None = None
         self.rejected: Counter[str] = Counter()
         self.duplicates = 0
         self.out_of_order = 0
         self.max_seq = -1
         self.samples_received = 0
-        self._prefix_seq = 0  # all seqs below this are held
-        self._prefix: list[int] = []  # samples of frames 0.._prefix_seq-1, in order
+        self._prefix: list[int] = []  # samples from index 0 up to the first hole
 
     # -- input -----------------------------------------------------------------------
 
@@ -100,57 +105,64 @@ class FrameAssembler:
         return self._take_frame(item)
 
     def _take_summary(self, summary: wire.Summary) -> Feed:
-        if self.summary is not None and self.summary != summary:
+        if self.summary is not None:
+            if self.summary == summary:
+                self.duplicates += 1
+                return Feed.DUPLICATE
+            self.rejected["summary_mismatch"] += 1
+            return Feed.REJECTED
+        if self._starts and (self.max_seq >= summary.frame_count or self._max_stop() > summary.total_samples):
             self.rejected["summary_mismatch"] += 1
             return Feed.REJECTED
         self.summary = summary
         return Feed.SUMMARY
 
     def _take_frame(self, frame: wire.DataFrame) -> Feed:
-        seq = frame.seq
-        if seq in self._frames:
-            self.duplicates += 1
-            return Feed.DUPLICATE
-        held = _Frame(frame.first_sample, tuple(frame.samples), bool(frame.flags & wire.FLAG_LEAD_OFF))
-        if not self._consistent(seq, held):
+        piece = _Piece(frame.seq, frame.first_sample, tuple(frame.samples), bool(frame.flags & wire.FLAG_LEAD_OFF))
+        held = self._pieces.get(piece.first_sample)
+        if held is not None:
+            if held.seq == piece.seq and held.samples[: len(piece.samples)] == piece.samples[: len(held.samples)]:
+                self.duplicates += 1
+                return Feed.DUPLICATE
             self.rejected["inconsistent"] += 1
             return Feed.REJECTED
-        if seq < self.max_seq:
+        if not self._consistent(piece):
+            self.rejected["inconsistent"] += 1
+            return Feed.REJECTED
+        if piece.seq < self.max_seq:
             self.out_of_order += 1
-        self._frames[seq] = held
-        self._starts[held.first_sample] = seq
-        self.max_seq = max(self.max_seq, seq)
-        self.samples_received += len(held.samples)
+        self._pieces[piece.first_sample] = piece
+        bisect.insort(self._starts, piece.first_sample)
+        self._seqs[piece.seq] = self._seqs.get(piece.seq, 0) + 1
+        self.max_seq = max(self.max_seq, piece.seq)
+        self.samples_received += len(piece.samples)
         self._advance_prefix()
         return Feed.FRAME
 
-    def _consistent(self, seq: int, frame: _Frame) -> bool:
-        """A frame must not overlap its neighbours' sample ranges or another seq's start."""
-        if frame.first_sample in self._starts:
-            return False
-        before = self._frames.get(seq - 1)
-        after = self._frames.get(seq + 1)
-        if before is not None and before.stop > frame.first_sample:
-            return False
-        if after is not None and frame.stop > after.first_sample:
-            return False
-        if self.summary is not None and (seq >= self.summary.frame_count or frame.stop > self.summary.total_samples):
-            return False
-        return True
+    def _consistent(self, piece: _Piece) -> bool:
+        """Pieces must not overlap, and sample order must follow sequence order."""
+        i = bisect.bisect_left(self._starts, piece.first_sample)
+        if i > 0:
+            before = self._pieces[self._starts[i - 1]]
+            if before.stop > piece.first_sample or before.seq > piece.seq:
+                return False
+        if i < len(self._starts):
+            after = self._pieces[self._starts[i]]
+            if piece.stop > after.first_sample or after.seq < piece.seq:
+                return False
+        s = self.summary
+        return s is None or (piece.seq < s.frame_count and piece.stop <= s.total_samples)
 
     def _advance_prefix(self) -> None:
-        while self._prefix_seq in self._frames:
-            frame = self._frames[self._prefix_seq]
-            if frame.first_sample != len(self._prefix):
-                break  # a hole in the sample index: the prefix stops here
-            self._prefix.extend(frame.samples)
-            self._prefix_seq += 1
+        while (piece := self._pieces.get(len(self._prefix))) is not None:
+            self._prefix.extend(piece.samples)
 
     # -- questions -------------------------------------------------------------------
 
     @property
     def frames_held(self) -> int:
-        return len(self._frames)
+        """Distinct frame sequence numbers held (whole or in part)."""
+        return len(self._seqs)
 
     @property
     def frames_malformed(self) -> int:
@@ -158,7 +170,10 @@ class FrameAssembler:
         return sum(n for reason, n in self.rejected.items() if reason in MALFORMED_REASONS)
 
     def missing_seqs(self, frame_count: int | None = None) -> list[tuple[int, int]]:
-        """Missing frame sequence numbers as inclusive ``(first, last)`` ranges.
+        """Frame sequence numbers to ask for again, as inclusive ``(first, last)`` ranges.
+
+        A sequence number is missing when no piece of it arrived, or when a hole in the
+        sample index follows its last piece while the next frame is already here.
 
         Parameters
         ----------
@@ -168,18 +183,24 @@ class FrameAssembler:
         """
         if frame_count is None:
             frame_count = self.summary.frame_count if self.summary is not None else self.max_seq + 1
-        ranges: list[tuple[int, int]] = []
-        start: int | None = None
-        for seq in range(self._prefix_seq, frame_count):
-            if seq not in self._frames:
-                if start is None:
-                    start = seq
-            elif start is not None:
-                ranges.append((start, seq - 1))
-                start = None
-        if start is not None:
-            ranges.append((start, frame_count - 1))
-        return ranges
+        wanted = {seq for seq in range(frame_count) if seq not in self._seqs}
+        for a, _ in self.sample_gaps():
+            if a > 0 and (left := self._piece_ending_at(a)) is not None and left.seq + 1 in self._seqs:
+                wanted.add(left.seq)
+        out: list[tuple[int, int]] = []
+        for seq in sorted(wanted):
+            if out and out[-1][1] == seq - 1:
+                out[-1] = (out[-1][0], seq)
+            else:
+                out.append((seq, seq))
+        return out
+
+    def _piece_ending_at(self, index: int) -> _Piece | None:
+        i = bisect.bisect_left(self._starts, index)
+        if i == 0:
+            return None
+        piece = self._pieces[self._starts[i - 1]]
+        return piece if piece.stop == index else None
 
     def sample_gaps(self, total_samples: int | None = None) -> list[tuple[int, int]]:
         """Half-open ranges of sample indices not covered by any frame held."""
@@ -187,22 +208,25 @@ class FrameAssembler:
             total_samples = self.summary.total_samples if self.summary is not None else self._max_stop()
         gaps: list[tuple[int, int]] = []
         pos = 0
-        for frame in sorted(self._frames.values(), key=lambda f: f.first_sample):
-            if frame.first_sample > pos:
-                gaps.append((pos, min(frame.first_sample, total_samples)))
-            pos = max(pos, frame.stop)
+        for first in self._starts:
+            if first > pos:
+                gaps.append((pos, min(first, total_samples)))
+            pos = max(pos, self._pieces[first].stop)
         if pos < total_samples:
             gaps.append((pos, total_samples))
         return [g for g in gaps if g[0] < g[1]]
 
     def _max_stop(self) -> int:
-        return max((f.stop for f in self._frames.values()), default=0)
+        return self._pieces[self._starts[-1]].stop if self._starts else 0
 
     @property
     def complete(self) -> bool:
         """Summary received and every frame and sample present."""
         s = self.summary
-        return s is not None and self._prefix_seq == s.frame_count and len(self._prefix) == s.total_samples
+        return (
+            s is not None and len(self._prefix) == s.total_samples and len(self._seqs) == s.frame_count
+            and self.max_seq == s.frame_count - 1
+        )
 
     def verified(self) -> bool:
         """True when complete and the samples' CRC-32 equals the summary's."""
@@ -221,10 +245,10 @@ class FrameAssembler:
         total = self.summary.total_samples if self.summary is not None else self._max_stop()
         total = max(total, self._max_stop())
         out = np.full(total, fill, dtype=np.int32)
-        for frame in self._frames.values():
-            out[frame.first_sample:frame.stop] = frame.samples
+        for piece in self._pieces.values():
+            out[piece.first_sample:piece.stop] = piece.samples
         return out, self.sample_gaps(total)
 
     def lead_off_samples(self) -> list[int]:
         """Sample indices of frames flagged "contact lost just before this frame"."""
-        return sorted(f.first_sample for f in self._frames.values() if f.lead_off)
+        return [first for first in self._starts if self._pieces[first].lead_off]

@@ -125,3 +125,29 @@ class TestBadInput:
         # whatever was kept must be self-consistent
         got, gaps = asm.assemble()
         assert got.dtype == np.int32 and all(a < b for a, b in gaps)
+
+
+class TestPieces:
+    def test_resent_frame_split_by_a_smaller_mtu(self) -> None:
+        samples = _stream(600)
+        frames, summary = _frames(samples, payload_max=120)
+        asm = FrameAssembler(SESSION)
+        for seq, f in enumerate(frames):
+            if seq != 2:
+                asm.feed(f)
+        asm.feed(summary)
+        assert asm.missing_seqs() == [(2, 2)]
+        lost = wire.decode_frame(frames[2])
+        stop = lost.first_sample + len(lost.samples)
+        first_piece, n = wire.encode_frame(SESSION, 2, samples, lost.first_sample, stop, 20)
+        assert n < len(lost.samples)
+        assert asm.feed(first_piece) is Feed.FRAME
+        assert asm.missing_seqs() == [(2, 2)]  # a hole remains after the first piece
+        assert not asm.complete
+        pos = lost.first_sample + n
+        while pos < stop:
+            piece, k = wire.encode_frame(SESSION, 2, samples, pos, stop, 20)
+            assert asm.feed(piece) is Feed.FRAME
+            pos += k
+        assert asm.missing_seqs() == [] and asm.verified()
+        assert asm.feed(first_piece) is Feed.DUPLICATE
