@@ -1,0 +1,319 @@
+"""Store-and-forward: send the history's outbox to the cloud analysis service.
+
+Every recording enters the store's outbox when it is saved. :func:`sync_pending`
+sends what is due, oldest first, each under the recording's ``uuid`` as ``recordId``
+(the cloud analyses a record once and returns the stored answer to repeats, so a
+process killed mid-upload simply sends again). When the cloud is unreachable the item
+stays queued with a later ``next_try_at`` and the rest wait for the next sync. The
+cloud answer is stored beside the local result (``cloud_results``).
+
+Where the cloud is (:func:`resolve_cloud`): ``--cloud-url``/``--token`` flags, else
+``CARDIOLINK_CLOUD_URL``/``CARDIOLINK_CLOUD_TOKEN``, else the JSON file
+``<data dir>/cloud.json`` (``{"url": ..., "token": ...}``, or ``CARDIOLINK_CLOUD_CONFIG``).
+With none of them, :func:`local_cloud` runs the analysis service in this process on
+loopback with a fresh token, so a new user sees the whole flow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloud_client import AnalysisRequest, AnalysisResult, AuthError, CloudClient, CloudUnavailable, RequestRejected
+from cloud_client.errors import CloudClientError
+from companion.errors import CompanionError
+from companion.store import Store
+
+log = logging.getLogger(__name__)
+
+ENV_CLOUD_URL = "CARDIOLINK_CLOUD_URL"
+ENV_CLOUD_TOKEN = "CARDIOLINK_CLOUD_TOKEN"
+ENV_CLOUD_CONFIG = "CARDIOLINK_CLOUD_CONFIG"
+CONFIG_FILENAME = "cloud.json"
+#: outbox retry delays: first retry after this, doubling up to the maximum
+RETRY_FIRST_S = 30.0
+RETRY_MAX_S = 3600.0
+LOCAL_CLIENT_NAME = "companion-local"
+
+
+class SyncError(CompanionError):
+    """Syncing with the cloud failed as a whole (not one item)."""
+
+
+class CloudConfigError(SyncError):
+    """The cloud settings are incomplete or unreadable (caller's fault)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"cloud settings from {source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class CloudAuthError(SyncError):
+    """The cloud refused the token (401): fix the token, nothing was lost."""
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    """Where to send recordings. The token is never printed or logged."""
+
+    url: str
+    token: str = field(repr=False)
+    source: str = "flags"
+
+
+def resolve_cloud(
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    data_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CloudSettings | None:
+    """Find the cloud settings: flags, then environment, then the config file.
+
+    Returns
+    -------
+    CloudSettings or None
+        None when no cloud is configured anywhere (use :func:`local_cloud`).
+
+    Raises
+    ------
+    CloudConfigError
+        A URL without a token (or the reverse), or an unreadable config file.
+    """
+    env = os.environ if env is None else env
+    for source, u, t in (("flags", url, token), ("environment", env.get(ENV_CLOUD_URL), env.get(ENV_CLOUD_TOKEN))):
+        if u or t:
+            return _settings(source, u or _file_value(env, data_dir, "url"), t or _file_value(env, data_dir, "token"))
+    path = _config_path(env, data_dir)
+    if path is not None and path.is_file():
+        return _settings(str(path), _file_value(env, data_dir, "url"), _file_value(env, data_dir, "token"))
+    return None
+
+
+def _config_path(env: Mapping[str, str], data_dir: Path | None) -> Path | None:
+    if env.get(ENV_CLOUD_CONFIG):
+        return Path(env[ENV_CLOUD_CONFIG])
+    return None if data_dir is None else Path(data_dir) / CONFIG_FILENAME
+
+
+def _file_value(env: Mapping[str, str], data_dir: Path | None, key: str) -> str | None:
+    path = _config_path(env, data_dir)
+    if path is None or not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CloudConfigError(str(path), f"not a JSON file: {exc}") from None
+    if not isinstance(document, dict) or set(document) - {"url", "token"}:
+        raise CloudConfigError(str(path), 'expected {"url": ..., "token": ...} and nothing else')
+    value = document.get(key)
+    return None if value is None else str(value)
+
+
+def _settings(source: str, url: str | None, token: str | None) -> CloudSettings:
+    if not url or not token:
+        missing = "URL" if not url else "token"
+        raise CloudConfigError(source, f"cloud {missing} missing (give both --cloud-url and --token)")
+    if not url.startswith(("http://", "https://")):
+        raise CloudConfigError(source, f"URL must start with http:// or https:// (got {url!r})")
+    return CloudSettings(url=url.rstrip("/"), token=token, source=source)
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    sent: list[int] = field(default_factory=list)
+    rejected: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    offline_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "rejected": self.rejected,
+            "deferred": self.deferred,
+            "offline": self.offline_reason,
+        }
+
+
+def retry_delay_s(attempts: int) -> float:
+    """Outbox delay after *attempts* failed uploads (30 s, 60 s, ... up to 1 h)."""
+    return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(0, attempts - 1))
+
+
+def cloud_result_record(result: AnalysisResult) -> dict[str, Any]:
+    """What the history stores as the cloud result: summary keys plus the full answer."""
+    top = result.top
+    findings = [d.label for d in result.diagnoses if d.probability is None]
+    return {
+        "label": top.code if top else None,
+        "category": top.label if top else None,
+        "probability": top.probability if top else None,
+        "heart_rate_bpm": result.heart_rate_bpm,
+        "model_version": result.model_version,
+        "flags": findings,
+        "measurements": {
+            "pr_ms": result.measurements.pr_ms,
+            "qrs_ms": result.measurements.qrs_ms,
+            "qt_ms": result.measurements.qt_ms,
+            "qtc_ms": result.measurements.qtc_ms,
+        },
+        "record_id": result.record_id,
+        "response": result.raw,
+    }
+
+
+def request_for(store: Store, recording_id: int) -> AnalysisRequest:
+    """The API request of a stored recording (its ``uuid`` as ``recordId``)."""
+    stored = store.get_recording(recording_id)
+    rec = stored.recording
+    return AnalysisRequest(
+        sample_rate_hz=rec.sample_rate_hz,
+        adc_gain_counts_per_mv=rec.adc_gain_counts_per_mv,
+        leads={"I": rec.samples.tolist()},
+        baseline_counts=rec.baseline_counts,
+        record_id=stored.uuid,
+    )
+
+
+async def sync_pending(
+    store: Store,
+    client: CloudClient,
+    *,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    limit: int = 50,
+    on_sent: Callable[[int, dict[str, Any]], None] | None = None,
+) -> SyncReport:
+    """Send the due outbox items, oldest first.
+
+    Parameters
+    ----------
+    store : Store
+        The history (outbox, recordings, results).
+    client : CloudClient
+        Configured client (its own retries cover short hiccups).
+    now : callable
+        Clock (UTC, aware).
+    limit : int
+        Most items sent in this call.
+    on_sent : callable, optional
+        Called with ``(recording_id, stored cloud result)`` after each success.
+
+    Returns
+    -------
+    SyncReport
+        Ids sent, rejected by the cloud (given up: retrying cannot help), and left
+        for later (offline).
+
+    Raises
+    ------
+    CloudAuthError
+        The token was refused; the item stays queued.
+    """
+    report = SyncReport()
+    due = store.due_outbox(now=now(), limit=limit)
+    for index, item in enumerate(due):
+        rid = item.recording_id
+        request = request_for(store, rid)
+        store.mark_outbox_sending(rid)
+        try:
+            result = await client.analyse(request)
+        except (CloudUnavailable, CloudClientError) as exc:
+            if isinstance(exc, AuthError):
+                store.mark_outbox_failed(rid, str(exc), next_try_at=now())
+                raise CloudAuthError(f"the cloud refused the token: {exc}") from None
+            if isinstance(exc, RequestRejected):
+                store.mark_outbox_failed(rid, str(exc), next_try_at=None, give_up=True)
+                report.rejected.append(rid)
+                log.warning("recording %d rejected by the cloud: %s", rid, exc)
+                continue
+            later = now() + dt.timedelta(seconds=retry_delay_s(item.attempts + 1))
+            store.mark_outbox_failed(rid, str(exc), next_try_at=later)
+            report.offline_reason = str(exc)
+            report.deferred.extend(i.recording_id for i in due[index:])
+            return report
+        record = cloud_result_record(result)
+        store.set_cloud_result(rid, record)
+        store.mark_outbox_done(rid)
+        report.sent.append(rid)
+        if on_sent is not None:
+            on_sent(rid, record)
+    return report
+
+
+@contextlib.asynccontextmanager
+async def local_cloud(data_dir: Path, *, workers: int = 1) -> AsyncIterator[CloudSettings]:
+    """Run the analysis service in this process on ``127.0.0.1`` (a free port).
+
+    The embedded default when no cloud is configured: its state (results, hashed
+    tokens) lives in ``<data_dir>/cloud`` so uploads stay idempotent across runs; a
+    fresh token is made each time. The companion still talks to it over HTTP through
+    :mod:`cloud_client`; only this function imports :mod:`cloud`.
+
+    Examples
+    --------
+    >>> async with local_cloud(Path("/tmp/cl")) as settings:  # doctest: +SKIP
+    ...     async with CloudClient(settings.url, settings.token) as client:
+    ...         await sync_pending(store, client)
+    """
+    from aiohttp import web
+
+    from cloud.app import create_app  # the embedded default service (see docstring)
+    from cloud.config import CloudConfig
+    from cloud.storage import TokenStore, open_db
+
+    cloud_dir = Path(data_dir) / "cloud"
+    conn = open_db(cloud_dir)
+    try:
+        tokens = TokenStore(conn)
+        if any(t.name == LOCAL_CLIENT_NAME and t.revoked_at is None for t in tokens.list()):
+            tokens.revoke(LOCAL_CLIENT_NAME)
+        token = tokens.create(LOCAL_CLIENT_NAME)
+    finally:
+        conn.close()
+    runner = web.AppRunner(create_app(CloudConfig(data_dir=cloud_dir, workers=workers, executor="thread")))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        yield CloudSettings(url=f"http://127.0.0.1:{port}", token=token, source="in-process")
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def cloud_client_for(settings: CloudSettings | None, data_dir: Path, **client_options: Any) -> AsyncIterator[CloudClient]:
+    """A :class:`CloudClient` for *settings*, or for an in-process cloud when None."""
+    async with contextlib.AsyncExitStack() as stack:
+        if settings is None:
+            settings = await stack.enter_async_context(local_cloud(data_dir))
+        client = await stack.enter_async_context(CloudClient(settings.url, settings.token, **client_options))
+        yield client
+
+
+async def after_record(
+    store: Store,
+    data_dir: Path,
+    *,
+    cloud_url: str | None = None,
+    token: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SyncReport:
+    """End of ``cardio record``: send what is pending (the new recording included).
+
+    Uses the configured cloud, or an in-process one when none is configured. Never
+    raises for an unreachable cloud: items stay queued for ``cardio sync``.
+    """
+    settings = resolve_cloud(url=cloud_url, token=token, data_dir=data_dir, env=env)
+    async with cloud_client_for(settings, data_dir, max_attempts=2, timeout_s=30.0) as client:
+        return await sync_pending(store, client)
