@@ -1,0 +1,95 @@
+"""``cardio serve``: the local web UI (history, recordings, live view) on 127.0.0.1.
+
+While it runs it announces itself in ``<data dir>/serve.json`` so that ``cardio record``
+can stream its progress to the live view (see :mod:`companion.web.publish`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+
+from aiohttp import web
+
+from companion.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, run_command
+from companion.config import CompanionConfig
+from companion.web.app import LOOPBACK_HOSTS, create_app
+from companion.web.publish import discovery_path, write_discovery
+
+log = logging.getLogger(__name__)
+DEFAULT_PORT = 8765
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "serve",
+        help="local web UI: history, recordings, live view",
+        description="Serve the history, each recording's report and a live view of `cardio record` "
+        "on http://127.0.0.1:PORT (phone-sized layout).",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1; anything else exposes your history)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any)")
+    parser.add_argument("--simulate", action="store_true",
+                        help="offer a 'Record (simulated)' button that records from the built-in simulator")
+    add_store_options(parser)
+    parser.set_defaults(func=run_serve)
+
+
+def _simulated_recorder(config: CompanionConfig):  # type: ignore[no-untyped-def]
+    from companion.web.simulate import make_recorder
+
+    return make_recorder(config)
+
+
+async def serve(config: CompanionConfig, host: str, port: int, *, simulate: bool = False,
+                ready: asyncio.Event | None = None) -> None:
+    """Run the web UI until cancelled (or SIGINT/SIGTERM)."""
+    allowed = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS or host == "::1" else frozenset()
+    token = secrets.token_urlsafe(24)
+    recorder = _simulated_recorder(config) if simulate else None
+    app = create_app(config, allowed_hosts=allowed, simulate=recorder, publish_token=token)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    url_host = f"[{bound[0]}]" if ":" in str(bound[0]) else bound[0]
+    url = f"http://{url_host}:{bound[1]}"
+    config.ensure_dirs()
+    write_discovery(config.data_dir, url, token)
+    print(f"cardiolink web UI on {url}/  (history {config.db_path}; Ctrl-C to stop)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        discovery_path(config.data_dir).unlink(missing_ok=True)
+        await runner.cleanup()
+
+
+@run_command
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    if not 0 <= args.port <= 65535:
+        print("cardio: error: --port must be within 0..65535", file=sys.stderr)
+        return EXIT_ERROR
+    config = config_from_args(args)
+    if args.host not in LOOPBACK_HOSTS:
+        log.warning("serving on %s: anyone who can reach this address can read and delete your history", args.host)
+    try:
+        asyncio.run(serve(config, args.host, args.port, simulate=args.simulate))
+    except OSError as exc:
+        print(f"cardio: error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK

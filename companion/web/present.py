@@ -1,0 +1,152 @@
+"""Turning stored results into words and report headers (shared by the web UI and CLI).
+
+The stored dicts follow the contracts in ``docs/architecture.md``: the local result is
+``ecg.screening.ScreeningResult.to_dict()`` (``label``, ``category``, ``heart_rate_bpm``,
+``quality``, ``model_version`` ...), measurements are ``ecg.delineate.Measurements.to_dict()``
+(``pr_ms``, ``qrs_ms``, ``qt_ms``, ``qtc_ms``, ``heart_rate_bpm``, ``findings``), and the cloud
+result is the API's ``AnalysisResult`` (``diagnoses``, ``heartRate``, ``measurements`` with
+``prMs``...). Every reader here tolerates missing keys, since older rows may lack them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from companion.store_models import StoredRecording
+from ecg.report import ReportHeader
+
+#: words for the CinC 2017 labels used by the local model
+LABEL_WORDS: dict[str, str] = {
+    "N": "Normal sinus rhythm",
+    "A": "Atrial fibrillation",
+    "O": "Other rhythm",
+    "~": "Too noisy to classify",
+}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def result_label(result: dict[str, Any] | None) -> str | None:
+    """The result's label code (``N``, ``A``, ``O``, ``~``) or None."""
+    if not result:
+        return None
+    label = result.get("label")
+    if label is None and isinstance(result.get("diagnoses"), list) and result["diagnoses"]:
+        label = result["diagnoses"][0].get("code")
+    return str(label) if label is not None else None
+
+
+def result_words(result: dict[str, Any] | None) -> str | None:
+    """A result in words: the category, else the words for its label, else the top diagnosis."""
+    if not result:
+        return None
+    if result.get("category"):
+        return str(result["category"])
+    diagnoses = result.get("diagnoses")
+    if isinstance(diagnoses, list) and diagnoses and isinstance(diagnoses[0], dict):
+        top = diagnoses[0]
+        return str(top.get("label") or top.get("code") or "?")
+    label = result.get("label")
+    if label is None:
+        return None
+    return LABEL_WORDS.get(str(label), str(label))
+
+
+def heart_rate(stored: StoredRecording) -> float | None:
+    """Heart rate in bpm from the local result, else measurements, else the cloud."""
+    for source, key in ((stored.local_result, "heart_rate_bpm"), (stored.measurements, "heart_rate_bpm"),
+                        (stored.cloud_result, "heartRate")):
+        value = _number((source or {}).get(key))
+        if value is not None:
+            return value
+    return None
+
+
+_INTERVALS = (("pr_ms", "prMs", "PR"), ("qrs_ms", "qrsMs", "QRS"), ("qt_ms", "qtMs", "QT"), ("qtc_ms", "qtcMs", "QTc"))
+
+
+def intervals(stored: StoredRecording) -> dict[str, float | None]:
+    """PR, QRS, QT, QTc in ms (keys ``pr_ms``...), local measurements first, then the cloud's."""
+    local = stored.measurements or {}
+    cloud = (stored.cloud_result or {}).get("measurements") or {}
+    out: dict[str, float | None] = {}
+    for key, cloud_key, _ in _INTERVALS:
+        value = _number(local.get(key))
+        out[key] = value if value is not None else _number(cloud.get(cloud_key) if isinstance(cloud, dict) else None)
+    return out
+
+
+def findings(stored: StoredRecording) -> list[str]:
+    """Findings of the measurements as short strings (dicts give their ``text``/``label``/``code``)."""
+    raw = (stored.measurements or {}).get("findings") or []
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(str(item.get("text") or item.get("label") or item.get("code") or item))
+    return out
+
+
+def quality_words(result: dict[str, Any] | None) -> str | None:
+    """Quality as words: ``"good"`` or ``"unreadable: <reasons>"``."""
+    quality = (result or {}).get("quality")
+    if quality is None:
+        return None
+    if isinstance(quality, str):
+        return quality
+    if isinstance(quality, dict):
+        readable = quality.get("readable")
+        reasons = quality.get("reasons") or []
+        if readable is True:
+            return "good"
+        if readable is False:
+            return "unreadable" + (": " + ", ".join(map(str, reasons)) if reasons else "")
+    return str(quality)
+
+
+def device_words(device: dict[str, Any]) -> str | None:
+    """Device name (and serial/address) for the header."""
+    if not device:
+        return None
+    name = device.get("name") or device.get("model") or "device"
+    extra = device.get("serial") or device.get("address")
+    return f"{name} ({extra})" if extra else str(name)
+
+
+def report_header(stored: StoredRecording) -> ReportHeader:
+    """The report header of a stored recording."""
+    rec = stored.recording
+    local = stored.local_result
+    values = intervals(stored)
+    source = None
+    if local and local.get("model_version"):
+        source = f"local model {local['model_version']}"
+    elif stored.cloud_result:
+        source = "cloud " + str(stored.cloud_result.get("modelVersion", ""))
+    lines = findings(stored)
+    if stored.cloud_result and result_words(stored.cloud_result):
+        lines = [f"Cloud: {result_words(stored.cloud_result)}", *lines]
+    if not rec.complete:
+        lines = ["Incomplete recording", *lines]
+    return ReportHeader(
+        title="Single-lead ECG",
+        recorded_at=rec.started_at,
+        device=device_words(rec.device),
+        record_id=f"{stored.id} ({stored.uuid[:8]})",
+        duration_s=round(rec.duration_s, 1),
+        result=result_words(local) or result_words(stored.cloud_result),
+        heart_rate_bpm=heart_rate(stored),
+        pr_ms=values["pr_ms"],
+        qrs_ms=values["qrs_ms"],
+        qt_ms=values["qt_ms"],
+        qtc_ms=values["qtc_ms"],
+        quality=quality_words(local) or quality_words(stored.cloud_result),
+        findings=tuple(lines),
+        source=source,
+    )

@@ -1,0 +1,201 @@
+"""The companion web UI (``cardio serve``) over HTTP, against a history of real CinC 2017 records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+
+from companion.config import CompanionConfig
+from companion.recording import Recording
+from companion.store import Store
+from companion.web.app import create_app
+
+RESULTS = {
+    "N": {"label": "N", "category": "Normal sinus rhythm", "heart_rate_bpm": 76.0, "model_version": "t1",
+          "probabilities": {"N": 0.9, "A": 0.05, "O": 0.04, "~": 0.01}, "quality": {"readable": True, "reasons": []}},
+    "A": {"label": "A", "category": "Atrial fibrillation", "heart_rate_bpm": 112.0, "model_version": "t1"},
+    "O": {"label": "O", "category": "Other rhythm", "heart_rate_bpm": 64.0, "model_version": "t1"},
+}
+
+
+def _seed(db_path: Path, cinc2017_fixture: dict[str, tuple[Path, str]]) -> dict[str, int]:
+    """Store three real records with results; returns {label: recording id}."""
+    ids = {}
+    with Store(db_path) as store:
+        for i, (name, (path, label)) in enumerate(sorted(cinc2017_fixture.items())):
+            if label not in RESULTS or label in ids:
+                continue
+            counts = wfdb.rdrecord(str(path), physical=False).d_signal[:, 0]
+            rec = Recording(counts, 300.0, 1000.0, 0, complete=True, verified=True,
+                            started_at=dt.datetime(2026, 11, 20, 8, i, tzinfo=dt.UTC),
+                            device={"name": "cardiolink-sim", "serial": name})
+            rid = store.add_recording(rec)
+            store.set_local_result(rid, RESULTS[label])
+            if label == "N":
+                store.set_measurements(rid, {"pr_ms": 152.0, "qrs_ms": 88.0, "qt_ms": 372.0, "qtc_ms": 405.0,
+                                             "heart_rate_bpm": 75.0, "findings": ["Normal intervals"]})
+                store.set_cloud_result(rid, {"status": "done", "diagnoses": [
+                    {"code": "N", "label": "Normal sinus rhythm", "probability": 0.93}], "heartRate": 75.5,
+                    "modelVersion": "c1"})
+            ids[label] = rid
+    return ids
+
+
+@pytest.fixture
+async def client(tmp_path: Path, cinc2017_fixture: dict[str, tuple[Path, str]]) -> AsyncIterator[TestClient]:
+    config = CompanionConfig.resolve(data_dir=tmp_path, env={})
+    ids = _seed(config.db_path, cinc2017_fixture)
+    app = create_app(config, publish_token="secret-token")
+    async with TestClient(TestServer(app, host="127.0.0.1")) as tc:
+        tc.ids = ids  # type: ignore[attr-defined]
+        yield tc
+
+
+class TestHistory:
+    async def test_lists_every_recording_with_result_hr_duration_and_sync(self, client: TestClient) -> None:
+        resp = await client.get("/")
+        assert resp.status == 200
+        text = await resp.text()
+        assert text.count("<li class=rec") == 3
+        for words in ("Normal sinus rhythm", "Atrial fibrillation", "Other rhythm"):
+            assert words in text
+        assert "112 bpm" in text and "76 bpm" in text
+        assert re.search(r"2026-11-20 08:0\d UTC · (30|\d\d) s", text)
+        assert "sync: pending" in text
+        assert 'name=viewport content="width=device-width' in text
+
+    async def test_filter_by_result(self, client: TestClient) -> None:
+        text = await (await client.get("/?result=A")).text()
+        assert text.count("<li class=rec") == 1
+        assert 'data-label="A"' in text
+        text = await (await client.get("/?result=none")).text()
+        assert "No recordings here yet" in text
+
+    async def test_unknown_filter_is_a_clear_400(self, client: TestClient) -> None:
+        resp = await client.get("/?result=zzz", headers={"Accept": "text/html"})
+        assert resp.status == 400
+        assert "unknown result filter" in await resp.text()
+
+    async def test_foreign_host_header_is_refused(self, client: TestClient) -> None:
+        resp = await client.get("/", headers={"Host": "evil.example:8080"})
+        assert resp.status == 421
+
+
+class TestRecordingPage:
+    async def test_shows_report_results_measurements_downloads(self, client: TestClient) -> None:
+        rid = client.ids["N"]  # type: ignore[attr-defined]
+        text = await (await client.get(f"/recordings/{rid}")).text()
+        assert f'src="/recordings/{rid}/report.png' in text
+        assert "Local result" in text and "Cloud result" in text
+        assert "152 ms" in text and "405 ms" in text and "Normal intervals" in text
+        for href in ("report.pdf", "export/wfdb", "export/csv"):
+            assert f"/recordings/{rid}/{href}" in text
+
+    async def test_unknown_recording_is_404(self, client: TestClient) -> None:
+        resp = await client.get("/recordings/999")
+        assert resp.status == 404
+        assert "no recording with id 999" in await resp.text()
+
+    async def test_report_png_is_an_image_of_the_page(self, client: TestClient) -> None:
+        rid = client.ids["A"]  # type: ignore[attr-defined]
+        resp = await client.get(f"/recordings/{rid}/report.png?dpi=50")
+        assert resp.status == 200 and resp.content_type == "image/png"
+        img = Image.open(io.BytesIO(await resp.read()))
+        assert img.size == (int(297 / 25.4 * 50), int(210 / 25.4 * 50))
+
+    async def test_report_pdf_is_a_download(self, client: TestClient) -> None:
+        rid = client.ids["O"]  # type: ignore[attr-defined]
+        resp = await client.get(f"/recordings/{rid}/report.pdf")
+        assert resp.content_type == "application/pdf"
+        assert "attachment" in resp.headers["Content-Disposition"]
+        assert (await resp.read()).startswith(b"%PDF")
+
+    async def test_bad_dpi_is_400(self, client: TestClient) -> None:
+        rid = client.ids["O"]  # type: ignore[attr-defined]
+        assert (await client.get(f"/recordings/{rid}/report.png?dpi=5000")).status == 400
+        assert (await client.get(f"/recordings/{rid}/report.png?dpi=x")).status == 400
+
+    async def test_wfdb_download_reads_back_bit_for_bit(self, client: TestClient, tmp_path: Path,
+                                                       cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        rid = client.ids["A"]  # type: ignore[attr-defined]
+        resp = await client.get(f"/recordings/{rid}/export/wfdb")
+        assert resp.content_type == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
+            names = zf.namelist()
+            zf.extractall(tmp_path / "x")
+        hea = next(n for n in names if n.endswith(".hea"))
+        back = wfdb.rdrecord(str(tmp_path / "x" / hea[:-4]), physical=False).d_signal[:, 0]
+        original = wfdb.rdrecord(str(cinc2017_fixture["A00004"][0]), physical=False).d_signal[:, 0]
+        np.testing.assert_array_equal(back, original)
+
+    async def test_csv_download_holds_the_counts(self, client: TestClient) -> None:
+        rid = client.ids["N"]  # type: ignore[attr-defined]
+        resp = await client.get(f"/recordings/{rid}/export/csv")
+        with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
+            csv_name = next(n for n in zf.namelist() if n.endswith(".csv"))
+            lines = zf.read(csv_name).decode().split()
+        assert len(lines) == 9000 and all(re.fullmatch(r"-?\d+", v) for v in lines[:50])
+
+
+class TestDelete:
+    async def _csrf(self, client: TestClient, rid: int) -> str:
+        text = await (await client.get(f"/recordings/{rid}")).text()
+        match = re.search(r'name=csrf value="([^"]+)"', text)
+        assert match
+        return match.group(1)
+
+    async def test_delete_needs_token_and_confirmation(self, client: TestClient) -> None:
+        rid = client.ids["O"]  # type: ignore[attr-defined]
+        token = await self._csrf(client, rid)
+        resp = await client.post(f"/recordings/{rid}/delete", data={"csrf": "forged", "confirm": "yes"})
+        assert resp.status == 403
+        resp = await client.post(f"/recordings/{rid}/delete", data={"csrf": token})
+        assert resp.status == 400
+        assert (await client.get(f"/recordings/{rid}")).status == 200
+        resp = await client.post(f"/recordings/{rid}/delete", data={"csrf": token, "confirm": "yes"})
+        assert resp.status == 200 and "was deleted" in await resp.text()
+        assert (await client.get(f"/recordings/{rid}")).status == 404
+        assert (await (await client.get("/")).text()).count("<li class=rec") == 2
+
+
+class TestLive:
+    async def test_publisher_messages_reach_a_browser_socket(self, client: TestClient) -> None:
+        async with client.ws_connect("/live/publish", headers={"Authorization": "Bearer secret-token"}) as pub:
+            await pub.send_json({"type": "start", "fs_hz": 300, "duration_s": 30, "device": "sim"})
+            await pub.send_json({"type": "samples", "first_index": 0, "mv": [0.1, 0.2, 0.3]})
+            await pub.send_json({"type": "bogus"})
+            rejected = await pub.receive_json(timeout=5)
+            assert rejected["type"] == "rejected" and "bogus" in rejected["reason"]
+            async with client.ws_connect("/live/ws") as browser:
+                replay = [await browser.receive_json(timeout=5) for _ in range(2)]
+                assert [m["type"] for m in replay] == ["start", "samples"]
+                await pub.send_json({"type": "samples", "first_index": 3, "mv": [0.4]})
+                await pub.send_json({"type": "done", "recording_id": 4, "result": "Normal"})
+                later = [await browser.receive_json(timeout=5) for _ in range(2)]
+                assert later == [{"type": "samples", "first_index": 3, "mv": [0.4]},
+                                 {"type": "done", "recording_id": 4, "result": "Normal"}]
+
+    async def test_publishing_needs_the_token(self, client: TestClient) -> None:
+        resp = await client.get("/live/publish", headers={"Authorization": "Bearer wrong"})
+        assert resp.status == 401
+
+    async def test_live_page_without_simulator_has_no_button(self, client: TestClient) -> None:
+        text = await (await client.get("/live")).text()
+        assert "<canvas id=trace" in text and "Record (simulated)" not in text
+        resp = await client.post("/live/simulate", data={"csrf": "x"})
+        assert resp.status == 403
+
+
+def test_app_is_an_aiohttp_application(tmp_path: Path) -> None:
+    assert isinstance(create_app(CompanionConfig.resolve(data_dir=tmp_path, env={})), web.Application)
