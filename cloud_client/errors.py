@@ -41,7 +41,12 @@ class ApiError(CloudClientError):
     """
 
     def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        detail = problem.get("detail") or problem.get("title") or "error"
+        detail = str(problem.get("detail") or problem.get("title") or "error")
+        errors = problem.get("errors")
+        if isinstance(errors, list) and errors:
+            detail += " — " + "; ".join(
+                f"{e.get('field')}: {e.get('message')}" if isinstance(e, dict) else str(e) for e in errors[:5]
+            )
         super().__init__(f"HTTP {status}: {detail}")
         self.status = status
         self.problem = problem
