@@ -11,8 +11,8 @@ __all__ = ["t_wave", "p_wave", "TWave", "PWave"]
 #: T offset: slope falls below this fraction of the steepest descending slope
 _T_END_FRACTION = 0.25
 #: P boundaries: slope falls below this fraction of the steepest slope on that side
-_P_ON_FRACTION = 0.20
-_P_OFF_FRACTION = 0.20
+_P_ON_FRACTION = 0.30
+_P_OFF_FRACTION = 0.40
 
 
 class TWave(tuple[int, int, float]):

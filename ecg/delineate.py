@@ -1,0 +1,364 @@
+"""ECG measurements: P/QRS/T delineation, PR, QRS, QT/QTc, heart rate and findings.
+
+The public entry points are :func:`measure` (one lead) and :func:`measure_leads`
+(several leads of one recording, e.g. 12). The companion, the cloud and the report all
+call these, so a recording is measured the same way everywhere.
+
+How it works (details in ``docs/measurements.md``): beats come from
+``ecg.beats.detect_r_peaks``; on a 0.5–40 Hz zero-phase filtered copy, each QRS is
+bounded by the first quiet stretch of its slope on either side of the main deflection;
+the T wave is the largest deviation from the isoelectric level after the QRS, ending
+where its descending slope has faded; the P wave likewise before the QRS, kept only if
+it stands out of the noise and sits at a steady distance from the QRS across beats.
+
+Anything that cannot be measured is null, and ``reasons`` says why: no steady P waves
+(atrial fibrillation or flutter), pacing spikes, a QRS too small or too noisy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves, delineate_lead
+from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
+from ecg.delineation.summary import MIN_BEATS, detect_pacing, heart_rate, median_interval_ms, qtc_ms
+from ecg.errors import SignalError
+from ecg.findings import Finding, Sex, axis_findings, bundle_branch_findings, interval_findings
+from ecg.preprocess import check_signal
+
+__all__ = ["Beat", "Measurements", "LeadsMeasurements", "measure", "measure_leads", "MIN_DURATION_S"]
+
+#: shortest signal accepted, s
+MIN_DURATION_S = 2.0
+
+_PACED_REASON = "pacing spikes detected: intervals of paced beats are not conduction intervals"
+
+
+@dataclass(frozen=True)
+class Beat:
+    """Boundaries of one beat, sample indices (None: wave absent or not found)."""
+
+    p_on: int | None
+    p_peak: int | None
+    p_off: int | None
+    qrs_on: int | None
+    r_peak: int | None
+    qrs_off: int | None
+    t_peak: int | None
+    t_off: int | None
+
+    def to_dict(self) -> dict[str, int | None]:
+        """JSON-ready dict with the keys of :data:`ecg.delineation.lead.WAVE_KEYS`."""
+        return {k: getattr(self, k) for k in WAVE_KEYS}
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """Measurements of one lead.
+
+    Intervals are medians over beats, in ms; None when not measurable, with the
+    reason in ``reasons`` under the field's name.
+    """
+
+    fs_hz: float
+    lead: str | None
+    beats: tuple[Beat, ...]
+    pr_ms: float | None
+    qrs_ms: float | None
+    qt_ms: float | None
+    qtc_ms: float | None
+    qtc_fridericia_ms: float | None
+    heart_rate_bpm: float | None
+    rr_ms: float | None
+    p_waves: bool
+    paced: bool
+    findings: tuple[Finding, ...]
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def qtc_bazett_ms(self) -> float | None:
+        """QTc by Bazett (same as ``qtc_ms``)."""
+        return self.qtc_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (intervals rounded to 0.1 ms, heart rate to 0.1 bpm)."""
+
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(float(v), 1)
+
+        return {
+            "lead": self.lead,
+            "fs_hz": self.fs_hz,
+            "beats": [b.to_dict() for b in self.beats],
+            "pr_ms": r(self.pr_ms),
+            "qrs_ms": r(self.qrs_ms),
+            "qt_ms": r(self.qt_ms),
+            "qtc_ms": r(self.qtc_ms),
+            "qtc_bazett_ms": r(self.qtc_ms),
+            "qtc_fridericia_ms": r(self.qtc_fridericia_ms),
+            "heart_rate_bpm": r(self.heart_rate_bpm),
+            "rr_ms": r(self.rr_ms),
+            "p_waves": self.p_waves,
+            "paced": self.paced,
+            "findings": [f.to_dict() for f in self.findings],
+            "reasons": dict(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
+class LeadsMeasurements:
+    """Measurements of a multi-lead recording: per lead, and global across leads.
+
+    ``beats`` and the intervals are global (see :func:`measure_leads`); ``leads``
+    holds each lead's own :class:`Measurements`.
+    """
+
+    fs_hz: float
+    lead_names: tuple[str, ...]
+    leads: tuple[Measurements, ...]
+    beats: tuple[Beat, ...]
+    pr_ms: float | None
+    qrs_ms: float | None
+    qt_ms: float | None
+    qtc_ms: float | None
+    qtc_fridericia_ms: float | None
+    heart_rate_bpm: float | None
+    rr_ms: float | None
+    axis_deg: float | None
+    p_waves: bool
+    paced: bool
+    findings: tuple[Finding, ...]
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead)."""
+
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(float(v), 1)
+
+        return {
+            "lead": "global",
+            "lead_names": list(self.lead_names),
+            "fs_hz": self.fs_hz,
+            "beats": [b.to_dict() for b in self.beats],
+            "pr_ms": r(self.pr_ms),
+            "qrs_ms": r(self.qrs_ms),
+            "qt_ms": r(self.qt_ms),
+            "qtc_ms": r(self.qtc_ms),
+            "qtc_bazett_ms": r(self.qtc_ms),
+            "qtc_fridericia_ms": r(self.qtc_fridericia_ms),
+            "heart_rate_bpm": r(self.heart_rate_bpm),
+            "rr_ms": r(self.rr_ms),
+            "axis_deg": r(self.axis_deg),
+            "p_waves": self.p_waves,
+            "paced": self.paced,
+            "findings": [f.to_dict() for f in self.findings],
+            "reasons": dict(self.reasons),
+            "leads": [m.to_dict() for m in self.leads],
+        }
+
+
+def _beats(waves: dict[str, np.ndarray]) -> tuple[Beat, ...]:
+    n = waves["r_peak"].size
+    return tuple(
+        Beat(**{k: (None if int(waves[k][i]) == MISSING else int(waves[k][i])) for k in WAVE_KEYS}) for i in range(n)
+    )
+
+
+def _interval(
+    waves: dict[str, np.ndarray], a: str, b: str, fs: float, name: str, reasons: dict[str, str]
+) -> float | None:
+    value, n = median_interval_ms(waves, a, b, fs)
+    if value is None and name not in reasons:
+        reasons[name] = f"{a} and {b} found together in {n} beat(s); at least {MIN_BEATS} needed"
+    return value
+
+
+def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) -> Measurements:
+    """Turn one lead's per-beat boundaries into :class:`Measurements`."""
+    fs = lw.fs_hz
+    w = lw.waves
+    reasons: dict[str, str] = {}
+    hr, rr = heart_rate(w["r_peak"], fs)
+    if hr is None:
+        reasons["heart_rate_bpm"] = lw.reasons.get("all", "fewer than 2 beats")
+    if "all" in lw.reasons:
+        for k in ("pr_ms", "qrs_ms", "qt_ms", "qtc_ms"):
+            reasons[k] = lw.reasons["all"]
+    elif "p" in lw.reasons:
+        reasons["pr_ms"] = lw.reasons["p"]
+    paced = "all" not in lw.reasons and detect_pacing(x_mv, fs, w["qrs_on"])
+    pr = _interval(w, "p_on", "qrs_on", fs, "pr_ms", reasons)
+    qrs = _interval(w, "qrs_on", "qrs_off", fs, "qrs_ms", reasons)
+    qt = _interval(w, "qrs_on", "t_off", fs, "qt_ms", reasons)
+    if paced:
+        pr = qrs = qt = None
+        for k in ("pr_ms", "qrs_ms", "qt_ms"):
+            reasons[k] = _PACED_REASON
+    qtc_b, qtc_f = qtc_ms(qt, rr)
+    if qtc_b is None:
+        reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
+    p_waves = "p" not in lw.reasons and "all" not in lw.reasons and pr is not None
+    found = interval_findings(
+        pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, heart_rate_bpm=hr, p_waves=p_waves, paced=paced, sex=sex
+    )
+    return Measurements(
+        fs_hz=fs,
+        lead=lead,
+        beats=_beats(w),
+        pr_ms=pr,
+        qrs_ms=qrs,
+        qt_ms=qt,
+        qtc_ms=qtc_b,
+        qtc_fridericia_ms=qtc_f,
+        heart_rate_bpm=hr,
+        rr_ms=rr,
+        p_waves=p_waves,
+        paced=paced,
+        findings=tuple(found),
+        reasons=reasons,
+    )
+
+
+def _one_lead(sig_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, float]:
+    x, fs = check_signal(sig_mv, fs_hz, min_duration_s=MIN_DURATION_S)
+    if x.ndim == 2:
+        if x.shape[1] != 1:
+            raise SignalError(f"measure() takes one lead, got shape {x.shape}; use measure_leads()", reason="bad_shape")
+        x = x[:, 0]
+    return x, fs
+
+
+def measure(sig_mv: np.ndarray, fs_hz: float, *, lead: str | None = None, sex: Sex = None) -> Measurements:
+    """Delineate one lead and measure its intervals.
+
+    Parameters
+    ----------
+    sig_mv : numpy.ndarray
+        One lead, shape ``(n_samples,)`` or ``(n_samples, 1)``, millivolts.
+    fs_hz : float
+        Sample rate, Hz (tested at 300 and 500 Hz).
+    lead : str, optional
+        Lead name, copied into the result.
+    sex : "M", "F" or None
+        Selects the long-QTc limit (None: the higher, women's limit).
+
+    Returns
+    -------
+    Measurements
+
+    Raises
+    ------
+    SignalError
+        Not one lead, NaN/inf samples, impossible ``fs_hz``, or shorter than 2 s.
+
+    Examples
+    --------
+    >>> from ecg.io import read_record          # doctest: +SKIP
+    >>> rec = read_record("tests/fixtures/ludb/1.hea")  # doctest: +SKIP
+    >>> m = measure(rec.signals_mv[:, 0], rec.fs_hz, lead="i")  # doctest: +SKIP
+    >>> m.to_dict()["qrs_ms"]  # doctest: +SKIP
+    """
+    x, fs = _one_lead(sig_mv, fs_hz)
+    return summarise(delineate_lead(x, fs), x, lead=lead, sex=sex)
+
+
+def measure_leads(
+    signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...] | list[str], *, sex: Sex = None
+) -> LeadsMeasurements:
+    """Delineate several simultaneous leads (e.g. the standard 12) of one recording.
+
+    Each lead is measured on its own; global boundaries per beat combine the leads
+    (QRS and P onset: second earliest; QRS and T offset: second latest, so that one
+    lead's outlier cannot set them); global intervals, the frontal QRS axis (needs
+    leads I and aVF, or I and II) and bundle-branch-block patterns (needs V1 and V6)
+    follow from them.
+
+    Parameters
+    ----------
+    signals_mv : numpy.ndarray
+        Shape ``(n_samples, n_leads)``, millivolts.
+    fs_hz : float
+        Sample rate, Hz.
+    lead_names : sequence of str
+        One name per column (case-insensitive: ``I``, ``II``, ``aVF``, ``V1``...).
+    sex : "M", "F" or None
+
+    Returns
+    -------
+    LeadsMeasurements
+
+    Raises
+    ------
+    SignalError
+        Bad shape, names not matching the columns, NaN/inf, bad ``fs_hz``, too short.
+    """
+    x, fs = check_signal(signals_mv, fs_hz, min_duration_s=MIN_DURATION_S)
+    if x.ndim == 1:
+        x = x[:, None]
+    names = tuple(str(n) for n in lead_names)
+    if len(names) != x.shape[1]:
+        raise SignalError(f"{len(names)} lead names for {x.shape[1]} leads", reason="bad_shape")
+    waves = [delineate_lead(x[:, j], fs) for j in range(x.shape[1])]
+    singles = [summarise(lw, x[:, j], lead=name, sex=sex) for j, (lw, name) in enumerate(zip(waves, names, strict=True))]
+    glob = global_waves(names, waves, fs)
+    reasons: dict[str, str] = {}
+    hr, rr = heart_rate(glob["r_peak"], fs)
+    if hr is None:
+        reasons["heart_rate_bpm"] = "fewer than 2 beats in every lead"
+    paced = any(m.paced for m in singles)
+    pr = _interval(glob, "p_on", "qrs_on", fs, "pr_ms", reasons)
+    qrs = _interval(glob, "qrs_on", "qrs_off", fs, "qrs_ms", reasons)
+    qt = _interval(glob, "qrs_on", "t_off", fs, "qt_ms", reasons)
+    if pr is None and not paced:
+        reasons["pr_ms"] = "no steady P wave in enough leads (e.g. atrial fibrillation or flutter)"
+    if paced:
+        pr = qrs = qt = None
+        for k in ("pr_ms", "qrs_ms", "qt_ms"):
+            reasons[k] = _PACED_REASON
+    qtc_b, qtc_f = qtc_ms(qt, rr)
+    if qtc_b is None:
+        reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
+    shapes: dict[str, QrsShape | None] = {}
+    for want in ("i", "ii", "avf", "v1", "v6"):
+        j = lead_index(names, want)
+        shapes[want] = None if j is None else qrs_shape(waves[j], glob)
+    axis = frontal_axis_deg(shapes["i"], shapes["avf"], shapes["ii"])
+    if axis is None:
+        reasons["axis_deg"] = "needs usable leads I and aVF (or I and II)"
+    p_waves = pr is not None
+    found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, heart_rate_bpm=hr, p_waves=p_waves, paced=paced, sex=sex)
+    found += axis_findings(axis)
+    v1, v6, li = shapes["v1"], shapes["v6"], shapes["i"]
+    if v1 is not None and v6 is not None:
+        found += bundle_branch_findings(
+            qrs_ms=qrs,
+            v1_terminal_mv=v1.terminal_mv,
+            v1_net_mv=v1.net_mv,
+            v6_terminal_mv=v6.terminal_mv,
+            v6_net_mv=v6.net_mv,
+            i_terminal_mv=None if li is None else li.terminal_mv,
+            paced=paced,
+        )
+        found = [f for f in found if not (f.code == "wide_qrs" and any(g.code.endswith("bbb_pattern") for g in found))]
+    return LeadsMeasurements(
+        fs_hz=fs,
+        lead_names=names,
+        leads=tuple(singles),
+        beats=_beats(glob),
+        pr_ms=pr,
+        qrs_ms=qrs,
+        qt_ms=qt,
+        qtc_ms=qtc_b,
+        qtc_fridericia_ms=qtc_f,
+        heart_rate_bpm=hr,
+        rr_ms=rr,
+        axis_deg=axis,
+        p_waves=p_waves,
+        paced=paced,
+        findings=tuple(found),
+        reasons=reasons,
+    )

@@ -1,0 +1,236 @@
+"""Findings drawn from ECG measurements, with their thresholds and sources.
+
+Every finding is a plain rule on a measured value. The thresholds are the conventional
+adult limits of the references below; they are screening statements for a clinician to
+confirm, not diagnoses.
+
+==========================  =============================  ===========================
+code                        rule                           source
+==========================  =============================  ===========================
+``first_degree_av_block``   PR > 200 ms, P waves present   [CHOU]_ (normal PR 120–200)
+``short_pr``                PR < 120 ms, P waves present   [CHOU]_
+``wide_qrs``                QRS ≥ 120 ms                   [SURAWICZ]_ (complete BBB
+                                                           width)
+``long_qtc``                QTc (Bazett) ≥ 450 ms men,     [RAUTAHARJU]_
+                            ≥ 460 ms women; sex unknown:
+                            ≥ 460 ms (fewer false alarms)
+``short_qtc``               QTc (Bazett) ≤ 390 ms          [RAUTAHARJU]_
+``sinus_bradycardia``       HR < 60 bpm with steady P      [CHOU]_
+``sinus_tachycardia``       HR > 100 bpm with steady P     [CHOU]_
+``bradycardia``             HR < 60 bpm, no P wave found   [CHOU]_
+``tachycardia``             HR > 100 bpm, no P wave found  [CHOU]_
+``rbbb_pattern``            QRS ≥ 120 ms, terminal         [SURAWICZ]_
+                            positive deflection in V1
+                            (rsR'/R), terminal S in
+                            I and V6
+``lbbb_pattern``            QRS ≥ 120 ms, V1 mainly        [SURAWICZ]_
+                            negative (QS/rS), V6 broad
+                            positive without terminal S
+``ivcd``                    QRS > 110 ms, neither pattern  [SURAWICZ]_
+``left_axis_deviation``     frontal QRS axis < −30°        [CHOU]_
+``right_axis_deviation``    frontal QRS axis > +90°        [CHOU]_
+==========================  =============================  ===========================
+
+.. [CHOU] Surawicz B, Knilans TK. Chou's Electrocardiography in Clinical Practice,
+   6th ed. Saunders/Elsevier, 2008 (normal adult limits: PR 120–200 ms, heart rate
+   60–100 bpm, frontal axis −30° to +90°).
+.. [SURAWICZ] Surawicz B, Childers R, Deal BJ, Gettes LS. AHA/ACCF/HRS recommendations
+   for the standardization and interpretation of the electrocardiogram, part III:
+   intraventricular conduction disturbances. Circulation 2009;119:e235–e240.
+.. [RAUTAHARJU] Rautaharju PM, Surawicz B, Gettes LS. AHA/ACCF/HRS recommendations ...,
+   part IV: the ST segment, T and U waves, and the QT interval. Circulation
+   2009;119:e241–e250.
+
+A finding is only produced from a value that was measured: a null interval produces no
+finding (its reason is reported by the measurement instead). With a paced rhythm no
+conduction finding is produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+__all__ = ["Finding", "interval_findings", "axis_findings", "bundle_branch_findings", "Thresholds", "THRESHOLDS"]
+
+Sex = Literal["M", "F"] | None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits used by the rules (ms, bpm, degrees)."""
+
+    pr_long_ms: float = 200.0
+    pr_short_ms: float = 120.0
+    qrs_wide_ms: float = 120.0
+    qrs_ivcd_ms: float = 110.0
+    qtc_long_men_ms: float = 450.0
+    qtc_long_women_ms: float = 460.0
+    qtc_short_ms: float = 390.0
+    hr_brady_bpm: float = 60.0
+    hr_tachy_bpm: float = 100.0
+    axis_left_deg: float = -30.0
+    axis_right_deg: float = 90.0
+
+
+THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One statement drawn from a measurement.
+
+    Attributes
+    ----------
+    code : str
+        Machine-readable code (see the module table).
+    label : str
+        Short human-readable text.
+    value : float
+        The measured value that triggered it.
+    unit : str
+        Unit of ``value`` and ``threshold``.
+    threshold : float
+        The limit that was crossed.
+    source : str
+        Where the threshold comes from.
+    """
+
+    code: str
+    label: str
+    value: float
+    unit: str
+    threshold: float
+    source: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["value"] = round(float(self.value), 1)
+        return d
+
+
+_CHOU = "Chou's Electrocardiography in Clinical Practice, 6th ed. (2008)"
+_SURAWICZ = "AHA/ACCF/HRS recommendations part III, Circulation 2009;119:e235"
+_RAUTAHARJU = "AHA/ACCF/HRS recommendations part IV, Circulation 2009;119:e241"
+
+
+def interval_findings(
+    *,
+    pr_ms: float | None,
+    qrs_ms: float | None,
+    qtc_ms: float | None,
+    heart_rate_bpm: float | None,
+    p_waves: bool,
+    paced: bool = False,
+    sex: Sex = None,
+    limits: Thresholds = THRESHOLDS,
+) -> list[Finding]:
+    """Findings from the intervals of one recording.
+
+    Parameters
+    ----------
+    pr_ms, qrs_ms, qtc_ms : float or None
+        Median intervals (QTc by Bazett); None when not measured.
+    heart_rate_bpm : float or None
+    p_waves : bool
+        True when steady P waves were found (sinus mechanism plausible).
+    paced : bool
+        Pacing detected: conduction findings (PR, QRS, QTc) are not produced.
+    sex : "M", "F" or None
+        Selects the long-QTc limit; None uses the women's (higher) limit.
+    limits : Thresholds
+
+    Returns
+    -------
+    list of Finding
+
+    Examples
+    --------
+    >>> [f.code for f in interval_findings(pr_ms=230, qrs_ms=90, qtc_ms=420,
+    ...                                    heart_rate_bpm=72, p_waves=True)]
+    ['first_degree_av_block']
+    """
+    out: list[Finding] = []
+    if not paced:
+        if pr_ms is not None and p_waves:
+            if pr_ms > limits.pr_long_ms:
+                out.append(Finding("first_degree_av_block", "PR prolonged (first-degree AV block)", pr_ms, "ms", limits.pr_long_ms, _CHOU))
+            elif pr_ms < limits.pr_short_ms:
+                out.append(Finding("short_pr", "short PR interval", pr_ms, "ms", limits.pr_short_ms, _CHOU))
+        if qrs_ms is not None and qrs_ms >= limits.qrs_wide_ms:
+            out.append(Finding("wide_qrs", "wide QRS complex", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ))
+        if qtc_ms is not None:
+            long_ms = limits.qtc_long_men_ms if sex == "M" else limits.qtc_long_women_ms
+            if qtc_ms >= long_ms:
+                out.append(Finding("long_qtc", "prolonged QTc (Bazett)", qtc_ms, "ms", long_ms, _RAUTAHARJU))
+            elif qtc_ms <= limits.qtc_short_ms:
+                out.append(Finding("short_qtc", "short QTc (Bazett)", qtc_ms, "ms", limits.qtc_short_ms, _RAUTAHARJU))
+    if heart_rate_bpm is not None:
+        prefix, what = ("sinus_", "sinus ") if p_waves and not paced else ("", "")
+        if heart_rate_bpm < limits.hr_brady_bpm:
+            out.append(Finding(f"{prefix}bradycardia", f"{what}bradycardia", heart_rate_bpm, "bpm", limits.hr_brady_bpm, _CHOU))
+        elif heart_rate_bpm > limits.hr_tachy_bpm:
+            out.append(Finding(f"{prefix}tachycardia", f"{what}tachycardia", heart_rate_bpm, "bpm", limits.hr_tachy_bpm, _CHOU))
+    return out
+
+
+def axis_findings(axis_deg: float | None, limits: Thresholds = THRESHOLDS) -> list[Finding]:
+    """Left/right axis deviation from the frontal QRS axis (degrees, −180..180]."""
+    if axis_deg is None:
+        return []
+    if limits.axis_left_deg > axis_deg >= -90.0:
+        return [Finding("left_axis_deviation", "left axis deviation", axis_deg, "deg", limits.axis_left_deg, _CHOU)]
+    if axis_deg > limits.axis_right_deg or axis_deg < -90.0:
+        return [Finding("right_axis_deviation", "right axis deviation", axis_deg, "deg", limits.axis_right_deg, _CHOU)]
+    return []
+
+
+def bundle_branch_findings(
+    *,
+    qrs_ms: float | None,
+    v1_terminal_mv: float | None,
+    v1_net_mv: float | None,
+    v6_terminal_mv: float | None,
+    v6_net_mv: float | None,
+    i_terminal_mv: float | None = None,
+    paced: bool = False,
+    limits: Thresholds = THRESHOLDS,
+) -> list[Finding]:
+    """Right/left bundle branch block patterns from QRS width and V1/V6 morphology.
+
+    Parameters
+    ----------
+    qrs_ms : float or None
+        Global QRS duration.
+    v1_terminal_mv, v6_terminal_mv, i_terminal_mv : float or None
+        Mean amplitude over the last 40 ms of the QRS relative to the isoelectric
+        level (positive: terminal R/R'; negative: terminal S).
+    v1_net_mv, v6_net_mv : float or None
+        Mean amplitude over the whole QRS (sign of the dominant deflection).
+    paced : bool
+        Pacing detected: no pattern is reported.
+
+    Returns
+    -------
+    list of Finding
+
+    Examples
+    --------
+    >>> [f.code for f in bundle_branch_findings(qrs_ms=140, v1_terminal_mv=0.4,
+    ...     v1_net_mv=0.2, v6_terminal_mv=-0.2, v6_net_mv=0.3)]
+    ['rbbb_pattern']
+    """
+    if paced or qrs_ms is None or None in (v1_terminal_mv, v1_net_mv, v6_terminal_mv, v6_net_mv):
+        return []
+    assert v1_terminal_mv is not None and v1_net_mv is not None  # narrowed above
+    assert v6_terminal_mv is not None and v6_net_mv is not None
+    if qrs_ms >= limits.qrs_wide_ms:
+        lateral_s = v6_terminal_mv < 0 or (i_terminal_mv is not None and i_terminal_mv < 0)
+        if v1_terminal_mv > 0 and lateral_s:
+            return [Finding("rbbb_pattern", "right bundle branch block pattern", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ)]
+        if v1_net_mv < 0 and v1_terminal_mv < 0 and v6_net_mv > 0 and v6_terminal_mv >= 0:
+            return [Finding("lbbb_pattern", "left bundle branch block pattern", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ)]
+    if qrs_ms > limits.qrs_ivcd_ms:
+        return [Finding("ivcd", "nonspecific intraventricular conduction delay", qrs_ms, "ms", limits.qrs_ivcd_ms, _SURAWICZ)]
+    return []
