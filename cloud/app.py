@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloud import webpage
 from cloud.analysis import SERVICE_KEY, AnalysisService, Analyser, problem_body
 from cloud.config import CloudConfig
 from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError
@@ -55,6 +56,7 @@ def create_app(config: CloudConfig, *, analyser: Analyser = analyse) -> web.Appl
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    webpage.setup(app)  # the web page for people (GET /, POST /analyse): cloud/webpage.py
     return app
 
 

@@ -1,0 +1,125 @@
+"""The cloud's web page for people: form, CSV parsing, examples, clear errors (cloud/webpage.py)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+
+from cloud.app import create_app
+from cloud.config import CloudConfig
+from cloud.webpage import EXAMPLES_DIR, FormError, load_examples, payload_from_csv
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+    config = CloudConfig(data_dir=tmp_path, workers=1, executor="thread", timeout_s=60.0)
+    async with TestClient(TestServer(create_app(config), host="127.0.0.1")) as tc:
+        yield tc
+
+
+def _report_image(html: str) -> Image.Image:
+    match = re.search(r'id=report alt="ECG report" src="data:image/png;base64,([^"]+)"', html)
+    assert match, "no report image on the page"
+    return Image.open(io.BytesIO(base64.b64decode(match.group(1))))
+
+
+class TestPayload:
+    def test_single_column_of_counts_becomes_lead_i(self) -> None:
+        payload, record = payload_from_csv("10\n-20\n30\n" * 1000, 300.0, 1000.0, 5)
+        assert payload["sampleRate"] == 300.0 and payload["baseline"] == 5
+        assert payload["dataI"][:3] == [10, -20, 30]
+        assert record.signals_mv[0, 0] == pytest.approx(0.005)
+
+    def test_lead_header_maps_to_api_fields(self) -> None:
+        text = "I,ii,AVR,v1\n" + "1,2,3,4\n" * 1500
+        payload, _ = payload_from_csv(text, 500.0, 1000.0, 0)
+        assert [k for k in payload if k.startswith("data")] == ["dataI", "dataII", "dataAVR", "dataV1"]
+        assert payload["dataAVR"][0] == 3
+
+    def test_unknown_lead_is_named(self) -> None:
+        with pytest.raises(FormError, match="unknown lead 'X7'"):
+            payload_from_csv("I,X7\n" + "1,2\n" * 1500, 500.0, 1000.0, 0)
+
+    def test_malformed_csv_names_the_line(self) -> None:
+        with pytest.raises(FormError, match="line 3"):
+            payload_from_csv("1\n2\nabc\n4\n", 300.0, 1000.0, 0)
+
+    def test_examples_are_real_packaged_records(self) -> None:
+        examples = load_examples()
+        assert len(examples) >= 4
+        assert {e["dataset"] for e in examples.values()} == {"cinc2017", "ludb"}
+        assert (EXAMPLES_DIR / "README.md").read_text().count("ODC-By") >= 2
+
+
+class TestPage:
+    async def test_form_has_the_three_steps_and_examples(self, client: TestClient) -> None:
+        html = await (await client.get("/")).text()
+        for needle in ("name=sampleRate", "name=adcGain", "name=baseline", "type=file", "<textarea", "Analyse",
+                       "cinc2017_A00001_normal"):
+            assert needle in html
+
+    async def test_pasted_csv_gives_a_result_and_a_report(self, client: TestClient) -> None:
+        text = (EXAMPLES_DIR / "cinc2017_A00001_normal.csv").read_text()
+        resp = await client.post("/analyse", data={"sampleRate": "300", "adcGain": "1000", "baseline": "0",
+                                                   "csvtext": text})
+        html = await resp.text()
+        assert resp.status == 200, html[-800:]
+        assert "id=diagnoses" in html and "Heart rate" in html
+        assert _report_image(html).size[0] > 1000
+
+    async def test_uploaded_12_lead_file_draws_the_12_lead_report(self, client: TestClient) -> None:
+        form = aiohttp.FormData()
+        for key, value in (("sampleRate", "500"), ("adcGain", "1000"), ("baseline", "0"), ("csvtext", "")):
+            form.add_field(key, value)
+        form.add_field("csvfile", (EXAMPLES_DIR / "ludb_2_12lead.csv").read_bytes(), filename="ludb2.csv",
+                       content_type="text/csv")
+        resp = await client.post("/analyse", data=form)
+        html = await resp.text()
+        assert resp.status == 200, html[-800:]
+        assert _report_image(html).size == (int(297 / 25.4 * 110), int(210 / 25.4 * 110))
+
+    async def test_example_choice_uses_the_examples_parameters(self, client: TestClient) -> None:
+        resp = await client.post("/analyse", data={"sampleRate": "1", "adcGain": "1", "baseline": "0",
+                                                   "example": "cinc2017_A00004_af"})
+        assert resp.status == 200
+        assert "id=report" in await resp.text()
+
+    @pytest.mark.parametrize(("data", "message"), [
+        ({"sampleRate": "300", "adcGain": "1000", "baseline": "0", "csvtext": "1\n2\nhello\n"}, "line 3"),
+        ({"sampleRate": "abc", "adcGain": "1000", "baseline": "0", "csvtext": "1\n2\n"}, "Sampling frequency must be"),
+        ({"sampleRate": "300", "adcGain": "0", "baseline": "0", "csvtext": "1\n2\n"}, "ADC gain must be greater"),
+        ({"sampleRate": "300", "adcGain": "1000", "baseline": "0"}, "upload a CSV file, paste CSV text"),
+        ({"sampleRate": "300", "adcGain": "1000", "baseline": "0", "csvtext": "1\n2\n3\n"}, "The service refused"),
+    ])
+    async def test_bad_input_gets_a_clear_message_on_the_page(self, client: TestClient, data: dict[str, str],
+                                                              message: str) -> None:
+        resp = await client.post("/analyse", data=data)
+        html = await resp.text()
+        assert 400 <= resp.status < 500
+        assert resp.content_type == "text/html"
+        error = re.search(r"<p class=error id=error role=alert>([^<]*)</p>", html)
+        assert error and message in error.group(1), html[-600:]
+        assert "name=sampleRate" in html  # the form is still there to correct it
+
+    async def test_the_page_is_rate_limited_per_address(self, client: TestClient) -> None:
+        statuses = []
+        for _ in range(12):
+            resp = await client.post("/analyse", data={"sampleRate": "300", "adcGain": "1000", "baseline": "0"})
+            statuses.append(resp.status)
+        assert statuses[:10] == [400] * 10
+        assert statuses[-1] == 429
+        assert "Retry-After" in resp.headers
+
+    async def test_example_csv_download(self, client: TestClient) -> None:
+        resp = await client.get("/examples/cinc2017_A00013_other.csv")
+        assert resp.status == 200
+        assert len((await resp.text()).split()) == 9000
+        assert (await client.get("/examples/nope.csv")).status == 404
