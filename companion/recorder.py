@@ -1,0 +1,216 @@
+"""``cardio record`` without the terminal: record over the link, store, screen.
+
+:func:`record_and_store` runs a :class:`~companion.link.RecordingSession` whose listener
+saves a checkpoint of the samples into the history about twice a second (so a crash
+keeps what arrived), commits the final recording the moment it is complete, then runs
+the local screening (``ecg.screening.screen``) and, when available, the interval
+measurements (``ecg.delineate.measure``) and stores their results.
+
+If the database refuses the final write (locked, disk full), the recording goes to a
+recovery file instead (:mod:`companion.recovery`) and the outcome says where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from companion import recovery
+from companion.assembler import FrameAssembler
+from companion.discovery import RadioBackends
+from companion.errors import StoreError
+from companion.link import RecordingSession
+from companion.link_options import LinkListener, LinkOptions
+from companion.recording import Recording
+from companion.store import Store
+
+log = logging.getLogger(__name__)
+
+#: shortest contiguous signal screened when the recording is incomplete, seconds
+MIN_SCREEN_S = 10.0
+
+
+@dataclasses.dataclass
+class RecordOutcome:
+    """What :func:`record_and_store` did.
+
+    Attributes
+    ----------
+    recording : Recording
+    recording_id : int or None
+        Id in the history, None when the database refused it.
+    recovery_path : Path or None
+        Recovery file holding the samples when the database refused them.
+    store_error : str or None
+    local_result, measurements : dict or None
+    screening_error : str or None
+        Why there is no local result.
+    timings_s : dict
+        ``last_sample`` → ``stored`` → ``screened`` (``time.perf_counter`` values).
+    """
+
+    recording: Recording
+    recording_id: int | None = None
+    recovery_path: Path | None = None
+    store_error: str | None = None
+    local_result: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
+    screening_error: str | None = None
+    timings_s: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class _StoringListener(LinkListener):
+    """Checkpoints into the store and forwards everything to the UI listener."""
+
+    def __init__(self, store: Store, ui: LinkListener) -> None:
+        self.store = store
+        self.ui = ui
+        self.recording_id: int | None = None
+        self.error: StoreError | None = None
+        self.last_sample_at: float | None = None
+        self._last_count = 0
+
+    def prompt(self, text: str) -> None:
+        self.ui.prompt(text)
+
+    def connected(self, device: dict[str, Any]) -> None:
+        self.ui.connected(device)
+
+    def started(self, session_id: int, fs_hz: float, expected_samples: int) -> None:
+        self.ui.started(session_id, fs_hz, expected_samples)
+
+    def progress(self, assembler: FrameAssembler, expected_samples: int) -> None:
+        if assembler.samples_received != self._last_count:
+            self._last_count = assembler.samples_received
+            self.last_sample_at = time.perf_counter()
+        self.ui.progress(assembler, expected_samples)
+
+    def checkpoint(self, snapshot: Recording) -> None:
+        if self.error is not None or snapshot.n_samples == 0:
+            return
+        try:
+            if self.recording_id is None:
+                self.recording_id = self.store.begin_recording(snapshot)
+            else:
+                self.store.checkpoint_recording(self.recording_id, snapshot)
+        except StoreError as exc:
+            # keep recording: the final write tries again, then falls back to a recovery file
+            log.warning("checkpoint not saved: %s", exc)
+            self.error = exc
+        self.ui.checkpoint(snapshot)
+
+
+def store_final(store: Store, rec: Recording, recording_id: int | None, recovery_dir: Path) -> RecordOutcome:
+    """Commit the final recording, or write it to a recovery file if the database refuses."""
+    outcome = RecordOutcome(recording=rec)
+    try:
+        if recording_id is None:
+            outcome.recording_id = store.add_recording(rec)
+        else:
+            store.finish_recording(recording_id, rec)
+            outcome.recording_id = recording_id
+    except StoreError as exc:
+        outcome.store_error = str(exc)
+        outcome.recovery_path = recovery.write_recovery(rec, recovery_dir)
+        log.error("recording kept in recovery file %s: %s", outcome.recovery_path, exc)
+    return outcome
+
+
+def _optional(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def screen_recording(rec: Recording) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+    """Run the local screening and the interval measurements.
+
+    Returns
+    -------
+    (local_result, measurements, screening_error)
+    """
+    screen = _optional("ecg.screening", "screen")
+    measure = _optional("ecg.delineate", "measure")
+    if rec.complete:
+        sig_mv = rec.signal_mv()
+    else:
+        stop = rec.gaps[0][0] if rec.gaps else rec.n_samples
+        sig_mv = rec.signal_mv()[:stop]
+        if stop < MIN_SCREEN_S * rec.sample_rate_hz:
+            return None, None, f"only {stop / rec.sample_rate_hz:.1f} s of contiguous signal: not screened"
+    local = measurements = None
+    error = None
+    if screen is None:
+        error = "local screening is not available (ecg.screening missing)"
+    else:
+        try:
+            local = screen(np.asarray(sig_mv), rec.sample_rate_hz).to_dict()
+            if not rec.complete:
+                local["partial"] = True
+        except Exception as exc:  # noqa: BLE001 - screening must never lose a stored recording
+            error = f"screening failed: {exc}"
+            log.warning("%s", error, exc_info=not _is_signal_error(exc))
+    if measure is not None:
+        try:
+            measurements = measure(np.asarray(sig_mv), rec.sample_rate_hz).to_dict()
+        except Exception as exc:  # noqa: BLE001 - measurements are optional extras
+            log.info("no measurements: %s", exc)
+    return local, measurements, error
+
+
+def _is_signal_error(exc: Exception) -> bool:
+    signal_error = _optional("ecg.errors", "SignalError")
+    return signal_error is not None and isinstance(exc, signal_error)
+
+
+async def record_and_store(
+    store: Store,
+    recovery_dir: Path,
+    backends: RadioBackends,
+    options: LinkOptions,
+    ui: LinkListener | None = None,
+) -> RecordOutcome:
+    """Record one session, store it, screen it, store the results.
+
+    An interruption (Ctrl-C, task cancelled) stores what arrived, marked incomplete,
+    before the cancellation goes on.
+
+    Raises
+    ------
+    DeviceNotFoundError, NotAnEcgDeviceError, LinkError
+        Before any sample arrived (nothing to store).
+    """
+    listener = _StoringListener(store, ui or LinkListener())
+    session = RecordingSession(backends, options, listener)
+    try:
+        rec = await session.run()
+    except asyncio.CancelledError:
+        if session.assembler is not None:
+            store_final(store, session.snapshot(), listener.recording_id, recovery_dir)
+        raise
+    last_sample = listener.last_sample_at or time.perf_counter()
+    outcome = store_final(store, rec, listener.recording_id, recovery_dir)
+    outcome.timings_s["last_sample"] = last_sample
+    outcome.timings_s["stored"] = time.perf_counter()
+    if rec.n_samples:
+        outcome.local_result, outcome.measurements, outcome.screening_error = await asyncio.to_thread(
+            screen_recording, rec
+        )
+    if outcome.recording_id is not None:
+        try:
+            if outcome.local_result is not None:
+                store.set_local_result(outcome.recording_id, outcome.local_result)
+            if outcome.measurements is not None:
+                store.set_measurements(outcome.recording_id, outcome.measurements)
+        except StoreError as exc:
+            outcome.store_error = f"results not stored: {exc}"
+    outcome.timings_s["screened"] = time.perf_counter()
+    return outcome
