@@ -84,11 +84,13 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
 def _preprocess(request: AnalysisRequest, settings: PipelineSettings) -> tuple[np.ndarray, float]:
     from ecg.preprocess import BandPass, Pipeline, Resample
 
+    if int(np.ptp(request.samples_counts, axis=0).max()) == 0:
+        raise UnanalysableSignal("every lead is a flat line (electrodes not in contact?)")
     signals_mv = request.signals_mv()
     if not np.all(np.isfinite(signals_mv)):
         raise UnanalysableSignal("signal has non-finite values after scaling by adcGain")
     low_hz, high_hz = settings.band_hz
-    steps: list[Any] = [BandPass(low_hz, min(high_hz, 0.45 * request.fs_hz))]
+    steps: list[Any] = [BandPass(low_hz, high_hz)]  # lowers high_hz itself at low rates
     if abs(request.fs_hz - settings.analysis_fs_hz) > 1e-9:
         steps.append(Resample(settings.analysis_fs_hz))
     out, fs_hz = Pipeline(steps).apply(signals_mv, request.fs_hz)
