@@ -24,7 +24,7 @@ import numpy as np
 
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves, delineate_lead
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
-from ecg.delineation.summary import MIN_BEATS, detect_pacing, heart_rate, median_interval_ms, qtc_ms
+from ecg.delineation.summary import detect_pacing, heart_rate, median_interval_ms, qtc_ms
 from ecg.errors import SignalError
 from ecg.findings import Finding, Sex, axis_findings, bundle_branch_findings, interval_findings
 from ecg.preprocess import check_signal
@@ -171,9 +171,9 @@ def _beats(waves: dict[str, np.ndarray]) -> tuple[Beat, ...]:
 def _interval(
     waves: dict[str, np.ndarray], a: str, b: str, fs: float, name: str, reasons: dict[str, str]
 ) -> float | None:
-    value, n = median_interval_ms(waves, a, b, fs)
+    value, why = median_interval_ms(waves, a, b, fs)
     if value is None and name not in reasons:
-        reasons[name] = f"{a} and {b} found together in {n} beat(s); at least {MIN_BEATS} needed"
+        reasons[name] = why or "not measured"
     return value
 
 

@@ -12,15 +12,27 @@ __all__ = ["median_interval_ms", "heart_rate", "qtc_ms", "detect_pacing", "MIN_B
 MIN_BEATS = 3
 
 
+#: an interval whose beat-to-beat robust SD exceeds this (ms) is not reported: on a
+#: steady rhythm PR, QRS and QT barely change between beats, so a large spread means
+#: the boundaries were not found reliably (noise, artefact)
+MAX_SPREAD_MS = {("p_on", "qrs_on"): 30.0, ("qrs_on", "qrs_off"): 25.0, ("qrs_on", "t_off"): 45.0}
+
+
 def median_interval_ms(
     waves: dict[str, np.ndarray], start: str, end: str, fs_hz: float
-) -> tuple[float | None, int]:
-    """Median of ``end − start`` over beats that have both, in ms, and the beat count."""
+) -> tuple[float | None, str | None]:
+    """Median of ``end − start`` over beats that have both, in ms, or None and why."""
     ok = (waves[start] != MISSING) & (waves[end] != MISSING)
     n = int(np.sum(ok))
     if n < MIN_BEATS:
-        return None, n
-    return float(np.median(waves[end][ok] - waves[start][ok])) * 1000.0 / fs_hz, n
+        return None, f"{start} and {end} found together in {n} beat(s); at least {MIN_BEATS} needed"
+    d_ms = (waves[end][ok] - waves[start][ok]) * 1000.0 / fs_hz
+    med = float(np.median(d_ms))
+    spread = 1.4826 * float(np.median(np.abs(d_ms - med)))
+    limit = MAX_SPREAD_MS.get((start, end))
+    if limit is not None and spread > limit:
+        return None, f"{start}→{end} varies by {spread:.0f} ms between beats (limit {limit:.0f}): boundaries unreliable (noise?)"
+    return med, None
 
 
 def heart_rate(r_peaks: np.ndarray, fs_hz: float) -> tuple[float | None, float | None]:

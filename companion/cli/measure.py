@@ -1,0 +1,104 @@
+"""``cardio measure PATH... [--lead NAME] [--all-leads] --json``: ECG intervals of records.
+
+Reads WFDB records (``.hea`` path or name without extension) or CSV files, delineates
+P/QRS/T with :func:`ecg.delineate.measure` and prints, per record, either one JSON line
+(``--json``) or a short human-readable line. A record that cannot be read or measured
+gives an error line (``{"record": ..., "error": ..., "message": ...}`` with ``--json``)
+and the command goes on with the next one; the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ecg.delineate import measure, measure_leads
+from ecg.errors import EcgError
+from ecg.io import Record, read_record
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "measure",
+        help="measure PR, QRS, QT/QTc and heart rate of ECG records (P/QRS/T delineation)",
+        description="Delineate P, QRS and T waves of WFDB or CSV records and print the median PR, QRS, "
+        "QT, QTc (Bazett and Fridericia), heart rate and findings. One line per record.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="WFDB record (.hea or name without extension) or CSV")
+    parser.add_argument("--lead", metavar="NAME", help="lead to measure (default: the first)")
+    parser.add_argument("--all-leads", action="store_true",
+                        help="measure all leads together (global 12-lead boundaries, axis, bundle branch blocks)")
+    parser.add_argument("--sex", choices=("M", "F"), help="selects the long-QTc limit (450 ms men, 460 ms women)")
+    parser.add_argument("--fs-hz", type=float, help="sample rate of CSV input, Hz")
+    parser.add_argument("--adc-gain", type=float, help="CSV input in ADC counts: counts per mV")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per record (JSON Lines)")
+    parser.set_defaults(func=run_measure)
+
+
+def _pick_lead(rec: Record, wanted: str | None) -> int:
+    if wanted is None:
+        return 0
+    names = [n.lower() for n in rec.lead_names]
+    if wanted.lower() not in names:
+        raise LookupError(f"lead {wanted!r} not in record (has {', '.join(rec.lead_names)})")
+    return names.index(wanted.lower())
+
+
+def measure_path(path: str, *, lead: str | None, all_leads: bool, sex: str | None,
+                 fs_hz: float | None, adc_gain: float | None) -> dict[str, Any]:
+    """Measure one record and return the JSON-ready dict (with ``"record"`` first)."""
+    rec = read_record(path, fs_hz=fs_hz, adc_gain=adc_gain)
+    sex_arg = "M" if sex == "M" else "F" if sex == "F" else None
+    if all_leads:
+        out = measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, sex=sex_arg).to_dict()
+    else:
+        j = _pick_lead(rec, lead)
+        out = measure(rec.signals_mv[:, j], rec.fs_hz, lead=rec.lead_names[j], sex=sex_arg).to_dict()
+    return {"record": rec.name, **out}
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    return "—" if v is None else f"{v:.0f} {unit}"
+
+
+def _human(d: dict[str, Any]) -> str:
+    parts = [
+        f"{d['record']} [{d['lead']}]",
+        f"HR {_fmt(d['heart_rate_bpm'], 'bpm')}",
+        f"PR {_fmt(d['pr_ms'], 'ms')}",
+        f"QRS {_fmt(d['qrs_ms'], 'ms')}",
+        f"QT {_fmt(d['qt_ms'], 'ms')}",
+        f"QTc {_fmt(d['qtc_ms'], 'ms')}",
+    ]
+    if d.get("axis_deg") is not None:
+        parts.append(f"axis {d['axis_deg']:.0f}°")
+    line = "  ".join(parts)
+    if d["findings"]:
+        line += "  findings: " + ", ".join(f["label"] for f in d["findings"])
+    if d["reasons"]:
+        line += "  (" + "; ".join(f"{k}: {v}" for k, v in d["reasons"].items()) + ")"
+    return line
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    """Measure every path; errors are reported per record."""
+    status = EXIT_OK
+    for path in args.paths:
+        try:
+            d = measure_path(path, lead=args.lead, all_leads=args.all_leads, sex=args.sex,
+                             fs_hz=args.fs_hz, adc_gain=args.adc_gain)
+        except (EcgError, LookupError, OSError) as exc:
+            status = EXIT_ERROR
+            if args.json:
+                print(json.dumps({"record": str(Path(path)), "error": type(exc).__name__, "message": str(exc)}))
+            print(f"cardio: error: {path}: {exc}", file=sys.stderr)
+            continue
+        print(json.dumps(d, allow_nan=False) if args.json else _human(d))
+        sys.stdout.flush()
+    return status
