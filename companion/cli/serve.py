@@ -19,6 +19,7 @@ from aiohttp import web
 from companion.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, run_command
 from companion.config import CompanionConfig
 from companion.web.app import LOOPBACK_HOSTS, create_app
+from companion.web.live import SimulatedRecorder
 from companion.web.publish import discovery_path, write_discovery
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any)")
     parser.add_argument("--simulate", action="store_true",
                         help="offer a 'Record (simulated)' button that records from the built-in simulator")
+    parser.add_argument("--sim-source", default="synthetic:normal", metavar="SPEC",
+                        help="simulator source for --simulate (default synthetic:normal; or a WFDB/CSV path)")
+    parser.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
+                        help="simulated-time factor for --simulate (default 1 = real time)")
     add_store_options(parser)
     parser.set_defaults(func=run_serve)
 
 
-def _simulated_recorder(config: CompanionConfig):  # type: ignore[no-untyped-def]
-    from companion.web.simulate import make_recorder
-
-    return make_recorder(config)
-
-
-async def serve(config: CompanionConfig, host: str, port: int, *, simulate: bool = False,
+async def serve(config: CompanionConfig, host: str, port: int, *, simulate: SimulatedRecorder | None = None,
                 ready: asyncio.Event | None = None) -> None:
-    """Run the web UI until cancelled (or SIGINT/SIGTERM)."""
+    """Run the web UI until cancelled (or SIGINT/SIGTERM).
+
+    ``simulate`` enables the live page's "Record (simulated)" button.
+    """
     allowed = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS or host == "::1" else frozenset()
     token = secrets.token_urlsafe(24)
-    recorder = _simulated_recorder(config) if simulate else None
+    recorder = simulate
     app = create_app(config, allowed_hosts=allowed, simulate=recorder, publish_token=token)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -87,8 +89,17 @@ def run_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.host not in LOOPBACK_HOSTS:
         log.warning("serving on %s: anyone who can reach this address can read and delete your history", args.host)
+    recorder = None
+    if args.simulate:
+        from companion.web.simulate import make_recorder  # imports the simulator only when asked
+
+        try:
+            recorder = make_recorder(config, source=args.sim_source, speed=args.sim_speed)
+        except ValueError as exc:
+            print(f"cardio: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     try:
-        asyncio.run(serve(config, args.host, args.port, simulate=args.simulate))
+        asyncio.run(serve(config, args.host, args.port, simulate=recorder))
     except OSError as exc:
         print(f"cardio: error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from companion.assembler import FrameAssembler
-from companion.link import LinkListener
+from companion.link_options import LinkListener
 from companion.recording import Recording
 
 log = logging.getLogger(__name__)
