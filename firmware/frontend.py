@@ -36,7 +36,7 @@ class FrontEnd:
         self.fs_hz = 0
 
     def read(self, out):
-        return 0, False
+        raise NotImplementedError
 
 
 class SampleRing:

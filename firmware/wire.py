@@ -24,13 +24,14 @@ try:
     import micropython
 except ImportError:  # CPython
 
-    def const(x):  # type: ignore[no-redef]
-        return x
+    const = lambda x: x  # noqa: E731
 
-    class micropython:  # type: ignore[no-redef]  # pyright: ignore
+    class _NoEmitter:
         @staticmethod
         def native(f):
             return f
+
+    micropython = _NoEmitter()
 
 
 PROTOCOL_VERSION = const(1)
@@ -396,7 +397,9 @@ def decode_reply(data):
             raise WireError("bad_length", "info reply")
         head = struct.unpack_from(fmt, data, 3)
         rates = struct.unpack_from("<%dH" % (extra // 2), data, 3 + size)
-        return Reply(opcode, token, code, Info(*(head + (rates,))))
+        fields = list(head)
+        fields.append(rates)
+        return Reply(opcode, token, code, Info(*fields))
     if len(data) != 3 + size:
         raise WireError("bad_length", "reply")
     return Reply(opcode, token, code, _REPLY_TYPES[opcode](*struct.unpack_from(fmt, data, 3)))
