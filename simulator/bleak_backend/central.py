@@ -1,0 +1,94 @@
+"""The simulated phone: one Bumble ``Device`` on the virtual link acting as central.
+
+The bleak backend classes of :mod:`simulator.bleak_backend` are bound to one
+:class:`VirtualCentral`; it owns scanning (shared by every scanner object) and opens
+connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bumble import core
+from bumble.device import Advertisement, Connection, Device
+from bumble.link import LocalLink
+
+from simulator.link import new_device
+
+__all__ = ["VirtualCentral"]
+
+_log = logging.getLogger(__name__)
+
+AdvertisementListener = Callable[[Advertisement], None]
+
+
+class VirtualCentral:
+    """A Bumble central on ``link``.
+
+    Parameters
+    ----------
+    link : LocalLink
+        The shared virtual link.
+    address : str
+        The phone's random static address.
+    mtu : int
+        ATT MTU the central asks for after connecting (the peripheral may offer less).
+    """
+
+    def __init__(self, link: LocalLink, *, address: str = "C0:DE:CA:4D:FF:01", mtu: int = 247) -> None:
+        self.device: Device = new_device(link, "cardiolink-phone", address)
+        self.mtu = mtu
+        self._listeners: list[AdvertisementListener] = []
+        self._powered = False
+        self._scan_lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
+        self.device.on(self.device.EVENT_ADVERTISEMENT, self._on_advertisement)
+
+    async def power_on(self) -> None:
+        """Bring the host stack up (idempotent)."""
+        if not self._powered:
+            await self.device.power_on()
+            self._powered = True
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        for listener in list(self._listeners):
+            listener(advertisement)
+
+    async def add_scan_listener(self, listener: AdvertisementListener) -> None:
+        """Start delivering advertisements to ``listener`` (starts scanning if needed)."""
+        await self.power_on()
+        async with self._scan_lock:
+            self._listeners.append(listener)
+            if not self.device.is_scanning:
+                await self.device.start_scanning(active=True, filter_duplicates=False)
+
+    async def remove_scan_listener(self, listener: AdvertisementListener) -> None:
+        """Stop delivering to ``listener`` (stops scanning when nobody listens)."""
+        async with self._scan_lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+            if not self._listeners and self.device.is_scanning:
+                await self.device.stop_scanning()
+
+    async def connect(self, address: str, timeout_s: float) -> Connection:
+        """Open an LE connection to ``address``.
+
+        Raises
+        ------
+        asyncio.TimeoutError
+            Nobody connectable answered at that address within ``timeout_s``.
+        """
+        await self.power_on()
+        async with self._connect_lock:
+            was_scanning = self.device.is_scanning
+            if was_scanning:
+                await self.device.stop_scanning()
+            try:
+                return await self.device.connect(address, timeout=timeout_s)
+            except core.TimeoutError as exc:
+                raise asyncio.TimeoutError(f"no connectable device at {address}") from exc
+            finally:
+                if was_scanning and self._listeners and not self.device.is_scanning:
+                    await self.device.start_scanning(active=True, filter_duplicates=False)
