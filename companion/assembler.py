@@ -232,6 +232,11 @@ class FrameAssembler:
         """True when complete and the samples' CRC-32 equals the summary's."""
         return self.complete and self.summary is not None and wire.samples_crc32(self._prefix) == self.summary.crc32
 
+    @property
+    def contiguous_count(self) -> int:
+        """Samples from index 0 up to the first missing one."""
+        return len(self._prefix)
+
     def contiguous_samples(self) -> np.ndarray:
         """Samples from index 0 up to the first missing one, ``int32``."""
         return np.asarray(self._prefix, dtype=np.int32)

@@ -278,7 +278,9 @@ class RecordingSession:
         self._expected = int(duration_s * fs_hz)
         self.assembler = FrameAssembler(session_id)
         self.started_at = dt.datetime.now(dt.UTC)
-        self.listener.started(session_id, self._fs_hz, self._expected)
+        self.listener.started(
+            session_id, self._fs_hz, self._expected, float(self.info.gain_counts_per_mv), int(self.info.baseline)
+        )
         # data that arrived before START's reply (same loop turn) was queued: it stays valid
 
     # -- notifications ---------------------------------------------------------------

@@ -80,8 +80,10 @@ class LinkListener:
     def connected(self, device: dict[str, Any]) -> None:
         """Connected; ``device`` is the device information."""
 
-    def started(self, session_id: int, fs_hz: float, expected_samples: int) -> None:
-        """The device accepted START."""
+    def started(
+        self, session_id: int, fs_hz: float, expected_samples: int, adc_gain_counts_per_mv: float, baseline_counts: int
+    ) -> None:
+        """The device accepted START (scale given so a UI can show millivolts)."""
 
     def progress(self, assembler: FrameAssembler, expected_samples: int) -> None:
         """Called about every 0.1 s while data arrive."""

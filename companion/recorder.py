@@ -83,8 +83,10 @@ class _StoringListener(LinkListener):
     def connected(self, device: dict[str, Any]) -> None:
         self.ui.connected(device)
 
-    def started(self, session_id: int, fs_hz: float, expected_samples: int) -> None:
-        self.ui.started(session_id, fs_hz, expected_samples)
+    def started(
+        self, session_id: int, fs_hz: float, expected_samples: int, adc_gain_counts_per_mv: float, baseline_counts: int
+    ) -> None:
+        self.ui.started(session_id, fs_hz, expected_samples, adc_gain_counts_per_mv, baseline_counts)
 
     def progress(self, assembler: FrameAssembler, expected_samples: int) -> None:
         if assembler.samples_received != self._last_count:

@@ -1,0 +1,120 @@
+"""The link against the simulated device (Bumble virtual radio, our bleak backend).
+
+Every test records through the real companion code path (scan, connect, START,
+notifications, RESEND, reconnect, store) and compares what the history holds with the
+ADC stream the simulated device recorded, bit for bit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from companion import recovery
+from companion.discovery import RadioBackends
+from companion.errors import NotAnEcgDeviceError
+from companion.link_options import LinkListener, LinkOptions
+from companion.recorder import record_and_store
+from companion.store import Store
+from simulator.harness import VirtualWorld
+
+SPEED = 30.0
+pytestmark = pytest.mark.timeout(90)
+
+
+class _Prompts(LinkListener):
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def prompt(self, text: str) -> None:
+        self.prompts.append(text)
+
+
+def _backends(world: VirtualWorld) -> RadioBackends:
+    return RadioBackends(client=world.client_backend, scanner=world.scanner_backend)
+
+
+async def _record(tmp_path: Path, options: LinkOptions | None = None, **world_options: Any):  # type: ignore[no-untyped-def]
+    ui = _Prompts()
+    with Store(tmp_path / "h.sqlite3") as store:
+        async with VirtualWorld(speed=SPEED, seed=7, **world_options) as world:
+            outcome = await record_and_store(store, tmp_path / "recovery", _backends(world), options or LinkOptions(), ui)
+            device_samples = np.asarray(world.device.recorded_samples(), dtype=np.int32)
+            stats = world.device.stats
+        stored = store.get_recording(outcome.recording_id) if outcome.recording_id is not None else None
+        assert store.integrity_check() == "ok"
+    return outcome, stored, device_samples, stats, ui
+
+
+class TestRecording:
+    async def test_full_30_s_recording(self, tmp_path: Path) -> None:
+        outcome, stored, device_samples, _, ui = await _record(tmp_path)
+        rec = stored.recording
+        assert stored.state == "complete" and rec.complete and rec.verified
+        assert rec.n_samples == 9000 and rec.sample_rate_hz == 300.0 and rec.duration_s == 30.0
+        np.testing.assert_array_equal(rec.samples, device_samples)
+        assert rec.adc_gain_counts_per_mv > 0 and rec.device["model"] == "cardiolink-sim"
+        assert (rec.frames_resent, rec.reconnects, rec.frames_malformed) == (0, 0, 0)
+        assert stored.sync_state == "pending"
+        assert "Place both fingers on the electrodes" in ui.prompts
+        assert outcome.timings_s["last_sample"] <= outcome.timings_s["stored"] <= outcome.timings_s["screened"]
+
+    @pytest.mark.parametrize("mtu", [247, 23])
+    async def test_drops_and_two_disconnects_bit_exact(self, tmp_path: Path, mtu: int) -> None:
+        _, stored, device_samples, stats, ui = await _record(
+            tmp_path, mtu=mtu, drop_fraction=0.05, disconnect_at_s=(8.0, 19.0)
+        )
+        rec = stored.recording
+        assert stats.frames_dropped > 0 and stats.disconnects_injected == 2
+        assert rec.complete and rec.verified and rec.gaps == []
+        np.testing.assert_array_equal(rec.samples, device_samples)
+        assert rec.n_samples == 9000
+        assert rec.reconnects == 2 and rec.frames_resent >= stats.frames_dropped
+        assert ui.prompts.count("Connection lost — reconnecting") == 2
+
+    async def test_cut_short_session_keeps_what_arrived(self, tmp_path: Path) -> None:
+        _, stored, device_samples, _, _ = await _record(
+            tmp_path, LinkOptions(max_reconnects=0), disconnect_at_s=(10.0,)
+        )
+        rec = stored.recording
+        assert stored.state == "incomplete" and not rec.complete and not rec.verified
+        assert 0 < rec.n_samples < 9000 and rec.n_samples >= 10 * 300 - 300
+        got = rec.samples[: rec.gaps[0][0]] if rec.gaps else rec.samples
+        np.testing.assert_array_equal(got, device_samples[: got.size])
+        assert stored.sync_state is None  # incomplete recordings are not queued for the cloud
+
+
+class TestRefusals:
+    async def test_look_alike_without_ecg_service_is_refused(self, tmp_path: Path) -> None:
+        async with VirtualWorld(speed=SPEED, with_ecg_service=False) as world:
+            with Store(tmp_path / "h.sqlite3") as store:
+                with pytest.raises(NotAnEcgDeviceError, match="does not offer the ECG service") as info:
+                    await record_and_store(store, tmp_path, _backends(world), LinkOptions(scan_timeout_s=3.0))
+                assert store.recording_ids() == []
+        assert info.value.address == world.address
+
+
+class TestLockedDatabase:
+    async def test_locked_database_keeps_samples_in_recovery_file(self, tmp_path: Path) -> None:
+        db = tmp_path / "h.sqlite3"
+        with Store(db, busy_timeout_s=0.05) as store:
+            blocker = sqlite3.connect(db, isolation_level=None)
+            blocker.execute("BEGIN EXCLUSIVE")
+            try:
+                async with VirtualWorld(speed=SPEED, seed=1) as world:
+                    outcome = await record_and_store(store, tmp_path / "recovery", _backends(world), LinkOptions())
+                    device_samples = np.asarray(world.device.recorded_samples(), dtype=np.int32)
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            assert outcome.recording_id is None and "locked" in (outcome.store_error or "")
+            assert outcome.recovery_path is not None and outcome.recovery_path.exists()
+            (rid,) = recovery.import_pending(store, tmp_path / "recovery")
+            rec = store.get_recording(rid).recording
+            assert rec.complete and rec.verified and rec.started_at <= dt.datetime.now(dt.UTC)
+            np.testing.assert_array_equal(rec.samples, device_samples)
