@@ -51,8 +51,8 @@ def publisher_sink(publisher: Any) -> Publish:
 class LiveListener(LinkListener):
     """Forward link events to ``inner`` and publish them as live messages.
 
-    Samples are published as the contiguous prefix grows; they are converted to
-    millivolts with the scale of the first checkpoint snapshot (before it, they wait).
+    Samples are published as the contiguous prefix grows, converted to millivolts with
+    the scale the device announced at START.
     """
 
     def __init__(self, publish: Publish, inner: LinkListener | None = None) -> None:
@@ -77,9 +77,11 @@ class LiveListener(LinkListener):
         self._device = str(device.get("name") or device.get("address") or "")
         self._emit({"type": "status", "message": f"Connected to {self._device or 'the device'}"})
 
-    def started(self, session_id: int, fs_hz: float, expected_samples: int) -> None:
-        self.inner.started(session_id, fs_hz, expected_samples)
+    def started(self, session_id: int, fs_hz: float, expected_samples: int, adc_gain_counts_per_mv: float,
+                baseline_counts: int) -> None:
+        self.inner.started(session_id, fs_hz, expected_samples, adc_gain_counts_per_mv, baseline_counts)
         self._sent = 0
+        self._scale = (float(adc_gain_counts_per_mv), int(baseline_counts))
         self._emit({"type": "start", "fs_hz": float(fs_hz), "duration_s": expected_samples / float(fs_hz),
                     "device": self._device})
 
