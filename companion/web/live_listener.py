@@ -1,9 +1,13 @@
 """A :class:`companion.link.LinkListener` that also feeds the live view.
 
-``cardio record`` (and the page's "Record (simulated)" button) wraps its own listener::
+``cardio record`` wraps its terminal UI listener (two lines; a no-op when no
+``cardio serve`` runs for the same data folder)::
 
-    listener = LiveListener(publish, inner=progress_listener)
-    session = RecordingSession(backends, options, listener)
+    async with live_view(config, ui) as listener:
+        outcome = await record_and_store(store, config.recovery_dir, backends, options, listener)
+        listener.report(outcome)
+
+The page's "Record (simulated)" button uses ``LiveListener(hub.publish)`` in-process.
 
 ``publish`` is any callable taking a live message dict: :meth:`LivePublisher` methods go
 through :func:`publisher_sink`, the in-process hub's :meth:`LiveHub.publish` directly. The
@@ -12,8 +16,9 @@ wrapped listener sees every call unchanged; a failing publish never disturbs it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +26,8 @@ import numpy as np
 from companion.assembler import FrameAssembler
 from companion.link_options import LinkListener
 from companion.recording import Recording
+from companion.web.present import result_words
+from companion.web.publish import LivePublisher
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +117,17 @@ class LiveListener(LinkListener):
     def failed(self, message: str) -> None:
         """Tell the live view the recording failed."""
         self._emit({"type": "error", "message": message})
+
+    def report(self, outcome: Any) -> None:
+        """Tell the live view how :func:`companion.recorder.record_and_store` ended."""
+        if outcome.recording_id is None:
+            self.failed(f"not stored: {outcome.store_error}")
+        else:
+            self.finished(outcome.recording_id, result_words(outcome.local_result) or outcome.screening_error)
+
+
+@contextlib.asynccontextmanager
+async def live_view(config: Any, inner: LinkListener | None = None) -> AsyncIterator[LiveListener]:
+    """A :class:`LiveListener` publishing to the ``cardio serve`` of ``config.data_dir``, if one runs."""
+    async with LivePublisher.discover(config) as publisher:
+        yield LiveListener(publisher_sink(publisher), inner)

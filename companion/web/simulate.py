@@ -19,7 +19,6 @@ from companion.recorder import record_and_store
 from companion.store import Store
 from companion.web.live import SimulatedRecorder
 from companion.web.live_listener import LiveListener
-from companion.web.present import result_words
 
 #: default simulated source (see ``simulator.sources.parse_source``)
 DEFAULT_SOURCE = "synthetic:normal"
@@ -58,11 +57,7 @@ def make_recorder(config: CompanionConfig, *, source: str = DEFAULT_SOURCE, spee
             options = LinkOptions(address=world.address, duration_s=duration_s)
             with Store.open(config) as store:
                 outcome = await record_and_store(store, config.recovery_dir, backends, options, listener)
-        words = result_words(outcome.local_result) or outcome.screening_error
-        if outcome.recording_id is None:
-            listener.failed(f"not stored: {outcome.store_error} (kept in {outcome.recovery_path})")
-        else:
-            listener.finished(outcome.recording_id, words)
+        listener.report(outcome)
         return outcome.recording_id
 
     return record

@@ -101,3 +101,42 @@ class TestServeAndPublisher:
             live.samples(0, [0.1, 0.2])
             live.done(None)
         assert live.url is None and not live.connected
+
+
+class TestRecordIntoLiveView:
+    async def test_record_and_store_through_live_view_streams_every_sample(self, home: Path) -> None:
+        from companion.discovery import RadioBackends
+        from companion.link_options import LinkOptions
+        from companion.recorder import record_and_store
+        from companion.web.live_listener import live_view
+        from simulator.harness import VirtualWorld
+
+        config = CompanionConfig.resolve(data_dir=home, env={})
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(config, "127.0.0.1", 0, ready=ready))
+        try:
+            await asyncio.wait_for(ready.wait(), timeout=20)
+            url, _ = read_discovery(home) or ("", "")
+            async with aiohttp.ClientSession() as session, session.ws_connect(url + "/live/ws") as browser:
+                async with VirtualWorld(source="synthetic:normal", speed=30) as world:
+                    backends = RadioBackends(client=world.client_backend, scanner=world.scanner_backend)
+                    with Store.open(config) as store:
+                        async with live_view(config) as listener:
+                            outcome = await record_and_store(store, config.recovery_dir, backends,
+                                                             LinkOptions(address=world.address), listener)
+                            listener.report(outcome)
+                    sent = world.device.recorded_samples()
+                got = []
+                while not got or got[-1]["type"] not in ("done", "error"):
+                    got.append(await browser.receive_json(timeout=20))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert got[-1]["type"] == "done" and got[-1]["recording_id"] == outcome.recording_id
+        start = next(m for m in got if m["type"] == "start")
+        assert start["fs_hz"] == 300.0 and start["duration_s"] == 30.0
+        live_mv = np.concatenate([m["mv"] for m in got if m["type"] == "samples"])
+        expected_mv = (np.asarray(sent, dtype=np.float64) - outcome.recording.baseline_counts) \
+            / outcome.recording.adc_gain_counts_per_mv
+        np.testing.assert_allclose(live_mv, np.round(expected_mv, 4), atol=1e-9)
