@@ -244,7 +244,8 @@ class RecordingSession:
         reply = await self._command(wire.OP_GET_INFO)
         if reply.code != wire.OK:
             raise DeviceProtocolError(f"GET_INFO refused: {wire.ERROR_NAMES.get(reply.code, reply.code)}")
-        self.info = reply.fields
+        # the wire carries the gain as float32: keep the decimal value the device meant
+        self.info = reply.fields._replace(gain_counts_per_mv=float(f"{reply.fields.gain_counts_per_mv:.7g}"))
         if not self.info.gain_counts_per_mv > 0:
             raise DeviceProtocolError(f"device reports an ADC gain of {self.info.gain_counts_per_mv}")
         device: dict[str, Any] = {

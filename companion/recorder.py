@@ -168,6 +168,24 @@ def screen_recording(rec: Recording) -> tuple[dict[str, Any] | None, dict[str, A
     return local, measurements, error
 
 
+def warm_up() -> None:
+    """Import the screening code and load its model ahead of time (runs during the recording).
+
+    Importing ``ecg`` and loading the model take seconds on a slow machine; doing it while
+    the patient holds the device keeps them out of the time from the last sample to the
+    result.
+    """
+    screen = _optional("ecg.screening", "screen")
+    _optional("ecg.delineate", "measure")
+    if screen is not None:
+        fs_hz = 300.0
+        t = np.arange(int(10 * fs_hz)) / fs_hz
+        try:
+            screen(np.sin(2 * np.pi * 1.2 * t) ** 15, fs_hz)  # loads and caches the model
+        except Exception:  # noqa: BLE001 - a warm-up failure only costs time later
+            log.debug("screening warm-up failed", exc_info=True)
+
+
 def _is_signal_error(exc: Exception) -> bool:
     signal_error = _optional("ecg.errors", "SignalError")
     return signal_error is not None and isinstance(exc, signal_error)
@@ -192,6 +210,7 @@ async def record_and_store(
     """
     listener = _StoringListener(store, ui or LinkListener())
     session = RecordingSession(backends, options, listener)
+    warming = asyncio.ensure_future(asyncio.to_thread(warm_up))
     try:
         rec = await session.run()
     except asyncio.CancelledError:
@@ -202,6 +221,10 @@ async def record_and_store(
     outcome = store_final(store, rec, listener.recording_id, recovery_dir)
     outcome.timings_s["last_sample"] = last_sample
     outcome.timings_s["stored"] = time.perf_counter()
+    try:
+        await warming
+    except Exception:  # noqa: BLE001 - screening below reports its own failure
+        log.debug("warm-up failed", exc_info=True)
     if rec.n_samples:
         outcome.local_result, outcome.measurements, outcome.screening_error = await asyncio.to_thread(
             screen_recording, rec

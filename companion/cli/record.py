@@ -87,17 +87,19 @@ async def _record(args: argparse.Namespace, config: CompanionConfig, store: Stor
     ui = QuietUI() if args.quiet or args.json else RichRecordUI()
     try:
         async with radio(args) as (backends, _world):
-            outcome = await record_and_store(store, config.recovery_dir, backends, link_options(args), ui)
+            return await record_and_store(store, config.recovery_dir, backends, link_options(args), ui)
     finally:
         ui.close()
-    if not args.no_sync and outcome.recording_id is not None and outcome.recording.complete:
-        from companion.sync import after_record
 
-        try:
-            await after_record(store, config.data_dir, cloud_url=args.cloud_url, token=args.token)
-        except Exception as exc:  # noqa: BLE001 - the recording is stored; sync retries later
-            print(f"cardio: cloud sync postponed ({exc}); run `cardio sync` later", file=sys.stderr)
-    return outcome
+
+async def _sync(args: argparse.Namespace, config: CompanionConfig, store: Store) -> None:
+    """Hand over to ``companion.sync`` (sends the outbox; never loses the recording)."""
+    from companion.sync import after_record
+
+    try:
+        await after_record(store, config.data_dir, cloud_url=args.cloud_url, token=args.token)
+    except Exception as exc:  # noqa: BLE001 - the recording is stored; the outbox retries later
+        print(f"cardio: cloud sync postponed ({exc}); run `cardio sync` later", file=sys.stderr)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -109,8 +111,19 @@ def cmd_record(args: argparse.Namespace) -> int:
         if imported:
             print(f"imported {len(imported)} recording(s) from recovery files: {imported}", file=sys.stderr)
         outcome = asyncio.run(_record(args, config, store))
-        stored = store.get_recording(outcome.recording_id) if outcome.recording_id is not None else None
-    rec = outcome.recording
+        rid = outcome.recording_id
+        rec = outcome.recording
+        if rid is not None and not args.json:
+            print("\n".join(describe(store.get_recording(rid))))
+            if outcome.screening_error:
+                print(f"  note          {outcome.screening_error}")
+        if not args.no_sync and rid is not None and rec.complete:
+            asyncio.run(_sync(args, config, store))
+            if not args.json:
+                cloud = store.get_recording(rid).cloud_result
+                print(f"  cloud result  {cloud.get('category') or cloud.get('label')}" if cloud else
+                      "  cloud result  not yet (queued; `cardio sync` retries)")
+        stored = store.get_recording(rid) if rid is not None else None
     if args.json:
         doc: dict[str, Any] = stored.to_dict() if stored is not None else {
             "id": None, **recording_to_meta(rec), "samples": rec.n_samples, "duration_s": rec.duration_s,
@@ -119,13 +132,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         doc["store_error"] = outcome.store_error
         doc["screening_error"] = outcome.screening_error
         print_json(doc)
-    else:
-        if stored is not None:
-            print("\n".join(describe(stored)))
-        if outcome.screening_error:
-            print(f"  note          {outcome.screening_error}")
-        if stored is not None and stored.local_result:
-            print("  This screening is not a diagnosis; see a doctor about any symptoms.")
+    elif stored is not None and stored.local_result:
+        print("  This screening is not a diagnosis; see a doctor about any symptoms.")
     if outcome.recovery_path is not None:
         print(
             f"cardio: error: the recording could not be stored ({outcome.store_error}); its samples are kept in "
