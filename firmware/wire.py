@@ -67,7 +67,7 @@ _FLAGS_MASK = const(0xF000)
 _COUNT_MASK = const(0x0FFF)
 MAX_FRAME_SAMPLES = const(0x0FFF)
 BLOCK_SAMPLES = const(8)  # deltas per bit-packed block
-_WIDTH_BITS = const(5)  # bits of each block's width field
+_BLOCK_HEADER_BITS = const(6)  # <1 bit predictor order><5 bits width>
 ATT_HEADER_BYTES = const(3)  # opcode + handle in front of every notification
 # data header: <B ver<<4|kind><B session><H seq><I first_sample><H flags|count>
 _DATA_HDR = "<BBHIH"
@@ -99,19 +99,13 @@ CONTROL_CHAR_UUID_LE = uuid_to_bytes_le(CONTROL_CHAR_UUID)
 STATUS_CHAR_UUID_LE = uuid_to_bytes_le(STATUS_CHAR_UUID)
 
 
-def _width(m):
-    # number of bits needed for non-negative m (int.bit_length is missing on MicroPython)
-    w = 0
-    while m >> w:
-        w += 1
-    return w
-
-
 @micropython.native
 def _pack(samples, start, stop, budget_bits, out):
-    # Appends zig-zag varint of samples[start], then bit-packed zig-zag deltas of the
-    # following samples, MSB first, in blocks of BLOCK_SAMPLES each led by a 5-bit width.
-    # Returns how many samples were packed without exceeding budget_bits (incl. padding).
+    # Appends the zig-zag varint of samples[start], then the following samples in blocks
+    # of up to 8, MSB first: <1 bit order><5 bits width w> + one w-bit zig-zag residual
+    # per sample (order 0: d = x[i] - x[i-1]; order 1: d - previous d, previous d = 0
+    # at the frame start). Each block takes the order with the smaller width (order 0
+    # on a tie). Returns how many samples fit in budget_bits (padding included).
     v = samples[start]
     z = (v << 1) ^ (v >> 31)
     while z > 0x7F:
@@ -122,46 +116,84 @@ def _pack(samples, start, stop, budget_bits, out):
     budget_bits -= 8
     if budget_bits < 0:
         return 0
-    zs = [0] * 8
+    z1s = [0] * 8
+    z2s = [0] * 8
     acc = 0
     nacc = 0
     used = 0
     prev = v
+    dprev = 0
     i = start + 1
     while i < stop:
         n = stop - i
         if n > 8:
             n = 8
-        m = 0
+        m1 = 0
+        m2 = 0
         for j in range(n):
             x = samples[i + j]
             d = x - prev
             prev = x
+            r = d - dprev
+            dprev = d
             z = (d << 1) ^ (d >> 31)
-            zs[j] = z
-            m |= z
+            z1s[j] = z
+            m1 |= z
+            z = (r << 1) ^ (r >> 31)
+            z2s[j] = z
+            m2 |= z
         w = 0
-        while m >> w:
+        while m1 >> w:
             w += 1
-        if used + 5 + n * w > budget_bits:
-            # the full block does not fit: keep the longest prefix that does
-            n -= 1
-            while n > 0:
-                m = 0
-                for j in range(n):
-                    m |= zs[j]
-                w = 0
-                while m >> w:
-                    w += 1
-                if used + 5 + n * w <= budget_bits:
+        w2 = 0
+        while m2 >> w2:
+            w2 += 1
+        order = 0
+        if w2 < w:
+            w = w2
+            order = 1
+        if used + 6 + n * w > budget_bits:
+            # the full block does not fit: keep the longest prefix that does (its cost
+            # grows with its length, so stop at the first prefix that is too long)
+            m1 = 0
+            m2 = 0
+            w1 = 0
+            w2 = 0
+            best = 0
+            for j in range(n):
+                m1 |= z1s[j]
+                m2 |= z2s[j]
+                while m1 >> w1:
+                    w1 += 1
+                while m2 >> w2:
+                    w2 += 1
+                w = w2 if w2 < w1 else w1
+                if used + 6 + (j + 1) * w > budget_bits:
                     break
-                n -= 1
+                best = j + 1
+            n = best
             stop = i + n  # ends the loop after this block
             if n == 0:
                 break
-        used += 5 + n * w
-        acc = (acc << 5) | w
-        nacc += 5
+            m1 = 0
+            m2 = 0
+            for j in range(n):
+                m1 |= z1s[j]
+                m2 |= z2s[j]
+            w = 0
+            while m1 >> w:
+                w += 1
+            w2 = 0
+            while m2 >> w2:
+                w2 += 1
+            order = 0
+            if w2 < w:
+                w = w2
+                order = 1
+        used += 6 + n * w
+        acc = (acc << 6) | (order << 5) | w
+        nacc += 6
+        zs = z2s if order else z1s
         for j in range(n):
             acc = (acc << w) | zs[j]
             nacc += w
@@ -229,18 +261,25 @@ def decode_frame(data):
     nbits = (len(data) - pos) * 8
     bit = 0
     remaining = count - 1
+    dprev = 0
     while remaining:
         n = remaining if remaining < BLOCK_SAMPLES else BLOCK_SAMPLES
-        if bit + _WIDTH_BITS > nbits:
+        if bit + _BLOCK_HEADER_BITS > nbits:
             raise WireError("truncated", "block header")
-        w = _read_bits(data, pos, bit, _WIDTH_BITS)
-        bit += _WIDTH_BITS
+        head = _read_bits(data, pos, bit, _BLOCK_HEADER_BITS)
+        bit += _BLOCK_HEADER_BITS
+        w = head & 0x1F
+        order = head >> 5
         if bit + n * w > nbits:
             raise WireError("truncated", "block")
         for _ in range(n):
             z = _read_bits(data, pos, bit, w) if w else 0
             bit += w
-            v += (z >> 1) ^ -(z & 1)
+            d = (z >> 1) ^ -(z & 1)
+            if order:
+                d += dprev
+            dprev = d
+            v += d
             out.append(v)
         remaining -= n
     if (nbits - bit) >= 8:

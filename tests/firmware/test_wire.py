@@ -60,6 +60,16 @@ class TestFrames:
                 i += n
                 seq += 1
 
+    def test_smooth_signal_uses_second_order_blocks(self):
+        ramp = [1000 + 40 * i - i * i for i in range(17)]
+        frame, n = wire.encode_frame(1, 0, ramp, 0, 17, 244)
+        assert n == 17
+        # the first block ties (its first residual is the plain delta) and keeps order 0,
+        # the second (after 6 + 8 x 7 bits) has residuals of -2: order 1, width 2
+        assert wire._read_bits(frame, 12, 0, 6) == 7
+        assert wire._read_bits(frame, 12, 62, 6) == 0b100010
+        assert wire.decode_frame(frame).samples == ramp
+
     def test_payload_too_small_is_an_error(self):
         e = _raises(wire.encode_frame, 1, 0, [30000], 0, 1, wire.DATA_HEADER_BYTES + 2)
         assert e.reason == "payload_too_small"
