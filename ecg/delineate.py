@@ -272,7 +272,7 @@ def measure_leads(
     """Delineate several simultaneous leads (e.g. the standard 12) of one recording.
 
     Each lead is measured on its own; global boundaries per beat combine the leads
-    (QRS and P onset: second earliest; QRS and T offset: second latest, so that one
+    (QRS and P onset: 25th percentile over leads; QRS and T offset: 75th, so that one
     lead's outlier cannot set them); global intervals, the frontal QRS axis (needs
     leads I and aVF, or I and II) and bundle-branch-block patterns (needs V1 and V6)
     follow from them.
@@ -332,18 +332,10 @@ def measure_leads(
     p_waves = pr is not None
     found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, heart_rate_bpm=hr, p_waves=p_waves, paced=paced, sex=sex)
     found += axis_findings(axis)
-    v1, v6, li = shapes["v1"], shapes["v6"], shapes["i"]
-    if v1 is not None and v6 is not None:
-        found += bundle_branch_findings(
-            qrs_ms=qrs,
-            v1_terminal_mv=v1.terminal_mv,
-            v1_net_mv=v1.net_mv,
-            v6_terminal_mv=v6.terminal_mv,
-            v6_net_mv=v6.net_mv,
-            i_terminal_mv=None if li is None else li.terminal_mv,
-            paced=paced,
-        )
-        found = [f for f in found if not (f.code == "wide_qrs" and any(g.code.endswith("bbb_pattern") for g in found))]
+    morph = {k: (None if v is None else v.morphology) for k, v in shapes.items()}
+    found += bundle_branch_findings(qrs_ms=qrs, v1=morph["v1"], v6=morph["v6"], lead_i=morph["i"], paced=paced)
+    if any(f.code.endswith("bbb_pattern") for f in found):
+        found = [f for f in found if f.code != "wide_qrs"]
     return LeadsMeasurements(
         fs_hz=fs,
         lead_names=names,

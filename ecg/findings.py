@@ -51,7 +51,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-__all__ = ["Finding", "interval_findings", "axis_findings", "bundle_branch_findings", "Thresholds", "THRESHOLDS"]
+__all__ = ["Finding", "QrsMorphology", "interval_findings", "axis_findings", "bundle_branch_findings", "Thresholds", "THRESHOLDS"]
 
 Sex = Literal["M", "F"] | None
 
@@ -186,28 +186,57 @@ def axis_findings(axis_deg: float | None, limits: Thresholds = THRESHOLDS) -> li
     return []
 
 
+@dataclass(frozen=True)
+class QrsMorphology:
+    """Median QRS shape of one lead, relative to the isoelectric level.
+
+    Attributes
+    ----------
+    pos_mv : float
+        Largest positive deflection (R or R'), mV, ≥ 0.
+    neg_mv : float
+        Largest negative deflection (Q or S), mV, ≤ 0.
+    pos_last : bool
+        True when the largest positive deflection comes after the largest negative
+        one (e.g. rSR' in V1); False when it comes first (e.g. qRS: terminal S).
+    """
+
+    pos_mv: float
+    neg_mv: float
+    pos_last: bool
+
+    @property
+    def positive(self) -> bool:
+        """Mainly positive complex."""
+        return self.pos_mv > -self.neg_mv
+
+    def has_terminal_s(self, fraction: float = 0.1) -> bool:
+        """A negative deflection after the R wave, at least ``fraction`` of the R."""
+        return (not self.pos_last) and -self.neg_mv > fraction * self.pos_mv
+
+
 def bundle_branch_findings(
     *,
     qrs_ms: float | None,
-    v1_terminal_mv: float | None,
-    v1_net_mv: float | None,
-    v6_terminal_mv: float | None,
-    v6_net_mv: float | None,
-    i_terminal_mv: float | None = None,
+    v1: QrsMorphology | None,
+    v6: QrsMorphology | None,
+    lead_i: QrsMorphology | None = None,
     paced: bool = False,
     limits: Thresholds = THRESHOLDS,
 ) -> list[Finding]:
     """Right/left bundle branch block patterns from QRS width and V1/V6 morphology.
 
+    With QRS ≥ 120 ms: LBBB pattern if V1 is mainly negative (QS/rS) and V6 mainly
+    positive without a deep terminal S (S < R/2); RBBB pattern if V1 has an R' after
+    its S (rsR') or is mainly positive, with R at least half the S, and I or V6 has a
+    terminal S. Otherwise, with QRS > 110 ms, a
+    nonspecific intraventricular conduction delay.
+
     Parameters
     ----------
     qrs_ms : float or None
         Global QRS duration.
-    v1_terminal_mv, v6_terminal_mv, i_terminal_mv : float or None
-        Mean amplitude over the last 40 ms of the QRS relative to the isoelectric
-        level (positive: terminal R/R'; negative: terminal S).
-    v1_net_mv, v6_net_mv : float or None
-        Mean amplitude over the whole QRS (sign of the dominant deflection).
+    v1, v6, lead_i : QrsMorphology or None
     paced : bool
         Pacing detected: no pattern is reported.
 
@@ -217,20 +246,19 @@ def bundle_branch_findings(
 
     Examples
     --------
-    >>> [f.code for f in bundle_branch_findings(qrs_ms=140, v1_terminal_mv=0.4,
-    ...     v1_net_mv=0.2, v6_terminal_mv=-0.2, v6_net_mv=0.3)]
+    >>> v1 = QrsMorphology(pos_mv=0.6, neg_mv=-0.3, pos_last=True)
+    >>> v6 = QrsMorphology(pos_mv=0.8, neg_mv=-0.4, pos_last=False)
+    >>> [f.code for f in bundle_branch_findings(qrs_ms=140, v1=v1, v6=v6)]
     ['rbbb_pattern']
     """
-    if paced or qrs_ms is None or None in (v1_terminal_mv, v1_net_mv, v6_terminal_mv, v6_net_mv):
+    if paced or qrs_ms is None or v1 is None or v6 is None:
         return []
-    assert v1_terminal_mv is not None and v1_net_mv is not None  # narrowed above
-    assert v6_terminal_mv is not None and v6_net_mv is not None
     if qrs_ms >= limits.qrs_wide_ms:
-        lateral_s = v6_terminal_mv < 0 or (i_terminal_mv is not None and i_terminal_mv < 0)
-        if v1_terminal_mv > 0 and lateral_s:
-            return [Finding("rbbb_pattern", "right bundle branch block pattern", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ)]
-        if v1_net_mv < 0 and v1_terminal_mv < 0 and v6_net_mv > 0 and v6_terminal_mv >= 0:
+        if not v1.positive and v6.positive and not v6.has_terminal_s(0.5):
             return [Finding("lbbb_pattern", "left bundle branch block pattern", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ)]
+        lateral_s = v6.has_terminal_s() or (lead_i is not None and lead_i.has_terminal_s())
+        if (v1.pos_last or v1.positive) and v1.pos_mv >= 0.5 * -v1.neg_mv and lateral_s:
+            return [Finding("rbbb_pattern", "right bundle branch block pattern", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ)]
     if qrs_ms > limits.qrs_ivcd_ms:
         return [Finding("ivcd", "nonspecific intraventricular conduction delay", qrs_ms, "ms", limits.qrs_ivcd_ms, _SURAWICZ)]
     return []

@@ -28,6 +28,9 @@ _P_MAX_PR_SD_S = 0.025
 MIN_QRS_MV = 0.05
 #: QRS amplitude over noise SD below which nothing is measured
 MIN_QRS_SNR = 5.0
+#: median correlation of QRS complexes with their median below which beats are taken
+#: for noise (real beats of one rhythm look alike, ectopics are a minority)
+MIN_QRS_CORR = 0.7
 
 
 @dataclass
@@ -79,6 +82,18 @@ def _noise_mv(views: LeadViews, on: np.ndarray, off: np.ndarray) -> float:
         return float("inf")
     mad = float(np.median(np.abs(resid - np.median(resid))))
     return 1.4826 * mad
+
+
+def _qrs_similarity(views: LeadViews, r_peaks: np.ndarray) -> float:
+    """Median correlation of ±60 ms windows around the beats with their median."""
+    half = int(0.06 * views.fs_hz)
+    segs = [views.clean_mv[r - half : r + half + 1] for r in r_peaks if r - half >= 0 and r + half < views.clean_mv.size]
+    if len(segs) < 3:
+        return 1.0
+    m = np.asarray(segs)
+    tpl = np.median(m, axis=0)
+    corr = [float(np.corrcoef(seg, tpl)[0, 1]) if np.std(seg) > 0 and np.std(tpl) > 0 else 0.0 for seg in m]
+    return float(np.median(corr))
 
 
 def _qrs_all(views: LeadViews, r_peaks: np.ndarray, w: dict[str, np.ndarray]) -> list[float]:
@@ -186,6 +201,8 @@ def delineate_lead(x_mv: np.ndarray, fs_hz: float) -> LeadWaves:
         reasons["all"] = f"QRS amplitude {qrs_amp:.3f} mV below {MIN_QRS_MV} mV: too low to measure"
     elif noise > 0 and qrs_amp / noise < MIN_QRS_SNR:
         reasons["all"] = f"too noisy: QRS amplitude only {qrs_amp / noise:.1f} x the noise"
+    elif (corr := _qrs_similarity(views, r_peaks)) < MIN_QRS_CORR:
+        reasons["all"] = f"too noisy: detected beats are not alike (median correlation {corr:.2f})"
     if "all" in reasons:
         return LeadWaves(_empty(r_peaks.size), fs_hz, polarity, qrs_amp, noise, reasons, views)
     _t_all(views, w)

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecg.findings import QrsMorphology
+
 from .lead import MISSING, WAVE_KEYS, LeadWaves
 
 __all__ = ["global_waves", "frontal_axis_deg", "qrs_shape", "QrsShape", "lead_index"]
 
 #: a beat of another lead is the same beat if its main deflection is this close, s
 _SAME_BEAT_S = 0.10
-#: length of the terminal part of the QRS used for morphology, s
-_TERMINAL_S = 0.04
 
 
 def lead_index(names: tuple[str, ...], wanted: str) -> int | None:
@@ -33,17 +33,22 @@ def _reference_lead(names: tuple[str, ...], leads: list[LeadWaves]) -> int | Non
     return max(usable, key=lambda j: leads[j].qrs_amplitude_mv / max(leads[j].noise_mv, 1e-9))
 
 
+#: global onsets take this percentile of the leads' onsets, offsets its complement: an
+#: early/late boundary seen in several leads, without one lead's outlier deciding
+_GLOBAL_PERCENTILE = 25.0
+
+
 def _robust_extreme(values: list[int], earliest: bool) -> int:
-    v = sorted(values) if earliest else sorted(values, reverse=True)
-    return v[1] if len(v) >= 3 else v[0]
+    q = _GLOBAL_PERCENTILE if earliest else 100.0 - _GLOBAL_PERCENTILE
+    return int(round(float(np.percentile(values, q))))
 
 
 def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -> dict[str, np.ndarray]:
     """Per-beat boundaries combined over leads (``MISSING`` where absent).
 
     Beats follow the reference lead (II if usable, else the cleanest lead). Onsets of
-    QRS and P take the second earliest lead, offsets of QRS and T the second latest
-    (the earliest/latest with fewer than three leads); peaks take the median. A P wave
+    QRS and P take the 25th percentile over leads, offsets of QRS and T the 75th;
+    peaks take the median. A P wave
     counts only if at least a quarter of the usable leads (and two) show it.
     """
     ref = _reference_lead(names, leads)
@@ -79,11 +84,10 @@ def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -
 
 @dataclass(frozen=True)
 class QrsShape:
-    """Median QRS amplitudes of one lead relative to the isoelectric level, mV."""
+    """Median QRS amplitudes of one lead relative to the isoelectric level."""
 
-    net_mv: float  # mean over the whole QRS
-    terminal_mv: float  # mean over its last 40 ms
-    peak_sum_mv: float  # largest positive + largest negative deflection
+    morphology: QrsMorphology
+    peak_sum_mv: float  # largest positive + largest negative deflection (net amplitude)
 
 
 def qrs_shape(lw: LeadWaves, glob: dict[str, np.ndarray]) -> QrsShape | None:
@@ -91,19 +95,19 @@ def qrs_shape(lw: LeadWaves, glob: dict[str, np.ndarray]) -> QrsShape | None:
     if lw.views is None or "all" in lw.reasons:
         return None
     x = lw.views.clean_mv
-    term = max(int(_TERMINAL_S * lw.fs_hz), 1)
-    nets, terms, sums = [], [], []
+    pos, neg, order = [], [], []
     for on, off in zip(glob["qrs_on"], glob["qrs_off"], strict=True):
-        if on == MISSING or off == MISSING or off - on < term:
+        if on == MISSING or off == MISSING or off - on < 3:
             continue
         iso = float(np.median(lw.views.smooth_mv[max(on - int(0.02 * lw.fs_hz), 0) : on + 1]))
         seg = x[on : off + 1] - iso
-        nets.append(float(seg.mean()))
-        terms.append(float(seg[-term:].mean()))
-        sums.append(float(max(seg.max(), 0.0) + min(seg.min(), 0.0)))
-    if not nets:
+        pos.append(max(float(seg.max()), 0.0))
+        neg.append(min(float(seg.min()), 0.0))
+        order.append(float(np.argmax(seg) > np.argmin(seg)))
+    if not pos:
         return None
-    return QrsShape(float(np.median(nets)), float(np.median(terms)), float(np.median(sums)))
+    p, n = float(np.median(pos)), float(np.median(neg))
+    return QrsShape(QrsMorphology(p, n, bool(np.mean(order) > 0.5)), p + n)
 
 
 def frontal_axis_deg(lead_i: QrsShape | None, lead_avf: QrsShape | None, lead_ii: QrsShape | None) -> float | None:
