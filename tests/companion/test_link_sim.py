@@ -21,6 +21,7 @@ from companion.errors import NotAnEcgDeviceError
 from companion.link_options import LinkListener, LinkOptions
 from companion.recorder import record_and_store
 from companion.store import Store
+from firmware import wire
 from simulator.harness import VirtualWorld
 
 SPEED = 30.0
@@ -118,3 +119,43 @@ class TestLockedDatabase:
             rec = store.get_recording(rid).recording
             assert rec.complete and rec.verified and rec.started_at <= dt.datetime.now(dt.UTC)
             np.testing.assert_array_equal(rec.samples, device_samples)
+
+
+class _Injector(LinkListener):
+    """Once 10 s arrived, makes the device's radio send malformed and foreign notifications."""
+
+    def __init__(self, world: VirtualWorld) -> None:
+        self.world = world
+        self.injected = 0
+
+    def progress(self, assembler: Any, expected_samples: int) -> None:
+        if self.injected or assembler.samples_received < 3000:
+            return
+        core = self.world.device.core
+        samples, sid = core.rec.samples, core.session_id
+        n0 = core.rec.frame_count[0]
+        good, _ = wire.encode_frame(sid, 0, samples, 0, n0, 100)
+        bad = [
+            bytes([0x21]) + good[1:],  # protocol version 2
+            good[:11],  # truncated
+            wire.encode_frame((sid + 1) & 0xFF, 5, samples, 0, n0, 100)[0],  # another session
+            b"\x00",  # garbage
+            wire.encode_frame(sid, 0, samples, 1, n0, 100)[0],  # seq 0 again, shifted: overlaps
+        ]
+        for data in bad + [good]:  # plus one plain duplicate (not malformed)
+            self.world.device.peripheral.notify_data(data)
+        self.injected = len(bad)
+
+
+class TestMalformedOverTheAir:
+    async def test_bad_notifications_are_counted_and_do_not_corrupt(self, tmp_path: Path) -> None:
+        with Store(tmp_path / "h.sqlite3") as store:
+            async with VirtualWorld(speed=SPEED, seed=3) as world:
+                injector = _Injector(world)
+                outcome = await record_and_store(store, tmp_path, _backends(world), LinkOptions(), injector)
+                device_samples = np.asarray(world.device.recorded_samples(), dtype=np.int32)
+            rec = store.get_recording(outcome.recording_id).recording
+        assert injector.injected == 5
+        assert rec.frames_malformed == 5
+        assert rec.complete and rec.verified
+        np.testing.assert_array_equal(rec.samples, device_samples)
