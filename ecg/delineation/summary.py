@@ -15,7 +15,7 @@ MIN_BEATS = 3
 #: an interval whose beat-to-beat robust SD exceeds this (ms) is not reported: on a
 #: steady rhythm PR, QRS and QT barely change between beats, so a large spread means
 #: the boundaries were not found reliably (noise, artefact)
-MAX_SPREAD_MS = {("p_on", "qrs_on"): 30.0, ("qrs_on", "qrs_off"): 25.0, ("qrs_on", "t_off"): 45.0}
+MAX_SPREAD_MS = {("p_on", "qrs_on"): 40.0, ("qrs_on", "qrs_off"): 25.0, ("qrs_on", "t_off"): 45.0}
 
 
 def median_interval_ms(
