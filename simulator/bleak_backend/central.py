@@ -38,7 +38,9 @@ class VirtualCentral:
     """
 
     def __init__(self, link: LocalLink, *, address: str = "C0:DE:CA:4D:FF:01", mtu: int = 247) -> None:
+        self._link = link
         self.device: Device = new_device(link, "cardiolink-phone", address)
+        self._controller = next(c for c in link.controllers if c.public_address.to_string(False) == address.upper())
         self.mtu = mtu
         self._listeners: list[AdvertisementListener] = []
         self._powered = False
@@ -72,6 +74,20 @@ class VirtualCentral:
             if not self._listeners and self.device.is_scanning:
                 await self.device.stop_scanning()
 
+    def _advertiser_present(self, address: str) -> bool:
+        # The emulated controller ignores LE Create Connection Cancel, so a connection
+        # attempt to nobody would hang: look on the link for a connectable advertiser.
+        wanted = address.upper()
+        for controller in self._link.controllers:
+            legacy = controller.le_legacy_advertiser
+            if legacy.enabled and legacy.address.to_string(False) == wanted:
+                return True
+            for adv_set in controller.advertising_sets.values():
+                adv_address = adv_set.address
+                if adv_set.enabled and adv_address is not None and adv_address.to_string(False) == wanted:
+                    return True
+        return False
+
     async def connect(self, address: str, timeout_s: float) -> Connection:
         """Open an LE connection to ``address``.
 
@@ -81,13 +97,21 @@ class VirtualCentral:
             Nobody connectable answered at that address within ``timeout_s``.
         """
         await self.power_on()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         async with self._connect_lock:
+            while not self._advertiser_present(address):
+                if loop.time() >= deadline:
+                    raise asyncio.TimeoutError(f"no connectable device at {address}")
+                await asyncio.sleep(0.01)
             was_scanning = self.device.is_scanning
             if was_scanning:
                 await self.device.stop_scanning()
             try:
-                return await self.device.connect(address, timeout=timeout_s)
-            except core.TimeoutError as exc:
+                remaining_s = max(deadline - loop.time(), 0.5)
+                return await asyncio.wait_for(self.device.connect(address, timeout=None), remaining_s)
+            except (asyncio.TimeoutError, core.TimeoutError) as exc:
+                self._controller.pending_le_connection = None  # see _advertiser_present
                 raise asyncio.TimeoutError(f"no connectable device at {address}") from exc
             finally:
                 if was_scanning and self._listeners and not self.device.is_scanning:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
 
 from bleak.args import SizedBuffer
 from bleak.assigned_numbers import CHARACTERISTIC_PROPERTIES, CharacteristicPropertyName
@@ -39,6 +39,7 @@ from simulator.bleak_backend.central import VirtualCentral
 __all__ = ["SimBleakClient"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def _uuid_str(value: core.UUID) -> str:
@@ -108,8 +109,8 @@ class SimBleakClient(BaseBleakClient):
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         try:
             self._peer = Peer(connection)
-            await self._peer.request_mtu(self.central.mtu)
-            self.services = await self._discover(self._peer)
+            await self._att(self._peer.request_mtu(self.central.mtu))
+            self.services = await self._att(self._discover(self._peer))
         except Exception:
             await self.disconnect()
             raise
@@ -172,43 +173,48 @@ class SimBleakClient(BaseBleakClient):
             raise BleakError("Not connected")
         return self._peer
 
+    async def _att(self, operation: Awaitable[_T]) -> _T:
+        """Run one ATT operation, translating Bumble's failures into bleak's."""
+        try:
+            return await operation
+        except att.ATT_Error as exc:
+            raise BleakGATTProtocolError(exc.error_code) from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._connection is None and task is not None and not task.cancelling():
+                # Bumble cancels pending requests when the link drops
+                raise BleakError("Not connected: the link dropped during the operation") from None
+            raise
+        except core.TimeoutError as exc:
+            raise asyncio.TimeoutError(f"ATT request timed out: {exc}") from exc
+        except core.BaseBumbleError as exc:
+            raise BleakError(f"ATT operation failed: {exc}") from exc
+
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         """Read a characteristic value (long reads as needed)."""
         peer = self._require_peer()
-        try:
-            return bytearray(await peer.read_value(characteristic.obj))
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        return bytearray(await self._att(peer.read_value(characteristic.obj)))
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         """Read a descriptor value."""
         peer = self._require_peer()
-        try:
-            return bytearray(await peer.read_value(descriptor.obj))
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        return bytearray(await self._att(peer.read_value(descriptor.obj)))
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
     ) -> None:
         """Write with response (ATT Write Request) or without (ATT Write Command)."""
         peer = self._require_peer()
-        try:
-            await peer.write_value(characteristic.obj, bytes(data), with_response=response)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        await self._att(peer.write_value(characteristic.obj, bytes(data), with_response=response))
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: SizedBuffer) -> None:
         """Write a descriptor with response."""
         peer = self._require_peer()
-        try:
-            await peer.write_value(descriptor.obj, bytes(data), with_response=True)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        await self._att(peer.write_value(descriptor.obj, bytes(data), with_response=True))
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
@@ -224,16 +230,13 @@ class SimBleakClient(BaseBleakClient):
             await self.stop_notify(characteristic)
         self._subscribers[characteristic.handle] = deliver
         try:
-            await peer.subscribe(proxy, deliver, prefer_notify=True)
-        except att.ATT_Error as exc:
+            await self._att(peer.subscribe(proxy, deliver, prefer_notify=True))
+        except BaseException:
             self._subscribers.pop(characteristic.handle, None)
-            raise BleakGATTProtocolError(exc.error_code) from exc
+            raise
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         """Unsubscribe."""
         peer = self._require_peer()
         deliver = self._subscribers.pop(characteristic.handle, None)
-        try:
-            await peer.unsubscribe(characteristic.obj, deliver)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        await self._att(peer.unsubscribe(characteristic.obj, deliver))
