@@ -71,18 +71,29 @@ class Device:
         self.rec = Recording(capacity_samples)
         self.session_id = 0
         self.fs_hz = default_fs_hz
+        self.duration_s = default_duration_s
         self.end_reason = wire.END_NONE
+        self.crc32 = 0  # of the finished recording
         self.contact = False
         self._run = 0  # samples of unchanged contact state (settle / lead-off timer)
         self._waited = 0  # samples fed while waiting for contact
-        self._resend = []  # pending [seq, first, stop] re-sends
+        self._resend = []  # queued RESEND ranges: [next seq, last seq, next first sample]
         self._summary_due = False
         self._fill_hint = 0
         self._changed = True
 
     @classmethod
     def for_front_end(cls, fe, **kw):
-        """Device described by a front-end driver's class attributes (see frontend.py)."""
+        """Device described by a front-end driver's attributes (see frontend.py).
+
+        A default_fs_hz the front end does not offer is replaced by its closest rate.
+        """
+        want = kw.get("default_fs_hz", 300)
+        best = fe.RATES_HZ[0]
+        for r in fe.RATES_HZ:
+            if abs(r - want) < abs(best - want):
+                best = r
+        kw["default_fs_hz"] = best
         return cls(fe.FRONT_END, fe.RATES_HZ, fe.ADC_BITS, fe.GAIN_COUNTS_PER_MV, fe.BASELINE, **kw)
 
     # ---- state --------------------------------------------------------------------

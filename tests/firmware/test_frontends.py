@@ -250,6 +250,7 @@ class TestMAX30003:
         chip, fe = _max()
         # 40 V/V: 2**17 * 40 / 1000 mV = 5242.88 counts/mV at 18 bits, /4 at 16 bits
         assert abs(fe.GAIN_COUNTS_PER_MV - 1310.72) < 1e-9
-        dev = Device.for_front_end(fe, default_fs_hz=256)
+        dev = Device.for_front_end(fe, default_fs_hz=300)  # not offered: closest is 256
+        assert dev.default_fs_hz == 256
         info = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_GET_INFO, 1))).fields
         assert info.front_end == wire.FRONT_END_MAX30003 and info.rates_hz == (128, 256, 512)
