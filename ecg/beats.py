@@ -1,24 +1,34 @@
 """R-peak detection, RR intervals and heart rate.
 
-The detector works on the whole recording at once (it is not a real-time detector):
+The detector works on the whole recording at once (offline, not sample by sample):
 
-1. a QRS-band filter (zero-phase Butterworth 5–20 Hz) and its derivative;
-2. an energy envelope: squared slope integrated over a centred 100 ms window;
-3. candidate QRS complexes: envelope maxima at least 200 ms apart;
-4. a decision pass over the candidates with adaptive signal/noise levels
-   (Pan–Tompkins rules: threshold between noise and signal level, search back for
-   missed beats after 1.66 × the mean RR, T-wave rejection by slope within 360 ms);
-5. each accepted complex is located on the 0.5–40 Hz signal at the largest deflection
-   of the recording's dominant QRS polarity, so inverted (finger) ECG works the same.
+1. **QRS envelope**: zero-phase 5–30 Hz band-pass, first difference, RMS over a
+   centred 100 ms window (linear in amplitude, so weak beats are not crushed).
+2. **Candidates**: envelope maxima at least 200 ms apart. Each gets a *score*:
+   envelope height × peak-to-peak amplitude (±60 ms) of the 0.5–40 Hz signal, which
+   favours QRS complexes (steep *and* tall) over P/T waves and spikes.
+3. **Local level**: a candidate is kept when its envelope height is ≥ 20 % of the
+   3rd-largest height within ±5 s (adapts to amplitude changes and large ectopic beats).
+4. **Conflicts**: strongest first; a candidate within 360 ms of an accepted, stronger
+   beat needs ≥ 20 % of its score (rejects T and P waves, keeps couplets and VT).
+5. **Rhythm check**: a beat that splits one normal RR interval in two (the two
+   intervals together < 1.2 × the local median RR of the strong beats) and scores
+   < 50 % of both neighbours is removed (P waves, artefacts between beats), repeated
+   until stable.
+6. **Location**: each beat moves to the largest deflection (±80 ms) of the recording's
+   dominant QRS polarity, or to the opposite one when that is 1.5 × larger for this
+   beat (inverted ECG from swapped finger electrodes, ectopic beats).
 
-All steps are vectorised numpy/scipy except the decision pass, a loop over candidates
-(a few per beat).
+Everything is vectorised numpy/scipy except two short loops over candidate beats.
 """
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 from scipy import signal as _sps
+from scipy.ndimage import median_filter
 
 from ecg.errors import SignalError
 from ecg.preprocess import check_signal
@@ -28,22 +38,42 @@ __all__ = ["detect_r_peaks", "rr_intervals_ms", "heart_rate_bpm", "MIN_DURATION_
 #: Shortest signal :func:`detect_r_peaks` accepts (s).
 MIN_DURATION_S = 1.0
 
-_REFRACTORY_S = 0.2
-_T_WAVE_WINDOW_S = 0.36
-_SEARCHBACK_FACTOR = 1.66
-_MWI_S = 0.10
-_LOCATE_HALF_WINDOW_S = 0.08
+_QRS_BAND_HZ = (5.0, 30.0)
+_WIDE_BAND_HZ = (0.5, 40.0)
+_ENVELOPE_S = 0.10
+_REFRACTORY_S = 0.20
+_AMPLITUDE_HALF_S = 0.06
+_LEVEL_HALF_WINDOW_S = 5.0
+_LEVEL_RANK = 3
+_MIN_RELATIVE_HEIGHT = 0.20
+_CONFLICT_S = 0.36
+_CONFLICT_RATIO = 0.20
+_SPLIT_RR_FACTOR = 1.2
+_SPLIT_SCORE_RATIO = 0.5
+_STRONG_FRACTION = 0.3
+_LOCATE_HALF_S = 0.08
+_FLIP_FACTOR = 1.5
 
-_sos_cache: dict[tuple[float, float, float], np.ndarray] = {}
+_filter_cache: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _sos(low_hz: float, high_hz: float, fs_hz: float) -> np.ndarray:
+def _band(low_hz: float, high_hz: float, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Second-order Butterworth band-pass (sos, zi), cached per sample rate."""
     key = (low_hz, high_hz, fs_hz)
-    sos = _sos_cache.get(key)
-    if sos is None:
+    cached = _filter_cache.get(key)
+    if cached is None:
         sos = _sps.butter(2, [low_hz, min(high_hz, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos")
-        _sos_cache[key] = sos
-    return sos
+        cached = (sos, _sps.sosfilt_zi(sos))
+        _filter_cache[key] = cached
+    return cached
+
+
+def _zero_phase(x: np.ndarray, band: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Forward-backward filtering, each pass started in steady state (no padding)."""
+    sos, zi = band
+    y, _ = _sps.sosfilt(sos, x, zi=zi * x[0])
+    y, _ = _sps.sosfilt(sos, y[::-1], zi=zi * y[-1])
+    return y[::-1]
 
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
@@ -51,6 +81,11 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
     half = width // 2
     c = np.cumsum(np.concatenate((np.zeros(half + 1), x, np.zeros(half))))
     return (c[width:] - c[:-width]) / width
+
+
+def _odd(n: float) -> int:
+    k = max(1, int(round(n)))
+    return k if k % 2 else k + 1
 
 
 def _as_1d(sig_mv: np.ndarray) -> np.ndarray:
@@ -76,7 +111,7 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Sorted sample indices (int64) of the R peaks.
+        Sorted, unique sample indices (int64) of the R peaks.
 
     Raises
     ------
@@ -96,106 +131,103 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
     if np.ptp(x) == 0:
         return np.zeros(0, dtype=np.int64)
-    qrs = _sps.sosfiltfilt(_sos(5.0, 20.0, fs), x)
-    slope = np.diff(qrs, prepend=qrs[0]) * fs
-    mwi = _moving_average(slope * slope, _odd(_MWI_S * fs))
-    refractory = max(1, int(_REFRACTORY_S * fs))
-    cand, _ = _sps.find_peaks(mwi, distance=refractory)
+    x = x - x[0]
+    wide = _zero_phase(x, _band(*_WIDE_BAND_HZ, fs))
+    qrs = _zero_phase(x, _band(*_QRS_BAND_HZ, fs))
+    slope = np.diff(qrs, prepend=qrs[0])
+    env = np.sqrt(_moving_average(slope * slope, _odd(_ENVELOPE_S * fs)))
+    cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:
         return np.zeros(0, dtype=np.int64)
-    abs_slope = np.abs(slope)
-    beats = _decide(cand, mwi[cand], abs_slope, fs)
+    height = env[cand]
+    score = height * _window(wide, cand, int(_AMPLITUDE_HALF_S * fs), np.ptp)
+    keep = height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)
+    beats, beat_scores = _resolve_conflicts(cand[keep], score[keep], int(_CONFLICT_S * fs))
+    beats = _remove_split_beats(beats, beat_scores)
     if beats.size == 0:
         return beats
-    wide = _sps.sosfiltfilt(_sos(0.5, 40.0, fs), x)
     return _locate(wide, beats, fs)
 
 
-def _odd(n: float) -> int:
-    k = max(1, int(round(n)))
-    return k if k % 2 else k + 1
+def _window(x: np.ndarray, centres: np.ndarray, half: int, func) -> np.ndarray:  # type: ignore[no-untyped-def]
+    idx = np.clip(centres[:, None] + np.arange(-half, half + 1)[None, :], 0, x.size - 1)
+    return func(x[idx], axis=1)
 
 
-def _max_slope(abs_slope: np.ndarray, idx: int, half: int) -> float:
-    lo = max(0, idx - half)
-    return float(abs_slope[lo : idx + half + 1].max())
-
-
-def _decide(cand: np.ndarray, height: np.ndarray, abs_slope: np.ndarray, fs: float) -> np.ndarray:
-    """Pan–Tompkins style decision over envelope maxima (offline initialisation)."""
-    n_init = int(2.0 * fs)
-    first = height[cand < n_init]
-    spk = float(np.max(first) if first.size else np.max(height)) * 0.5
-    npk = float(np.median(height)) * 0.5
-    half = int(0.06 * fs)
-    t_win = int(_T_WAVE_WINDOW_S * fs)
-    refractory = int(_REFRACTORY_S * fs)
-    beats: list[int] = []
-    slopes: list[float] = []
-    rr: list[int] = []
-    last_i = -1  # index into cand of the last beat
-    i = 0
-    n = cand.size
-    while i < n:
-        c = int(cand[i])
-        h = float(height[i])
-        thr = npk + 0.25 * (spk - npk)
-        # search back for a missed beat when the gap grows too long
-        if beats and rr:
-            rr_mean = float(np.mean(rr[-8:]))
-            if c - beats[-1] > _SEARCHBACK_FACTOR * rr_mean:
-                j = _searchback(cand, height, last_i + 1, i, beats[-1] + refractory, c - refractory, thr * 0.5)
-                if j >= 0:
-                    cj = int(cand[j])
-                    spk = 0.25 * float(height[j]) + 0.75 * spk
-                    rr.append(cj - beats[-1])
-                    beats.append(cj)
-                    slopes.append(_max_slope(abs_slope, cj, half))
-                    last_i = j
-                    continue
-        if h > thr:
-            s = _max_slope(abs_slope, c, half)
-            if beats and c - beats[-1] < t_win and s < 0.5 * slopes[-1]:
-                npk = 0.125 * h + 0.875 * npk  # T wave
-            else:
-                if beats:
-                    rr.append(c - beats[-1])
-                beats.append(c)
-                slopes.append(s)
-                spk = 0.125 * h + 0.875 * spk
-                last_i = i
+def _local_level(cand: np.ndarray, height: np.ndarray, fs: float) -> np.ndarray:
+    """Per candidate, the k-th largest height within ±5 s (computed on a 1 s grid)."""
+    step = int(fs)
+    half = int(_LEVEL_HALF_WINDOW_S * fs)
+    grid = np.arange(0, int(cand[-1]) + step, step)
+    lo = np.searchsorted(cand, grid - half)
+    hi = np.searchsorted(cand, grid + half)
+    level = np.empty(grid.size)
+    for g, (a, b) in enumerate(zip(lo, hi)):
+        seg = height[a:b]
+        if seg.size == 0:
+            level[g] = np.inf
         else:
-            npk = 0.125 * h + 0.875 * npk
-        i += 1
-    return np.asarray(beats, dtype=np.int64)
+            k = max(0, seg.size - _LEVEL_RANK)
+            level[g] = np.partition(seg, k)[k]
+    return level[np.minimum((cand + step // 2) // step, grid.size - 1)]
 
 
-def _searchback(
-    cand: np.ndarray, height: np.ndarray, start: int, stop: int, lo: int, hi: int, thr: float
-) -> int:
-    if stop <= start:
-        return -1
-    idx = np.arange(start, stop)
-    pos = cand[idx]
-    ok = (pos >= lo) & (pos <= hi) & (height[idx] > thr)
-    if not ok.any():
-        return -1
-    sel = idx[ok]
-    return int(sel[np.argmax(height[sel])])
+def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[np.ndarray, np.ndarray]:
+    """Accept strongest first; a close, much weaker neighbour of an accepted beat is dropped."""
+    accepted: list[int] = []
+    accepted_score: list[float] = []
+    for i in np.argsort(-score, kind="stable"):
+        pos = int(cand[i])
+        j = bisect.bisect_left(accepted, pos)
+        ok = True
+        for k in (j - 1, j):
+            if 0 <= k < len(accepted) and abs(accepted[k] - pos) < near:
+                if score[i] < _CONFLICT_RATIO * accepted_score[k]:
+                    ok = False
+        if ok:
+            accepted.insert(j, pos)
+            accepted_score.insert(j, float(score[i]))
+    return np.asarray(accepted, dtype=np.int64), np.asarray(accepted_score)
+
+
+def _remove_split_beats(beats: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Drop weak beats that split one normal RR interval into two (P waves, artefacts)."""
+    for _ in range(10):
+        if beats.size < 4:
+            break
+        strong = beats[score >= _STRONG_FRACTION * np.median(score)]
+        if strong.size < 3:
+            break
+        rr_strong = median_filter(np.diff(strong), size=9, mode="nearest")
+        rr_ref = np.interp(beats[1:-1], (strong[1:] + strong[:-1]) / 2, rr_strong)
+        flag = np.zeros(beats.size, dtype=bool)
+        flag[1:-1] = (beats[2:] - beats[:-2] < _SPLIT_RR_FACTOR * rr_ref) & (
+            score[1:-1] < _SPLIT_SCORE_RATIO * np.minimum(score[:-2], score[2:])
+        )
+        if not flag.any():
+            break
+        # of two neighbouring flagged beats, remove only the weaker one this round
+        weaker_left = np.zeros(beats.size, dtype=bool)
+        weaker_left[1:] = flag[:-1] & (score[:-1] < score[1:])
+        weaker_right = np.zeros(beats.size, dtype=bool)
+        weaker_right[:-1] = flag[1:] & (score[1:] <= score[:-1])
+        drop = flag & ~weaker_left & ~weaker_right
+        beats, score = beats[~drop], score[~drop]
+    return beats
 
 
 def _locate(wide: np.ndarray, beats: np.ndarray, fs: float) -> np.ndarray:
-    """Move each envelope peak onto the R wave of the dominant polarity."""
-    half = max(1, int(_LOCATE_HALF_WINDOW_S * fs))
-    n = wide.size
-    offsets = np.arange(-half, half + 1)
-    win = np.clip(beats[:, None] + offsets[None, :], 0, n - 1)
+    """Move each beat onto its R wave (largest deflection of the dominant polarity)."""
+    half = max(1, int(_LOCATE_HALF_S * fs))
+    win = np.clip(beats[:, None] + np.arange(-half, half + 1)[None, :], 0, wide.size - 1)
     seg = wide[win]
     seg = seg - np.median(seg, axis=1, keepdims=True)
     up = seg.max(axis=1)
     down = -seg.min(axis=1)
     polarity = 1.0 if np.median(up) >= np.median(down) else -1.0
-    peaks = win[np.arange(win.shape[0]), np.argmax(polarity * seg, axis=1)]
+    dominant, opposite = (up, down) if polarity > 0 else (down, up)
+    sign = np.where(opposite > _FLIP_FACTOR * dominant, -polarity, polarity)
+    peaks = win[np.arange(win.shape[0]), np.argmax(sign[:, None] * seg, axis=1)]
     return np.unique(peaks).astype(np.int64)
 
 
