@@ -75,8 +75,11 @@ class TestRecording:
         assert rec.complete and rec.verified and rec.gaps == []
         np.testing.assert_array_equal(rec.samples, device_samples)
         assert rec.n_samples == 9000
-        assert rec.reconnects == 2 and rec.frames_resent >= stats.frames_dropped
-        assert ui.prompts.count("Connection lost — reconnecting") == 2
+        assert rec.frames_resent >= stats.frames_dropped
+        # two drops; under load the second can hit while the first reconnection is still
+        # under way, and then one reconnection covers both
+        assert 1 <= rec.reconnects <= 2
+        assert ui.prompts.count("Connection lost — reconnecting") == rec.reconnects
 
     async def test_cut_short_session_keeps_what_arrived(self, tmp_path: Path) -> None:
         _, stored, device_samples, _, _ = await _record(
