@@ -1,0 +1,94 @@
+"""Findings: thresholds at their edges, sex-specific QTc, suppression rules, BBB patterns."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecg.findings import THRESHOLDS, QrsMorphology, axis_findings, bundle_branch_findings, interval_findings
+
+
+def codes(**kw: object) -> list[str]:
+    base: dict[str, object] = {"pr_ms": 160.0, "qrs_ms": 90.0, "qtc_ms": 420.0, "heart_rate_bpm": 70.0, "p_waves": True}
+    base.update(kw)
+    return [f.code for f in interval_findings(**base)]  # type: ignore[arg-type]
+
+
+class TestIntervalFindings:
+    def test_normal_gives_nothing(self) -> None:
+        assert codes() == []
+
+    @pytest.mark.parametrize(("pr", "expected"), [(200.0, []), (200.5, ["first_degree_av_block"]),
+                                                  (120.0, []), (119.0, ["short_pr"])])
+    def test_pr_limits(self, pr: float, expected: list[str]) -> None:
+        assert codes(pr_ms=pr) == expected
+
+    def test_pr_needs_p_waves(self) -> None:
+        assert "first_degree_av_block" not in codes(pr_ms=260.0, p_waves=False)
+
+    @pytest.mark.parametrize(("qrs", "wide"), [(119.9, False), (120.0, True)])
+    def test_wide_qrs_at_120(self, qrs: float, wide: bool) -> None:
+        assert ("wide_qrs" in codes(qrs_ms=qrs)) is wide
+
+    @pytest.mark.parametrize(("sex", "qtc", "long"), [("M", 450.0, True), ("M", 449.0, False),
+                                                      ("F", 455.0, False), ("F", 460.0, True),
+                                                      (None, 455.0, False), (None, 460.0, True)])
+    def test_long_qtc_by_sex(self, sex: str | None, qtc: float, long: bool) -> None:
+        assert ("long_qtc" in codes(qtc_ms=qtc, sex=sex)) is long
+
+    def test_short_qtc(self) -> None:
+        assert codes(qtc_ms=385.0) == ["short_qtc"]
+
+    def test_rate_findings_name_sinus_only_with_p(self) -> None:
+        assert codes(heart_rate_bpm=50.0) == ["sinus_bradycardia"]
+        assert codes(heart_rate_bpm=120.0) == ["sinus_tachycardia"]
+        assert codes(heart_rate_bpm=50.0, p_waves=False) == ["bradycardia"]
+        assert codes(heart_rate_bpm=60.0) == [] and codes(heart_rate_bpm=100.0) == []
+
+    def test_paced_suppresses_conduction_findings(self) -> None:
+        assert codes(pr_ms=260.0, qrs_ms=160.0, qtc_ms=500.0, paced=True) == []
+        assert codes(heart_rate_bpm=45.0, paced=True) == ["bradycardia"]
+
+    def test_nulls_give_no_findings(self) -> None:
+        assert codes(pr_ms=None, qrs_ms=None, qtc_ms=None, heart_rate_bpm=None) == []
+
+    def test_finding_carries_value_threshold_and_source(self) -> None:
+        (f,) = interval_findings(pr_ms=230.04, qrs_ms=None, qtc_ms=None, heart_rate_bpm=None, p_waves=True)
+        d = f.to_dict()
+        assert d["value"] == 230.0 and d["threshold"] == THRESHOLDS.pr_long_ms and d["unit"] == "ms"
+        assert "Chou" in d["source"]
+
+
+class TestAxis:
+    @pytest.mark.parametrize(("axis", "expected"), [(0.0, []), (-30.0, []), (90.0, []), (-45.0, ["left_axis_deviation"]),
+                                                    (120.0, ["right_axis_deviation"]), (-150.0, ["right_axis_deviation"])])
+    def test_limits(self, axis: float, expected: list[str]) -> None:
+        assert [f.code for f in axis_findings(axis)] == expected
+
+    def test_none(self) -> None:
+        assert axis_findings(None) == []
+
+
+RSR_V1 = QrsMorphology(pos_mv=0.6, neg_mv=-0.3, pos_last=True)
+QS_V1 = QrsMorphology(pos_mv=0.05, neg_mv=-0.8, pos_last=True)
+QRS_V6 = QrsMorphology(pos_mv=0.8, neg_mv=-0.4, pos_last=False)
+R_V6 = QrsMorphology(pos_mv=0.9, neg_mv=-0.05, pos_last=True)
+
+
+class TestBundleBranch:
+    def test_rbbb(self) -> None:
+        assert [f.code for f in bundle_branch_findings(qrs_ms=140, v1=RSR_V1, v6=QRS_V6)] == ["rbbb_pattern"]
+
+    def test_lbbb(self) -> None:
+        assert [f.code for f in bundle_branch_findings(qrs_ms=150, v1=QS_V1, v6=R_V6)] == ["lbbb_pattern"]
+
+    def test_narrow_is_no_block(self) -> None:
+        assert bundle_branch_findings(qrs_ms=100, v1=RSR_V1, v6=QRS_V6) == []
+
+    def test_wide_without_pattern_is_ivcd(self) -> None:
+        deep_s_v6 = QrsMorphology(pos_mv=0.8, neg_mv=-0.7, pos_last=False)
+        assert [f.code for f in bundle_branch_findings(qrs_ms=130, v1=QS_V1, v6=deep_s_v6)] == ["ivcd"]
+        assert [f.code for f in bundle_branch_findings(qrs_ms=115, v1=QS_V1, v6=R_V6)] == ["ivcd"]
+
+    def test_needs_v1_and_v6_and_no_pacing(self) -> None:
+        assert bundle_branch_findings(qrs_ms=140, v1=None, v6=QRS_V6) == []
+        assert bundle_branch_findings(qrs_ms=140, v1=RSR_V1, v6=QRS_V6, paced=True) == []
