@@ -19,19 +19,12 @@ import struct
 import binascii
 from collections import namedtuple
 
+from firmware.codec import WireError, BLOCK_SAMPLES, pack_samples, unpack_samples  # noqa: F401
+
 try:
     from micropython import const
-    import micropython
 except ImportError:  # CPython
-
     const = lambda x: x  # noqa: E731
-
-    class _NoEmitter:
-        @staticmethod
-        def native(f):
-            return f
-
-    micropython = _NoEmitter()
 
 
 PROTOCOL_VERSION = const(1)
@@ -66,8 +59,6 @@ FLAG_LAST = const(0x2000)  # last data frame of the recording
 _FLAGS_MASK = const(0xF000)
 _COUNT_MASK = const(0x0FFF)
 MAX_FRAME_SAMPLES = const(0x0FFF)
-BLOCK_SAMPLES = const(8)  # deltas per bit-packed block
-_BLOCK_HEADER_BITS = const(6)  # <1 bit predictor order><5 bits width>
 ATT_HEADER_BYTES = const(3)  # opcode + handle in front of every notification
 # data header: <B ver<<4|kind><B session><H seq><I first_sample><H flags|count>
 _DATA_HDR = "<BBHIH"
@@ -84,127 +75,10 @@ DataFrame = namedtuple("DataFrame", ("session_id", "seq", "first_sample", "flags
 Summary = namedtuple("Summary", ("session_id", "frame_count", "total_samples", "crc32", "end_reason"))
 
 
-class WireError(ValueError):
-    """Malformed bytes or an impossible request; ``reason`` names the problem."""
-
-    def __init__(self, reason, detail=""):
-        super().__init__(reason + (": " + detail if detail else ""))
-        self.reason = reason
-        self.detail = detail
-
-
 ECG_SERVICE_UUID_LE = uuid_to_bytes_le(ECG_SERVICE_UUID)
 DATA_CHAR_UUID_LE = uuid_to_bytes_le(DATA_CHAR_UUID)
 CONTROL_CHAR_UUID_LE = uuid_to_bytes_le(CONTROL_CHAR_UUID)
 STATUS_CHAR_UUID_LE = uuid_to_bytes_le(STATUS_CHAR_UUID)
-
-
-@micropython.native
-def _pack(samples, start, stop, budget_bits, out):
-    # Appends the zig-zag varint of samples[start], then the following samples in blocks
-    # of up to 8, MSB first: <1 bit order><5 bits width w> + one w-bit zig-zag residual
-    # per sample (order 0: d = x[i] - x[i-1]; order 1: d - previous d, previous d = 0
-    # at the frame start). Each block takes the order with the smaller width (order 0
-    # on a tie). Returns how many samples fit in budget_bits (padding included).
-    v = samples[start]
-    z = (v << 1) ^ (v >> 31)
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-        budget_bits -= 8
-    out.append(z)
-    budget_bits -= 8
-    if budget_bits < 0:
-        return 0
-    z1s = [0] * 8
-    z2s = [0] * 8
-    acc = 0
-    nacc = 0
-    used = 0
-    prev = v
-    dprev = 0
-    i = start + 1
-    while i < stop:
-        n = stop - i
-        if n > 8:
-            n = 8
-        m1 = 0
-        m2 = 0
-        for j in range(n):
-            x = samples[i + j]
-            d = x - prev
-            prev = x
-            r = d - dprev
-            dprev = d
-            z = (d << 1) ^ (d >> 31)
-            z1s[j] = z
-            m1 |= z
-            z = (r << 1) ^ (r >> 31)
-            z2s[j] = z
-            m2 |= z
-        w = 0
-        while m1 >> w:
-            w += 1
-        w2 = 0
-        while m2 >> w2:
-            w2 += 1
-        order = 0
-        if w2 < w:
-            w = w2
-            order = 1
-        if used + 6 + n * w > budget_bits:
-            # the full block does not fit: keep the longest prefix that does (its cost
-            # grows with its length, so stop at the first prefix that is too long)
-            m1 = 0
-            m2 = 0
-            w1 = 0
-            w2 = 0
-            best = 0
-            for j in range(n):
-                m1 |= z1s[j]
-                m2 |= z2s[j]
-                while m1 >> w1:
-                    w1 += 1
-                while m2 >> w2:
-                    w2 += 1
-                w = w2 if w2 < w1 else w1
-                if used + 6 + (j + 1) * w > budget_bits:
-                    break
-                best = j + 1
-            n = best
-            stop = i + n  # ends the loop after this block
-            if n == 0:
-                break
-            m1 = 0
-            m2 = 0
-            for j in range(n):
-                m1 |= z1s[j]
-                m2 |= z2s[j]
-            w = 0
-            while m1 >> w:
-                w += 1
-            w2 = 0
-            while m2 >> w2:
-                w2 += 1
-            order = 0
-            if w2 < w:
-                w = w2
-                order = 1
-        used += 6 + n * w
-        acc = (acc << 6) | (order << 5) | w
-        nacc += 6
-        zs = z2s if order else z1s
-        for j in range(n):
-            acc = (acc << w) | zs[j]
-            nacc += w
-            while nacc >= 8:
-                nacc -= 8
-                out.append((acc >> nacc) & 0xFF)
-            acc &= (1 << nacc) - 1
-        i += n
-    if nacc:
-        out.append((acc << (8 - nacc)) & 0xFF)
-    return i - start
 
 
 def encode_frame(session_id, seq, samples, start, stop, payload_max, flags=0):
@@ -218,7 +92,7 @@ def encode_frame(session_id, seq, samples, start, stop, payload_max, flags=0):
     if stop <= start:
         raise WireError("no_samples")
     out = bytearray(DATA_HEADER_BYTES)
-    n = _pack(samples, start, stop, (payload_max - DATA_HEADER_BYTES) * 8, out)
+    n = pack_samples(samples, start, stop, (payload_max - DATA_HEADER_BYTES) * 8, out)
     if n == 0:
         raise WireError("payload_too_small", str(payload_max))
     word = (flags & _FLAGS_MASK) | n
@@ -244,57 +118,8 @@ def decode_frame(data):
     count = word & _COUNT_MASK
     if count == 0:
         raise WireError("bad_count")
-    pos = DATA_HEADER_BYTES
-    z = 0
-    shift = 0
-    while True:
-        if pos >= len(data) or shift > 28:
-            raise WireError("truncated", "first sample")
-        b = data[pos]
-        pos += 1
-        z |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            break
-    v = (z >> 1) ^ -(z & 1)
-    out = [v]
-    nbits = (len(data) - pos) * 8
-    bit = 0
-    remaining = count - 1
-    dprev = 0
-    while remaining:
-        n = remaining if remaining < BLOCK_SAMPLES else BLOCK_SAMPLES
-        if bit + _BLOCK_HEADER_BITS > nbits:
-            raise WireError("truncated", "block header")
-        head = _read_bits(data, pos, bit, _BLOCK_HEADER_BITS)
-        bit += _BLOCK_HEADER_BITS
-        w = head & 0x1F
-        order = head >> 5
-        if bit + n * w > nbits:
-            raise WireError("truncated", "block")
-        for _ in range(n):
-            z = _read_bits(data, pos, bit, w) if w else 0
-            bit += w
-            d = (z >> 1) ^ -(z & 1)
-            if order:
-                d += dprev
-            dprev = d
-            v += d
-            out.append(v)
-        remaining -= n
-    if (nbits - bit) >= 8:
-        raise WireError("trailing_bytes")
+    out = unpack_samples(data, DATA_HEADER_BYTES, count)
     return DataFrame(session, seq, first, word & _FLAGS_MASK, out)
-
-
-def _read_bits(data, pos, bit, w):
-    # MSB-first read of w bits starting at bit offset `bit` after byte `pos`
-    start = pos + (bit >> 3)
-    end = pos + ((bit + w + 7) >> 3)
-    acc = 0
-    for k in range(start, end):
-        acc = (acc << 8) | data[k]
-    return (acc >> ((end - pos) * 8 - bit - w)) & ((1 << w) - 1)
 
 
 def encode_summary(session_id, frame_count, total_samples, crc32, end_reason):

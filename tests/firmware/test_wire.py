@@ -2,7 +2,7 @@
 # Keep this file MicroPython-clean: plain asserts, no pytest import.
 import json
 
-from firmware import wire
+from firmware import codec, wire
 
 
 def _vectors():
@@ -66,8 +66,8 @@ class TestFrames:
         assert n == 17
         # the first block ties (its first residual is the plain delta) and keeps order 0,
         # the second (after 6 + 8 x 7 bits) has residuals of -2: order 1, width 2
-        assert wire._read_bits(frame, 12, 0, 6) == 7
-        assert wire._read_bits(frame, 12, 62, 6) == 0b100010
+        assert codec._read_bits(frame, 12, 0, 6) == 7
+        assert codec._read_bits(frame, 12, 62, 6) == 0b100010
         assert wire.decode_frame(frame).samples == ramp
 
     def test_payload_too_small_is_an_error(self):
