@@ -69,8 +69,8 @@ async def find_device(
     if address is not None:
         try:
             found = await BleakScanner.find_device_by_address(address, timeout=timeout_s, **backends.scanner_kwargs())
-        except BleakError as exc:
-            raise LinkError(f"scanning failed: {exc}") from exc
+        except (BleakError, OSError) as exc:
+            raise _no_radio(exc) from exc
         if found is None:
             raise DeviceNotFoundError(f"address {address}", timeout_s)
         return found
@@ -87,11 +87,11 @@ async def find_device(
             if all(d.address != device.address for d in name_matches):
                 name_matches.append(device)
 
-    scanner = BleakScanner(on_advertisement, **backends.scanner_kwargs())
     try:
+        scanner = BleakScanner(on_advertisement, **backends.scanner_kwargs())
         await scanner.start()
-    except BleakError as exc:
-        raise LinkError(f"scanning failed: {exc}") from exc
+    except (BleakError, OSError) as exc:
+        raise _no_radio(exc) from exc
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -110,6 +110,14 @@ async def find_device(
     if name_matches:
         return name_matches[0]
     raise DeviceNotFoundError(f"service {wire.ECG_SERVICE_UUID} or name {name_prefix}*", timeout_s)
+
+
+def _no_radio(exc: BaseException) -> LinkError:
+    detail = str(exc) or type(exc).__name__
+    return LinkError(
+        f"cannot scan for Bluetooth devices ({detail}): is Bluetooth available and switched on? "
+        "Without hardware, try `cardio record --simulate`"
+    )
 
 
 async def connect(
@@ -133,7 +141,7 @@ async def connect(
             BleakClient, device, device.name or device.address, disconnected_callback=on_disconnect,
             max_attempts=attempts, **backends.client_kwargs(),
         )
-    except (BleakError, asyncio.TimeoutError) as exc:
+    except (BleakError, asyncio.TimeoutError, OSError) as exc:
         raise LinkError(f"cannot connect to {device.name or '?'} ({device.address}): {exc}") from exc
     if client.services.get_service(wire.ECG_SERVICE_UUID) is None:
         await _quiet_disconnect(client)

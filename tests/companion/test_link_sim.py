@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bleak.backends.scanner import BaseBleakScanner
 
 from companion import recovery
 from companion.discovery import RadioBackends
-from companion.errors import NotAnEcgDeviceError
+from companion.errors import DeviceNotFoundError, LinkError, NotAnEcgDeviceError
 from companion.link_options import LinkListener, LinkOptions
 from companion.recorder import record_and_store
 from companion.store import Store
@@ -101,6 +102,28 @@ class TestRefusals:
                     await record_and_store(store, tmp_path, _backends(world), LinkOptions(scan_timeout_s=3.0))
                 assert store.recording_ids() == []
         assert info.value.address == world.address
+
+
+    async def test_no_device_in_range(self, tmp_path: Path) -> None:
+        async with VirtualWorld(speed=SPEED, devices=0) as world:
+            with Store(tmp_path / "h.sqlite3") as store:
+                with pytest.raises(DeviceNotFoundError, match="no ECG device found"):
+                    await record_and_store(store, tmp_path, _backends(world), LinkOptions(scan_timeout_s=0.5))
+
+    async def test_no_bluetooth_stack_gives_a_clear_error(self, tmp_path: Path) -> None:
+        class NoRadio(BaseBleakScanner):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+            async def start(self) -> None:
+                raise FileNotFoundError(2, "No such file or directory")
+
+            async def stop(self) -> None:
+                pass
+
+        with Store(tmp_path / "h.sqlite3") as store:
+            with pytest.raises(LinkError, match="is Bluetooth available.*--simulate"):
+                await record_and_store(store, tmp_path, RadioBackends(scanner=NoRadio), LinkOptions())
 
 
 class TestLockedDatabase:
