@@ -241,7 +241,7 @@ async def page(request: web.Request) -> web.Response:
     return _page(request.app[EXAMPLES_KEY], {})
 
 
-async def example_csv(request: web.Request) -> web.Response:
+async def example_csv(request: web.Request) -> web.StreamResponse:
     """``GET /examples/{name}.csv``: an example record's CSV text."""
     item = request.app[EXAMPLES_KEY].get(request.match_info["name"])
     if item is None:

@@ -131,8 +131,9 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except RecordingNotFoundError as exc:
         return _html(views.error(404, str(exc)), status=404)
     except web.HTTPException as exc:
-        if exc.status >= 400 and "text/html" in request.headers.get("Accept", "") and not exc.text.startswith("<"):
-            return _html(views.error(exc.status, exc.text or exc.reason), status=exc.status)
+        text = exc.text or exc.reason
+        if exc.status >= 400 and "text/html" in request.headers.get("Accept", "") and not text.startswith("<"):
+            return _html(views.error(exc.status, text), status=exc.status)
         raise
     except CompanionError as exc:
         return _html(views.error(500, str(exc)), status=500)
