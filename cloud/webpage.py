@@ -35,7 +35,7 @@ from cloud.ratelimit import RateLimiter
 from cloud.validation import LEAD_FIELDS
 from ecg.errors import EcgError
 from ecg.io import read_csv
-from ecg.report import ReportHeader, render_report_bytes
+from ecg.report import ReportHeader, figure_bytes, make_figure
 from ecg.report.layout import normalise_lead_name
 
 log = logging.getLogger(__name__)
@@ -225,10 +225,15 @@ async def analyse_form(request: web.Request) -> web.Response:
     except (AnalysisFailed, AnalysisTimeout, QueueFull) as exc:
         return _page(examples, fields, error=f"The analysis could not run now ({exc}); please retry.", status=503)
     header = _header(result, record.signals_mv.shape[0] / record.fs_hz, what)
-    render = functools.partial(render_report_bytes, record.signals_mv, record.fs_hz, payload_leads(payload),
-                               header, fmt="png", dpi=REPORT_DPI)
-    png = await asyncio.get_running_loop().run_in_executor(None, render)
-    return _page(examples, fields, result=result, png=png)
+    render = functools.partial(_render, record.signals_mv, record.fs_hz, payload_leads(payload), header)
+    png, pdf = await asyncio.get_running_loop().run_in_executor(None, render)
+    return _page(examples, fields, result=result, png=png, pdf=pdf)
+
+
+def _render(signals_mv: np.ndarray, fs_hz: float, leads: tuple[str, ...], header: ReportHeader) -> tuple[bytes, bytes]:
+    """The report as PNG (shown on the page) and PDF (true-to-scale download), drawn once."""
+    fig, _ = make_figure(signals_mv, fs_hz, leads, header)
+    return figure_bytes(fig, "png", dpi=REPORT_DPI), figure_bytes(fig, "pdf")
 
 
 def payload_leads(payload: dict[str, Any]) -> tuple[str, ...]:
@@ -269,7 +274,7 @@ if(!o.value)return;for(const k of['sampleRate','adcGain','baseline'])document.ge
 """
 
 
-def _result_html(result: dict[str, Any], png: bytes) -> str:
+def _result_html(result: dict[str, Any], png: bytes, pdf: bytes | None) -> str:
     rows = []
     for d in result.get("diagnoses") or []:
         if isinstance(d, dict):
@@ -285,12 +290,16 @@ def _result_html(result: dict[str, Any], png: bytes) -> str:
     return (f"<section class=card id=result><h2>Result</h2><table id=diagnoses>{''.join(rows)}</table>"
             f"<table>{facts_html}</table><p class=hint>Model {escape(str(result.get('modelVersion', '?')))} · "
             f"{escape(str(result.get('processingMs', '?')))} ms</p>"
-            f'<figure><img id=report alt="ECG report" src="data:image/png;base64,{image}"></figure></section>')
+            f'<figure><img id=report alt="ECG report" src="data:image/png;base64,{image}"></figure>'
+            + (f'<p><a id=pdf download="cardiolink-report.pdf" href="data:application/pdf;base64,'
+               f'{base64.b64encode(pdf).decode("ascii")}">Download the report as PDF</a> '
+               "(print at 100 % / actual size: 25 mm/s, 10 mm/mV)</p>" if pdf else "")
+            + "</section>")
 
 
 def _page(examples: dict[str, dict[str, Any]], fields: dict[str, str], *, error: str | None = None,
-          result: dict[str, Any] | None = None, png: bytes | None = None, status: int = 200,
-          headers: dict[str, str] | None = None) -> web.Response:
+          result: dict[str, Any] | None = None, png: bytes | None = None, pdf: bytes | None = None,
+          status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     def value(name: str, default: str) -> str:
         return escape(fields.get(name, default), quote=True)
 
@@ -311,7 +320,7 @@ def _page(examples: dict[str, dict[str, Any]], fields: dict[str, str], *, error:
         "<p class=hint>An uploaded file is used first, then pasted text, then the example.</p></div>"
         '<div class=step><h2>3 · Analyse</h2><button type=submit>Analyse</button></div></form>'
         + (f"<p class=error id=error role=alert>{escape(error)}</p>" if error else "")
-        + (_result_html(result, png) if result is not None and png is not None else "")
+        + (_result_html(result, png, pdf) if result is not None and png is not None else "")
     )
     html = ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width, initial-scale=1"><title>cardiolink · ECG analysis</title>'

@@ -41,6 +41,7 @@ __all__ = [
     "SPEED_MM_PER_S",
     "ReportError",
     "ReportHeader",
+    "figure_bytes",
     "make_figure",
     "render_report",
     "render_report_bytes",
@@ -166,8 +167,16 @@ def render_report_bytes(signals_mv: np.ndarray | Sequence[float], fs_hz: float, 
 
     ``fmt`` is ``"png"``, ``"svg"`` or ``"pdf"``.
     """
-    kind = _format_of(fmt)
     fig, _ = make_figure(signals_mv, fs_hz, lead_names, header)
+    return figure_bytes(fig, fmt, dpi=dpi)
+
+
+def figure_bytes(fig: Figure, fmt: str, *, dpi: float = DEFAULT_DPI) -> bytes:
+    """Save a figure from :func:`make_figure` as ``"png"``, ``"svg"`` or ``"pdf"`` bytes.
+
+    Drawing once and saving in several formats saves the planning and drawing time.
+    """
+    kind = _format_of(fmt)
     buf = io.BytesIO()
     _save(fig, buf, kind, dpi)
     return buf.getvalue()

@@ -74,6 +74,8 @@ class TestPage:
         assert resp.status == 200, html[-800:]
         assert "id=diagnoses" in html and "Heart rate" in html
         assert _report_image(html).size[0] > 1000
+        pdf = re.search(r'id=pdf download="cardiolink-report.pdf" href="data:application/pdf;base64,([^"]+)"', html)
+        assert pdf and base64.b64decode(pdf.group(1)).startswith(b"%PDF")
 
     async def test_uploaded_12_lead_file_draws_the_12_lead_report(self, client: TestClient) -> None:
         form = aiohttp.FormData()
