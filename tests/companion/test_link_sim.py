@@ -7,6 +7,7 @@ ADC stream the simulated device recorded, bit for bit.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 from pathlib import Path
@@ -219,3 +220,31 @@ class TestRealSignals:
         assert [e.kind for e in rec.contact_events].count("lost") >= 1
         assert rec.complete and rec.verified
         np.testing.assert_array_equal(rec.samples, device_samples)
+
+
+class TestInterrupted:
+    async def test_cancel_mid_recording_stores_what_arrived(self, tmp_path: Path) -> None:
+        class StopAfterTenSeconds(LinkListener):
+            def __init__(self) -> None:
+                self.task: asyncio.Task[Any] | None = None
+
+            def progress(self, assembler: Any, expected_samples: int) -> None:
+                if assembler.samples_received >= 3000 and self.task is not None:
+                    self.task.cancel()  # what Ctrl-C does to asyncio.run's main task
+                    self.task = None
+
+        listener = StopAfterTenSeconds()
+        with Store(tmp_path / "h.sqlite3") as store:
+            async with VirtualWorld(speed=SPEED, seed=2) as world:
+                listener.task = asyncio.ensure_future(
+                    record_and_store(store, tmp_path, _backends(world), LinkOptions(), listener)
+                )
+                with pytest.raises(asyncio.CancelledError):
+                    await listener.task
+                device_samples = np.asarray(world.device.recorded_samples(), dtype=np.int32)
+            (rid,) = store.recording_ids()
+            stored = store.get_recording(rid)
+        assert stored.state == "incomplete" and not stored.recording.complete
+        rec = stored.recording
+        assert 3000 <= rec.n_samples < 9000
+        np.testing.assert_array_equal(rec.samples, device_samples[: rec.n_samples])
