@@ -88,7 +88,8 @@ class SimulatedDevice:
     Parameters
     ----------
     link
-        The virtual link (``simulator.link.VirtualLink``).
+        The virtual link (``simulator.link.VirtualLink``) or a Bumble ``Device``
+        on a real HCI transport.
     source : Source
         What the electrodes see.
     identity : DeviceIdentity
@@ -101,6 +102,8 @@ class SimulatedDevice:
         Faults to inject.
     with_ecg_service : bool
         False gives a look-alike advertising the name without the ECG service.
+    name_in_scan_response : bool
+        Advertise the name in the scan response (real controllers).
     battery_pct : int
         Battery level reported (0..100).
     on_event : callable, optional
@@ -119,6 +122,7 @@ class SimulatedDevice:
         max_mtu: int = DEFAULT_MAX_MTU,
         faults: Faults | None = None,
         with_ecg_service: bool = True,
+        name_in_scan_response: bool = False,
         battery_pct: int = 87,
         on_event: Callable[[float, str], None] | None = None,
         core_options: dict[str, object] | None = None,
@@ -142,6 +146,7 @@ class SimulatedDevice:
             battery_percent=lambda: self.core.battery_pct,
             max_mtu=max_mtu,
             with_ecg_service=with_ecg_service,
+            name_in_scan_response=name_in_scan_response,
         )
         self.peripheral.on_connect = self._on_connect
         self.peripheral.on_disconnect = self._on_disconnect
@@ -222,11 +227,12 @@ class SimulatedDevice:
 
     def _on_disconnect(self, reason: int) -> None:
         self.core.on_disconnect()
-        self._event(f"link lost (reason 0x{reason:02X}); recording continues, advertising again")
+        going_on = "recording continues, " if self.core.acquiring else ""
+        self._event(f"link lost (reason 0x{reason:02X}); {going_on}advertising again")
 
     def _on_control(self, data: bytes) -> None:
         reply = self.core.handle_control(data)
-        self._event(f"control {data.hex()} -> reply {reply.hex()}")
+        self._event(f"{_describe_command(data)} -> {_describe_reply(reply)}")
         self.peripheral.notify_control(reply)
         self._after_core_change()
 
@@ -257,6 +263,7 @@ class SimulatedDevice:
             return
         for counts, lead_off in self.frontend.read(due):
             core.feed(counts, lead_off)
+            self._after_core_change()  # per run, so short pauses are seen too
         self._fed += due
         if now_s - self._last_status_s >= _STATUS_PERIOD_S and self.peripheral.connected:
             self._last_status_s = now_s
@@ -310,3 +317,26 @@ class SimulatedDevice:
         if is_resend and not self.faults.drop_resends:
             return False
         return self.faults.drop_fraction > 0 and self._rng.random() < self.faults.drop_fraction
+
+
+_OP_NAMES = {wire.OP_GET_INFO: "GET_INFO", wire.OP_START: "START", wire.OP_STOP: "STOP", wire.OP_RESEND: "RESEND"}
+
+
+def _describe_command(data: bytes) -> str:
+    try:
+        opcode, _token, args = wire.decode_command(data)
+    except wire.WireError:
+        return f"malformed command {data.hex()}"
+    if opcode == wire.OP_START:
+        return f"START {args[0] or 'default'} s at {args[1] or 'default'} Hz"
+    if opcode == wire.OP_RESEND:
+        return f"RESEND frames {args[0]}..{args[1]}"
+    return _OP_NAMES.get(opcode, f"opcode 0x{opcode:02x}")
+
+
+def _describe_reply(reply: bytes) -> str:
+    try:
+        decoded = wire.decode_reply(reply)
+    except wire.WireError:
+        return f"reply {reply.hex()}"
+    return wire.ERROR_NAMES.get(decoded.code, f"code {decoded.code}")

@@ -239,7 +239,6 @@ class VirtualWorld:
                 except Exception:  # noqa: BLE001
                     _log.debug("central disconnect failed", exc_info=True)
         # let in-flight HCI packets settle before the loop goes away
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await asyncio.sleep(0.02)
         if self._link is not None:
             self._link.close()

@@ -64,8 +64,9 @@ class Peripheral:
 
     Parameters
     ----------
-    link : LocalLink
-        The shared virtual link.
+    link : LocalLink or bumble.device.Device
+        The shared virtual link, or a ready Bumble ``Device`` on a real HCI transport
+        (see ``cardio-sim --transport``).
     identity : DeviceIdentity
         Name, address and Device Information strings.
     on_control : callable, optional
@@ -86,7 +87,7 @@ class Peripheral:
 
     def __init__(
         self,
-        link: LocalLink,
+        link: LocalLink | Device,
         identity: DeviceIdentity,
         *,
         on_control: Callable[[bytes], Awaitable[None] | None] | None = None,
@@ -104,7 +105,7 @@ class Peripheral:
         self._on_control = on_control
         self._read_status = read_status or (lambda: b"")
         self._battery_percent = battery_percent or (lambda: 100)
-        self.device: Device = new_device(link, identity.name, identity.address)
+        self.device: Device = link if isinstance(link, Device) else new_device(link, identity.name, identity.address)
         self.device.gatt_server.max_mtu = max_mtu
         self.connection: Connection | None = None
         self.on_connect: Callable[[], None] | None = None

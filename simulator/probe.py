@@ -153,11 +153,12 @@ async def record_once(
     lost = asyncio.Event()
     async with asyncio.timeout(timeout_s):
         while True:
-            lost.clear()
             client = await establish_connection(
                 BleakClient, device, device.name or address, disconnected_callback=lambda _c: lost.set(),
                 backend=client_backend, max_attempts=10,
             )
+            # a failed attempt inside establish_connection may have fired the callback
+            lost.clear()
             session.result.mtu = client.mtu_size
             try:
                 await client.start_notify(wire.DATA_CHAR_UUID, session.on_data)
@@ -185,7 +186,7 @@ async def _collect(client: BleakClient, session: _Session, lost: asyncio.Event, 
     """Receive until verified or the link drops; asks for resends. Returns the last token."""
     loop = asyncio.get_running_loop()
     session.requested.clear()  # the device forgets queued resends when the link drops
-    while not lost.is_set():
+    while not lost.is_set() and client.is_connected:
         status = wire.decode_status(bytes(await client.read_gatt_char(wire.STATUS_CHAR_UUID)))
         finished = status.state in (wire.STATE_COMPLETE, wire.STATE_ABORTED)
         if session.summary is not None:
