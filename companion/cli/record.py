@@ -24,6 +24,7 @@ from companion.record_ui import QuietUI, RichRecordUI
 from companion.recorder import RecordOutcome, record_and_store
 from companion.recovery import recording_to_meta
 from companion.store import Store
+from companion.web.live_listener import live_view
 
 EXIT_INCOMPLETE = 3
 
@@ -86,8 +87,11 @@ def link_options(args: argparse.Namespace) -> LinkOptions:
 async def _record(args: argparse.Namespace, config: CompanionConfig, store: Store) -> RecordOutcome:
     ui = QuietUI() if args.quiet or args.json else RichRecordUI()
     try:
-        async with radio(args) as (backends, _world):
-            return await record_and_store(store, config.recovery_dir, backends, link_options(args), ui)
+        # live_view: also streams to a running `cardio serve` (docs/review.md); a no-op otherwise
+        async with radio(args) as (backends, _world), live_view(config, ui) as listener:
+            outcome = await record_and_store(store, config.recovery_dir, backends, link_options(args), listener)
+            listener.report(outcome)
+            return outcome
     finally:
         ui.close()
 
