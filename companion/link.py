@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import numpy as np
 from bleak import BleakClient
 from bleak.exc import BleakError
 
@@ -120,7 +121,7 @@ class RecordingSession:
         baseline = int(self.info.baseline) if self.info is not None else 0
         gain = float(self.info.gain_counts_per_mv) if self.info is not None else 1.0
         if asm is None:
-            return Recording(samples=[], sample_rate_hz=self._fs_hz or 1.0, adc_gain_counts_per_mv=gain,
+            return Recording(samples=np.zeros(0, np.int32), sample_rate_hz=self._fs_hz or 1.0, adc_gain_counts_per_mv=gain,
                              baseline_counts=baseline, started_at=self.started_at, device=dict(self.device))
         samples, gaps = asm.assemble(fill=baseline)
         summary = asm.summary
