@@ -8,7 +8,9 @@ models and measurements:
   :func:`ecg.delineate.measure`;
 - several leads: the rhythm model on every lead, probabilities averaged over the
   readable leads, and the multi-lead findings of :func:`ecg.delineate.measure_leads`
-  (AV block, bundle-branch-block patterns, wide QRS, ectopic beats).
+  (AV block, bundle-branch-block patterns, wide QRS, axis);
+- both: premature ventricular / atrial complexes from beat timing and QRS morphology
+  (:mod:`cloud.ectopy`), unless the rhythm model says atrial fibrillation.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cloud.ectopy import find_ectopy
 from cloud.errors import UnanalysableSignal
 from cloud.validation import AnalysisRequest
 
@@ -103,7 +106,8 @@ def _single_lead(sig_mv: np.ndarray, fs_hz: float) -> dict[str, Any]:
 
     screening = screen(sig_mv, fs_hz).to_dict()
     measured = measure(sig_mv, fs_hz).to_dict()
-    return _body(screening["probabilities"], screening, measured, str(screening["model_version"]))
+    ectopic = _ectopy(sig_mv[:, None], fs_hz, 0, screening["probabilities"])
+    return _body(screening["probabilities"], screening, measured, str(screening["model_version"]), ectopic)
 
 
 def _multi_lead(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...]) -> dict[str, Any]:
@@ -129,7 +133,19 @@ def _multi_lead(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...
         "heart_rate_bpm": float(np.median(lead_rates)) if lead_rates else None,
         "quality": readable[0].get("quality"),
     }
-    return _body(probabilities, summary, measured, str(per_lead[0]["model_version"]) + MULTI_LEAD_TAG)
+    rhythm_lead = lead_names.index("II") if "II" in lead_names else 0
+    ectopic = _ectopy(signals_mv, fs_hz, rhythm_lead, probabilities)
+    return _body(probabilities, summary, measured, str(per_lead[0]["model_version"]) + MULTI_LEAD_TAG, ectopic)
+
+
+def _ectopy(signals_mv: np.ndarray, fs_hz: float, rhythm_lead: int, probabilities: dict[str, float]) -> list[Any]:
+    """PVC/PAC findings, unless the rhythm is most likely atrial fibrillation."""
+    from ecg.beats import detect_r_peaks
+
+    if max(probabilities, key=lambda code: float(probabilities[code])) == "A":
+        return []
+    r_peaks = detect_r_peaks(signals_mv[:, rhythm_lead], fs_hz)
+    return find_ectopy(signals_mv, fs_hz, r_peaks).findings()
 
 
 def _readable(screening: dict[str, Any]) -> bool:
@@ -138,13 +154,17 @@ def _readable(screening: dict[str, Any]) -> bool:
 
 
 def _body(
-    probabilities: dict[str, float], screening: dict[str, Any], measured: dict[str, Any], model_version: str
+    probabilities: dict[str, float],
+    screening: dict[str, Any],
+    measured: dict[str, Any],
+    model_version: str,
+    extra_findings: list[Any],
 ) -> dict[str, Any]:
     diagnoses = [
         {"code": code, "label": RHYTHM_LABELS.get(code, code), "probability": round(float(p), 4)}
         for code, p in sorted(probabilities.items(), key=lambda item: -float(item[1]))
     ]
-    diagnoses.extend(_findings(measured.get("findings")))
+    diagnoses.extend(_findings(list(measured.get("findings") or []) + extra_findings))
     heart_rate = screening.get("heart_rate_bpm")
     if heart_rate is None:
         heart_rate = measured.get("heart_rate_bpm")

@@ -1,0 +1,284 @@
+"""Load benchmark of the cloud analysis service (``cardio-cloud serve``) on loopback.
+
+The service runs in its own process (``python -m cloud.cli serve``, process workers);
+this script is the separate client process. Real records are sent with a fresh
+``recordId`` each (no deduplication):
+
+- single lead: 30-s CinC 2017 records (300 Hz, ``dataI`` only);
+- 12 leads: 10-s LUDB records (500 Hz, all twelve leads).
+
+Two modes per kind, both bounded in time and count:
+
+- fixed offered load: requests started at a constant rate (open loop), so latency is
+  measured without the client slowing down when the server does;
+- saturation: ``--concurrency`` requests always in flight (closed loop): throughput.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/cloud_load.py            # defaults
+    .venv/bin/python benchmarks/cloud_load.py --duration-s 5 --rate 20 --rate12 4 --json out.json
+
+Data: ``--data DIR`` (default ``$CARDIOLINK_DATA`` or ``../shared/data``); without it the
+committed fixtures in ``tests/fixtures/cinc2017`` are used for single-lead records and
+12-lead records are built from them (a note is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import wfdb
+
+REPO = Path(__file__).resolve().parents[1]
+LEAD_FIELDS = ["dataI", "dataII", "dataIII", "dataAVR", "dataAVL", "dataAVF"] + [f"dataV{i}" for i in range(1, 7)]
+
+
+@dataclass
+class Outcome:
+    kind: str
+    mode: str
+    offered_per_s: float | None
+    concurrency: int | None
+    sent: int
+    ok: int
+    errors: int
+    duration_s: float
+    throughput_per_s: float
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+def _data_dir(arg: str | None) -> Path | None:
+    path = Path(arg or os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data"))
+    return path if path.is_dir() else None
+
+
+def _counts(path: Path) -> tuple[np.ndarray, float, list[float], list[int]]:
+    rec = wfdb.rdrecord(str(path), physical=False)
+    return np.asarray(rec.d_signal), float(rec.fs), [float(g) for g in rec.adc_gain], [int(b) for b in rec.baseline]
+
+
+def single_lead_bodies(data: Path | None, n: int) -> list[dict[str, Any]]:
+    folder = data / "cinc2017" if data else REPO / "tests" / "fixtures" / "cinc2017"
+    paths = sorted(p.with_suffix("") for p in folder.rglob("*.hea"))
+    bodies = []
+    for path in paths:
+        counts, fs, gain, base = _counts(path)
+        if counts.shape[0] < 30 * fs:
+            continue
+        bodies.append({"sampleRate": fs, "adcGain": gain[0], "baseline": base[0], "dataI": counts[: int(30 * fs), 0].tolist()})
+        if len(bodies) == n:
+            break
+    return bodies
+
+
+def twelve_lead_bodies(data: Path | None, n: int) -> list[dict[str, Any]]:
+    folder = data / "ludb" if data else None
+    bodies: list[dict[str, Any]] = []
+    if folder is not None and folder.is_dir():
+        for hea in sorted(folder.rglob("*.hea"))[:n]:
+            counts, fs, gain, base = _counts(hea.with_suffix(""))
+            body: dict[str, Any] = {"sampleRate": fs, "adcGain": 1000.0, "baseline": 0}
+            for j, field in enumerate(LEAD_FIELDS):  # one gain for all leads in the API: rescale
+                mv = (counts[: int(10 * fs), j] - base[j]) / gain[j]
+                body[field] = np.round(mv * 1000.0).astype(int).tolist()
+            bodies.append(body)
+        return bodies
+    print("note: no LUDB folder; 12-lead bodies are built from single-lead fixtures", file=sys.stderr)
+    for single in single_lead_bodies(None, n):
+        fs = single["sampleRate"]
+        lead = np.asarray(single.pop("dataI")[: int(10 * fs)])
+        scales = np.linspace(-1.2, 1.3, 12)
+        bodies.append({**single, **{f: np.round(lead * s).astype(int).tolist() for f, s in zip(LEAD_FIELDS, scales)}})
+    return bodies
+
+
+class Templates:
+    """Pre-encoded JSON bodies; each request only splices in a fresh recordId."""
+
+    def __init__(self, bodies: list[dict[str, Any]]) -> None:
+        self._parts = []
+        for body in bodies:
+            text = json.dumps({**body, "recordId": "@@ID@@"})
+            head, tail = text.split("@@ID@@")
+            self._parts.append((head.encode(), tail.encode()))
+        self._i = 0
+
+    def next(self) -> bytes:
+        head, tail = self._parts[self._i % len(self._parts)]
+        self._i += 1
+        return head + uuid.uuid4().hex.encode() + tail
+
+
+async def _one(session: aiohttp.ClientSession, url: str, body: bytes, latencies: list[float], errors: list[int]) -> None:
+    start = time.perf_counter()
+    try:
+        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+            await response.read()
+            if response.status != 200:
+                errors.append(response.status)
+                return
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        errors.append(-1)
+        return
+    latencies.append((time.perf_counter() - start) * 1000.0)
+
+
+def _outcome(kind: str, mode: str, latencies: list[float], errors: list[int], elapsed_s: float, **kw: Any) -> Outcome:
+    lat = np.asarray(latencies) if latencies else None
+    pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if lat is not None else (lambda q: None)
+    return Outcome(
+        kind=kind, mode=mode, sent=len(latencies) + len(errors), ok=len(latencies), errors=len(errors),
+        duration_s=round(elapsed_s, 2), throughput_per_s=round(len(latencies) / elapsed_s, 1),
+        p50_ms=pct(50), p90_ms=pct(90), p99_ms=pct(99), max_ms=None if lat is None else round(float(lat.max()), 1),
+        **kw,
+    )
+
+
+async def fixed_rate(session: aiohttp.ClientSession, url: str, templates: Templates, kind: str,
+                     rate_per_s: float, duration_s: float, max_requests: int) -> Outcome:
+    latencies: list[float] = []
+    errors: list[int] = []
+    tasks = []
+    start = time.perf_counter()
+    n = min(max_requests, int(rate_per_s * duration_s))
+    for i in range(n):
+        delay = start + i / rate_per_s - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_one(session, url, templates.next(), latencies, errors)))
+    await asyncio.gather(*tasks)
+    return _outcome(kind, "fixed", latencies, errors, time.perf_counter() - start, offered_per_s=rate_per_s, concurrency=None)
+
+
+async def saturation(session: aiohttp.ClientSession, url: str, templates: Templates, kind: str,
+                     concurrency: int, duration_s: float, max_requests: int) -> Outcome:
+    latencies: list[float] = []
+    errors: list[int] = []
+    start = time.perf_counter()
+    budget = [max_requests]
+
+    async def loop() -> None:
+        while time.perf_counter() - start < duration_s and budget[0] > 0:
+            budget[0] -= 1
+            await _one(session, url, templates.next(), latencies, errors)
+
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return _outcome(kind, "saturation", latencies, errors, time.perf_counter() - start, offered_per_s=None, concurrency=concurrency)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(data_dir: Path, port: int, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    token = subprocess.run(
+        [sys.executable, "-m", "cloud.cli", "token", "create", "bench", "--data", str(data_dir)],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout.strip()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloud.cli", "serve", "--port", str(port), "--data", str(data_dir),
+         "--workers", str(workers), "--executor", "process", "--rate", "1000000", "--burst", "1000000"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    return proc, token
+
+
+async def wait_ready(base: str, timeout_s: float = 30.0) -> None:
+    deadline = time.perf_counter() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while time.perf_counter() < deadline:
+            try:
+                async with session.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+async def run(args: argparse.Namespace) -> list[Outcome]:
+    data = _data_dir(args.data)
+    kinds = {
+        "single-lead 30 s": (Templates(single_lead_bodies(data, 40)), args.rate),
+        "12-lead 10 s": (Templates(twelve_lead_bodies(data, 20)), args.rate12),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        proc, token = start_server(Path(tmp), port, args.workers)
+        base = f"http://127.0.0.1:{port}"
+        outcomes = []
+        try:
+            await wait_ready(base)
+            timeout = aiohttp.ClientTimeout(total=60)
+            connector = aiohttp.TCPConnector(limit=max(args.concurrency, 64))
+            headers = {"Authorization": f"Bearer {token}"}
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector, headers=headers) as session:
+                url = base + "/v1/analyses"
+                for kind, (templates, rate) in kinds.items():
+                    for _ in range(3):  # warm-up: worker processes import and load the model
+                        await _one(session, url, templates.next(), [], [])
+                    outcomes.append(await fixed_rate(session, url, templates, kind, rate, args.duration_s, args.max_requests))
+                    outcomes.append(await saturation(session, url, templates, kind, args.concurrency, args.duration_s, args.max_requests))
+                    print(_table(outcomes[-2:]), flush=True)
+                async with session.get(base + "/metrics") as response:
+                    metrics = await response.json()
+                print("server /metrics processingMs:", metrics["processingMs"], file=sys.stderr)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return outcomes
+
+
+def _table(outcomes: list[Outcome]) -> str:
+    lines = []
+    for o in outcomes:
+        load = f"{o.offered_per_s:g}/s offered" if o.offered_per_s else f"{o.concurrency} in flight"
+        lines.append(
+            f"{o.kind:<17} {o.mode:<10} {load:<15} ok {o.ok:>5}/{o.sent:<5} {o.throughput_per_s:>6.1f} rec/s"
+            f"  p50 {o.p50_ms} ms  p99 {o.p99_ms} ms  max {o.max_ms} ms"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="dataset folder (default $CARDIOLINK_DATA or ../shared/data)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="server worker processes")
+    parser.add_argument("--rate", type=float, default=20.0, help="offered single-lead records/s (fixed mode)")
+    parser.add_argument("--rate12", type=float, default=5.0, help="offered 12-lead records/s (fixed mode)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (saturation mode)")
+    parser.add_argument("--duration-s", type=float, default=10.0, help="time per mode and kind")
+    parser.add_argument("--max-requests", type=int, default=2000, help="requests per mode and kind at most")
+    parser.add_argument("--json", type=Path, help="also write the outcomes here")
+    args = parser.parse_args()
+    outcomes = asyncio.run(run(args))
+    print(f"\nserver: {args.workers} worker process(es) on {os.cpu_count()} cores")
+    print(_table(outcomes))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
