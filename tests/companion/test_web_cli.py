@@ -140,3 +140,30 @@ class TestRecordIntoLiveView:
         expected_mv = (np.asarray(sent, dtype=np.float64) - outcome.recording.baseline_counts) \
             / outcome.recording.adc_gain_counts_per_mv
         np.testing.assert_allclose(live_mv, np.round(expected_mv, 4), atol=1e-9)
+
+    @pytest.mark.slow
+    async def test_cardio_record_in_another_process_streams_to_cardio_serve(self, home: Path) -> None:
+        import sys
+
+        config = CompanionConfig.resolve(data_dir=home, env={})
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(config, "127.0.0.1", 0, ready=ready))
+        try:
+            await asyncio.wait_for(ready.wait(), timeout=20)
+            url, _ = read_discovery(home) or ("", "")
+            async with aiohttp.ClientSession() as session, session.ws_connect(url + "/live/ws") as browser:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "companion", "record", "--simulate", "--sim-speed", "30", "--quiet",
+                    "--no-sync", "--data-dir", str(home),
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                got = []
+                while not got or got[-1]["type"] not in ("done", "error"):
+                    got.append(await browser.receive_json(timeout=60))
+                _, err = await proc.communicate()
+                assert proc.returncode == 0, err.decode()[-2000:]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert got[-1]["type"] == "done" and isinstance(got[-1]["recording_id"], int)
+        assert sum(len(m["mv"]) for m in got if m["type"] == "samples") == 9000
