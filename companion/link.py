@@ -73,6 +73,7 @@ class RecordingSession:
         self.status: Any = None
         self.bad_replies = 0
         self._client: BleakClient | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._ble_device: Any = None
         self._connected = False
         self._session_id = 0
@@ -111,9 +112,19 @@ class RecordingSession:
             await self._pump(deadline)
         except RecordingAbortedError as exc:
             log.warning("session cut short: %s", exc)
-        finally:
+        except BaseException:
             await self._close()
+            raise
+        # disconnect in the background: the recording is ready to be stored now
+        self._closing = asyncio.ensure_future(self._close())
         return self.snapshot()
+
+    async def aclose(self) -> None:
+        """Wait until the link is closed (``run`` returns before the disconnection ends)."""
+        if self._closing is not None:
+            await self._closing
+        else:
+            await self._close()
 
     def snapshot(self) -> Recording:
         """The recording as it stands (samples received so far, holes filled with the baseline)."""

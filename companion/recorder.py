@@ -217,6 +217,15 @@ async def record_and_store(
         if session.assembler is not None:
             store_final(store, session.snapshot(), listener.recording_id, recovery_dir)
         raise
+    try:
+        return await _store_and_screen(store, recovery_dir, rec, listener, warming)
+    finally:
+        await session.aclose()
+
+
+async def _store_and_screen(
+    store: Store, recovery_dir: Path, rec: Recording, listener: _StoringListener, warming: asyncio.Future[None]
+) -> RecordOutcome:
     last_sample = listener.last_sample_at or time.perf_counter()
     outcome = store_final(store, rec, listener.recording_id, recovery_dir)
     outcome.timings_s["last_sample"] = last_sample
