@@ -34,7 +34,7 @@ FRONT_ENDS = {
     "AD8232": ((250, 300, 500), 1100 * 4096 / 3300, 2048, 0, 4095),
     "MAX30003": ((256, 512), 131072 * 20 / 1000 / 4, 0, -32768, 32767),
 }
-MTUS = (23, 247)
+MTUS = (23, 185, 247)
 
 
 def on_air_bytes(counts: np.ndarray, fs_hz: int, payload_max: int, rates: tuple[int, ...]) -> int:
