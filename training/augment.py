@@ -1,0 +1,95 @@
+"""ECG augmentations and the balanced batch generator used in training (numpy only).
+
+Per sample: stretch-or-compress (±10 % in time), a random 20 s crop (zero-padded when
+shorter), amplitude scaling, polarity flip (finger ECG polarity depends on which hand
+touches which electrode), Gaussian noise and baseline wander. Per batch: mixup of signals,
+RR features and labels. Class imbalance: records are drawn with probability proportional
+to ``count(label) ** -0.5`` (between uniform and fully balanced).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecg.model import CLIP_SD, MODEL_FS_HZ, WINDOW_SAMPLES
+
+__all__ = ["Augmenter", "sampling_probabilities", "random_crop"]
+
+
+def sampling_probabilities(y: np.ndarray, n_classes: int, power: float = -0.5) -> np.ndarray:
+    """Per-record draw probabilities ∝ ``count(label) ** power``."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, np.maximum(counts, 1.0) ** power, 0.0)[y]
+    return w / w.sum()
+
+
+def random_crop(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random window of :data:`WINDOW_SAMPLES` (zero-padded at a random place if shorter)."""
+    out = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
+    if x.size >= WINDOW_SAMPLES:
+        s = int(rng.integers(0, x.size - WINDOW_SAMPLES + 1))
+        out[:] = x[s : s + WINDOW_SAMPLES]
+    else:
+        s = int(rng.integers(0, WINDOW_SAMPLES - x.size + 1))
+        out[s : s + x.size] = x
+    return out
+
+
+class Augmenter:
+    """Makes augmented training batches.
+
+    Parameters
+    ----------
+    signals : list of np.ndarray
+        Prepared 150 Hz signals.
+    rr_z : np.ndarray
+        Standardised RR features.
+    y : np.ndarray
+        Class indices.
+    n_classes : int
+    seed : int
+    mixup_p : float
+        Probability that a batch is mixed up.
+    """
+
+    def __init__(self, signals: list[np.ndarray], rr_z: np.ndarray, y: np.ndarray, n_classes: int,
+                 *, seed: int, mixup_p: float = 0.25) -> None:
+        self.signals = signals
+        self.rr_z = rr_z.astype(np.float32)
+        self.y = y
+        self.n_classes = n_classes
+        self.rng = np.random.default_rng(seed)
+        self.mixup_p = mixup_p
+        self.p = sampling_probabilities(y, n_classes)
+
+    def sample(self, i: int) -> np.ndarray:
+        rng = self.rng
+        x = self.signals[i]
+        if rng.random() < 0.3:
+            factor = rng.uniform(0.9, 1.1)
+            n_new = max(int(x.size * factor), 2)
+            x = np.interp(np.linspace(0, x.size - 1, n_new), np.arange(x.size), x).astype(np.float32)
+        w = random_crop(x, rng)
+        w = w * rng.uniform(0.7, 1.4)
+        if rng.random() < 0.5:
+            w = -w
+        if rng.random() < 0.5:
+            w = w + rng.normal(0.0, rng.uniform(0.01, 0.15), w.size).astype(np.float32)
+        if rng.random() < 0.3:
+            t = np.arange(w.size) / MODEL_FS_HZ
+            w = w + rng.uniform(0.0, 0.4) * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * t + rng.uniform(0, 6.3))
+        return np.clip(w, -CLIP_SD, CLIP_SD).astype(np.float32)
+
+    def batch(self, batch_size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        idx = self.rng.choice(len(self.y), size=batch_size, p=self.p)
+        sig = np.stack([self.sample(i) for i in idx])[..., None]
+        rr = self.rr_z[idx].copy()
+        lab = np.eye(self.n_classes, dtype=np.float32)[self.y[idx]]
+        if self.rng.random() < self.mixup_p:
+            lam = self.rng.beta(0.4, 0.4, size=(batch_size, 1)).astype(np.float32)
+            lam = np.maximum(lam, 1 - lam)  # the first record stays dominant
+            perm = self.rng.permutation(batch_size)
+            sig = lam[..., None] * sig + (1 - lam[..., None]) * sig[perm]
+            rr = lam * rr + (1 - lam) * rr[perm]
+            lab = lam * lab + (1 - lam) * lab[perm]
+        return {"signal": sig, "rr": rr}, lab

@@ -1,0 +1,185 @@
+"""CinC 2017 data for the rhythm model: labels, the seeded split, cached model inputs.
+
+The split is by record (one recording = one patient session), stratified by label and
+seeded, so it is the same on every machine:
+
+- ``validation``: :data:`VALIDATION_FRACTION` of each label, never used for training,
+  early stopping or threshold tuning; the model card's metrics come from it.
+- ``train``: the rest, cut into :data:`N_FOLDS` stratified folds. Fold model *k* trains
+  on the other folds and selects its epoch on fold *k*; the out-of-fold predictions tune
+  the per-class decision weights.
+
+Model inputs are computed with the runtime's own code (:func:`ecg.model.prepare_signal`,
+:func:`ecg.beats.detect_r_peaks`, :func:`ecg.rr_features.rr_features`) and cached as
+``.npy`` files under ``training/runs/cache`` so reruns start in seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from ecg import beats
+from ecg.errors import EcgError
+from ecg.model import CLASSES, MODEL_FS_HZ, prepare_signal
+from ecg.rr_features import FEATURE_NAMES, rr_features
+
+__all__ = [
+    "SPLIT_SEED",
+    "VALIDATION_FRACTION",
+    "N_FOLDS",
+    "DataMissingError",
+    "Dataset",
+    "default_data_dir",
+    "read_labels",
+    "split_records",
+    "load_dataset",
+]
+
+log = logging.getLogger(__name__)
+
+SPLIT_SEED = 20171106
+VALIDATION_FRACTION = 0.20
+N_FOLDS = 3
+CINC_FS_HZ = 300.0
+CINC_GAIN_COUNTS_PER_MV = 1000.0
+_REPO = Path(__file__).resolve().parent.parent
+CACHE_DIR = _REPO / "training" / "runs" / "cache"
+
+
+class DataMissingError(EcgError):
+    """The CinC 2017 folder or its REFERENCE.csv is not there."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"CinC 2017 data not found at {path} (expected REFERENCE.csv and Axxxxx.mat/.hea); "
+            "pass --data DIR or set CARDIOLINK_DATA to the folder holding cinc2017/"
+        )
+        self.path = path
+
+
+def default_data_dir() -> Path:
+    """``$CARDIOLINK_DATA`` or ``../shared/data`` next to the repository."""
+    env = os.environ.get("CARDIOLINK_DATA")
+    return Path(env) if env else (_REPO.parent / "shared" / "data")
+
+
+def read_labels(cinc_dir: Path) -> dict[str, str]:
+    """``{record: label}`` from ``REFERENCE.csv`` (labels N, A, O, ~)."""
+    ref = Path(cinc_dir) / "REFERENCE.csv"
+    if not ref.is_file():
+        raise DataMissingError(Path(cinc_dir))
+    with ref.open(newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    labels = {r[0].strip(): r[1].strip() for r in rows}
+    bad = {v for v in labels.values() if v not in CLASSES}
+    if bad:
+        raise ValueError(f"unknown labels in {ref}: {sorted(bad)}")
+    return labels
+
+
+def split_records(labels: dict[str, str], *, seed: int = SPLIT_SEED) -> tuple[list[str], list[list[str]]]:
+    """Seeded, label-stratified split by record.
+
+    Returns
+    -------
+    tuple
+        ``(validation_records, folds)``: the validation list and :data:`N_FOLDS` lists
+        of training records, all sorted.
+    """
+    rng = np.random.default_rng(seed)
+    validation: list[str] = []
+    folds: list[list[str]] = [[] for _ in range(N_FOLDS)]
+    for cls in CLASSES:
+        names = sorted(n for n, lab in labels.items() if lab == cls)
+        order = rng.permutation(len(names))
+        n_val = int(round(VALIDATION_FRACTION * len(names)))
+        validation += [names[i] for i in order[:n_val]]
+        for j, i in enumerate(order[n_val:]):
+            folds[j % N_FOLDS].append(names[i])
+    return sorted(validation), [sorted(f) for f in folds]
+
+
+@dataclass
+class Dataset:
+    """Prepared inputs of a set of records.
+
+    Attributes
+    ----------
+    names : list of str
+    y : np.ndarray
+        Class index per record (order :data:`ecg.model.CLASSES`).
+    signals : list of np.ndarray
+        Prepared 150 Hz signals (``float32``, variable length).
+    rr : np.ndarray
+        Raw RR features, ``(n_records, len(FEATURE_NAMES))``.
+    """
+
+    names: list[str]
+    y: np.ndarray
+    signals: list[np.ndarray]
+    rr: np.ndarray
+
+    def subset(self, names: list[str]) -> "Dataset":
+        idx = {n: i for i, n in enumerate(self.names)}
+        sel = [idx[n] for n in names]
+        return Dataset([self.names[i] for i in sel], self.y[sel], [self.signals[i] for i in sel], self.rr[sel])
+
+
+def _prepare_one(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    sig_mv = scipy.io.loadmat(str(path))["val"][0].astype(np.float64) / CINC_GAIN_COUNTS_PER_MV
+    x = prepare_signal(sig_mv, CINC_FS_HZ)
+    try:
+        peaks = beats.detect_r_peaks(sig_mv, CINC_FS_HZ)
+    except EcgError:
+        peaks = np.zeros(0, dtype=np.int64)
+    feats = rr_features(peaks, CINC_FS_HZ, duration_s=sig_mv.size / CINC_FS_HZ)
+    return x, feats
+
+
+def load_dataset(data_dir: Path, *, cache_dir: Path = CACHE_DIR, refresh: bool = False) -> Dataset:
+    """All labelled CinC 2017 records, prepared (cached after the first call).
+
+    Parameters
+    ----------
+    data_dir : Path
+        Folder holding ``cinc2017/`` (e.g. ``../shared/data``).
+    cache_dir : Path
+        Where the ``.npy`` cache lives.
+    refresh : bool
+        Recompute even if a cache exists.
+    """
+    cinc = Path(data_dir) / "cinc2017"
+    labels = read_labels(cinc)
+    names = sorted(labels)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    files = {k: cache_dir / f"{k}.npy" for k in ("names", "signals", "offsets", "rr")}
+    if not refresh and all(f.is_file() for f in files.values()):
+        cached = list(np.load(files["names"]))
+        if cached == names:
+            flat = np.load(files["signals"])
+            off = np.load(files["offsets"])
+            sigs = [flat[off[i] : off[i + 1]].astype(np.float32) for i in range(len(names))]
+            y = np.array([CLASSES.index(labels[n]) for n in names])
+            return Dataset(names, y, sigs, np.load(files["rr"]))
+    sigs, feats = [], []
+    for i, name in enumerate(names):
+        x, f = _prepare_one(cinc / f"{name}.mat")
+        sigs.append(x)
+        feats.append(f)
+        if (i + 1) % 1000 == 0:
+            log.info("prepared %d/%d records", i + 1, len(names))
+    off = np.concatenate([[0], np.cumsum([s.size for s in sigs])])
+    np.save(files["signals"], np.concatenate(sigs).astype(np.float16))
+    np.save(files["offsets"], off)
+    np.save(files["rr"], np.stack(feats))
+    np.save(files["names"], np.array(names))
+    y = np.array([CLASSES.index(labels[n]) for n in names])
+    log.info("cached %d records at %g Hz, %d RR features", len(names), MODEL_FS_HZ, len(FEATURE_NAMES))
+    return Dataset(names, y, [s.astype(np.float16).astype(np.float32) for s in sigs], np.stack(feats))

@@ -1,0 +1,143 @@
+"""Export the fold models as one full-int8 TFLite ensemble with its JSON sidecar.
+
+Usage::
+
+    .venv-train/bin/python -m training.export --run training/runs/main
+
+Steps: load each fold's best weights; tune per-class decision weights on the pooled
+out-of-fold probabilities (never on the validation split); build one graph averaging the
+folds; convert it twice — float32 (for the agreement check, kept in the run directory)
+and full int8 (int8 inputs, weights, activations and output; calibrated on windows of
+training records) — and write ``ecg/models/rhythm.tflite`` and ``rhythm.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ecg.model import CLASSES, DEFAULT_MODEL_PATH, MODEL_FS_HZ, STRIDE_SAMPLES, WINDOW_SAMPLES, signal_windows
+from ecg.rr_features import FEATURE_NAMES
+from training.data import SPLIT_SEED, VALIDATION_FRACTION, default_data_dir, load_dataset, split_records
+from training.metrics import cinc_f1, tune_class_weights
+from training.train import standardise
+
+log = logging.getLogger("training.export")
+
+
+def _pooled_oof(run: Path, folds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    ys, ps = [], []
+    for k in folds:
+        z = np.load(run / f"fold{k}" / "oof.npz")
+        ys.append(z["y"])
+        ps.append(z["probs"])
+    return np.concatenate(ys), np.concatenate(ps)
+
+
+def _input_order(float_bytes: bytes) -> list[str]:
+    """Names of the converted graph's inputs in the order the calibrator feeds them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=float_bytes)
+    return ["signal" if "signal" in d["name"] else "rr" for d in interp.get_input_details()]
+
+
+def _representative(data, names: list[str], mean, std, n: int, seed: int, order: list[str]):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    sub = data.subset(sorted(rng.choice(names, size=min(n, len(names)), replace=False).tolist()))
+    rr_z = standardise(sub.rr, mean, std)
+
+    def gen():  # type: ignore[no-untyped-def]
+        for i, x in enumerate(sub.signals):
+            w = signal_windows(x)[0]
+            feeds = {"signal": w.reshape(1, WINDOW_SAMPLES, 1).astype(np.float32), "rr": rr_z[i : i + 1]}
+            yield [feeds[k] for k in order]
+
+    return gen
+
+
+def convert(model, representative=None) -> bytes:  # type: ignore[no-untyped-def]
+    """Float32 TFLite bytes, or full-int8 when a representative dataset is given."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if representative is not None:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return bytes(conv.convert())
+
+
+def strip_names(tflite_bytes: bytes) -> bytes:
+    """Drop tensor and signature names (about 15 % of a small model's file)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite_bytes))
+    flatbuffer_utils.strip_strings(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=default_data_dir())
+    p.add_argument("--run", type=Path, default=Path("training/runs/main"))
+    p.add_argument("--folds", type=str, default="0,1,2")
+    p.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
+    p.add_argument("--version", type=str, default=None, help="model version (default rhythm-<run>-<date>)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    from training.model import STAGES, build_ensemble, build_model
+
+    folds = [int(s) for s in args.folds.split(",")]
+    data = load_dataset(args.data)
+    _, split = split_records(dict(zip(data.names, (CLASSES[i] for i in data.y))))
+    train_names = [n for f in split for n in f]
+    stats = json.loads((args.run / "rr_stats.json").read_text())
+    mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    y_oof, p_oof = _pooled_oof(args.run, folds)
+    weights = tune_class_weights(y_oof, p_oof)
+    log.info("out-of-fold CinC F1: argmax %.4f, tuned %.4f, weights %s", cinc_f1(y_oof, p_oof.argmax(1)),
+             cinc_f1(y_oof, (p_oof * weights).argmax(1)), np.round(weights, 3).tolist())
+    config = json.loads((args.run / "config.json").read_text())
+    stages = tuple(tuple(int(v) for v in st) for st in config.get("stages", STAGES))
+    members = []
+    for k in folds:
+        m = build_model(f"fold{k}", stages=stages)
+        m.load_weights(args.run / f"fold{k}" / "best.weights.h5")
+        members.append(m)
+    ens = build_ensemble(members)
+    float_bytes = convert(ens)
+    int8_bytes = strip_names(convert(ens, _representative(data, train_names, mean, std, 400, SPLIT_SEED, _input_order(float_bytes))))
+    (args.run / "rhythm_float.tflite").write_bytes(float_bytes)
+    version = args.version or f"rhythm-{args.run.name}-{dt.date.today().isoformat()}"
+    meta = {
+        "version": version,
+        "classes": list(CLASSES),
+        "input_fs_hz": MODEL_FS_HZ,
+        "window_samples": WINDOW_SAMPLES,
+        "stride_samples": STRIDE_SAMPLES,
+        "rr_features": list(FEATURE_NAMES),
+        "rr_mean": [float(v) for v in mean],
+        "rr_std": [float(v) for v in std],
+        "class_weights": [float(v) for v in weights],
+        "folds": folds,
+        "split": {"seed": SPLIT_SEED, "validation_fraction": VALIDATION_FRACTION},
+        "n_params": int(sum(m.count_params() for m in members)),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(int8_bytes)
+    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    log.info("wrote %s (%d bytes int8; float %d bytes in %s), version %s", args.out, len(int8_bytes),
+             len(float_bytes), args.run, version)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""Train the fold models of the rhythm ensemble (resumable: rerun the same command).
+
+Usage (from the repository root, in the training venv)::
+
+    .venv-train/bin/python -m training.train --run training/runs/main --epochs 40
+
+Each fold *k* of :func:`training.data.split_records` trains on the other folds and is
+scored on fold *k* after every epoch (window-averaged probabilities, CinC F1 with the
+plain arg-max). Every epoch writes ``fold{k}/last.keras`` (model and optimiser) and
+``fold{k}/state.json``; the best epoch's weights go to ``fold{k}/best.weights.h5`` and its
+out-of-fold probabilities to ``fold{k}/oof.npz``. Rerunning resumes each unfinished fold
+from its last checkpoint; finished folds are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecg.model import CLASSES, signal_windows
+from training.augment import Augmenter
+from training.data import N_FOLDS, Dataset, default_data_dir, load_dataset, split_records
+from training.metrics import cinc_f1, f1_per_class
+
+log = logging.getLogger("training.train")
+
+
+def rr_stats(rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (floored) of raw RR features over training records."""
+    mean = rr.mean(axis=0)
+    std = np.maximum(rr.std(axis=0), 1e-3)
+    return mean, std
+
+
+def standardise(rr: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Same rule as :meth:`ecg.model.RhythmModel.standardise_rr`."""
+    return np.clip((rr - mean) / std, -5.0, 5.0).astype(np.float32)
+
+
+def predict_records(model, ds: Dataset, rr_z: np.ndarray, batch_size: int = 256) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Window-averaged probabilities per record, with a Keras model."""
+    wins, rrs, owner = [], [], []
+    for i, x in enumerate(ds.signals):
+        w = signal_windows(x)
+        wins.append(w)
+        rrs.append(np.repeat(rr_z[i : i + 1], len(w), axis=0))
+        owner += [i] * len(w)
+    p = model.predict({"signal": np.concatenate(wins)[..., None], "rr": np.concatenate(rrs)},
+                      batch_size=batch_size, verbose=0)
+    owner_arr = np.asarray(owner)
+    out = np.zeros((len(ds.names), len(CLASSES)))
+    np.add.at(out, owner_arr, p)
+    return out / np.bincount(owner_arr)[:, None]
+
+
+def _lr(epoch: int, epochs: int, base: float) -> float:
+    warm = 2
+    if epoch < warm:
+        return base * (epoch + 1) / warm
+    t = (epoch - warm) / max(epochs - warm, 1)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def train_fold(k: int, data: Dataset, folds: list[list[str]], run: Path, args: argparse.Namespace,
+               mean: np.ndarray, std: np.ndarray) -> None:
+    import tensorflow as tf
+    from tensorflow import keras
+
+    from training.model import build_model
+
+    fold_dir = run / f"fold{k}"
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    state_path = fold_dir / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {"epoch": -1, "best_f1": -1.0, "history": []}
+    if state["epoch"] + 1 >= args.epochs:
+        log.info("fold %d already trained (%d epochs, best F1 %.4f)", k, state["epoch"] + 1, state["best_f1"])
+        return
+    train_names = [n for j, f in enumerate(folds) if j != k for n in f]
+    tr, va = data.subset(train_names), data.subset(folds[k])
+    tr_z, va_z = standardise(tr.rr, mean, std), standardise(va.rr, mean, std)
+    tf.keras.utils.set_random_seed(args.seed + k)
+    last = fold_dir / "last.keras"
+    if last.is_file():
+        model = keras.models.load_model(last)
+        log.info("fold %d: resuming after epoch %d", k, state["epoch"] + 1)
+    else:
+        model = build_model(f"fold{k}")
+        model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=1e-3),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.05))
+    aug = Augmenter(tr.signals, tr_z, tr.y, len(CLASSES), seed=args.seed * 100 + k * 10 + state["epoch"] + 1)
+    steps = max(len(tr.names) // args.batch, 1)
+    for epoch in range(state["epoch"] + 1, args.epochs):
+        t0 = time.time()
+        model.optimizer.learning_rate.assign(_lr(epoch, args.epochs, args.lr))
+        losses = []
+        for _ in range(steps):
+            xb, yb = aug.batch(args.batch)
+            losses.append(float(model.train_on_batch(xb, yb)))
+        probs = predict_records(model, va, va_z)
+        pred = probs.argmax(axis=1)
+        f1 = cinc_f1(va.y, pred)
+        f1s = f1_per_class(va.y, pred)
+        entry = {"epoch": epoch, "loss": float(np.mean(losses)), "val_f1": f1,
+                 "val_f1_NAO~": [round(float(v), 4) for v in f1s], "seconds": round(time.time() - t0, 1)}
+        state["history"].append(entry)
+        if f1 > state["best_f1"]:
+            state["best_f1"] = f1
+            state["best_epoch"] = epoch
+            model.save_weights(fold_dir / "best.weights.h5")
+            np.savez(fold_dir / "oof.npz", names=np.array(va.names), y=va.y, probs=probs)
+        model.save(fold_dir / "last.keras.tmp.keras")
+        (fold_dir / "last.keras.tmp.keras").replace(last)
+        state["epoch"] = epoch
+        state_path.write_text(json.dumps(state, indent=1))
+        log.info("fold %d epoch %d: loss %.4f val F1 %.4f (N %.3f A %.3f O %.3f ~ %.3f) %.0f s",
+                 k, epoch, entry["loss"], f1, *f1s, entry["seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=default_data_dir(), help="folder holding cinc2017/ (default ../shared/data or $CARDIOLINK_DATA)")
+    p.add_argument("--run", type=Path, default=Path("training/runs/main"), help="run directory (checkpoints)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--folds", type=str, default=",".join(str(i) for i in range(N_FOLDS)), help="comma-separated fold indices")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    data = load_dataset(args.data)
+    validation, folds = split_records(dict(zip(data.names, (CLASSES[i] for i in data.y))))
+    train_names = [n for f in folds for n in f]
+    mean, std = rr_stats(data.subset(train_names).rr)
+    args.run.mkdir(parents=True, exist_ok=True)
+    (args.run / "rr_stats.json").write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist()}))
+    from training.model import STAGES
+
+    config = {k: str(v) for k, v in vars(args).items()} | {"stages": [list(s) for s in STAGES]}
+    (args.run / "config.json").write_text(json.dumps(config, indent=1))
+    log.info("records: %d train (%s), %d validation held out", len(train_names),
+             "/".join(str(len(f)) for f in folds), len(validation))
+    for k in (int(s) for s in args.folds.split(",")):
+        train_fold(k, data, folds, args.run, args, mean, std)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
