@@ -105,8 +105,11 @@ def describe(stored: StoredRecording) -> list[str]:
     for title, result in (("local result", stored.local_result), ("cloud result", stored.cloud_result)):
         if result:
             hr = result.get("heart_rate_bpm")
+            label = result.get("label", "?")
+            p = (result.get("probabilities") or {}).get(label)
             lines.append(
-                f"  {title:<13} {_label(result)} (label {result.get('label', '?')})"
+                f"  {title:<13} {_label(result)} (label {label}"
+                + (f", p={p:.2f}" if isinstance(p, (int, float)) else "") + ")"
                 + (f", heart rate {hr:.0f} bpm" if isinstance(hr, (int, float)) else "")
             )
             if result.get("flags"):
