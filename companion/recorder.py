@@ -175,15 +175,22 @@ def warm_up() -> None:
     the patient holds the device keeps them out of the time from the last sample to the
     result.
     """
-    screen = _optional("ecg.screening", "screen")
-    _optional("ecg.delineate", "measure")
-    if screen is not None:
-        fs_hz = 300.0
-        t = np.arange(int(10 * fs_hz)) / fs_hz
+    fs_hz = 300.0
+    t = np.arange(int(30 * fs_hz)) / fs_hz
+    beats_mv = np.sin(2 * np.pi * 1.2 * t) ** 15
+    for module in ("ecg.screening", "ecg.delineate"):
+        func = _optional(module, "screen" if module == "ecg.screening" else "measure")
+        if func is None:
+            continue
         try:
-            screen(np.sin(2 * np.pi * 1.2 * t) ** 15, fs_hz)  # loads and caches the model
+            func(beats_mv, fs_hz)  # loads and caches the model, compiles what is lazy
         except Exception:  # noqa: BLE001 - a warm-up failure only costs time later
-            log.debug("screening warm-up failed", exc_info=True)
+            log.debug("%s warm-up failed", module, exc_info=True)
+
+
+def _timed_warm_up() -> float:
+    warm_up()
+    return time.perf_counter()
 
 
 def _is_signal_error(exc: Exception) -> bool:
@@ -210,7 +217,7 @@ async def record_and_store(
     """
     listener = _StoringListener(store, ui or LinkListener())
     session = RecordingSession(backends, options, listener)
-    warming = asyncio.ensure_future(asyncio.to_thread(warm_up))
+    warming = asyncio.ensure_future(asyncio.to_thread(_timed_warm_up))
     try:
         rec = await session.run()
     except asyncio.CancelledError:
@@ -224,14 +231,14 @@ async def record_and_store(
 
 
 async def _store_and_screen(
-    store: Store, recovery_dir: Path, rec: Recording, listener: _StoringListener, warming: asyncio.Future[None]
+    store: Store, recovery_dir: Path, rec: Recording, listener: _StoringListener, warming: asyncio.Future[float]
 ) -> RecordOutcome:
     last_sample = listener.last_sample_at or time.perf_counter()
     outcome = store_final(store, rec, listener.recording_id, recovery_dir)
     outcome.timings_s["last_sample"] = last_sample
     outcome.timings_s["stored"] = time.perf_counter()
     try:
-        await warming
+        outcome.timings_s["warm"] = await warming
     except Exception:  # noqa: BLE001 - screening below reports its own failure
         log.debug("warm-up failed", exc_info=True)
     if rec.n_samples:
