@@ -30,10 +30,12 @@ from cloud.metrics import Metrics
 from cloud.pipeline import PipelineSettings, analyse
 from cloud.queue import Job, JobQueue, MemoryQueue
 from cloud.storage import ResultStore, StoredResult
-from cloud.validation import AnalysisRequest, parse_request
+from cloud.validation import AnalysisRequest, parse_body, parse_request
 
 log = logging.getLogger(__name__)
 
+#: bodies at least this large are parsed in the executor, not on the event loop
+INLINE_PARSE_BYTES = 64 * 1024
 #: signature of the analysis function run by the workers
 Analyser = Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]]
 
@@ -115,6 +117,14 @@ class AnalysisService:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+    async def parse(self, body: bytes) -> AnalysisRequest:
+        """Decode and check a request body; large bodies are parsed by the workers'
+        executor so the event loop stays free (raises :class:`RequestError`)."""
+        if len(body) < INLINE_PARSE_BYTES or self._executor is None:
+            return parse_body(body)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, parse_body, body)
 
     async def submit(self, client: str, request: AnalysisRequest) -> StoredResult:
         """Answer *request* for *client*: stored, joined or newly analysed.

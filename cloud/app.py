@@ -22,7 +22,6 @@ from cloud.openapi import openapi_document
 from cloud.pipeline import analyse
 from cloud.ratelimit import RateLimiter
 from cloud.storage import ResultStore, TokenStore, open_db
-from cloud.validation import decode_json, parse_request
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +137,7 @@ async def post_analysis(request: web.Request) -> web.Response:
     service.metrics.count("requests")
     client = _authorise(request)
     try:
-        body = await request.read()
-        analysis_request = parse_request(decode_json(body))
+        analysis_request = await service.parse(await request.read())
     except RequestError:
         service.metrics.count("rejected")
         raise

@@ -24,6 +24,7 @@ statements for a clinician to confirm.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,9 @@ def find_ectopy(
     dominant = ~premature
     windows = _windows(x, r, before, after)
     template = np.median(windows[dominant] if dominant.sum() >= 3 else windows, axis=0)
-    corr = np.max([_correlation(_windows(x, r + k, before, after), template) for k in range(-shift, shift + 1)], axis=0)
+    padded = _windows(x, r, before + shift, after + shift)  # one extraction, then shifted views
+    span = before + after + 1
+    corr = np.max([_correlation(_centred(padded[:, k : k + span]), template) for k in range(2 * shift + 1)], axis=0)
     if np.median(corr[dominant]) < CLEAN_MIN_CORR:  # beats disagree among themselves: noise
         return Ectopy(int(r.size), (), ())
     ratio = np.ptp(windows, axis=1).mean(axis=1) / max(float(np.ptp(template, axis=0).mean()), 1e-9)
@@ -150,7 +153,7 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> np.ndarray
     (detectors tend to mark wide beats late), so beats are timed and compared alike."""
     if r_peaks.size == 0 or x.shape[0] < 64:
         return r_peaks
-    sos = butter(2, [5.0, min(20.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos")
+    sos = _qrs_band(float(fs_hz))
     energy = (sosfiltfilt(sos, x, axis=0) ** 2).sum(axis=1)
     width = max(1, int(0.04 * fs_hz))
     energy = np.convolve(energy, np.ones(width) / width, mode="same")
@@ -162,9 +165,18 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> np.ndarray
     return np.unique(np.asarray(centres, dtype=np.int64))
 
 
+@lru_cache(maxsize=16)
+def _qrs_band(fs_hz: float) -> np.ndarray:
+    return butter(2, [5.0, min(20.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos")
+
+
 def _windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:
     """QRS windows, mean removed: shape (beats, samples, leads)."""
-    windows = np.stack([x[p - before : p + after + 1] for p in r])
+    index = r[:, None] + np.arange(-before, after + 1)[None, :]
+    return _centred(x[index])
+
+
+def _centred(windows: np.ndarray) -> np.ndarray:
     return windows - windows.mean(axis=1, keepdims=True)
 
 

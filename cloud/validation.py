@@ -103,6 +103,11 @@ def decode_json(body: bytes) -> Any:
         raise RequestError(f"body is not valid JSON: {exc}", status=400, problem="malformed-json") from None
 
 
+def parse_body(body: bytes) -> AnalysisRequest:
+    """:func:`decode_json` then :func:`parse_request` (picklable: runs in workers)."""
+    return parse_request(decode_json(body))
+
+
 def parse_request(payload: Any) -> AnalysisRequest:
     """Check a decoded JSON payload and build an :class:`AnalysisRequest`.
 

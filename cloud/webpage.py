@@ -274,6 +274,11 @@ if(!o.value)return;for(const k of['sampleRate','adcGain','baseline'])document.ge
 """
 
 
+def _ms(value: Any) -> str:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return f"{value:.0f} ms" if ok else "—"
+
+
 def _result_html(result: dict[str, Any], png: bytes, pdf: bytes | None) -> str:
     rows = []
     for d in result.get("diagnoses") or []:
@@ -289,7 +294,7 @@ def _result_html(result: dict[str, Any], png: bytes, pdf: bytes | None) -> str:
     image = base64.b64encode(png).decode("ascii")
     return (f"<section class=card id=result><h2>Result</h2><table id=diagnoses>{''.join(rows)}</table>"
             f"<table>{facts_html}</table><p class=hint>Model {escape(str(result.get('modelVersion', '?')))} · "
-            f"{escape(str(result.get('processingMs', '?')))} ms</p>"
+            f"{_ms(result.get('processingMs'))}</p>"
             f'<figure><img id=report alt="ECG report" src="data:image/png;base64,{image}"></figure>'
             + (f'<p><a id=pdf download="cardiolink-report.pdf" href="data:application/pdf;base64,'
                f'{base64.b64encode(pdf).decode("ascii")}">Download the report as PDF</a> '

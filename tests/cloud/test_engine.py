@@ -166,3 +166,14 @@ class TestInProcessSubmit:
         with pytest.raises(RequestError) as flat:
             await submit(cloud.app, _payload("f", flat=True))
         assert flat.value.problem == "unanalysable-signal"
+
+
+class TestLargeBodies:
+    async def test_large_body_parsed_off_the_loop_with_same_errors(self, make_cloud: Any) -> None:
+        cloud = await make_cloud(inner=quick_analyse)
+        payload = {"sampleRate": 300, "adcGain": 1, "dataI": list(range(30000)), "dataII": [0] * 29999, "x": 1}
+        status, body = await cloud.post(payload)
+        assert status == 422
+        assert {e["field"] for e in body["errors"]} == {"x"}
+        good = {"sampleRate": 300, "adcGain": 1, "dataI": list(range(30000)), "recordId": "big"}
+        assert (await cloud.post(good))[0] == 200
