@@ -290,6 +290,8 @@ class RecordingSession:
         self._fs_hz = float(fs_hz)
         self._expected = int(duration_s * fs_hz)
         self.assembler = FrameAssembler(session_id)
+        self._done_at = None
+        self._state_shown = None
         self.started_at = dt.datetime.now(dt.UTC)
         self.listener.started(
             session_id, self._fs_hz, self._expected, float(self.info.gain_counts_per_mv), int(self.info.baseline)
@@ -320,8 +322,8 @@ class RecordingSession:
         except wire.WireError:
             self.bad_replies += 1
             return None
-        if self.assembler is not None and status.session_id != self._session_id & 0xFF:
-            return status  # another session's status (e.g. before START): not ours
+        if self.assembler is None or status.session_id != self._session_id & 0xFF:
+            return status  # before START, or another session's status: not ours
         self.status = status
         if status.state != self._state_shown and status.state in STATE_PROMPTS:
             self.listener.prompt(STATE_PROMPTS[status.state])

@@ -248,3 +248,16 @@ class TestInterrupted:
         rec = stored.recording
         assert 3000 <= rec.n_samples < 9000
         np.testing.assert_array_equal(rec.samples, device_samples[: rec.n_samples])
+
+
+class TestSecondSession:
+    async def test_two_recordings_in_a_row_from_one_device(self, tmp_path: Path) -> None:
+        with Store(tmp_path / "h.sqlite3") as store:
+            async with VirtualWorld(speed=SPEED, seed=5) as world:
+                first = await record_and_store(store, tmp_path, _backends(world), LinkOptions(finish_timeout_s=2.0))
+                second = await record_and_store(store, tmp_path, _backends(world), LinkOptions(finish_timeout_s=2.0))
+                device_samples = np.asarray(world.device.recorded_samples(), dtype=np.int32)
+            a, b = (store.get_recording(o.recording_id) for o in (first, second))
+        assert a.recording.complete and b.recording.complete and b.recording.verified
+        assert a.recording.session_id != b.recording.session_id
+        np.testing.assert_array_equal(b.recording.samples, device_samples)
