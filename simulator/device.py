@@ -52,7 +52,8 @@ class Faults:
     drop_resends : bool
         Also drop re-sent frames (default: resends always get through).
     disconnect_at_s : tuple of float
-        Recording times (s of samples recorded) at which the device drops the link.
+        Recording times (s of samples recorded) at which the device drops the link
+        (if nobody is connected then, as soon as a central has subscribed again).
     seed : int
         Seed of the drop decisions.
     """
@@ -279,7 +280,8 @@ class SimulatedDevice:
             self.peripheral.notify_status(self.core.status())
 
     async def _inject_disconnects(self) -> None:
-        if not self._pending_disconnects or not self.core.session_id:
+        # a time reached while nobody is connected fires at the next connection
+        if not self._pending_disconnects or not self.core.session_id or not self.peripheral.data_subscribed:
             return
         if self.recording_time_s() >= self._pending_disconnects[0]:
             at_s = self._pending_disconnects.pop(0)

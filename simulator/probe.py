@@ -60,6 +60,7 @@ class _Session:
         self.changed = asyncio.Event()
         self.result = ProbeResult()
         self.requested: dict[int, float] = {}  # seq -> loop time of the last RESEND asking for it
+        self.finished_at: float | None = None  # loop time the device was first seen finished
 
     def on_data(self, _char: Any, data: bytearray) -> None:
         try:
@@ -189,14 +190,19 @@ async def _collect(client: BleakClient, session: _Session, lost: asyncio.Event, 
     while not lost.is_set() and client.is_connected:
         status = wire.decode_status(bytes(await client.read_gatt_char(wire.STATUS_CHAR_UUID)))
         finished = status.state in (wire.STATE_COMPLETE, wire.STATE_ABORTED)
+        if finished and session.finished_at is None:
+            session.finished_at = loop.time()
+        # frames (and the summary) sent just before the status read may still be in flight
+        settled = finished and session.finished_at is not None and loop.time() - session.finished_at > 0.5
         if session.summary is not None:
             frame_count = session.summary.frame_count
         else:
-            frame_count = status.frames_sent if finished else max(session.pieces, default=-1)
+            frame_count = status.frames_sent if settled else max(session.pieces, default=-1)
         gaps = session.missing(frame_count)
         wanted = [(a, b) for a, b in gaps if loop.time() - session.requested.get(a, -10.0) > 1.0]
-        if finished and session.summary is None and not gaps:
-            wanted.append((status.frames_sent, status.frames_sent))  # the summary itself
+        if settled and session.summary is None and not gaps:
+            # finished a while ago and still no summary: it was lost, ask for it
+            wanted.append((status.frames_sent, status.frames_sent))
         for first, last in wanted[:_MAX_RANGES_PER_ROUND]:
             token += 1
             session.result.resend_requests += 1
