@@ -41,12 +41,27 @@ def result_label(result: dict[str, Any] | None) -> str | None:
     return str(label) if label is not None else None
 
 
+#: words for the screening's categories (``ecg.screening.CATEGORIES`` and ``inconclusive``)
+CATEGORY_WORDS: dict[str, str] = {
+    "sinus_rhythm": "Sinus rhythm",
+    "atrial_fibrillation": "Atrial fibrillation",
+    "other_rhythm": "Other rhythm",
+    "unreadable": "Unreadable (too noisy)",
+    "inconclusive": "Inconclusive",
+}
+
+
+def category_words(category: str) -> str:
+    """``"atrial_fibrillation"`` → ``"Atrial fibrillation"`` (unknown codes made readable)."""
+    return CATEGORY_WORDS.get(category, category.replace("_", " ").strip().capitalize())
+
+
 def result_words(result: dict[str, Any] | None) -> str | None:
     """A result in words: the category, else the words for its label, else the top diagnosis."""
     if not result:
         return None
     if result.get("category"):
-        return str(result["category"])
+        return category_words(str(result["category"]))
     diagnoses = result.get("diagnoses")
     if isinstance(diagnoses, list) and diagnoses and isinstance(diagnoses[0], dict):
         top = diagnoses[0]

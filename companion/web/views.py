@@ -85,6 +85,9 @@ def _result_block(title: str, result: dict[str, Any] | None, extra: str = "") ->
         rows.append(("Diagnoses", "; ".join(
             f"{escape(str(d.get('label') or d.get('code')))} ({float(d.get('probability', 0)):.2f})"
             for d in diagnoses if isinstance(d, dict)) or "—"))
+    flags = result.get("flags")
+    if isinstance(flags, list) and flags:
+        rows.append(("Flags", ", ".join(present.category_words(str(f)) for f in flags)))
     quality = present.quality_words(result)
     if quality:
         rows.append(("Quality", quality))

@@ -22,10 +22,11 @@ from companion.store import Store
 from companion.web.app import create_app
 
 RESULTS = {
-    "N": {"label": "N", "category": "Normal sinus rhythm", "heart_rate_bpm": 76.0, "model_version": "t1",
+    "N": {"label": "N", "category": "sinus_rhythm", "heart_rate_bpm": 76.0, "model_version": "t1",
+          "flags": ["low_heart_rate"],
           "probabilities": {"N": 0.9, "A": 0.05, "O": 0.04, "~": 0.01}, "quality": {"readable": True, "reasons": []}},
-    "A": {"label": "A", "category": "Atrial fibrillation", "heart_rate_bpm": 112.0, "model_version": "t1"},
-    "O": {"label": "O", "category": "Other rhythm", "heart_rate_bpm": 64.0, "model_version": "t1"},
+    "A": {"label": "A", "category": "atrial_fibrillation", "heart_rate_bpm": 112.0, "model_version": "t1"},
+    "O": {"label": "O", "category": "other_rhythm", "heart_rate_bpm": 64.0, "model_version": "t1"},
 }
 
 
@@ -68,7 +69,7 @@ class TestHistory:
         assert resp.status == 200
         text = await resp.text()
         assert text.count("<li class=rec") == 3
-        for words in ("Normal sinus rhythm", "Atrial fibrillation", "Other rhythm"):
+        for words in ("Sinus rhythm", "Atrial fibrillation", "Other rhythm"):
             assert words in text
         assert "112 bpm" in text and "76 bpm" in text
         assert re.search(r"2026-11-20 08:0\d UTC · (30|\d\d) s", text)
@@ -99,6 +100,7 @@ class TestRecordingPage:
         assert f'src="/recordings/{rid}/report.png' in text
         assert "Local result" in text and "Cloud result" in text
         assert "152 ms" in text and "405 ms" in text and "Normal intervals" in text
+        assert "Low heart rate" in text and "Normal sinus rhythm (0.93)" in text
         for href in ("report.pdf", "export/wfdb", "export/csv"):
             assert f"/recordings/{rid}/{href}" in text
 
