@@ -1,0 +1,37 @@
+"""``cardio record --simulate`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from companion.cli.main import main
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class TestRecordCommand:
+    def test_simulated_recording_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        code = main(["record", "--simulate", "--sim-speed", "30", "--sim-drop", "0.05", "--sim-disconnect-at", "12",
+                     "--no-sync", "--json", "--data-dir", str(tmp_path)])
+        out, err = capsys.readouterr()
+        doc = json.loads(out)
+        assert code == 0, err
+        assert doc["id"] == 1 and doc["complete"] is True and doc["verified"] is True
+        assert doc["samples"] == 9000 and doc["sample_rate_hz"] == 300.0 and doc["duration_s"] == 30.0
+        assert doc["reconnects"] == 1 and doc["frames_resent"] > 0
+        assert doc["results"]["local"]["label"] in {"N", "A", "O", "~"}, doc["screening_error"]
+        assert "Place both fingers on the electrodes" in err
+        code = main(["history", "--json", "--data-dir", str(tmp_path)])
+        rows = json.loads(capsys.readouterr().out)
+        assert [r["id"] for r in rows] == [1] and rows[0]["complete"] is True
+
+    def test_look_alike_refused_with_clear_message(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        code = main(["record", "--simulate", "--sim-speed", "30", "--sim-no-ecg-service", "--scan-timeout", "3",
+                     "--no-sync", "--json", "--data-dir", str(tmp_path)])
+        out, err = capsys.readouterr()
+        assert code == 1
+        assert json.loads(out)["error"] == "NotAnEcgDeviceError"
+        assert "does not offer the ECG service" in err and "refusing it" in err
