@@ -58,6 +58,7 @@ async def latency_run(speed: float, folder: Path) -> dict[str, float]:
             "screened_s": t["screened"] - t["last_sample"],
             "screening_ok": float(outcome.local_result is not None),
             "warm_late_s": max(t.get("warm", 0.0) - t["last_sample"], 0.0),
+            "screening_cpu_s": t.get("screening_cpu", float("nan")),
             "session_cpu_s": cpu,
             "session_wall_s": wall,
             "ecg_s": rec.duration_s,
@@ -104,7 +105,8 @@ def main() -> int:
             print(
                 f"run {i + 1}: last sample -> stored {r['stored_s'] * 1e3:.1f} ms, -> stored and screened "
                 f"{r['screened_s'] * 1e3:.1f} ms (screening {'ok' if r['screening_ok'] else 'UNAVAILABLE'}; "
-                f"warm-up still running at the last sample for {r['warm_late_s'] * 1e3:.0f} ms); "
+                f"warm-up still running at the last sample for {r['warm_late_s'] * 1e3:.0f} ms; "
+                f"screening + measurements {r['screening_cpu_s'] * 1e3:.0f} ms CPU); "
                 f"whole process CPU {r['session_cpu_s']:.2f} s over {r['session_wall_s']:.1f} s wall "
                 f"= {r['session_cpu_s'] / r['ecg_s'] * 1e3:.0f} ms CPU / s of ECG (device + radio + companion)"
             )

@@ -188,6 +188,13 @@ def warm_up() -> None:
             log.debug("%s warm-up failed", module, exc_info=True)
 
 
+def _cpu_timed(func: Any, *args: Any) -> tuple[Any, float]:
+    """``func(*args)`` and the CPU seconds this thread spent in it."""
+    c0 = time.thread_time()
+    result = func(*args)
+    return result, time.thread_time() - c0
+
+
 def _timed_warm_up() -> float:
     warm_up()
     return time.perf_counter()
@@ -242,9 +249,10 @@ async def _store_and_screen(
     except Exception:  # noqa: BLE001 - screening below reports its own failure
         log.debug("warm-up failed", exc_info=True)
     if rec.n_samples:
-        outcome.local_result, outcome.measurements, outcome.screening_error = await asyncio.to_thread(
-            screen_recording, rec
+        (outcome.local_result, outcome.measurements, outcome.screening_error), cpu_s = await asyncio.to_thread(
+            _cpu_timed, screen_recording, rec
         )
+        outcome.timings_s["screening_cpu"] = cpu_s
     if outcome.recording_id is not None:
         try:
             if outcome.local_result is not None:
