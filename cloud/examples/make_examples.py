@@ -25,7 +25,7 @@ EXAMPLES = (
     ("cinc2017_A00004_af", "cinc2017", "A00004", "Atrial fibrillation (CinC 2017 label A)"),
     ("cinc2017_A00013_other", "cinc2017", "A00013", "Other rhythm (CinC 2017 label O)"),
     ("ludb_2_12lead", "ludb", "data/2", "12-lead, LUDB record 2 (see ludb.csv for its diagnoses)"),
-    ("ludb_8_12lead_af", "ludb", "data/8", "12-lead, atrial fibrillation (LUDB record 8)"),
+    ("ludb_38_12lead_af", "ludb", "data/38", "12-lead, atrial fibrillation (LUDB record 38)"),
 )
 LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avr": "aVR", "avl": "aVL", "avf": "aVF"}
 
