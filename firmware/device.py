@@ -52,6 +52,7 @@ class Device:
         lead_off_abort_ms=5000,
         wait_timeout_ms=60000,
         max_latency_ms=1000,
+        first_session_id=1,
     ):
         if default_fs_hz not in rates_hz:
             raise ValueError("default_fs_hz not in rates_hz")
@@ -70,6 +71,9 @@ class Device:
         self.session = Session()
         self.rec = Recording(capacity_samples)
         self.session_id = 0
+        # session ids run 1..255 from here; a random start after boot keeps a receiver
+        # from taking a new recording for one it saw before a reboot
+        self._next_session_id = (first_session_id - 1) % 255 + 1
         self.fs_hz = default_fs_hz
         self.duration_s = default_duration_s
         self.end_reason = wire.END_NONE
@@ -154,7 +158,8 @@ class Device:
         if fs_hz not in self.rates_hz or duration_s * fs_hz > self.rec.capacity:
             return wire.encode_reply(wire.OP_START, token, wire.ERR_BAD_PARAMETER)
         self._fire(EV_START)
-        self.session_id = self.session_id % 255 + 1
+        self.session_id = self._next_session_id
+        self._next_session_id = self.session_id % 255 + 1
         self.fs_hz = fs_hz
         self.duration_s = duration_s
         self.rec.reset(duration_s * fs_hz)

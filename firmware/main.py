@@ -2,6 +2,7 @@
 # Flashed as the board's /main.py (see docs/firmware.md); the rest lives in /firmware/.
 
 import asyncio
+import random
 from array import array
 
 import bluetooth
@@ -79,6 +80,7 @@ async def run():
         settle_ms=config.SETTLE_MS,
         lead_off_abort_ms=config.LEAD_OFF_ABORT_MS,
         wait_timeout_ms=config.WAIT_TIMEOUT_MS,
+        first_session_id=random.getrandbits(8),
     )
     radio = Radio(
         bluetooth.BLE(),

@@ -130,6 +130,14 @@ class TestRecording:
         assert len(c.frames) >= 2
         assert len(c.samples) >= FS * 3 - FS // 2 - FS  # at most ~1 s behind
 
+    def test_session_ids_wrap_and_can_start_anywhere(self):
+        for first, expected in ((1, [1, 2]), (255, [255, 1]), (0, [255, 1]), (300, [45, 46])):
+            c = Central(Device(first_session_id=first))
+            got = [c.command(wire.OP_START, 1, FS).fields.session_id]
+            c.command(wire.OP_STOP)
+            got.append(c.command(wire.OP_START, 1, FS).fields.session_id)
+            assert got == expected, (first, got)
+
     def test_restart_drops_old_recording(self):
         dev, c, _ = _recorded(1)
         r = c.command(wire.OP_START, 1, 250)
