@@ -52,8 +52,24 @@ CATEGORY_WORDS: dict[str, str] = {
 
 
 def category_words(category: str) -> str:
-    """``"atrial_fibrillation"`` → ``"Atrial fibrillation"`` (unknown codes made readable)."""
-    return CATEGORY_WORDS.get(category, category.replace("_", " ").strip().capitalize())
+    """``"atrial_fibrillation"`` → ``"Atrial fibrillation"``; words such as ``"AV block"`` stay as they are."""
+    if category in CATEGORY_WORDS:
+        return CATEGORY_WORDS[category]
+    if " " in category or not category.islower():
+        return category
+    text = category.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def diagnoses(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The cloud's diagnoses ``[{code, label, probability}]``, from the API answer or as stored by sync."""
+    if not result:
+        return []
+    found = result.get("diagnoses")
+    if not isinstance(found, list):
+        response = result.get("response")
+        found = response.get("diagnoses") if isinstance(response, dict) else None
+    return [d for d in found or [] if isinstance(d, dict)]
 
 
 def result_words(result: dict[str, Any] | None) -> str | None:
@@ -62,10 +78,9 @@ def result_words(result: dict[str, Any] | None) -> str | None:
         return None
     if result.get("category"):
         return category_words(str(result["category"]))
-    diagnoses = result.get("diagnoses")
-    if isinstance(diagnoses, list) and diagnoses and isinstance(diagnoses[0], dict):
-        top = diagnoses[0]
-        return str(top.get("label") or top.get("code") or "?")
+    found = diagnoses(result)
+    if found:
+        return str(found[0].get("label") or found[0].get("code") or "?")
     label = result.get("label")
     if label is None:
         return None
@@ -75,7 +90,7 @@ def result_words(result: dict[str, Any] | None) -> str | None:
 def heart_rate(stored: StoredRecording) -> float | None:
     """Heart rate in bpm from the local result, else measurements, else the cloud."""
     for source, key in ((stored.local_result, "heart_rate_bpm"), (stored.measurements, "heart_rate_bpm"),
-                        (stored.cloud_result, "heartRate")):
+                        (stored.cloud_result, "heart_rate_bpm"), (stored.cloud_result, "heartRate")):
         value = _number((source or {}).get(key))
         if value is not None:
             return value
@@ -92,7 +107,9 @@ def intervals(stored: StoredRecording) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for key, cloud_key, _ in _INTERVALS:
         value = _number(local.get(key))
-        out[key] = value if value is not None else _number(cloud.get(cloud_key) if isinstance(cloud, dict) else None)
+        if value is None and isinstance(cloud, dict):
+            value = _number(cloud.get(key, cloud.get(cloud_key)))
+        out[key] = value
     return out
 
 

@@ -80,11 +80,12 @@ def _result_block(title: str, result: dict[str, Any] | None, extra: str = "") ->
     if isinstance(probs, dict):
         rows.append(("Probabilities", ", ".join(
             f"{escape(str(k))} {float(v):.2f}" for k, v in probs.items() if isinstance(v, (int, float)))))
-    diagnoses = result.get("diagnoses")
-    if isinstance(diagnoses, list):
+    found = present.diagnoses(result)
+    if found:
         rows.append(("Diagnoses", "; ".join(
-            f"{escape(str(d.get('label') or d.get('code')))} ({float(d.get('probability', 0)):.2f})"
-            for d in diagnoses if isinstance(d, dict)) or "—"))
+            escape(str(d.get("label") or d.get("code")))
+            + (f" ({float(d['probability']):.2f})" if isinstance(d.get("probability"), (int, float)) else "")
+            for d in found)))
     flags = result.get("flags")
     if isinstance(flags, list) and flags:
         rows.append(("Flags", ", ".join(present.category_words(str(f)) for f in flags)))

@@ -49,6 +49,14 @@ def _seed(db_path: Path, cinc2017_fixture: dict[str, tuple[Path, str]]) -> dict[
                 store.set_cloud_result(rid, {"status": "done", "diagnoses": [
                     {"code": "N", "label": "Normal sinus rhythm", "probability": 0.93}], "heartRate": 75.5,
                     "modelVersion": "c1"})
+            if label == "A":  # as companion.sync stores a cloud answer
+                store.set_cloud_result(rid, {
+                    "label": "A", "category": "Atrial fibrillation", "probability": 0.81, "heart_rate_bpm": 110.0,
+                    "model_version": "c1", "flags": ["wide QRS complex"],
+                    "measurements": {"pr_ms": None, "qrs_ms": 96.0, "qt_ms": 350.0, "qtc_ms": 430.0},
+                    "record_id": "x", "response": {"diagnoses": [
+                        {"code": "A", "label": "Atrial fibrillation", "probability": 0.81},
+                        {"code": "WQRS", "label": "wide QRS complex", "probability": None}]}})
             ids[label] = rid
     return ids
 
@@ -103,6 +111,15 @@ class TestRecordingPage:
         assert "Low heart rate" in text and "Normal sinus rhythm (0.93)" in text
         for href in ("report.pdf", "export/wfdb", "export/csv"):
             assert f"/recordings/{rid}/{href}" in text
+
+    async def test_cloud_result_as_stored_by_sync(self, client: TestClient) -> None:
+        rid = client.ids["A"]  # type: ignore[attr-defined]
+        text = await (await client.get(f"/recordings/{rid}")).text()
+        assert "Atrial fibrillation (0.81); wide QRS complex" in text
+        assert "96 ms" in text and "430 ms" in text  # intervals from the cloud when none were measured locally
+        assert "<th>Flags</th><td>wide QRS complex</td>" in text
+        history = await (await client.get("/")).text()
+        assert "cloud: Atrial fibrillation" in history
 
     async def test_unknown_recording_is_404(self, client: TestClient) -> None:
         resp = await client.get("/recordings/999")
