@@ -19,11 +19,13 @@ except ImportError:  # CPython
     micropython = _NoEmitter()
 
 
+from firmware.errors import FirmwareError
+
 BLOCK_SAMPLES = const(8)  # residuals per bit-packed block
 _BLOCK_HEADER_BITS = const(6)  # <1 bit predictor order><5 bits width>
 
 
-class WireError(ValueError):
+class WireError(FirmwareError):
     """Malformed bytes or an impossible request; ``reason`` names the problem."""
 
     def __init__(self, reason, detail=""):

@@ -15,6 +15,7 @@ except ImportError:  # CPython
 
 
 from firmware import wire
+from firmware.errors import FirmwareError
 from firmware.frontend import FrontEnd
 
 REG_STATUS = const(0x01)
@@ -62,7 +63,7 @@ RATE_CODES = {512: 0, 256: 1, 128: 2}  # CNFG_ECG.RATE with FMSTR = 00
 GAIN_CODES = {20: 0, 40: 1, 80: 2, 160: 3}  # CNFG_ECG.GAIN, V/V
 
 
-class FrontEndError(Exception):
+class FrontEndError(FirmwareError):
     """The MAX30003 did not answer as the datasheet says (wiring, power)."""
 
     def __init__(self, register, value):

@@ -13,12 +13,13 @@
 #   encode_reply(opcode, token, code, *fields) -> bytes;  decode_reply(data) -> Reply
 #   encode_status(...) -> bytes;  decode_status(data) -> Status
 #   samples_crc32(samples) -> int   (CRC-32 of the samples as int16 little-endian)
-# Decoders raise WireError (a ValueError) with a ``reason`` on malformed input.
+# Decoders raise WireError (a FirmwareError, itself a ValueError) with a ``reason``.
 
 import struct
 import binascii
 from collections import namedtuple
 
+from firmware.errors import FirmwareError  # noqa: F401  (re-exported)
 from firmware.codec import WireError, BLOCK_SAMPLES, pack_samples, unpack_samples  # noqa: F401
 
 try:

@@ -210,7 +210,8 @@ class TestMAX30003:
         chip.regs[mx.REG_INFO] = 0xFFFFFF
         try:
             fe.start(512)
-        except mx.FrontEndError as e:
+        except wire.FirmwareError as e:
+            assert isinstance(e, mx.FrontEndError)
             assert e.register == mx.REG_INFO and e.value == 0xFFFFFF
             return
         raise AssertionError("no FrontEndError")

@@ -147,6 +147,12 @@ class TestControl:
             assert list(wire.decode_status(data)) == v["fields"]
         assert _raises(wire.decode_status, b"\x00" * 12).reason == "bad_length"
 
+    def test_error_hierarchy(self):
+        assert issubclass(wire.CommandError, wire.WireError)
+        assert issubclass(wire.WireError, wire.FirmwareError) and issubclass(wire.FirmwareError, ValueError)
+        e = wire.CommandError(wire.ERR_BUSY, wire.OP_START, 5)
+        assert (e.code, e.opcode, e.token, e.reason) == (wire.ERR_BUSY, wire.OP_START, 5, "busy")
+
     def test_uuids(self):
         for name, v in V["uuids"].items():
             assert getattr(wire, name) == v["str"] and v["str"] == v["str"].lower()
