@@ -10,10 +10,13 @@ The detector works on the whole recording at once (offline, not sample by sample
 3. **Local level**: a candidate is kept when its envelope height is ≥ 20 % of the
    3rd-largest height within ±5 s (adapts to amplitude changes and large ectopic beats).
 4. **Conflicts**: strongest first; a candidate within 360 ms of an accepted, stronger
-   beat needs ≥ 20 % of its score (rejects T and P waves, keeps couplets and VT).
-5. **Rhythm check**: a beat that splits one normal RR interval in two (the two
-   intervals together < 1.2 × the local median RR of the strong beats) and scores
-   < 50 % of both neighbours is removed (P waves, artefacts between beats), repeated
+   beat needs ≥ 20 % of its score (rejects T and P waves, keeps couplets and VT),
+   unless it scores ≥ 50 % of the recording's median candidate score (a normal beat
+   next to a large artefact stays).
+5. **Rhythm check**: a beat that splits one normal RR interval in two is removed when
+   it is weak against both neighbours: the two intervals together < 1.2 × the local
+   median RR of the strong beats and score < 50 % of the weaker neighbour, or together
+   < 1.05 × that RR and score < 80 % (P waves, artefacts between beats). Repeated
    until stable.
 6. **Location**: each beat moves to the largest deflection (±80 ms) of the recording's
    dominant QRS polarity, or to the opposite one when that is 1.5 × larger for this
@@ -33,7 +36,7 @@ from scipy.ndimage import median_filter
 from ecg.errors import SignalError
 from ecg.preprocess import check_signal
 
-__all__ = ["detect_r_peaks", "rr_intervals_ms", "heart_rate_bpm", "MIN_DURATION_S"]
+__all__ = ["detect_r_peaks", "qrs_envelope", "rr_intervals_ms", "heart_rate_bpm", "MIN_DURATION_S"]
 
 #: Shortest signal :func:`detect_r_peaks` accepts (s).
 MIN_DURATION_S = 1.0
@@ -50,6 +53,9 @@ _CONFLICT_S = 0.36
 _CONFLICT_RATIO = 0.20
 _SPLIT_RR_FACTOR = 1.2
 _SPLIT_SCORE_RATIO = 0.5
+_SPLIT_TIGHT_RR_FACTOR = 1.05
+_SPLIT_TIGHT_SCORE_RATIO = 0.8
+_TYPICAL_FRACTION = 0.5
 _STRONG_FRACTION = 0.3
 _LOCATE_HALF_S = 0.08
 _FLIP_FACTOR = 1.5
@@ -132,13 +138,11 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     if np.ptp(x) == 0:
         return np.zeros(0, dtype=np.int64)
     x = x - x[0]
-    wide = _zero_phase(x, _band(*_WIDE_BAND_HZ, fs))
-    qrs = _zero_phase(x, _band(*_QRS_BAND_HZ, fs))
-    slope = np.diff(qrs, prepend=qrs[0])
-    env = np.sqrt(_moving_average(slope * slope, _odd(_ENVELOPE_S * fs)))
+    env = _envelope(x, fs)
     cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:
         return np.zeros(0, dtype=np.int64)
+    wide = _zero_phase(x, _band(*_WIDE_BAND_HZ, fs))
     height = env[cand]
     score = height * _window(wide, cand, int(_AMPLITUDE_HALF_S * fs), np.ptp)
     keep = height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)
@@ -147,6 +151,31 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     if beats.size == 0:
         return beats
     return _locate(wide, beats, fs)
+
+
+def _envelope(x: np.ndarray, fs: float) -> np.ndarray:
+    qrs = _zero_phase(x, _band(*_QRS_BAND_HZ, fs))
+    slope = np.diff(qrs, prepend=qrs[0])
+    return np.sqrt(_moving_average(slope * slope, _odd(_ENVELOPE_S * fs)))
+
+
+def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The detector's QRS envelope: RMS slope (mV per sample) of the 5–30 Hz band, 100 ms.
+
+    Parameters
+    ----------
+    sig_mv : numpy.ndarray
+        One lead in mV.
+    fs_hz : float
+        Sample rate (Hz).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same length as the signal; high over QRS complexes, low elsewhere.
+    """
+    x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
+    return _envelope(x - x[0], fs)
 
 
 def _window(x: np.ndarray, centres: np.ndarray, half: int, func) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -173,17 +202,20 @@ def _local_level(cand: np.ndarray, height: np.ndarray, fs: float) -> np.ndarray:
 
 
 def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[np.ndarray, np.ndarray]:
-    """Accept strongest first; a close, much weaker neighbour of an accepted beat is dropped."""
+    """Strongest first: a close, much weaker neighbour of an accepted beat is dropped,
+    unless it scores like a typical beat of the recording."""
+    typical = _TYPICAL_FRACTION * float(np.median(score)) if score.size else 0.0
     accepted: list[int] = []
     accepted_score: list[float] = []
     for i in np.argsort(-score, kind="stable"):
         pos = int(cand[i])
         j = bisect.bisect_left(accepted, pos)
         ok = True
-        for k in (j - 1, j):
-            if 0 <= k < len(accepted) and abs(accepted[k] - pos) < near:
-                if score[i] < _CONFLICT_RATIO * accepted_score[k]:
-                    ok = False
+        if score[i] < typical:
+            for k in (j - 1, j):
+                if 0 <= k < len(accepted) and abs(accepted[k] - pos) < near:
+                    if score[i] < _CONFLICT_RATIO * accepted_score[k]:
+                        ok = False
         if ok:
             accepted.insert(j, pos)
             accepted_score.insert(j, float(score[i]))
@@ -201,8 +233,10 @@ def _remove_split_beats(beats: np.ndarray, score: np.ndarray) -> np.ndarray:
         rr_strong = median_filter(np.diff(strong), size=9, mode="nearest")
         rr_ref = np.interp(beats[1:-1], (strong[1:] + strong[:-1]) / 2, rr_strong)
         flag = np.zeros(beats.size, dtype=bool)
-        flag[1:-1] = (beats[2:] - beats[:-2] < _SPLIT_RR_FACTOR * rr_ref) & (
-            score[1:-1] < _SPLIT_SCORE_RATIO * np.minimum(score[:-2], score[2:])
+        span = (beats[2:] - beats[:-2]) / rr_ref
+        rel = score[1:-1] / np.minimum(score[:-2], score[2:])
+        flag[1:-1] = ((span < _SPLIT_RR_FACTOR) & (rel < _SPLIT_SCORE_RATIO)) | (
+            (span < _SPLIT_TIGHT_RR_FACTOR) & (rel < _SPLIT_TIGHT_SCORE_RATIO)
         )
         if not flag.any():
             break

@@ -13,7 +13,8 @@ sample rate, ADC gain and baseline given separately):
   ``"ECG"``).
 - **Several columns with a header**: the first non-comment line names the leads, e.g.
   ``I,II,V1``. A first column named ``time``, ``time_s``, ``t``, ``sample`` or
-  ``index`` (any case) is dropped. A single column may have a header too.
+  ``index`` (any case) is dropped (it may hold decimals). A single column may have a
+  header too.
 - Values are converted with ``mv = (value - baseline) / adc_gain``. With
   ``adc_gain=None`` the values are taken as millivolts already (decimals allowed, no
   baseline subtracted). With an ``adc_gain`` the values must be integers (ADC counts).
@@ -301,7 +302,9 @@ def read_csv(
     drop_first = len(names) > 1 and names[0].lower() in _TIME_COLUMNS
     if not data_lines:
         raise InputFormatError("header but no data lines", source=source, line=lines[0][0])
-    values = _parse_rows(data_lines, sep, len(names), integers=gain is not None, source=source)
+    values = _parse_rows(
+        data_lines, sep, len(names), integers=gain is not None, source=source, first_col_free=drop_first
+    )
     if drop_first:
         values = values[:, 1:]
         names = names[1:]
@@ -315,7 +318,13 @@ def read_csv(
 
 
 def _parse_rows(
-    rows: list[tuple[int, str]], sep: str, n_cols: int, *, integers: bool, source: str
+    rows: list[tuple[int, str]],
+    sep: str,
+    n_cols: int,
+    *,
+    integers: bool,
+    source: str,
+    first_col_free: bool = False,
 ) -> np.ndarray:
     out = np.empty((len(rows), n_cols), dtype=np.float64)
     for i, (line_no, line) in enumerate(rows):
@@ -326,7 +335,7 @@ def _parse_rows(
             )
         for j, field in enumerate(fields):
             f = field.strip()
-            if integers and not _INT_RE.match(f):
+            if integers and not (first_col_free and j == 0) and not _INT_RE.match(f):
                 raise InputFormatError(
                     f"{f!r} is not an integer ADC count (give adc_gain=None for mV values)",
                     source=source,

@@ -18,7 +18,10 @@ reason                      rule
                             mains)
 ``implausible_heart_rate``  fewer than 2 beats, or median heart rate < 25 or > 220 bpm
 ``irregular_morphology``    median correlation of beats with their median template
-                            < 0.5 (beats are not alike: noise taken for beats)
+                            < 0.6 (beats are not alike: noise taken for beats)
+``no_distinct_qrs``         QRS envelope (RMS slope, 5–30 Hz) at the beats < 2 × its
+                            median over the trace (no sharp complexes: noise, a
+                            smooth wave, or an electrode picking up motion only)
 ==========================  =========================================================
 
 These thresholds are set from physiology and hardware facts (ECG amplitudes 0.1–5 mV,
@@ -32,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import signal as _sps
 
-from ecg.beats import detect_r_peaks, heart_rate_bpm
+from ecg.beats import detect_r_peaks, heart_rate_bpm, qrs_envelope
 from ecg.errors import SignalError
 from ecg.io import validate_fs
 
@@ -50,7 +53,8 @@ _MAX_RANGE_MV = 10.0
 _HF_RATIO = 0.5
 _HR_MIN_BPM = 25.0
 _HR_MAX_BPM = 220.0
-_MIN_TEMPLATE_CORR = 0.5
+_MIN_TEMPLATE_CORR = 0.6
+_MIN_QRS_PROMINENCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class Quality:
         Power above 40 Hz over power in 0.5–40 Hz (None when fs ≤ 90 Hz).
     template_corr : float or None
         Median correlation of beats with the median beat.
+    qrs_prominence : float or None
+        Median QRS envelope at the beats over its median over the whole trace.
     """
 
     readable: bool
@@ -86,6 +92,7 @@ class Quality:
     lead_off_fraction: float = 0.0
     hf_noise_ratio: float | None = None
     template_corr: float | None = None
+    qrs_prominence: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (floats rounded to 4 decimals)."""
@@ -150,6 +157,16 @@ def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | No
     return float(np.median(corr))
 
 
+def _prominence(x: np.ndarray, fs: float, peaks: np.ndarray) -> float | None:
+    if peaks.size == 0:
+        return None
+    env = qrs_envelope(x, fs)
+    base = float(np.median(env))
+    if base <= 0:
+        return None
+    return float(np.median(env[peaks[peaks < env.size]]) / base)
+
+
 def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = None) -> Quality:
     """Assess whether a single-lead ECG can be read.
 
@@ -201,7 +218,7 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
     if clipped_fraction > _CLIP_FRACTION and "flat" not in reasons:
         reasons.append("clipped")
     hf = _hf_ratio(x, fs) if x.size >= 16 else None
-    n_beats, hr, corr = 0, None, None
+    n_beats, hr, corr, prominence = 0, None, None, None
     if x.size >= 16 and np.ptp(x) > 0:
         wide = _sps.sosfiltfilt(_sps.butter(2, [0.5, min(40.0, 0.45 * fs)], "bandpass", fs=fs, output="sos"), x)
         lo_w, hi_w = np.percentile(wide, [1, 99])
@@ -214,10 +231,13 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
             n_beats = int(peaks.size)
             hr = heart_rate_bpm(peaks, fs)
             corr = _template_corr(wide, peaks, fs)
+            prominence = _prominence(x, fs, peaks)
     if hr is None or not _HR_MIN_BPM <= hr <= _HR_MAX_BPM:
         reasons.append("implausible_heart_rate")
     if corr is not None and corr < _MIN_TEMPLATE_CORR:
         reasons.append("irregular_morphology")
+    if prominence is not None and prominence < _MIN_QRS_PROMINENCE:
+        reasons.append("no_distinct_qrs")
     return Quality(
         readable=not reasons,
         reasons=reasons,
@@ -228,4 +248,5 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
         lead_off_fraction=lead_off,
         hf_noise_ratio=hf,
         template_corr=corr,
+        qrs_prominence=prominence,
     )

@@ -1,0 +1,158 @@
+"""Tests of ecg.beats: R peaks, RR intervals, heart rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from ecg.beats import detect_r_peaks, heart_rate_bpm, rr_intervals_ms
+from ecg.errors import SignalError
+from ecg.io import read_record
+from ecg.preprocess import Resample
+
+#: PhysioNet beat annotation symbols (non-beat marks such as + ~ | x are excluded).
+BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
+
+
+def _reference(path: Path) -> np.ndarray:
+    ann = wfdb.rdann(str(path), "atr")
+    return np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in BEAT_SYMBOLS], dtype=np.int64)
+
+
+def _match(ref: np.ndarray, det: np.ndarray, tol: float) -> tuple[int, int, int]:
+    """Greedy one-to-one matching; returns TP, FN, FP."""
+    used = np.zeros(det.size, dtype=bool)
+    tp = 0
+    for r in ref:
+        d = np.abs(det - r).astype(float)
+        d[used] = np.inf
+        if d.size and d.min() <= tol:
+            used[int(np.argmin(d))] = True
+            tp += 1
+    return tp, int(ref.size) - tp, int(det.size) - tp
+
+
+class TestOnRealRecords:
+    @pytest.mark.parametrize("name", ["100_2min", "208_1min"])
+    def test_mitdb_excerpts_all_beats(self, mitdb_fixture: dict[str, Path], name: str) -> None:
+        rec = read_record(mitdb_fixture[name])
+        ref = _reference(mitdb_fixture[name])
+        peaks = detect_r_peaks(rec.lead(0), rec.fs_hz)
+        tp, fn, fp = _match(ref, peaks, 0.15 * rec.fs_hz)
+        assert (fn, fp) == (0, 0)
+        # located on the R wave, not just near it: median error below 10 ms
+        err = np.abs(peaks[:, None] - ref[None, :]).min(axis=1)
+        assert np.median(err) / rec.fs_hz < 0.010
+
+    def test_inverted_polarity_gives_same_peaks(self, mitdb_fixture: dict[str, Path]) -> None:
+        rec = read_record(mitdb_fixture["208_1min"])
+        x = rec.lead(0)
+        np.testing.assert_array_equal(detect_r_peaks(x, rec.fs_hz), detect_r_peaks(-x, rec.fs_hz))
+
+    def test_inverted_finger_record(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        # A00013 is recorded upside down (negative QRS): peaks must sit on the minima
+        rec = read_record(cinc2017_fixture["A00013"][0])
+        x = rec.lead(0)
+        peaks = detect_r_peaks(x, rec.fs_hz)
+        assert 40 <= peaks.size <= 52
+        assert np.median(x[peaks]) < np.percentile(x, 2)
+
+    @pytest.mark.parametrize("fs_hz", [128.0, 250.0, 500.0, 1000.0])
+    def test_other_sample_rates(self, mitdb_fixture: dict[str, Path], fs_hz: float) -> None:
+        rec = read_record(mitdb_fixture["208_1min"])
+        y, fs = Resample(fs_hz).apply(rec.lead(0), rec.fs_hz)
+        ref = np.round(_reference(mitdb_fixture["208_1min"]) * fs / rec.fs_hz)
+        tp, fn, fp = _match(ref, detect_r_peaks(y, fs), 0.15 * fs)
+        assert (fn, fp) == (0, 0)
+
+    def test_amplitude_scale_invariant(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        x = read_record(cinc2017_fixture["A00001"][0]).lead(0)
+        np.testing.assert_array_equal(detect_r_peaks(x, 300), detect_r_peaks(x * 0.05, 300))
+
+    @pytest.mark.parametrize("name", ["A00001", "A00004"])  # A00002 has motion artefact bursts
+    def test_cinc_heart_rate_matches_peak_count(self, cinc2017_fixture: dict[str, tuple[Path, str]], name: str) -> None:
+        rec = read_record(cinc2017_fixture[name][0])
+        peaks = detect_r_peaks(rec.lead(0), rec.fs_hz)
+        hr = heart_rate_bpm(peaks, rec.fs_hz)
+        assert hr is not None
+        # 30 s: beat count and rate agree within a few beats (AF is irregular)
+        assert abs(peaks.size - hr / 2) <= 4
+        assert 40 < hr < 150
+
+    def test_accepts_column_vector(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        rec = read_record(cinc2017_fixture["A00002"][0])
+        np.testing.assert_array_equal(detect_r_peaks(rec.signals_mv, 300), detect_r_peaks(rec.lead(0), 300))
+
+
+class TestSharedMitdb:
+    """Scored on the full 16 MIT-BIH records when ../shared/data is present."""
+
+    def test_summed_sensitivity_and_ppv(self, shared_data_dir: Path) -> None:
+        folder = shared_data_dir / "mitdb"
+        if not folder.is_dir():
+            pytest.skip("mitdb not in shared data")
+        tot = np.zeros(3, dtype=np.int64)
+        for hea in sorted(folder.glob("*.hea")):
+            rec = wfdb.rdrecord(str(hea.with_suffix("")), channels=[0])
+            ref = _reference(hea.with_suffix(""))
+            peaks = detect_r_peaks(rec.p_signal[:, 0], rec.fs)
+            # vectorised matching (records are long)
+            pos = np.searchsorted(peaks, ref)
+            near = np.minimum(
+                np.abs(ref - peaks[np.clip(pos - 1, 0, peaks.size - 1)]),
+                np.abs(peaks[np.clip(pos, 0, peaks.size - 1)] - ref),
+            )
+            tp = int(np.count_nonzero(near <= 54))
+            tot += (tp, ref.size - tp, peaks.size - tp)
+        tp, fn, fp = tot
+        assert tp / (tp + fn) >= 0.997
+        assert tp / (tp + fp) >= 0.99
+
+
+class TestRrAndRate:
+    def test_rr_and_rate(self) -> None:
+        np.testing.assert_allclose(rr_intervals_ms(np.array([0, 300, 570, 900]), 300.0), [1000, 900, 1100])
+        assert heart_rate_bpm(np.array([0, 300, 600, 900]), 300.0) == pytest.approx(60.0)
+        assert heart_rate_bpm(np.array([10]), 300.0) is None
+        assert heart_rate_bpm(np.array([], dtype=np.int64), 300.0) is None
+
+    def test_rate_robust_to_one_missed_beat(self) -> None:
+        peaks = np.array([0, 250, 500, 1000, 1250, 1500, 1750])
+        assert heart_rate_bpm(peaks, 250.0) == pytest.approx(60.0)
+
+    def test_rr_bad_fs(self) -> None:
+        with pytest.raises(SignalError):
+            rr_intervals_ms(np.array([0, 100]), 0)
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("sig", "fs", "reason"),
+        [
+            (np.r_[np.zeros(1000), np.nan, np.zeros(1000)], 300.0, "non_finite"),
+            (np.zeros(3000), -1.0, "bad_fs"),
+            (np.zeros(3000), 50_000.0, "bad_fs"),
+            (np.zeros(100), 300.0, "too_short"),
+            (np.zeros((3000, 2)), 300.0, "bad_shape"),
+        ],
+    )
+    def test_errors(self, sig: np.ndarray, fs: float, reason: str) -> None:
+        with pytest.raises(SignalError) as info:
+            detect_r_peaks(sig, fs)
+        assert info.value.reason == reason
+
+    def test_flat_gives_no_beats(self) -> None:
+        assert detect_r_peaks(np.full(3000, 0.7), 300.0).size == 0
+        assert heart_rate_bpm(detect_r_peaks(np.full(3000, 0.7), 300.0), 300.0) is None
+
+    def test_synthetic_spikes(self) -> None:
+        fs = 250.0
+        x = np.zeros(int(20 * fs))
+        x[100::200] = 1.0
+        x = np.convolve(x, np.hanning(15), "same")
+        peaks = detect_r_peaks(x, fs)
+        np.testing.assert_array_equal(peaks, np.arange(100, x.size, 200))
+        assert heart_rate_bpm(peaks, fs) == pytest.approx(75.0)
