@@ -12,7 +12,7 @@ from pathlib import Path
 
 from companion.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, print_json, run_command
 from companion.store import Store
-from companion.web.present import report_header
+from companion.web.present import report_header, report_signal_mv
 from ecg.errors import EcgError
 from ecg.report import DEFAULT_DPI, render_report
 
@@ -46,7 +46,7 @@ def run_report(args: argparse.Namespace) -> int:
         print("cardio: error: --dpi must be within 10..1200", file=sys.stderr)
         return EXIT_ERROR
     try:
-        out = render_report(rec.signal_mv(), rec.sample_rate_hz, ("I",), report_header(stored), args.output,
+        out = render_report(report_signal_mv(stored), rec.sample_rate_hz, ("I",), report_header(stored), args.output,
                             dpi=args.dpi)
     except (EcgError, OSError) as exc:
         print(f"cardio: error: cannot write the report: {exc}", file=sys.stderr)

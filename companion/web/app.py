@@ -26,7 +26,7 @@ from companion.errors import CompanionError, RecordingNotFoundError
 from companion.export import export, record_name
 from companion.store import Store
 from companion.web import live, views
-from companion.web.present import report_header
+from companion.web.present import report_header, report_signal_mv
 from ecg.errors import EcgError
 from ecg.report import FORMATS, render_report_bytes
 
@@ -189,7 +189,7 @@ async def report_file(request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         try:
             body = await loop.run_in_executor(None, functools.partial(
-                _render, rec.signal_mv(), rec.sample_rate_hz, report_header(stored), fmt, dpi))
+                _render, report_signal_mv(stored), rec.sample_rate_hz, report_header(stored), fmt, dpi))
         except EcgError as exc:
             raise web.HTTPUnprocessableEntity(text=f"cannot draw recording {rid}: {exc}") from exc
         cache[key] = body

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from companion.store_models import StoredRecording
 from ecg.report import ReportHeader
 
@@ -182,3 +184,12 @@ def report_header(stored: StoredRecording) -> ReportHeader:
         findings=tuple(lines),
         source=source,
     )
+
+
+def report_signal_mv(stored: StoredRecording) -> np.ndarray:
+    """The recording in millivolts for drawing, with samples that never arrived as NaN (gaps)."""
+    rec = stored.recording
+    sig = rec.signal_mv()
+    for start, stop in rec.gaps:
+        sig[max(0, start) : max(0, stop)] = np.nan
+    return sig

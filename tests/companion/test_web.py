@@ -218,3 +218,23 @@ class TestLive:
 
 def test_app_is_an_aiohttp_application(tmp_path: Path) -> None:
     assert isinstance(create_app(CompanionConfig.resolve(data_dir=tmp_path, env={})), web.Application)
+
+
+class TestIncompleteRecording:
+    async def test_gaps_are_left_blank_and_the_page_says_incomplete(self, tmp_path: Path) -> None:
+        from companion.web.present import report_header, report_signal_mv
+
+        counts = (np.sin(np.arange(6000) / 20.0) * 800).astype(np.int32)
+        counts[1000:1600] = 0  # never arrived: held as the baseline
+        rec = Recording(counts, 300.0, 1000.0, 0, complete=False, gaps=[(1000, 1600)])
+        config = CompanionConfig.resolve(data_dir=tmp_path, env={})
+        with Store.open(config) as store:
+            rid = store.add_recording(rec)
+            stored = store.get_recording(rid)
+        sig = report_signal_mv(stored)
+        assert np.isnan(sig[1000:1600]).all() and np.isfinite(sig[:1000]).all() and np.isfinite(sig[1600:]).all()
+        assert "Incomplete recording" in report_header(stored).findings
+        async with TestClient(TestServer(create_app(config), host="127.0.0.1")) as tc:
+            assert "incomplete" in await (await tc.get(f"/recordings/{rid}")).text()
+            resp = await tc.get(f"/recordings/{rid}/report.png?dpi=40")
+            assert resp.status == 200 and resp.content_type == "image/png"
