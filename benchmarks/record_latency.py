@@ -63,6 +63,7 @@ async def latency_run(speed: float, folder: Path) -> dict[str, float]:
             "warm_late_s": max(t.get("warm", 0.0) - t["last_sample"], 0.0),
             "screening_cpu_s": t.get("screening_cpu", float("nan")),
             "session_cpu_s": cpu,
+            "link_cpu_s": t["link_cpu"],
             "session_wall_s": wall,
             "ecg_s": rec.duration_s,
         }
@@ -111,7 +112,9 @@ def main() -> int:
                 f"warm-up still running at the last sample for {r['warm_late_s'] * 1e3:.0f} ms; "
                 f"screening + measurements {r['screening_cpu_s'] * 1e3:.0f} ms CPU); "
                 f"event-loop thread CPU {r['session_cpu_s']:.2f} s over {r['session_wall_s']:.1f} s wall "
-                f"= {r['session_cpu_s'] / r['ecg_s'] * 1e3:.0f} ms CPU / s of ECG (device + both radio stacks + companion)"
+                f"= {r['session_cpu_s'] / r['ecg_s'] * 1e3:.0f} ms CPU / s of ECG (device + both radio stacks + companion); "
+                f"companion link processing (assemble, checkpoint, progress) "
+                f"{r['link_cpu_s'] / r['ecg_s'] * 1e3:.1f} ms CPU / s of ECG"
             )
     if len(runs) > 1:
         print(f"median last sample -> stored and screened: {statistics.median(r['screened_s'] for r in runs) * 1e3:.1f} ms")

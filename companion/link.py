@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -74,6 +75,10 @@ class RecordingSession:
         self.bad_replies = 0
         self._client: BleakClient | None = None
         self._closing: asyncio.Future[None] | None = None
+        #: CPU seconds of this thread spent assembling, checkpointing and reporting
+        self.processing_cpu_s = 0.0
+        #: ``time.perf_counter()`` when the latest new frame arrived
+        self.last_frame_at: float | None = None
         self._ble_device: Any = None
         self._connected = False
         self._session_id = 0
@@ -340,21 +345,26 @@ class RecordingSession:
         assert asm is not None
         opts = self.options
         self._last_rx = last_poll = loop.time()
-        last_checkpoint = 0.0
+        last_checkpoint = last_progress = 0.0
         while not asm.complete:
             try:
                 batch = [await asyncio.wait_for(self._inbox.get(), self.TICK_S)]
             except asyncio.TimeoutError:
                 batch = []
+            cpu0 = time.thread_time()
             while not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
             for kind, data in batch:
                 if kind == "data":
                     self._last_rx = loop.time()
-                    if asm.feed(data) is Feed.SUMMARY and self._done_at is None:
+                    fed = asm.feed(data)
+                    if fed is Feed.FRAME:
+                        self.last_frame_at = time.perf_counter()
+                    elif fed is Feed.SUMMARY and self._done_at is None:
                         self._done_at = loop.time()
                 elif kind == "status":
                     self._take_status(data)
+            self.processing_cpu_s += time.thread_time() - cpu0
             now = loop.time()
             if asm.complete:
                 break
@@ -369,10 +379,14 @@ class RecordingSession:
             await self._chase_missing(now)
             if self._done_at is not None and now - self._done_at > opts.finish_timeout_s:
                 raise RecordingAbortedError("missing frames never arrived", samples_received=asm.samples_received)
-            self.listener.progress(asm, self._expected)
+            cpu0 = time.thread_time()
+            if now - last_progress >= self.TICK_S:
+                last_progress = now
+                self.listener.progress(asm, self._expected)
             if now - last_checkpoint >= opts.checkpoint_interval_s:
                 last_checkpoint = now
                 self.listener.checkpoint(self.snapshot())
+            self.processing_cpu_s += time.thread_time() - cpu0
         self.listener.progress(asm, self._expected)
 
     def _known_frame_count(self, now: float) -> int | None:

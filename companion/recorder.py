@@ -74,8 +74,6 @@ class _StoringListener(LinkListener):
         self.ui = ui
         self.recording_id: int | None = None
         self.error: StoreError | None = None
-        self.last_sample_at: float | None = None
-        self._last_count = 0
 
     def prompt(self, text: str) -> None:
         self.ui.prompt(text)
@@ -89,9 +87,6 @@ class _StoringListener(LinkListener):
         self.ui.started(session_id, fs_hz, expected_samples, adc_gain_counts_per_mv, baseline_counts)
 
     def progress(self, assembler: FrameAssembler, expected_samples: int) -> None:
-        if assembler.samples_received != self._last_count:
-            self._last_count = assembler.samples_received
-            self.last_sample_at = time.perf_counter()
         self.ui.progress(assembler, expected_samples)
 
     def checkpoint(self, snapshot: Recording) -> None:
@@ -232,15 +227,22 @@ async def record_and_store(
             store_final(store, session.snapshot(), listener.recording_id, recovery_dir)
         raise
     try:
-        return await _store_and_screen(store, recovery_dir, rec, listener, warming)
+        outcome = await _store_and_screen(store, recovery_dir, rec, listener, warming, session.last_frame_at)
+        outcome.timings_s["link_cpu"] = session.processing_cpu_s
+        return outcome
     finally:
         await session.aclose()
 
 
 async def _store_and_screen(
-    store: Store, recovery_dir: Path, rec: Recording, listener: _StoringListener, warming: asyncio.Future[float]
+    store: Store,
+    recovery_dir: Path,
+    rec: Recording,
+    listener: _StoringListener,
+    warming: asyncio.Future[float],
+    last_frame_at: float | None,
 ) -> RecordOutcome:
-    last_sample = listener.last_sample_at or time.perf_counter()
+    last_sample = last_frame_at or time.perf_counter()
     outcome = store_final(store, rec, listener.recording_id, recovery_dir)
     outcome.timings_s["last_sample"] = last_sample
     outcome.timings_s["stored"] = time.perf_counter()
