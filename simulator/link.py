@@ -21,6 +21,9 @@ from bumble.transport.common import AsyncPipeSink
 
 __all__ = ["VirtualLink", "new_device"]
 
+#: link-layer payload with Data Length Extension
+_LE_DATA_LENGTH_BYTES = 251
+
 
 class VirtualLink(LocalLink):
     """A ``LocalLink`` that delivers ACL data ``latency_ms`` late, in order.
@@ -95,5 +98,8 @@ def new_device(link: LocalLink, name: str, address: str) -> Device:
     Must be called with an asyncio loop running (the HCI pipe uses it).
     """
     controller = Controller(f"ctrl-{name}", link=link, public_address=address)
+    # LE Data Length Extension (BLE 4.2+, ESP32 and current phones): 251-byte link-layer
+    # payloads, so a 247-byte ATT MTU notification is not cut into 27-byte fragments
+    controller.le_acl_data_packet_length = _LE_DATA_LENGTH_BYTES
     host = Host(controller, AsyncPipeSink(controller))
     return Device(name=name, address=hci.Address(address), host=host)
