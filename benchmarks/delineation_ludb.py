@@ -132,9 +132,10 @@ class Tally:
 
 # ----------------------------------------------------------------------------- methods
 def cardiolink_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
-    from ecg.delineation.lead import delineate_lead
+    from ecg.delineate import measure
 
-    return delineate_lead(x_mv, fs_hz).waves
+    beats = measure(x_mv, fs_hz).beats
+    return {k: np.asarray([-1 if getattr(b, k) is None else getattr(b, k) for b in beats], dtype=np.int64) for k in BOUNDARIES}
 
 
 def neurokit2_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:

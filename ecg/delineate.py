@@ -198,10 +198,13 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) ->
         pr = qrs = qt = None
         for k in ("pr_ms", "qrs_ms", "qt_ms"):
             reasons[k] = _PACED_REASON
+        w = dict(w)
+        for k in ("p_on", "p_peak", "p_off"):  # a pacing stimulus is easily taken for a P wave
+            w[k] = np.full_like(w[k], MISSING)
     qtc_b, qtc_f = qtc_ms(qt, rr)
     if qtc_b is None:
         reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
-    p_waves = "p" not in lw.reasons and "all" not in lw.reasons and pr is not None
+    p_waves = not paced and "p" not in lw.reasons and "all" not in lw.reasons and pr is not None
     found = interval_findings(
         pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, heart_rate_bpm=hr, p_waves=p_waves, paced=paced, sex=sex
     )

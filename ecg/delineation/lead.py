@@ -18,8 +18,8 @@ WAVE_KEYS = ("p_on", "p_peak", "p_off", "qrs_on", "r_peak", "qrs_off", "t_peak",
 MISSING = -1
 
 #: a P wave must exceed this many noise SDs and this fraction of the QRS amplitude
-_P_MIN_SNR = 3.0
-_P_MIN_QRS_FRACTION = 0.03
+_P_MIN_SNR = 2.0
+_P_MIN_QRS_FRACTION = 0.015
 #: P waves are reported only if at least this fraction of beats has one...
 _P_MIN_BEAT_FRACTION = 0.6
 #: ...and the P-to-QRS distance is this steady (robust SD, s)

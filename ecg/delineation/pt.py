@@ -9,10 +9,18 @@ from .filters import LeadViews
 __all__ = ["t_wave", "p_wave", "TWave", "PWave"]
 
 #: T offset: slope falls below this fraction of the steepest descending slope
-_T_END_FRACTION = 0.25
+_T_END_FRACTION = 0.45
+#: an opposite lobe this large relative to the main one, starting right after it,
+#: makes the T wave biphasic (searched up to _T_LOBE_SEARCH_S after the zero crossing)
+_T_LOBE_RATIO = 0.5
+#: how the T end is found: "trapezium" (largest-area corner) or "threshold" (slope fade)
+_T_END_METHOD = "threshold"
+#: the trapezium's far corner lies this far after the steepest point, s
+_T_TRAP_S = 0.15
+_T_LOBE_SEARCH_S = 0.12
 #: P boundaries: slope falls below this fraction of the steepest slope on that side
 _P_ON_FRACTION = 0.30
-_P_OFF_FRACTION = 0.40
+_P_OFF_FRACTION = 0.55
 
 
 class TWave(tuple[int, int, float]):
@@ -47,29 +55,68 @@ def isoelectric_mv(views: LeadViews, qrs_on: int) -> float:
     return float(np.median(seg)) if seg.size else 0.0
 
 
+def _second_lobe(dev: np.ndarray, k: int, sign: float, fs: float) -> int | None:
+    """Index of an opposite-polarity lobe right after the main T lobe, if large enough."""
+    after = dev[k:] * sign
+    cross = np.flatnonzero(after < 0)
+    if cross.size == 0:
+        return None
+    z = k + int(cross[0])
+    seg = dev[z : z + int(_T_LOBE_SEARCH_S * fs) + 1] * -sign
+    if seg.size < 3:
+        return None
+    j = int(np.argmax(seg))
+    if seg[j] < _T_LOBE_RATIO * abs(dev[k]) or j in (0, seg.size - 1):
+        return None
+    return z + j
+
+
+def _trapezium_end(y: np.ndarray, xm: int, xr: int) -> int:
+    """T end as the corner of the largest trapezium under the descending limb.
+
+    With ``xm`` the steepest point of the descending limb of the (positive-going) wave
+    ``y`` and ``xr`` a point safely after its end, the area
+    ``0.5·(y[xm] − y[i])·(2·xr − i − xm)`` is largest at the end of the wave
+    (Vázquez-Seisdedos et al., 2011).
+    """
+    if xr <= xm + 1:
+        return xm
+    i = np.arange(xm, xr + 1)
+    area = 0.5 * (y[xm] - y[i]) * (2 * xr - i - xm)
+    return xm + int(np.argmax(area))
+
+
 def t_wave(views: LeadViews, qrs_off: int, start: int, stop: int, iso_mv: float) -> TWave | None:
     """T peak and offset searched in ``[start, stop]``.
 
-    The peak is the largest deviation from the isoelectric level; the offset is where
-    the slope after the steepest return towards the baseline falls below a fraction
-    of that slope.
+    The peak is the largest deviation from the isoelectric level; if an opposite lobe
+    of at least ``_T_LOBE_RATIO`` of it follows (biphasic T), the offset is taken after
+    that lobe. The offset is where the slope after the steepest return towards the
+    baseline falls below a fraction of that slope.
     """
-    if stop - start < int(0.08 * views.fs_hz):
+    fs = views.fs_hz
+    if stop - start < int(0.08 * fs):
         return None
     dev = views.smooth_mv[start : stop + 1] - iso_mv
     k = int(np.argmax(np.abs(dev)))
     peak = start + k
-    sign = 1.0 if dev[k] >= 0 else -1.0
+    amp = float(dev[k])
+    sign = 1.0 if amp >= 0 else -1.0
+    lobe = _second_lobe(dev, k, sign, fs)
+    last, last_sign = (peak, sign) if lobe is None else (start + lobe, -sign)
     slope = views.slope_t
-    tail = slope[peak : stop + 1] * sign
+    tail = slope[last : stop + 1] * last_sign
     if tail.size < 3:
         return None
-    steep = peak + int(np.argmin(tail))  # steepest return towards the baseline
-    if sign * slope[steep] >= 0:
+    steep = last + int(np.argmin(tail))  # steepest return towards the baseline
+    if last_sign * slope[steep] >= 0:
         return None
-    a = np.abs(slope)
-    end = _walk_down(a, steep, +1, _T_END_FRACTION * a[steep], stop)
-    return TWave((peak, end, float(dev[k])))
+    if _T_END_METHOD == "trapezium":
+        end = _trapezium_end(views.smooth_mv * last_sign, steep, min(steep + int(_T_TRAP_S * fs), stop))
+    else:
+        a = np.abs(slope)
+        end = _walk_down(a, steep, +1, _T_END_FRACTION * a[steep], stop)
+    return TWave((peak, end, amp))
 
 
 def p_wave(views: LeadViews, start: int, stop: int, iso_mv: float) -> PWave | None:

@@ -50,6 +50,20 @@ def _detector_r_peaks(x_mv: np.ndarray, views: LeadViews) -> np.ndarray:
         return _fallback_r_peaks(views)
 
 
+#: a detection whose steepest QRS-scale slope is below this fraction of the record's
+#: 90th-percentile beat slope is a T or P wave taken for a beat, and is dropped
+_MIN_BEAT_SLOPE_FRACTION = 0.3
+
+
+def _drop_gentle(views: LeadViews, det: np.ndarray) -> np.ndarray:
+    if det.size < 3:
+        return det
+    half = int(0.05 * views.fs_hz)
+    a = np.abs(views.slope_qrs)
+    steep = np.asarray([a[max(r - half, 0) : r + half + 1].max() for r in det])
+    return det[steep >= _MIN_BEAT_SLOPE_FRACTION * float(np.percentile(steep, 90))]
+
+
 def main_polarity(views: LeadViews, r_peaks: np.ndarray) -> float:
     """+1 if the lead's QRS is dominated by a positive deflection, else -1."""
     fs = views.fs_hz
@@ -75,6 +89,7 @@ def locate_beats(x_mv: np.ndarray, views: LeadViews) -> tuple[np.ndarray, float]
     fs = views.fs_hz
     det = _detector_r_peaks(x_mv, views)
     det = det[(det >= 0) & (det < views.clean_mv.size)]
+    det = _drop_gentle(views, np.sort(det))
     polarity = main_polarity(views, det)
     half = int(0.06 * fs)
     refined: list[int] = []

@@ -150,7 +150,10 @@ class TestCinc:
         m = measure(rec.signals_mv[:, 0], rec.fs_hz)
         assert m.pr_ms is not None and 100 < m.pr_ms < 220
         assert m.qrs_ms is not None and 60 < m.qrs_ms < 120
-        assert m.qt_ms is not None and 300 < m.qt_ms < 480
+        if name == "A00001":
+            assert m.qt_ms is not None and 300 < m.qt_ms < 480
+        else:  # A00002's T waves change shape from beat to beat: QT may be refused
+            assert (m.qt_ms is not None and 300 < m.qt_ms < 480) or "qt_ms" in m.reasons
         assert len(m.beats) > 25
 
     def test_af_record_has_no_pr(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
