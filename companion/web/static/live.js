@@ -15,6 +15,12 @@
     el("done").hidden = true;
     el("status").textContent = "Recording…";
     document.body.dataset.state = "recording";
+    setButton(true);
+  }
+
+  function setButton(busy) {
+    const button = document.querySelector("#simulate button");
+    if (button) button.disabled = busy;
   }
 
   function addSamples(msg) {
@@ -71,6 +77,7 @@
     const box = el("done");
     box.hidden = false;
     document.body.dataset.state = msg.type;
+    setButton(false);
     if (msg.type === "error") {
       box.textContent = msg.message;
       el("status").textContent = "Recording failed";
