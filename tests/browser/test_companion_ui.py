@@ -104,6 +104,8 @@ class TestLiveView:
         await page.wait_for_function("document.body.dataset.ws === 'open'")
         await page.get_by_role("button", name="Record (simulated)").click()
         await page.wait_for_function("Number(document.body.dataset.samples || 0) > 300", timeout=30_000)
+        button = page.get_by_role("button", name="Record (simulated)")
+        assert await button.is_disabled()
         remaining_1 = int(await page.locator("#remaining").inner_text())
         samples_1 = int(await page.evaluate("document.body.dataset.samples"))
         await page.wait_for_function(f"Number(document.body.dataset.samples) > {samples_1 + 900}", timeout=30_000)
@@ -113,6 +115,7 @@ class TestLiveView:
         done = page.locator("#done a")
         await done.wait_for(timeout=40_000)
         assert await page.locator("#remaining").inner_text() == "0"
+        assert await button.is_enabled()
         await done.click()
         await page.wait_for_url(re.compile(r"/recordings/\d+$"))
         await page.locator("img#report").wait_for()
