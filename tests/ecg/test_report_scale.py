@@ -43,6 +43,18 @@ class TestTransform:
             assert (x1 - x0) / px_per_mm == pytest.approx(25.0, abs=1e-6)
             assert (y1 - y0) / px_per_mm == pytest.approx(10.0, abs=1e-6)
 
+    def test_twelve_lead_strips_keep_the_scale(self) -> None:
+        names = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+        sig = np.tile(_sine_mv(10.0, 500.0)[:, None], (1, 12))
+        fig, page = make_figure(sig, 500.0, names)
+        fig.set_dpi(100.0)
+        px_per_mm = 100.0 / MM_PER_INCH
+        assert page.kind == "twelve" and len(fig.axes) == 4
+        for ax in fig.axes:
+            (x0, y0), (x1, _), (_, y1) = ax.transData.transform([[0.0, 0.0], [2.5, 0.0], [0.0, 1.0]])
+            assert (x1 - x0) / px_per_mm == pytest.approx(62.5, abs=1e-6)  # a 2.5 s column
+            assert (y1 - y0) / px_per_mm == pytest.approx(10.0, abs=1e-6)
+
     def test_figure_size_matches_the_planned_page(self) -> None:
         fig, page = make_figure(_sine_mv(), FS_HZ, ("I",))
         w_in, h_in = fig.get_size_inches()
