@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
@@ -29,11 +30,17 @@ from schemathesis.checks import (
 from cloud.config import CloudConfig
 from cloud.openapi import openapi_document
 
-#: hypothesis examples per operation and generation mode (5 operations x 2 modes)
-EXAMPLES = 300
+#: hypothesis examples for POST /v1/analyses, and for each other operation
+POST_EXAMPLES = 1000
+OTHER_EXAMPLES = 150
 
 schema = schemathesis.openapi.from_dict(openapi_document(CloudConfig(data_dir=Path("."))))
-schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES)
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+post_schema = schema.include(method="POST")
+other_schema = schema.exclude(method="POST")
+
+#: requests sent per operation (checked by the last test)
+SENT: dict[str, int] = {}
 
 CHECKS = [
     not_a_server_error,
@@ -59,6 +66,7 @@ class _Server:
         self.ready = threading.Event()
         self.base_url = ""
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.session = requests.Session()  # keep-alive across the generated requests
 
     def _run(self) -> None:
         from aiohttp import web
@@ -78,6 +86,7 @@ class _Server:
         self.loop.close()
 
     def stop(self) -> None:
+        self.session.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=30)
 
@@ -92,17 +101,34 @@ def server() -> Iterator[_Server]:
         srv.stop()
 
 
-@schema.parametrize()
-@settings(
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-    database=None,
-)
-def test_api_conforms(case: schemathesis.Case, server: _Server) -> None:
+_SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True, "database": None}
+
+
+def _call(case: schemathesis.Case, server: _Server) -> None:
+    SENT[f"{case.method} {case.path}"] = SENT.get(f"{case.method} {case.path}", 0) + 1
     case.call_and_validate(
         base_url=server.base_url,
+        session=server.session,
         headers={"Authorization": f"Bearer {server.token}"},
         checks=CHECKS,
         timeout=30,
     )
+
+
+@post_schema.parametrize()
+@settings(max_examples=POST_EXAMPLES, **_SETTINGS)
+def test_post_analyses_conforms(case: schemathesis.Case, server: _Server) -> None:
+    _call(case, server)
+
+
+@other_schema.parametrize()
+@settings(max_examples=OTHER_EXAMPLES, **_SETTINGS)
+def test_other_operations_conform(case: schemathesis.Case, server: _Server) -> None:
+    _call(case, server)
+
+
+def test_fuzz_volume() -> None:
+    """Runs after the fuzzing above (file order): well over a thousand requests were sent."""
+    print(f"schemathesis requests per operation: {SENT}")
+    assert sum(SENT.values()) >= 1400, str(SENT)
+    assert SENT.get("POST /v1/analyses", 0) >= 1000, str(SENT)
