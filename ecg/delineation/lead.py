@@ -117,10 +117,12 @@ def _rr_s(r_peaks: np.ndarray, i: int, fs: float) -> float:
     return float(r_peaks[i] - r_peaks[i - 1]) / fs
 
 
-def _t_all(views: LeadViews, w: dict[str, np.ndarray]) -> None:
+def _t_windows(views: LeadViews, w: dict[str, np.ndarray]) -> list[tuple[int, int, int, int] | None]:
+    """Per beat: ``(qrs_off, start, stop, qrs_on)`` of the T search, or None."""
     fs = views.fs_hz
     n = views.clean_mv.size
     r_peaks = w["r_peak"]
+    out: list[tuple[int, int, int, int] | None] = []
     for i in range(r_peaks.size):
         r, on, off = int(r_peaks[i]), int(w["qrs_on"][i]), int(w["qrs_off"][i])
         rr = _rr_s(r_peaks, i, fs)
@@ -129,9 +131,24 @@ def _t_all(views: LeadViews, w: dict[str, np.ndarray]) -> None:
         if i + 1 < r_peaks.size:
             stop = min(stop, int(w["qrs_on"][i + 1]) - int(0.04 * fs))
         elif stop >= n:
-            continue  # the T wave may run past the end of the record
-        stop = min(stop, n - 1)
-        t = t_wave(views, off, start, stop, isoelectric_mv(views, on))
+            out.append(None)  # the T wave may run past the end of the record
+            continue
+        out.append((off, start, min(stop, n - 1), on))
+    return out
+
+
+def _t_all(views: LeadViews, w: dict[str, np.ndarray]) -> None:
+    windows = _t_windows(views, w)
+    # first pass without preference gives the lead's usual T polarity
+    first = [None if win is None else t_wave(views, win[0], win[1], win[2], isoelectric_mv(views, win[3])) for win in windows]
+    amps = [t[2] for t in first if t is not None]
+    polarity = 0.0
+    if amps:
+        polarity = 1.0 if np.sum(np.asarray(amps) > 0) >= 0.5 * len(amps) else -1.0
+    for i, win in enumerate(windows):
+        if win is None:
+            continue
+        t = t_wave(views, win[0], win[1], win[2], isoelectric_mv(views, win[3]), polarity)
         if t is not None:
             w["t_peak"][i], w["t_off"][i] = t[0], t[1]
 

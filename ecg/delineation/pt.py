@@ -13,6 +13,8 @@ _T_END_FRACTION = 0.45
 #: an opposite lobe this large relative to the main one, starting right after it,
 #: makes the T wave biphasic (searched up to _T_LOBE_SEARCH_S after the zero crossing)
 _T_LOBE_RATIO = 0.5
+#: the lead's usual T polarity wins unless the opposite deviation is this many times larger
+_T_POLARITY_PREFERENCE = 2.0
 #: how the T end is found: "trapezium" (largest-area corner) or "threshold" (slope fade)
 _T_END_METHOD = "threshold"
 #: the trapezium's far corner lies this far after the steepest point, s
@@ -86,10 +88,13 @@ def _trapezium_end(y: np.ndarray, xm: int, xr: int) -> int:
     return xm + int(np.argmax(area))
 
 
-def t_wave(views: LeadViews, qrs_off: int, start: int, stop: int, iso_mv: float) -> TWave | None:
+def t_wave(
+    views: LeadViews, qrs_off: int, start: int, stop: int, iso_mv: float, polarity: float = 0.0
+) -> TWave | None:
     """T peak and offset searched in ``[start, stop]``.
 
-    The peak is the largest deviation from the isoelectric level; if an opposite lobe
+    The peak is the largest deviation from the isoelectric level (of the lead's usual
+    T polarity ``polarity`` if given, unless the other one is much larger); if an opposite lobe
     of at least ``_T_LOBE_RATIO`` of it follows (biphasic T), the offset is taken after
     that lobe. The offset is where the slope after the steepest return towards the
     baseline falls below a fraction of that slope.
@@ -99,6 +104,10 @@ def t_wave(views: LeadViews, qrs_off: int, start: int, stop: int, iso_mv: float)
         return None
     dev = views.smooth_mv[start : stop + 1] - iso_mv
     k = int(np.argmax(np.abs(dev)))
+    if polarity != 0.0 and dev[k] * polarity < 0:
+        k_pol = int(np.argmax(dev * polarity))
+        if abs(dev[k_pol]) * _T_POLARITY_PREFERENCE >= abs(dev[k]):
+            k = k_pol  # keep the lead's usual T polarity unless the other is far larger
     peak = start + k
     amp = float(dev[k])
     sign = 1.0 if amp >= 0 else -1.0
