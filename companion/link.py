@@ -40,6 +40,7 @@ from companion.link_options import (
     LinkOptions,
 )
 from companion.recording import CONTACT_LOST, CONTACT_ON, ContactEvent, Recording
+from companion.resend import ResendPlanner
 from firmware import wire
 
 __all__ = ["RecordingSession", "LinkOptions", "LinkListener", "RadioBackends"]
@@ -87,8 +88,7 @@ class RecordingSession:
         self._tokens = itertools.count(1)
         self._replies: dict[int, asyncio.Future[wire.Reply]] = {}
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        self._requested: dict[int, float] = {}  # seq -> when last asked for (loop time)
-        self._resend_tokens: dict[int, tuple[int, int]] = {}
+        self._resends = ResendPlanner(options.resend_timeout_s, _MAX_RESEND_COMMANDS_PER_TICK, self.TICK_S)
         self._last_rx = 0.0
         self._done_at: float | None = None
         self._state_shown: int | None = None
@@ -152,7 +152,7 @@ class RecordingSession:
             started_at=self.started_at, device=device, session_id=self._session_id, expected_samples=expected,
             contact_events=events, gaps=gaps,
             complete=asm.complete and end_reason == wire.END_DURATION, verified=asm.verified(),
-            frames_resent=len(self._requested), reconnects=self.reconnects, frames_malformed=asm.frames_malformed,
+            frames_resent=self._resends.frames_requested, reconnects=self.reconnects, frames_malformed=asm.frames_malformed,
         )
 
     # -- connection ------------------------------------------------------------------
@@ -202,13 +202,7 @@ class RecordingSession:
         status = await self._read_status()
         if status is not None and status.session_id != self._session_id & 0xFF:
             raise RecordingAbortedError("the device lost the session (restarted?)", samples_received=self._received())
-        self._requested_clear_recent()
-
-    def _requested_clear_recent(self) -> None:
-        # requests in flight when the link dropped are lost: allow asking again at once
-        for seq in self._requested:
-            self._requested[seq] = -1e9
-        self._resend_tokens.clear()
+        self._resends.link_lost()
 
     def _received(self) -> int:
         return self.assembler.samples_received if self.assembler is not None else 0
@@ -226,13 +220,11 @@ class RecordingSession:
         if fut is not None and not fut.done():
             fut.set_result(reply)
             return
-        asked = self._resend_tokens.pop(reply.token, None)
-        if asked is not None and reply.code != wire.OK:
-            # refused (queue full, or not sent yet): make these frames due again soon
-            log.debug("RESEND %d..%d refused: %s", asked[0], asked[1], wire.ERROR_NAMES.get(reply.code))
-            retry_at = asyncio.get_running_loop().time() - self.options.resend_timeout_s + self.TICK_S
-            for seq in range(asked[0], asked[1] + 1):
-                self._requested[seq] = min(self._requested.get(seq, retry_at), retry_at)
+        if reply.opcode == wire.OP_RESEND:
+            if reply.code == wire.OK:
+                self._resends.accepted(reply.token)
+            elif (asked := self._resends.refused(reply.token, asyncio.get_running_loop().time())) is not None:
+                log.debug("RESEND %d..%d refused: %s", asked[0], asked[1], wire.ERROR_NAMES.get(reply.code))
 
     async def _write(self, opcode: int, token: int, *args: int) -> None:
         if self._client is None:
@@ -414,24 +406,17 @@ class RecordingSession:
             # every frame is here but the summary was lost: RESEND of seq == frame count
             # asks the device to repeat the summary
             ranges = [(known, known)]
-        commands = 0
-        timeout = self.options.resend_timeout_s
-        for first, last in ranges:
-            due = [seq for seq in range(first, last + 1) if now - self._requested.get(seq, -1e9) >= timeout]
-            for a, b in _runs(due):
-                if commands >= _MAX_RESEND_COMMANDS_PER_TICK or not self._connected:
-                    return
-                token = next(self._tokens) & 0xFF
-                self._resend_tokens[token] = (a, b)
-                try:
-                    await self._write(wire.OP_RESEND, token, a, b)
-                except (BleakError, asyncio.TimeoutError) as exc:
-                    log.debug("resend request failed: %r", exc)
-                    return
-                commands += 1
-                for seq in range(a, b + 1):
-                    self._requested[seq] = now
-                log.debug("asked for frames %d..%d", a, b)
+        for a, b in self._resends.due(ranges, now):
+            if not self._connected:
+                return
+            token = next(self._tokens) & 0xFF
+            try:
+                await self._write(wire.OP_RESEND, token, a, b)
+            except (BleakError, asyncio.TimeoutError) as exc:
+                log.debug("resend request failed: %r", exc)
+                return
+            self._resends.sent(token, (a, b), now)
+            log.debug("asked for frames %d..%d", a, b)
 
 
 async def _guard(operation: Awaitable[T]) -> T:
@@ -443,14 +428,3 @@ async def _guard(operation: Awaitable[T]) -> T:
         if task is not None and task.cancelling():
             raise
         raise BleakError("GATT operation cancelled: the link dropped") from None
-
-
-def _runs(values: list[int]) -> list[tuple[int, int]]:
-    """Consecutive integers grouped as inclusive ranges: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
-    out: list[tuple[int, int]] = []
-    for v in values:
-        if out and out[-1][1] == v - 1:
-            out[-1] = (out[-1][0], v)
-        else:
-            out.append((v, v))
-    return out
