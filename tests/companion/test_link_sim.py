@@ -261,3 +261,33 @@ class TestSecondSession:
         assert a.recording.complete and b.recording.complete and b.recording.verified
         assert a.recording.session_id != b.recording.session_id
         np.testing.assert_array_equal(b.recording.samples, device_samples)
+
+
+class TestLostSummary:
+    async def test_summary_lost_on_air_is_asked_for_again(self, tmp_path: Path) -> None:
+        with Store(tmp_path / "h.sqlite3") as store:
+            async with VirtualWorld(speed=SPEED, seed=4) as world:
+                peripheral = world.device.peripheral
+                send = peripheral.notify_data
+                swallowed: list[bytes] = []
+
+                def lose_first_summary(value: bytes) -> None:
+                    if value[0] & 0x0F == wire.KIND_SUMMARY and not swallowed:
+                        swallowed.append(value)
+                        return
+                    send(value)
+
+                peripheral.notify_data = lose_first_summary  # type: ignore[method-assign]
+                outcome = await record_and_store(store, tmp_path, _backends(world), LinkOptions(idle_poll_s=0.2))
+                device_samples = np.asarray(world.device.recorded_samples(), dtype=np.int32)
+                summaries = world.device.stats.summaries_sent
+            rec = store.get_recording(outcome.recording_id).recording
+        assert swallowed and summaries == 2
+        assert rec.complete and rec.verified
+        np.testing.assert_array_equal(rec.samples, device_samples)
+
+    async def test_link_dropped_as_the_recording_ends(self, tmp_path: Path) -> None:
+        _, stored, device_samples, _, _ = await _record(tmp_path, disconnect_at_s=(30.0,))
+        rec = stored.recording
+        assert rec.complete and rec.verified
+        np.testing.assert_array_equal(rec.samples, device_samples)
