@@ -152,12 +152,15 @@ def retry_delay_s(attempts: int) -> float:
 
 def cloud_result_record(result: AnalysisResult) -> dict[str, Any]:
     """What the history stores as the cloud result: summary keys plus the full answer."""
+    from ecg.screening import CATEGORIES  # same words as the local result
+
     top = result.top
     findings = [d.label for d in result.diagnoses if d.probability is None]
     return {
         "label": top.code if top else None,
-        "category": top.label if top else None,
-        "probability": top.probability if top else None,
+        "category": CATEGORIES.get(top.code, top.label) if top else None,
+        "description": top.label if top else None,
+        "probabilities": {d.code: d.probability for d in result.diagnoses if d.probability is not None},
         "heart_rate_bpm": result.heart_rate_bpm,
         "model_version": result.model_version,
         "flags": findings,
