@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import wfdb
@@ -30,17 +31,17 @@ EXAMPLES = (
 LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avr": "aVR", "avl": "aVL", "avf": "aVF"}
 
 
-def build(data_dir: Path) -> list[dict[str, object]]:
+def build(data_dir: Path) -> list[dict[str, Any]]:
     index = []
     for name, dataset, record, title in EXAMPLES:
-        rec = wfdb.rdrecord(str(data_dir / dataset / record), physical=dataset == "ludb")
+        rec: Any = wfdb.rdrecord(str(data_dir / dataset / record), physical=dataset == "ludb")
         if dataset == "cinc2017":
             counts = rec.d_signal[:, :1].astype(np.int64)
             leads = ["ECG"]
             gain, baseline = float(rec.adc_gain[0]), int(rec.baseline[0])
         else:
             counts = np.round(rec.p_signal * 1000.0).astype(np.int64)
-            leads = [LEAD_NAMES.get(n.lower(), n.upper()) for n in rec.sig_name]
+            leads = [LEAD_NAMES.get(str(n).lower(), str(n).upper()) for n in rec.sig_name]
             gain, baseline = 1000.0, 0
         lines = [] if len(leads) == 1 else [",".join(leads)]
         lines += [",".join(str(v) for v in row) for row in counts.tolist()]
