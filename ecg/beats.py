@@ -49,6 +49,8 @@ _AMPLITUDE_HALF_S = 0.06
 _LEVEL_HALF_WINDOW_S = 5.0
 _LEVEL_RANK = 3
 _MIN_RELATIVE_HEIGHT = 0.20
+_MIN_PROMINENCE = 1.5
+_BACKGROUND_HALF_S = 1.0
 _CONFLICT_S = 0.36
 _CONFLICT_RATIO = 0.20
 _SPLIT_RR_FACTOR = 1.2
@@ -83,10 +85,15 @@ def _zero_phase(x: np.ndarray, band: tuple[np.ndarray, np.ndarray]) -> np.ndarra
 
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average of odd ``width`` (same length as ``x``)."""
+    """Centred moving average of odd ``width``; near the ends, over the samples present."""
     half = width // 2
-    c = np.cumsum(np.concatenate((np.zeros(half + 1), x, np.zeros(half))))
-    return (c[width:] - c[:-width]) / width
+    pad = np.zeros(half)
+    c = np.cumsum(np.concatenate(([0.0], pad, x, pad)))
+    total = c[width:] - c[:-width]
+    n = x.size
+    idx = np.arange(n)
+    count = np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1
+    return total / count
 
 
 def _odd(n: float) -> int:
@@ -145,7 +152,9 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     wide = _zero_phase(x, _band(*_WIDE_BAND_HZ, fs))
     height = env[cand]
     score = height * _window(wide, cand, int(_AMPLITUDE_HALF_S * fs), np.ptp)
-    keep = height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)
+    keep = (height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)) & (
+        height >= _MIN_PROMINENCE * _background(env, cand, fs)
+    )
     beats, beat_scores = _resolve_conflicts(cand[keep], score[keep], int(_CONFLICT_S * fs))
     beats = _remove_split_beats(beats, beat_scores)
     if beats.size == 0:
@@ -199,6 +208,14 @@ def _local_level(cand: np.ndarray, height: np.ndarray, fs: float) -> np.ndarray:
             k = max(0, seg.size - _LEVEL_RANK)
             level[g] = np.partition(seg, k)[k]
     return level[np.minimum((cand + step // 2) // step, grid.size - 1)]
+
+
+def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
+    """Median envelope over ±1 s around each candidate (computed at 10 Hz)."""
+    step = max(1, int(fs / 10))
+    coarse = env[::step]
+    bg = median_filter(coarse, size=_odd(2 * _BACKGROUND_HALF_S * fs / step), mode="mirror")
+    return bg[np.minimum(cand // step, bg.size - 1)]
 
 
 def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[np.ndarray, np.ndarray]:

@@ -89,7 +89,12 @@ class TestUnreadable:
 
     def test_smooth_wave_has_no_qrs(self) -> None:
         x = 0.5 * np.sin(2 * np.pi * 1.0 * np.arange(9000) / FS)
-        self._check(assess(x, FS), "no_distinct_qrs")
+        q = assess(x, FS)
+        assert not q.readable
+        assert {"no_distinct_qrs", "implausible_heart_rate"} & set(q.reasons)
+        # with beats forced on the wave's steepest points, the QRS check still refuses it
+        forced = assess(x, FS, r_peaks=np.arange(0, 9000, 150))
+        self._check(forced, "no_distinct_qrs")
 
     def test_heart_rate_out_of_range(self, clean: np.ndarray) -> None:
         # the clean record played 3x too fast: about 237 bpm
