@@ -141,9 +141,16 @@ def _header(result: dict[str, Any], duration_s: float, source: str) -> ReportHea
         duration_s=round(duration_s, 1), result=str(diagnoses[0].get("label")) if diagnoses else None,
         heart_rate_bpm=num(result.get("heartRate")), pr_ms=num(meas.get("prMs")), qrs_ms=num(meas.get("qrsMs")),
         qt_ms=num(meas.get("qtMs")), qtc_ms=num(meas.get("qtcMs")), quality=None if quality is None else str(quality),
-        findings=tuple(f"{d.get('label')} ({float(d.get('probability') or 0):.2f})" for d in diagnoses[1:5]),
+        findings=tuple(f"{d.get('label')}{_probability(d, ' ({:.2f})')}" for d in diagnoses[1:5]),
         source=f"cloud model {result.get('modelVersion', '?')}",
     )
+
+
+def _probability(diagnosis: dict[str, Any], fmt: str) -> str:
+    """A diagnosis' probability formatted, or "" for findings (which have none)."""
+    value = diagnosis.get("probability")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return fmt.format(float(value)) if ok else ""
 
 
 def _client_key(request: web.Request) -> str:
@@ -284,7 +291,7 @@ def _result_html(result: dict[str, Any], png: bytes, pdf: bytes | None) -> str:
     for d in result.get("diagnoses") or []:
         if isinstance(d, dict):
             rows.append(f"<tr><th>{escape(str(d.get('label') or d.get('code')))}</th>"
-                        f"<td>{float(d.get('probability') or 0):.2f}</td></tr>")
+                        f"<td>{_probability(d, '{:.2f}') or 'finding'}</td></tr>")
     meas = result.get("measurements") or {}
     facts = [("Heart rate", result.get("heartRate"), "bpm")] + [
         (name, meas.get(key), "ms") for key, name in (("prMs", "PR"), ("qrsMs", "QRS"), ("qtMs", "QT"), ("qtcMs", "QTc"))]
