@@ -336,7 +336,7 @@ class RecordingSession:
         asm = self.assembler
         assert asm is not None
         opts = self.options
-        self._last_rx = last_poll = loop.time()
+        self._last_rx = last_poll = last_new_frame = loop.time()
         last_checkpoint = last_progress = 0.0
         while not asm.complete:
             try:
@@ -352,6 +352,7 @@ class RecordingSession:
                     fed = asm.feed(data)
                     if fed is Feed.FRAME:
                         self.last_frame_at = time.perf_counter()
+                        last_new_frame = loop.time()
                     elif fed is Feed.SUMMARY and self._done_at is None:
                         self._done_at = loop.time()
                 elif kind == "status":
@@ -369,7 +370,8 @@ class RecordingSession:
                 last_poll = now
                 await self._read_status()
             await self._chase_missing(now)
-            if self._done_at is not None and now - self._done_at > opts.finish_timeout_s:
+            if self._done_at is not None and now - max(self._done_at, last_new_frame) > opts.finish_timeout_s:
+                # the device finished and resends stopped bringing anything new
                 raise RecordingAbortedError("missing frames never arrived", samples_received=asm.samples_received)
             cpu0 = time.thread_time()
             if now - last_progress >= self.TICK_S:

@@ -45,7 +45,8 @@ class LinkOptions:
     idle_poll_s : float
         Without any notification for this long, read the status characteristic.
     finish_timeout_s : float
-        After the device finished, how long to keep asking for missing frames.
+        After the device finished, give up on missing frames when resends have brought
+        nothing new for this long.
     max_reconnects : int
         Reconnections allowed in one session.
     reconnect_timeout_s : float
