@@ -125,3 +125,18 @@ class TestPage:
         assert resp.status == 200
         assert len((await resp.text()).split()) == 9000
         assert (await client.get("/examples/nope.csv")).status == 404
+
+
+def test_findings_have_no_made_up_probability() -> None:
+    from cloud.webpage import _header, _result_html
+
+    result = {"diagnoses": [{"code": "A", "label": "Atrial fibrillation", "probability": 0.7},
+                            {"code": "LQT", "label": "prolonged QTc", "probability": None}],
+              "heartRate": 101.2, "measurements": {"prMs": None, "qrsMs": 90, "qtMs": 380, "qtcMs": 480},
+              "modelVersion": "m", "processingMs": 12.7}
+    html = _result_html(result, b"png", None)
+    assert "<th>prolonged QTc</th><td>finding</td>" in html and "<td>0.70</td>" in html
+    assert "13 ms" in html and "101 bpm" in html
+    header = _header(result, 30.0, "pasted CSV")
+    assert header.result == "Atrial fibrillation" and header.findings == ("prolonged QTc",)
+    assert header.qtc_ms == 480.0 and header.pr_ms is None
