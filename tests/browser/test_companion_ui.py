@@ -95,6 +95,31 @@ class TestHistoryAndRecording:
         await context.close()
 
 
+class TestDelete:
+    async def test_delete_asks_for_confirmation(self, browser: Any, ui: dict[str, Any]) -> None:
+        context = await browser.new_context(viewport=PHONE)
+        page = await context.new_page()
+        rid = ui["ids"][-1]
+        await page.goto(f"{ui['url']}/recordings/{rid}")
+        dialogs: list[str] = []
+
+        async def answer(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            await (dialog.dismiss() if len(dialogs) == 1 else dialog.accept())
+
+        page.on("dialog", answer)
+        await page.get_by_label("I want to delete this recording").check()
+        await page.get_by_role("button", name="Delete").click()
+        assert await page.locator("h1").inner_text() == f"Recording {rid}"  # dismissed: still there
+        await page.get_by_role("button", name="Delete").click()
+        await page.wait_for_selector("text=was deleted")
+        assert len(dialogs) == 2 and "cannot be undone" in dialogs[0]
+        await page.goto(ui["url"] + "/")
+        assert await page.locator(f"li.rec[data-id='{rid}']").count() == 0
+        ui["ids"].remove(rid)
+        await context.close()
+
+
 class TestLiveView:
     async def test_live_view_of_a_simulated_recording_advances(self, browser: Any, ui: dict[str, Any],
                                                                screenshot_dir: Path) -> None:
