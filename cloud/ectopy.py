@@ -167,7 +167,7 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> np.ndarray
 
 @lru_cache(maxsize=16)
 def _qrs_band(fs_hz: float) -> np.ndarray:
-    return butter(2, [5.0, min(20.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos")
+    return np.asarray(butter(2, [5.0, min(20.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos"))
 
 
 def _windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:

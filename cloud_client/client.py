@@ -150,6 +150,7 @@ class CloudClient:
     ) -> tuple[int, Any]:
         reason = "no attempt"
         retry_after_s: float | None = None
+        attempt = 0
         for attempt in range(1, self.max_attempts + 1):
             retry_after_s = None
             try:
