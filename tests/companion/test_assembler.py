@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from companion.assembler import Feed, FrameAssembler
 from firmware import wire
@@ -151,3 +153,32 @@ class TestPieces:
             pos += k
         assert asm.missing_seqs() == [] and asm.verified()
         assert asm.feed(first_piece) is Feed.DUPLICATE
+
+
+class TestProperties:
+    @settings(max_examples=60, deadline=None)
+    @given(
+        seed=st.integers(0, 2**16),
+        payload_max=st.sampled_from([20, 60, 244]),
+        drop=st.floats(0.0, 0.5),
+    )
+    def test_any_order_any_loss_then_resends_gives_the_stream(self, seed: int, payload_max: int, drop: float) -> None:
+        rng = np.random.default_rng(seed)
+        samples = _stream(int(rng.integers(50, 1500)), seed=seed)
+        frames, summary = _frames(samples, payload_max=payload_max)
+        order = rng.permutation(len(frames))
+        asm = FrameAssembler(SESSION)
+        kept = [int(i) for i in order if rng.random() >= drop]
+        extra = [int(i) for i in rng.choice(len(frames), 3)]  # duplicates, or late arrivals
+        for i in kept + extra:
+            asm.feed(frames[i])
+        asm.feed(summary)
+        expected_missing = sorted(set(range(len(frames))) - set(kept) - set(extra))
+        assert [seq for a, b in asm.missing_seqs() for seq in range(a, b + 1)] == expected_missing
+        assert asm.complete == (not expected_missing)
+        for a, b in asm.missing_seqs():
+            for seq in range(a, b + 1):
+                asm.feed(frames[seq])
+        assert asm.complete and asm.verified() and asm.missing_seqs() == []
+        assert asm.contiguous_samples().tolist() == samples
+        assert asm.frames_malformed == 0
