@@ -41,7 +41,7 @@ __all__ = ["detect_r_peaks", "qrs_envelope", "rr_intervals_ms", "heart_rate_bpm"
 #: Shortest signal :func:`detect_r_peaks` accepts (s).
 MIN_DURATION_S = 1.0
 
-_QRS_BAND_HZ = (5.0, 30.0)
+_QRS_HIGHPASS_HZ = 5.0
 _WIDE_BAND_HZ = (0.5, 40.0)
 _ENVELOPE_S = 0.10
 _REFRACTORY_S = 0.20
@@ -76,6 +76,17 @@ def _band(low_hz: float, high_hz: float, fs_hz: float) -> tuple[np.ndarray, np.n
     return cached
 
 
+def _highpass(cut_hz: float, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Second-order Butterworth high-pass (sos, zi), cached per sample rate."""
+    key = (cut_hz, -1.0, fs_hz)
+    cached = _filter_cache.get(key)
+    if cached is None:
+        sos = _sps.butter(2, cut_hz, btype="highpass", fs=fs_hz, output="sos")
+        cached = (sos, _sps.sosfilt_zi(sos))
+        _filter_cache[key] = cached
+    return cached
+
+
 def _zero_phase(x: np.ndarray, band: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Forward-backward filtering, each pass started in steady state (no padding)."""
     sos, zi = band
@@ -89,11 +100,16 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
     half = width // 2
     pad = np.zeros(half)
     c = np.cumsum(np.concatenate(([0.0], pad, x, pad)))
-    total = c[width:] - c[:-width]
+    out = c[width:] - c[:-width]
     n = x.size
-    idx = np.arange(n)
-    count = np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1
-    return total / count
+    if n <= 2 * half:
+        idx = np.arange(n)
+        return out / (np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1)
+    out /= width
+    edge = np.arange(half + 1, width) / width  # share of the window inside the signal
+    out[:half] /= edge
+    out[n - half :] /= edge[::-1]
+    return out
 
 
 def _odd(n: float) -> int:
@@ -144,12 +160,11 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
     if np.ptp(x) == 0:
         return np.zeros(0, dtype=np.int64)
-    x = x - x[0]
-    env = _envelope(x, fs)
+    wide = _zero_phase(x - x[0], _band(*_WIDE_BAND_HZ, fs))
+    env = _envelope(wide, fs)
     cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:
         return np.zeros(0, dtype=np.int64)
-    wide = _zero_phase(x, _band(*_WIDE_BAND_HZ, fs))
     height = env[cand]
     score = height * _window(wide, cand, int(_AMPLITUDE_HALF_S * fs), np.ptp)
     keep = (height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)) & (
@@ -162,8 +177,9 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     return _locate(wide, beats, fs)
 
 
-def _envelope(x: np.ndarray, fs: float) -> np.ndarray:
-    qrs = _zero_phase(x, _band(*_QRS_BAND_HZ, fs))
+def _envelope(wide: np.ndarray, fs: float) -> np.ndarray:
+    """RMS slope of the QRS band, from the 0.5–40 Hz signal (5 Hz high-pass on top)."""
+    qrs = _zero_phase(wide, _highpass(_QRS_HIGHPASS_HZ, fs))
     slope = np.diff(qrs, prepend=qrs[0])
     return np.sqrt(_moving_average(slope * slope, _odd(_ENVELOPE_S * fs)))
 
@@ -184,7 +200,7 @@ def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
         Same length as the signal; high over QRS complexes, low elsewhere.
     """
     x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
-    return _envelope(x - x[0], fs)
+    return _envelope(_zero_phase(x - x[0], _band(*_WIDE_BAND_HZ, fs)), fs)
 
 
 def _window(x: np.ndarray, centres: np.ndarray, half: int, func) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -198,15 +214,12 @@ def _local_level(cand: np.ndarray, height: np.ndarray, fs: float) -> np.ndarray:
     half = int(_LEVEL_HALF_WINDOW_S * fs)
     grid = np.arange(0, int(cand[-1]) + step, step)
     lo = np.searchsorted(cand, grid - half)
-    hi = np.searchsorted(cand, grid + half)
-    level = np.empty(grid.size)
-    for g, (a, b) in enumerate(zip(lo, hi)):
-        seg = height[a:b]
-        if seg.size == 0:
-            level[g] = np.inf
-        else:
-            k = max(0, seg.size - _LEVEL_RANK)
-            level[g] = np.partition(seg, k)[k]
+    count = np.searchsorted(cand, grid + half) - lo
+    idx = lo[:, None] + np.arange(max(1, int(count.max())))[None, :]
+    vals = np.where(idx < (lo + count)[:, None], height[np.minimum(idx, height.size - 1)], -np.inf)
+    vals = -np.sort(-vals, axis=1)  # descending, padding last
+    rank = np.minimum(count, _LEVEL_RANK) - 1
+    level = np.where(count > 0, vals[np.arange(grid.size), np.maximum(rank, 0)], np.inf)
     return level[np.minimum((cand + step // 2) // step, grid.size - 1)]
 
 
@@ -272,7 +285,8 @@ def _locate(wide: np.ndarray, beats: np.ndarray, fs: float) -> np.ndarray:
     half = max(1, int(_LOCATE_HALF_S * fs))
     win = np.clip(beats[:, None] + np.arange(-half, half + 1)[None, :], 0, wide.size - 1)
     seg = wide[win]
-    seg = seg - np.median(seg, axis=1, keepdims=True)
+    mid = seg.shape[1] // 2
+    seg = seg - np.partition(seg, mid, axis=1)[:, mid : mid + 1]  # minus the window median
     up = seg.max(axis=1)
     down = -seg.min(axis=1)
     polarity = 1.0 if np.median(up) >= np.median(down) else -1.0
