@@ -260,3 +260,34 @@ class TestKillMidUpload:
         assert service.results.count() == 1
         assert service.metrics.counts["deduplicated"] == 1
         store.close()
+
+
+class TestSyncCommand:
+    def test_offline_exit_75_then_in_process_cloud_sends(self, tmp_path: Path, real_recording: Any) -> None:
+        import subprocess
+
+        home = tmp_path / "home"
+        store = Store(home / "history.sqlite3")
+        rid = store.add_recording(real_recording())
+        store.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CARDIOLINK_CLOUD")}
+        env.update(CARDIOLINK_HOME=str(home), PYTHONPATH=str(REPO))
+        cmd = [sys.executable, "-m", "companion", "sync", "--json"]
+        offline = subprocess.run(
+            [*cmd, "--cloud-url", f"http://127.0.0.1:{_free_port()}", "--token", "t"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert offline.returncode == 75, offline.stderr
+        report = json.loads(offline.stdout)
+        assert report["sent"] == [] and report["queued"] == [rid] and report["offline"]
+        store = Store(home / "history.sqlite3")
+        assert store.due_outbox() == []  # waits for its next-try time...
+        store.enqueue(rid)  # ...which we bring forward
+        store.close()
+        # nothing configured → the in-process cloud on loopback
+        online = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert online.returncode == 0, online.stderr
+        assert json.loads(online.stdout)["sent"] == [rid]
+        store = Store(home / "history.sqlite3")
+        assert store.get_recording(rid).cloud_result is not None
+        store.close()
