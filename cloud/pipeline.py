@@ -6,8 +6,8 @@ models and measurements:
 
 - one lead: the shipped rhythm model (:func:`ecg.screening.screen`) and
   :func:`ecg.delineate.measure`;
-- several leads: the rhythm model on every lead, probabilities averaged over the
-  readable leads, and the multi-lead findings of :func:`ecg.delineate.measure_leads`
+- several leads: the rhythm model on the rhythm leads (I, II, V1 when present),
+  probabilities averaged over the readable ones, and the multi-lead findings of :func:`ecg.delineate.measure_leads`
   (AV block, bundle-branch-block patterns, wide QRS, axis);
 - both: premature ventricular / atrial complexes from beat timing and QRS morphology
   (:mod:`cloud.ectopy`), unless the rhythm model says atrial fibrillation.
@@ -33,6 +33,7 @@ RHYTHM_LABELS: dict[str, str] = {
     "~": "Too noisy to classify",
 }
 MULTI_LEAD_TAG = "+leads"
+RHYTHM_LEADS = ("I", "II", "V1")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _multi_lead(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...
     from ecg.screening import screen
 
     per_lead: list[dict[str, Any]] = []
-    for index in range(signals_mv.shape[1]):
+    for index in _rhythm_leads(lead_names):
         try:
             per_lead.append(screen(signals_mv[:, index], fs_hz).to_dict())
         except SignalError:
@@ -136,6 +137,13 @@ def _multi_lead(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...
     rhythm_lead = lead_names.index("II") if "II" in lead_names else 0
     ectopic = _ectopy(signals_mv, fs_hz, rhythm_lead, probabilities)
     return _body(probabilities, summary, measured, str(per_lead[0]["model_version"]) + MULTI_LEAD_TAG, ectopic)
+
+
+def _rhythm_leads(lead_names: tuple[str, ...]) -> list[int]:
+    """Leads the rhythm model reads: the classic rhythm strips I, II and V1 when present
+    (the model was trained on lead-I-like signals), else the first three."""
+    chosen = [lead_names.index(name) for name in RHYTHM_LEADS if name in lead_names]
+    return chosen or list(range(min(3, len(lead_names))))
 
 
 def _ectopy(signals_mv: np.ndarray, fs_hz: float, rhythm_lead: int, probabilities: dict[str, float]) -> list[Any]:
