@@ -100,3 +100,11 @@ class RecoveryError(CompanionError):
     def __init__(self, path: Path | str, message: str) -> None:
         self.path = Path(path)
         super().__init__(f"{message} ({self.path})")
+
+
+class SimulationSetupError(CompanionError):
+    """``--simulate`` could not start the simulated device (bad ``--sim-*`` option or source)."""
+
+    def __init__(self, option: str | None, message: str) -> None:
+        self.option = option
+        super().__init__(f"cannot start the simulated device: {message}")

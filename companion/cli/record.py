@@ -19,6 +19,7 @@ from companion.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_
 from companion.cli.history import describe
 from companion.config import CompanionConfig
 from companion.discovery import RadioBackends
+from companion.errors import SimulationSetupError
 from companion.link_options import LinkOptions
 from companion.record_ui import QuietUI, RichRecordUI
 from companion.recorder import RecordOutcome, record_and_store
@@ -65,14 +66,21 @@ async def radio(args: argparse.Namespace) -> AsyncIterator[tuple[RadioBackends, 
     if not args.simulate:
         yield RadioBackends(), None
         return
-    from simulator.harness import VirtualWorld  # only behind --simulate
+    from simulator.errors import SimulatorError  # only behind --simulate
+    from simulator.harness import VirtualWorld
 
-    world = VirtualWorld(
-        source=args.sim_source, speed=args.sim_speed, mtu=args.sim_mtu, drop_fraction=args.sim_drop,
-        disconnect_at_s=args.sim_disconnect_at, seed=args.sim_seed, with_ecg_service=not args.sim_no_ecg_service,
-    )
-    async with world:
+    try:
+        world = VirtualWorld(
+            source=args.sim_source, speed=args.sim_speed, mtu=args.sim_mtu, drop_fraction=args.sim_drop,
+            disconnect_at_s=args.sim_disconnect_at, seed=args.sim_seed, with_ecg_service=not args.sim_no_ecg_service,
+        )
+        await world.__aenter__()
+    except SimulatorError as exc:
+        raise SimulationSetupError(getattr(exc, "option", None), str(exc)) from exc
+    try:
         yield RadioBackends(client=world.client_backend, scanner=world.scanner_backend), world
+    finally:
+        await world.close()
 
 
 def link_options(args: argparse.Namespace) -> LinkOptions:

@@ -35,3 +35,9 @@ class TestRecordCommand:
         assert code == 1
         assert json.loads(out)["error"] == "NotAnEcgDeviceError"
         assert "does not offer the ECG service" in err and "refusing it" in err
+
+    @pytest.mark.parametrize("bad", [["--sim-mtu", "5"], ["--sim-source", "/nonexistent/record"], ["--sim-drop", "1.5"]])
+    def test_bad_simulator_option(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: list[str]) -> None:
+        code = main(["record", "--simulate", *bad, "--no-sync", "--data-dir", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert code == 1 and "cannot start the simulated device" in err and "Traceback" not in err
