@@ -1,14 +1,16 @@
 """The analysis itself: a pure function run by stateless workers (threads or processes).
 
 Steps (after authorisation and queueing, done by :mod:`cloud.analysis`): counts → mV,
-preprocess (band-pass, resample to the analysis rate, :mod:`ecg.preprocess`), then the
-models and measurements:
+preprocess for the models (band-pass, resample to the analysis rate,
+:mod:`ecg.preprocess`), then the models and measurements (the delineator gets the
+unfiltered signal at its own rate, resampled only outside ``MEASURE_FS_HZ``):
 
 - one lead: the shipped rhythm model (:func:`ecg.screening.screen`) and
   :func:`ecg.delineate.measure`;
 - several leads: the rhythm model on the rhythm leads (I, II, V1 when present),
-  probabilities averaged over the readable ones, and the multi-lead findings of :func:`ecg.delineate.measure_leads`
-  (AV block, bundle-branch-block patterns, wide QRS, axis);
+  probabilities averaged over the readable ones, and the multi-lead findings of
+  :func:`ecg.delineate.measure_leads` (AV block, bundle-branch-block patterns, wide
+  QRS, axis);
 - both: premature ventricular / atrial complexes from beat timing and QRS morphology
   (:mod:`cloud.ectopy`), unless the rhythm model says atrial fibrillation.
 """
@@ -33,6 +35,10 @@ RHYTHM_LABELS: dict[str, str] = {
     "~": "Too noisy to classify",
 }
 MULTI_LEAD_TAG = "+leads"
+#: the delineator is validated at these rates (Hz); others are resampled into the range
+MEASURE_FS_HZ = (250.0, 1000.0)
+#: signals of shape (n_samples, n_leads) in mV, and their rate in Hz
+Signal = tuple[np.ndarray, float]
 RHYTHM_LEADS = ("I", "II", "V1")
 
 
@@ -68,11 +74,12 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
 
     started = time.perf_counter()
     try:
-        signals_mv, fs_hz = _preprocess(request, settings)
-        if signals_mv.shape[1] == 1:
-            body = _single_lead(signals_mv[:, 0], fs_hz)
+        model_in = _preprocess(request, settings)
+        measure_in = _measurement_signal(request)
+        if request.samples_counts.shape[1] == 1:
+            body = _single_lead(model_in, measure_in)
         else:
-            body = _multi_lead(signals_mv, fs_hz, request.lead_names)
+            body = _multi_lead(model_in, measure_in, request.lead_names)
     except EcgError as exc:
         raise UnanalysableSignal(str(exc)) from None
     body.update(
@@ -85,7 +92,8 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
     return body
 
 
-def _preprocess(request: AnalysisRequest, settings: PipelineSettings) -> tuple[np.ndarray, float]:
+def _preprocess(request: AnalysisRequest, settings: PipelineSettings) -> Signal:
+    """The signal for the models: band-passed, resampled to the analysis rate."""
     from ecg.preprocess import BandPass, Pipeline, Resample
 
     if int(np.ptp(request.samples_counts, axis=0).max()) == 0:
@@ -101,21 +109,36 @@ def _preprocess(request: AnalysisRequest, settings: PipelineSettings) -> tuple[n
     return np.asarray(out, dtype=np.float64).reshape(out.shape[0], -1), float(fs_hz)
 
 
-def _single_lead(sig_mv: np.ndarray, fs_hz: float) -> dict[str, Any]:
+def _measurement_signal(request: AnalysisRequest) -> Signal:
+    """The signal for the delineator: millivolts at the recorded rate when it is within
+    MEASURE_FS_HZ (it filters by itself; a band-pass + resample shifts its P waves),
+    else resampled to the nearest end of that range."""
+    from ecg.preprocess import Resample
+
+    signals_mv, fs_hz = request.signals_mv(), request.fs_hz
+    low, high = MEASURE_FS_HZ
+    if not low <= fs_hz <= high:
+        signals_mv, fs_hz = Resample(low if fs_hz < low else high).apply(signals_mv, fs_hz)
+    return np.asarray(signals_mv, dtype=np.float64).reshape(signals_mv.shape[0], -1), float(fs_hz)
+
+
+def _single_lead(model_in: Signal, measure_in: Signal) -> dict[str, Any]:
     from ecg.delineate import measure
     from ecg.screening import screen
 
-    screening = screen(sig_mv, fs_hz).to_dict()
-    measured = measure(sig_mv, fs_hz).to_dict()
-    ectopic = _ectopy(sig_mv[:, None], fs_hz, 0, screening["probabilities"])
+    sig_mv, fs_hz = model_in
+    screening = screen(sig_mv[:, 0], fs_hz).to_dict()
+    measured = measure(measure_in[0][:, 0], measure_in[1]).to_dict()
+    ectopic = _ectopy(sig_mv, fs_hz, 0, screening["probabilities"])
     return _body(screening["probabilities"], screening, measured, str(screening["model_version"]), ectopic)
 
 
-def _multi_lead(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...]) -> dict[str, Any]:
+def _multi_lead(model_in: Signal, measure_in: Signal, lead_names: tuple[str, ...]) -> dict[str, Any]:
     from ecg.delineate import measure_leads
     from ecg.errors import SignalError
     from ecg.screening import screen
 
+    signals_mv, fs_hz = model_in
     per_lead: list[dict[str, Any]] = []
     for index in _rhythm_leads(lead_names):
         try:
@@ -128,7 +151,7 @@ def _multi_lead(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...
     probabilities = {
         code: float(np.mean([float(r["probabilities"].get(code, 0.0)) for r in readable])) for code in RHYTHM_LABELS
     }
-    measured = measure_leads(signals_mv, fs_hz, list(lead_names)).to_dict()
+    measured = measure_leads(measure_in[0], measure_in[1], list(lead_names)).to_dict()
     lead_rates = [r["heart_rate_bpm"] for r in readable if r.get("heart_rate_bpm") is not None]
     summary = {
         "heart_rate_bpm": float(np.median(lead_rates)) if lead_rates else None,

@@ -137,13 +137,26 @@ def cinc_payload(cinc2017_fixture: dict[str, tuple[Path, str]]) -> Callable[...,
     return make
 
 
+LUDB_FIELDS = {
+    "i": "dataI", "ii": "dataII", "iii": "dataIII", "avr": "dataAVR", "avl": "dataAVL", "avf": "dataAVF",
+    "v1": "dataV1", "v2": "dataV2", "v3": "dataV3", "v4": "dataV4", "v5": "dataV5", "v6": "dataV6",
+}
+
+
 @pytest.fixture
-def twelve_lead_payload(cinc_payload: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    """A 10-s, 12-lead payload built from a real single-lead record (leads scaled/inverted)."""
-    base = cinc_payload("A00001", seconds=10)
-    counts = np.asarray(base.pop("dataI"))
-    fields = ["dataI", "dataII", "dataIII", "dataAVR", "dataAVL", "dataAVF"] + [f"dataV{i}" for i in range(1, 7)]
-    scales = [1.0, 1.3, 0.4, -0.9, 0.5, 0.8, -0.6, -0.3, 0.7, 1.2, 1.1, 0.9]
-    for name, scale in zip(fields, scales):
-        base[name] = np.round(counts * scale).astype(np.int64).tolist()
-    return base
+def ludb_payload(fixtures_dir: Path) -> Callable[[str], dict[str, Any]]:
+    """``ludb_payload("2")`` → 12-lead API payload of a real LUDB record (10 s, 500 Hz).
+
+    LUDB sets a gain per lead; the API has one ``adcGain``, so every lead is rescaled
+    to 1000 counts/mV (rounding changes each sample by under 1 µV).
+    """
+
+    def make(name: str) -> dict[str, Any]:
+        rec = wfdb.rdrecord(str(fixtures_dir / "ludb" / name), physical=False)
+        payload: dict[str, Any] = {"sampleRate": float(rec.fs), "adcGain": 1000.0, "baseline": 0}
+        for j, lead in enumerate(rec.sig_name):
+            mv = (rec.d_signal[:, j] - rec.baseline[j]) / rec.adc_gain[j]
+            payload[LUDB_FIELDS[lead.lower()]] = np.round(mv * 1000.0).astype(np.int64).tolist()
+        return payload
+
+    return make

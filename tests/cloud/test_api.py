@@ -44,11 +44,19 @@ class TestPostAnalysis:
         assert status == 200
         assert body["diagnoses"][0]["code"] == "A"
 
-    async def test_twelve_leads(self, cloud: Any, twelve_lead_payload: dict[str, Any]) -> None:
-        status, body = await cloud.post(twelve_lead_payload)
+    async def test_twelve_leads_sinus(self, cloud: Any, ludb_payload: Any) -> None:
+        status, body = await cloud.post(ludb_payload("2"))
         assert status == 200, body
         _check_result(body, ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"])
         assert body["modelVersion"].endswith("+leads")
+        assert body["diagnoses"][0]["code"] != "A"
+        assert body["measurements"]["qrsMs"] is not None and 60 <= body["measurements"]["qrsMs"] <= 140
+
+    async def test_twelve_leads_af_with_extrasystoles(self, cloud: Any, ludb_payload: Any) -> None:
+        status, body = await cloud.post(ludb_payload("38"))
+        assert status == 200, body
+        assert body["diagnoses"][0]["code"] == "A"
+        assert body["measurements"]["prMs"] is None  # no P waves in AF
 
     async def test_openapi_example_is_accepted(self, cloud: Any) -> None:
         status, body = await cloud.post(example_request())
