@@ -275,6 +275,11 @@ class RecordingSession:
                 raise DeviceProtocolError("the device is busy and not recording")
             self._begin(status.session_id, status.fs_hz, self.options.duration_s or 30)
             return
+        if reply.code == wire.ERR_BAD_PARAMETER:
+            raise DeviceProtocolError(
+                f"the device refused {self.options.duration_s} s at {self.options.fs_hz or 'its default'} Hz "
+                f"(it offers {', '.join(map(str, self.info.rates_hz))} Hz, and a limited buffer)"
+            )
         if reply.code != wire.OK:
             raise DeviceProtocolError(f"START refused: {wire.ERROR_NAMES.get(reply.code, reply.code)}")
         started = reply.fields
