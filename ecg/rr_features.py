@@ -15,7 +15,7 @@ Examples
 >>> f = rr_features(r, 300.0, duration_s=30.0)
 >>> f.shape == (len(FEATURE_NAMES),)
 True
->>> float(f[FEATURE_NAMES.index("rr_cv")])
+>>> round(float(f[FEATURE_NAMES.index("rr_cv")]), 6)
 0.0
 """
 

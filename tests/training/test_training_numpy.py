@@ -1,0 +1,115 @@
+"""Tests of the TensorFlow-free parts of training/: split, metrics, augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecg.model import CLIP_SD, WINDOW_SAMPLES
+from training.augment import Augmenter, random_crop, sampling_probabilities
+from training.data import N_FOLDS, VALIDATION_FRACTION, DataMissingError, read_labels, split_records
+from training.metrics import (
+    af_operating_point,
+    af_sensitivity_at_specificity,
+    bootstrap_ci,
+    cinc_f1,
+    f1_per_class,
+    tune_class_weights,
+)
+
+
+def _labels(n_per_class: dict[str, int]) -> dict[str, str]:
+    out, i = {}, 0
+    for lab, n in n_per_class.items():
+        for _ in range(n):
+            out[f"A{i:05d}"] = lab
+            i += 1
+    return out
+
+
+class TestSplit:
+    def test_seeded_disjoint_stratified(self) -> None:
+        labels = _labels({"N": 500, "A": 80, "O": 240, "~": 30})
+        val, folds = split_records(labels)
+        assert (val, folds) == split_records(labels)
+        every = val + [n for f in folds for n in f]
+        assert sorted(every) == sorted(labels) and len(set(every)) == len(every)
+        assert len(folds) == N_FOLDS
+        for lab, n in (("N", 500), ("A", 80), ("O", 240), ("~", 30)):
+            assert sum(labels[v] == lab for v in val) == round(VALIDATION_FRACTION * n)
+            sizes = [sum(labels[r] == lab for r in f) for f in folds]
+            assert max(sizes) - min(sizes) <= 1
+
+    def test_other_seed_other_split(self) -> None:
+        labels = _labels({"N": 100, "A": 20, "O": 40, "~": 10})
+        assert split_records(labels, seed=1)[0] != split_records(labels, seed=2)[0]
+
+    def test_missing_data_is_clear(self, tmp_path: Path) -> None:
+        with pytest.raises(DataMissingError, match="CARDIOLINK_DATA"):
+            read_labels(tmp_path / "cinc2017")
+
+    def test_real_split_sizes(self, shared_data_dir: Path) -> None:
+        labels = read_labels(shared_data_dir / "cinc2017")
+        val, folds = split_records(labels)
+        assert len(val) == 1450 and sum(len(f) for f in folds) == 5799
+
+
+class TestMetrics:
+    def test_f1_and_cinc(self) -> None:
+        y = np.array([0, 0, 1, 1, 2, 2, 3])
+        assert cinc_f1(y, y) == 1.0
+        pred = np.array([0, 1, 1, 1, 2, 0, 3])
+        f1 = f1_per_class(y, pred)
+        assert f1[0] == pytest.approx(2 * 1 / (2 + 2))
+        assert f1[1] == pytest.approx(2 * 2 / (2 + 3))
+        assert cinc_f1(y, pred) == pytest.approx(np.mean(f1[:3]))
+
+    def test_af_operating_points(self) -> None:
+        y = np.array([1] * 10 + [0] * 100)
+        p = np.concatenate([np.linspace(0.5, 1.0, 10), np.linspace(0.0, 0.6, 100)])
+        se, thr = af_sensitivity_at_specificity(y, p, 0.97)
+        se_chk, sp_chk = af_operating_point(y, p >= thr)
+        assert sp_chk >= 0.97 and se == pytest.approx(se_chk)
+        assert 0.5 < se <= 1.0
+
+    def test_tuned_weights_never_worse_than_argmax(self) -> None:
+        rng = np.random.default_rng(0)
+        y = rng.integers(0, 4, 400)
+        probs = rng.dirichlet(np.ones(4), 400) + 0.4 * np.eye(4)[y] * rng.uniform(0, 1, (400, 1))
+        w = tune_class_weights(y, probs)
+        assert w[0] == 1.0
+        assert cinc_f1(y, (probs * w).argmax(1)) >= cinc_f1(y, probs.argmax(1))
+
+    def test_bootstrap_ci_brackets_the_estimate(self) -> None:
+        x = np.random.default_rng(3).normal(5.0, 1.0, 300)
+        lo, hi = bootstrap_ci(lambda i: float(np.mean(x[i])), x.size, n_boot=300)
+        assert lo < float(np.mean(x)) < hi and hi - lo < 0.5
+
+
+class TestAugment:
+    def test_balanced_sampling(self) -> None:
+        y = np.array([0] * 90 + [1] * 10)
+        p = sampling_probabilities(y, 4)
+        assert p.sum() == pytest.approx(1.0)
+        assert p[y == 1].sum() == pytest.approx(np.sqrt(10) / (np.sqrt(10) + np.sqrt(90)))
+
+    def test_crop_and_pad(self) -> None:
+        rng = np.random.default_rng(0)
+        long = np.arange(5000, dtype=np.float32)
+        c = random_crop(long, rng)
+        assert c.shape == (WINDOW_SAMPLES,) and np.all(np.diff(c) == 1)
+        short = np.ones(1000, dtype=np.float32)
+        assert random_crop(short, rng).sum() == 1000
+
+    def test_batches(self) -> None:
+        rng = np.random.default_rng(1)
+        sigs = [rng.normal(size=int(rng.integers(2000, 6000))).astype(np.float32) for _ in range(20)]
+        y = np.array([0, 1, 2, 3] * 5)
+        aug = Augmenter(sigs, rng.normal(size=(20, 14)), y, 4, seed=0, mixup_p=1.0)
+        x, lab = aug.batch(8)
+        assert x["signal"].shape == (8, WINDOW_SAMPLES, 1) and x["rr"].shape == (8, 14)
+        assert np.abs(x["signal"]).max() <= CLIP_SD
+        assert lab.shape == (8, 4) and np.allclose(lab.sum(1), 1.0)
+        assert (lab.max(1) >= 0.5).all()
