@@ -76,6 +76,9 @@ class RecordingSession:
         self.bad_replies = 0
         self._client: BleakClient | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._no_contact = False
+        #: why the session ended early (None when it completed)
+        self.end_message: str | None = None
         #: CPU seconds of this thread spent assembling, checkpointing and reporting
         self.processing_cpu_s = 0.0
         #: ``time.perf_counter()`` when the latest new frame arrived
@@ -117,6 +120,7 @@ class RecordingSession:
             await self._pump(deadline)
         except RecordingAbortedError as exc:
             log.warning("session cut short: %s", exc)
+            self.end_message = str(exc)
         except BaseException:
             await self._close()
             raise
@@ -294,6 +298,7 @@ class RecordingSession:
         self.assembler = FrameAssembler(session_id)
         self._done_at = None
         self._state_shown = None
+        self._no_contact = False
         self.started_at = dt.datetime.now(dt.UTC)
         self.listener.started(
             session_id, self._fs_hz, self._expected, float(self.info.gain_counts_per_mv), int(self.info.baseline)
@@ -327,6 +332,8 @@ class RecordingSession:
         if self.assembler is None or status.session_id != self._session_id & 0xFF:
             return status  # before START, or another session's status: not ours
         self.status = status
+        if status.state == wire.STATE_IDLE and self.assembler.samples_received == 0:
+            self._no_contact = True  # the device gave up waiting for the fingers
         if status.state != self._state_shown and status.state in STATE_PROMPTS:
             self.listener.prompt(STATE_PROMPTS[status.state])
         self._state_shown = status.state
@@ -366,6 +373,8 @@ class RecordingSession:
             now = loop.time()
             if asm.complete:
                 break
+            if self._no_contact:
+                raise RecordingAbortedError("no finger contact: the device stopped waiting", samples_received=0)
             if not self._connected:
                 await self._reconnect()
                 continue

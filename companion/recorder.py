@@ -25,7 +25,7 @@ import numpy as np
 from companion import recovery
 from companion.assembler import FrameAssembler
 from companion.discovery import RadioBackends
-from companion.errors import StoreError
+from companion.errors import RecordingAbortedError, StoreError
 from companion.link import RecordingSession
 from companion.link_options import LinkListener, LinkOptions
 from companion.recording import Recording
@@ -216,6 +216,8 @@ async def record_and_store(
     ------
     DeviceNotFoundError, NotAnEcgDeviceError, LinkError
         Before any sample arrived (nothing to store).
+    RecordingAbortedError
+        The session ended without a single sample (e.g. no finger contact).
     """
     listener = _StoringListener(store, ui or LinkListener())
     session = RecordingSession(backends, options, listener)
@@ -226,6 +228,9 @@ async def record_and_store(
         if session.assembler is not None:
             store_final(store, session.snapshot(), listener.recording_id, recovery_dir)
         raise
+    if rec.n_samples == 0:
+        await session.aclose()
+        raise RecordingAbortedError(f"nothing was recorded ({session.end_message or 'no samples'})", samples_received=0)
     try:
         outcome = await _store_and_screen(store, recovery_dir, rec, listener, warming, session.last_frame_at)
         outcome.timings_s["link_cpu"] = session.processing_cpu_s

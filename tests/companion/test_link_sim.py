@@ -20,7 +20,7 @@ from bleak.backends.scanner import BaseBleakScanner
 
 from companion import recovery
 from companion.discovery import RadioBackends
-from companion.errors import DeviceNotFoundError, LinkError, NotAnEcgDeviceError
+from companion.errors import DeviceNotFoundError, LinkError, NotAnEcgDeviceError, RecordingAbortedError
 from companion.link_options import LinkListener, LinkOptions
 from companion.record_ui import live_heart_rate_bpm
 from companion.recorder import record_and_store
@@ -290,4 +290,22 @@ class TestLostSummary:
         _, stored, device_samples, _, _ = await _record(tmp_path, disconnect_at_s=(30.0,))
         rec = stored.recording
         assert rec.complete and rec.verified
+        np.testing.assert_array_equal(rec.samples, device_samples)
+
+
+class TestContactProblems:
+    async def test_no_finger_contact_stores_nothing(self, tmp_path: Path) -> None:
+        with Store(tmp_path / "h.sqlite3") as store:
+            async with VirtualWorld(speed=SPEED, source="synthetic:normal?off=0:600",
+                                    core_options={"wait_timeout_ms": 3000}) as world:
+                with pytest.raises(RecordingAbortedError, match="no finger contact"):
+                    await record_and_store(store, tmp_path, _backends(world), LinkOptions())
+            assert store.recording_ids() == []
+
+    async def test_contact_lost_for_too_long_is_stored_incomplete(self, tmp_path: Path) -> None:
+        _, stored, device_samples, _, ui = await _record(tmp_path, source="synthetic:normal?off=12:40")
+        rec = stored.recording
+        assert "Contact lost — keep your fingers on the electrodes" in ui.prompts
+        assert stored.state == "incomplete" and not rec.complete and rec.verified
+        assert rec.device["end_reason"] == "lead_off" and 0 < rec.n_samples < 9000
         np.testing.assert_array_equal(rec.samples, device_samples)
