@@ -37,6 +37,8 @@ _log = logging.getLogger(__name__)
 _TX_QUEUE_LIMIT = 6
 #: wall-clock period of the driver loop, s
 _TICK_S = 0.005
+#: driver-loop ticks between checks that an unconnected device is advertising
+_ADVERTISING_CHECK_TICKS = 40
 #: simulated period of progress status notifications while acquiring, s
 _STATUS_PERIOD_S = 1.0
 
@@ -239,9 +241,13 @@ class SimulatedDevice:
 
     # ---- the loop -------------------------------------------------------------------
     async def _run(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(_TICK_S)
+            ticks += 1
             try:
+                if ticks % _ADVERTISING_CHECK_TICKS == 0:
+                    self.peripheral.ensure_advertising()
                 self._sample()
                 await self._inject_disconnects()
                 self._pump()

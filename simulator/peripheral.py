@@ -106,6 +106,12 @@ class Peripheral:
         self._read_status = read_status or (lambda: b"")
         self._battery_percent = battery_percent or (lambda: 100)
         self.device: Device = link if isinstance(link, Device) else new_device(link, identity.name, identity.address)
+        # the emulated controller, to check what is really on air (None on real hardware)
+        self._controller = (
+            None
+            if isinstance(link, Device)
+            else next(c for c in link.controllers if c.public_address.to_string(False) == identity.address.upper())
+        )
         self.device.gatt_server.max_mtu = max_mtu
         self.connection: Connection | None = None
         self.on_connect: Callable[[], None] | None = None
@@ -115,6 +121,8 @@ class Peripheral:
         self._tx: asyncio.Queue[tuple[gatt.Characteristic[bytes], bytes]] = asyncio.Queue()
         self._tx_task: asyncio.Task[None] | None = None
         self.data_subscribed = False
+        self._advertise_lock = asyncio.Lock()
+        self._readvertise: asyncio.Task[None] | None = None
         self._build_gatt()
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
         self.data_char.on(self.data_char.EVENT_SUBSCRIPTION, self._on_data_subscription)
@@ -170,17 +178,37 @@ class Peripheral:
         await self.advertise()
 
     async def advertise(self) -> None:
-        """(Re)start connectable advertising."""
-        adv, scan_response = self._advertising_data()
-        await self.device.start_advertising(
-            advertising_data=adv,
-            scan_response_data=scan_response,
-            advertising_interval_min=20,
-            advertising_interval_max=20,
-        )
+        """(Re)start connectable advertising (serialised; skipped while connected)."""
+        async with self._advertise_lock:
+            if self.connection is not None:
+                return
+            adv, scan_response = self._advertising_data()
+            await self.device.start_advertising(
+                advertising_data=adv,
+                scan_response_data=scan_response,
+                advertising_interval_min=20,
+                advertising_interval_max=20,
+            )
+
+    def advertising_on_air(self) -> bool:
+        """Whether the (emulated) controller is sending advertising PDUs now."""
+        if self._controller is None:
+            return bool(self.device.is_advertising)
+        sets_on = any(adv_set.enabled for adv_set in self._controller.advertising_sets.values())
+        return sets_on or self._controller.le_legacy_advertiser.enabled
+
+    def ensure_advertising(self) -> None:
+        """Restart advertising if nobody is connected and nothing is on air."""
+        if self.connection is not None or self._tx_task is None or self.advertising_on_air():
+            return
+        if self._readvertise is None or self._readvertise.done():
+            _log.debug("not connected and not advertising: advertising again")
+            self._readvertise = asyncio.get_running_loop().create_task(self.advertise())
 
     async def stop(self) -> None:
         """Stop advertising, drop the connection and the TX task."""
+        if self._readvertise is not None and not self._readvertise.done():
+            self._readvertise.cancel()
         if self._tx_task is not None:
             self._tx_task.cancel()
             try:
@@ -225,8 +253,8 @@ class Peripheral:
         _log.debug("central disconnected (reason 0x%02X)", reason)
         if self.on_disconnect is not None:
             self.on_disconnect(reason)
-        if self.device.is_advertising is False and self._tx_task is not None:
-            asyncio.get_running_loop().create_task(self.advertise())
+        if self._tx_task is not None:
+            self._readvertise = asyncio.get_running_loop().create_task(self.advertise())
 
     async def disconnect(self) -> None:
         """Device-side disconnection (e.g. the user walks away); advertising resumes."""

@@ -23,6 +23,9 @@ _log = logging.getLogger(__name__)
 
 AdvertisementListener = Callable[[Advertisement], None]
 
+#: longest single connection attempt; the emulated link connects within milliseconds
+_ATTEMPT_S = 1.0
+
 
 class VirtualCentral:
     """A Bumble central on ``link``.
@@ -100,19 +103,25 @@ class VirtualCentral:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         async with self._connect_lock:
-            while not self._advertiser_present(address):
-                if loop.time() >= deadline:
-                    raise asyncio.TimeoutError(f"no connectable device at {address}")
-                await asyncio.sleep(0.01)
             was_scanning = self.device.is_scanning
             if was_scanning:
                 await self.device.stop_scanning()
             try:
-                remaining_s = max(deadline - loop.time(), 0.5)
-                return await asyncio.wait_for(self.device.connect(address, timeout=None), remaining_s)
-            except (asyncio.TimeoutError, core.TimeoutError) as exc:
-                self._controller.pending_le_connection = None  # see _advertiser_present
-                raise asyncio.TimeoutError(f"no connectable device at {address}") from exc
+                while True:
+                    while not self._advertiser_present(address):
+                        if loop.time() >= deadline:
+                            raise asyncio.TimeoutError(f"no connectable device at {address}")
+                        await asyncio.sleep(0.01)
+                    # short attempts: one that races a device re-starting its advertising
+                    # (or a link still being torn down) is abandoned and tried again
+                    attempt_s = min(_ATTEMPT_S, max(deadline - loop.time(), 0.05))
+                    try:
+                        return await asyncio.wait_for(self.device.connect(address, timeout=None), attempt_s)
+                    except (asyncio.TimeoutError, core.TimeoutError):
+                        self._controller.pending_le_connection = None  # see _advertiser_present
+                        if loop.time() >= deadline:
+                            raise asyncio.TimeoutError(f"no connectable device at {address}") from None
+                        _log.debug("connection attempt to %s timed out; retrying", address)
             finally:
                 if was_scanning and self._listeners and not self.device.is_scanning:
                     await self.device.start_scanning(active=True, filter_duplicates=False)

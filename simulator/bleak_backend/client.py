@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
 
 from bleak.args import SizedBuffer
@@ -75,6 +75,7 @@ class SimBleakClient(BaseBleakClient):
         self._connection: Connection | None = None
         self._peer: Peer | None = None
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
+        self._lost: asyncio.Future[None] | None = None  # resolved when the link drops
 
     # ---- connection -----------------------------------------------------------------
     @property
@@ -106,6 +107,7 @@ class SimBleakClient(BaseBleakClient):
         except asyncio.TimeoutError:
             raise BleakDeviceNotFoundError(self.address, f"device {self.address} not found") from None
         self._connection = connection
+        self._lost = asyncio.get_running_loop().create_future()
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         try:
             self._peer = Peer(connection)
@@ -146,6 +148,8 @@ class SimBleakClient(BaseBleakClient):
         self._connection = None
         self._peer = None
         self._subscribers.clear()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
         if self._disconnected_callback is not None:
             self._disconnected_callback()
 
@@ -173,15 +177,26 @@ class SimBleakClient(BaseBleakClient):
             raise BleakError("Not connected")
         return self._peer
 
-    async def _att(self, operation: Awaitable[_T]) -> _T:
-        """Run one ATT operation, translating Bumble's failures into bleak's."""
+    async def _att(self, operation: Coroutine[Any, Any, _T]) -> _T:
+        """Run one ATT operation, translating Bumble's failures into bleak's.
+
+        The operation is abandoned when the link drops: a multi-step Bumble procedure
+        (e.g. subscribe = discover descriptors, then write the CCCD) would otherwise send
+        its next request on the dead link and wait for Bumble's 30 s GATT timeout.
+        """
+        lost = self._lost
+        op_task = asyncio.ensure_future(operation)
         try:
-            return await operation
+            if lost is not None:
+                await asyncio.wait({op_task, lost}, return_when=asyncio.FIRST_COMPLETED)
+                if not op_task.done():
+                    raise BleakError("Not connected: the link dropped during the operation")
+            return await op_task
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self._connection is None and task is not None and not task.cancelling():
+            current = asyncio.current_task()
+            if self._connection is None and current is not None and not current.cancelling():
                 # Bumble cancels pending requests when the link drops
                 raise BleakError("Not connected: the link dropped during the operation") from None
             raise
@@ -189,6 +204,9 @@ class SimBleakClient(BaseBleakClient):
             raise asyncio.TimeoutError(f"ATT request timed out: {exc}") from exc
         except core.BaseBumbleError as exc:
             raise BleakError(f"ATT operation failed: {exc}") from exc
+        finally:
+            if not op_task.done():
+                op_task.cancel()
 
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any

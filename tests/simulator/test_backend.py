@@ -128,3 +128,22 @@ class TestLatency:
                 start = time.perf_counter()
                 await client.read_gatt_char(wire.STATUS_CHAR_UUID)
                 assert time.perf_counter() - start >= 0.075
+
+
+class TestLinkDropDuringOperation:
+    async def test_an_operation_in_progress_fails_fast_when_the_link_drops(self) -> None:
+        # Bumble's subscribe is several ATT requests; after a drop mid-way it would send
+        # the next one on the dead link and wait 30 s. The backend abandons it at once.
+        async with VirtualWorld() as world:
+            client = BleakClient(world.address, backend=world.client_backend)
+            await client.connect()
+            backend = client._backend  # noqa: SLF001 - the mechanism itself is under test
+            never_answered = asyncio.get_running_loop().create_future()
+            pending = asyncio.ensure_future(backend._att(never_answered))  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)
+            start = time.perf_counter()
+            await world.device.peripheral.disconnect()
+            with pytest.raises(BleakError, match="link dropped"):
+                await asyncio.wait_for(pending, 2)
+            assert time.perf_counter() - start < 1.0
+            assert never_answered.cancelled()
