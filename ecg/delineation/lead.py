@@ -24,6 +24,10 @@ _P_MIN_QRS_FRACTION = 0.015
 _P_MIN_BEAT_FRACTION = 0.6
 #: ...and the P-to-QRS distance is this steady (robust SD, s)
 _P_MAX_PR_SD_S = 0.025
+#: T–P stretch: judged when at least this long (s); P waves rejected if its
+#: peak-to-peak range exceeds this multiple of the P amplitude (median over beats)
+_TP_MIN_S = 0.08
+_TP_MAX_RATIO = 1.0
 #: QRS peak-to-peak amplitude below which nothing is measured, mV
 MIN_QRS_MV = 0.05
 #: QRS amplitude over noise SD below which nothing is measured
@@ -191,6 +195,27 @@ def _check_p_consistency(w: dict[str, np.ndarray], fs: float) -> str | None:
     return None
 
 
+def _tp_activity(views: LeadViews, w: dict[str, np.ndarray], p_amps: list[float]) -> str | None:
+    """Reject P waves when the T–P stretch holds waves as large (flutter/fibrillation).
+
+    In sinus rhythm the stretch from the end of T to the start of P is flat; flutter
+    and coarse fibrillation waves fill it with deflections the size of the "P wave".
+    """
+    fs = views.fs_hz
+    ratios: list[float] = []
+    for i in range(1, w["r_peak"].size):
+        if w["p_on"][i] == MISSING or w["t_off"][i - 1] == MISSING or p_amps[i] <= 0:
+            continue
+        lo, hi = int(w["t_off"][i - 1]) + int(0.02 * fs), int(w["p_on"][i]) - int(0.02 * fs)
+        if hi - lo < int(_TP_MIN_S * fs):
+            continue
+        seg = views.smooth_mv[lo : hi + 1]
+        ratios.append(float(seg.max() - seg.min()) / p_amps[i])
+    if len(ratios) >= 2 and float(np.median(ratios)) > _TP_MAX_RATIO:
+        return "waves between T and P as large as the P wave (e.g. atrial flutter or fibrillation)"
+    return None
+
+
 def delineate_lead(x_mv: np.ndarray, fs_hz: float) -> LeadWaves:
     """Delineate every beat of one lead.
 
@@ -223,8 +248,8 @@ def delineate_lead(x_mv: np.ndarray, fs_hz: float) -> LeadWaves:
     if "all" in reasons:
         return LeadWaves(_empty(r_peaks.size), fs_hz, polarity, qrs_amp, noise, reasons, views)
     _t_all(views, w)
-    _p_all(views, w, qrs_amp, noise)
-    why_no_p = _check_p_consistency(w, fs_hz)
+    p_amps = _p_all(views, w, qrs_amp, noise)
+    why_no_p = _check_p_consistency(w, fs_hz) or _tp_activity(views, w, p_amps)
     if why_no_p is not None:
         for k in ("p_on", "p_peak", "p_off"):
             w[k][:] = MISSING

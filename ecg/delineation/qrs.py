@@ -64,6 +64,10 @@ def _drop_gentle(views: LeadViews, det: np.ndarray) -> np.ndarray:
     return det[steep >= _MIN_BEAT_SLOPE_FRACTION * float(np.percentile(steep, 90))]
 
 
+#: the R wave counts as the main deflection unless the negative one is this much larger
+_POSITIVE_PREFERENCE = 0.3
+
+
 def main_polarity(views: LeadViews, r_peaks: np.ndarray) -> float:
     """+1 if the lead's QRS is dominated by a positive deflection, else -1."""
     fs = views.fs_hz
@@ -76,7 +80,7 @@ def main_polarity(views: LeadViews, r_peaks: np.ndarray) -> float:
             neg.append(float(-seg.min()))
     if not pos:
         return 1.0
-    return 1.0 if np.median(pos) >= 0.8 * np.median(neg) else -1.0
+    return 1.0 if np.median(pos) >= _POSITIVE_PREFERENCE * np.median(neg) else -1.0
 
 
 def locate_beats(x_mv: np.ndarray, views: LeadViews) -> tuple[np.ndarray, float]:
