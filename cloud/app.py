@@ -144,6 +144,7 @@ async def post_analysis(request: web.Request) -> web.Response:
     try:
         result = await service.submit(client, analysis_request)
     except QueueFull as exc:
+        service.metrics.count("queueFull")
         return problem(503, "queue-full", str(exc), headers={"Retry-After": "1"})
     except AnalysisTimeout as exc:
         return problem(504, "analysis-timeout", str(exc), recordId=exc.record_id)

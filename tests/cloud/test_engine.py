@@ -132,6 +132,7 @@ class TestQueueFull:
         await asyncio.sleep(0.1)
         response = await cloud.http.post("/v1/analyses", json=_payload("c"), headers=cloud.headers())
         assert response.status == 503 and response.headers["Retry-After"] == "1"
+        assert (await _metrics(cloud))["counts"]["queueFull"] == 1
         gate.set()
         assert [s for s, _ in await asyncio.gather(first, second)] == [200, 200]
 
