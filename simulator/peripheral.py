@@ -29,13 +29,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bumble import gatt
-from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.link import LocalLink
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
-from firmware import wire
+from firmware import adv, wire
 from simulator.link import new_device
 
 __all__ = ["DeviceIdentity", "Peripheral"]
@@ -160,15 +159,13 @@ class Peripheral:
         self.device.add_services(services)
 
     def _advertising_data(self) -> tuple[bytes, bytes]:
-        fields: list[tuple[int, bytes]] = [(AdvertisingData.FLAGS, bytes([0x06]))]
-        if self.with_ecg_service:
-            fields.append(
-                (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, UUID(wire.ECG_SERVICE_UUID).to_bytes())
-            )
-        name = [(AdvertisingData.COMPLETE_LOCAL_NAME, self.identity.name.encode())]
-        if self.name_in_scan_response:
-            return bytes(AdvertisingData(fields)), bytes(AdvertisingData(name))
-        return bytes(AdvertisingData(fields + name)), b""
+        # the firmware's own advertising bytes (firmware/adv.py)
+        name = adv.scan_response(self.identity.name)
+        if not self.with_ecg_service:
+            flags_only = adv.advertising_payload(wire.ECG_SERVICE_UUID_LE)[:3]  # the 3-byte flags field
+            return (flags_only, name) if self.name_in_scan_response else (flags_only + name, b"")
+        payload = adv.advertising_payload(wire.ECG_SERVICE_UUID_LE)
+        return (payload, name) if self.name_in_scan_response else (payload + name, b"")
 
     # ---- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
