@@ -69,12 +69,14 @@ def cmd_history(args: argparse.Namespace) -> int:
         print("no recordings yet: make one with `cardio record` (or `cardio record --simulate`)")
         return EXIT_OK
     table = Table(title="cardiolink history")
-    for col in ("ID", "recorded (UTC)", "s", "state", "local result", "HR bpm", "cloud", "sync"):
+    for col in ("ID", "recorded (UTC)", "s", "state"):
+        table.add_column(col, no_wrap=True)
+    for col in ("local result", "HR", "cloud", "sync"):
         table.add_column(col)
     for r in rows:
         hr = (r.local or {}).get("heart_rate_bpm")
         table.add_row(
-            str(r.id), r.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), f"{r.duration_s:.1f}",
+            str(r.id), r.recorded_at.strftime("%Y-%m-%d %H:%M"), f"{r.duration_s:.1f}",
             r.state + ("" if r.verified or not r.complete else " (unverified)"), _label(r.local),
             "-" if hr is None else f"{hr:.0f}", _label(r.cloud), r.sync_state or "-",
         )
