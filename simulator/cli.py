@@ -20,7 +20,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from simulator.errors import SimulatorError
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _printer(start_wall: float):
+def _printer(start_wall: float) -> Callable[[float, str], None]:
     def on_event(sim_time_s: float, text: str) -> None:
         print(f"[{time.monotonic() - start_wall:7.2f} s | sim {sim_time_s:7.2f} s] {text}", flush=True)
 

@@ -202,7 +202,7 @@ def _place_beats(
     times: list[float] = []
     rr_before: list[float] = []
     ventricular: list[bool] = []
-    t_s = 0.3
+    t_s = 0.25 - 0.75 * float(rr_s[0]) if len(rr_s) else 0.0  # first beat within the first RR
     previous_pvc = False
     for rr in rr_s:
         is_pvc = pvc_rate > 0 and not previous_pvc and times and rng.random() < pvc_rate
