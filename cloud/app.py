@@ -108,6 +108,9 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
         slug = (exc.reason or "error").lower().replace(" ", "-")
         return problem(exc.status, slug, exc.text or exc.reason, headers=headers)
+    except Exception:  # a bug: answer in the API's form, keep the details in the log
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "internal-error", "unexpected server error; it has been logged")
 
 
 def _authorise(request: web.Request) -> str:
