@@ -101,9 +101,9 @@ class Tally:
     """Accumulates TP/FN/FP and errors per boundary."""
 
     def __init__(self) -> None:
-        self.tp = dict.fromkeys(BOUNDARIES, 0)
-        self.fn = dict.fromkeys(BOUNDARIES, 0)
-        self.fp = dict.fromkeys(BOUNDARIES, 0)
+        self.tp: dict[str, int] = dict.fromkeys(BOUNDARIES, 0)
+        self.fn: dict[str, int] = dict.fromkeys(BOUNDARIES, 0)
+        self.fp: dict[str, int] = dict.fromkeys(BOUNDARIES, 0)
         self.err_ms: dict[str, list[float]] = {k: [] for k in BOUNDARIES}
 
     def add(self, ref: dict[str, np.ndarray], det: dict[str, np.ndarray], span: tuple[int, int], fs_hz: float) -> None:
@@ -181,7 +181,8 @@ def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None)
     for lead in leads:
         per_method: dict = {}
         for m in methods:
-            tally, failures, interval_err, seconds = Tally(), 0, {"pr_ms": [], "qrs_ms": [], "qt_ms": []}, 0.0
+            tally, failures, seconds = Tally(), 0, 0.0
+            interval_err: dict[str, list[float]] = {"pr_ms": [], "qrs_ms": [], "qt_ms": []}
             per_record = []
             for name in names:
                 path = str(ludb / "data" / name)
@@ -200,11 +201,12 @@ def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None)
                 seconds += time.perf_counter() - t0
                 tally.add(ref, det, span, float(rec.fs))
                 ri, oi = reference_intervals_ms(ref, float(rec.fs)), our_intervals_ms(det, float(rec.fs))
-                row = {"record": name}
+                row: dict[str, object] = {"record": name}
                 for key in interval_err:
-                    if ri[key] is not None and oi[key] is not None:
-                        interval_err[key].append(oi[key] - ri[key])
-                        row[key] = round(oi[key] - ri[key], 1)
+                    ref_ms, our_ms = ri[key], oi[key]
+                    if ref_ms is not None and our_ms is not None:
+                        interval_err[key].append(our_ms - ref_ms)
+                        row[key] = round(our_ms - ref_ms, 1)
                 per_record.append(row)
             per_method[m] = {
                 "boundaries": {k: tally.row(k) for k in BOUNDARIES},
@@ -249,7 +251,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description="Delineation accuracy on LUDB: cardiolink beside neurokit2 (dwt).")
     default_data = os.environ.get("CARDIOLINK_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
     parser.add_argument("--data", type=Path, default=Path(default_data), help="folder holding ludb/ (default ../shared/data)")
     parser.add_argument("--leads", nargs="+", default=["i", "ii"])

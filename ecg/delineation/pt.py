@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .filters import LeadViews
@@ -15,26 +17,27 @@ _T_END_FRACTION = 0.45
 _T_LOBE_RATIO = 0.5
 #: the lead's usual T polarity wins unless the opposite deviation is this many times larger
 _T_POLARITY_PREFERENCE = 2.0
-#: how the T end is found: "trapezium" (largest-area corner) or "threshold" (slope fade)
-_T_END_METHOD = "threshold"
-#: the trapezium's far corner lies this far after the steepest point, s
-_T_TRAP_S = 0.15
 _T_LOBE_SEARCH_S = 0.12
 #: P boundaries: slope falls below this fraction of the steepest slope on that side
 _P_ON_FRACTION = 0.30
 _P_OFF_FRACTION = 0.55
 
 
-class TWave(tuple[int, int, float]):
-    """``(peak, offset, amplitude_mv)``; amplitude relative to the isoelectric level."""
+class TWave(NamedTuple):
+    """T wave of one beat: sample indices and amplitude from the isoelectric level."""
 
-    __slots__ = ()
+    peak: int
+    offset: int
+    amplitude_mv: float
 
 
-class PWave(tuple[int, int, int, float]):
-    """``(onset, peak, offset, amplitude_mv)``."""
+class PWave(NamedTuple):
+    """P wave of one beat: sample indices and amplitude from the isoelectric level."""
 
-    __slots__ = ()
+    onset: int
+    peak: int
+    offset: int
+    amplitude_mv: float
 
 
 def _walk_down(slope_abs: np.ndarray, start: int, step: int, threshold: float, stop: int) -> int:
@@ -73,21 +76,6 @@ def _second_lobe(dev: np.ndarray, k: int, sign: float, fs: float) -> int | None:
     return z + j
 
 
-def _trapezium_end(y: np.ndarray, xm: int, xr: int) -> int:
-    """T end as the corner of the largest trapezium under the descending limb.
-
-    With ``xm`` the steepest point of the descending limb of the (positive-going) wave
-    ``y`` and ``xr`` a point safely after its end, the area
-    ``0.5·(y[xm] − y[i])·(2·xr − i − xm)`` is largest at the end of the wave
-    (Vázquez-Seisdedos et al., 2011).
-    """
-    if xr <= xm + 1:
-        return xm
-    i = np.arange(xm, xr + 1)
-    area = 0.5 * (y[xm] - y[i]) * (2 * xr - i - xm)
-    return xm + int(np.argmax(area))
-
-
 def t_wave(
     views: LeadViews, qrs_off: int, start: int, stop: int, iso_mv: float, polarity: float = 0.0
 ) -> TWave | None:
@@ -120,12 +108,9 @@ def t_wave(
     steep = last + int(np.argmin(tail))  # steepest return towards the baseline
     if last_sign * slope[steep] >= 0:
         return None
-    if _T_END_METHOD == "trapezium":
-        end = _trapezium_end(views.smooth_mv * last_sign, steep, min(steep + int(_T_TRAP_S * fs), stop))
-    else:
-        a = np.abs(slope)
-        end = _walk_down(a, steep, +1, _T_END_FRACTION * a[steep], stop)
-    return TWave((peak, end, amp))
+    a = np.abs(slope)
+    end = _walk_down(a, steep, +1, _T_END_FRACTION * a[steep], stop)
+    return TWave(peak, int(end), amp)
 
 
 def p_wave(views: LeadViews, start: int, stop: int, iso_mv: float) -> PWave | None:
@@ -151,4 +136,4 @@ def p_wave(views: LeadViews, start: int, stop: int, iso_mv: float) -> PWave | No
     lo_lim = max(start - int(0.04 * fs), 0)
     onset = _walk_down(a, m_on, -1, _P_ON_FRACTION * a[m_on], lo_lim)
     offset = _walk_down(a, m_off, +1, _P_OFF_FRACTION * a[m_off], stop + int(0.01 * fs))
-    return PWave((onset, peak, offset, float(dev[k])))
+    return PWave(int(onset), peak, int(offset), float(dev[k]))

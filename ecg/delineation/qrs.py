@@ -9,13 +9,11 @@ from .filters import LeadViews
 
 __all__ = ["locate_beats", "qrs_bounds", "main_polarity"]
 
-#: a slope peak belongs to the QRS if it reaches this fraction of the QRS's largest slope
-_SIGNIFICANT_SLOPE = 0.12
-#: onset: slope falls below this fraction of the first significant slope peak
+#: onset: quiet means the slope stays below this fraction of the largest QRS slope
 _ONSET_FRACTION = 0.15
-#: offset: slope falls below this fraction of the last significant slope peak
+#: offset: the same fraction after the QRS
 _OFFSET_FRACTION = 0.07
-#: how far from the main deflection the first/last slope peak may lie, s
+#: how far from the main deflection the boundaries may lie, s
 _SEARCH_BEFORE_S = 0.14
 _SEARCH_AFTER_S = 0.16
 #: the threshold crossings lie systematically inside the visual boundaries; these
@@ -107,22 +105,6 @@ def locate_beats(x_mv: np.ndarray, views: LeadViews) -> tuple[np.ndarray, float]
             continue
         refined.append(peak)
     return np.asarray(refined, dtype=np.int64), polarity
-
-
-def _walk(slope_abs: np.ndarray, start: int, step: int, threshold: float, limit: int) -> int:
-    """Walk from ``start`` until the slope drops below ``threshold`` or stops falling."""
-    i = start
-    n = slope_abs.size
-    for _ in range(limit):
-        nxt = i + step
-        if nxt < 0 or nxt >= n:
-            break
-        if slope_abs[nxt] < threshold:
-            return nxt
-        if slope_abs[nxt] > slope_abs[i] and slope_abs[i] < 2.0 * threshold:
-            return i  # a local minimum of the slope close to the threshold
-        i = nxt
-    return i
 
 
 def _quiet_edge(a: np.ndarray, start: int, step: int, threshold: float, gap: int, stop: int) -> int:
