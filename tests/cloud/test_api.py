@@ -44,6 +44,19 @@ class TestPostAnalysis:
         assert status == 200
         assert body["diagnoses"][0]["code"] == "A"
 
+    async def test_pvcs_reported_as_findings(self, cloud: Any, mitdb_fixture: Any) -> None:
+        import wfdb
+
+        rec = wfdb.rdrecord(str(mitdb_fixture["208_1min"]), physical=False, sampto=30 * 360)
+        payload = {
+            "sampleRate": float(rec.fs), "adcGain": float(rec.adc_gain[0]), "baseline": int(rec.baseline[0]),
+            "dataI": rec.d_signal[:, 0].tolist(),
+        }
+        status, body = await cloud.post(payload)
+        assert status == 200, body
+        findings = {d["code"]: d for d in body["diagnoses"] if d["probability"] is None}
+        assert "pvc" in findings and "Premature ventricular complexes" in findings["pvc"]["label"]
+
     async def test_twelve_leads_sinus(self, cloud: Any, ludb_payload: Any) -> None:
         status, body = await cloud.post(ludb_payload("2"))
         assert status == 200, body
