@@ -28,6 +28,7 @@ Everything is vectorised numpy/scipy except two short loops over candidate beats
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 import numpy as np
 from scipy import signal as _sps
@@ -70,8 +71,8 @@ def _band(low_hz: float, high_hz: float, fs_hz: float) -> tuple[np.ndarray, np.n
     key = (low_hz, high_hz, fs_hz)
     cached = _filter_cache.get(key)
     if cached is None:
-        sos = _sps.butter(2, [low_hz, min(high_hz, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos")
-        cached = (sos, _sps.sosfilt_zi(sos))
+        sos = np.asarray(_sps.butter(2, [low_hz, min(high_hz, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos"))
+        cached = (sos, np.asarray(_sps.sosfilt_zi(sos)))
         _filter_cache[key] = cached
     return cached
 
@@ -81,8 +82,8 @@ def _highpass(cut_hz: float, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
     key = (cut_hz, -1.0, fs_hz)
     cached = _filter_cache.get(key)
     if cached is None:
-        sos = _sps.butter(2, cut_hz, btype="highpass", fs=fs_hz, output="sos")
-        cached = (sos, _sps.sosfilt_zi(sos))
+        sos = np.asarray(_sps.butter(2, cut_hz, btype="highpass", fs=fs_hz, output="sos"))
+        cached = (sos, np.asarray(_sps.sosfilt_zi(sos)))
         _filter_cache[key] = cached
     return cached
 
@@ -203,7 +204,8 @@ def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     return _envelope(_zero_phase(x - x[0], _band(*_WIDE_BAND_HZ, fs)), fs)
 
 
-def _window(x: np.ndarray, centres: np.ndarray, half: int, func) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _window(x: np.ndarray, centres: np.ndarray, half: int, func: Callable[..., np.ndarray]) -> np.ndarray:
+    """``func(..., axis=1)`` over windows of ±``half`` samples around each centre."""
     idx = np.clip(centres[:, None] + np.arange(-half, half + 1)[None, :], 0, x.size - 1)
     return func(x[idx], axis=1)
 
@@ -314,9 +316,9 @@ def rr_intervals_ms(r_peaks: np.ndarray, fs_hz: float) -> np.ndarray:
 
 
 def heart_rate_bpm(r_peaks: np.ndarray, fs_hz: float) -> float | None:
-    """Mean heart rate in beats per minute, or None with fewer than 2 beats.
+    """Heart rate in beats per minute from the median RR, or None with fewer than 2 beats.
 
-    Uses 60000 / median RR (ms), robust to a single missed or extra beat.
+    60000 / median RR (ms): robust to a single missed or extra beat.
 
     Examples
     --------

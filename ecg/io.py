@@ -186,6 +186,8 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
         rec = wfdb.rdrecord(str(base), physical=True)
     except Exception as exc:  # wfdb raises many kinds (ValueError, OSError, struct errors)
         raise InputFormatError(f"cannot read WFDB record: {exc}", source=str(base)) from exc
+    if not isinstance(rec, wfdb.Record):
+        raise InputFormatError("multi-segment WFDB records are not supported", source=str(base))
     if rec.p_signal is None or rec.fs is None:
         raise InputFormatError("WFDB record has no signal", source=str(base))
     fs = validate_fs(rec.fs)
@@ -196,15 +198,15 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
     sig = np.asarray(rec.p_signal, dtype=np.float64)
     if sig.ndim == 1:
         sig = sig[:, None]
-    gains = rec.adc_gain or [None]
-    baselines = rec.baseline or [None]
+    gain0 = (rec.adc_gain or [None])[0]
+    base0 = (rec.baseline or [None])[0]
     return Record(
         name=base.name,
         signals_mv=sig,
         fs_hz=fs,
         lead_names=tuple(str(n) for n in (rec.sig_name or [f"lead{i}" for i in range(sig.shape[1])])),
-        adc_gain=float(gains[0]) if gains[0] is not None else None,
-        baseline=int(baselines[0]) if baselines[0] is not None else None,
+        adc_gain=float(gain0) if gain0 is not None else None,
+        baseline=int(base0) if base0 is not None else None,
     )
 
 
