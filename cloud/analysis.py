@@ -27,7 +27,7 @@ from aiohttp import web
 from cloud.config import CloudConfig
 from cloud.errors import AnalysisFailed, AnalysisTimeout, RequestError, UnanalysableSignal
 from cloud.metrics import Metrics
-from cloud.pipeline import PipelineSettings, analyse
+from cloud.pipeline import PipelineSettings, analyse, warm_up
 from cloud.queue import Job, JobQueue, MemoryQueue
 from cloud.storage import ResultStore, StoredResult
 from cloud.validation import AnalysisRequest, parse_body, parse_request
@@ -96,7 +96,7 @@ class AnalysisService:
 
     def _new_executor(self) -> concurrent.futures.Executor:
         if self.config.executor == "process":
-            return concurrent.futures.ProcessPoolExecutor(max_workers=self.config.workers)
+            return concurrent.futures.ProcessPoolExecutor(max_workers=self.config.workers, initializer=warm_up)
         return concurrent.futures.ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix="analysis")
 
     async def start(self) -> None:

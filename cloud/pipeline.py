@@ -92,6 +92,18 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
     return body
 
 
+def warm_up() -> None:
+    """Load the model and compile the filters once (worker process initializer), so
+    the first real request does not pay for it."""
+    from cloud.openapi import example_request
+    from cloud.validation import parse_request
+
+    try:
+        analyse(parse_request(example_request()), PipelineSettings())
+    except Exception:  # noqa: BLE001 - warming is best effort; real requests report errors
+        pass
+
+
 def _preprocess(request: AnalysisRequest, settings: PipelineSettings) -> Signal:
     """The signal for the models: band-passed, resampled to the analysis rate."""
     from ecg.preprocess import BandPass, Pipeline, Resample
