@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
 
 from simulator.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _restore_bumble_log_level() -> Iterator[None]:
+    # main() quiets Bumble's logger for the process; keep other tests unaffected
+    logger = logging.getLogger("bumble")
+    level = logger.level
+    yield
+    logger.setLevel(level)
 
 
 class TestCli:
