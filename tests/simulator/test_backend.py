@@ -147,3 +147,17 @@ class TestLinkDropDuringOperation:
                 await asyncio.wait_for(pending, 2)
             assert time.perf_counter() - start < 1.0
             assert never_answered.cancelled()
+
+
+class TestIndications:
+    async def test_indication_only_characteristic(self) -> None:
+        # GATT Service Changed (0x2A05) is indicate-only: start_notify subscribes to
+        # indications and the central confirms each one (the server's await returns)
+        async with VirtualWorld() as world:
+            async with BleakClient(world.address, backend=world.client_backend) as client:
+                got: asyncio.Queue[bytes] = asyncio.Queue()
+                await client.start_notify("00002a05-0000-1000-8000-00805f9b34fb", lambda _c, d: got.put_nowait(bytes(d)))
+                server = world.device.peripheral.device
+                service_changed = server.gatt_service.service_changed_characteristic  # type: ignore[union-attr]
+                await asyncio.wait_for(server.indicate_subscribers(service_changed, b"\x01\x00\xff\xff"), 2)
+                assert await asyncio.wait_for(got.get(), 2) == b"\x01\x00\xff\xff"
