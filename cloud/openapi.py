@@ -179,7 +179,10 @@ def _json_response(description: str, schema: str) -> dict[str, Any]:
 def openapi_document(config: CloudConfig) -> dict[str, Any]:
     """The OpenAPI 3.0 document for a service with *config*."""
     auth_errors = {
-        "401": _problem_response("missing, unknown or revoked token"),
+        "401": {
+            **_problem_response("missing, unknown or revoked token"),
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+        },
         "429": {**_problem_response("rate limit exceeded"), "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
     }
     post = {
@@ -202,7 +205,10 @@ def openapi_document(config: CloudConfig) -> dict[str, Any]:
             "413": _problem_response(f"body larger than {config.max_body_bytes} bytes"),
             "422": _problem_response("request rejected, or signal not analysable"),
             "500": _problem_response("analysis failed after every attempt"),
-            "503": _problem_response("queue full; retry after Retry-After"),
+            "503": {
+                **_problem_response("queue full; retry after Retry-After"),
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            },
             "504": _problem_response("no answer in time; retry with the same recordId"),
         },
     }
