@@ -24,6 +24,11 @@ _P_MIN_QRS_FRACTION = 0.015
 _P_MIN_BEAT_FRACTION = 0.6
 #: ...and the P-to-QRS distance is this steady (robust SD, s)
 _P_MAX_PR_SD_S = 0.025
+#: T search window: from this long after the QRS offset and after the R peak (s) to
+#: this fraction of the RR interval after the R peak (kept within 0.25–0.65 s)
+_T_START_AFTER_QRS_S = 0.04
+_T_START_AFTER_R_S = 0.15
+_T_STOP_RR_FRACTION = 0.7
 #: T–P stretch: judged when at least this long (s); P waves rejected if its
 #: peak-to-peak range exceeds this multiple of the P amplitude (median over beats)
 _TP_MIN_S = 0.08
@@ -130,8 +135,8 @@ def _t_windows(views: LeadViews, w: dict[str, np.ndarray]) -> list[tuple[int, in
     for i in range(r_peaks.size):
         r, on, off = int(r_peaks[i]), int(w["qrs_on"][i]), int(w["qrs_off"][i])
         rr = _rr_s(r_peaks, i, fs)
-        start = max(off + int(0.04 * fs), r + int(0.1 * fs))
-        stop = r + int(min(max(0.7 * rr, 0.25), 0.65) * fs)
+        start = max(off + int(_T_START_AFTER_QRS_S * fs), r + int(_T_START_AFTER_R_S * fs))
+        stop = r + int(min(max(_T_STOP_RR_FRACTION * rr, 0.25), 0.65) * fs)
         if i + 1 < r_peaks.size:
             stop = min(stop, int(w["qrs_on"][i + 1]) - int(0.04 * fs))
         elif stop >= n:

@@ -17,7 +17,7 @@ _T_END_FRACTION = 0.45
 _T_LOBE_RATIO = 0.5
 #: the lead's usual T polarity wins unless the opposite deviation is this many times larger
 _T_POLARITY_PREFERENCE = 2.0
-_T_LOBE_SEARCH_S = 0.12
+_T_LOBE_SEARCH_S = 0.06
 #: P boundaries: slope falls below this fraction of the steepest slope on that side
 _P_ON_FRACTION = 0.30
 _P_OFF_FRACTION = 0.55
