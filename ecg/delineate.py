@@ -177,12 +177,28 @@ def _interval(
     return value
 
 
+def _intervals(
+    w: dict[str, np.ndarray], fs: float, reasons: dict[str, str]
+) -> tuple[float | None, float | None, float | None]:
+    """PR, QRS, QT; PR and QT start at the QRS onset, so they fall with a bad QRS."""
+    qrs = _interval(w, "qrs_on", "qrs_off", fs, "qrs_ms", reasons)
+    pr = _interval(w, "p_on", "qrs_on", fs, "pr_ms", reasons)
+    qt = _interval(w, "qrs_on", "t_off", fs, "qt_ms", reasons)
+    if qrs is None and "qrs_ms" in reasons and "unreliable" in reasons["qrs_ms"]:
+        for key in ("pr_ms", "qt_ms"):
+            reasons.setdefault(key, "QRS onsets unreliable: " + reasons["qrs_ms"])
+        pr = qt = None
+    return pr, qrs, qt
+
+
 def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) -> Measurements:
     """Turn one lead's per-beat boundaries into :class:`Measurements`."""
     fs = lw.fs_hz
     w = lw.waves
     reasons: dict[str, str] = {}
     hr, rr = heart_rate(w["r_peak"], fs)
+    if "all" in lw.reasons:
+        hr = rr = None  # beats found in noise give no heart rate either
     if hr is None:
         reasons["heart_rate_bpm"] = lw.reasons.get("all", "fewer than 2 beats")
     if "all" in lw.reasons:
@@ -191,9 +207,7 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) ->
     elif "p" in lw.reasons:
         reasons["pr_ms"] = lw.reasons["p"]
     paced = "all" not in lw.reasons and detect_pacing(x_mv, fs, w["qrs_on"])
-    pr = _interval(w, "p_on", "qrs_on", fs, "pr_ms", reasons)
-    qrs = _interval(w, "qrs_on", "qrs_off", fs, "qrs_ms", reasons)
-    qt = _interval(w, "qrs_on", "t_off", fs, "qt_ms", reasons)
+    pr, qrs, qt = _intervals(w, fs, reasons)
     if paced:
         pr = qrs = qt = None
         for k in ("pr_ms", "qrs_ms", "qt_ms"):
@@ -313,9 +327,7 @@ def measure_leads(
     if hr is None:
         reasons["heart_rate_bpm"] = "fewer than 2 beats in every lead"
     paced = any(m.paced for m in singles)
-    pr = _interval(glob, "p_on", "qrs_on", fs, "pr_ms", reasons)
-    qrs = _interval(glob, "qrs_on", "qrs_off", fs, "qrs_ms", reasons)
-    qt = _interval(glob, "qrs_on", "t_off", fs, "qt_ms", reasons)
+    pr, qrs, qt = _intervals(glob, fs, reasons)
     if pr is None and not paced:
         reasons["pr_ms"] = "no steady P wave in enough leads (e.g. atrial fibrillation or flutter)"
     if paced:

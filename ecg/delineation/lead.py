@@ -36,7 +36,7 @@ _TP_MAX_RATIO = 1.0
 #: QRS peak-to-peak amplitude below which nothing is measured, mV
 MIN_QRS_MV = 0.05
 #: QRS amplitude over noise SD below which nothing is measured
-MIN_QRS_SNR = 5.0
+MIN_QRS_SNR = 12.0
 #: median correlation of QRS complexes with their median below which beats are taken
 #: for noise (real beats of one rhythm look alike, ectopics are a minority)
 MIN_QRS_CORR = 0.7

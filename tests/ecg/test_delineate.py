@@ -104,15 +104,17 @@ class TestBadInput:
     def test_very_low_amplitude_is_not_measured(self, ludb_dir: Path) -> None:
         rec = read_record(ludb_dir / "2.hea")
         m = measure(rec.signals_mv[:, 1] * 0.02, rec.fs_hz)
-        assert m.qrs_ms is None and m.qt_ms is None and m.pr_ms is None
+        assert m.qrs_ms is None and m.qt_ms is None and m.pr_ms is None and m.heart_rate_bpm is None
         assert "too low" in m.reasons["qrs_ms"]
         assert m.findings == () or all(f.unit == "bpm" for f in m.findings)
 
     def test_noise_gives_nulls_not_numbers(self) -> None:
         rng = np.random.default_rng(7)
-        m = measure(rng.normal(0, 0.3, 5000), 500.0)
-        assert m.pr_ms is None and m.qrs_ms is None and m.qt_ms is None
-        assert {"pr_ms", "qrs_ms", "qt_ms"} <= set(m.reasons)
+        for _ in range(5):
+            m = measure(rng.normal(0, 0.3, 5000), 500.0)
+            assert m.pr_ms is None and m.qrs_ms is None and m.qt_ms is None and m.heart_rate_bpm is None
+            assert {"pr_ms", "qrs_ms", "qt_ms", "heart_rate_bpm"} <= set(m.reasons)
+            assert all(b.qrs_on is None for b in m.beats)
 
     def test_noisy_cinc_record_intervals_null(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
         path, label = cinc2017_fixture["A00022"]
