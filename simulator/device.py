@@ -35,6 +35,8 @@ _log = logging.getLogger(__name__)
 
 #: notifications the driver lets wait in the radio's queue before it stops pulling frames
 _TX_QUEUE_LIMIT = 6
+#: samples per feed() call (firmware/main.py reads the front end into a 64-sample buffer)
+_FEED_CHUNK = 64
 #: wall-clock period of the driver loop, s
 _TICK_S = 0.005
 #: driver-loop ticks between checks that an unconnected device is advertising
@@ -269,8 +271,11 @@ class SimulatedDevice:
         if due <= 0:
             return
         for counts, lead_off in self.frontend.read(due):
-            core.feed(counts, lead_off)
-            self._after_core_change()  # per run, so short pauses are seen too
+            # in chunks, as firmware/main.py feeds its 64-sample buffer, so that every
+            # state change is seen even when the loop was late
+            for start in range(0, len(counts), _FEED_CHUNK):
+                core.feed(counts[start : start + _FEED_CHUNK], lead_off)
+                self._after_core_change()
         self._fed += due
         if now_s - self._last_status_s >= _STATUS_PERIOD_S and self.peripheral.connected:
             self._last_status_s = now_s
