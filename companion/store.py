@@ -12,7 +12,8 @@ Lifecycle of a recording made by ``cardio record``::
     store.finish_recording(rid, rec)        # 'complete' (+ outbox row) or 'incomplete'
 
 A crash between these leaves the row in state ``'recording'`` with the samples of the
-last checkpoint: the partial recording is kept. Results are attached with
+last checkpoint: the partial recording is kept, and :meth:`Store.open` later marks it
+``'incomplete'`` once it is clearly abandoned (:meth:`Store.close_abandoned`). Results are attached with
 :meth:`Store.set_local_result`, :meth:`Store.set_measurements` and
 :meth:`Store.set_cloud_result`. The outbox (one row per recording to upload) is driven
 by the sync code through :meth:`Store.due_outbox`, :meth:`Store.mark_outbox_sending`,
@@ -67,6 +68,10 @@ __all__ = ["Store", "OutboxItem", "RecordingSummary", "StoredRecording", "utc_te
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 6, 11, 13, 26
 
 
+#: a row in state 'recording' untouched for this long belongs to a dead session, seconds
+ABANDONED_AFTER_S = 60.0
+
+
 class Store:
     """The companion's history database.
 
@@ -112,8 +117,40 @@ class Store:
 
     @classmethod
     def open(cls, config: Any) -> Store:
-        """Open the store named by a :class:`~companion.config.CompanionConfig`."""
-        return cls(config.db_path, busy_timeout_s=config.busy_timeout_s)
+        """Open the store named by a :class:`~companion.config.CompanionConfig`.
+
+        Sessions that a crashed process left in state ``'recording'`` are closed as
+        ``'incomplete'`` on the way (see :meth:`close_abandoned`).
+        """
+        store = cls(config.db_path, busy_timeout_s=config.busy_timeout_s)
+        try:
+            store.close_abandoned()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close_abandoned(self, *, stale_after_s: float = ABANDONED_AFTER_S) -> list[int]:
+        """Mark recordings whose session died as ``'incomplete'``; returns their ids.
+
+        A live recorder checkpoints its row about twice a second, so a row still in
+        state ``'recording'`` that has not been written for ``stale_after_s`` seconds
+        belongs to a process that was killed: its checkpointed samples are kept and the
+        recording is marked incomplete, as a session cut short is.
+        """
+        cutoff = utc_text(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=stale_after_s))
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id FROM recordings WHERE state = ? AND updated_at < ?",
+                (schema.STATE_RECORDING, cutoff),
+            ).fetchall()
+            ids = [int(r[0]) for r in rows]
+            for rid in ids:
+                conn.execute(
+                    "UPDATE recordings SET state = ?, complete = 0 WHERE id = ?",
+                    (schema.STATE_INCOMPLETE, rid),
+                )
+        return ids
 
     # -- plumbing ---------------------------------------------------------------------
 

@@ -74,6 +74,25 @@ class TestRecordings:
             assert got.state == "complete" and got.sync_state == "pending"
             np.testing.assert_array_equal(got.recording.samples, full.samples)
 
+    def test_abandoned_session_is_closed_as_incomplete(self, tmp_path: Path) -> None:
+        from companion.config import CompanionConfig
+
+        config = CompanionConfig.resolve(data_dir=str(tmp_path), db=None)
+        with Store.open(config) as store:
+            dead = store.begin_recording(Recording(np.zeros(0, np.int32), 300.0, 1000.0))
+            store.checkpoint_recording(dead, _rec(3000, complete=False))
+            live = store.begin_recording(Recording(np.zeros(0, np.int32), 300.0, 1000.0))
+            # a fresh row belongs to a live session and is left alone
+            assert store.close_abandoned() == []
+            assert store.close_abandoned(stale_after_s=-1.0) == [dead, live]
+            got = store.get_recording(dead)
+            assert got.state == "incomplete" and got.recording.n_samples == 3000
+            assert store.outbox_item(dead) is None
+            store.finish_recording(live, _rec())
+        # Store.open applies the policy: nothing stale is left in state 'recording'
+        with Store.open(config) as store:
+            assert [r.state for r in store.list_recordings()] == ["complete", "incomplete"]
+
     def test_incomplete_is_not_queued(self, store: Store) -> None:
         rid = store.add_recording(_rec(complete=False))
         assert store.get_recording(rid).state == "incomplete"
