@@ -22,8 +22,10 @@ _P_MIN_SNR = 2.0
 _P_MIN_QRS_FRACTION = 0.015
 #: P waves are reported only if at least this fraction of beats has one...
 _P_MIN_BEAT_FRACTION = 0.6
-#: ...and the P-to-QRS distance is this steady (robust SD, s)
-_P_MAX_PR_SD_S = 0.025
+#: ...and at least this fraction of them lies within ±_P_STEADY_BAND_S of the median
+#: P-peak-to-QRS distance (the others are dropped)
+_P_MIN_STEADY_FRACTION = 0.5
+_P_STEADY_BAND_S = 0.03
 #: T search window: from this long after the QRS offset and after the R peak (s) to
 #: this fraction of the RR interval after the R peak (kept within 0.25–0.65 s)
 _T_START_AFTER_QRS_S = 0.04
@@ -193,10 +195,13 @@ def _check_p_consistency(w: dict[str, np.ndarray], fs: float) -> str | None:
     eligible = n - int(np.sum((w["qrs_on"] < int(0.34 * fs))))
     if eligible <= 0 or has.sum() < max(2, _P_MIN_BEAT_FRACTION * eligible):
         return "no P wave found before most QRS complexes (e.g. atrial fibrillation or flutter)"
-    pr = (w["qrs_on"][has] - w["p_peak"][has]) / fs
-    sd = 1.4826 * float(np.median(np.abs(pr - np.median(pr))))
-    if sd > _P_MAX_PR_SD_S:
+    pr = (w["qrs_on"] - w["p_peak"]) / fs
+    dev = np.abs(pr - float(np.median(pr[has])))
+    steady = has & (dev <= _P_STEADY_BAND_S)
+    if steady.sum() < max(2, _P_MIN_STEADY_FRACTION * has.sum(), _P_MIN_BEAT_FRACTION * 0.8 * eligible):
         return "P-like waves at a varying distance from the QRS (no steady P wave, e.g. atrial fibrillation)"
+    for k in ("p_on", "p_peak", "p_off"):  # the few off the steady P-QRS distance are something else
+        w[k][has & ~steady] = MISSING
     return None
 
 
