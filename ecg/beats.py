@@ -12,7 +12,8 @@ The detector works on the whole recording at once (offline, not sample by sample
 4. **Conflicts**: strongest first; a candidate within 360 ms of an accepted, stronger
    beat needs ≥ 20 % of its score (rejects T and P waves, keeps couplets and VT),
    unless it scores ≥ 50 % of the recording's median candidate score (a normal beat
-   next to a large artefact stays).
+   next to a large artefact stays). Then, as in Pan–Tompkins' T-wave test, of two beats
+   closer than 360 ms the one less than half as steep (envelope height) is dropped.
 5. **Rhythm check**: a beat that splits one normal RR interval in two is removed when
    it is weak against both neighbours: the two intervals together < 1.2 × the local
    median RR of the strong beats and score < 50 % of the weaker neighbour, or together
@@ -56,6 +57,7 @@ _CONFLICT_S = 0.36
 _CONFLICT_RATIO = 0.20
 _SPLIT_RR_FACTOR = 1.2
 _SPLIT_SCORE_RATIO = 0.5
+_PAIR_SLOPE_RATIO = 0.5
 _SPLIT_TIGHT_RR_FACTOR = 1.05
 _SPLIT_TIGHT_SCORE_RATIO = 0.8
 _TYPICAL_FRACTION = 0.5
@@ -171,7 +173,9 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     keep = (height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)) & (
         height >= _MIN_PROMINENCE * _background(env, cand, fs)
     )
-    beats, beat_scores = _resolve_conflicts(cand[keep], score[keep], int(_CONFLICT_S * fs))
+    cand, score, height = cand[keep], score[keep], height[keep]
+    beats, beat_scores = _resolve_conflicts(cand, score, int(_CONFLICT_S * fs))
+    beats, beat_scores = _drop_shallow_neighbours(beats, beat_scores, height[np.searchsorted(cand, beats)], fs)
     beats = _remove_split_beats(beats, beat_scores)
     if beats.size == 0:
         return beats
@@ -252,6 +256,19 @@ def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[
             accepted.insert(j, pos)
             accepted_score.insert(j, float(score[i]))
     return np.asarray(accepted, dtype=np.int64), np.asarray(accepted_score)
+
+
+def _drop_shallow_neighbours(
+    beats: np.ndarray, score: np.ndarray, slope: np.ndarray, fs: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of two beats closer than 360 ms, drop one less than half as steep (a T or P wave)."""
+    if beats.size < 2:
+        return beats, score
+    close = np.diff(beats) < int(_CONFLICT_S * fs)
+    drop = np.zeros(beats.size, dtype=bool)
+    drop[:-1] |= close & (slope[:-1] < _PAIR_SLOPE_RATIO * slope[1:])
+    drop[1:] |= close & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
+    return beats[~drop], score[~drop]
 
 
 def _remove_split_beats(beats: np.ndarray, score: np.ndarray) -> np.ndarray:
