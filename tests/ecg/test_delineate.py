@@ -150,11 +150,12 @@ class TestCinc:
         path, _ = cinc2017_fixture[name]
         rec = read_record(path)
         m = measure(rec.signals_mv[:, 0], rec.fs_hz)
-        assert m.pr_ms is not None and 100 < m.pr_ms < 220
         assert m.qrs_ms is not None and 60 < m.qrs_ms < 120
         if name == "A00001":
+            assert m.pr_ms is not None and 100 < m.pr_ms < 220
             assert m.qt_ms is not None and 300 < m.qt_ms < 480
-        else:  # A00002's T waves change shape from beat to beat: QT may be refused
+        else:  # A00002's P and T waves change shape from beat to beat: may be refused
+            assert (m.pr_ms is not None and 100 < m.pr_ms < 220) or "pr_ms" in m.reasons
             assert (m.qt_ms is not None and 300 < m.qt_ms < 480) or "qt_ms" in m.reasons
         assert len(m.beats) > 25
 
