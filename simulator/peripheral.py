@@ -205,7 +205,11 @@ class Peripheral:
     async def stop(self) -> None:
         """Stop advertising, drop the connection and the TX task."""
         if self._readvertise is not None and not self._readvertise.done():
-            self._readvertise.cancel()
+            # let it finish: cancelling mid-HCI-command leaves the host a stale response
+            try:
+                await asyncio.wait_for(asyncio.shield(self._readvertise), 2.0)
+            except Exception:  # noqa: BLE001 - shutting down
+                _log.debug("re-advertising did not finish cleanly", exc_info=True)
         if self._tx_task is not None:
             self._tx_task.cancel()
             try:
