@@ -80,7 +80,11 @@ class TestRecording:
         assert rec.complete and rec.verified and rec.gaps == []
         np.testing.assert_array_equal(rec.samples, device_samples)
         assert rec.n_samples == 9000
-        assert rec.frames_resent >= stats.frames_dropped
+        # every dropped frame reached us bit for bit, so the device re-sent each one at
+        # least once; the companion's own count is of distinct frames it asked for, which
+        # under load can miss a frame re-sent for a request made before a disconnect
+        assert stats.resends_sent >= stats.frames_dropped
+        assert rec.frames_resent > 0
         # two drops; under load the second can hit while the first reconnection is still
         # under way, and then one reconnection covers both
         assert 1 <= rec.reconnects <= 2
