@@ -20,6 +20,11 @@ _SEARCH_AFTER_S = 0.16
 #: constant shifts (s) move them out (calibrated on the public LUDB records)
 _ONSET_SHIFT_S = 0.014
 _OFFSET_SHIFT_S = 0.003
+#: a quiet stretch followed within _RESUME_S by a slope of this fraction of the largest
+#: one is a turning point inside the QRS (slurred S or Q), not its end
+_RESUME_ON_FRACTION = 0.3
+_RESUME_OFF_FRACTION = 0.2
+_RESUME_S = 0.04
 #: length of the quiet stretch that separates the QRS from its surroundings, s
 _QUIET_S = 0.008
 
@@ -130,6 +135,24 @@ def _quiet_edge(a: np.ndarray, start: int, step: int, threshold: float, gap: int
     return stop
 
 
+def _settled_edge(
+    a: np.ndarray, start: int, step: int, threshold: float, gap: int, stop: int, resume: float, look: int
+) -> int:
+    """Like :func:`_quiet_edge`, but a quiet run followed within ``look`` samples by a
+    slope of at least ``resume`` is the turning point of a slurred wave (e.g. the broad
+    S of a right bundle branch block), not the end of the complex: search on past it."""
+    edge = _quiet_edge(a, start, step, threshold, gap, stop)
+    for _ in range(4):
+        if edge == stop:
+            return edge
+        ahead = a[edge : edge + step * look : step] if step > 0 else a[max(edge - look, 0) : edge + 1][::-1]
+        again = np.flatnonzero(ahead >= resume)
+        if again.size == 0:
+            return edge
+        edge = _quiet_edge(a, edge + step * int(again[0]), step, threshold, gap, stop)
+    return edge
+
+
 def qrs_bounds(views: LeadViews, r: int, lo: int, hi: int, noise_slope: float = 0.0) -> tuple[int, int, float]:
     """Onset and offset of the QRS around main deflection ``r``.
 
@@ -160,8 +183,10 @@ def qrs_bounds(views: LeadViews, r: int, lo: int, hi: int, noise_slope: float = 
     core = a[max(r - int(0.05 * fs), b0) : min(r + int(0.05 * fs), b1) + 1]
     top = float(core.max()) if core.size else 0.0
     gap = max(int(round(_QUIET_S * fs)), 2)
-    onset = _quiet_edge(a, r, -1, max(_ONSET_FRACTION * top, 3.0 * noise_slope), gap, b0)
-    offset = _quiet_edge(a, r, +1, max(_OFFSET_FRACTION * top, 3.0 * noise_slope), gap, b1)
+    onset = _settled_edge(a, r, -1, max(_ONSET_FRACTION * top, 3.0 * noise_slope), gap, b0,
+                          _RESUME_ON_FRACTION * top, int(_RESUME_S * fs))
+    offset = _settled_edge(a, r, +1, max(_OFFSET_FRACTION * top, 3.0 * noise_slope), gap, b1,
+                           _RESUME_OFF_FRACTION * top, int(_RESUME_S * fs))
     onset = max(onset - int(round(_ONSET_SHIFT_S * fs)), b0)
     offset = min(offset + int(round(_OFFSET_SHIFT_S * fs)), b1)
     return onset, offset, top
