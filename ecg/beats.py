@@ -91,8 +91,8 @@ def _highpass(cut_hz: float, fs_hz: float) -> tuple[np.ndarray, np.ndarray, np.n
     key = (cut_hz, fs_hz)
     cached = _tf_cache.get(key)
     if cached is None:
-        b, a = _sps.butter(2, cut_hz, btype="highpass", fs=fs_hz)
-        b, a = np.asarray(b), np.asarray(a)
+        sos = np.asarray(_sps.butter(2, cut_hz, btype="highpass", fs=fs_hz, output="sos"))
+        b, a = (np.asarray(v) for v in _sps.sos2tf(sos))
         cached = (b, a, np.asarray(_sps.lfilter_zi(b, a)))
         _tf_cache[key] = cached
     return cached
