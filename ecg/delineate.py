@@ -220,7 +220,8 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) ->
         reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
     p_waves = not paced and "p" not in lw.reasons and "all" not in lw.reasons and pr is not None
     found = interval_findings(
-        pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, heart_rate_bpm=hr, p_waves=p_waves, paced=paced, sex=sex
+        pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, qtc_fridericia_ms=qtc_f, heart_rate_bpm=hr, p_waves=p_waves,
+        paced=paced, sex=sex,
     )
     return Measurements(
         fs_hz=fs,
@@ -345,7 +346,8 @@ def measure_leads(
     if axis is None:
         reasons["axis_deg"] = "needs usable leads I and aVF (or I and II)"
     p_waves = pr is not None
-    found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, heart_rate_bpm=hr, p_waves=p_waves, paced=paced, sex=sex)
+    found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, qtc_fridericia_ms=qtc_f, heart_rate_bpm=hr,
+                              p_waves=p_waves, paced=paced, sex=sex)
     found += axis_findings(axis)
     morph = {k: (None if v is None else v.morphology) for k, v in shapes.items()}
     found += bundle_branch_findings(qrs_ms=qrs, v1=morph["v1"], v6=morph["v6"], lead_i=morph["i"], paced=paced)

@@ -11,10 +11,12 @@ code                        rule                           source
 ``short_pr``                PR < 120 ms, P waves present   [CHOU]_
 ``wide_qrs``                QRS ≥ 120 ms                   [SURAWICZ]_ (complete BBB
                                                            width)
-``long_qtc``                QTc (Bazett) ≥ 450 ms men,     [RAUTAHARJU]_
+``long_qtc``                QTc ≥ 450 ms men,              [RAUTAHARJU]_
                             ≥ 460 ms women; sex unknown:
-                            ≥ 460 ms (fewer false alarms)
-``short_qtc``               QTc (Bazett) ≤ 390 ms          [RAUTAHARJU]_
+                            ≥ 460 ms (fewer false alarms);
+                            Bazett at 60–100 bpm,
+                            Fridericia outside
+``short_qtc``               QTc ≤ 390 ms (same QTc)        [RAUTAHARJU]_
 ``sinus_bradycardia``       HR < 60 bpm with steady P      [CHOU]_
 ``sinus_tachycardia``       HR > 100 bpm with steady P     [CHOU]_
 ``bradycardia``             HR < 60 bpm, no P wave found   [CHOU]_
@@ -121,6 +123,7 @@ def interval_findings(
     qrs_ms: float | None,
     qtc_ms: float | None,
     heart_rate_bpm: float | None,
+    qtc_fridericia_ms: float | None = None,
     p_waves: bool,
     paced: bool = False,
     sex: Sex = None,
@@ -132,6 +135,9 @@ def interval_findings(
     ----------
     pr_ms, qrs_ms, qtc_ms : float or None
         Median intervals (QTc by Bazett); None when not measured.
+    qtc_fridericia_ms : float or None
+        QTc by Fridericia: judged instead of Bazett's outside 60–100 bpm, where Bazett
+        over- (fast) or under-corrects (slow).
     heart_rate_bpm : float or None
     p_waves : bool
         True when steady P waves were found (sinus mechanism plausible).
@@ -160,12 +166,16 @@ def interval_findings(
                 out.append(Finding("short_pr", "short PR interval", pr_ms, "ms", limits.pr_short_ms, _CHOU))
         if qrs_ms is not None and qrs_ms >= limits.qrs_wide_ms:
             out.append(Finding("wide_qrs", "wide QRS complex", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ))
-        if qtc_ms is not None:
+        qtc, how = qtc_ms, "Bazett"
+        off_range = heart_rate_bpm is not None and not limits.hr_brady_bpm <= heart_rate_bpm <= limits.hr_tachy_bpm
+        if off_range and qtc_fridericia_ms is not None:
+            qtc, how = qtc_fridericia_ms, "Fridericia"
+        if qtc is not None:
             long_ms = limits.qtc_long_men_ms if sex == "M" else limits.qtc_long_women_ms
-            if qtc_ms >= long_ms:
-                out.append(Finding("long_qtc", "prolonged QTc (Bazett)", qtc_ms, "ms", long_ms, _RAUTAHARJU))
-            elif qtc_ms <= limits.qtc_short_ms:
-                out.append(Finding("short_qtc", "short QTc (Bazett)", qtc_ms, "ms", limits.qtc_short_ms, _RAUTAHARJU))
+            if qtc >= long_ms:
+                out.append(Finding("long_qtc", f"prolonged QTc ({how})", qtc, "ms", long_ms, _RAUTAHARJU))
+            elif qtc <= limits.qtc_short_ms:
+                out.append(Finding("short_qtc", f"short QTc ({how})", qtc, "ms", limits.qtc_short_ms, _RAUTAHARJU))
     if heart_rate_bpm is not None:
         prefix, what = ("sinus_", "sinus ") if p_waves and not paced else ("", "")
         if heart_rate_bpm < limits.hr_brady_bpm:

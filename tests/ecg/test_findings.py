@@ -35,6 +35,15 @@ class TestIntervalFindings:
     def test_long_qtc_by_sex(self, sex: str | None, qtc: float, long: bool) -> None:
         assert ("long_qtc" in codes(qtc_ms=qtc, sex=sex)) is long
 
+    def test_fridericia_judged_outside_60_to_100_bpm(self) -> None:
+        # at 130 bpm Bazett over-corrects: the Fridericia value decides
+        assert "long_qtc" not in codes(qtc_ms=500.0, qtc_fridericia_ms=440.0, heart_rate_bpm=130.0)
+        assert "long_qtc" in codes(qtc_ms=500.0, qtc_fridericia_ms=470.0, heart_rate_bpm=130.0)
+        assert "long_qtc" in codes(qtc_ms=470.0, qtc_fridericia_ms=440.0, heart_rate_bpm=80.0)
+        (f,) = [f for f in interval_findings(pr_ms=None, qrs_ms=None, qtc_ms=430.0, qtc_fridericia_ms=470.0,
+                                             heart_rate_bpm=45.0, p_waves=False) if f.code == "long_qtc"]
+        assert "Fridericia" in f.label
+
     def test_short_qtc(self) -> None:
         assert codes(qtc_ms=385.0) == ["short_qtc"]
 
