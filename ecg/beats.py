@@ -292,11 +292,18 @@ def _remove_split_beats(beats: np.ndarray, score: np.ndarray) -> np.ndarray:
     for _ in range(10):
         if beats.size < 4:
             break
-        strong = beats[score >= _STRONG_FRACTION * np.median(score)]
-        if strong.size < 3:
-            break
-        rr_strong = median_filter(np.diff(strong), size=9, mode="nearest")
-        rr_ref = np.interp(beats[1:-1], (strong[1:] + strong[:-1]) / 2, rr_strong)
+        is_strong = score >= _STRONG_FRACTION * np.median(score)
+        # reference RR: intervals between two adjacent strong beats (none weak between)
+        pair = is_strong[:-1] & is_strong[1:]
+        if np.count_nonzero(pair) >= 3:
+            rr = np.diff(beats)[pair]
+            mid = ((beats[1:] + beats[:-1]) / 2)[pair]
+        else:
+            strong = beats[is_strong]
+            if strong.size < 3:
+                break
+            rr, mid = np.diff(strong), (strong[1:] + strong[:-1]) / 2
+        rr_ref = np.interp(beats[1:-1], mid, median_filter(rr, size=9, mode="nearest"))
         flag = np.zeros(beats.size, dtype=bool)
         span = (beats[2:] - beats[:-2]) / rr_ref
         rel = score[1:-1] / np.minimum(score[:-2], score[2:])
