@@ -284,6 +284,28 @@ def measure(sig_mv: np.ndarray, fs_hz: float, *, lead: str | None = None, sex: S
     return summarise(delineate_lead(x, fs), x, lead=lead, sex=sex)
 
 
+def _shape_findings(
+    names: tuple[str, ...],
+    waves: list[LeadWaves],
+    glob: dict[str, np.ndarray],
+    qrs_ms: float | None,
+    paced: bool,
+    reasons: dict[str, str],
+) -> tuple[float | None, list[Finding]]:
+    """Frontal axis and the findings drawn from QRS shapes (axis deviation, BBB)."""
+    shapes: dict[str, QrsShape | None] = {}
+    for want in ("i", "ii", "avf", "v1", "v6"):
+        j = lead_index(names, want)
+        shapes[want] = None if j is None else qrs_shape(waves[j], glob)
+    axis = frontal_axis_deg(shapes["i"], shapes["avf"], shapes["ii"])
+    if axis is None:
+        reasons["axis_deg"] = "needs usable leads I and aVF (or I and II)"
+    morph = {k: (None if v is None else v.morphology) for k, v in shapes.items()}
+    found = axis_findings(axis)
+    found += bundle_branch_findings(qrs_ms=qrs_ms, v1=morph["v1"], v6=morph["v6"], lead_i=morph["i"], paced=paced)
+    return axis, found
+
+
 def measure_leads(
     signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...] | list[str], *, sex: Sex = None
 ) -> LeadsMeasurements:
@@ -335,22 +357,16 @@ def measure_leads(
         pr = qrs = qt = None
         for k in ("pr_ms", "qrs_ms", "qt_ms"):
             reasons[k] = _PACED_REASON
+        for k in ("p_on", "p_peak", "p_off"):
+            glob[k][:] = MISSING
     qtc_b, qtc_f = qtc_ms(qt, rr)
     if qtc_b is None:
         reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
-    shapes: dict[str, QrsShape | None] = {}
-    for want in ("i", "ii", "avf", "v1", "v6"):
-        j = lead_index(names, want)
-        shapes[want] = None if j is None else qrs_shape(waves[j], glob)
-    axis = frontal_axis_deg(shapes["i"], shapes["avf"], shapes["ii"])
-    if axis is None:
-        reasons["axis_deg"] = "needs usable leads I and aVF (or I and II)"
+    axis, shape_findings = _shape_findings(names, waves, glob, qrs, paced, reasons)
     p_waves = pr is not None
     found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, qtc_fridericia_ms=qtc_f, heart_rate_bpm=hr,
                               p_waves=p_waves, paced=paced, sex=sex)
-    found += axis_findings(axis)
-    morph = {k: (None if v is None else v.morphology) for k, v in shapes.items()}
-    found += bundle_branch_findings(qrs_ms=qrs, v1=morph["v1"], v6=morph["v6"], lead_i=morph["i"], paced=paced)
+    found += shape_findings
     if any(f.code.endswith("bbb_pattern") for f in found):
         found = [f for f in found if f.code != "wide_qrs"]
     return LeadsMeasurements(
