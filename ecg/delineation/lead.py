@@ -31,6 +31,8 @@ _P_STEADY_BAND_S = 0.03
 _T_START_AFTER_QRS_S = 0.04
 _T_START_AFTER_R_S = 0.15
 _T_STOP_RR_FRACTION = 0.7
+#: a T wave whose QT differs from the record's median QT by more than this is dropped, s
+_T_MAX_QT_DEVIATION_S = 0.06
 #: T–P stretch: judged when at least this long (s); P waves rejected if its
 #: peak-to-peak range exceeds this multiple of the P amplitude (median over beats)
 _TP_MIN_S = 0.08
@@ -162,6 +164,22 @@ def _t_all(views: LeadViews, w: dict[str, np.ndarray]) -> None:
         t = t_wave(views, win[0], win[1], win[2], isoelectric_mv(views, win[3]), polarity)
         if t is not None:
             w["t_peak"][i], w["t_off"][i] = t[0], t[1]
+    _drop_odd_t(w, views.fs_hz)
+
+
+def _drop_odd_t(w: dict[str, np.ndarray], fs: float) -> None:
+    """Drop T waves whose QT is far from the record's median QT (another wave was taken).
+
+    Within one short recording QT changes little from beat to beat; a T end far from
+    the others was set on noise or a different lobe, and is better left out.
+    """
+    has = w["t_off"] != MISSING
+    if has.sum() < 4:
+        return
+    qt = (w["t_off"] - w["qrs_on"]) / fs
+    odd = has & (np.abs(qt - float(np.median(qt[has]))) > _T_MAX_QT_DEVIATION_S)
+    w["t_peak"][odd] = MISSING
+    w["t_off"][odd] = MISSING
 
 
 def _p_all(views: LeadViews, w: dict[str, np.ndarray], qrs_amp: float, noise: float) -> list[float]:
