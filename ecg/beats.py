@@ -16,9 +16,10 @@ The detector works on the whole recording at once (offline, not sample by sample
    closer than 360 ms the one less than half as steep (envelope height) is dropped.
 5. **Rhythm check**: a beat that splits one normal RR interval in two is removed when
    it is weak against both neighbours: the two intervals together < 1.2 × the local
-   median RR of the strong beats and score < 50 % of the weaker neighbour, or together
-   < 1.05 × that RR and score < 80 % (P waves, artefacts between beats). Repeated
-   until stable.
+   reference RR and score < 50 % of the weaker neighbour, or together < 1.05 × that RR
+   and score < 80 % (P waves, artefacts between beats). The reference RR is the running
+   median (9 intervals) of intervals between two adjacent strong beats (score ≥ 30 % of
+   the median), so premature weak beats do not stretch it. Repeated until stable.
 6. **Location**: each beat moves to the largest deflection (±80 ms) of the recording's
    dominant QRS polarity, or to the opposite one when that is 1.5 × larger for this
    beat (inverted ECG from swapped finger electrodes, ectopic beats).
