@@ -13,6 +13,10 @@ Two modes per kind, both bounded in time and count:
   measured without the client slowing down when the server does;
 - saturation: ``--concurrency`` requests always in flight (closed loop): throughput.
 
+It also reads the CPU time of the server's process tree (Linux ``/proc``) around each
+mode: CPU ms per record, and from it the throughput the server could reach with every
+core to itself — a figure that holds when the machine is shared.
+
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/cloud_load.py            # defaults
@@ -62,6 +66,7 @@ class Outcome:
     p90_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    server_cpu_ms_per_record: float | None = None
 
 
 def _data_dir(arg: str | None) -> Path | None:
@@ -183,6 +188,31 @@ async def saturation(session: aiohttp.ClientSession, url: str, templates: Templa
     return _outcome(kind, "saturation", latencies, errors, time.perf_counter() - start, offered_per_s=None, concurrency=concurrency)
 
 
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by *pid* and its descendants (Linux /proc)."""
+    try:
+        stats = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    text = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                fields = text[text.rindex(")") + 2 :].split()
+                stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
+    except OSError:
+        return None
+    family, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _) in stats.items():
+            if ppid == parent and child not in family:
+                family.add(child)
+                frontier.append(child)
+    ticks = sum(stats[p][1] for p in family if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -238,8 +268,18 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
                 for kind, (templates, rate) in kinds.items():
                     for _ in range(3):  # warm-up: worker processes import and load the model
                         await _one(session, url, templates.next(), [], [])
-                    outcomes.append(await fixed_rate(session, url, templates, kind, rate, args.duration_s, args.max_requests))
-                    outcomes.append(await saturation(session, url, templates, kind, args.concurrency, args.duration_s, args.max_requests))
+                    for mode in ("fixed", "saturation"):
+                        cpu_before = tree_cpu_s(proc.pid)
+                        if mode == "fixed":
+                            outcome = await fixed_rate(session, url, templates, kind, rate, args.duration_s, args.max_requests)
+                        else:
+                            outcome = await saturation(
+                                session, url, templates, kind, args.concurrency, args.duration_s, args.max_requests
+                            )
+                        cpu_after = tree_cpu_s(proc.pid)
+                        if cpu_before is not None and cpu_after is not None and outcome.ok:
+                            outcome.server_cpu_ms_per_record = round((cpu_after - cpu_before) * 1000 / outcome.ok, 1)
+                        outcomes.append(outcome)
                     print(_table(outcomes[-2:]), flush=True)
                 async with session.get(base + "/metrics") as response:
                     metrics = await response.json()
@@ -257,6 +297,7 @@ def _table(outcomes: list[Outcome]) -> str:
         lines.append(
             f"{o.kind:<17} {o.mode:<10} {load:<15} ok {o.ok:>5}/{o.sent:<5} {o.throughput_per_s:>6.1f} rec/s"
             f"  p50 {o.p50_ms} ms  p99 {o.p99_ms} ms  max {o.max_ms} ms"
+            + (f"  server CPU {o.server_cpu_ms_per_record} ms/rec" if o.server_cpu_ms_per_record else "")
         )
     return "\n".join(lines)
 
@@ -275,6 +316,11 @@ def main() -> int:
     outcomes = asyncio.run(run(args))
     print(f"\nserver: {args.workers} worker process(es) on {os.cpu_count()} cores")
     print(_table(outcomes))
+    for o in outcomes:
+        if o.mode == "saturation" and o.server_cpu_ms_per_record:
+            capacity = (os.cpu_count() or 1) * 1000.0 / o.server_cpu_ms_per_record
+            print(f"{o.kind}: server CPU {o.server_cpu_ms_per_record} ms per record -> at most "
+                  f"{capacity:.0f} rec/s if the server had all {os.cpu_count()} cores to itself")
     if args.json:
         args.json.write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
     return 0
