@@ -31,7 +31,7 @@ from cloud.config import CloudConfig
 from cloud.openapi import openapi_document
 
 #: hypothesis examples for POST /v1/analyses, and for each other operation
-POST_EXAMPLES = 1000
+POST_EXAMPLES = 1600
 OTHER_EXAMPLES = 150
 
 schema = schemathesis.openapi.from_dict(openapi_document(CloudConfig(data_dir=Path("."))))
@@ -128,7 +128,7 @@ def test_other_operations_conform(case: schemathesis.Case, server: _Server) -> N
 
 
 def test_fuzz_volume() -> None:
-    """Runs after the fuzzing above (file order): well over a thousand requests were sent."""
+    """Runs after the fuzzing above (file order): thousands of requests were sent."""
     print(f"schemathesis requests per operation: {SENT}")
-    assert sum(SENT.values()) >= 1400, str(SENT)
-    assert SENT.get("POST /v1/analyses", 0) >= 1000, str(SENT)
+    assert sum(SENT.values()) >= 2000, str(SENT)
+    assert SENT.get("POST /v1/analyses", 0) >= 1600, str(SENT)
