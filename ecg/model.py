@@ -42,6 +42,7 @@ __all__ = [
     "prepare_signal",
     "signal_windows",
     "load_model",
+    "decide",
 ]
 
 #: CinC 2017 class codes, in the order of the model's output
@@ -203,6 +204,8 @@ class RhythmModel:
         self.rr_mean = np.asarray(self.meta["rr_mean"], dtype=np.float64)
         self.rr_std = np.asarray(self.meta["rr_std"], dtype=np.float64)
         self.class_weights = np.asarray(self.meta.get("class_weights", [1.0] * 4), dtype=np.float64)
+        thr = self.meta.get("af_threshold")
+        self.af_threshold: float | None = None if thr is None else float(thr)
         self._lock = threading.Lock()
         self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
         self._interp.allocate_tensors()
@@ -248,8 +251,25 @@ class RhythmModel:
         return self.predict_windows(signal_windows(prepare_signal(sig_mv, fs_hz)), rr_features)
 
     def decide(self, probs: np.ndarray) -> int:
-        """Index of the decided class: arg-max of the probabilities times the tuned class weights."""
-        return int(np.argmax(np.asarray(probs) * self.class_weights))
+        """Index of the decided class (see :func:`decide`), with the sidecar's tuned parameters."""
+        return int(decide(np.asarray(probs)[None, :], self.class_weights, self.af_threshold)[0])
+
+
+def decide(probs: np.ndarray, class_weights: np.ndarray, af_threshold: float | None = None) -> np.ndarray:
+    """Decided class index per row of ``probs`` (``(n, 4)``, order :data:`CLASSES`).
+
+    AF first: a row whose ``p(A) >= af_threshold`` is AF (the threshold is tuned for a
+    target specificity); the others take the arg-max of ``probs * class_weights`` over
+    N, O and ~. Without a threshold: the plain weighted arg-max over all four classes.
+    """
+    p = np.asarray(probs, dtype=np.float64) * np.asarray(class_weights, dtype=np.float64)
+    a = CLASSES.index("A")
+    if af_threshold is None:
+        return np.argmax(p, axis=1)
+    p[:, a] = -1.0
+    out = np.argmax(p, axis=1)
+    out[np.asarray(probs)[:, a] >= af_threshold] = a
+    return out
 
 
 def _quant_of(detail: dict[str, Any]) -> _Quant:

@@ -21,13 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ecg.model import decide
 from ecg.model import CLASSES, DEFAULT_MODEL_PATH, MODEL_FS_HZ, STRIDE_SAMPLES, WINDOW_SAMPLES, signal_windows
 from ecg.rr_features import FEATURE_NAMES
 from training.data import SPLIT_SEED, VALIDATION_FRACTION, default_data_dir, load_dataset, split_records
-from training.metrics import cinc_f1, tune_class_weights
+from training.metrics import af_sensitivity_at_specificity, cinc_f1, tune_class_weights
 from training.train import standardise
 
 log = logging.getLogger("training.export")
+
+#: AF is decided first when p(A) reaches the threshold giving this out-of-fold specificity
+AF_TARGET_SPECIFICITY = 0.975
 
 
 def _pooled_oof(run: Path, folds: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     stats = json.loads((args.run / "rr_stats.json").read_text())
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
     y_oof, p_oof = _pooled_oof(args.run, folds)
-    weights = tune_class_weights(y_oof, p_oof)
-    log.info("out-of-fold CinC F1: argmax %.4f, tuned %.4f, weights %s", cinc_f1(y_oof, p_oof.argmax(1)),
-             cinc_f1(y_oof, (p_oof * weights).argmax(1)), np.round(weights, 3).tolist())
+    _, af_threshold = af_sensitivity_at_specificity(y_oof, p_oof[:, 1], AF_TARGET_SPECIFICITY)
+    weights = tune_class_weights(y_oof, p_oof, af_threshold=af_threshold)
+    log.info("out-of-fold CinC F1: argmax %.4f, tuned %.4f, weights %s, AF threshold %.3f",
+             cinc_f1(y_oof, p_oof.argmax(1)), cinc_f1(y_oof, decide(p_oof, weights, af_threshold)),
+             np.round(weights, 3).tolist(), af_threshold)
     config = json.loads((args.run / "config.json").read_text())
     stages = tuple(tuple(int(v) for v in st) for st in config.get("stages", STAGES))
     members = []
@@ -127,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         "rr_mean": [float(v) for v in mean],
         "rr_std": [float(v) for v in std],
         "class_weights": [float(v) for v in weights],
+        "af_threshold": float(af_threshold),
+        "af_target_specificity": AF_TARGET_SPECIFICITY,
         "folds": folds,
         "split": {"seed": SPLIT_SEED, "validation_fraction": VALIDATION_FRACTION},
         "n_params": int(sum(m.count_params() for m in members)),

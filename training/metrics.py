@@ -62,20 +62,27 @@ def af_sensitivity_at_specificity(y_true: np.ndarray, p_af: np.ndarray, min_spec
     return float(np.mean(p[af] >= thr)), thr
 
 
-def tune_class_weights(y_true: np.ndarray, probs: np.ndarray, *, n_rounds: int = 3) -> np.ndarray:
-    """Per-class multipliers of the probabilities that maximise :func:`cinc_f1` of the arg-max.
+def tune_class_weights(y_true: np.ndarray, probs: np.ndarray, *, n_rounds: int = 3,
+                       af_threshold: float | None = None, max_factor: float = 2.0) -> np.ndarray:
+    """Per-class multipliers of the probabilities that maximise :func:`cinc_f1` of the decision.
 
-    Coordinate search on a log grid, N fixed at 1. Fit this on out-of-fold predictions only.
+    Coordinate search on a log grid within ``[1/max_factor, max_factor]``, N fixed at 1;
+    the decision is :func:`ecg.model.decide` (AF first when ``af_threshold`` is given).
+    Fit this on out-of-fold predictions only.
     """
+    from ecg.model import decide
+
     w = np.ones(probs.shape[1])
-    grid = np.exp(np.linspace(np.log(0.25), np.log(4.0), 41))
+    grid = np.exp(np.linspace(-np.log(max_factor), np.log(max_factor), 29))
     for _ in range(n_rounds):
         for c in range(1, probs.shape[1]):
+            if af_threshold is not None and c == 1:
+                continue
             scores = []
             for g in grid:
                 w_try = w.copy()
                 w_try[c] = g
-                scores.append(cinc_f1(y_true, np.argmax(probs * w_try, axis=1)))
+                scores.append(cinc_f1(y_true, decide(probs, w_try, af_threshold)))
             w[c] = grid[int(np.argmax(scores))]
     return w
 

@@ -19,6 +19,7 @@ from ecg.model import (
     WINDOW_SAMPLES,
     ModelError,
     RhythmModel,
+    decide,
     load_model,
     prepare_signal,
     signal_windows,
@@ -177,6 +178,12 @@ class TestBadInput:
 
 
 class TestDecisionRules:
+    def test_af_first_then_weighted_argmax(self) -> None:
+        p = np.array([[0.5, 0.3, 0.2, 0.0], [0.6, 0.1, 0.3, 0.0], [0.2, 0.1, 0.3, 0.4]])
+        assert decide(p, np.ones(4)).tolist() == [0, 0, 3]
+        assert decide(p, np.ones(4), 0.25).tolist() == [1, 0, 3]
+        assert decide(p, np.array([1.0, 1.0, 2.5, 1.0]), 0.25).tolist() == [1, 2, 2]
+
     def test_low_heart_rate_flag(self) -> None:
         res = screen(_synthetic_ecg(40), 300.0, model=_FixedModel([0.9, 0.03, 0.05, 0.02]))  # type: ignore[arg-type]
         assert res.heart_rate_bpm is not None and res.heart_rate_bpm < LOW_HR_BPM

@@ -113,3 +113,12 @@ class TestAugment:
         assert np.abs(x["signal"]).max() <= CLIP_SD
         assert lab.shape == (8, 4) and np.allclose(lab.sum(1), 1.0)
         assert (lab.max(1) >= 0.5).all()
+
+
+class TestTuneWithAfThreshold:
+    def test_af_weight_untouched_and_within_bounds(self) -> None:
+        rng = np.random.default_rng(4)
+        y = rng.integers(0, 4, 300)
+        probs = rng.dirichlet(np.ones(4), 300) + 0.5 * np.eye(4)[y]
+        w = tune_class_weights(y, probs, af_threshold=0.5, max_factor=2.0)
+        assert w[1] == 1.0 and np.all((w >= 0.5 - 1e-9) & (w <= 2.0 + 1e-9))
