@@ -59,6 +59,12 @@ _CONFLICT_RATIO = 0.20
 _SPLIT_RR_FACTOR = 1.2
 _SPLIT_SCORE_RATIO = 0.5
 _PAIR_SLOPE_RATIO = 0.5
+_SATELLITE_MIN_COUNT = 4
+_SATELLITE_CHUNK_S = 30.0
+_SATELLITE_OUTER_FACTOR = 2.0
+_SATELLITE_MIN_SHARE = 0.15
+_SATELLITE_TOLERANCE_S = 0.03
+_SATELLITE_TIED_SHARE = 0.7
 _SPLIT_TIGHT_RR_FACTOR = 1.05
 _SPLIT_TIGHT_SCORE_RATIO = 0.8
 _TYPICAL_FRACTION = 0.5
@@ -193,6 +199,12 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     cand, score, height = cand[keep], score[keep], height[keep]
     beats, beat_scores = _resolve_conflicts(cand, score, int(_CONFLICT_S * fs))
     beats, beat_scores = _drop_shallow_neighbours(beats, beat_scores, height[np.searchsorted(cand, beats)], fs)
+    keep_beat = np.ones(beats.size, dtype=bool)
+    chunk = int(_SATELLITE_CHUNK_S * fs)
+    for start in range(0, int(beats[-1]) + 1 if beats.size else 0, chunk):
+        lo, hi = np.searchsorted(beats, [start, start + chunk])
+        keep_beat[lo:hi] = _satellite_keep(beats[lo:hi], beat_scores[lo:hi], fs)
+    beats, beat_scores = beats[keep_beat], beat_scores[keep_beat]
     beats = _remove_split_beats(beats, beat_scores)
     if beats.size == 0:
         return beats
@@ -286,6 +298,38 @@ def _drop_shallow_neighbours(
     drop[:-1] |= close & (slope[:-1] < _PAIR_SLOPE_RATIO * slope[1:])
     drop[1:] |= close & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
     return beats[~drop], score[~drop]
+
+
+def _satellite_keep(beats: np.ndarray, score: np.ndarray, fs: float) -> np.ndarray:
+    """Mask without the weaker waves that sit at a fixed lag before (P) or after (T) many beats.
+
+    A P or T wave is tied to its QRS: the lag varies by a few ms, while a genuine close
+    pair of beats (couplet, early ectopic beat) has a varying coupling interval. Only
+    pairs whose other interval is ≥ 2 × the lag count, so a fast regular rhythm (every
+    interval short) is never halved.
+    """
+    if beats.size < 2 * _SATELLITE_MIN_COUNT:
+        return np.ones(beats.size, dtype=bool)
+    gap = np.diff(beats)
+    close = gap < int(_CONFLICT_S * fs)
+    # the satellite's other interval must be much longer (not a fast regular rhythm)
+    before = np.concatenate(([0], gap[:-1]))  # interval ending at the pair's first beat
+    after = np.concatenate((gap[1:], [0]))  # interval starting at the pair's second beat
+    drop = np.zeros(beats.size, dtype=bool)
+    for first_weaker in (True, False):
+        outer = before if first_weaker else after
+        sel = close & (outer >= _SATELLITE_OUTER_FACTOR * gap)
+        sel &= (score[:-1] < score[1:]) if first_weaker else (score[1:] < score[:-1])
+        if np.count_nonzero(sel) < max(_SATELLITE_MIN_COUNT, _SATELLITE_MIN_SHARE * beats.size):
+            continue
+        lag = gap[sel]
+        centre = float(np.median(lag))
+        tied = np.abs(lag - centre) <= _SATELLITE_TOLERANCE_S * fs
+        if np.count_nonzero(tied) < _SATELLITE_TIED_SHARE * lag.size:
+            continue
+        idx = np.flatnonzero(sel)[tied]
+        drop[idx if first_weaker else idx + 1] = True
+    return ~drop
 
 
 def _remove_split_beats(beats: np.ndarray, score: np.ndarray) -> np.ndarray:

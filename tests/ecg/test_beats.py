@@ -68,6 +68,17 @@ class TestOnRealRecords:
         tp, fn, fp = _match(ref, detect_r_peaks(y, fs), 0.15 * fs)
         assert (fn, fp) == (0, 0)
 
+    @pytest.mark.parametrize("speed", [2, 3])
+    def test_fast_regular_rhythm_not_halved(
+        self, cinc2017_fixture: dict[str, tuple[Path, str]], speed: int
+    ) -> None:
+        # a sinus record played 2x / 3x faster: about 158 / 237 bpm, every beat kept
+        x = read_record(cinc2017_fixture["A00001"][0]).lead(0)
+        slow = heart_rate_bpm(detect_r_peaks(x, 300), 300)
+        fast = heart_rate_bpm(detect_r_peaks(x[::speed], 300), 300)
+        assert slow is not None and fast is not None
+        assert fast == pytest.approx(speed * slow, rel=0.03)
+
     def test_amplitude_scale_invariant(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
         x = read_record(cinc2017_fixture["A00001"][0]).lead(0)
         np.testing.assert_array_equal(detect_r_peaks(x, 300), detect_r_peaks(x * 0.05, 300))
