@@ -15,10 +15,10 @@ correlation, averaged over the leads:
 
 Beats closer than ``MIN_COUPLING_S`` to the previous one (detector errors), or with an
 amplitude far from the dominant beat's, are not classified. Nothing is reported when
-the rhythm is likely atrial fibrillation (the caller skips it: every beat is
-"premature" then), when the dominant beats disagree among themselves (median
-correlation < ``CLEAN_MIN_CORR``: noise), or with fewer than ``MIN_BEATS`` beats. These are screening
-statements for a clinician to confirm.
+the dominant beats disagree among themselves (median correlation < ``CLEAN_MIN_CORR``:
+noise) or with fewer than ``MIN_BEATS`` beats. In atrial fibrillation every beat looks
+"premature": the caller (:mod:`cloud.pipeline`) then keeps the PVCs only. These are
+screening statements for a clinician to confirm.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ unfiltered signal at its own rate, resampled only outside ``MEASURE_FS_HZ``):
   :func:`ecg.delineate.measure_leads` (AV block, bundle-branch-block patterns, wide
   QRS, axis);
 - both: premature ventricular / atrial complexes from beat timing and QRS morphology
-  (:mod:`cloud.ectopy`), unless the rhythm model says atrial fibrillation.
+  (:mod:`cloud.ectopy`; PVCs only when the rhythm model says atrial fibrillation), and
+  no intervals or findings when the signal is unreadable.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def _single_lead(model_in: Signal, measure_in: Signal) -> dict[str, Any]:
     sig_mv, fs_hz = model_in
     screening = screen(sig_mv[:, 0], fs_hz).to_dict()
     measured = measure(measure_in[0][:, 0], measure_in[1]).to_dict()
-    ectopic = _ectopy(sig_mv, fs_hz, 0, screening["probabilities"])
+    ectopic = _ectopy(sig_mv, fs_hz, 0, screening["probabilities"]) if _readable(screening) else []
     return _body(screening["probabilities"], screening, measured, str(screening["model_version"]), ectopic)
 
 
@@ -182,13 +183,15 @@ def _rhythm_leads(lead_names: tuple[str, ...]) -> list[int]:
 
 
 def _ectopy(signals_mv: np.ndarray, fs_hz: float, rhythm_lead: int, probabilities: dict[str, float]) -> list[Any]:
-    """PVC/PAC findings, unless the rhythm is most likely atrial fibrillation."""
+    """PVC/PAC findings; when the rhythm is most likely atrial fibrillation, PVCs only
+    (a premature atrial beat means nothing without a regular sinus rhythm)."""
     from ecg.beats import detect_r_peaks
 
-    if max(probabilities, key=lambda code: float(probabilities[code])) == "A":
-        return []
     r_peaks = detect_r_peaks(signals_mv[:, rhythm_lead], fs_hz)
-    return find_ectopy(signals_mv, fs_hz, r_peaks).findings()
+    findings = find_ectopy(signals_mv, fs_hz, r_peaks).findings()
+    if max(probabilities, key=lambda code: float(probabilities[code])) == "A":
+        findings = [f for f in findings if f["code"] == "pvc"]
+    return findings
 
 
 def _readable(screening: dict[str, Any]) -> bool:
@@ -207,10 +210,14 @@ def _body(
         {"code": code, "label": RHYTHM_LABELS.get(code, code), "probability": round(float(p), 4)}
         for code, p in sorted(probabilities.items(), key=lambda item: -float(item[1]))
     ]
-    diagnoses.extend(_findings(list(measured.get("findings") or []) + extra_findings))
+    quality = _quality(screening.get("quality"))
     heart_rate = screening.get("heart_rate_bpm")
-    if heart_rate is None:
+    if not quality["readable"]:  # no intervals or findings from a signal we cannot read
+        measured = {}
+        extra_findings = []
+    elif heart_rate is None:
         heart_rate = measured.get("heart_rate_bpm")
+    diagnoses.extend(_findings(list(measured.get("findings") or []) + extra_findings))
     return {
         "modelVersion": model_version,
         "diagnoses": diagnoses,
@@ -221,7 +228,7 @@ def _body(
             "qtMs": _finite_or_none(measured.get("qt_ms")),
             "qtcMs": _finite_or_none(measured.get("qtc_ms")),
         },
-        "quality": _quality(screening.get("quality")),
+        "quality": quality,
     }
 
 
