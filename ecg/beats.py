@@ -13,7 +13,9 @@ The detector works on the whole recording at once (offline, not sample by sample
    beat needs ≥ 20 % of its score (rejects T and P waves, keeps couplets and VT),
    unless it scores ≥ 50 % of the recording's median candidate score (a normal beat
    next to a large artefact stays). Then, as in Pan–Tompkins' T-wave test, of two beats
-   closer than 360 ms the one less than half as steep (envelope height) is dropped.
+   closer than 360 ms the one less than half as steep (envelope height) is dropped; and
+   within each 30 s, weaker waves tied to beats at a fixed lag (±30 ms, ≥ 4 times and
+   ≥ 15 % of beats, the other interval ≥ 2 × the lag) are dropped as P or T waves.
 5. **Rhythm check**: a beat that splits one normal RR interval in two is removed when
    it is weak against both neighbours: the two intervals together < 1.2 × the local
    reference RR and score < 50 % of the weaker neighbour, or together < 1.05 × that RR
