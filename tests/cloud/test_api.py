@@ -70,6 +70,8 @@ class TestPostAnalysis:
         assert status == 200, body
         assert body["diagnoses"][0]["code"] == "A"
         assert body["measurements"]["prMs"] is None  # no P waves in AF
+        findings = {d["code"] for d in body["diagnoses"] if d["probability"] is None}
+        assert "pvc" in findings and "pac" not in findings  # LUDB: "ventricular extrasystoles"
 
     async def test_openapi_example_is_accepted(self, cloud: Any) -> None:
         status, body = await cloud.post(example_request())
