@@ -80,7 +80,7 @@ class ModelError(EcgError):
 
 @lru_cache(maxsize=16)
 def _bandpass_sos(fs_hz: float) -> np.ndarray:
-    return sps.butter(3, [0.5, 40.0], btype="bandpass", fs=fs_hz, output="sos")
+    return np.asarray(sps.butter(3, [0.5, 40.0], btype="bandpass", fs=fs_hz, output="sos"))
 
 
 def prepare_signal(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
