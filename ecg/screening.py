@@ -11,8 +11,9 @@
 Decision rules (documented in ``docs/screening.md``):
 
 - quality not readable → label ``~``, category ``unreadable`` (whatever the model says);
-- otherwise label = arg-max of the model's probabilities times the tuned class weights;
-  ``N`` → ``sinus_rhythm``, ``A`` → ``atrial_fibrillation``, ``O`` → ``other_rhythm``,
+- otherwise the model decides (:func:`ecg.model.decide`): AF when p(A) reaches the tuned
+  ``af_threshold``, else the arg-max over N, O, ~ of probabilities times the tuned class
+  weights; ``N`` → ``sinus_rhythm``, ``A`` → ``atrial_fibrillation``, ``O`` → ``other_rhythm``,
   ``~`` → ``unreadable``;
 - **inconclusive**: a readable recording whose decided rhythm (N, A or O) has a model
   probability below :data:`INCONCLUSIVE_BELOW` gets category ``inconclusive`` and flag
