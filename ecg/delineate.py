@@ -85,27 +85,7 @@ class Measurements:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (intervals rounded to 0.1 ms, heart rate to 0.1 bpm)."""
-
-        def r(v: float | None) -> float | None:
-            return None if v is None else round(float(v), 1)
-
-        return {
-            "lead": self.lead,
-            "fs_hz": self.fs_hz,
-            "beats": [b.to_dict() for b in self.beats],
-            "pr_ms": r(self.pr_ms),
-            "qrs_ms": r(self.qrs_ms),
-            "qt_ms": r(self.qt_ms),
-            "qtc_ms": r(self.qtc_ms),
-            "qtc_bazett_ms": r(self.qtc_ms),
-            "qtc_fridericia_ms": r(self.qtc_fridericia_ms),
-            "heart_rate_bpm": r(self.heart_rate_bpm),
-            "rr_ms": r(self.rr_ms),
-            "p_waves": self.p_waves,
-            "paced": self.paced,
-            "findings": [f.to_dict() for f in self.findings],
-            "reasons": dict(self.reasons),
-        }
+        return {"lead": self.lead, **_summary_dict(self)}
 
 
 @dataclass(frozen=True)
@@ -135,30 +115,37 @@ class LeadsMeasurements:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead)."""
-
-        def r(v: float | None) -> float | None:
-            return None if v is None else round(float(v), 1)
-
         return {
             "lead": "global",
             "lead_names": list(self.lead_names),
-            "fs_hz": self.fs_hz,
-            "beats": [b.to_dict() for b in self.beats],
-            "pr_ms": r(self.pr_ms),
-            "qrs_ms": r(self.qrs_ms),
-            "qt_ms": r(self.qt_ms),
-            "qtc_ms": r(self.qtc_ms),
-            "qtc_bazett_ms": r(self.qtc_ms),
-            "qtc_fridericia_ms": r(self.qtc_fridericia_ms),
-            "heart_rate_bpm": r(self.heart_rate_bpm),
-            "rr_ms": r(self.rr_ms),
-            "axis_deg": r(self.axis_deg),
-            "p_waves": self.p_waves,
-            "paced": self.paced,
-            "findings": [f.to_dict() for f in self.findings],
-            "reasons": dict(self.reasons),
+            **_summary_dict(self),
+            "axis_deg": _round1(self.axis_deg),
             "leads": [m.to_dict() for m in self.leads],
         }
+
+
+def _round1(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 1)
+
+
+def _summary_dict(m: Measurements | LeadsMeasurements) -> dict[str, Any]:
+    """The fields both measurement types share, JSON-ready, in contract order."""
+    return {
+        "fs_hz": m.fs_hz,
+        "beats": [b.to_dict() for b in m.beats],
+        "pr_ms": _round1(m.pr_ms),
+        "qrs_ms": _round1(m.qrs_ms),
+        "qt_ms": _round1(m.qt_ms),
+        "qtc_ms": _round1(m.qtc_ms),
+        "qtc_bazett_ms": _round1(m.qtc_ms),
+        "qtc_fridericia_ms": _round1(m.qtc_fridericia_ms),
+        "heart_rate_bpm": _round1(m.heart_rate_bpm),
+        "rr_ms": _round1(m.rr_ms),
+        "p_waves": m.p_waves,
+        "paced": m.paced,
+        "findings": [f.to_dict() for f in m.findings],
+        "reasons": dict(m.reasons),
+    }
 
 
 def _beats(waves: dict[str, np.ndarray]) -> tuple[Beat, ...]:
