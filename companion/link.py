@@ -264,7 +264,7 @@ class RecordingSession:
         device: dict[str, Any] = {
             "name": self._ble_device.name, "address": self._ble_device.address,
             "protocol_version": self.info.protocol_version,
-            "firmware": f"{self.info.fw_major}.{self.info.fw_minor}", "front_end": self.info.front_end,
+            "firmware": f"{self.info.fw_major}.{self.info.fw_minor}", "front_end": wire.FRONT_END_NAMES.get(self.info.front_end, str(self.info.front_end)),
             "adc_bits": self.info.adc_bits, "rates_hz": list(self.info.rates_hz),
         }
         device.update(await read_device_info(self._client))

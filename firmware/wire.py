@@ -189,6 +189,7 @@ _REPLY_FMT = {OP_GET_INFO: "<BBBBBfh", OP_START: "<BHH", OP_STOP: "<BI", OP_RESE
 FRONT_END_SIMULATED = const(0)
 FRONT_END_AD8232 = const(1)
 FRONT_END_MAX30003 = const(2)
+FRONT_END_NAMES = {FRONT_END_SIMULATED: "simulated", FRONT_END_AD8232: "AD8232", FRONT_END_MAX30003: "MAX30003"}
 
 Reply = namedtuple("Reply", ("opcode", "token", "code", "fields"))
 Info = namedtuple("Info", ("protocol_version", "fw_major", "fw_minor", "front_end", "adc_bits", "gain_counts_per_mv", "baseline", "rates_hz"))

@@ -84,7 +84,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def describe(stored: StoredRecording) -> list[str]:
+def describe(stored: StoredRecording, *, with_sync: bool = True) -> list[str]:
     """Human-readable lines about one stored recording."""
     rec = stored.recording
     lines = [
@@ -120,7 +120,8 @@ def describe(stored: StoredRecording) -> list[str]:
         m = stored.measurements
         parts = [f"{k} {m[k]:.0f} ms" for k in ("pr_ms", "qrs_ms", "qt_ms", "qtc_ms") if isinstance(m.get(k), (int, float))]
         lines.append("  measurements  " + (", ".join(parts) if parts else "none measurable"))
-    lines.append(f"  sync          {stored.sync_state or 'not queued'}")
+    if with_sync:
+        lines.append(f"  sync          {stored.sync_state or 'not queued'}")
     return lines
 
 

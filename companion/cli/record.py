@@ -125,16 +125,20 @@ def cmd_record(args: argparse.Namespace) -> int:
         outcome = asyncio.run(_record(args, config, store))
         rid = outcome.recording_id
         rec = outcome.recording
+        syncing = not args.no_sync and rid is not None and rec.complete
         if rid is not None and not args.json:
-            print("\n".join(describe(store.get_recording(rid))))
+            # the sync state is printed after the sync itself, not as it was before it
+            print("\n".join(describe(store.get_recording(rid), with_sync=not syncing)))
             if outcome.screening_error:
                 print(f"  note          {outcome.screening_error}")
-        if not args.no_sync and rid is not None and rec.complete:
+        if syncing:
             asyncio.run(_sync(args, config, store))
             if not args.json:
-                cloud = store.get_recording(rid).cloud_result
+                after = store.get_recording(rid)
+                cloud = after.cloud_result
                 print(f"  cloud result  {cloud.get('category') or cloud.get('label')}" if cloud else
                       "  cloud result  not yet (queued; `cardio sync` retries)")
+                print(f"  sync          {after.sync_state or 'not queued'}")
         stored = store.get_recording(rid) if rid is not None else None
     if args.json:
         doc: dict[str, Any] = stored.to_dict() if stored is not None else {
