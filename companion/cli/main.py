@@ -18,6 +18,10 @@ from collections.abc import Sequence
 #: modules of ``companion.cli`` that hold no subcommand
 _NOT_COMMANDS = frozenset({"main", "common"})
 
+#: subcommands registered by a module of another name (default: the module named
+#: like the command)
+_MODULE_OF_COMMAND = {"show": "history", "export": "history", "delete": "history"}
+
 
 def subcommand_modules() -> list[str]:
     """Names of the subcommand modules, sorted."""
@@ -30,21 +34,40 @@ def subcommand_modules() -> list[str]:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_needed(argv: Sequence[str] | None) -> list[str]:
+    """The subcommand modules to import for ``argv``.
+
+    Importing every module pulls in scipy, matplotlib and the model runtime (seconds),
+    so a command line naming a known command imports only that command's module;
+    ``--help``, no command or an unknown one import them all.
+    """
+    everything = subcommand_modules()
+    # the only global option (-v) takes no value: the first bare word is the command
+    command = next((a for a in (argv or ()) if not a.startswith("-")), None)
+    if command is None:
+        return everything
+    module = _MODULE_OF_COMMAND.get(command, command)
+    return [module] if module in everything else everything
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``cardio`` parser with the subcommands ``argv`` needs (all when None)."""
     parser = argparse.ArgumentParser(
         prog="cardio",
         description="cardiolink companion: record, screen, review and sync 30-second single-lead ECGs.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in subcommand_modules():
+    for name in _modules_needed(argv):
         module = importlib.import_module(f"companion.cli.{name}")
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
