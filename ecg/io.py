@@ -91,6 +91,21 @@ class Record:
         """Length of the record in seconds."""
         return self.n_samples / self.fs_hz
 
+    def lead_index(self, name: str | None) -> int:
+        """Column of the lead called ``name`` (case-insensitive); the first lead for None.
+
+        Raises
+        ------
+        LookupError
+            If the record has no lead of that name.
+        """
+        if name is None:
+            return 0
+        names = [n.lower() for n in self.lead_names]
+        if name.lower() not in names:
+            raise LookupError(f"lead {name!r} not in record (has {', '.join(self.lead_names)})")
+        return names.index(name.lower())
+
     def lead(self, index_or_name: int | str = 0) -> np.ndarray:
         """Return one lead as a 1-D float64 array in mV (by index or name)."""
         if isinstance(index_or_name, str):

@@ -17,7 +17,7 @@ from typing import Any
 
 from ecg.delineate import measure, measure_leads
 from ecg.errors import EcgError
-from ecg.io import Record, read_record
+from ecg.io import read_record
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -41,15 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run_measure)
 
 
-def _pick_lead(rec: Record, wanted: str | None) -> int:
-    if wanted is None:
-        return 0
-    names = [n.lower() for n in rec.lead_names]
-    if wanted.lower() not in names:
-        raise LookupError(f"lead {wanted!r} not in record (has {', '.join(rec.lead_names)})")
-    return names.index(wanted.lower())
-
-
 def measure_path(path: str, *, lead: str | None, all_leads: bool, sex: str | None,
                  fs_hz: float | None, adc_gain: float | None) -> dict[str, Any]:
     """Measure one record and return the JSON-ready dict (with ``"record"`` first)."""
@@ -58,7 +49,7 @@ def measure_path(path: str, *, lead: str | None, all_leads: bool, sex: str | Non
     if all_leads:
         out = measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, sex=sex_arg).to_dict()
     else:
-        j = _pick_lead(rec, lead)
+        j = rec.lead_index(lead)
         out = measure(rec.signals_mv[:, j], rec.fs_hz, lead=rec.lead_names[j], sex=sex_arg).to_dict()
     return {"record": rec.name, **out}
 

@@ -52,12 +52,7 @@ def screen_path(path: str, *, fs_hz: float | None, adc_gain: float | None, basel
     ``elapsed_ms`` times the screening itself (not reading the file).
     """
     rec = read_record(path, fs_hz=fs_hz, adc_gain=adc_gain, baseline=baseline)
-    index = 0
-    if lead is not None:
-        names = [n.lower() for n in rec.lead_names]
-        if lead.lower() not in names:
-            raise LookupError(f"lead {lead!r} not in record (has {', '.join(rec.lead_names)})")
-        index = names.index(lead.lower())
+    index = rec.lead_index(lead)
     model = load_model()  # once per process; not part of the timed screening
     t0 = time.perf_counter()
     result = screen(rec.signals_mv[:, index], rec.fs_hz, model=model)

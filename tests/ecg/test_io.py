@@ -174,3 +174,13 @@ class TestWrite:
         big = Record(name="big", signals_mv=rec.signals_mv * 100, fs_hz=300.0, lead_names=rec.lead_names)
         with pytest.raises(SignalError, match="range"):
             write_wfdb(big, tmp_path, adc_gain=1000)
+
+
+class TestLeadIndex:
+    def test_by_name_any_case_first_by_default_and_clear_error(self) -> None:
+        rec = Record(name="r", signals_mv=np.zeros((10, 2)), fs_hz=250.0, lead_names=("I", "II"),
+                     adc_gain=None, baseline=None)
+        assert rec.lead_index(None) == 0
+        assert rec.lead_index("ii") == 1 and rec.lead_index("II") == 1
+        with pytest.raises(LookupError, match="has I, II"):
+            rec.lead_index("V1")
