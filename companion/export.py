@@ -20,6 +20,7 @@ import numpy as np
 import wfdb
 
 from companion.errors import CompanionError
+from companion.recording import Recording
 from companion.store_models import StoredRecording, utc_text
 
 FORMATS = ("wfdb", "csv")
@@ -49,6 +50,15 @@ def _wfdb_format(samples: np.ndarray) -> str:
     return "32"
 
 
+def _prepare(stored: StoredRecording, out_dir: Path) -> tuple[Recording, str]:
+    """Refuse an empty recording, create ``out_dir``; return the recording and file stem."""
+    rec = stored.recording
+    if rec.n_samples == 0:
+        raise ExportError(stored.id, "it holds no samples")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return rec, record_name(stored)
+
+
 def export_wfdb(stored: StoredRecording, out_dir: Path) -> list[Path]:
     """Write ``<name>.hea`` and ``<name>.dat`` into ``out_dir`` (created if missing).
 
@@ -57,11 +67,7 @@ def export_wfdb(stored: StoredRecording, out_dir: Path) -> list[Path]:
     list of Path
         The files written.
     """
-    rec = stored.recording
-    if rec.n_samples == 0:
-        raise ExportError(stored.id, "it holds no samples")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = record_name(stored)
+    rec, name = _prepare(stored, out_dir)
     fmt = _wfdb_format(rec.samples)
     comments = [
         f"cardiolink recording {stored.id} uuid {stored.uuid}",
@@ -93,11 +99,7 @@ def export_csv(stored: StoredRecording, out_dir: Path) -> list[Path]:
     list of Path
         The files written.
     """
-    rec = stored.recording
-    if rec.n_samples == 0:
-        raise ExportError(stored.id, "it holds no samples")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = record_name(stored)
+    rec, name = _prepare(stored, out_dir)
     csv_path = out_dir / f"{name}.csv"
     csv_path.write_text("\n".join(map(str, rec.samples.tolist())) + "\n", encoding="utf-8")
     params = {
