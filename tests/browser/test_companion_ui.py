@@ -18,7 +18,7 @@ from companion.recorder import screen_recording
 from companion.recording import Recording
 from companion.store import Store
 from companion.web.app import create_app
-from companion.web.simulate import make_recorder
+from cardio.simulate import make_recorder
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -30,13 +30,13 @@ from cloud.config import CloudConfig
 from cloud.pipeline import PipelineSettings, analyse
 from cloud.storage import TokenStore, open_db
 from cloud.validation import AnalysisRequest
+from cardio.local_cloud import local_cloud
 from cloud_client import CloudClient
 from companion.recording import Recording
 from companion.store import Store
 from companion.sync import (
     CloudAuthError,
     CloudConfigError,
-    local_cloud,
     resolve_cloud,
     retry_delay_s,
     sync_pending,
@@ -232,7 +232,7 @@ class TestKillMidUpload:
         store.close()
         env = {**os.environ, "CARDIOLINK_HOME": str(home), "PYTHONPATH": str(REPO)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "companion", "sync", "--cloud-url", server.url, "--token", server.token,
+            sys.executable, "-m", "cardio", "sync", "--cloud-url", server.url, "--token", server.token,
             env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
         for _ in range(300):  # the upload reached the server and is being analysed
@@ -272,7 +272,7 @@ class TestSyncCommand:
         store.close()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CARDIOLINK_CLOUD")}
         env.update(CARDIOLINK_HOME=str(home), PYTHONPATH=str(REPO))
-        cmd = [sys.executable, "-m", "companion", "sync", "--json"]
+        cmd = [sys.executable, "-m", "cardio", "sync", "--json"]
         offline = subprocess.run(
             [*cmd, "--cloud-url", f"http://127.0.0.1:{_free_port()}", "--token", "t"],
             env=env, capture_output=True, text=True, timeout=120,

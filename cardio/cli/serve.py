@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from companion.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, run_command
+from cardio.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, run_command
 from companion.config import CompanionConfig
 from companion.web.app import LOOPBACK_HOSTS, create_app
 from companion.web.live import SimulatedRecorder
@@ -91,7 +91,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log.warning("serving on %s: anyone who can reach this address can read and delete your history", args.host)
     recorder = None
     if args.simulate:
-        from companion.web.simulate import make_recorder  # imports the simulator only when asked
+        from cardio.simulate import make_recorder  # imports the simulator only when asked
 
         try:
             recorder = make_recorder(config, source=args.sim_source, speed=args.sim_speed)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from companion.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, print_json, run_command
+from cardio.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, print_json, run_command
 from companion.store import Store
 from companion.web.present import report_header, report_signal_mv
 from ecg.errors import EcgError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.cli.main import main
+from cardio.cli.main import main
 
 BEAT_KEYS = {"p_on", "p_peak", "p_off", "qrs_on", "r_peak", "qrs_off", "t_peak", "t_off"}
 FIELDS = {"lead", "fs_hz", "beats", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "heart_rate_bpm", "findings"}

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import wfdb
 
-from companion.cli.main import main
-from companion.cli.serve import serve
+from cardio.cli.main import main
+from cardio.cli.serve import serve
 from companion.config import CompanionConfig
 from companion.recording import Recording
 from companion.store import Store

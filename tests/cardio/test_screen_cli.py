@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.cli.main import main
+from cardio.cli.main import main
 from ecg.io import read_record, write_csv
 
 _KEYS = ["record", "label", "category", "probabilities", "heart_rate_bpm", "quality", "flags",

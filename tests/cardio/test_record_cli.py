@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.cli.main import main
+from cardio.cli.main import main
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from companion.cli.main import build_parser
+from cardio.cli.main import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ class TestLazyDispatch:
 
     def test_history_does_not_import_the_signal_stack(self) -> None:
         code = (
-            "import sys; from companion.cli.main import build_parser; "
+            "import sys; from cardio.cli.main import build_parser; "
             "build_parser(['history']); "
             "print(sorted(m for m in ('ecg.delineate', 'ecg.model', 'matplotlib', 'companion.web.app') if m in sys.modules))"
         )

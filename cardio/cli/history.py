@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from companion import recovery
-from companion.cli.common import EXIT_OK, add_store_options, config_from_args, print_json, run_command
+from cardio.cli.common import EXIT_OK, add_store_options, config_from_args, print_json, run_command
 from companion.export import FORMATS, export
 from companion.store import Store
 from companion.store_models import StoredRecording

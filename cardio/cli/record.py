@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from companion import recovery
-from companion.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, print_json, run_command
-from companion.cli.history import describe
+from cardio.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, print_json, run_command
+from cardio.cli.history import describe
 from companion.config import CompanionConfig
 from companion.discovery import RadioBackends
-from companion.errors import SimulationSetupError
 from companion.link_options import LinkOptions
 from companion.record_ui import QuietUI, RichRecordUI
 from companion.recorder import RecordOutcome, record_and_store
@@ -66,21 +65,13 @@ async def radio(args: argparse.Namespace) -> AsyncIterator[tuple[RadioBackends, 
     if not args.simulate:
         yield RadioBackends(), None
         return
-    from simulator.errors import SimulatorError  # only behind --simulate
-    from simulator.harness import VirtualWorld
+    from cardio.simulate import simulated_radio  # the simulator loads only behind --simulate
 
-    try:
-        world = VirtualWorld(
-            source=args.sim_source, speed=args.sim_speed, mtu=args.sim_mtu, drop_fraction=args.sim_drop,
-            disconnect_at_s=args.sim_disconnect_at, seed=args.sim_seed, with_ecg_service=not args.sim_no_ecg_service,
-        )
-        await world.__aenter__()
-    except SimulatorError as exc:
-        raise SimulationSetupError(getattr(exc, "option", None), str(exc)) from exc
-    try:
-        yield RadioBackends(client=world.client_backend, scanner=world.scanner_backend), world
-    finally:
-        await world.close()
+    async with simulated_radio(
+        source=args.sim_source, speed=args.sim_speed, mtu=args.sim_mtu, drop_fraction=args.sim_drop,
+        disconnect_at_s=args.sim_disconnect_at, seed=args.sim_seed, with_ecg_service=not args.sim_no_ecg_service,
+    ) as radio_and_world:
+        yield radio_and_world
 
 
 def link_options(args: argparse.Namespace) -> LinkOptions:
@@ -105,8 +96,8 @@ async def _record(args: argparse.Namespace, config: CompanionConfig, store: Stor
 
 
 async def _sync(args: argparse.Namespace, config: CompanionConfig, store: Store) -> None:
-    """Hand over to ``companion.sync`` (sends the outbox; never loses the recording)."""
-    from companion.sync import after_record
+    """Hand over to :func:`cardio.local_cloud.after_record` (sends the outbox; never loses the recording)."""
+    from cardio.local_cloud import after_record
 
     try:
         await after_record(store, config.data_dir, cloud_url=args.cloud_url, token=args.token)

@@ -11,9 +11,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from companion.cli.common import EXIT_OK, add_store_options, config_from_args, print_json, run_command
+from cardio.cli.common import EXIT_OK, add_store_options, config_from_args, print_json, run_command
 from companion.store import Store
-from companion.sync import ENV_CLOUD_TOKEN, ENV_CLOUD_URL, cloud_client_for, resolve_cloud, sync_pending
+from cardio.local_cloud import cloud_client_for
+from companion.sync import ENV_CLOUD_TOKEN, ENV_CLOUD_URL, resolve_cloud, sync_pending
 
 EXIT_TEMPFAIL = 75
 

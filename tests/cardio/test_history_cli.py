@@ -11,7 +11,7 @@ import pytest
 import wfdb
 
 from companion import recovery
-from companion.cli.main import main
+from cardio.cli.main import main
 from companion.config import CompanionConfig
 from companion.errors import RecoveryError
 from companion.recording import Recording

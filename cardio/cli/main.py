@@ -1,6 +1,6 @@
 """The ``cardio`` command: one entry point, one module per subcommand.
 
-Every module of the ``companion.cli`` package other than this one is a subcommand
+Every module of the ``cardio.cli`` package other than this one is a subcommand
 module: it exposes ``register(subparsers)`` which adds its parser(s) and sets
 ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit
 code). Adding a command means adding a module; nothing here changes.
@@ -15,7 +15,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-#: modules of ``companion.cli`` that hold no subcommand
+#: modules of ``cardio.cli`` that hold no subcommand
 _NOT_COMMANDS = frozenset({"main", "common"})
 
 #: subcommands registered by a module of another name (default: the module named
@@ -25,7 +25,7 @@ _MODULE_OF_COMMAND = {"show": "history", "export": "history", "delete": "history
 
 def subcommand_modules() -> list[str]:
     """Names of the subcommand modules, sorted."""
-    import companion.cli as package
+    import cardio.cli as package
 
     return sorted(
         info.name
@@ -59,7 +59,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _modules_needed(argv):
-        module = importlib.import_module(f"companion.cli.{name}")
+        module = importlib.import_module(f"cardio.cli.{name}")
         module.register(subparsers)
     return parser
 

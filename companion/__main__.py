@@ -1,5 +1,0 @@
-import sys
-
-from companion.cli.main import main
-
-sys.exit(main())
