@@ -27,14 +27,10 @@ import numpy as np
 from cloud.ectopy import find_ectopy
 from cloud.errors import UnanalysableSignal
 from cloud.validation import AnalysisRequest
+from ecg.classes import RHYTHM_CLASSES
 
-#: labels of the rhythm model's classes (CinC 2017 classes)
-RHYTHM_LABELS: dict[str, str] = {
-    "N": "Normal sinus rhythm",
-    "A": "Atrial fibrillation",
-    "O": "Other rhythm",
-    "~": "Too noisy to classify",
-}
+#: labels of the rhythm model's classes (CinC 2017 classes; the class table, :mod:`ecg.classes`)
+RHYTHM_LABELS: dict[str, str] = {c.code: c.clinician_label for c in RHYTHM_CLASSES}
 MULTI_LEAD_TAG = "+leads"
 #: the delineator is validated at these rates (Hz); others are resampled into the range
 MEASURE_FS_HZ = (250.0, 1000.0)

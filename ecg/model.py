@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import signal as sps
 
+from ecg.classes import CLASS_CODES, ClassTableError, check_model_metadata
 from ecg.errors import EcgError, SignalError
 
 __all__ = [
@@ -45,8 +46,8 @@ __all__ = [
     "decide",
 ]
 
-#: CinC 2017 class codes, in the order of the model's output
-CLASSES: tuple[str, ...] = ("N", "A", "O", "~")
+#: CinC 2017 class codes, in the order of the model's output (the table in :mod:`ecg.classes`)
+CLASSES: tuple[str, ...] = CLASS_CODES
 #: sample rate of the model's input (Hz)
 MODEL_FS_HZ = 150.0
 #: samples per model window (20 s at 150 Hz)
@@ -199,6 +200,10 @@ class RhythmModel:
             self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read model sidecar ({exc})", path=str(meta_path)) from exc
+        try:
+            check_model_metadata(self.meta)
+        except ClassTableError as exc:
+            raise ModelError(str(exc), path=str(meta_path)) from None
         self.path = path
         self.version: str = str(self.meta["version"])
         self.rr_mean = np.asarray(self.meta["rr_mean"], dtype=np.float64)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ecg import beats
+from ecg.classes import RHYTHM_CLASSES
 from ecg.errors import SignalError
 from ecg.model import CLASSES, MIN_FS_HZ, RhythmModel, load_model
 from ecg.preprocess import check_signal
@@ -47,13 +48,8 @@ __all__ = [
     "screen",
 ]
 
-#: category of each CinC code
-CATEGORIES: dict[str, str] = {
-    "N": "sinus_rhythm",
-    "A": "atrial_fibrillation",
-    "O": "other_rhythm",
-    "~": "unreadable",
-}
+#: category of each CinC code (from the class table, :mod:`ecg.classes`)
+CATEGORIES: dict[str, str] = {c.code: c.category for c in RHYTHM_CLASSES}
 #: a readable rhythm decision with a probability below this is reported as inconclusive
 INCONCLUSIVE_BELOW = 0.45
 #: heart-rate flags (bpm)

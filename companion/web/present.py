@@ -16,15 +16,11 @@ from typing import Any
 import numpy as np
 
 from companion.store_models import StoredRecording
+from ecg.classes import INCONCLUSIVE, RHYTHM_CLASSES
 from ecg.report import ReportHeader
 
-#: words for the CinC 2017 labels used by the local model
-LABEL_WORDS: dict[str, str] = {
-    "N": "Normal sinus rhythm",
-    "A": "Atrial fibrillation",
-    "O": "Other rhythm",
-    "~": "Too noisy to classify",
-}
+#: words for the CinC 2017 labels used by the local model (the class table, :mod:`ecg.classes`)
+LABEL_WORDS: dict[str, str] = {c.code: c.patient_label for c in RHYTHM_CLASSES}
 
 
 def _number(value: Any) -> float | None:
@@ -43,14 +39,8 @@ def result_label(result: dict[str, Any] | None) -> str | None:
     return str(label) if label is not None else None
 
 
-#: words for the screening's categories (``ecg.screening.CATEGORIES`` and ``inconclusive``)
-CATEGORY_WORDS: dict[str, str] = {
-    "sinus_rhythm": "Sinus rhythm",
-    "atrial_fibrillation": "Atrial fibrillation",
-    "other_rhythm": "Other rhythm",
-    "unreadable": "Unreadable (too noisy)",
-    "inconclusive": "Inconclusive",
-}
+#: words for the screening's categories (the class table, :mod:`ecg.classes`)
+CATEGORY_WORDS: dict[str, str] = {c.category: c.patient_label for c in (*RHYTHM_CLASSES, INCONCLUSIVE)}
 
 
 def category_words(category: str) -> str:

@@ -8,8 +8,9 @@ from typing import Any
 
 from companion.store_models import RecordingSummary, StoredRecording
 from companion.web import present
+from ecg.classes import RHYTHM_CLASSES
 
-FILTERS = (("all", "All"), ("N", "Normal"), ("A", "AF"), ("O", "Other"), ("~", "Noisy"), ("none", "No result"))
+FILTERS = (("all", "All"), *((c.code, c.patient_label) for c in RHYTHM_CLASSES), ("none", "No result"))
 
 
 def page(title: str, body: str, *, script: str | None = None, active: str = "") -> str:
