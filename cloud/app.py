@@ -7,6 +7,7 @@ workers; cleanup drains the queue.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cloud import webpage
+from cloud import edge, webpage
 from cloud.analysis import SERVICE_KEY, AnalysisService, Analyser, problem_body
 from cloud.config import CloudConfig
 from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError
@@ -22,12 +23,15 @@ from cloud.openapi import openapi_document
 from cloud.pipeline import analyse
 from cloud.ratelimit import RateLimiter
 from cloud.storage import ResultStore, TokenStore, open_db
+from cloud.validation import parse_body
 
 log = logging.getLogger(__name__)
 
 CONFIG_KEY = web.AppKey("config", CloudConfig)
 TOKENS_KEY = web.AppKey("tokens", TokenStore)
 LIMITER_KEY = web.AppKey("limiter", RateLimiter)
+#: decompressed bodies smaller than this are parsed on the loop (well under a millisecond)
+INLINE_PARSE_BYTES = 64 * 1024
 PROBLEM_TYPE = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,11 +50,16 @@ def create_app(config: CloudConfig, *, analyser: Analyser = analyse) -> web.Appl
     -------
     aiohttp.web.Application
     """
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_problems])
+    edge.install_log_redaction()
+    app = web.Application(
+        client_max_size=config.max_body_bytes, middlewares=[_headers, _problems],
+        handler_args={"access_log_class": edge.SafeAccessLogger, "lingering_time": 0.0})
     app[CONFIG_KEY] = config
     app[LIMITER_KEY] = RateLimiter(config.rate_per_s, config.burst)
+    app[edge.PARSE_KEY] = edge.ParsePool(config.executor, config.parse_workers, config.parse_waiting)
+    app[edge.BODY_TIMEOUT_KEY] = config.body_timeout_s
     app.cleanup_ctx.append(_lifecycle(analyser))
-    app.router.add_post("/v1/analyses", post_analysis)
+    app.router.add_post("/v1/analyses", post_analysis, expect_handler=edge.expect_handler(config.max_body_bytes))
     app.router.add_get("/v1/analyses/{recordId}", get_analysis)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -67,10 +76,13 @@ def _lifecycle(analyser: Analyser) -> Callable[[web.Application], AsyncIterator[
         service = AnalysisService(config, ResultStore(conn), analyser=analyser)
         app[SERVICE_KEY] = service
         await service.start()
+        app[edge.PARSE_KEY].start()
+        edge.quiet_loop_errors(asyncio.get_running_loop())
         try:
             yield
         finally:
             await service.stop()
+            app[edge.PARSE_KEY].stop()
             conn.close()
 
     return lifecycle
@@ -96,12 +108,27 @@ def _json(
 
 
 @web.middleware
+async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``nosniff`` on every answer; the web page adds its own CSP (cloud/webpage.py)."""
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+#: statuses after which the rest of the request body is not read: the connection is closed
+_CLOSE_STATUSES = frozenset({400, 408, 413, 415})
+
+
+@web.middleware
 async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every error into a problem document (never an HTML page)."""
     try:
         return await handler(request)
     except RequestError as exc:
-        return _json(problem_body(exc), status=exc.status, content_type=PROBLEM_TYPE)
+        response = _json(problem_body(exc), status=exc.status, content_type=PROBLEM_TYPE)
+        if exc.status in _CLOSE_STATUSES:
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -140,7 +167,12 @@ async def post_analysis(request: web.Request) -> web.Response:
     service.metrics.count("requests")
     client = _authorise(request)
     try:
-        analysis_request = await service.parse(await request.read())
+        body = await edge.read_body(request, max_bytes=request.app[CONFIG_KEY].max_body_bytes,
+                                    timeout_s=request.app[CONFIG_KEY].body_timeout_s)
+        if len(body) < INLINE_PARSE_BYTES:
+            analysis_request = parse_body(body)
+        else:
+            analysis_request = await request.app[edge.PARSE_KEY].run(parse_body, body)
     except RequestError:
         service.metrics.count("rejected")
         raise

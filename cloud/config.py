@@ -41,6 +41,13 @@ class CloudConfig:
         Signals are resampled to this rate before analysis.
     band_hz : tuple of float
         Band-pass corners (low, high) in Hz applied before analysis.
+    body_timeout_s : float
+        A request body not fully received within this time is refused (408) and its
+        connection closed (owner: the edge, cloud/edge.py).
+    parse_workers : int
+        Bodies parsed at once, in a pool of their own (not the analysis workers).
+    parse_waiting : int
+        Bodies allowed to wait for a parse worker; beyond that new bodies get 503.
     """
 
     data_dir: Path
@@ -54,6 +61,9 @@ class CloudConfig:
     burst: int = 400
     analysis_fs_hz: float = 300.0
     band_hz: tuple[float, float] = (0.5, 40.0)
+    body_timeout_s: float = 20.0
+    parse_workers: int = 1
+    parse_waiting: int = 8
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -66,6 +76,9 @@ class CloudConfig:
         _check(self.rate_per_s > 0, "rate_per_s", "must be > 0")
         _check(self.burst >= 1, "burst", "must be >= 1")
         _check(50.0 <= self.analysis_fs_hz <= 2000.0, "analysis_fs_hz", "must be within 50-2000 Hz")
+        _check(0 < self.body_timeout_s <= 600, "body_timeout_s", "must be within (0, 600] s")
+        _check(self.parse_workers >= 1, "parse_workers", "must be >= 1")
+        _check(self.parse_waiting >= 0, "parse_waiting", "must be >= 0")
         low, high = self.band_hz
         _check(0 < low < high < self.analysis_fs_hz / 2, "band_hz", "need 0 < low < high < analysis_fs_hz/2")
 

@@ -7,6 +7,8 @@ RFC 9457 problem documents with a 4xx status; :class:`AnalysisFailed` is ours.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CloudError(Exception):
     """Base class of every error raised by :mod:`cloud`."""
@@ -40,6 +42,17 @@ class RequestError(CloudError):
         self.status = status
         self.problem = problem
         self.errors = list(errors or [])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keep status/problem/errors when raised in a parse process and pickled back
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[RequestError], args: tuple[Any, ...], state: dict[str, Any]) -> RequestError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
 
 
 class UnanalysableSignal(RequestError):

@@ -200,13 +200,17 @@ def openapi_document(config: CloudConfig) -> dict[str, Any]:
         },
         "responses": {
             "200": _json_response("analysis result", "AnalysisResult"),
-            "400": _problem_response("body is not JSON"),
+            "400": _problem_response("body is not JSON, or its Content-Encoding does not decode"),
             **auth_errors,
-            "413": _problem_response(f"body larger than {config.max_body_bytes} bytes"),
+            "408": _problem_response(f"body not received within {config.body_timeout_s:g} s"),
+            "413": _problem_response(
+                f"body larger than {config.max_body_bytes} bytes after decompression (refused before reading "
+                "when Content-Length says so, and instead of 100 Continue)"),
+            "415": _problem_response("Content-Encoding other than gzip, deflate or identity"),
             "422": _problem_response("request rejected, or signal not analysable"),
             "500": _problem_response("analysis failed after every attempt"),
             "503": {
-                **_problem_response("queue full; retry after Retry-After"),
+                **_problem_response("queue full or parser busy; retry after Retry-After"),
                 "headers": {"Retry-After": {"schema": {"type": "integer"}}},
             },
             "504": _problem_response("no answer in time; retry with the same recordId"),

@@ -147,7 +147,7 @@ def parse_request(payload: Any) -> AnalysisRequest:
     record_id = payload.get("recordId")
     if record_id is None:
         record_id = str(uuid.uuid4())
-    elif not isinstance(record_id, str) or not _RECORD_ID_RE.match(record_id):
+    elif not isinstance(record_id, str) or not _RECORD_ID_RE.fullmatch(record_id):
         bad("recordId", f"must be a string matching {RECORD_ID_PATTERN}")
     leads = _leads(payload, bad)
     if not errors:
@@ -173,10 +173,11 @@ def _number(payload: dict[str, Any], field: str, low: float, high: float, bad: A
         if required:
             bad(field, "required")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
         bad(field, "must be a finite number")
         return None
-    if not low <= value <= high:
+    if not low <= value <= high:  # exact for ints of any size (no float conversion before the check)
         bad(field, f"must be within {low:g}-{high:g}")
         return None
     return float(value)
@@ -186,7 +187,7 @@ def _leads(payload: dict[str, Any], bad: Any) -> dict[str, np.ndarray]:
     leads: dict[str, np.ndarray] = {}
     for field, name in LEAD_FIELDS.items():
         values = payload.get(field)
-        if values is None:
+        if values is None or values == []:  # an empty array is an absent lead, as null is
             continue
         if not isinstance(values, list) or not all(type(v) is int for v in values):
             bad(field, "must be a list of integers or null")

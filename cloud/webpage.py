@@ -5,9 +5,13 @@ CSV file or paste CSV text (or pick one of the real example records), press "Ana
 and the clinical-grid report with the results appears below the form.
 
 How it authenticates: the page needs no token. The form posts to ``POST /analyse`` on
-the same origin; the server parses the CSV and runs the request through the same queue,
-workers and result store as the API, in-process via :func:`cloud.analysis.submit`
-(stored under the client name ``webpage``), so no API token is ever sent to a browser.
+the same origin; the server reads the body with the edge's limits (:mod:`cloud.edge`:
+size counted after decompression, a deadline), decodes the form and parses the CSV
+**as text** (:func:`ecg.io.parse_csv`: nothing a visitor types is ever opened as a path)
+in the edge's parse pool, and runs the checked request through the same queue, workers
+and result store as the API (stored under the client name ``webpage``), so no API token
+is ever sent to a browser. Answers carry a strict Content-Security-Policy (the page's
+own inline style and script by hash), ``X-Frame-Options: DENY`` and ``nosniff``.
 Instead of a token the form is rate-limited per client address (``WEB_RATE_PER_S``,
 ``WEB_BURST``; over the limit the page says when to retry, HTTP 429), bodies are
 limited to ``MAX_FORM_BYTES``, and nothing a visitor sends is kept beyond the result
@@ -19,9 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.parser
+import email.policy
 import functools
+import hashlib
 import json
 import logging
+import urllib.parse
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -29,12 +38,13 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from cloud.analysis import submit
+from cloud import edge
+from cloud.analysis import SERVICE_KEY
 from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError
 from cloud.ratelimit import RateLimiter
-from cloud.validation import LEAD_FIELDS
+from cloud.validation import LEAD_FIELDS, AnalysisRequest, parse_request
 from ecg.errors import EcgError
-from ecg.io import read_csv
+from ecg.io import parse_csv
 from ecg.report import ReportHeader, figure_bytes, make_figure
 from ecg.report.layout import normalise_lead_name
 
@@ -76,7 +86,7 @@ def setup(app: web.Application) -> None:
     app[WEB_LIMITER_KEY] = RateLimiter(WEB_RATE_PER_S, WEB_BURST)
     app[EXAMPLES_KEY] = load_examples()
     app.router.add_get("/", page)
-    app.router.add_post("/analyse", analyse_form)
+    app.router.add_post("/analyse", analyse_form, expect_handler=edge.expect_handler(MAX_FORM_BYTES))
     app.router.add_get("/examples/{name}.csv", example_csv)
 
 
@@ -92,7 +102,7 @@ def _number(form: dict[str, str], name: str, label: str, *, integer: bool = Fals
 
 
 def payload_from_csv(text: str, fs_hz: float, adc_gain: float, baseline: int) -> tuple[dict[str, Any], Any]:
-    """Parse CSV text as ``ecg.io.read_csv`` does and build the API's JSON request from it.
+    """Parse CSV text with ``ecg.io.parse_csv`` (text only, never a path) and build the API's JSON request from it.
 
     Returns
     -------
@@ -107,7 +117,7 @@ def payload_from_csv(text: str, fs_hz: float, adc_gain: float, baseline: int) ->
     if adc_gain <= 0:
         raise FormError("ADC gain must be greater than 0 (counts per millivolt)", field_name="adcGain")
     try:
-        record = read_csv(text, fs_hz=fs_hz, adc_gain=adc_gain, baseline=baseline)
+        record = parse_csv(text, fs_hz=fs_hz, adc_gain=adc_gain, baseline=baseline)
     except EcgError as exc:
         raise FormError(f"the CSV cannot be read: {exc}", field_name="csv") from None
     payload: dict[str, Any] = {"sampleRate": fs_hz, "adcGain": adc_gain, "baseline": baseline}
@@ -157,35 +167,82 @@ def _client_key(request: web.Request) -> str:
     return "web:" + (request.remote or "?")
 
 
-async def _read_form(request: web.Request) -> tuple[dict[str, str], str | None]:
-    """Text fields and the uploaded file's text (None when no file)."""
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise FormError(f"the upload is larger than {MAX_FORM_BYTES // (1024 * 1024)} MB")
+#: form fields read at most (anything beyond is a malformed form)
+MAX_FORM_FIELDS = 16
+
+
+def decode_form(body: bytes, content_type: str) -> tuple[dict[str, str], str | None]:
+    """Text fields and the uploaded file's text (None when no file) of a form body.
+
+    Runs in the parse pool (the body is already limited in size after decompression).
+
+    Raises
+    ------
+    FormError
+        Not a form, too many fields, a part that is not UTF-8 text.
+    """
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        try:
+            pairs = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                                           max_num_fields=MAX_FORM_FIELDS, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise FormError("the form is not UTF-8 text or has too many fields") from None
+        return dict(pairs), None
+    if kind != "multipart/form-data":
+        raise FormError("send the form as multipart/form-data or application/x-www-form-urlencoded")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise FormError("the multipart form cannot be read (missing boundary?)")
     fields: dict[str, str] = {}
     upload: str | None = None
-    reader = await request.multipart() if request.content_type.startswith("multipart/") else None
-    if reader is None:
-        form = await request.post()
-        return {k: str(v) for k, v in form.items()}, None
-    total = 0
-    while (part := await reader.next()) is not None:
-        if not hasattr(part, "read_chunk"):
+    for i, part in enumerate(message.iter_parts()):
+        if i >= MAX_FORM_FIELDS:
+            raise FormError("the form has too many fields")
+        name = part.get_param("name", header="content-disposition")
+        raw = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(raw, bytes):
             continue
-        data = bytearray()
-        while chunk := await part.read_chunk(65536):  # type: ignore[union-attr]
-            total += len(chunk)
-            if total > MAX_FORM_BYTES:
-                raise FormError(f"the upload is larger than {MAX_FORM_BYTES // (1024 * 1024)} MB")
-            data.extend(chunk)
         try:
-            text = data.decode("utf-8-sig")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise FormError("the file is not UTF-8 text (a CSV of numbers is expected)", field_name="csv") from None
-        if part.name == "csvfile":  # type: ignore[union-attr]
+        if name == "csvfile":
             upload = text if text.strip() else None
-        elif part.name:  # type: ignore[union-attr]
-            fields[part.name] = text  # type: ignore[union-attr]
+        else:
+            fields[name] = text
     return fields, upload
+
+
+@dataclass(frozen=True)
+class ParsedForm:
+    """A form turned into an analysis request (picklable: built in the parse pool)."""
+
+    fields: dict[str, str]
+    request: AnalysisRequest | None
+    lead_names: tuple[str, ...]
+    source: str
+    error: str | None = None
+    error_status: int = 400
+
+
+def parse_form(body: bytes, content_type: str, examples: dict[str, dict[str, Any]]) -> ParsedForm:
+    """Form body → checked :class:`~cloud.validation.AnalysisRequest` (or the message to show)."""
+    fields: dict[str, str] = {}
+    try:
+        fields, upload = decode_form(body, content_type)
+        text, fs_hz, adc_gain, baseline, what = _source(fields, upload, examples)
+        payload, _ = payload_from_csv(text, fs_hz, adc_gain, baseline)
+    except FormError as exc:
+        return ParsedForm(fields, None, (), "", error=str(exc))
+    try:
+        request = parse_request(payload)
+    except RequestError as exc:
+        detail = exc.detail + "".join(f"; {e.get('field', '')}: {e.get('message', '')}" for e in exc.errors or [])
+        return ParsedForm(fields, None, (), what, error=f"The service refused the record: {detail}",
+                          error_status=exc.status)
+    return ParsedForm(fields, request, payload_leads(payload), what)
 
 
 def _source(fields: dict[str, str], upload: str | None, examples: dict[str, dict[str, Any]]
@@ -210,31 +267,41 @@ def _source(fields: dict[str, str], upload: str | None, examples: dict[str, dict
 
 
 async def analyse_form(request: web.Request) -> web.Response:
-    """``POST /analyse``: the form's submission; answers the page with results or a message."""
+    """``POST /analyse``: the form's submission; answers the page with results or a message.
+
+    The body is read with the edge's limits (size after decompression, deadline), and
+    decoded, CSV-parsed and checked in the parse pool, off the event loop.
+    """
     app = request.app
     examples = app[EXAMPLES_KEY]
-    fields: dict[str, str] = {}
     wait_s = app[WEB_LIMITER_KEY].acquire(_client_key(request))
     if wait_s > 0:
-        return _page(examples, fields, error=f"Too many analyses from your address; retry in {wait_s:.0f} s.",
+        return _page(examples, {}, error=f"Too many analyses from your address; retry in {wait_s:.0f} s.",
                      status=429, headers={"Retry-After": str(max(1, round(wait_s)))})
     try:
-        fields, upload = await _read_form(request)
-        text, fs_hz, adc_gain, baseline, what = _source(fields, upload, examples)
-        payload, record = payload_from_csv(text, fs_hz, adc_gain, baseline)
-    except FormError as exc:
-        return _page(examples, fields, error=str(exc), status=400)
-    try:
-        result = await submit(app, payload, client="webpage")
+        body = await edge.read_body(request, max_bytes=MAX_FORM_BYTES, timeout_s=app[edge.BODY_TIMEOUT_KEY])
     except RequestError as exc:
-        detail = exc.detail + "".join(f"; {e.get('field', '')}: {e.get('message', '')}" for e in exc.errors or [])
-        return _page(examples, fields, error=f"The service refused the record: {detail}", status=exc.status)
+        response = _page(examples, {}, error=exc.detail, status=exc.status)
+        response.force_close()
+        return response
+    parsed = await app[edge.PARSE_KEY].run(parse_form, body, request.headers.get("Content-Type", ""), examples)
+    if parsed.error is not None or parsed.request is None:
+        return _page(examples, parsed.fields, error=parsed.error, status=parsed.error_status)
+    app[SERVICE_KEY].metrics.count("requests")
+    try:
+        stored = await app[SERVICE_KEY].submit("webpage", parsed.request)
     except (AnalysisFailed, AnalysisTimeout, QueueFull) as exc:
-        return _page(examples, fields, error=f"The analysis could not run now ({exc}); please retry.", status=503)
-    header = _header(result, record.signals_mv.shape[0] / record.fs_hz, what)
-    render = functools.partial(_render, record.signals_mv, record.fs_hz, payload_leads(payload), header)
+        return _page(examples, parsed.fields, error=f"The analysis could not run now ({exc}); please retry.",
+                     status=503)
+    if stored.http_status != 200:
+        return _page(examples, parsed.fields, status=stored.http_status,
+                     error=f"The service refused the record: {stored.body.get('detail', '')}")
+    result = stored.body
+    req = parsed.request
+    header = _header(result, req.duration_s, parsed.source)
+    render = functools.partial(_render, req.signals_mv(), req.fs_hz, parsed.lead_names, header)
     png, pdf = await asyncio.get_running_loop().run_in_executor(None, render)
-    return _page(examples, fields, result=result, png=png, pdf=pdf)
+    return _page(examples, parsed.fields, result=result, png=png, pdf=pdf)
 
 
 def _render(signals_mv: np.ndarray, fs_hz: float, leads: tuple[str, ...], header: ReportHeader) -> tuple[bytes, bytes]:
@@ -258,7 +325,8 @@ async def example_csv(request: web.Request) -> web.StreamResponse:
     item = request.app[EXAMPLES_KEY].get(request.match_info["name"])
     if item is None:
         raise web.HTTPNotFound(text="no such example")
-    return web.FileResponse(EXAMPLES_DIR / f"{item['name']}.csv", headers={"Content-Type": "text/csv"})
+    return web.FileResponse(EXAMPLES_DIR / f"{item['name']}.csv",
+                            headers={**SECURITY_HEADERS, "Content-Type": "text/csv", "Cache-Control": "no-cache"})
 
 
 _CSS = """
@@ -279,6 +347,22 @@ _JS = """
 document.getElementById('example').addEventListener('change',e=>{const o=e.target.selectedOptions[0];
 if(!o.value)return;for(const k of['sampleRate','adcGain','baseline'])document.getElementById(k).value=o.dataset[k];});
 """
+
+
+def _csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+#: the page's own inline style and script only; no framing, no plugins, forms post here only
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src {_csp_hash(_CSS)}; script-src {_csp_hash(_JS)}; img-src data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 def _ms(value: Any) -> str:
@@ -338,4 +422,5 @@ def _page(examples: dict[str, dict[str, Any]], fields: dict[str, str], *, error:
             '<meta name=viewport content="width=device-width, initial-scale=1"><title>cardiolink · ECG analysis</title>'
             f"<style>{_CSS}</style></head><body><header>cardiolink cloud</header><main>{body}</main>"
             f"<script>{_JS}</script></body></html>")
-    return web.Response(text=html, content_type="text/html", charset="utf-8", status=status, headers=headers)
+    return web.Response(text=html, content_type="text/html", charset="utf-8", status=status,
+                        headers={**SECURITY_HEADERS, **(headers or {})})

@@ -23,7 +23,6 @@ sample rate, ADC gain and baseline given separately):
 
 from __future__ import annotations
 
-import io as _io
 import math
 import os
 import re
@@ -39,6 +38,7 @@ __all__ = [
     "Record",
     "read_record",
     "read_csv",
+    "parse_csv",
     "write_wfdb",
     "write_csv",
     "validate_fs",
@@ -197,6 +197,7 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
     hea = base.parent / (base.name + ".hea")
     if not hea.is_file():
         raise InputFormatError("no WFDB header (.hea) found", source=str(hea))
+    header_fs_hz = _header_fs_hz(hea)
     try:
         rec = wfdb.rdrecord(str(base), physical=True)
     except Exception as exc:  # wfdb raises many kinds (ValueError, OSError, struct errors)
@@ -206,6 +207,8 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
     if rec.p_signal is None or rec.fs is None:
         raise InputFormatError("WFDB record has no signal", source=str(base))
     fs = validate_fs(rec.fs)
+    if not math.isclose(fs, header_fs_hz, rel_tol=1e-9):  # wfdb falls back to 250 Hz on a field it cannot read
+        raise InputFormatError(f"header sample rate {header_fs_hz:g} Hz was read as {fs:g} Hz", source=str(hea))
     if fs_hz is not None and not math.isclose(float(fs_hz), fs, rel_tol=1e-6):
         raise InputFormatError(
             f"header says {fs:g} Hz but fs_hz={fs_hz!r} was given", source=str(hea)
@@ -225,20 +228,46 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
     )
 
 
-def _load_text(path_or_text: str | bytes | os.PathLike[str]) -> tuple[str, str, str]:
-    """Return (text, source, name)."""
-    if isinstance(path_or_text, bytes):
-        return path_or_text.decode("utf-8-sig", errors="strict"), "<text>", "csv"
-    if isinstance(path_or_text, os.PathLike) or (
-        isinstance(path_or_text, str) and "\n" not in path_or_text and "," not in path_or_text
-        and not _INT_RE.match(path_or_text.strip())
-    ):
-        p = Path(path_or_text)
-        try:
-            return p.read_text(encoding="utf-8-sig"), str(p), p.stem
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputFormatError(f"cannot read file: {exc}", source=str(p)) from exc
-    return str(path_or_text).lstrip("\ufeff"), "<text>", "csv"
+def _header_fs_hz(hea: Path) -> float:
+    """The sample rate written on a WFDB header's record line, checked (never wfdb's 250 Hz default).
+
+    The record line is ``name[/segments] n_signals [fs[/counter_fs][(base_counter)] [n_samples ...]]``.
+    """
+    try:
+        with hea.open("r", encoding="latin-1") as fh:
+            line = next((ln for ln in (raw.strip() for raw in fh) if ln and not ln.startswith("#")), "")
+    except OSError as exc:
+        raise InputFormatError(f"cannot read WFDB header: {exc.strerror or exc}", source=str(hea)) from exc
+    fields = line.split()
+    if len(fields) < 3:
+        raise InputFormatError("WFDB header gives no sample rate", source=str(hea))
+    text = re.split(r"[/(]", fields[2], maxsplit=1)[0]
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputFormatError(f"WFDB header sample rate {fields[2]!r} is not a number", source=str(hea)) from None
+    if not math.isfinite(value) or value <= 0:
+        raise InputFormatError(f"WFDB header sample rate {fields[2]!r} must be a positive number", source=str(hea))
+    return validate_fs(value)
+
+
+def _read_text_file(path: str | os.PathLike[str], max_bytes: int | None) -> str:
+    """The UTF-8 text of a CSV file (a local path chosen by the operator, never network input)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"read_csv takes a path (str or os.PathLike), got {type(path).__name__}; "
+                        "use parse_csv for text or bytes")
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputFormatError(f"cannot read file: {exc.strerror or exc}", source=str(p)) from exc
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise InputFormatError(f"file is larger than the {max_bytes:,} byte limit", source=str(p))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", source=str(p)) from exc
 
 
 def _pick_separator(lines: list[tuple[int, str]]) -> str:
@@ -258,26 +287,31 @@ def _is_number(field: str) -> bool:
 
 
 def read_csv(
-    path_or_text: str | bytes | os.PathLike[str],
+    path: str | os.PathLike[str],
     *,
     fs_hz: float,
     adc_gain: float | None,
     baseline: int = 0,
+    max_bytes: int | None = None,
 ) -> Record:
-    """Read ECG from CSV (a file path or the CSV text itself).
+    """Read ECG from a CSV **file**; the argument is always a path, never CSV text.
 
-    The accepted format is described in the module docstring.
+    For text that arrived over a network (or any text in memory) use :func:`parse_csv`,
+    which never touches the file system. The accepted format is described in the
+    module docstring.
 
     Parameters
     ----------
-    path_or_text : str, bytes or path-like
-        A path (``Path`` or a string without commas/newlines) or the CSV text.
+    path : str or path-like
+        The CSV file.
     fs_hz : float
         Sample rate in Hz.
     adc_gain : float or None
         ADC counts per millivolt; None if the values are already millivolts.
     baseline : int
         ADC count corresponding to 0 mV (ignored when ``adc_gain`` is None).
+    max_bytes : int, optional
+        Refuse files larger than this (read at most ``max_bytes + 1`` bytes).
 
     Returns
     -------
@@ -286,22 +320,78 @@ def read_csv(
     Raises
     ------
     InputFormatError
-        Unreadable file, empty input, wrong field count, non-numeric value (with line).
+        Unreadable or too large file, empty input, wrong field count, non-numeric value.
     SignalError
         Impossible sample rate.
+    TypeError
+        *path* is bytes or another non-path type.
+    """
+    fs = validate_fs(fs_hz)
+    text = _read_text_file(path, max_bytes)
+    return _parse_text(text, fs, adc_gain, baseline, source=str(path), name=Path(path).stem)
+
+
+def parse_csv(
+    text: str | bytes,
+    *,
+    fs_hz: float,
+    adc_gain: float | None,
+    baseline: int = 0,
+    name: str = "csv",
+) -> Record:
+    """Parse CSV **text** (str, or UTF-8 bytes); never opens a file, whatever the text says.
+
+    This is the parser for network input: ``"/etc/passwd"`` is one malformed line of
+    CSV, not a path.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The CSV content (a UTF-8 byte-order mark is dropped).
+    fs_hz : float
+        Sample rate in Hz.
+    adc_gain : float or None
+        ADC counts per millivolt; None if the values are already millivolts.
+    baseline : int
+        ADC count corresponding to 0 mV (ignored when ``adc_gain`` is None).
+    name : str
+        Record name to give the result.
+
+    Returns
+    -------
+    Record
+
+    Raises
+    ------
+    InputFormatError
+        Not UTF-8, empty input, wrong field count, non-numeric value (with line).
+    SignalError
+        Impossible sample rate.
+    TypeError
+        *text* is a path object or another non-text type.
 
     Examples
     --------
-    >>> rec = read_csv("512\\n530\\n1500\\n", fs_hz=300, adc_gain=1000, baseline=512)
+    >>> rec = parse_csv("512\\n530\\n1500\\n", fs_hz=300, adc_gain=1000, baseline=512)
     >>> rec.signals_mv[:, 0].round(3).tolist()
     [0.0, 0.018, 0.988]
     """
     fs = validate_fs(fs_hz)
-    text, source, name = _load_text(path_or_text)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputFormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", source="<text>") from None
+    elif not isinstance(text, str):
+        raise TypeError(f"parse_csv takes text (str or bytes), got {type(text).__name__}; use read_csv for a path")
+    return _parse_text(text.lstrip("\ufeff"), fs, adc_gain, baseline, source="<text>", name=name)
+
+
+def _parse_text(text: str, fs: float, adc_gain: float | None, baseline: int, *, source: str, name: str) -> Record:
     gain = _check_gain(adc_gain, source)
     lines = [
         (no, ln.strip())
-        for no, ln in enumerate(_io.StringIO(text).read().splitlines(), start=1)
+        for no, ln in enumerate(text.splitlines(), start=1)
         if ln.strip() and not ln.lstrip().startswith("#")
     ]
     if not lines:
@@ -352,7 +442,7 @@ def _parse_rows(
             )
         for j, field in enumerate(fields):
             f = field.strip()
-            if integers and not (first_col_free and j == 0) and not _INT_RE.match(f):
+            if integers and not (first_col_free and j == 0) and not _INT_RE.fullmatch(f):
                 raise InputFormatError(
                     f"{f!r} is not an integer ADC count (give adc_gain=None for mV values)",
                     source=source,

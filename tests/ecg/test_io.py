@@ -9,7 +9,7 @@ import pytest
 import scipy.io
 
 from ecg.errors import EcgError, InputFormatError, SignalError
-from ecg.io import Record, read_csv, read_record, write_csv, write_wfdb
+from ecg.io import Record, parse_csv, read_csv, read_record, write_csv, write_wfdb
 
 
 class TestReadWfdb:
@@ -55,31 +55,43 @@ class TestReadWfdb:
         with pytest.raises(InputFormatError):
             read_record(tmp_path / "bad")
 
+    @pytest.mark.parametrize("rate", ["-300", "0", "abc", "nan", "-300/1(0)"])
+    def test_header_with_impossible_rate_refused(self, tmp_path: Path, rate: str) -> None:
+        """Issue 13 #13: wfdb falls back to 250 Hz on a rate it cannot read; we refuse instead."""
+        rec = Record(name="r", signals_mv=np.zeros((600, 1)), fs_hz=300.0, lead_names=("I",))
+        hea = write_wfdb(rec, tmp_path)
+        lines = hea.read_text().splitlines()
+        fields = lines[0].split()
+        fields[2] = rate
+        hea.write_text("\n".join([" ".join(fields), *lines[1:]]) + "\n")
+        with pytest.raises(InputFormatError, match="sample rate"):
+            read_record(hea)
+
 
 class TestReadCsv:
     def test_single_column_adc_counts(self) -> None:
-        rec = read_csv("512\n530\n1500\n", fs_hz=300, adc_gain=1000, baseline=512)
+        rec = parse_csv("512\n530\n1500\n", fs_hz=300, adc_gain=1000, baseline=512)
         np.testing.assert_allclose(rec.signals_mv[:, 0], [0.0, 0.018, 0.988])
         assert rec.lead_names == ("ECG",)
         assert rec.adc_gain == 1000.0 and rec.baseline == 512
 
     def test_header_multi_lead_and_time_column_dropped(self) -> None:
         text = "# exported\ntime_s,I,II\n0.000,10,20\n0.004,-10,40\n\n0.008,0,0\n"
-        rec = read_csv(text, fs_hz=250, adc_gain=100)
+        rec = parse_csv(text, fs_hz=250, adc_gain=100)
         assert rec.lead_names == ("I", "II")
         np.testing.assert_allclose(rec.signals_mv, [[0.1, 0.2], [-0.1, 0.4], [0.0, 0.0]])
 
     def test_lead_columns_must_be_integers_with_adc_gain(self) -> None:
         with pytest.raises(InputFormatError, match="integer") as info:
-            read_csv("time_s,I\n0.000,10\n0.004,10.5\n", fs_hz=250, adc_gain=100)
+            parse_csv("time_s,I\n0.000,10\n0.004,10.5\n", fs_hz=250, adc_gain=100)
         assert info.value.line == 3
 
     def test_semicolon_and_bom(self) -> None:
-        rec = read_csv("\ufeffI;II\n1;2\n3;4\n", fs_hz=500, adc_gain=None)
+        rec = parse_csv("\ufeffI;II\n1;2\n3;4\n", fs_hz=500, adc_gain=None)
         np.testing.assert_allclose(rec.signals_mv, [[1, 2], [3, 4]])
 
     def test_millivolts_when_no_gain(self) -> None:
-        rec = read_csv("0.125\n-1.5\n", fs_hz=300, adc_gain=None)
+        rec = parse_csv("0.125\n-1.5\n", fs_hz=300, adc_gain=None)
         np.testing.assert_allclose(rec.signals_mv[:, 0], [0.125, -1.5])
         assert rec.adc_gain is None and rec.baseline is None
 
@@ -104,30 +116,54 @@ class TestReadCsv:
     )
     def test_malformed_lines_name_the_line(self, text: str, line: int, match: str) -> None:
         with pytest.raises(InputFormatError, match=match) as info:
-            read_csv(text, fs_hz=300, adc_gain=1000)
+            parse_csv(text, fs_hz=300, adc_gain=1000)
         assert info.value.line == line
         assert f"line {line}" in str(info.value)
 
     def test_nan_rejected_without_gain(self) -> None:
         with pytest.raises(InputFormatError, match="finite") as info:
-            read_csv("0.1\ninf\n", fs_hz=300, adc_gain=None)
+            parse_csv("0.1\ninf\n", fs_hz=300, adc_gain=None)
         assert info.value.line == 2
 
     @pytest.mark.parametrize("text", ["", "\n\n# only comments\n", "I,II\n"])
     def test_empty(self, text: str) -> None:
         with pytest.raises(InputFormatError):
-            read_csv(text + "\n", fs_hz=300, adc_gain=1000)
+            parse_csv(text + "\n", fs_hz=300, adc_gain=1000)
 
     @pytest.mark.parametrize("fs", [0, -1, 20_000, float("nan")])
     def test_impossible_sample_rate(self, fs: float) -> None:
         with pytest.raises(SignalError) as info:
-            read_csv("1\n2\n", fs_hz=fs, adc_gain=1000)
+            parse_csv("1\n2\n", fs_hz=fs, adc_gain=1000)
         assert info.value.reason == "bad_fs"
 
     @pytest.mark.parametrize("gain", [0, -5, float("inf")])
     def test_bad_gain(self, gain: float) -> None:
         with pytest.raises(InputFormatError, match="gain"):
-            read_csv("1\n2\n", fs_hz=300, adc_gain=gain)
+            parse_csv("1\n2\n", fs_hz=300, adc_gain=gain)
+
+    def test_network_text_never_opens_a_file(self, tmp_path: Path) -> None:
+        """Issue 13 #1: CSV text that looks like a path is parsed as text, never opened."""
+        secret = tmp_path / "secret"
+        secret.write_text("1000\n2000\n3000\n")
+        for text in (str(secret), "/etc/passwd", "/dev/zero", str(secret).encode()):
+            with pytest.raises(InputFormatError) as info:
+                parse_csv(text, fs_hz=300, adc_gain=1000)
+            assert info.value.source == "<text>"
+            assert "2000" not in str(info.value) and "root" not in str(info.value)
+        with pytest.raises(TypeError):
+            parse_csv(secret, fs_hz=300, adc_gain=1000)  # type: ignore[arg-type]
+
+    def test_read_csv_takes_only_paths(self, tmp_path: Path) -> None:
+        with pytest.raises(TypeError):
+            read_csv(b"1\n2\n", fs_hz=300, adc_gain=1000)  # type: ignore[arg-type]
+        with pytest.raises(InputFormatError, match="cannot read"):
+            read_csv("1\n2\n", fs_hz=300, adc_gain=1000)  # a string is a path, whatever its shape
+
+    def test_read_csv_size_limit(self, tmp_path: Path) -> None:
+        p = tmp_path / "big.csv"
+        p.write_text("1\n" * 1000)
+        with pytest.raises(InputFormatError, match="limit"):
+            read_csv(p, fs_hz=300, adc_gain=1000, max_bytes=100)
 
     def test_missing_file(self, tmp_path: Path) -> None:
         with pytest.raises(InputFormatError, match="cannot read"):
