@@ -155,7 +155,7 @@ def screen_recording(rec: Recording) -> tuple[dict[str, Any] | None, dict[str, A
         except Exception as exc:  # noqa: BLE001 - screening must never lose a stored recording
             error = f"screening failed: {exc}"
             log.warning("%s", error, exc_info=not _is_signal_error(exc))
-    if measure is not None:
+    if measure is not None and (local or {}).get("category") != "unreadable":  # no intervals from an unreadable signal
         try:
             measurements = measure(np.asarray(sig_mv), rec.sample_rate_hz).to_dict()
         except Exception as exc:  # noqa: BLE001 - measurements are optional extras

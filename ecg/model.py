@@ -1,14 +1,20 @@
-"""The shipped rhythm model: its input preparation and its LiteRT runtime.
+"""The shipped rhythm model: its sidecar, its input preparation and its LiteRT runtime.
 
 The model sees two inputs:
 
-1. ``signal``: the ECG band-passed (0.5–40 Hz, zero-phase), resampled to
-   :data:`MODEL_FS_HZ`, divided by its standard deviation and clipped, cut into windows of
-   :data:`WINDOW_SAMPLES` samples (20 s) every :data:`STRIDE_SAMPLES` (10 s). Shorter
-   recordings are zero-padded. The window probabilities are averaged (shared weights over
-   time).
+1. ``signal``: the ECG band-passed (``band_hz`` of the sidecar, zero-phase), resampled to
+   the sidecar's ``input_fs_hz``, divided by its standard deviation and clipped, cut into
+   windows of ``window_samples`` every ``stride_samples``. Shorter recordings are
+   zero-padded. The window probabilities are averaged (shared weights over time).
 2. ``rr``: the RR irregularity features of :mod:`ecg.rr_features`, standardised with the
-   training statistics stored in the model's JSON sidecar.
+   training statistics stored in the sidecar.
+
+The sidecar ``rhythm.json`` beside the ``.tflite`` file is read when the model loads and
+checked: its ``classes`` against the class table (:func:`ecg.classes.check_model_metadata`),
+its input rate, band and window against the model's input, and its ``decision`` section
+(:class:`DecisionParams`, the parameters of :func:`ecg.screening.decide`). The module-level
+constants (:data:`MODEL_FS_HZ`, :data:`BAND_HZ`, ...) are what training writes into a new
+sidecar; at run time the loaded sidecar's values are used.
 
 This module owns that preparation so that training (``training/``) and screening use the
 very same code. TensorFlow is never imported here: the runtime is ``ai-edge-litert``
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -37,7 +44,10 @@ __all__ = [
     "WINDOW_SAMPLES",
     "STRIDE_SAMPLES",
     "MIN_FS_HZ",
+    "BAND_HZ",
     "DEFAULT_MODEL_PATH",
+    "DecisionParams",
+    "DECISION_RULES",
     "ModelError",
     "RhythmModel",
     "prepare_signal",
@@ -54,6 +64,8 @@ MODEL_FS_HZ = 150.0
 WINDOW_SAMPLES = 3000
 #: hop between windows (10 s at 150 Hz)
 STRIDE_SAMPLES = 1500
+#: band of the model's input (Hz)
+BAND_HZ: tuple[float, float] = (0.5, 40.0)
 #: lowest sample rate accepted: the 40 Hz band edge needs some head-room
 MIN_FS_HZ = 100.0
 #: clip of the standardised signal (in standard deviations)
@@ -79,13 +91,98 @@ class ModelError(EcgError):
         self.path = path
 
 
+#: decision rules this runtime implements (the sidecar's ``decision.rule``)
+DECISION_RULES = ("af-band-v1",)
+
+
+@dataclass(frozen=True)
+class DecisionParams:
+    """Parameters of the decision rule (:func:`ecg.screening.apply_rule`): the sidecar's ``decision``.
+
+    The rule is specified in ``docs/screening.md``; the values are tuned by training.
+
+    Attributes
+    ----------
+    rule : str
+        Name of the rule (one of :data:`DECISION_RULES`).
+    class_weights : tuple of float
+        One weight per class (order :data:`CLASSES`) multiplying the probabilities for the
+        best guess.
+    af_call_min : float
+        p(A) at or above which the answer is AF.
+    af_band_min : float
+        Lower end of the AF band: ``af_band_min <= p(A) < af_call_min`` is inconclusive.
+    min_probability : tuple of float
+        Per class (order :data:`CLASSES`): a best guess N or O below it is inconclusive
+        (0 where the sidecar gives none).
+    low_heart_rate_bpm, high_heart_rate_bpm : float
+        Heart-rate flags.
+    """
+
+    rule: str
+    class_weights: tuple[float, ...]
+    af_call_min: float
+    af_band_min: float
+    min_probability: tuple[float, ...]
+    low_heart_rate_bpm: float
+    high_heart_rate_bpm: float
+
+    def __post_init__(self) -> None:
+        if self.rule not in DECISION_RULES:
+            raise ValueError(f"decision rule {self.rule!r} is not one of {DECISION_RULES}")
+        w = self.class_weights
+        if len(w) != len(CLASSES) or not all(np.isfinite(v) and v > 0 for v in w):
+            raise ValueError(f"class_weights must be {len(CLASSES)} positive numbers, got {list(w)}")
+        if len(self.min_probability) != len(CLASSES) or not all(0.0 <= v <= 1.0 for v in self.min_probability):
+            raise ValueError(f"min_probability values must lie in [0, 1], got {list(self.min_probability)}")
+        if not 0.0 <= self.af_band_min <= self.af_call_min <= 1.0:
+            raise ValueError(f"need 0 <= af_band_min <= af_call_min <= 1, got {self.af_band_min!r}, {self.af_call_min!r}")
+        if not 0.0 < self.low_heart_rate_bpm < self.high_heart_rate_bpm:
+            raise ValueError(f"heart-rate flags must satisfy 0 < low < high, got "
+                             f"{self.low_heart_rate_bpm!r}, {self.high_heart_rate_bpm!r}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DecisionParams:
+        """Parse a sidecar's ``decision`` section (raises ValueError, KeyError or TypeError).
+
+        ``class_weights`` names every class; ``min_probability`` names N and/or O.
+        """
+        weights, floors = d["class_weights"], d["min_probability"]
+        if set(weights) != set(CLASSES):
+            raise ValueError(f"class_weights must name exactly {list(CLASSES)}, got {sorted(weights)}")
+        if not set(floors) <= {"N", "O"}:
+            raise ValueError(f"min_probability may name N and O only, got {sorted(floors)}")
+        return cls(
+            rule=str(d["rule"]),
+            class_weights=tuple(float(weights[c]) for c in CLASSES),
+            af_call_min=float(d["af_call_min"]),
+            af_band_min=float(d["af_band_min"]),
+            min_probability=tuple(float(floors.get(c, 0.0)) for c in CLASSES),
+            low_heart_rate_bpm=float(d["low_heart_rate_bpm"]),
+            high_heart_rate_bpm=float(d["high_heart_rate_bpm"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sidecar's ``decision`` section (without the free-text ``tuned_on``)."""
+        return {
+            "rule": self.rule,
+            "class_weights": dict(zip(CLASSES, self.class_weights)),
+            "af_call_min": self.af_call_min,
+            "af_band_min": self.af_band_min,
+            "min_probability": {c: v for c, v in zip(CLASSES, self.min_probability) if c in ("N", "O")},
+            "low_heart_rate_bpm": self.low_heart_rate_bpm,
+            "high_heart_rate_bpm": self.high_heart_rate_bpm,
+        }
+
+
 @lru_cache(maxsize=16)
-def _bandpass_sos(fs_hz: float) -> np.ndarray:
-    return np.asarray(sps.butter(3, [0.5, 40.0], btype="bandpass", fs=fs_hz, output="sos"))
+def _bandpass_sos(fs_hz: float, low_hz: float, high_hz: float) -> np.ndarray:
+    return np.asarray(sps.butter(3, [low_hz, high_hz], btype="bandpass", fs=fs_hz, output="sos"))
 
 
-def prepare_signal(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """Turn a single-lead ECG into the model's standardised 150 Hz signal.
+def prepare_signal(sig_mv: np.ndarray, fs_hz: float, *, fs_out_hz: float = MODEL_FS_HZ,
+                   band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
+    """Turn a single-lead ECG into the model's standardised input signal.
 
     Parameters
     ----------
@@ -93,11 +190,15 @@ def prepare_signal(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
         1-D ECG in millivolts (finite samples).
     fs_hz : float
         Its sample rate, at least :data:`MIN_FS_HZ`.
+    fs_out_hz : float
+        The model's input rate (the sidecar's ``input_fs_hz``).
+    band_hz : (float, float)
+        Band-pass corners (the sidecar's ``band_hz``).
 
     Returns
     -------
     np.ndarray
-        ``float32`` signal at :data:`MODEL_FS_HZ`, zero mean, unit standard deviation,
+        ``float32`` signal at ``fs_out_hz``, zero mean, unit standard deviation,
         clipped to ±:data:`CLIP_SD`.
 
     Raises
@@ -119,8 +220,8 @@ def prepare_signal(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     if x.size < fs or not np.all(np.isfinite(x)):
         raise SignalError("signal must hold at least 1 s of finite samples", reason="too_short",
                           fs_hz=fs, n_samples=int(x.size))
-    x = sps.sosfiltfilt(_bandpass_sos(fs), x - np.median(x))
-    ratio = Fraction(MODEL_FS_HZ / fs).limit_denominator(1000)
+    x = sps.sosfiltfilt(_bandpass_sos(fs, float(band_hz[0]), float(band_hz[1])), x - np.median(x))
+    ratio = Fraction(fs_out_hz / fs).limit_denominator(1000)
     if ratio != 1:
         x = sps.resample_poly(x, ratio.numerator, ratio.denominator)
     x = x - np.mean(x)
@@ -129,26 +230,27 @@ def prepare_signal(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     return np.clip(x, -CLIP_SD, CLIP_SD).astype(np.float32)
 
 
-def signal_windows(x: np.ndarray) -> np.ndarray:
+def signal_windows(x: np.ndarray, window_samples: int = WINDOW_SAMPLES,
+                   stride_samples: int = STRIDE_SAMPLES) -> np.ndarray:
     """Cut a prepared signal into overlapping model windows.
 
-    Windows start every :data:`STRIDE_SAMPLES`; the last one is aligned to the end so no
+    Windows start every ``stride_samples``; the last one is aligned to the end so no
     sample is left out. A signal shorter than one window is zero-padded at the end.
 
     Returns
     -------
     np.ndarray
-        ``(n_windows, WINDOW_SAMPLES)`` ``float32``.
+        ``(n_windows, window_samples)`` ``float32``.
     """
     x = np.asarray(x, dtype=np.float32).reshape(-1)
-    if x.size <= WINDOW_SAMPLES:
-        out = np.zeros((1, WINDOW_SAMPLES), dtype=np.float32)
+    if x.size <= window_samples:
+        out = np.zeros((1, window_samples), dtype=np.float32)
         out[0, : x.size] = x
         return out
-    starts = list(range(0, x.size - WINDOW_SAMPLES + 1, STRIDE_SAMPLES))
-    if starts[-1] != x.size - WINDOW_SAMPLES:
-        starts.append(x.size - WINDOW_SAMPLES)
-    return np.stack([x[s : s + WINDOW_SAMPLES] for s in starts])
+    starts = list(range(0, x.size - window_samples + 1, stride_samples))
+    if starts[-1] != x.size - window_samples:
+        starts.append(x.size - window_samples)
+    return np.stack([x[s : s + window_samples] for s in starts])
 
 
 def _interpreter_class() -> Any:
@@ -200,17 +302,8 @@ class RhythmModel:
             self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read model sidecar ({exc})", path=str(meta_path)) from exc
-        try:
-            check_model_metadata(self.meta)
-        except ClassTableError as exc:
-            raise ModelError(str(exc), path=str(meta_path)) from None
         self.path = path
-        self.version: str = str(self.meta["version"])
-        self.rr_mean = np.asarray(self.meta["rr_mean"], dtype=np.float64)
-        self.rr_std = np.asarray(self.meta["rr_std"], dtype=np.float64)
-        self.class_weights = np.asarray(self.meta.get("class_weights", [1.0] * 4), dtype=np.float64)
-        thr = self.meta.get("af_threshold")
-        self.af_threshold: float | None = None if thr is None else float(thr)
+        self._read_meta(meta_path)
         self._lock = threading.Lock()
         self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
         self._interp.allocate_tensors()
@@ -221,9 +314,48 @@ class RhythmModel:
         except StopIteration:
             raise ModelError("expected a (1, n, 1) signal input and a (1, k) RR input", path=str(path)) from None
         self._out = self._interp.get_output_details()[0]
+        if int(self._sig_in["shape"][1]) != self.window_samples:
+            raise ModelError(f"sidecar window_samples {self.window_samples} differs from the model's input "
+                             f"{int(self._sig_in['shape'][1])}", path=str(meta_path))
         self._q_sig = _quant_of(self._sig_in)
         self._q_rr = _quant_of(self._rr_in)
         self._q_out = _quant_of(self._out)
+
+    def _read_meta(self, meta_path: Path) -> None:
+        """Check and take the sidecar's values (ModelError naming the sidecar when one is wrong)."""
+        meta = self.meta
+        try:
+            check_model_metadata(meta)
+            self.version: str = str(meta["version"])
+            self.rr_mean = np.asarray(meta["rr_mean"], dtype=np.float64)
+            self.rr_std = np.asarray(meta["rr_std"], dtype=np.float64)
+            self.input_fs_hz = float(meta["input_fs_hz"])
+            low, high = (float(v) for v in meta["band_hz"])
+            self.window_samples = int(meta["window_samples"])
+            self.stride_samples = int(meta["stride_samples"])
+            self.decision = DecisionParams.from_dict(meta["decision"])
+        except ClassTableError as exc:
+            raise ModelError(str(exc), path=str(meta_path)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"bad or missing sidecar value ({type(exc).__name__}: {exc})", path=str(meta_path)) from None
+        if not (0.0 < low < high < self.input_fs_hz / 2 and 0 < self.stride_samples <= self.window_samples):
+            raise ModelError(f"inconsistent band {low}-{high} Hz / rate {self.input_fs_hz} Hz / window", path=str(meta_path))
+        self.band_hz = (low, high)
+        self.class_weights = np.asarray(self.decision.class_weights, dtype=np.float64)
+        self.af_threshold: float | None = self.decision.af_call_min
+
+    def windows(self, sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+        """The model's input windows of one recording: band, rate and window from the sidecar.
+
+        Parameters
+        ----------
+        sig_mv : np.ndarray
+            One lead in millivolts at the recording's rate.
+        fs_hz : float
+            The recording's rate.
+        """
+        x = prepare_signal(sig_mv, fs_hz, fs_out_hz=self.input_fs_hz, band_hz=self.band_hz)
+        return signal_windows(x, self.window_samples, self.stride_samples)
 
     def standardise_rr(self, features: np.ndarray) -> np.ndarray:
         """Standardise raw RR features with the training statistics (clipped to ±5)."""
@@ -253,15 +385,22 @@ class RhythmModel:
 
     def predict(self, sig_mv: np.ndarray, fs_hz: float, rr_features: np.ndarray) -> np.ndarray:
         """Class probabilities of one recording (see :meth:`predict_windows`)."""
-        return self.predict_windows(signal_windows(prepare_signal(sig_mv, fs_hz)), rr_features)
+        return self.predict_windows(self.windows(sig_mv, fs_hz), rr_features)
 
     def decide(self, probs: np.ndarray) -> int:
-        """Index of the decided class (see :func:`decide`), with the sidecar's tuned parameters."""
+        """Index of the decided class (see :func:`decide`), with the sidecar's tuned parameters.
+
+        The r3 AF-first class choice, kept for training's tuner; screening answers come from
+        :func:`ecg.screening.decide` (rule ``af-band-v1``, :func:`ecg.screening.apply_rule`).
+        """
         return int(decide(np.asarray(probs)[None, :], self.class_weights, self.af_threshold)[0])
 
 
 def decide(probs: np.ndarray, class_weights: np.ndarray, af_threshold: float | None = None) -> np.ndarray:
     """Decided class index per row of ``probs`` (``(n, 4)``, order :data:`CLASSES`).
+
+    The r3 AF-first class choice that training's tuner uses; screening itself decides with
+    :func:`ecg.screening.apply_rule` (the sidecar's ``decision`` rule).
 
     AF first: a row whose ``p(A) >= af_threshold`` is AF (the threshold is tuned for a
     target specificity); the others take the arg-max of ``probs * class_weights`` over

@@ -22,6 +22,12 @@ reason                      rule
 ``no_distinct_qrs``         QRS envelope (RMS slope, 5–30 Hz) at the beats < 2 × its
                             median over the trace (no sharp complexes: noise, a
                             smooth wave, or an electrode picking up motion only)
+``implausible_morphology``  the "beats" are steps, not complexes: within ±100 ms of
+                            each beat the steepest slope of one sign is < 0.15 × the
+                            steepest of the other (median over beats). A QRS rises and
+                            falls within 200 ms; a square or sawtooth wave only jumps.
+                            (Real leads: ≥ 0.21 in 1,199 readable CinC 2017 records,
+                            ≥ 0.32 in 954 readable LUDB leads; square/sawtooth ≤ 0.09.)
 ==========================  =========================================================
 
 These thresholds are set from physiology and hardware facts (ECG amplitudes 0.1–5 mV,
@@ -55,6 +61,8 @@ _HR_MIN_BPM = 25.0
 _HR_MAX_BPM = 220.0
 _MIN_TEMPLATE_CORR = 0.6
 _MIN_QRS_PROMINENCE = 2.0
+_MIN_SLOPE_BALANCE = 0.15
+_SLOPE_HALF_WINDOW_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,19 @@ def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | No
     return float(np.median(corr))
 
 
+def _slope_balance(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
+    """Median over beats of min(rise, fall) / max(rise, fall) of the steepest slopes near the beat."""
+    half = int(_SLOPE_HALF_WINDOW_S * fs)
+    inner = peaks[(peaks > half) & (peaks < wide.size - half - 1)]
+    if inner.size < 3 or half < 2:
+        return None
+    slopes = np.diff(wide[inner[:, None] + np.arange(-half, half + 1)[None, :]], axis=1)
+    rise, fall = slopes.max(axis=1), -slopes.min(axis=1)
+    steep = np.maximum(rise, fall)
+    balance = np.where(steep > 0, np.minimum(rise, fall) / np.where(steep > 0, steep, 1.0), 0.0)
+    return float(np.median(balance))
+
+
 def _prominence(x: np.ndarray, fs: float, peaks: np.ndarray) -> float | None:
     if peaks.size == 0:
         return None
@@ -218,7 +239,7 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
     if clipped_fraction > _CLIP_FRACTION and "flat" not in reasons:
         reasons.append("clipped")
     hf = _hf_ratio(x, fs) if x.size >= 16 else None
-    n_beats, hr, corr, prominence = 0, None, None, None
+    n_beats, hr, corr, prominence, balance = 0, None, None, None, None
     if x.size >= 16 and np.ptp(x) > 0:
         wide = _sps.sosfiltfilt(_sps.butter(2, [0.5, min(40.0, 0.45 * fs)], "bandpass", fs=fs, output="sos"), x)
         lo_w, hi_w = np.percentile(wide, [1, 99])
@@ -232,12 +253,15 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
             hr = heart_rate_bpm(peaks, fs)
             corr = _template_corr(wide, peaks, fs)
             prominence = _prominence(x, fs, peaks)
+            balance = _slope_balance(wide, peaks, fs)
     if hr is None or not _HR_MIN_BPM <= hr <= _HR_MAX_BPM:
         reasons.append("implausible_heart_rate")
     if corr is not None and corr < _MIN_TEMPLATE_CORR:
         reasons.append("irregular_morphology")
     if prominence is not None and prominence < _MIN_QRS_PROMINENCE:
         reasons.append("no_distinct_qrs")
+    if balance is not None and balance < _MIN_SLOPE_BALANCE:
+        reasons.append("implausible_morphology")
     return Quality(
         readable=not reasons,
         reasons=reasons,

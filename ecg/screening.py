@@ -1,62 +1,158 @@
-"""Local rhythm screening of a single-lead ECG: the function the companion and cloud call.
+"""Local rhythm screening of a single-lead ECG: the one function the phone and the cloud call.
 
-:func:`screen` runs, on one lead in millivolts:
+:func:`screen` takes one lead **in millivolts at the recording's rate** and does its own
+preprocessing: the model's input rate, band and windows come from the model's sidecar
+(``ecg/models/rhythm.json``, see :mod:`ecg.model`). Callers never filter or resample before
+it. It runs, once per recording:
 
-1. input checks (finite samples, at least :data:`MIN_DURATION_S`, a sample rate of at
-   least :data:`ecg.model.MIN_FS_HZ`) — failures raise :class:`ecg.errors.SignalError`;
-2. R peaks and heart rate (:mod:`ecg.beats`), signal quality (:mod:`ecg.quality`);
-3. the shipped TFLite model (:mod:`ecg.model`) on the waveform and RR irregularity
-   features, loaded once per process.
+1. caller checks (one lead, a possible sample rate of at least :data:`ecg.model.MIN_FS_HZ`)
+   — failures raise :class:`ecg.errors.SignalError`, since they are the caller's mistake;
+2. R peaks (:mod:`ecg.beats`) and signal quality (:mod:`ecg.quality`). NaN/inf samples,
+   a recording shorter than :data:`MIN_DURATION_S`, flat, lead-off, clipped, implausible
+   morphology (e.g. a square wave) ... give an **unreadable** answer with the quality
+   reasons — the model is not run, and there is no heart rate;
+3. the shipped TFLite model (:mod:`ecg.model`) on the waveform and RR features;
+4. the decision rule, :func:`decide` (:func:`apply_rule` for the code and category),
+   with the parameters of the sidecar's ``decision`` section
+   (:class:`ecg.model.DecisionParams`); a ``~`` decision is unreadable too (quality reason
+   ``model_noise``, no heart rate).
 
-Decision rules (documented in ``docs/screening.md``):
-
-- quality not readable → label ``~``, category ``unreadable`` (whatever the model says);
-- otherwise the model decides (:func:`ecg.model.decide`): AF when p(A) reaches the tuned
-  ``af_threshold``, else the arg-max over N, O, ~ of probabilities times the tuned class
-  weights; ``N`` → ``sinus_rhythm``, ``A`` → ``atrial_fibrillation``, ``O`` → ``other_rhythm``,
-  ``~`` → ``unreadable``;
-- **inconclusive**: a readable recording whose decided rhythm (N, A or O) has a model
-  probability below :data:`INCONCLUSIVE_BELOW` gets category ``inconclusive`` and flag
-  ``inconclusive`` (the label keeps the CinC code of the best guess);
-- flags ``low_heart_rate`` (< :data:`LOW_HR_BPM`) and ``high_heart_rate``
-  (> :data:`HIGH_HR_BPM`, not raised when the label is AF, whose fast rate is part of the
-  AF finding) on readable recordings.
+Codes, categories and words come from the class table, :mod:`ecg.classes`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ecg import beats
-from ecg.classes import RHYTHM_CLASSES
+from ecg.classes import CATEGORIES as ALL_CATEGORIES
+from ecg.classes import CLASS_CODES, RHYTHM_CLASSES, UNREADABLE, by_category
 from ecg.errors import SignalError
-from ecg.model import CLASSES, MIN_FS_HZ, RhythmModel, load_model
-from ecg.preprocess import check_signal
-from ecg.quality import Quality, assess
+from ecg.io import validate_fs
+from ecg.model import MIN_FS_HZ, DecisionParams, RhythmModel, load_model
+from ecg.quality import MIN_DURATION_S, Quality, assess
 from ecg.rr_features import rr_features
 
 __all__ = [
     "CATEGORIES",
-    "INCONCLUSIVE_BELOW",
-    "LOW_HR_BPM",
-    "HIGH_HR_BPM",
     "MIN_DURATION_S",
+    "MODEL_NOISE",
+    "Verdict",
     "ScreeningResult",
+    "apply_rule",
+    "decide",
     "screen",
 ]
 
 #: category of each CinC code (from the class table, :mod:`ecg.classes`)
 CATEGORIES: dict[str, str] = {c.code: c.category for c in RHYTHM_CLASSES}
-#: a readable rhythm decision with a probability below this is reported as inconclusive
-INCONCLUSIVE_BELOW = 0.45
-#: heart-rate flags (bpm)
-LOW_HR_BPM = 50.0
-HIGH_HR_BPM = 100.0
-#: shortest recording screened (s)
-MIN_DURATION_S = 5.0
+#: quality reason added when the signal passed the quality checks but the model found it noise
+MODEL_NOISE = "model_noise"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the decision rule says: a code, its category and flags."""
+
+    code: str
+    category: str
+    flags: tuple[str, ...] = ()
+
+
+def apply_rule(probs: np.ndarray, params: DecisionParams) -> tuple[np.ndarray, np.ndarray]:
+    """The decision rule on many recordings at once (training tunes and scores with it).
+
+    Rule ``af-band-v1`` (``docs/screening.md``), per row of model probabilities ``p``
+    (order :data:`ecg.classes.CLASS_CODES`):
+
+    1. best guess = arg-max of ``p × class_weights``;
+    2. ``p(A) ≥ af_call_min`` → code ``A``, category ``atrial_fibrillation``;
+    3. best guess ``~`` → ``unreadable``;
+    4. ``af_band_min ≤ p(A) < af_call_min``, or best guess ``A`` (below ``af_call_min``)
+       → ``inconclusive`` (the AF band), code = best guess;
+    5. best guess N or O with ``p(code) < min_probability[code]`` → ``inconclusive``;
+    6. otherwise the best guess's category.
+
+    Parameters
+    ----------
+    probs : np.ndarray
+        ``(n, 4)`` probabilities.
+    params : DecisionParams
+
+    Returns
+    -------
+    codes : np.ndarray
+        ``(n,)`` index into :data:`ecg.classes.CLASS_CODES`.
+    categories : np.ndarray
+        ``(n,)`` index into :data:`ecg.classes.CATEGORIES` (the four classes, then ``inconclusive``).
+
+    Examples
+    --------
+    >>> from ecg.model import load_model
+    >>> codes, cats = apply_rule(np.array([[0.9, 0.05, 0.03, 0.02], [0.2, 0.1, 0.2, 0.5]]), load_model().decision)
+    >>> codes.tolist(), cats.tolist()
+    ([0, 3], [0, 3])
+    """
+    p = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    n_idx, a_idx, o_idx, noise_idx = (CLASS_CODES.index(c) for c in ("N", "A", "O", "~"))
+    inconclusive = ALL_CATEGORIES.index("inconclusive")
+    codes = np.argmax(p * np.asarray(params.class_weights), axis=1)
+    cats = codes.copy()  # the four model classes come first in CATEGORIES, in code order
+    p_a = p[:, a_idx]
+    called = p_a >= params.af_call_min
+    floors = np.asarray(params.min_probability)[codes]
+    unsure = ~called & (codes != noise_idx) & (
+        (p_a >= params.af_band_min) | (codes == a_idx) | (p[np.arange(p.shape[0]), codes] < floors)
+    )
+    cats[unsure] = inconclusive
+    codes[called] = a_idx
+    cats[called] = a_idx
+    return codes, cats
+
+
+def decide(probabilities: Mapping[str, float] | None, heart_rate_bpm: float | None,
+           params: DecisionParams) -> Verdict:
+    """The decision rule for one recording: code, category and flags.
+
+    Parameters
+    ----------
+    probabilities : mapping or None
+        Probability of each code of :data:`ecg.classes.CLASS_CODES`; None when the signal
+        is unreadable (the model was not run).
+    heart_rate_bpm : float or None
+        Heart rate of the recording, for the flags.
+    params : DecisionParams
+        The loaded model's ``decision`` parameters.
+
+    Returns
+    -------
+    Verdict
+        Code and category from :func:`apply_rule`; flags ``inconclusive``,
+        ``low_heart_rate`` (< ``low_heart_rate_bpm``) and ``high_heart_rate``
+        (> ``high_heart_rate_bpm``, not for AF) on readable answers.
+
+    Examples
+    --------
+    >>> from ecg.model import load_model
+    >>> decide(None, None, load_model().decision)
+    Verdict(code='~', category='unreadable', flags=())
+    """
+    if probabilities is None:
+        return Verdict(UNREADABLE.code, UNREADABLE.category)
+    codes, cats = apply_rule(np.array([[float(probabilities[c]) for c in CLASS_CODES]]), params)
+    code, category = CLASS_CODES[int(codes[0])], ALL_CATEGORIES[int(cats[0])]
+    if category == UNREADABLE.category:
+        return Verdict(code, category)
+    flags: list[str] = ["inconclusive"] if category == "inconclusive" else []
+    if heart_rate_bpm is not None and heart_rate_bpm < params.low_heart_rate_bpm:
+        flags.append("low_heart_rate")
+    if heart_rate_bpm is not None and heart_rate_bpm > params.high_heart_rate_bpm and code != "A":
+        flags.append("high_heart_rate")
+    return Verdict(code, category, tuple(flags))
 
 
 @dataclass(frozen=True)
@@ -71,9 +167,12 @@ class ScreeningResult:
         ``sinus_rhythm``, ``atrial_fibrillation``, ``other_rhythm``, ``unreadable`` or
         ``inconclusive``.
     probabilities : dict
-        Model probability of each code (sums to 1).
+        Model probability of each code (sums to 1); empty when the signal was unreadable
+        (the model was not run).
     heart_rate_bpm : float or None
+        None whenever the answer is unreadable.
     quality : Quality
+        ``readable`` False with ``reasons`` whenever the answer is unreadable.
     flags : list of str
         ``low_heart_rate``, ``high_heart_rate``, ``inconclusive``.
     model_version : str
@@ -87,6 +186,23 @@ class ScreeningResult:
     flags: list[str] = field(default_factory=list)
     model_version: str = ""
 
+    @property
+    def probability(self) -> float | None:
+        """Model probability of the decided code (None when the model was not run)."""
+        p = self.probabilities.get(self.label)
+        return None if p is None else float(p)
+
+    def rhythm(self) -> dict[str, Any]:
+        """The answer as ``{code, category, probability, label}`` (``label``: patient words
+        from :mod:`ecg.classes`); the cloud answer's ``rhythm`` is this very dict."""
+        p = self.probability
+        return {
+            "code": self.label,
+            "category": self.category,
+            "probability": None if p is None else round(p, 4),
+            "label": by_category(self.category).patient_label,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (probabilities to 4 decimals, heart rate to 0.1 bpm)."""
         return {
@@ -97,19 +213,28 @@ class ScreeningResult:
             "quality": self.quality.to_dict(),
             "flags": list(self.flags),
             "model_version": self.model_version,
+            "rhythm": self.rhythm(),
         }
 
 
 def _one_lead(sig_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, float]:
-    x, fs = check_signal(sig_mv, fs_hz, min_duration_s=MIN_DURATION_S)
-    if x.ndim == 2:
-        if x.shape[1] != 1:
-            raise SignalError(f"screening needs one lead, got {x.shape[1]}", reason="bad_shape")
+    fs = validate_fs(fs_hz)
+    x = np.asarray(sig_mv, dtype=np.float64)
+    if x.ndim == 2 and x.shape[1] == 1:
         x = x[:, 0]
+    if x.ndim != 1:
+        raise SignalError(f"screening needs one lead, got shape {x.shape}", reason="bad_shape")
     if fs < MIN_FS_HZ:
         raise SignalError(f"sample rate {fs:g} Hz is too low for screening (≥ {MIN_FS_HZ:g} Hz needed)",
                           reason="bad_fs", fs_hz=fs)
     return x, fs
+
+
+def _unreadable(quality: Quality, version: str, probabilities: dict[str, float] | None = None) -> ScreeningResult:
+    """An unreadable answer: no heart rate anywhere, quality not readable with its reasons."""
+    quality = replace(quality, readable=False, heart_rate_bpm=None)
+    return ScreeningResult(UNREADABLE.code, UNREADABLE.category, dict(probabilities or {}), None, quality,
+                           model_version=version)
 
 
 def screen(sig_mv: np.ndarray, fs_hz: float, *, model: RhythmModel | None = None) -> ScreeningResult:
@@ -118,57 +243,45 @@ def screen(sig_mv: np.ndarray, fs_hz: float, *, model: RhythmModel | None = None
     Parameters
     ----------
     sig_mv : np.ndarray
-        One lead in millivolts, ``(n,)`` or ``(n, 1)``.
+        One lead in millivolts at the recording's rate, ``(n,)`` or ``(n, 1)``. Unfiltered:
+        screening band-passes and resamples by itself (values from the model's sidecar).
     fs_hz : float
-        Sample rate (Hz), at least 100.
+        The recording's sample rate (Hz), at least 100.
     model : RhythmModel, optional
         Defaults to the shipped model (loaded once, cached).
 
     Returns
     -------
     ScreeningResult
+        Unreadable (``~``, no heart rate, reasons in ``quality``) for NaN/inf samples, less
+        than :data:`MIN_DURATION_S`, flat, lead-off, clipped or implausible signals.
 
     Raises
     ------
     SignalError
-        NaN/inf samples, shorter than 5 s, impossible or too low sample rate, several leads.
+        Impossible or too low sample rate, several leads.
     ecg.model.ModelError
         The model cannot be loaded.
 
     Examples
     --------
     >>> import numpy as np
-    >>> screen(np.zeros(9000), 300.0).category
-    'unreadable'
+    >>> r = screen(np.zeros(9000), 300.0)
+    >>> r.category, r.heart_rate_bpm, r.quality.reasons[:2]
+    ('unreadable', None, ['flat', 'lead_off'])
     """
     x, fs = _one_lead(sig_mv, fs_hz)
     rhythm = model or load_model()
+    if x.size < MIN_DURATION_S * fs or not np.all(np.isfinite(x)):
+        return _unreadable(assess(x, fs), rhythm.version)
     peaks = beats.detect_r_peaks(x, fs)
     quality = assess(x, fs, r_peaks=peaks)
-    hr = beats.heart_rate_bpm(peaks, fs)
-    feats = rr_features(peaks, fs, duration_s=x.size / fs)
-    probs = rhythm.predict(x, fs, feats)
-    prob_map = {c: float(p) for c, p in zip(CLASSES, probs)}
-    flags: list[str] = []
     if not quality.readable:
-        label = "~"
-        category = CATEGORIES[label]
-    else:
-        label = CLASSES[rhythm.decide(probs)]
-        category = CATEGORIES[label]
-        if label != "~" and prob_map[label] < INCONCLUSIVE_BELOW:
-            category = "inconclusive"
-            flags.append("inconclusive")
-        if hr is not None and label != "~" and hr < LOW_HR_BPM:
-            flags.append("low_heart_rate")
-        if hr is not None and hr > HIGH_HR_BPM and label not in ("A", "~"):
-            flags.append("high_heart_rate")
-    return ScreeningResult(
-        label=label,
-        category=category,
-        probabilities=prob_map,
-        heart_rate_bpm=hr,
-        quality=quality,
-        flags=flags,
-        model_version=rhythm.version,
-    )
+        return _unreadable(quality, rhythm.version)
+    hr = beats.heart_rate_bpm(peaks, fs)
+    probs = rhythm.predict(x, fs, rr_features(peaks, fs, duration_s=x.size / fs))
+    prob_map = {c: float(p) for c, p in zip(CLASS_CODES, probs)}
+    verdict = decide(prob_map, hr, rhythm.decision)
+    if verdict.category == UNREADABLE.category:
+        return _unreadable(replace(quality, reasons=[*quality.reasons, MODEL_NOISE]), rhythm.version, prob_map)
+    return ScreeningResult(verdict.code, verdict.category, prob_map, hr, quality, list(verdict.flags), rhythm.version)

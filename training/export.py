@@ -22,7 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from ecg.model import decide
-from ecg.model import CLASSES, DEFAULT_MODEL_PATH, MODEL_FS_HZ, STRIDE_SAMPLES, WINDOW_SAMPLES, signal_windows
+from ecg.model import (
+    BAND_HZ,
+    CLASSES,
+    DEFAULT_MODEL_PATH,
+    MODEL_FS_HZ,
+    STRIDE_SAMPLES,
+    WINDOW_SAMPLES,
+    DecisionParams,
+    signal_windows,
+)
 from ecg.rr_features import FEATURE_NAMES
 from training.data import SPLIT_SEED, VALIDATION_FRACTION, default_data_dir, load_dataset, split_records
 from training.metrics import af_sensitivity_at_specificity, cinc_f1, tune_class_weights
@@ -88,6 +97,17 @@ def strip_names(tflite_bytes: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def _decision(out: Path, weights: np.ndarray, af_threshold: float) -> dict[str, object]:
+    """The sidecar's ``decision`` section: the tuned class weights and AF threshold (AF call
+    and band floor, no band); the other values (N/O floors, heart-rate flags) carried over
+    from the sidecar being replaced, else the shipped one."""
+    previous = out.with_suffix(".json") if out.with_suffix(".json").is_file() else DEFAULT_MODEL_PATH.with_suffix(".json")
+    kept = json.loads(previous.read_text())["decision"]
+    tuned = {"class_weights": dict(zip(CLASSES, (float(v) for v in weights))),
+             "af_call_min": af_threshold, "af_band_min": af_threshold}
+    return DecisionParams.from_dict(kept | tuned).to_dict()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=default_data_dir())
@@ -127,13 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         "version": version,
         "classes": list(CLASSES),
         "input_fs_hz": MODEL_FS_HZ,
+        "band_hz": list(BAND_HZ),
         "window_samples": WINDOW_SAMPLES,
         "stride_samples": STRIDE_SAMPLES,
         "rr_features": list(FEATURE_NAMES),
         "rr_mean": [float(v) for v in mean],
         "rr_std": [float(v) for v in std],
-        "class_weights": [float(v) for v in weights],
-        "af_threshold": float(af_threshold),
+        "decision": _decision(args.out, weights, float(af_threshold)),
         "af_target_specificity": AF_TARGET_SPECIFICITY,
         "folds": folds,
         "split": {"seed": SPLIT_SEED, "validation_fraction": VALIDATION_FRACTION},

@@ -5,7 +5,12 @@ local rhythm model (:func:`ecg.screening.screen`) and prints one line per record
 ``--json`` each line is one JSON object::
 
     {"record", "label", "category", "probabilities": {"N","A","O","~"}, "heart_rate_bpm",
-     "quality", "flags", "model_version", "elapsed_ms"}
+     "quality", "flags", "model_version", "rhythm": {"code","category","probability","label"},
+     "elapsed_ms"}
+
+``rhythm`` is the very object the cloud answers for the same samples. An unreadable
+record (flat, lead-off, NaN, clipped, too short, implausible) prints category
+``unreadable`` with the quality reasons, no heart rate and no probabilities.
 
 A record that cannot be read or screened gives an error line
 (``{"record", "error", "message"}`` with ``--json``) and the command goes on with the
@@ -20,6 +25,7 @@ import sys
 import time
 from typing import Any
 
+from ecg.classes import CLASS_CODES
 from ecg.errors import EcgError
 from ecg.io import read_record
 from ecg.model import load_model
@@ -65,8 +71,8 @@ def _human(d: dict[str, Any]) -> str:
     p = d["probabilities"]
     flags = f" [{', '.join(d['flags'])}]" if d["flags"] else ""
     why = "" if d["quality"]["readable"] else f" ({', '.join(d['quality']['reasons'])})"
-    return (f"{d['record']}: {d['category']} ({d['label']}){why}, HR {hr}{flags}  "
-            f"N {p['N']:.2f} A {p['A']:.2f} O {p['O']:.2f} ~ {p['~']:.2f}")
+    probs = "  " + " ".join(f"{code} {p[code]:.2f}" for code in CLASS_CODES) if p else ""
+    return f"{d['record']}: {d['rhythm']['label']} ({d['label']}){why}, HR {hr}{flags}{probs}"
 
 
 def run_screen(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from cardio.cli.main import main
 from ecg.io import read_record, write_csv
 
 _KEYS = ["record", "label", "category", "probabilities", "heart_rate_bpm", "quality", "flags",
-         "model_version", "elapsed_ms"]
+         "model_version", "rhythm", "elapsed_ms"]
 
 
 class TestScreenCli:
@@ -38,10 +38,12 @@ class TestScreenCli:
         code = main(["screen", str(tmp_path / "missing.hea"), str(short), str(good), "--fs", "300", "--json"])
         lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert code == 1 and len(lines) == 3
-        assert "error" in lines[0] and "error" in lines[1] and lines[1]["error"] == "SignalError"
+        assert "error" in lines[0]
+        assert (lines[1]["label"], lines[1]["category"], lines[1]["heart_rate_bpm"]) == ("~", "unreadable", None)
+        assert "too_short" in lines[1]["quality"]["reasons"] and lines[1]["probabilities"] == {}
         assert lines[2]["label"] == "N"
 
     def test_human_output(self, cinc2017_fixture: dict[str, tuple[Path, str]], capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["screen", str(cinc2017_fixture["A00001"][0])]) == 0
         out = capsys.readouterr().out
-        assert out.startswith("A00001: sinus_rhythm (N)") and "bpm" in out
+        assert out.startswith("A00001: Sinus rhythm (N)") and "bpm" in out

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ecg.classes import CATEGORIES as ALL_CATEGORIES
 from ecg.errors import SignalError
 from ecg.io import read_record
 from ecg.model import (
@@ -17,6 +22,7 @@ from ecg.model import (
     DEFAULT_MODEL_PATH,
     STRIDE_SAMPLES,
     WINDOW_SAMPLES,
+    DecisionParams,
     ModelError,
     RhythmModel,
     decide,
@@ -25,7 +31,13 @@ from ecg.model import (
     signal_windows,
 )
 from ecg.rr_features import FEATURE_NAMES, rr_features
-from ecg.screening import CATEGORIES, HIGH_HR_BPM, INCONCLUSIVE_BELOW, LOW_HR_BPM, screen
+from ecg.screening import CATEGORIES, MODEL_NOISE, Verdict, apply_rule, screen
+from ecg.screening import decide as decide_rule
+
+_PARAMS = load_model().decision
+LOW_HR_BPM = _PARAMS.low_heart_rate_bpm
+HIGH_HR_BPM = _PARAMS.high_heart_rate_bpm
+INCONCLUSIVE_BELOW = _PARAMS.min_probability[0]
 
 
 def _synthetic_ecg(hr_bpm: float, duration_s: float = 30.0, fs_hz: float = 300.0, jitter: float = 0.0,
@@ -42,6 +54,21 @@ def _synthetic_ecg(hr_bpm: float, duration_s: float = 30.0, fs_hz: float = 300.0
     return x + rng.normal(0, 0.01, t.size)
 
 
+def _reference_rule(p: np.ndarray, params: DecisionParams) -> tuple[str, str]:
+    """Rule af-band-v1 as written in docs/screening.md, one step after the other."""
+    best = CLASSES[int(np.argmax(p * np.asarray(params.class_weights)))]
+    prob = dict(zip(CLASSES, p))
+    if prob["A"] >= params.af_call_min:
+        return "A", "atrial_fibrillation"
+    if best == "~":
+        return "~", "unreadable"
+    if params.af_band_min <= prob["A"] or best == "A":
+        return best, "inconclusive"
+    if prob[best] < dict(zip(CLASSES, params.min_probability))[best]:
+        return best, "inconclusive"
+    return best, CATEGORIES[best]
+
+
 class _FixedModel:
     """Test double with the RhythmModel interface returning fixed probabilities."""
 
@@ -49,6 +76,7 @@ class _FixedModel:
 
     def __init__(self, probs: list[float]) -> None:
         self.probs = np.asarray(probs, dtype=np.float64)
+        self.decision = _PARAMS
 
     def predict(self, sig_mv: np.ndarray, fs_hz: float, rr: np.ndarray) -> np.ndarray:
         return self.probs
@@ -78,6 +106,31 @@ class TestShippedModel:
     def test_loaded_once(self) -> None:
         assert load_model() is load_model(DEFAULT_MODEL_PATH)
 
+    def test_sidecar_without_decision_is_refused(self, tmp_path: Path) -> None:
+        meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+        shutil.copy(DEFAULT_MODEL_PATH, tmp_path / "m.tflite")
+        for key, value in (("decision", None), ("band_hz", None), ("window_samples", 1500)):
+            bad = dict(meta)
+            if value is None:
+                del bad[key]
+            else:
+                bad[key] = value
+            (tmp_path / "m.json").write_text(json.dumps(bad))
+            with pytest.raises(ModelError, match="m.json"):
+                RhythmModel(tmp_path / "m.tflite")
+
+    def test_preprocessing_comes_from_the_sidecar(self, tmp_path: Path) -> None:
+        meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+        shutil.copy(DEFAULT_MODEL_PATH, tmp_path / "m.tflite")
+        (tmp_path / "m.json").write_text(json.dumps(meta | {"band_hz": [5.0, 15.0], "input_fs_hz": 90.0}))
+        other = RhythmModel(tmp_path / "m.tflite")
+        assert (other.band_hz, other.input_fs_hz) == ((5.0, 15.0), 90.0)
+        x = _synthetic_ecg(70)
+        w = other.windows(x, 300.0)
+        assert w.shape == (1, WINDOW_SAMPLES) and np.count_nonzero(w[0]) == 2700  # 30 s at 90 Hz, zero-padded
+        shipped = load_model().windows(x, 300.0)
+        assert shipped.shape[0] == 2  # 30 s at 150 Hz: two windows
+
     def test_missing_model_is_model_error(self, tmp_path: Path) -> None:
         with pytest.raises(ModelError):
             RhythmModel(tmp_path / "absent.tflite")
@@ -89,7 +142,10 @@ class TestShippedModel:
             res = screen(rec.signals_mv[:, 0], rec.fs_hz)
             labels[name] = (truth, res.label)
             assert res.category in set(CATEGORIES.values()) | {"inconclusive"}
-            assert sum(res.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+            if res.probabilities:
+                assert sum(res.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+            else:  # the model does not run on an unreadable signal
+                assert res.category == "unreadable" and res.heart_rate_bpm is None
         correct = sum(t == p for t, p in labels.values())
         assert correct >= 4, labels
         assert labels["A00004"][1] == "A"
@@ -145,22 +201,24 @@ class TestBadInput:
             screen(_synthetic_ecg(70), fs_hz)
         assert info.value.reason == "bad_fs"
 
-    def test_nan_samples(self) -> None:
+    def test_nan_samples_unreadable(self) -> None:
         x = _synthetic_ecg(70)
         x[100] = np.nan
-        with pytest.raises(SignalError, match="NaN"):
-            screen(x, 300.0)
+        res = screen(x, 300.0)
+        assert (res.label, res.category, res.heart_rate_bpm) == ("~", "unreadable", None)
+        assert res.quality.reasons == ["non_finite"] and res.probabilities == {}
 
-    def test_infinite_samples(self) -> None:
+    def test_infinite_samples_unreadable(self) -> None:
         x = _synthetic_ecg(70)
         x[5] = np.inf
-        with pytest.raises(SignalError):
-            screen(x, 300.0)
+        res = screen(x, 300.0)
+        assert res.category == "unreadable" and res.quality.reasons == ["non_finite"]
 
-    def test_too_short(self) -> None:
-        with pytest.raises(SignalError) as info:
-            screen(_synthetic_ecg(70, 4.0), 300.0)
-        assert info.value.reason == "too_short"
+    @pytest.mark.parametrize("duration_s", [0.0, 0.5, 4.0])
+    def test_too_short_unreadable(self, duration_s: float) -> None:
+        res = screen(_synthetic_ecg(70, duration_s), 300.0)
+        assert (res.category, res.heart_rate_bpm, res.probabilities) == ("unreadable", None, {})
+        assert "too_short" in res.quality.reasons
 
     def test_several_leads(self) -> None:
         with pytest.raises(SignalError):
@@ -171,10 +229,32 @@ class TestBadInput:
         assert (res.label, res.category) == ("~", "unreadable")
         assert not res.quality.readable and res.flags == []
 
-    def test_clipped_is_never_a_rhythm(self) -> None:
+    def test_clipped_is_unreadable(self) -> None:
         x = np.clip(_synthetic_ecg(70) * 4.0, -0.3, 0.3)
         res = screen(x, 300.0)
-        assert res.label == "~" or res.category == "inconclusive"
+        assert (res.label, res.heart_rate_bpm) == ("~", None) and "clipped" in res.quality.reasons
+
+    def test_lead_off_is_unreadable(self) -> None:
+        x = _synthetic_ecg(70)
+        x[3000:6000] = 0.0  # 10 s without contact
+        res = screen(x, 300.0)
+        assert (res.label, res.heart_rate_bpm) == ("~", None) and "lead_off" in res.quality.reasons
+
+    @pytest.mark.parametrize("noise_mv", [0.0, 0.05])
+    def test_square_wave_is_unreadable(self, noise_mv: float) -> None:
+        t = np.arange(9000) / 300.0
+        x = np.sign(np.sin(2 * np.pi * 1.2 * t)) + np.random.default_rng(3).normal(0, noise_mv, t.size)
+        res = screen(x, 300.0)
+        assert (res.label, res.category, res.heart_rate_bpm) == ("~", "unreadable", None)
+        assert "implausible_morphology" in res.quality.reasons
+        assert res.quality.heart_rate_bpm is None and res.rhythm()["probability"] is None
+
+    def test_model_noise_is_unreadable_without_heart_rate(self) -> None:
+        res = screen(_synthetic_ecg(70), 300.0, model=_FixedModel([0.1, 0.05, 0.05, 0.8]))  # type: ignore[arg-type]
+        assert (res.label, res.category, res.heart_rate_bpm) == ("~", "unreadable", None)
+        assert not res.quality.readable and res.quality.reasons == [MODEL_NOISE]
+        assert res.rhythm() == {"code": "~", "category": "unreadable", "probability": 0.8,
+                                "label": "Unreadable — try again"}
 
 
 class TestDecisionRules:
@@ -202,9 +282,46 @@ class TestDecisionRules:
         res = screen(_synthetic_ecg(70), 300.0, model=_FixedModel([p, p - 0.05, 1 - 2 * p + 0.05, 0.0]))  # type: ignore[arg-type]
         assert res.label == "N" and res.category == "inconclusive" and "inconclusive" in res.flags
 
+    def test_rule_takes_its_parameters_from_the_sidecar(self) -> None:
+        probs = {"N": 0.5, "A": 0.3, "O": 0.2, "~": 0.0}
+        assert decide_rule(probs, 70.0, _PARAMS) == Verdict("N", "sinus_rhythm", ())
+        stricter = dataclasses.replace(_PARAMS, min_probability=(0.6, 0.0, 0.45, 0.0))
+        assert decide_rule(probs, 70.0, stricter) == Verdict("N", "inconclusive", ("inconclusive",))
+        band = dataclasses.replace(_PARAMS, af_band_min=0.25)
+        assert decide_rule(probs, 70.0, band) == Verdict("N", "inconclusive", ("inconclusive",))
+        called = dataclasses.replace(_PARAMS, af_call_min=0.25, af_band_min=0.25)
+        assert decide_rule(probs, 130.0, called) == Verdict("A", "atrial_fibrillation", ())
+        assert decide_rule(None, 70.0, _PARAMS) == Verdict("~", "unreadable", ())
+
+    def test_best_guess_af_below_the_call_is_inconclusive(self) -> None:
+        probs = {"N": 0.3, "A": 0.35, "O": 0.2, "~": 0.15}
+        assert decide_rule(probs, 70.0, _PARAMS) == Verdict("A", "inconclusive", ("inconclusive",))
+
+    def test_noise_best_guess_is_unreadable_even_in_the_af_band(self) -> None:
+        probs = {"N": 0.1, "A": 0.3, "O": 0.1, "~": 0.5}
+        band = dataclasses.replace(_PARAMS, af_band_min=0.2)
+        assert decide_rule(probs, 70.0, band) == Verdict("~", "unreadable", ())
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4), st.floats(0.05, 0.95), st.floats(0.0, 1.0),
+           st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+    def test_vectorised_rule_matches_the_spec(self, raw: list[float], call: float, band_frac: float,
+                                              floor_n: float, floor_o: float) -> None:
+        p = np.asarray(raw) + 1e-6
+        p = p / p.sum()
+        params = dataclasses.replace(_PARAMS, af_call_min=call, af_band_min=call * band_frac,
+                                     min_probability=(floor_n, 0.0, floor_o, 0.0))
+        got = decide_rule(dict(zip(CLASSES, p)), None, params)
+        assert (got.code, got.category) == _reference_rule(p, params)
+        codes, cats = apply_rule(np.stack([p, p]), params)
+        assert [CLASSES[codes[0]], ALL_CATEGORIES[cats[1]]] == list(_reference_rule(p, params))
+
     def test_to_dict_contract(self) -> None:
         d = screen(_synthetic_ecg(70), 300.0).to_dict()
-        assert set(d) == {"label", "category", "probabilities", "heart_rate_bpm", "quality", "flags", "model_version"}
+        assert set(d) == {"label", "category", "probabilities", "heart_rate_bpm", "quality", "flags", "model_version",
+                          "rhythm"}
+        assert d["rhythm"]["code"] == d["label"] and d["rhythm"]["category"] == d["category"]
+        assert d["rhythm"]["probability"] == d["probabilities"][d["label"]]
         assert list(d["probabilities"]) == list(CLASSES)
         assert d["heart_rate_bpm"] == pytest.approx(70, abs=2)
         json.dumps(d, allow_nan=False)
