@@ -153,7 +153,7 @@ class TestRecordIntoLiveView:
             url, _ = read_discovery(home) or ("", "")
             async with aiohttp.ClientSession() as session, session.ws_connect(url + "/live/ws") as browser:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "companion", "record", "--simulate", "--sim-speed", "30", "--quiet",
+                    sys.executable, "-m", "cardio", "record", "--simulate", "--sim-speed", "30", "--quiet",
                     "--no-sync", "--data-dir", str(home),
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
                 got = []

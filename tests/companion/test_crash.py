@@ -34,7 +34,7 @@ class TestKill:
         data_dir = tmp_path / "data"
         db = data_dir / "history.sqlite3"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        cmd = [sys.executable, "-m", "companion", "record", "--simulate", "--sim-speed", "3", "--no-sync",
+        cmd = [sys.executable, "-m", "cardio", "record", "--simulate", "--sim-speed", "3", "--no-sync",
                "--quiet", "--data-dir", str(data_dir)]
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
