@@ -10,8 +10,10 @@ frame sequence number, and answers the questions the link asks:
   indices contiguous) and verified (summary CRC matches),
 - the samples assembled so far.
 
-Frame sequence numbers are 16-bit on the wire; a 30 s recording needs far fewer than
-65,536 frames, so they are used as they come (no wrap-around handling).
+Frame sequence numbers are 16-bit on the wire; a recording holds at most 65,535 samples
+and frames, so they are used as they come (no wrap-around handling). A resent frame may
+come split in pieces (flags ``MORE``/``CONT``, docs/protocol.md section 3): a sequence
+number counts as held only when its pieces join from its first sample to its last.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Feed(enum.Enum):
 #: rejection reasons counted as malformed frames (duplicates are not malformed)
 MALFORMED_REASONS = frozenset(
     {"too_short", "truncated", "bad_version", "bad_kind", "bad_count", "trailing_bytes", "bad_length",
+     "bad_padding", "bad_varint", "bad_flags", "bad_seq", "sample_index", "sample_range", "bad_summary",
      "wrong_session", "inconsistent", "summary_mismatch"}
 )
 
@@ -48,6 +51,7 @@ class _Piece:
     first_sample: int
     samples: tuple[int, ...]
     lead_off: bool
+    gap: bool = False
 
     @property
     def stop(self) -> int:
@@ -80,6 +84,8 @@ class FrameAssembler:
         self._pieces: dict[int, _Piece] = {}  # first sample -> piece
         self._starts: list[int] = []  # sorted first samples
         self._seqs: dict[int, int] = {}  # seq -> number of pieces held
+        self._heads: dict[int, int] = {}  # seq -> its first sample (a piece without CONT came)
+        self._tails: dict[int, int] = {}  # seq -> its end sample (a piece without MORE came)
         self.summary: wire.Summary | None = None
         self.rejected: Counter[str] = Counter()
         self.duplicates = 0
@@ -92,16 +98,20 @@ class FrameAssembler:
 
     def feed(self, data: bytes) -> Feed:
         """Take one data-characteristic notification."""
+        data = bytes(data)
         try:
-            item = wire.decode_notification(bytes(data))
+            item = wire.decode_notification(data)
         except wire.WireError as exc:
             self.rejected[exc.reason] += 1
             return Feed.REJECTED
-        if item.session_id != self.session_id:
+        if isinstance(item, wire.Summary):
+            if item.session_id != self.session_id:
+                self.rejected["wrong_session"] += 1
+                return Feed.REJECTED
+            return self._take_summary(item)
+        if not wire.session_matches(data[0] & 0x0F, item.session_id, self.session_id):
             self.rejected["wrong_session"] += 1
             return Feed.REJECTED
-        if isinstance(item, wire.Summary):
-            return self._take_summary(item)
         return self._take_frame(item)
 
     def _take_summary(self, summary: wire.Summary) -> Feed:
@@ -118,26 +128,70 @@ class FrameAssembler:
         return Feed.SUMMARY
 
     def _take_frame(self, frame: wire.DataFrame) -> Feed:
-        piece = _Piece(frame.seq, frame.first_sample, tuple(frame.samples), bool(frame.flags & wire.FLAG_LEAD_OFF))
-        held = self._pieces.get(piece.first_sample)
-        if held is not None:
-            if held.seq == piece.seq and held.samples[: len(piece.samples)] == piece.samples[: len(held.samples)]:
-                self.duplicates += 1
-                return Feed.DUPLICATE
+        flags = frame.flags
+        stop = frame.first_sample + len(frame.samples)
+        new = self._uncovered(frame.seq, frame.first_sample, tuple(frame.samples))
+        head, tail = self._heads.get(frame.seq), self._tails.get(frame.seq)
+        if (new is None or (not flags & wire.FLAG_CONT and head not in (None, frame.first_sample))
+                or (not flags & wire.FLAG_MORE and tail not in (None, stop))):
             self.rejected["inconsistent"] += 1
             return Feed.REJECTED
-        if not self._consistent(piece):
+        pieces = [_Piece(frame.seq, a, tuple(frame.samples[a - frame.first_sample : b - frame.first_sample]),
+                         a == frame.first_sample and bool(flags & wire.FLAG_LEAD_OFF),
+                         a == frame.first_sample and bool(flags & wire.FLAG_GAP)) for a, b in new]
+        if not all(self._consistent(p) for p in pieces):
             self.rejected["inconsistent"] += 1
             return Feed.REJECTED
-        if piece.seq < self.max_seq:
+        if not flags & wire.FLAG_CONT:
+            self._heads[frame.seq] = frame.first_sample
+        if not flags & wire.FLAG_MORE:
+            self._tails[frame.seq] = stop
+        if not pieces:
+            self.duplicates += 1
+            return Feed.DUPLICATE
+        if frame.seq < self.max_seq:
             self.out_of_order += 1
-        self._pieces[piece.first_sample] = piece
-        bisect.insort(self._starts, piece.first_sample)
-        self._seqs[piece.seq] = self._seqs.get(piece.seq, 0) + 1
-        self.max_seq = max(self.max_seq, piece.seq)
-        self.samples_received += len(piece.samples)
+        for piece in pieces:
+            self._pieces[piece.first_sample] = piece
+            bisect.insort(self._starts, piece.first_sample)
+            self._seqs[piece.seq] = self._seqs.get(piece.seq, 0) + 1
+            self.samples_received += len(piece.samples)
+        self.max_seq = max(self.max_seq, frame.seq)
         self._advance_prefix()
         return Feed.FRAME
+
+    def _uncovered(self, seq: int, first: int, samples: tuple[int, ...]) -> list[tuple[int, int]] | None:
+        """Half-open parts of [first, first + len) not held yet; None if a held overlap disagrees."""
+        stop = first + len(samples)
+        out: list[tuple[int, int]] = []
+        pos = first
+        i = max(0, bisect.bisect_right(self._starts, first) - 1)
+        while i < len(self._starts) and self._starts[i] < stop:
+            held = self._pieces[self._starts[i]]
+            i += 1
+            if held.stop <= pos:
+                continue
+            lo, hi = max(held.first_sample, first), min(held.stop, stop)
+            if held.seq != seq or held.samples[lo - held.first_sample : hi - held.first_sample] != samples[lo - first : hi - first]:
+                return None
+            if lo > pos:
+                out.append((pos, lo))
+            pos = hi
+        if pos < stop:
+            out.append((pos, stop))
+        return out
+
+    def whole(self, seq: int) -> bool:
+        """True when frame ``seq`` is held from its first sample to its last."""
+        head, tail = self._heads.get(seq), self._tails.get(seq)
+        if head is None or tail is None:
+            return False
+        pos = head
+        i = bisect.bisect_left(self._starts, head)
+        while pos < tail and i < len(self._starts) and self._starts[i] == pos:
+            pos = self._pieces[self._starts[i]].stop
+            i += 1
+        return pos >= tail
 
     def _consistent(self, piece: _Piece) -> bool:
         """Pieces must not overlap, and sample order must follow sequence order."""
@@ -184,6 +238,9 @@ class FrameAssembler:
         if frame_count is None:
             frame_count = self.summary.frame_count if self.summary is not None else self.max_seq + 1
         wanted = {seq for seq in range(frame_count) if seq not in self._seqs}
+        # held in part (a split resend lost a piece): ask again once later frames are here
+        wanted.update(seq for seq in self._seqs if seq < frame_count and (seq < self.max_seq or self.summary is not None)
+                      and not self.whole(seq))
         for a, _ in self.sample_gaps():
             if a > 0 and (left := self._piece_ending_at(a)) is not None and left.seq + 1 in self._seqs:
                 wanted.add(left.seq)

@@ -44,8 +44,8 @@ from companion.resend import ResendPlanner
 from firmware import wire
 
 __all__ = ["RecordingSession", "LinkOptions", "LinkListener", "RadioBackends"]
-#: the device queues at most 8 RESEND ranges; stay below
-_MAX_RESEND_COMMANDS_PER_TICK = 6
+#: the device grants RESEND_CREDITS queued ranges (docs/protocol.md 5.4); keep two spare
+_MAX_RESEND_COMMANDS_PER_TICK = wire.RESEND_CREDITS - 2
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,6 +70,7 @@ class RecordingSession:
         self.assembler: FrameAssembler | None = None
         self.device: dict[str, Any] = {}
         self.info: Any = None
+        self.rates_hz: tuple[int, ...] = ()
         self.started_at = dt.datetime.now(dt.UTC)
         self.reconnects = 0
         self.status: Any = None
@@ -207,6 +208,11 @@ class RecordingSession:
         if status is not None and status.session_id != self._session_id & 0xFF:
             raise RecordingAbortedError("the device lost the session (restarted?)", samples_received=self._received())
         self._resends.link_lost()
+        # the first write on a connection tells the device we are subscribed (protocol 8)
+        try:
+            await self._command(wire.OP_GET_INFO)
+        except LinkError as exc:
+            log.debug("GET_INFO after reconnecting: %s", exc)
 
     def _received(self) -> int:
         return self.assembler.samples_received if self.assembler is not None else 0
@@ -236,20 +242,23 @@ class RecordingSession:
         data = wire.encode_command(opcode, token, *args)
         await _guard(self._client.write_gatt_char(wire.CONTROL_CHAR_UUID, data, response=True))
 
-    async def _command(self, opcode: int, *args: int, attempts: int = 3) -> wire.Reply:
-        """Write a command and wait for its reply (asking again when the reply is lost)."""
+    async def _command(self, opcode: int, *args: int, attempts: int = wire.REPLY_ATTEMPTS) -> wire.Reply:
+        """Write a command and wait for its reply; a lost reply is retried with the same bytes
+        (same token), which the device answers again without acting twice (protocol 5.5)."""
         loop = asyncio.get_running_loop()
-        for attempt in range(attempts):
-            token = next(self._tokens) & 0xFF
-            fut: asyncio.Future[wire.Reply] = loop.create_future()
-            self._replies[token] = fut
-            try:
-                await self._write(opcode, token, *args)
-                return await asyncio.wait_for(fut, self.options.command_timeout_s)
-            except (asyncio.TimeoutError, BleakError) as exc:
-                log.debug("command 0x%02x attempt %d: %r", opcode, attempt + 1, exc)
-            finally:
-                self._replies.pop(token, None)
+        token = next(self._tokens) & 0xFF
+        fut: asyncio.Future[wire.Reply] = loop.create_future()
+        self._replies[token] = fut
+        try:
+            for attempt in range(attempts):
+                try:
+                    await self._write(opcode, token, *args)
+                    return await asyncio.wait_for(asyncio.shield(fut), self.options.command_timeout_s)
+                except (asyncio.TimeoutError, BleakError) as exc:
+                    log.debug("command 0x%02x attempt %d: %r", opcode, attempt + 1, exc)
+        finally:
+            self._replies.pop(token, None)
+            fut.cancel()
         raise LinkError(f"the device did not answer command 0x{opcode:02x}")
 
     async def _describe(self) -> dict[str, Any]:
@@ -261,11 +270,15 @@ class RecordingSession:
         self.info = reply.fields._replace(gain_counts_per_mv=float(f"{reply.fields.gain_counts_per_mv:.7g}"))
         if not self.info.gain_counts_per_mv > 0:
             raise DeviceProtocolError(f"device reports an ADC gain of {self.info.gain_counts_per_mv}")
+        rates = await self._command(wire.OP_GET_RATES)
+        if rates.code != wire.OK:
+            raise DeviceProtocolError(f"GET_RATES refused: {wire.ERROR_NAMES.get(rates.code, rates.code)}")
+        self.rates_hz = tuple(rates.fields.rates_hz)
         device: dict[str, Any] = {
             "name": self._ble_device.name, "address": self._ble_device.address,
             "protocol_version": self.info.protocol_version,
             "firmware": f"{self.info.fw_major}.{self.info.fw_minor}", "front_end": wire.FRONT_END_NAMES.get(self.info.front_end, str(self.info.front_end)),
-            "adc_bits": self.info.adc_bits, "rates_hz": list(self.info.rates_hz),
+            "adc_bits": self.info.adc_bits, "rates_hz": list(self.rates_hz),
         }
         device.update(await read_device_info(self._client))
         return device
@@ -282,7 +295,7 @@ class RecordingSession:
         if reply.code == wire.ERR_BAD_PARAMETER:
             raise DeviceProtocolError(
                 f"the device refused {self.options.duration_s} s at {self.options.fs_hz or 'its default'} Hz "
-                f"(it offers {', '.join(map(str, self.info.rates_hz))} Hz, and a limited buffer)"
+                f"(it offers {', '.join(map(str, self.rates_hz))} Hz, and a limited buffer)"
             )
         if reply.code != wire.OK:
             raise DeviceProtocolError(f"START refused: {wire.ERROR_NAMES.get(reply.code, reply.code)}")

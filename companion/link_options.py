@@ -20,7 +20,7 @@ STATE_PROMPTS = {
     wire.STATE_RECORDING: PROMPT_RECORDING,
     wire.STATE_PAUSED: PROMPT_LOST,
 }
-END_REASONS = {wire.END_DURATION: "duration", wire.END_STOPPED: "stopped", wire.END_LEAD_OFF: "lead_off"}
+END_REASONS = {code: name for code, name in wire.END_REASON_NAMES.items() if code != wire.END_NONE}
 DONE_STATES = (wire.STATE_COMPLETE, wire.STATE_ABORTED)
 
 

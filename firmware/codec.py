@@ -1,8 +1,14 @@
-# Sample coding of data frames (pure; MicroPython and CPython); see docs/protocol.md 3.1.
+# Sample coding of data frames, protocol v2 (pure; MicroPython and CPython); see
+# docs/protocol.md 3.2.
 #
-# A frame's samples: the first as a zig-zag LEB128 varint, then blocks of up to 8 as an
-# MSB-first bit stream, each block <1 bit order><5 bits width w> + w-bit zig-zag
-# residuals (order 0: first difference, order 1: second difference).
+# A frame's samples: the first as a zig-zag LEB128 varint (at most 3 bytes); then, when
+# the frame holds two or more samples, one MSB-first bit stream: <4 bits k0> and one
+# adaptive Rice code per further sample. The coded value is the zig-zag of the second
+# difference r = d - d_prev (d = x[i] - x[i-1]; d_prev = 0 for the frame's second sample).
+# Rice code with parameter k: q = z >> k zero bits, a one bit, then the k low bits of z;
+# when q >= ESCAPE_Q: ESCAPE_Q zero bits and z in ESCAPE_BITS bits (no one bit). The
+# parameter follows a running sum A (A = 4 << k0 at the frame start; after each sample
+# A += z - (A >> 2)); k = bit length of (A >> 3). No block headers.
 # Used through firmware.wire (encode_frame / decode_frame); WireError is re-exported there.
 
 try:
@@ -21,8 +27,13 @@ except ImportError:  # CPython
 
 from firmware.errors import FirmwareError
 
-BLOCK_SAMPLES = const(8)  # residuals per bit-packed block
-_BLOCK_HEADER_BITS = const(6)  # <1 bit predictor order><5 bits width>
+ESCAPE_Q = const(14)  # quotient at which a value is sent raw instead
+ESCAPE_BITS = const(18)  # raw width: the zig-zag of a second difference of int16 is < 2**18
+K0_BITS = const(4)  # bits of the initial Rice parameter
+MAX_K0 = const(15)
+SAMPLE_MIN = const(-32768)
+SAMPLE_MAX = const(32767)
+MAX_VARINT_BYTES = const(3)
 
 
 class WireError(FirmwareError):
@@ -36,11 +47,8 @@ class WireError(FirmwareError):
 
 @micropython.native
 def pack_samples(samples, start, stop, budget_bits, out):
-    # Appends the zig-zag varint of samples[start], then the following samples in blocks
-    # of up to 8, MSB first: <1 bit order><5 bits width w> + one w-bit zig-zag residual
-    # per sample (order 0: d = x[i] - x[i-1]; order 1: d - previous d, previous d = 0
-    # at the frame start). Each block takes the order with the smaller width (order 0
-    # on a tie). Returns how many samples fit in budget_bits (padding included).
+    # Appends the coded samples[start:stop] (as many as fit in budget_bits, padding
+    # included) to the bytearray out; returns how many were coded (0 if not even one).
     v = samples[start]
     z = (v << 1) ^ (v >> 31)
     while z > 0x7F:
@@ -51,92 +59,82 @@ def pack_samples(samples, start, stop, budget_bits, out):
     budget_bits -= 8
     if budget_bits < 0:
         return 0
-    z1s = [0] * 8
-    z2s = [0] * 8
-    acc = 0
-    nacc = 0
-    used = 0
+    if stop - start < 2 or budget_bits < K0_BITS + 1:
+        return 1
+    # k0 from the first (up to) four values: the k the running sum would settle on
+    lim = start + 5
+    if lim > stop:
+        lim = stop
+    prev = v
+    dprev = 0
+    s = 0
+    j = start + 1
+    while j < lim:
+        x = samples[j]
+        d = x - prev
+        r = d - dprev
+        s += (r << 1) ^ (r >> 31)
+        prev = x
+        dprev = d
+        j += 1
+    s >>= 3
+    k0 = 0
+    while s:
+        k0 += 1
+        s >>= 1
+    if k0 > MAX_K0:
+        k0 = MAX_K0
+    acc = k0
+    nacc = K0_BITS
+    used = K0_BITS
+    a = 4 << k0
     prev = v
     dprev = 0
     i = start + 1
     while i < stop:
-        n = stop - i
-        if n > 8:
-            n = 8
-        m1 = 0
-        m2 = 0
-        for j in range(n):
-            x = samples[i + j]
-            d = x - prev
-            prev = x
-            r = d - dprev
-            dprev = d
-            z = (d << 1) ^ (d >> 31)
-            z1s[j] = z
-            m1 |= z
-            z = (r << 1) ^ (r >> 31)
-            z2s[j] = z
-            m2 |= z
-        w = 0
-        while m1 >> w:
-            w += 1
-        w2 = 0
-        while m2 >> w2:
-            w2 += 1
-        order = 0
-        if w2 < w:
-            w = w2
-            order = 1
-        if used + 6 + n * w > budget_bits:
-            # the full block does not fit: keep the longest prefix that does (its cost
-            # grows with its length, so stop at the first prefix that is too long)
-            m1 = 0
-            m2 = 0
-            w1 = 0
-            w2 = 0
-            best = 0
-            for j in range(n):
-                m1 |= z1s[j]
-                m2 |= z2s[j]
-                while m1 >> w1:
-                    w1 += 1
-                while m2 >> w2:
-                    w2 += 1
-                w = w2 if w2 < w1 else w1
-                if used + 6 + (j + 1) * w > budget_bits:
-                    break
-                best = j + 1
-            n = best
-            stop = i + n  # ends the loop after this block
-            if n == 0:
-                break
-            m1 = 0
-            m2 = 0
-            for j in range(n):
-                m1 |= z1s[j]
-                m2 |= z2s[j]
-            w = 0
-            while m1 >> w:
-                w += 1
-            w2 = 0
-            while m2 >> w2:
-                w2 += 1
-            order = 0
-            if w2 < w:
-                w = w2
-                order = 1
-        used += 6 + n * w
-        acc = (acc << 6) | (order << 5) | w
-        nacc += 6
-        zs = z2s if order else z1s
-        for j in range(n):
-            acc = (acc << w) | zs[j]
-            nacc += w
+        x = samples[i]
+        d = x - prev
+        r = d - dprev
+        z = (r << 1) ^ (r >> 31)
+        k = 0
+        t = a >> 3
+        while t:
+            k += 1
+            t >>= 1
+        q = z >> k
+        if q < ESCAPE_Q:
+            cost = q + 1 + k
+        else:
+            cost = ESCAPE_Q + ESCAPE_BITS
+        if used + cost > budget_bits:
+            break
+        used += cost
+        if q < ESCAPE_Q:
+            acc = (acc << (q + 1)) | 1
+            nacc += q + 1
             while nacc >= 8:
                 nacc -= 8
                 out.append((acc >> nacc) & 0xFF)
-            acc &= (1 << nacc) - 1
-        i += n
+            acc = (acc << k) | (z & ((1 << k) - 1))
+            nacc += k
+        else:
+            acc <<= ESCAPE_Q
+            nacc += ESCAPE_Q
+            while nacc >= 8:
+                nacc -= 8
+                out.append((acc >> nacc) & 0xFF)
+            acc = (acc << ESCAPE_BITS) | z
+            nacc += ESCAPE_BITS
+        while nacc >= 8:
+            nacc -= 8
+            out.append((acc >> nacc) & 0xFF)
+        acc &= (1 << nacc) - 1
+        a += z - (a >> 2)
+        prev = x
+        dprev = d
+        i += 1
+    if i == start + 1:
+        return 1  # nothing after the first sample fitted: no bit stream (k0 not flushed yet)
     if nacc:
         out.append((acc << (8 - nacc)) & 0xFF)
     return i - start
@@ -146,48 +144,74 @@ def unpack_samples(data, pos, count):
     """Decode ``count`` samples coded from byte ``pos`` to the end of ``data``."""
     z = 0
     shift = 0
+    nbytes = 0
     while True:
-        if pos >= len(data) or shift > 28:
+        if pos >= len(data):
             raise WireError("truncated", "first sample")
+        if nbytes == MAX_VARINT_BYTES:
+            raise WireError("bad_varint")
         b = data[pos]
         pos += 1
+        nbytes += 1
         z |= (b & 0x7F) << shift
         shift += 7
         if not b & 0x80:
             break
+    if z > 0xFFFF:
+        raise WireError("sample_range", "first sample")
     v = (z >> 1) ^ -(z & 1)
     out = [v]
     nbits = (len(data) - pos) * 8
-    bit = 0
-    remaining = count - 1
+    if count < 2:
+        if nbits:
+            raise WireError("trailing_bytes")
+        return out
+    if nbits < K0_BITS:
+        raise WireError("truncated", "k0")
+    a = 4 << _read_bits(data, pos, 0, K0_BITS)
+    bit = K0_BITS
     dprev = 0
-    while remaining:
-        n = remaining if remaining < BLOCK_SAMPLES else BLOCK_SAMPLES
-        if bit + _BLOCK_HEADER_BITS > nbits:
-            raise WireError("truncated", "block header")
-        head = _read_bits(data, pos, bit, _BLOCK_HEADER_BITS)
-        bit += _BLOCK_HEADER_BITS
-        w = head & 0x1F
-        order = head >> 5
-        if bit + n * w > nbits:
-            raise WireError("truncated", "block")
-        for _ in range(n):
-            z = _read_bits(data, pos, bit, w) if w else 0
-            bit += w
-            d = (z >> 1) ^ -(z & 1)
-            if order:
-                d += dprev
-            dprev = d
-            v += d
-            out.append(v)
-        remaining -= n
-    if (nbits - bit) >= 8:
+    for _ in range(count - 1):
+        k = 0
+        t = a >> 3
+        while t:
+            k += 1
+            t >>= 1
+        q = 0
+        while True:
+            if bit >= nbits:
+                raise WireError("truncated", "code")
+            if (data[pos + (bit >> 3)] >> (7 - (bit & 7))) & 1:
+                bit += 1
+                break
+            bit += 1
+            q += 1
+            if q == ESCAPE_Q:
+                break
+        w = ESCAPE_BITS if q == ESCAPE_Q else k
+        if bit + w > nbits:
+            raise WireError("truncated", "code")
+        low = _read_bits(data, pos, bit, w) if w else 0
+        bit += w
+        z = low if q == ESCAPE_Q else (q << k) | low
+        d = ((z >> 1) ^ -(z & 1)) + dprev
+        v += d
+        if v < SAMPLE_MIN or v > SAMPLE_MAX:
+            raise WireError("sample_range")
+        out.append(v)
+        dprev = d
+        a += z - (a >> 2)
+    if nbits - bit >= 8:
         raise WireError("trailing_bytes")
+    if _read_bits(data, pos, bit, nbits - bit):
+        raise WireError("bad_padding")
     return out
 
 
 def _read_bits(data, pos, bit, w):
     # MSB-first read of w bits starting at bit offset `bit` after byte `pos`
+    if not w:
+        return 0
     start = pos + (bit >> 3)
     end = pos + ((bit + w + 7) >> 3)
     acc = 0

@@ -7,11 +7,14 @@
 #                   idle                          paused --lead off too long--> aborted
 #   STOP while recording or paused -> complete (end reason "stopped")
 #   START from idle, complete or aborted begins a new recording (the old one is dropped).
+#   A fault (stalled front end, full frame index, driver exception) ends waiting in idle
+#   and recording/paused in aborted (end reason "fault"); what was recorded is kept.
 #
 # Lead-off policy: losing contact pauses the recording (samples taken without contact
 # are not stored); the first frame after contact returns carries FLAG_LEAD_OFF to mark
 # the discontinuity. Contact lost for longer than lead_off_abort_ms aborts the
-# recording; what was recorded stays available for resends.
+# recording; what was recorded stays available for resends. "Too long" counts the whole
+# pause (brief contacts shorter than the settle time do not restart it).
 
 try:
     from micropython import const
@@ -37,7 +40,8 @@ EV_LEAD_OFF = const(3)  # contact lost
 EV_FULL = const(4)  # requested duration recorded
 EV_LEAD_OFF_TIMEOUT = const(5)
 EV_WAIT_TIMEOUT = const(6)
-EVENT_NAMES = ("start", "stop", "contact", "lead_off", "full", "lead_off_timeout", "wait_timeout")
+EV_FAULT = const(7)  # front end stalled, frame index full, or an exception in a driver
+EVENT_NAMES = ("start", "stop", "contact", "lead_off", "full", "lead_off_timeout", "wait_timeout", "fault")
 
 # (state, event) -> next state. Anything not listed is refused and changes nothing.
 TRANSITIONS = {
@@ -53,6 +57,9 @@ TRANSITIONS = {
     (STATE_PAUSED, EV_CONTACT): STATE_RECORDING,
     (STATE_PAUSED, EV_STOP): STATE_COMPLETE,
     (STATE_PAUSED, EV_LEAD_OFF_TIMEOUT): STATE_ABORTED,
+    (STATE_WAITING, EV_FAULT): STATE_IDLE,
+    (STATE_RECORDING, EV_FAULT): STATE_ABORTED,
+    (STATE_PAUSED, EV_FAULT): STATE_ABORTED,
 }
 
 # states in which the front end must deliver samples

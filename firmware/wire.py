@@ -7,7 +7,9 @@
 # API (device side / receiver side):
 #   encode_frame(session_id, seq, samples, start, stop, payload_max, flags) -> (bytes, n)
 #   decode_frame(data) -> DataFrame(session_id, seq, first_sample, flags, samples)
-#   encode_summary(session_id, frame_count, total_samples, crc32, end_reason) -> bytes
+#   frame_header(data) -> (kind, session, seq, first_sample, flags, count, header bytes)
+#   session_matches(kind, wire_session, session_id);  with_flags(frame, flags) -> bytes
+#   encode_summary(session_id, frame_count, total_samples, crc32, end_reason, lost) -> bytes
 #   decode_summary(data) -> Summary(...);  decode_notification(data) -> DataFrame|Summary
 #   encode_command(opcode, token, *args) -> bytes;  decode_command(data) -> (op, token, args)
 #   encode_reply(opcode, token, code, *fields) -> bytes;  decode_reply(data) -> Reply
@@ -20,7 +22,7 @@ import binascii
 from collections import namedtuple
 
 from firmware.errors import FirmwareError  # noqa: F401  (re-exported)
-from firmware.codec import WireError, BLOCK_SAMPLES, pack_samples, unpack_samples  # noqa: F401
+from firmware.codec import WireError, pack_samples, unpack_samples  # noqa: F401
 
 try:
     from micropython import const
@@ -28,7 +30,7 @@ except ImportError:  # CPython
     const = lambda x: x  # noqa: E731
 
 
-PROTOCOL_VERSION = const(1)
+PROTOCOL_VERSION = const(2)  # v1 (2026, 10-byte headers, fixed-width blocks) is retired
 
 # GATT layout: lower-case 128-bit UUID strings; 16-bit SIG UUIDs as ints.
 ECG_SERVICE_UUID = "c1a70001-5e3d-4a8b-9f2e-6c0d1b7a4e10"
@@ -53,27 +55,42 @@ def uuid_to_bytes_le(uuid_str):
 
 
 # ---- data notifications -------------------------------------------------------------
-KIND_DATA = const(1)
+KIND_DATA = const(1)  # data frame, full header (10 bytes)
 KIND_SUMMARY = const(2)
-FLAG_LEAD_OFF = const(0x1000)  # contact was lost just before this frame's first sample
-FLAG_LAST = const(0x2000)  # last data frame of the recording
-_FLAGS_MASK = const(0xF000)
-_COUNT_MASK = const(0x0FFF)
-MAX_FRAME_SAMPLES = const(0x0FFF)
+KIND_DATA_COMPACT = const(3)  # data frame, compact header (7 bytes), for small MTUs
+# frame flags (4 bits; the same values in both headers)
+FLAG_LEAD_OFF = const(0x1)  # discontinuity: contact was lost just before the first sample
+FLAG_GAP = const(0x2)  # discontinuity: the front end lost samples just before the first sample
+FLAG_MORE = const(0x4)  # a piece of a split resend: more pieces of this seq follow
+FLAG_CONT = const(0x8)  # a piece of a split resend that continues the previous piece
+FLAG_NAMES = {FLAG_LEAD_OFF: "lead_off", FLAG_GAP: "gap", FLAG_MORE: "more", FLAG_CONT: "cont"}
 ATT_HEADER_BYTES = const(3)  # opcode + handle in front of every notification
-# data header: <B ver<<4|kind><B session><H seq><I first_sample><H flags|count>
+MIN_PAYLOAD = const(20)  # ATT_MTU 23 - 3: every message fits here
+MAX_PAYLOAD = const(244)  # ATT_MTU 247 - 3: the largest notification the device sends
+# full data header: <B ver<<4|kind><B session><H seq><I first_sample><H flags<<12|count>
 _DATA_HDR = "<BBHIH"
 DATA_HEADER_BYTES = const(10)
-# summary: <B ver<<4|kind><B session><H frame_count><I total_samples><I crc32><B end_reason>
-_SUMMARY_FMT = "<BBHIIB"
-SUMMARY_BYTES = const(13)
+MAX_FRAME_SAMPLES = const(0x0FFF)
+# compact data header: <B ver<<4|3><B flags<<4|session&0x0F><H seq><H first_sample><B count>
+_COMPACT_HDR = "<BBHHB"
+COMPACT_HEADER_BYTES = const(7)
+MAX_COMPACT_SAMPLES = const(255)
+COMPACT_PAYLOAD_MAX = const(63)  # the device uses compact frames when payload_max <= this
+MAX_RECORDING_SAMPLES = const(65535)  # samples per recording (first_sample + count <= this)
+MAX_FRAMES = const(65535)  # frames per recording (seq <= 65534)
+# summary: <B ver<<4|kind><B session><H frame_count><I total_samples><I crc32>
+#          <B end_reason><H lost_samples>
+_SUMMARY_FMT = "<BBHIIBH"
+SUMMARY_BYTES = const(15)
 END_DURATION = const(0)  # recorded the requested duration
 END_STOPPED = const(1)  # stopped by the STOP command
 END_LEAD_OFF = const(2)  # aborted: contact lost for too long
+END_FAULT = const(3)  # aborted: the device restarted the session after an internal fault
 END_NONE = const(255)  # status only: recording not finished
+END_REASON_NAMES = {END_DURATION: "duration", END_STOPPED: "stopped", END_LEAD_OFF: "lead_off", END_FAULT: "fault", END_NONE: "none"}
 
 DataFrame = namedtuple("DataFrame", ("session_id", "seq", "first_sample", "flags", "samples"))
-Summary = namedtuple("Summary", ("session_id", "frame_count", "total_samples", "crc32", "end_reason"))
+Summary = namedtuple("Summary", ("session_id", "frame_count", "total_samples", "crc32", "end_reason", "lost_samples"))
 
 
 ECG_SERVICE_UUID_LE = uuid_to_bytes_le(ECG_SERVICE_UUID)
@@ -85,55 +102,123 @@ STATUS_CHAR_UUID_LE = uuid_to_bytes_le(STATUS_CHAR_UUID)
 def encode_frame(session_id, seq, samples, start, stop, payload_max, flags=0):
     """Pack samples[start:stop] (or as many as fit) into one data frame.
 
-    payload_max is the ATT payload limit (MTU - 3). Returns (frame bytes, samples packed);
-    packs at least one sample, else raises WireError("payload_too_small").
+    payload_max is the ATT payload limit (MTU - 3); at most COMPACT_PAYLOAD_MAX the
+    compact header is used. Returns (frame bytes, samples packed); packs at least one
+    sample, else raises WireError("payload_too_small").
     """
-    if stop - start > MAX_FRAME_SAMPLES:
-        stop = start + MAX_FRAME_SAMPLES
+    compact = payload_max <= COMPACT_PAYLOAD_MAX
+    limit = MAX_COMPACT_SAMPLES if compact else MAX_FRAME_SAMPLES
+    if stop - start > limit:
+        stop = start + limit
     if stop <= start:
         raise WireError("no_samples")
-    out = bytearray(DATA_HEADER_BYTES)
-    n = pack_samples(samples, start, stop, (payload_max - DATA_HEADER_BYTES) * 8, out)
+    if stop > MAX_RECORDING_SAMPLES or start < 0:
+        raise WireError("sample_index", str(stop))
+    head = COMPACT_HEADER_BYTES if compact else DATA_HEADER_BYTES
+    if payload_max > MAX_PAYLOAD:
+        payload_max = MAX_PAYLOAD
+    out = bytearray(head)
+    n = pack_samples(samples, start, stop, (payload_max - head) * 8, out)
     if n == 0:
         raise WireError("payload_too_small", str(payload_max))
-    word = (flags & _FLAGS_MASK) | n
-    struct.pack_into(_DATA_HDR, out, 0, (PROTOCOL_VERSION << 4) | KIND_DATA, session_id & 0xFF, seq & 0xFFFF, start, word)
+    flags &= 0x0F
+    if compact:
+        struct.pack_into(_COMPACT_HDR, out, 0, (PROTOCOL_VERSION << 4) | KIND_DATA_COMPACT, (flags << 4) | (session_id & 0x0F), seq & 0xFFFF, start, n)
+    else:
+        struct.pack_into(_DATA_HDR, out, 0, (PROTOCOL_VERSION << 4) | KIND_DATA, session_id & 0xFF, seq & 0xFFFF, start, (flags << 12) | n)
     return bytes(out), n
 
 
-def _check_header(data, kind):
+def frame_header(data):
+    """(kind, session_id, seq, first_sample, flags, count, header bytes) of a data frame.
+
+    Reads the header only (no sample decoding); session_id of a compact frame is its
+    low 4 bits. Raises WireError on a malformed header.
+    """
     if len(data) < 1:
         raise WireError("too_short")
     if data[0] >> 4 != PROTOCOL_VERSION:
         raise WireError("bad_version", str(data[0] >> 4))
-    if data[0] & 0x0F != kind:
-        raise WireError("bad_kind", str(data[0] & 0x0F))
+    kind = data[0] & 0x0F
+    if kind == KIND_DATA:
+        if len(data) < DATA_HEADER_BYTES + 1:
+            raise WireError("too_short")
+        _, session, seq, first, word = struct.unpack_from(_DATA_HDR, data, 0)
+        flags = word >> 12
+        count = word & MAX_FRAME_SAMPLES
+        head = DATA_HEADER_BYTES
+    elif kind == KIND_DATA_COMPACT:
+        if len(data) < COMPACT_HEADER_BYTES + 1:
+            raise WireError("too_short")
+        _, fs, seq, first, count = struct.unpack_from(_COMPACT_HDR, data, 0)
+        flags = fs >> 4
+        session = fs & 0x0F
+        head = COMPACT_HEADER_BYTES
+    else:
+        raise WireError("bad_kind", str(kind))
+    if len(data) > MAX_PAYLOAD:
+        raise WireError("bad_length", str(len(data)))
+    if count == 0:
+        raise WireError("bad_count")
+    if first + count > MAX_RECORDING_SAMPLES:
+        raise WireError("sample_index", str(first + count))
+    if seq >= MAX_FRAMES:
+        raise WireError("bad_seq")
+    if flags & FLAG_CONT and flags & (FLAG_LEAD_OFF | FLAG_GAP):  # breaks mark a frame's start
+        raise WireError("bad_flags")
+    return kind, session, seq, first, flags, count, head
+
+
+def session_matches(kind, wire_session, session_id):
+    """True when a frame's session field belongs to session_id (compact frames: low 4 bits)."""
+    if kind == KIND_DATA_COMPACT:
+        return wire_session == session_id & 0x0F
+    return wire_session == session_id & 0xFF
 
 
 def decode_frame(data):
-    """Bytes of a data notification -> DataFrame (samples as a list of ints)."""
-    _check_header(data, KIND_DATA)
-    if len(data) < DATA_HEADER_BYTES + 1:
-        raise WireError("too_short")
-    _, session, seq, first, word = struct.unpack_from(_DATA_HDR, data, 0)
-    count = word & _COUNT_MASK
-    if count == 0:
-        raise WireError("bad_count")
-    out = unpack_samples(data, DATA_HEADER_BYTES, count)
-    return DataFrame(session, seq, first, word & _FLAGS_MASK, out)
+    """Bytes of a data notification (either header) -> DataFrame (samples as a list).
+
+    session_id is the field as sent: the low 4 bits only for a compact frame.
+    """
+    kind, session, seq, first, flags, count, head = frame_header(data)
+    out = unpack_samples(data, head, count)
+    return DataFrame(session, seq, first, flags, out)
 
 
-def encode_summary(session_id, frame_count, total_samples, crc32, end_reason):
+def with_flags(frame, flags):
+    """An encoded data frame with extra flag bits set (they do not change the packing)."""
+    if not flags:
+        return frame
+    b = bytearray(frame)
+    if b[0] & 0x0F == KIND_DATA_COMPACT:
+        b[1] |= (flags & 0x0F) << 4
+    else:
+        b[9] |= (flags & 0x0F) << 4
+    return bytes(b)
+
+
+def encode_summary(session_id, frame_count, total_samples, crc32, end_reason, lost_samples=0):
     """End-of-recording summary notification (sent after the last data frame)."""
-    return struct.pack(_SUMMARY_FMT, (PROTOCOL_VERSION << 4) | KIND_SUMMARY, session_id & 0xFF, frame_count, total_samples, crc32, end_reason)
+    if lost_samples > 0xFFFF:
+        lost_samples = 0xFFFF
+    return struct.pack(_SUMMARY_FMT, (PROTOCOL_VERSION << 4) | KIND_SUMMARY, session_id & 0xFF, frame_count, total_samples, crc32, end_reason, lost_samples)
 
 
 def decode_summary(data):
     """Bytes of a summary notification -> Summary."""
-    _check_header(data, KIND_SUMMARY)
+    if len(data) < 1:
+        raise WireError("too_short")
+    if data[0] >> 4 != PROTOCOL_VERSION:
+        raise WireError("bad_version", str(data[0] >> 4))
+    if data[0] & 0x0F != KIND_SUMMARY:
+        raise WireError("bad_kind", str(data[0] & 0x0F))
     if len(data) != SUMMARY_BYTES:
         raise WireError("bad_length", str(len(data)))
-    return Summary(*struct.unpack(_SUMMARY_FMT, data)[1:])
+    s = Summary(*struct.unpack(_SUMMARY_FMT, data)[1:])
+    if s.total_samples > MAX_RECORDING_SAMPLES or s.frame_count > MAX_FRAMES:
+        raise WireError("bad_summary")
+    return s
 
 
 def decode_notification(data):
@@ -159,11 +244,14 @@ def samples_crc32(samples, crc=0):
 
 # ---- control point: commands (central -> device) and replies (device -> central) ----
 # command: <B opcode><B token> + params;  reply: <B 0x80|opcode><B token><B code> + fields
-# (fields only when code == OK). The token is chosen by the central and echoed back.
+# (fields only when code == OK). The token is chosen by the central and echoed back; a
+# write equal to the previous one (same bytes) is a retry: the device repeats its reply.
 OP_GET_INFO = const(0x01)  # no params
 OP_START = const(0x02)  # <H duration_s (0 = default)><H fs_hz (0 = default)>
 OP_STOP = const(0x03)  # no params
 OP_RESEND = const(0x04)  # <H first_seq><H last_seq>, inclusive
+OP_GET_RATES = const(0x05)  # no params
+OPCODE_NAMES = {OP_GET_INFO: "GET_INFO", OP_START: "START", OP_STOP: "STOP", OP_RESEND: "RESEND", OP_GET_RATES: "GET_RATES"}
 REPLY_BIT = const(0x80)
 OK = const(0)
 ERR_UNKNOWN_OPCODE = const(1)
@@ -173,6 +261,7 @@ ERR_BUSY = const(4)  # START while a recording is in progress
 ERR_NO_RECORDING = const(5)  # RESEND with nothing recorded
 ERR_OUT_OF_RANGE = const(6)  # RESEND of frames never sent
 ERR_NOT_RECORDING = const(7)  # STOP while idle
+ERR_NO_CREDIT = const(8)  # RESEND while every resend credit is in use
 ERROR_NAMES = {
     OK: "ok",
     ERR_UNKNOWN_OPCODE: "unknown_opcode",
@@ -182,21 +271,28 @@ ERROR_NAMES = {
     ERR_NO_RECORDING: "no_recording",
     ERR_OUT_OF_RANGE: "out_of_range",
     ERR_NOT_RECORDING: "not_recording",
+    ERR_NO_CREDIT: "no_credit",
 }
-_CMD_FMT = {OP_GET_INFO: "<", OP_START: "<HH", OP_STOP: "<", OP_RESEND: "<HH"}
-# reply fields when OK; GET_INFO is followed by the offered rates, <H fs_hz> each
-_REPLY_FMT = {OP_GET_INFO: "<BBBBBfh", OP_START: "<BHH", OP_STOP: "<BI", OP_RESEND: "<H"}
+_CMD_FMT = {OP_GET_INFO: "<", OP_START: "<HH", OP_STOP: "<", OP_RESEND: "<HH", OP_GET_RATES: "<"}
+# reply fields when OK; GET_RATES: <B count> then count x <H fs_hz>
+_REPLY_FMT = {OP_GET_INFO: "<BBBBBfhBH", OP_START: "<BHH", OP_STOP: "<BI", OP_RESEND: "<HB", OP_GET_RATES: "<B"}
+MAX_RATES = const(8)  # GET_RATES lists at most 8 rates (a 20-byte reply)
+RESEND_CREDITS = const(8)  # RESEND ranges a device queues at once (GET_INFO reports its own)
+# central timing (docs/protocol.md 5.5): wait this long for a reply, then retry the same bytes
+REPLY_TIMEOUT_MS = const(1000)
+REPLY_ATTEMPTS = const(3)
 FRONT_END_SIMULATED = const(0)
 FRONT_END_AD8232 = const(1)
 FRONT_END_MAX30003 = const(2)
 FRONT_END_NAMES = {FRONT_END_SIMULATED: "simulated", FRONT_END_AD8232: "AD8232", FRONT_END_MAX30003: "MAX30003"}
 
 Reply = namedtuple("Reply", ("opcode", "token", "code", "fields"))
-Info = namedtuple("Info", ("protocol_version", "fw_major", "fw_minor", "front_end", "adc_bits", "gain_counts_per_mv", "baseline", "rates_hz"))
+Info = namedtuple("Info", ("protocol_version", "fw_major", "fw_minor", "front_end", "adc_bits", "gain_counts_per_mv", "baseline", "resend_credits", "max_samples"))
 Started = namedtuple("Started", ("session_id", "duration_s", "fs_hz"))
 Stopped = namedtuple("Stopped", ("session_id", "total_samples"))
-ResendQueued = namedtuple("ResendQueued", ("frame_count",))
-_REPLY_TYPES = {OP_START: Started, OP_STOP: Stopped, OP_RESEND: ResendQueued}
+ResendQueued = namedtuple("ResendQueued", ("frame_count", "credits"))
+Rates = namedtuple("Rates", ("rates_hz",))
+_REPLY_TYPES = {OP_GET_INFO: Info, OP_START: Started, OP_STOP: Stopped, OP_RESEND: ResendQueued}
 
 
 class CommandError(WireError):
@@ -232,13 +328,13 @@ def decode_command(data):
 
 
 def encode_reply(opcode, token, code, *fields):
-    """Reply notification; ``fields`` only with code OK (GET_INFO: rates as a tuple last)."""
+    """Reply notification; ``fields`` only with code OK (GET_RATES: the rates tuple)."""
     head = struct.pack("<BBB", REPLY_BIT | (opcode & 0x7F), token & 0xFF, code)
     if code != OK or opcode not in _REPLY_FMT:
         return head
-    if opcode == OP_GET_INFO:
-        rates = fields[-1]
-        return head + struct.pack(_REPLY_FMT[opcode], *fields[:-1]) + struct.pack("<%dH" % len(rates), *rates)
+    if opcode == OP_GET_RATES:
+        rates = fields[0][:MAX_RATES]
+        return head + struct.pack("<B%dH" % len(rates), len(rates), *rates)
     return head + struct.pack(_REPLY_FMT[opcode], *fields)
 
 
@@ -256,45 +352,57 @@ def decode_reply(data):
     fmt = _REPLY_FMT.get(opcode)
     if fmt is None:
         raise WireError("unknown_opcode", str(opcode))
-    size = struct.calcsize(fmt)
-    if opcode == OP_GET_INFO:
-        extra = len(data) - 3 - size
-        if extra < 2 or extra % 2:
-            raise WireError("bad_length", "info reply")
-        head = struct.unpack_from(fmt, data, 3)
-        rates = struct.unpack_from("<%dH" % (extra // 2), data, 3 + size)
-        fields = list(head)
-        fields.append(rates)
-        return Reply(opcode, token, code, Info(*fields))
-    if len(data) != 3 + size:
+    if opcode == OP_GET_RATES:
+        if len(data) < 4 or not 1 <= data[3] <= MAX_RATES or len(data) != 4 + 2 * data[3]:
+            raise WireError("bad_length", "rates reply")
+        return Reply(opcode, token, code, Rates(struct.unpack_from("<%dH" % data[3], data, 4)))
+    if len(data) != 3 + struct.calcsize(fmt):
         raise WireError("bad_length", "reply")
     return Reply(opcode, token, code, _REPLY_TYPES[opcode](*struct.unpack_from(fmt, data, 3)))
 
 
 # ---- status characteristic (read + notify) -----------------------------------------
 # <B state><B flags><B battery_pct (255 unknown)><B session><I samples_recorded>
-# <H frames_sent><H fs_hz><B end_reason>
-_STATUS_FMT = "<BBBBIHHB"
-STATUS_BYTES = const(13)
+# <H frames_sent><H fs_hz><B end_reason><B resend_credits><H lost_samples>
+_STATUS_FMT = "<BBBBIHHBBH"
+STATUS_BYTES = const(16)
 STATE_IDLE = const(0)
 STATE_WAITING = const(1)  # started, waiting for finger contact
 STATE_RECORDING = const(2)
 STATE_PAUSED = const(3)  # contact lost mid-recording
 STATE_COMPLETE = const(4)
-STATE_ABORTED = const(5)  # contact lost for too long; what was recorded is kept
+STATE_ABORTED = const(5)  # contact lost for too long (or a fault); what was recorded is kept
 STATE_NAMES = ("idle", "waiting", "recording", "paused", "complete", "aborted")
 STATUS_CONTACT = const(0x01)  # electrodes touched now
 BATTERY_UNKNOWN = const(255)
-Status = namedtuple("Status", ("state", "flags", "battery_pct", "session_id", "samples_recorded", "frames_sent", "fs_hz", "end_reason"))
+Status = namedtuple("Status", ("state", "flags", "battery_pct", "session_id", "samples_recorded", "frames_sent", "fs_hz", "end_reason", "resend_credits", "lost_samples"))
 
 
-def encode_status(state, flags, battery_pct, session_id, samples_recorded, frames_sent, fs_hz, end_reason):
+def encode_status(state, flags, battery_pct, session_id, samples_recorded, frames_sent, fs_hz, end_reason, resend_credits=RESEND_CREDITS, lost_samples=0):
     """Status characteristic value."""
-    return struct.pack(_STATUS_FMT, state, flags, battery_pct, session_id & 0xFF, samples_recorded, frames_sent, fs_hz, end_reason)
+    if lost_samples > 0xFFFF:
+        lost_samples = 0xFFFF
+    return struct.pack(_STATUS_FMT, state, flags, battery_pct, session_id & 0xFF, samples_recorded, frames_sent, fs_hz, end_reason, resend_credits, lost_samples)
 
 
 def decode_status(data):
     """Status characteristic value -> Status."""
     if len(data) != STATUS_BYTES:
         raise WireError("bad_length", "status")
-    return Status(*struct.unpack(_STATUS_FMT, data))
+    st = Status(*struct.unpack(_STATUS_FMT, data))
+    if st.state >= len(STATE_NAMES):
+        raise WireError("bad_state", str(st.state))
+    return st
+
+
+# ---- GATT table (the radio and the simulator build theirs from this) -----------------
+PROP_READ = const(0x02)
+PROP_WRITE = const(0x08)
+PROP_NOTIFY = const(0x10)
+# (service uuid, ((characteristic uuid, properties), ...)); ints are 16-bit SIG UUIDs
+GATT_TABLE = (
+    (ECG_SERVICE_UUID, ((DATA_CHAR_UUID, PROP_NOTIFY), (CONTROL_CHAR_UUID, PROP_WRITE | PROP_NOTIFY), (STATUS_CHAR_UUID, PROP_READ | PROP_NOTIFY))),
+    (DEVICE_INFO_SERVICE_UUID16, ((MANUFACTURER_NAME_UUID16, PROP_READ), (MODEL_NUMBER_UUID16, PROP_READ), (FIRMWARE_REVISION_UUID16, PROP_READ))),
+    (BATTERY_SERVICE_UUID16, ((BATTERY_LEVEL_UUID16, PROP_READ | PROP_NOTIFY),)),
+)
+CONTROL_MAX_BYTES = const(32)  # the device keeps at most this much of one write

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -227,6 +226,7 @@ class SimulatedDevice:
             self._on_event(now_s, text)
 
     def _on_connect(self) -> None:
+        self.core.on_connect()  # no data before the central's first write (protocol 8)
         self.stats.connections += 1
         self._event("central connected")
 
@@ -251,6 +251,8 @@ class SimulatedDevice:
                 if ticks % _ADVERTISING_CHECK_TICKS == 0:
                     self.peripheral.ensure_advertising()
                 self._sample()
+                self.core.tick(int(self.clock.now_s() * 1000))  # wall-clock liveness
+                self._after_core_change()
                 await self._inject_disconnects()
                 self._pump()
             except Exception:  # noqa: BLE001 - keep the device alive, as a watchdog would
@@ -319,7 +321,7 @@ class SimulatedDevice:
 
     def _drop(self, frame: bytes) -> bool:
         # key: (session, seq, first sample) -- a resend repeats it
-        _, session_id, seq, first_sample = struct.unpack_from("<BBHI", frame, 0)
+        _, session_id, seq, first_sample, _flags, _count, _ = wire.frame_header(frame)
         key = (session_id, seq, first_sample)
         is_resend = key in self._sent_keys
         self._sent_keys.add(key)
@@ -332,7 +334,7 @@ class SimulatedDevice:
         return self.faults.drop_fraction > 0 and self._rng.random() < self.faults.drop_fraction
 
 
-_OP_NAMES = {wire.OP_GET_INFO: "GET_INFO", wire.OP_START: "START", wire.OP_STOP: "STOP", wire.OP_RESEND: "RESEND"}
+_OP_NAMES = wire.OPCODE_NAMES
 
 
 def _describe_command(data: bytes) -> str:

@@ -164,9 +164,11 @@ async def record_once(
             try:
                 await client.start_notify(wire.DATA_CHAR_UUID, session.on_data)
                 await client.start_notify(wire.CONTROL_CHAR_UUID, session.on_reply)
+                # the first write of every connection tells the device we are subscribed
+                token += 1
+                info = (await _command(client, session, wire.OP_GET_INFO, token)).fields
                 if not started:
-                    token += 1
-                    session.result.info = (await _command(client, session, wire.OP_GET_INFO, token)).fields
+                    session.result.info = info
                     token += 1
                     reply = await _command(client, session, wire.OP_START, token, duration_s, fs_hz)
                     if reply.code != wire.OK:

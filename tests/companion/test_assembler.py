@@ -86,12 +86,12 @@ class TestBadInput:
     @pytest.mark.parametrize(
         ("mangle", "reason"),
         [
-            (lambda f: bytes([(2 << 4) | (f[0] & 0x0F)]) + f[1:], "bad_version"),
+            (lambda f: bytes([(1 << 4) | (f[0] & 0x0F)]) + f[1:], "bad_version"),
             (lambda f: f[:12], "truncated"),
             (lambda f: f[:4], "too_short"),
             (lambda f: b"", "too_short"),
             (lambda f: f + b"\x00\x00", "trailing_bytes"),
-            (lambda f: bytes([f[0], (SESSION + 1) & 0xFF]) + f[2:], "wrong_session"),
+            (lambda f: bytes([f[0], f[1] ^ 0x01]) + f[2:], "wrong_session"),
         ],
     )
     def test_malformed_frames_are_counted_and_ignored(self, mangle, reason: str) -> None:  # type: ignore[no-untyped-def]
@@ -182,3 +182,39 @@ class TestProperties:
         assert asm.complete and asm.verified() and asm.missing_seqs() == []
         assert asm.contiguous_samples().tolist() == samples
         assert asm.frames_malformed == 0
+
+
+class TestSplitResends:
+    def _pieces(self, samples: list[int]) -> tuple[list[bytes], list[bytes]]:
+        from firmware.device import Device
+
+        dev = Device(settle_ms=0, first_session_id=SESSION)
+        dev.handle_control(wire.encode_command(wire.OP_START, 1, 1, 300))
+        dev.feed(samples, False)
+        whole = [d for d in iter(lambda: dev.next_notification(244), None)]
+        dev.handle_control(wire.encode_command(wire.OP_RESEND, 2, 0, 0))
+        pieces = [d for d in iter(lambda: dev.next_notification(20), None)]
+        return whole, pieces
+
+    def test_a_lost_piece_makes_the_frame_missing_until_it_is_whole(self) -> None:
+        samples = _stream(300)
+        sent, pieces = self._pieces(samples)
+        frame0 = sent[0]
+        assert len(pieces) > 3
+        for lost in (0, 1, len(pieces) - 1):  # the first, a middle and the last piece
+            asm = FrameAssembler(SESSION)
+            for other in sent[1:]:  # later frames and the summary
+                asm.feed(other)
+            for k, p in enumerate(pieces):
+                if k != lost:
+                    assert asm.feed(p) is Feed.FRAME
+            assert not asm.whole(0) and asm.missing_seqs() == [(0, 0)]
+            assert asm.feed(pieces[lost]) is Feed.FRAME and asm.whole(0)
+            assert asm.feed(frame0) is Feed.DUPLICATE  # the unsplit original adds nothing
+            assert asm.missing_seqs() == [] and asm.verified()
+
+    def test_pieces_over_a_held_frame_are_duplicates(self) -> None:
+        sent, pieces = self._pieces(_stream(300))
+        asm = FrameAssembler(SESSION)
+        assert asm.feed(sent[0]) is Feed.FRAME
+        assert all(asm.feed(p) is Feed.DUPLICATE for p in pieces) and asm.frames_malformed == 0

@@ -167,10 +167,10 @@ class _Injector(LinkListener):
             return
         core = self.world.device.core
         samples, sid = core.rec.samples, core.session_id
-        n0 = core.rec.frame_count[0]
-        good, _ = wire.encode_frame(sid, 0, samples, 0, n0, 100)
+        n0 = core.rec.frame(0)[1]
+        good, _ = wire.encode_frame(sid, 0, samples, 0, n0, wire.MAX_PAYLOAD)
         bad = [
-            bytes([0x21]) + good[1:],  # protocol version 2
+            bytes([0x11]) + good[1:],  # protocol version 1 (retired)
             good[:11],  # truncated
             wire.encode_frame((sid + 1) & 0xFF, 5, samples, 0, n0, 100)[0],  # another session
             b"\x00",  # garbage

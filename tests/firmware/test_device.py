@@ -106,11 +106,9 @@ class TestRecording:
             s = c.summary
             assert s.total_samples == 2 * FS and s.end_reason == wire.END_DURATION
             assert s.crc32 == wire.samples_crc32(c.ordered())
-            assert s.frame_count == len(c.frames) == dev.rec.frames()
-            last = wire.decode_frame(c.frames[s.frame_count - 1])
-            assert last.flags & wire.FLAG_LAST
-            for seq in range(s.frame_count - 1):
-                assert not wire.decode_frame(c.frames[seq]).flags & wire.FLAG_LAST
+            assert s.frame_count == len(c.frames) == dev.rec.frames() and s.lost_samples == 0
+            for seq in range(s.frame_count):
+                assert wire.decode_frame(c.frames[seq]).flags == 0
 
     def test_status_reports_progress(self):
         dev, c, _ = _recorded(1)
@@ -207,7 +205,7 @@ class TestResend:
         c.lost = set([2, 5, 6])
         c.command(wire.OP_START, 2, FS)
         sig = _signal(FS * 4)
-        i = c.run(sig[: FS])
+        i = c.run(sig[: 2 * FS])
         assert dev.state == wire.STATE_RECORDING and dev.rec.frames() > 7
         assert c.command(wire.OP_RESEND, 2, 2).code == wire.OK
         assert c.command(wire.OP_RESEND, 5, 6).code == wire.OK
@@ -224,8 +222,10 @@ class TestResend:
         first = wire.decode_frame(c.frames[0])
         assert len(parts) > 1 and set(p.seq for p in parts) == set([0])
         joined = []
-        for p in parts:
+        for k, p in enumerate(parts):
             assert p.first_sample == first.first_sample + len(joined)
+            assert bool(p.flags & wire.FLAG_MORE) == (k < len(parts) - 1)
+            assert bool(p.flags & wire.FLAG_CONT) == (k > 0)
             joined += p.samples
         assert joined == first.samples
 
@@ -273,10 +273,16 @@ class TestBadInput:
         r = c.command(wire.OP_START, 0, 0)
         assert r.code == wire.OK and (r.fields.duration_s, r.fields.fs_hz) == (30, 300)
 
-    def test_too_many_resend_ranges_is_busy(self):
+    def test_resend_credits_run_out_and_come_back(self):
         dev, c, sig, i = self._busy_device()
-        codes = [wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_RESEND, k, 0, 1))).code for k in range(12)]
-        assert codes[:8] == [wire.OK] * 8 and codes[8:] == [wire.ERR_BUSY] * 4
+        replies = [wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_RESEND, k, 0, 1))) for k in range(12)]
+        assert [r.code for r in replies] == [wire.OK] * 8 + [wire.ERR_NO_CREDIT] * 4
+        assert [r.fields.credits for r in replies[:8]] == [7, 6, 5, 4, 3, 2, 1, 0]
+        assert wire.decode_status(dev.status()).resend_credits == 0
+        dev.status_changed()
+        c.pump()
+        assert dev.status_changed() and wire.decode_status(dev.status()).resend_credits == 8
+        assert c.command(wire.OP_RESEND, 0, 0).fields.credits == 7
 
     def test_disconnect_mid_recording_does_not_stop_it(self):
         dev, c, sig, i = self._busy_device()
@@ -286,7 +292,10 @@ class TestBadInput:
             dev.feed(sig[k : k + 25], False)
             k += 25
         assert dev.state == wire.STATE_COMPLETE
-        c.pump()  # reconnected: the rest streams, then the summary
+        dev.on_connect()
+        assert c.pump() == []  # reconnected but not yet subscribed: nothing is sent
+        c.command(wire.OP_GET_INFO)  # the central's first write after subscribing
+        c.pump()  # the rest streams, then the summary
         assert c.ordered() == sig[150 : 150 + 3 * FS]
         assert c.summary.crc32 == wire.samples_crc32(c.ordered())
 
@@ -299,3 +308,72 @@ class TestBadInput:
         assert c.ordered() == sig[150 : 150 + dev.rec.n]
         dev.feed(sig[:10], False)  # late samples after the end are ignored
         assert dev.rec.n == r.fields.total_samples
+
+
+class TestV2:
+    def test_a_retried_write_gets_the_same_reply_and_acts_once(self):
+        dev = Device()
+        start = wire.encode_command(wire.OP_START, 5, 2, FS)
+        first = dev.handle_control(start)
+        assert dev.handle_control(start) == first and dev.session_id == 1
+        again = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_START, 6, 2, FS)))
+        assert again.code == wire.ERR_BUSY
+        dev.on_disconnect()  # a retry on a new connection is a new command
+        assert wire.decode_reply(dev.handle_control(start)).code == wire.ERR_BUSY
+
+    def test_rates_come_from_get_rates(self):
+        c = Central(Device(rates_hz=(125, 128, 250, 256, 300, 360, 500, 512)))
+        r = c.command(wire.OP_GET_RATES)
+        assert r.fields.rates_hz == (125, 128, 250, 256, 300, 360, 500, 512)
+        info = c.command(wire.OP_GET_INFO).fields
+        assert info.protocol_version == 2 and info.resend_credits == 8 and info.max_samples == 18000
+
+    def test_intermittent_contact_aborts_after_the_pause_limit(self):
+        dev = Device(lead_off_abort_ms=3000)
+        c = Central(dev, 244)
+        c.command(wire.OP_START, 20, FS)
+        sig = _signal(FS * 20)
+        # 1 s of contact, then 400 ms on / 200 ms off: never settles (500 ms) again
+        c.run(sig, lambda i: i >= FS and (i - FS) % 180 >= 120, chunk=30)
+        assert dev.state == wire.STATE_ABORTED and c.summary.end_reason == wire.END_LEAD_OFF
+
+    def test_wall_clock_ends_waiting_and_a_stalled_front_end(self):
+        dev = Device(wait_timeout_ms=1000)
+        dev.handle_control(wire.encode_command(wire.OP_START, 1, 2, FS))
+        dev.tick(0)
+        dev.tick(999)
+        assert dev.state == wire.STATE_WAITING
+        dev.tick(1000)  # no samples at all: the timeout still fires
+        assert dev.state == wire.STATE_IDLE
+        dev = Device(settle_ms=0, stall_ms=500)
+        c = Central(dev)
+        c.command(wire.OP_START, 2, FS)
+        dev.tick(0)
+        c.run(_signal(100))
+        dev.tick(100)
+        assert dev.state == wire.STATE_RECORDING
+        dev.tick(700)  # the front end stopped delivering
+        c.pump()
+        assert dev.state == wire.STATE_ABORTED and c.summary.end_reason == wire.END_FAULT
+        assert c.ordered() == _signal(100) and c.summary.crc32 == wire.samples_crc32(_signal(100))
+
+    def test_lost_samples_flag_a_gap_and_are_counted(self):
+        dev = Device(settle_ms=0)
+        c = Central(dev, 20)
+        c.command(wire.OP_START, 1, FS)
+        sig = _signal(FS)
+        c.run(sig[:100])
+        dev.note_lost(7)
+        c.run(sig[100:])
+        frames = [wire.decode_frame(f) for f in c.frames.values()]
+        assert [f.first_sample for f in frames if f.flags & wire.FLAG_GAP] == [100]
+        assert c.summary.lost_samples == 7 and wire.decode_status(dev.status()).lost_samples == 7
+        assert c.ordered() == sig
+
+    def test_fault_ends_the_session_cleanly(self):
+        dev, c, sig, i = TestBadInput()._busy_device()
+        dev.fault()
+        c.pump()
+        assert dev.state == wire.STATE_ABORTED and c.summary.end_reason == wire.END_FAULT
+        assert c.ordered() == sig[150 : 150 + dev.rec.n]
+        assert c.command(wire.OP_START, 1, FS).code == wire.OK  # a new session can start

@@ -130,7 +130,8 @@ class TestAD8232:
         info = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_GET_INFO, 1))).fields
         assert info.front_end == wire.FRONT_END_AD8232 and info.adc_bits == 12
         assert abs(info.gain_counts_per_mv - 1365.33) < 0.01 and info.baseline == 2048
-        assert info.rates_hz == (250, 300, 500)
+        rates = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_GET_RATES, 2))).fields
+        assert rates.rates_hz == (250, 300, 500)
 
     def test_ring_read_respects_out_size(self):
         ring = SampleRing(16)
@@ -254,4 +255,5 @@ class TestMAX30003:
         dev = Device.for_front_end(fe, default_fs_hz=300)  # not offered: closest is 256
         assert dev.default_fs_hz == 256
         info = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_GET_INFO, 1))).fields
-        assert info.front_end == wire.FRONT_END_MAX30003 and info.rates_hz == (128, 256, 512)
+        rates = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_GET_RATES, 2))).fields
+        assert info.front_end == wire.FRONT_END_MAX30003 and rates.rates_hz == (128, 256, 512)

@@ -28,20 +28,29 @@ class TestFuzzDecoders:
 
 
 class TestFuzzRoundTrip:
-    @given(samples_st, st.integers(11, 300), st.integers(0, 255), st.integers(0, 65535))
+    @given(samples_st, st.integers(8, 300), st.integers(0, 255), st.integers(0, 65534), st.integers(0, 15))
     @settings(max_examples=200, deadline=None)
-    def test_frames_round_trip_and_fit(self, samples: list[int], payload_max: int, session: int, seq: int) -> None:
+    def test_frames_round_trip_and_fit(self, samples: list[int], payload_max: int, session: int, seq: int, flags: int) -> None:
         i = 0
         while i < len(samples):
             try:
-                frame, n = wire.encode_frame(session, seq, samples, i, len(samples), payload_max, wire.FLAG_LAST)
+                frame, n = wire.encode_frame(session, seq, samples, i, len(samples), payload_max, flags)
             except wire.WireError as e:
                 # only a sample whose varint does not fit may be refused
-                assert e.reason == "payload_too_small" and payload_max < wire.DATA_HEADER_BYTES + 4
+                assert e.reason == "payload_too_small" and payload_max < wire.COMPACT_HEADER_BYTES + 3
                 return
-            assert 1 <= n and len(frame) <= payload_max
+            assert 1 <= n and len(frame) <= min(payload_max, wire.MAX_PAYLOAD)
+            if flags & wire.FLAG_CONT and flags & (wire.FLAG_LEAD_OFF | wire.FLAG_GAP):
+                try:
+                    wire.decode_frame(frame)
+                except wire.WireError as e:
+                    assert e.reason == "bad_flags"
+                    return
+                raise AssertionError("bad flags accepted")
             f = wire.decode_frame(frame)
-            assert (f.session_id, f.seq, f.first_sample, f.flags) == (session, seq, i, wire.FLAG_LAST)
+            kind, wire_session, *_ = wire.frame_header(frame)
+            assert wire.session_matches(kind, wire_session, session)
+            assert (f.seq, f.first_sample, f.flags) == (seq, i, flags)
             assert f.samples == samples[i : i + n]
             i += n
 

@@ -78,7 +78,10 @@ class TestClient:
                 await client.write_gatt_char(wire.CONTROL_CHAR_UUID, wire.encode_command(wire.OP_GET_INFO, 9), response=True)
                 reply = wire.decode_reply(await asyncio.wait_for(replies.get(), 2))
                 assert reply.token == 9 and reply.code == wire.OK
-                assert reply.fields.rates_hz == tuple(world.device.core.rates_hz)
+                assert reply.fields.protocol_version == wire.PROTOCOL_VERSION
+                await client.write_gatt_char(wire.CONTROL_CHAR_UUID, wire.encode_command(wire.OP_GET_RATES, 10), response=True)
+                rates = wire.decode_reply(await asyncio.wait_for(replies.get(), 2))
+                assert rates.fields.rates_hz == tuple(world.device.core.rates_hz)
                 # malformed command: an error reply, the device keeps working
                 await client.write_gatt_char(wire.CONTROL_CHAR_UUID, b"\x7f\x01", response=True)
                 bad = wire.decode_reply(await asyncio.wait_for(replies.get(), 2))
