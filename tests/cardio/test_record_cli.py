@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(90)
 
 class TestRecordCommand:
     def test_simulated_recording_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        code = main(["record", "--simulate", "--sim-speed", "30", "--sim-drop", "0.05", "--sim-disconnect-at", "12",
+        code = main(["record", "--simulate", "--sim-speed", "30", "--sim-drop", "0.2", "--sim-disconnect-at", "12",
                      "--no-sync", "--json", "--data-dir", str(tmp_path)])
         out, err = capsys.readouterr()
         doc = json.loads(out)

@@ -141,14 +141,16 @@ class TestPieces:
         assert asm.missing_seqs() == [(2, 2)]
         lost = wire.decode_frame(frames[2])
         stop = lost.first_sample + len(lost.samples)
-        first_piece, n = wire.encode_frame(SESSION, 2, samples, lost.first_sample, stop, 20)
+        first_piece, n = wire.encode_frame(SESSION, 2, samples, lost.first_sample, stop, 20, wire.FLAG_MORE)
         assert n < len(lost.samples)
         assert asm.feed(first_piece) is Feed.FRAME
         assert asm.missing_seqs() == [(2, 2)]  # a hole remains after the first piece
         assert not asm.complete
         pos = lost.first_sample + n
         while pos < stop:
-            piece, k = wire.encode_frame(SESSION, 2, samples, pos, stop, 20)
+            piece, k = wire.encode_frame(SESSION, 2, samples, pos, stop, 20, wire.FLAG_CONT)
+            if pos + k < stop:
+                piece = wire.with_flags(piece, wire.FLAG_MORE)
             assert asm.feed(piece) is Feed.FRAME
             pos += k
         assert asm.missing_seqs() == [] and asm.verified()
