@@ -1,6 +1,6 @@
 """``cardio serve``: the local web UI (history, recordings, live view) on 127.0.0.1.
 
-While it runs it announces itself in ``<data dir>/serve.json`` so that ``cardio record``
+While it runs it announces itself in ``<data dir>/serve/<pid>.json`` so that ``cardio record``
 can stream its progress to the live view (see :mod:`companion.web.publish`).
 """
 
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from cardio.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, run_command
 from companion.config import CompanionConfig
-from companion.web.app import LOOPBACK_HOSTS, create_app
+from companion.web.app import allowed_hosts_for, create_app, is_loopback_host
 from companion.web.live import SimulatedRecorder
 from companion.web.publish import discovery_path, write_discovery
 
@@ -52,7 +52,7 @@ async def serve(config: CompanionConfig, host: str, port: int, *, simulate: Simu
 
     ``simulate`` enables the live page's "Record (simulated)" button.
     """
-    allowed = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS or host == "::1" else frozenset()
+    allowed = allowed_hosts_for(host)
     token = secrets.token_urlsafe(24)
     recorder = simulate
     app = create_app(config, allowed_hosts=allowed, simulate=recorder, publish_token=token)
@@ -87,7 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print("cardio: error: --port must be within 0..65535", file=sys.stderr)
         return EXIT_ERROR
     config = config_from_args(args)
-    if args.host not in LOOPBACK_HOSTS:
+    if not is_loopback_host(args.host):
         log.warning("serving on %s: anyone who can reach this address can read and delete your history", args.host)
     recorder = None
     if args.simulate:

@@ -1,17 +1,29 @@
 """The companion's local web UI (``cardio serve``): history, one recording, live view.
 
 It stands in for the phone app, so it binds to 127.0.0.1 by default and guards against
-the usual attacks on a local server: requests must name a loopback ``Host`` (no DNS
-rebinding) unless the operator chose another bind address, and every state-changing form
-carries a per-process CSRF token.
+the usual attacks on a local server by other web pages the same browser has open:
+
+- ``Host`` must be a loopback name or address (any of 127.0.0.0/8, ``::1``,
+  ``localhost``; no DNS rebinding), or the address the operator chose to bind;
+- a request another site started is refused (403): ``Sec-Fetch-Site`` other than
+  ``same-origin``/``none``, or an ``Origin`` that is not this server's. Only a plain link
+  to a page (a top-level GET navigation) is let through, as it reveals nothing to the
+  linking site;
+- the live websocket (``/live/ws``) and the report and export routes need a page token
+  (``?t=``), an HMAC of the page's scope (``live``, ``recording:<id>``) under a
+  per-process secret, so they cannot be fetched or probed by ``<img>``/``<script>``
+  tags of pages that never saw it (browsers without Fetch Metadata included);
+- every state-changing form carries a per-process CSRF token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import hmac
 import io
+import ipaddress
 import secrets
 import tempfile
 import zipfile
@@ -34,11 +46,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 STORE_KEY = web.AppKey("store", Store)
 CONFIG_KEY = web.AppKey("config", CompanionConfig)
 CSRF_KEY = web.AppKey("csrf", str)
-HOSTS_KEY = web.AppKey("allowed_hosts", frozenset)
+PAGE_SECRET_KEY = web.AppKey("page_secret", bytes)
+HOSTS_KEY = web.AppKey("allowed_hosts", object)
 CACHE_KEY = web.AppKey("report_cache", OrderedDict)
 SIMULATE_KEY = web.AppKey("simulate", object)
-#: Host header names accepted by default
+#: Host header names accepted by default (besides every loopback address: see :func:`is_loopback_host`)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+#: addresses that bind every interface: the operator opted out of the Host check
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+#: largest recording id routed (SQLite integers are 64-bit); longer ids are 404 by the router
+_ID = "{id:[0-9]{1,18}}"
+#: Sec-Fetch-Site values of requests this server's own pages make (or the user typed)
+_SAME_SITE = frozenset({"same-origin", "none"})
 #: reports kept rendered in memory
 CACHE_SIZE = 16
 #: recordings listed at most on the history page
@@ -55,8 +74,8 @@ def create_app(config: CompanionConfig, *, allowed_hosts: frozenset[str] | None 
     config : CompanionConfig
         Where the history database is.
     allowed_hosts : frozenset of str, optional
-        Host names accepted in the ``Host`` header (default: loopback names only); an
-        empty set accepts any host.
+        Host names accepted in the ``Host`` header besides loopback names and addresses
+        (default: none); an empty set accepts any host (see :func:`allowed_hosts_for`).
     simulate : callable, optional
         Runs a simulated recording, publishing live messages; enables the page's
         "Record (simulated)" button.
@@ -70,6 +89,7 @@ def create_app(config: CompanionConfig, *, allowed_hosts: frozenset[str] | None 
     app = web.Application(middlewares=[_guard, _errors], client_max_size=1024 * 1024)
     app[CONFIG_KEY] = config
     app[CSRF_KEY] = secrets.token_urlsafe(24)
+    app[PAGE_SECRET_KEY] = secrets.token_bytes(32)
     app[HOSTS_KEY] = LOOPBACK_HOSTS if allowed_hosts is None else allowed_hosts
     app[CACHE_KEY] = OrderedDict()
     app[live.HUB_KEY] = live.LiveHub()
@@ -77,12 +97,12 @@ def create_app(config: CompanionConfig, *, allowed_hosts: frozenset[str] | None 
     app[SIMULATE_KEY] = simulate
     app.cleanup_ctx.append(_open_store)
     app.router.add_get("/", history_page)
-    app.router.add_get("/recordings/{id:\\d+}", recording_page)
-    app.router.add_get("/recordings/{id:\\d+}/report.{fmt:png|svg|pdf}", report_file)
-    app.router.add_get("/recordings/{id:\\d+}/export/{fmt:wfdb|csv}", export_file)
-    app.router.add_post("/recordings/{id:\\d+}/delete", delete_recording)
+    app.router.add_get(f"/recordings/{_ID}", recording_page)
+    app.router.add_get(f"/recordings/{_ID}/report.{{fmt:png|svg|pdf}}", report_file)
+    app.router.add_get(f"/recordings/{_ID}/export/{{fmt:wfdb|csv}}", export_file)
+    app.router.add_post(f"/recordings/{_ID}/delete", delete_recording)
     app.router.add_get("/live", live_page)
-    app.router.add_get("/live/ws", live.browser_ws)
+    app.router.add_get("/live/ws", live_ws)
     app.router.add_get("/live/publish", live.publish_ws)
     app.router.add_post("/live/simulate", simulate_recording)
     app.router.add_get("/healthz", healthz)
@@ -105,22 +125,85 @@ async def _open_store(app: web.Application) -> AsyncIterator[None]:
     store.close()
 
 
-@web.middleware
-async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and every loopback address (127.0.0.0/8, ``::1``, bracketed or not).
+
+    Examples
+    --------
+    >>> is_loopback_host("127.0.0.2"), is_loopback_host("[::1]"), is_loopback_host("example.org")
+    (True, True, False)
+    """
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts_for(bind_host: str) -> frozenset[str]:
+    """The ``allowed_hosts`` of a server bound to *bind_host*: loopback names only for a
+    loopback address, that address too for another one, any host for a wildcard bind."""
+    if is_loopback_host(bind_host):
+        return LOOPBACK_HOSTS
+    if bind_host.strip("[]") in WILDCARD_HOSTS:
+        return frozenset()
+    return frozenset({bind_host.strip("[]").lower()})
+
+
+def page_token(app: web.Application, scope: str) -> str:
+    """The page token of *scope* (``"live"``, ``"recording:<id>"``): an HMAC under the
+    process's secret, given only inside pages this server renders."""
+    return hmac.new(app[PAGE_SECRET_KEY], scope.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _check_page_token(request: web.Request, scope: str) -> None:
+    given = request.query.get("t", "")
+    if not hmac.compare_digest(given.encode(), page_token(request.app, scope).encode()):
+        raise web.HTTPForbidden(text="this link needs the page token of the page it came from; open it from the page")
+
+
+def _host_allowed(request: web.Request) -> bool:
     allowed = request.app[HOSTS_KEY]
     try:
         host = (request.url.host or "").strip("[]").lower()
     except ValueError:
         host = ""
-    if allowed and host not in allowed:
-        raise web.HTTPMisdirectedRequest(text=f"host {host!r} is not served here")
+    return not allowed or is_loopback_host(host) or host in allowed  # type: ignore[operator]
+
+
+def _cross_site(request: web.Request) -> bool:
+    """True when another site (or another local server) started this request."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:  # the browser's own word; Origin may be "null" on same-origin form posts
+        return fetch_site.lower() not in _SAME_SITE
+    origin = request.headers.get("Origin")
+    return origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower()
+
+
+def _plain_navigation(request: web.Request) -> bool:
+    """A link followed to one of the HTML pages: the linking site learns nothing from it."""
+    sensitive = request.path.startswith("/live/") or "/report." in request.path or "/export/" in request.path
+    return (request.method == "GET" and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+            and request.headers.get("Sec-Fetch-Dest", "document").lower() == "document" and not sensitive)
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not _host_allowed(request):
+        raise web.HTTPMisdirectedRequest(text=f"host {request.host[:100]!r} is not served here")
+    if _cross_site(request) and not _plain_navigation(request):
+        raise web.HTTPForbidden(text="requests from other sites are refused; open the page from this server")
     response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Referrer-Policy", "same-origin")  # Origin stays on same-origin form posts
+    response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
     response.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'")
     return response
 
 
@@ -144,7 +227,10 @@ def _html(text: str, status: int = 200) -> web.Response:
 
 
 def _rid(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    rid = int(request.match_info["id"])
+    if rid > 2**63 - 1:
+        raise RecordingNotFoundError(rid)
+    return rid
 
 
 async def history_page(request: web.Request) -> web.Response:
@@ -162,7 +248,7 @@ async def history_page(request: web.Request) -> web.Response:
 
 async def recording_page(request: web.Request) -> web.Response:
     stored = request.app[STORE_KEY].get_recording(_rid(request))
-    return _html(views.recording(stored, request.app[CSRF_KEY]))
+    return _html(views.recording(stored, request.app[CSRF_KEY], page_token(request.app, f"recording:{stored.id}")))
 
 
 def _render(signal_mv: object, fs_hz: float, header: object, fmt: str, dpi: float) -> bytes:
@@ -172,6 +258,7 @@ def _render(signal_mv: object, fs_hz: float, header: object, fmt: str, dpi: floa
 async def report_file(request: web.Request) -> web.Response:
     """``GET /recordings/{id}/report.{png|svg|pdf}[?dpi=N]``: the report, rendered off the event loop."""
     rid, fmt = _rid(request), request.match_info["fmt"]
+    _check_page_token(request, f"recording:{rid}")
     try:
         dpi = float(request.query.get("dpi", "150"))
     except ValueError:
@@ -204,6 +291,7 @@ async def report_file(request: web.Request) -> web.Response:
 async def export_file(request: web.Request) -> web.Response:
     """``GET /recordings/{id}/export/{wfdb|csv}``: the export files of ``cardio export`` in a zip."""
     rid, fmt = _rid(request), request.match_info["fmt"]
+    _check_page_token(request, f"recording:{rid}")
     stored = request.app[STORE_KEY].get_recording(rid)
 
     def build() -> bytes:
@@ -239,7 +327,14 @@ async def delete_recording(request: web.Request) -> web.StreamResponse:
 
 
 async def live_page(request: web.Request) -> web.Response:
-    return _html(views.live(request.app[CSRF_KEY], request.app[SIMULATE_KEY] is not None))
+    return _html(views.live(request.app[CSRF_KEY], request.app[SIMULATE_KEY] is not None,
+                            page_token(request.app, "live")))
+
+
+async def live_ws(request: web.Request) -> web.StreamResponse:
+    """``GET /live/ws?t=<live page token>``: the live view's websocket (same origin only)."""
+    _check_page_token(request, "live")
+    return await live.browser_ws(request)
 
 
 async def simulate_recording(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 """How a recorder in another process (``cardio record``) feeds ``cardio serve``'s live view.
 
-``cardio serve`` writes a discovery file ``<data dir>/serve.json`` (mode 0600) holding its
-URL and a random publish token, and removes it when it stops. A recorder does::
+Each ``cardio serve`` writes its own discovery file ``<data dir>/serve/<pid>.json`` (folder
+0700, file 0600) holding its URL and a random publish token, and removes only that file
+when it stops; a recorder publishes to the newest one whose process is alive. A recorder does::
 
     async with LivePublisher.discover(config) as live:   # a no-op when serve is not running
         live.start(fs_hz=300.0, duration_s=30.0, device="cardiolink-sim")
@@ -30,20 +31,28 @@ import aiohttp
 
 log = logging.getLogger(__name__)
 
-DISCOVERY_FILENAME = "serve.json"
+DISCOVERY_DIRNAME = "serve"
 #: messages held while the websocket is slow; samples beyond this are dropped
 QUEUE_LIMIT = 256
 
 
-def discovery_path(data_dir: Path) -> Path:
-    """Where ``cardio serve`` announces itself for a data folder."""
-    return Path(data_dir) / DISCOVERY_FILENAME
+def discovery_dir(data_dir: Path) -> Path:
+    """The folder where each running ``cardio serve`` of a data folder announces itself."""
+    return Path(data_dir) / DISCOVERY_DIRNAME
+
+
+def discovery_path(data_dir: Path, pid: int | None = None) -> Path:
+    """The discovery file of one ``cardio serve`` process (default: this process).
+
+    One file per server, so a second server never overwrites or deletes the first's.
+    """
+    return discovery_dir(data_dir) / f"{os.getpid() if pid is None else int(pid)}.json"
 
 
 def write_discovery(data_dir: Path, url: str, token: str) -> Path:
-    """Announce a running ``cardio serve`` (file readable by the user only)."""
+    """Announce a running ``cardio serve`` (folder 0700, file 0600: readable by the user only)."""
     path = discovery_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -52,13 +61,31 @@ def write_discovery(data_dir: Path, url: str, token: str) -> Path:
     return path
 
 
-def read_discovery(data_dir: Path) -> tuple[str, str] | None:
-    """``(url, token)`` of a running ``cardio serve``, or None."""
+def _alive(pid: int) -> bool:
     try:
-        info = json.loads(discovery_path(data_dir).read_text(encoding="utf-8"))
-        return str(info["url"]), str(info["publish_token"])
-    except (OSError, ValueError, KeyError, TypeError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_discovery(data_dir: Path) -> tuple[str, str] | None:
+    """``(url, token)`` of the most recently started ``cardio serve`` still running, or None."""
+    try:
+        paths = sorted(discovery_dir(data_dir).glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
         return None
+    for path in paths:
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            pid = int(info["pid"])
+            if _alive(pid):
+                return str(info["url"]), str(info["publish_token"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
 
 
 class LivePublisher:

@@ -101,10 +101,15 @@ def _result_block(title: str, result: dict[str, Any] | None, extra: str = "") ->
     return f"<section class=card><h2>{title}</h2><table>{table}</table>{extra}</section>"
 
 
-def recording(stored: StoredRecording, csrf: str) -> str:
-    """One recording: report image, results, measurements, downloads and delete."""
+def recording(stored: StoredRecording, csrf: str, view_token: str = "") -> str:
+    """One recording: report image, results, measurements, downloads and delete.
+
+    *view_token* is this recording's page token: the report and export URLs need it, so
+    another site cannot fetch or probe them (companion/web/app.py).
+    """
     rec = stored.recording
     rid = stored.id
+    t = escape(view_token, quote=True)
     values = present.intervals(stored)
     hr = present.heart_rate(stored)
     meas = [("Heart rate", _num(hr, "bpm"))] + [
@@ -120,13 +125,13 @@ def recording(stored: StoredRecording, csrf: str) -> str:
         ("Device", present.device_words(rec.device) or "—"), ("Sync", stored.sync_state or "not queued"),
     ]
     facts_rows = "".join(f"<tr><th>{k}</th><td>{escape(v)}</td></tr>" for k, v in facts)
-    image = (f'<figure class=report><a href="/recordings/{rid}/report.png">'
-             f'<img id=report src="/recordings/{rid}/report.png?dpi=110" alt="ECG report of recording {rid}"></a>'
+    image = (f'<figure class=report><a href="/recordings/{rid}/report.png?t={t}">'
+             f'<img id=report src="/recordings/{rid}/report.png?dpi=110&amp;t={t}" alt="ECG report of recording {rid}"></a>'
              "<figcaption>25 mm/s · 10 mm/mV · tap to enlarge</figcaption></figure>") if rec.n_samples > 1 else (
         "<p class=empty>No samples to draw.</p>")
-    downloads = (f'<a class=button href="/recordings/{rid}/report.pdf" download>PDF report</a>'
-                 f'<a class=button href="/recordings/{rid}/export/wfdb" download>WFDB (.zip)</a>'
-                 f'<a class=button href="/recordings/{rid}/export/csv" download>CSV (.zip)</a>')
+    downloads = (f'<a class=button href="/recordings/{rid}/report.pdf?t={t}" download>PDF report</a>'
+                 f'<a class=button href="/recordings/{rid}/export/wfdb?t={t}" download>WFDB (.zip)</a>'
+                 f'<a class=button href="/recordings/{rid}/export/csv?t={t}" download>CSV (.zip)</a>')
     delete = (f'<form method=post action="/recordings/{rid}/delete" class=delete data-confirm='
               f'"Delete recording {rid} for good? This cannot be undone.">'
               f'<input type=hidden name=csrf value="{escape(csrf, quote=True)}">'
@@ -144,8 +149,8 @@ def recording(stored: StoredRecording, csrf: str) -> str:
     return page(f"Recording {rid}", body, script="recording.js")
 
 
-def live(csrf: str, can_simulate: bool) -> str:
-    """The live view: trace and countdown, fed by the ``/live/ws`` websocket."""
+def live(csrf: str, can_simulate: bool, view_token: str = "") -> str:
+    """The live view: trace and countdown, fed by the ``/live/ws?t=<view_token>`` websocket."""
     button = (f'<form id=simulate method=post action="/live/simulate"><input type=hidden name=csrf '
               f'value="{escape(csrf, quote=True)}"><button type=submit>Record (simulated)</button></form>'
               if can_simulate else "")
@@ -153,7 +158,8 @@ def live(csrf: str, can_simulate: bool) -> str:
         "<h1>Live</h1>"
         '<div class=live-head><div><span id=remaining class=big>—</span><span class=unit> s left</span></div>'
         '<div id=status class=status>Waiting for a recording (run <code>cardio record</code>)…</div></div>'
-        '<canvas id=trace width=800 height=240 aria-label="live ECG trace"></canvas>'
+        f'<canvas id=trace width=800 height=240 aria-label="live ECG trace" data-token="{escape(view_token, quote=True)}">'
+        "</canvas>"
         '<p class=sub><span id=elapsed>0.0</span> s recorded · <span id=rate>—</span></p>'
         f'<div id=done class=done hidden></div>{button}'
     )

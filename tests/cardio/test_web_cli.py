@@ -60,6 +60,14 @@ class TestReportCommand:
         assert not list(home.glob("r.*"))
 
 
+async def _live_ws_url(session: aiohttp.ClientSession, url: str) -> str:
+    """The live websocket URL with the page token, as the live page gives it to its script."""
+    page = await (await session.get(url + "/live")).text()
+    match = re.search(r'data-token="([^"]+)"', page)
+    assert match is not None
+    return f"{url}/live/ws?t={match[1]}"
+
+
 class TestServeAndPublisher:
     async def test_a_recorder_in_another_process_reaches_the_live_view(self, home: Path) -> None:
         config = CompanionConfig.resolve(data_dir=home, env={})
@@ -73,7 +81,7 @@ class TestServeAndPublisher:
             assert (discovery_path(home).stat().st_mode & 0o777) == 0o600
             async with aiohttp.ClientSession() as session:
                 assert (await session.get(url + "/healthz")).status == 200
-                async with session.ws_connect(url + "/live/ws") as browser:
+                async with session.ws_connect(await _live_ws_url(session, url)) as browser:
                     async with LivePublisher.discover(config) as live:
                         live.start(fs_hz=300.0, duration_s=30.0, device="sim")
                         live.status("Place both fingers on the electrodes")
@@ -117,7 +125,8 @@ class TestRecordIntoLiveView:
         try:
             await asyncio.wait_for(ready.wait(), timeout=20)
             url, _ = read_discovery(home) or ("", "")
-            async with aiohttp.ClientSession() as session, session.ws_connect(url + "/live/ws") as browser:
+            async with aiohttp.ClientSession() as session, session.ws_connect(
+                    await _live_ws_url(session, url)) as browser:
                 async with VirtualWorld(source="synthetic:normal", speed=30) as world:
                     backends = RadioBackends(client=world.client_backend, scanner=world.scanner_backend)
                     with Store.open(config) as store:
@@ -151,7 +160,8 @@ class TestRecordIntoLiveView:
         try:
             await asyncio.wait_for(ready.wait(), timeout=20)
             url, _ = read_discovery(home) or ("", "")
-            async with aiohttp.ClientSession() as session, session.ws_connect(url + "/live/ws") as browser:
+            async with aiohttp.ClientSession() as session, session.ws_connect(
+                    await _live_ws_url(session, url)) as browser:
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "cardio", "record", "--simulate", "--sim-speed", "30", "--quiet",
                     "--no-sync", "--data-dir", str(home),

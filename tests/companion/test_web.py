@@ -19,7 +19,7 @@ from PIL import Image
 from companion.config import CompanionConfig
 from companion.recording import Recording
 from companion.store import Store
-from companion.web.app import create_app
+from companion.web.app import create_app, page_token
 
 RESULTS = {
     "N": {"label": "N", "category": "sinus_rhythm", "heart_rate_bpm": 76.0, "model_version": "t1",
@@ -59,6 +59,11 @@ def _seed(db_path: Path, cinc2017_fixture: dict[str, tuple[Path, str]]) -> dict[
                         {"code": "WQRS", "label": "wide QRS complex", "probability": None}]}})
             ids[label] = rid
     return ids
+
+
+def _tok(client: TestClient, rid: int, **query: str) -> dict[str, str]:
+    """Query of a report/export URL with the recording page's token (as the page links it)."""
+    return {**query, "t": page_token(client.app, f"recording:{rid}")}
 
 
 @pytest.fixture
@@ -128,27 +133,27 @@ class TestRecordingPage:
 
     async def test_report_png_is_an_image_of_the_page(self, client: TestClient) -> None:
         rid = client.ids["A"]  # type: ignore[attr-defined]
-        resp = await client.get(f"/recordings/{rid}/report.png?dpi=50")
+        resp = await client.get(f"/recordings/{rid}/report.png", params=_tok(client, rid, dpi="50"))
         assert resp.status == 200 and resp.content_type == "image/png"
         img = Image.open(io.BytesIO(await resp.read()))
         assert img.size == (int(297 / 25.4 * 50), int(210 / 25.4 * 50))
 
     async def test_report_pdf_is_a_download(self, client: TestClient) -> None:
         rid = client.ids["O"]  # type: ignore[attr-defined]
-        resp = await client.get(f"/recordings/{rid}/report.pdf")
+        resp = await client.get(f"/recordings/{rid}/report.pdf", params=_tok(client, rid))
         assert resp.content_type == "application/pdf"
         assert "attachment" in resp.headers["Content-Disposition"]
         assert (await resp.read()).startswith(b"%PDF")
 
     async def test_bad_dpi_is_400(self, client: TestClient) -> None:
         rid = client.ids["O"]  # type: ignore[attr-defined]
-        assert (await client.get(f"/recordings/{rid}/report.png?dpi=5000")).status == 400
-        assert (await client.get(f"/recordings/{rid}/report.png?dpi=x")).status == 400
+        assert (await client.get(f"/recordings/{rid}/report.png", params=_tok(client, rid, dpi="5000"))).status == 400
+        assert (await client.get(f"/recordings/{rid}/report.png", params=_tok(client, rid, dpi="x"))).status == 400
 
     async def test_wfdb_download_reads_back_bit_for_bit(self, client: TestClient, tmp_path: Path,
                                                        cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
         rid = client.ids["A"]  # type: ignore[attr-defined]
-        resp = await client.get(f"/recordings/{rid}/export/wfdb")
+        resp = await client.get(f"/recordings/{rid}/export/wfdb", params=_tok(client, rid))
         assert resp.content_type == "application/zip"
         with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
             names = zf.namelist()
@@ -160,7 +165,7 @@ class TestRecordingPage:
 
     async def test_csv_download_holds_the_counts(self, client: TestClient) -> None:
         rid = client.ids["N"]  # type: ignore[attr-defined]
-        resp = await client.get(f"/recordings/{rid}/export/csv")
+        resp = await client.get(f"/recordings/{rid}/export/csv", params=_tok(client, rid))
         with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
             csv_name = next(n for n in zf.namelist() if n.endswith(".csv"))
             lines = zf.read(csv_name).decode().split()
@@ -196,7 +201,7 @@ class TestLive:
             await pub.send_json({"type": "bogus"})
             rejected = await pub.receive_json(timeout=5)
             assert rejected["type"] == "rejected" and "bogus" in rejected["reason"]
-            async with client.ws_connect("/live/ws") as browser:
+            async with client.ws_connect("/live/ws", params={"t": page_token(client.app, "live")}) as browser:
                 replay = [await browser.receive_json(timeout=5) for _ in range(2)]
                 assert [m["type"] for m in replay] == ["start", "samples"]
                 await pub.send_json({"type": "samples", "first_index": 3, "mv": [0.4]})
@@ -236,5 +241,5 @@ class TestIncompleteRecording:
         assert "Incomplete recording" in report_header(stored).findings
         async with TestClient(TestServer(create_app(config), host="127.0.0.1")) as tc:
             assert "incomplete" in await (await tc.get(f"/recordings/{rid}")).text()
-            resp = await tc.get(f"/recordings/{rid}/report.png?dpi=40")
+            resp = await tc.get(f"/recordings/{rid}/report.png", params=_tok(tc, rid, dpi="40"))
             assert resp.status == 200 and resp.content_type == "image/png"

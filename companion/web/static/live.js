@@ -98,7 +98,8 @@
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/live/ws`);
+    const token = encodeURIComponent(el("trace").dataset.token || "");
+    const ws = new WebSocket(`${scheme}://${location.host}/live/ws?t=${token}`);
     ws.onopen = () => { document.body.dataset.ws = "open"; };
     ws.onmessage = (event) => {
       const msg = JSON.parse(event.data);
