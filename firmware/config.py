@@ -13,6 +13,7 @@ SETTLE_MS = 500  # contact must hold this long before samples count
 LEAD_OFF_ABORT_MS = 5000  # contact lost longer than this aborts the recording
 WAIT_TIMEOUT_MS = 60000  # no contact this long after START -> back to idle
 ACQUIRE_PERIOD_MS = 20  # how often samples move from the front end to the session
+WDT_TIMEOUT_MS = 8000  # machine.WDT: no acquire-loop pass for this long resets the board (0 = off)
 
 # AD8232 (analog): OUTPUT on an ADC1 pin (ADC2 is unusable while the radio is on)
 AD8232_ADC_PIN = 34

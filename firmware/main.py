@@ -3,6 +3,7 @@
 
 import asyncio
 import random
+import time
 from array import array
 
 import bluetooth
@@ -40,26 +41,49 @@ def make_front_end():
     )
 
 
-async def acquire(dev, fe):
-    # moves samples from the front end into the session while it wants them
+async def acquire(dev, fe, wdt=None):
+    # moves samples from the front end into the session while it wants them; a driver
+    # exception ends the session cleanly (end reason "fault") and sampling restarts on
+    # the next START; the watchdog is fed only while this loop runs
     buf = array("h", bytes(2 * 64))
     running_hz = 0
     while True:
-        if dev.acquiring:
-            if running_hz != dev.fs_hz:
-                if running_hz:
-                    fe.stop()
-                fe.start(dev.fs_hz)
-                running_hz = dev.fs_hz
-            while dev.acquiring:
-                n, lead_off = fe.read(buf)
-                if n == 0:
-                    break
-                dev.feed(memoryview(buf)[:n], lead_off)
-        elif running_hz:
-            fe.stop()
+        if wdt is not None:
+            wdt.feed()
+        try:
+            running_hz = _acquire_once(dev, fe, buf, running_hz)
+        except Exception as e:  # noqa: BLE001 - the guard: log, end the session, go on
+            print("acquire fault:", repr(e))
+            dev.fault()
+            try:
+                fe.stop()
+            except Exception:  # noqa: BLE001
+                pass
             running_hz = 0
         await asyncio.sleep_ms(config.ACQUIRE_PERIOD_MS)
+
+
+def _acquire_once(dev, fe, buf, running_hz):
+    dev.tick(time.ticks_ms())
+    lost = getattr(fe, "lost", 0)
+    if lost:
+        fe.lost = 0
+        dev.note_lost(lost)
+    if dev.acquiring:
+        if running_hz != dev.fs_hz:
+            if running_hz:
+                fe.stop()
+            fe.start(dev.fs_hz)
+            running_hz = dev.fs_hz
+        while dev.acquiring:
+            n, lead_off = fe.read(buf)
+            if n == 0:
+                break
+            dev.feed(memoryview(buf)[:n], lead_off)
+    elif running_hz:
+        fe.stop()
+        running_hz = 0
+    return running_hz
 
 
 async def battery(radio):
@@ -92,8 +116,20 @@ async def run():
         mtu=config.BLE_MTU,
         adv_interval_us=config.ADV_INTERVAL_US,
     )
-    await asyncio.gather(acquire(dev, fe), radio.run(), battery(radio))
+    wdt = machine.WDT(timeout=config.WDT_TIMEOUT_MS) if config.WDT_TIMEOUT_MS else None
+    await asyncio.gather(acquire(dev, fe, wdt), radio.run(), battery(radio))
+
+
+def main():
+    # top-level guard: anything that escapes the tasks restarts the board cleanly
+    # (machine.reset_cause() == machine.WDT_RESET tells a watchdog restart afterwards)
+    try:
+        asyncio.run(run())
+    except Exception as e:  # noqa: BLE001
+        print("fatal:", repr(e))
+        time.sleep_ms(100)
+        machine.reset()
 
 
 if __name__ == "__main__":
-    asyncio.run(run())
+    main()

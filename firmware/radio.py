@@ -67,6 +67,7 @@ class Radio:
         ble.gatts_set_buffer(self._h_ctrl, _CONTROL_MAX_BYTES)
         ble.gatts_write(self._h_status, device.status())
         self._conn = None
+        self._new_conn = False  # connected since the last pump: reset the link state there
         self._payload_max = 20  # ATT_MTU 23 until an exchange says otherwise
         self._writes = []
         self._lost = False
@@ -83,6 +84,7 @@ class Radio:
     def _irq(self, event, data):
         if event == _IRQ_CENTRAL_CONNECT:
             self._conn = data[0]
+            self._new_conn = True
             self._payload_max = 20
         elif event == _IRQ_CENTRAL_DISCONNECT:
             self._conn = None
@@ -119,6 +121,14 @@ class Radio:
             self._lost = False
             self._pending = None
             dev.on_disconnect()
+        if self._new_conn and self._conn is not None:
+            self._new_conn = False
+            self._pending = None
+            dev.on_connect()  # no data until the central writes (it has subscribed by then)
+            try:
+                self._ble.gattc_exchange_mtu(self._conn)  # the device asks for its MTU itself
+            except (OSError, AttributeError):  # a port without it: the central may still ask
+                pass
         while self._writes:
             self._notify(self._h_ctrl, dev.handle_control(self._writes.pop(0)))
         if dev.status_changed():

@@ -61,8 +61,17 @@ class _Machine:
             def deinit(self):
                 self.callback = None
 
+        class WDT:
+            def __init__(self, timeout=5000):
+                m.wdt_timeout_ms = timeout
+                m.wdt_feeds = 0
+
+            def feed(self):
+                m.wdt_feeds += 1
+
         self.ADC = ADC
         self.Timer = Timer
+        self.WDT = WDT
 
     def tick(self, value):
         self.adc_values.append(value)
@@ -164,5 +173,6 @@ class TestMain:
         assert samples == expected and summary.total_samples == 300
         assert summary.crc32 == wire.samples_crc32(expected)
         assert machine.timer.callback is None  # front end stopped after the recording
+        assert machine.wdt_timeout_ms == 8000 and machine.wdt_feeds > 5  # watchdog fed by the acquire loop
         assert ble.values[7] == bytes((50,))  # battery level published
         assert wire.decode_status(ble.values[3]).state == wire.STATE_COMPLETE
