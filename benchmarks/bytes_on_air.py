@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 import wfdb
-from scipy.signal import resample_poly
 
+from ecg.preprocess import resample
 from firmware import wire
 from firmware.device import Device
 
@@ -75,8 +74,7 @@ def load_records(data: Path, n_cinc: int, mitdb_windows: int) -> list[tuple[str,
 
 def quantise(sig_mv: np.ndarray, fs_in: float, fs_out: int, gain: float, baseline: int, lo: int, hi: int) -> np.ndarray:
     sig_mv = np.nan_to_num(sig_mv)
-    g = gcd(int(fs_in), fs_out)
-    res = resample_poly(sig_mv, fs_out // g, int(fs_in) // g)
+    res, _ = resample(sig_mv, fs_in, fs_out)
     return np.clip(np.round(res * gain) + baseline, lo, hi).astype(np.int64)
 
 

@@ -1,8 +1,8 @@
-"""Premature-beat classification (cloud.ectopy) scored on MIT-BIH, beat by beat.
+"""Premature-beat classification (ecg.ectopy) scored on MIT-BIH, beat by beat.
 
 Each record of ``<data>/mitdb`` is cut into 30-s segments (the companion's recording
 length); lead 0 (MLII) is band-passed and resampled to 300 Hz as the cloud does, R
-peaks come from ``ecg.beats.detect_r_peaks``, and ``cloud.ectopy.find_ectopy``
+peaks come from ``ecg.beats.detect_r_peaks``, and ``ecg.ectopy.find_ectopy``
 labels premature beats. Detected beats are matched to the reference annotations
 within 150 ms (a flag with no reference beat near it counts as a false positive). Reference classes: V (PVC), A/a/J/S (supraventricular premature, "PAC"),
 N/L/R/e/j (normal or bundle-branch beats, "other"). Fusion (F), paced (/ f) and
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from cloud.ectopy import find_ectopy
+from ecg.ectopy import find_ectopy
 from ecg.beats import detect_r_peaks
 from ecg.preprocess import BandPass, Pipeline, Resample
 

@@ -39,9 +39,10 @@ from scipy import signal as _sps
 from scipy.ndimage import median_filter
 
 from ecg.errors import SignalError
+from ecg.filters import zero_phase_steady
 from ecg.preprocess import check_signal
 
-__all__ = ["detect_r_peaks", "qrs_envelope", "rr_intervals_ms", "heart_rate_bpm", "MIN_DURATION_S"]
+__all__ = ["detect_r_peaks", "qrs_envelope", "detector_band", "band_envelope", "rr_intervals_ms", "median_rr_ms", "heart_rate_bpm", "MIN_DURATION_S"]
 
 #: Shortest signal :func:`detect_r_peaks` accepts (s).
 MIN_DURATION_S = 1.0
@@ -74,53 +75,10 @@ _STRONG_FRACTION = 0.3
 _LOCATE_HALF_S = 0.08
 _FLIP_FACTOR = 1.5
 
-_filter_cache: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _band(low_hz: float, high_hz: float, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """Second-order Butterworth band-pass (sos, zi), cached per sample rate."""
-    key = (low_hz, high_hz, fs_hz)
-    cached = _filter_cache.get(key)
-    if cached is None:
-        sos = np.asarray(_sps.butter(2, [low_hz, min(high_hz, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos"))
-        cached = (sos, np.asarray(_sps.sosfilt_zi(sos)))
-        _filter_cache[key] = cached
-    return cached
-
-
-_tf_cache: dict[tuple[float, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-
-def _highpass(cut_hz: float, fs_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Second-order Butterworth high-pass as (b, a, zi) for ``lfilter``, cached per rate.
-
-    A single biquad is well conditioned in transfer-function form, and ``lfilter`` has
-    half the call overhead of ``sosfilt``.
-    """
-    key = (cut_hz, fs_hz)
-    cached = _tf_cache.get(key)
-    if cached is None:
-        sos = np.asarray(_sps.butter(2, cut_hz, btype="highpass", fs=fs_hz, output="sos"))
-        b, a = (np.asarray(v) for v in _sps.sos2tf(sos))
-        cached = (b, a, np.asarray(_sps.lfilter_zi(b, a)))
-        _tf_cache[key] = cached
-    return cached
-
-
-def _zero_phase_tf(x: np.ndarray, tf: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """Forward-backward ``lfilter``, each pass started in steady state."""
-    b, a, zi = tf
-    y, _ = _sps.lfilter(b, a, x, zi=zi * x[0])
-    y, _ = _sps.lfilter(b, a, y[::-1], zi=zi * y[-1])
-    return y[::-1]
-
-
-def _zero_phase(x: np.ndarray, band: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Forward-backward filtering, each pass started in steady state (no padding)."""
-    sos, zi = band
-    y, _ = _sps.sosfilt(sos, x, zi=zi * x[0])
-    y, _ = _sps.sosfilt(sos, y[::-1], zi=zi * y[-1])
-    return y[::-1]
+def _wide(x: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The detector's 0.5–40 Hz zero-phase view (order 2, steady-state start)."""
+    low, high = _WIDE_BAND_HZ
+    return zero_phase_steady(x - x[0], 2, (low, min(high, 0.45 * fs_hz)), "bandpass", fs_hz)
 
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
@@ -188,7 +146,7 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
     if np.ptp(x) == 0:
         return np.zeros(0, dtype=np.int64)
-    wide = _zero_phase(x - x[0], _band(*_WIDE_BAND_HZ, fs))
+    wide = _wide(x, fs)
     env = _envelope(wide, fs)
     cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:
@@ -215,7 +173,7 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
 
 def _envelope(wide: np.ndarray, fs: float) -> np.ndarray:
     """RMS slope of the QRS band, from the 0.5–40 Hz signal (5 Hz high-pass on top)."""
-    qrs = _zero_phase_tf(wide, _highpass(_QRS_HIGHPASS_HZ, fs))
+    qrs = zero_phase_steady(wide, 2, _QRS_HIGHPASS_HZ, "highpass", fs)
     slope = np.diff(qrs, prepend=qrs[0])
     return np.sqrt(_moving_average(slope * slope, _odd(_ENVELOPE_S * fs)))
 
@@ -235,8 +193,26 @@ def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     numpy.ndarray
         Same length as the signal; high over QRS complexes, low elsewhere.
     """
+    return band_envelope(detector_band(sig_mv, fs_hz), fs_hz)
+
+
+def detector_band(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The detector's 0.5–40 Hz zero-phase view of one lead (order 2, steady-state start).
+
+    Parameters
+    ----------
+    sig_mv : numpy.ndarray
+        One lead in mV.
+    fs_hz : float
+        Sample rate (Hz).
+    """
     x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
-    return _envelope(_zero_phase(x - x[0], _band(*_WIDE_BAND_HZ, fs)), fs)
+    return _wide(x, fs)
+
+
+def band_envelope(wide_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """:func:`qrs_envelope` of a signal already in the detector's band (:func:`detector_band`)."""
+    return _envelope(np.asarray(wide_mv, dtype=np.float64), float(fs_hz))
 
 
 def _window(x: np.ndarray, centres: np.ndarray, half: int, func: Callable[..., np.ndarray]) -> np.ndarray:
@@ -402,20 +378,31 @@ def rr_intervals_ms(r_peaks: np.ndarray, fs_hz: float) -> np.ndarray:
     return np.diff(r) * 1000.0 / fs
 
 
+def median_rr_ms(r_peaks: np.ndarray, fs_hz: float) -> float | None:
+    """Median RR interval (ms), or None with fewer than 2 beats.
+
+    Examples
+    --------
+    >>> median_rr_ms(np.array([0, 300, 570, 900]), 300.0)
+    1000.0
+    """
+    rr = rr_intervals_ms(r_peaks, fs_hz)
+    if rr.size == 0:
+        return None
+    med = float(np.median(rr))
+    return med if med > 0 else None
+
+
 def heart_rate_bpm(r_peaks: np.ndarray, fs_hz: float) -> float | None:
     """Heart rate in beats per minute from the median RR, or None with fewer than 2 beats.
 
-    60000 / median RR (ms): robust to a single missed or extra beat.
+    60000 / median RR (ms): robust to a single missed or extra beat. This is the one
+    heart-rate function of the project (screening, quality, measurements, cloud, app).
 
     Examples
     --------
     >>> heart_rate_bpm(np.array([0, 300, 600, 900]), 300.0)
     60.0
     """
-    rr = rr_intervals_ms(r_peaks, fs_hz)
-    if rr.size == 0:
-        return None
-    med = float(np.median(rr))
-    if med <= 0:
-        return None
-    return 60000.0 / med
+    med = median_rr_ms(r_peaks, fs_hz)
+    return None if med is None else 60000.0 / med

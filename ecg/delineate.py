@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves, delineate_lead
+from ecg.beats import heart_rate_bpm, median_rr_ms
+from ecg.context import Delineator, LeadContext, context_for, contexts_of
+from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
-from ecg.delineation.summary import detect_pacing, heart_rate, median_interval_ms, qtc_ms
+from ecg.delineation.summary import detect_pacing, median_interval_ms, qtc_ms
 from ecg.errors import SignalError
 from ecg.findings import Finding, Sex, axis_findings, bundle_branch_findings, interval_findings
 from ecg.preprocess import check_signal
@@ -178,12 +180,17 @@ def _intervals(
     return pr, qrs, qt
 
 
+def _rate(r_peaks: np.ndarray, fs: float) -> tuple[float | None, float | None]:
+    """``(heart_rate_bpm, median_rr_ms)`` by the one heart-rate function of ``ecg.beats``."""
+    return heart_rate_bpm(r_peaks, fs), median_rr_ms(r_peaks, fs)
+
+
 def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) -> Measurements:
     """Turn one lead's per-beat boundaries into :class:`Measurements`."""
     fs = lw.fs_hz
     w = lw.waves
     reasons: dict[str, str] = {}
-    hr, rr = heart_rate(w["r_peak"], fs)
+    hr, rr = _rate(w["r_peak"], fs)
     if "all" in lw.reasons:
         hr = rr = None  # beats found in noise give no heart rate either
     if hr is None:
@@ -237,7 +244,15 @@ def _one_lead(sig_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, float]:
     return x, fs
 
 
-def measure(sig_mv: np.ndarray, fs_hz: float, *, lead: str | None = None, sex: Sex = None) -> Measurements:
+def measure(
+    sig_mv: np.ndarray,
+    fs_hz: float,
+    *,
+    lead: str | None = None,
+    sex: Sex = None,
+    context: LeadContext | None = None,
+    delineator: Delineator | None = None,
+) -> Measurements:
     """Delineate one lead and measure its intervals.
 
     Parameters
@@ -250,6 +265,12 @@ def measure(sig_mv: np.ndarray, fs_hz: float, *, lead: str | None = None, sex: S
         Lead name, copied into the result.
     sex : "M", "F" or None
         Selects the long-QTc limit (None: the higher, women's limit).
+    context : LeadContext, optional
+        The lead's analysis context (:mod:`ecg.context`): its R peaks and filtered views
+        are reused. Must hold ``sig_mv`` at ``fs_hz``.
+    delineator : Delineator, optional
+        Delineator for a new context (default: the rule-based one; a given ``context``
+        keeps its own).
 
     Returns
     -------
@@ -268,7 +289,8 @@ def measure(sig_mv: np.ndarray, fs_hz: float, *, lead: str | None = None, sex: S
     >>> m.to_dict()["qrs_ms"]  # doctest: +SKIP
     """
     x, fs = _one_lead(sig_mv, fs_hz)
-    return summarise(delineate_lead(x, fs), x, lead=lead, sex=sex)
+    ctx = context_for(x, fs, context, lead=lead, delineator=delineator)
+    return summarise(ctx.lead_waves, ctx.signal_mv, lead=lead, sex=sex)
 
 
 def _shape_findings(
@@ -294,7 +316,13 @@ def _shape_findings(
 
 
 def measure_leads(
-    signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...] | list[str], *, sex: Sex = None
+    signals_mv: np.ndarray,
+    fs_hz: float,
+    lead_names: tuple[str, ...] | list[str],
+    *,
+    sex: Sex = None,
+    contexts: list[LeadContext] | None = None,
+    delineator: Delineator | None = None,
 ) -> LeadsMeasurements:
     """Delineate several simultaneous leads (e.g. the standard 12) of one recording.
 
@@ -313,6 +341,10 @@ def measure_leads(
     lead_names : sequence of str
         One name per column (case-insensitive: ``I``, ``II``, ``aVF``, ``V1``...).
     sex : "M", "F" or None
+    contexts : list of LeadContext, optional
+        One analysis context per column (:func:`ecg.context.contexts_of`), reused.
+    delineator : Delineator, optional
+        Delineator for new contexts (default: the rule-based one).
 
     Returns
     -------
@@ -329,11 +361,15 @@ def measure_leads(
     names = tuple(str(n) for n in lead_names)
     if len(names) != x.shape[1]:
         raise SignalError(f"{len(names)} lead names for {x.shape[1]} leads", reason="bad_shape")
-    waves = [delineate_lead(x[:, j], fs) for j in range(x.shape[1])]
-    singles = [summarise(lw, x[:, j], lead=name, sex=sex) for j, (lw, name) in enumerate(zip(waves, names, strict=True))]
+    if contexts is None:
+        contexts = contexts_of(x, fs, names, delineator=delineator)
+    elif len(contexts) != x.shape[1] or not all(c.matches(x[:, j], fs) for j, c in enumerate(contexts)):
+        raise ValueError("contexts must be one per column of signals_mv, at fs_hz")
+    waves = [c.lead_waves for c in contexts]
+    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex) for lw, c, name in zip(waves, contexts, names, strict=True)]
     glob = global_waves(names, waves, fs)
     reasons: dict[str, str] = {}
-    hr, rr = heart_rate(glob["r_peak"], fs)
+    hr, rr = _rate(glob["r_peak"], fs)
     if hr is None:
         reasons["heart_rate_bpm"] = "fewer than 2 beats in every lead"
     paced = any(m.paced for m in singles)

@@ -27,16 +27,15 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import signal as sps
 
 from ecg.classes import CLASS_CODES, ClassTableError, check_model_metadata
 from ecg.errors import EcgError, SignalError
+from ecg.filters import zero_phase
+from ecg.preprocess import resample
 
 __all__ = [
     "CLASSES",
@@ -175,11 +174,6 @@ class DecisionParams:
         }
 
 
-@lru_cache(maxsize=16)
-def _bandpass_sos(fs_hz: float, low_hz: float, high_hz: float) -> np.ndarray:
-    return np.asarray(sps.butter(3, [low_hz, high_hz], btype="bandpass", fs=fs_hz, output="sos"))
-
-
 def prepare_signal(sig_mv: np.ndarray, fs_hz: float, *, fs_out_hz: float = MODEL_FS_HZ,
                    band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
     """Turn a single-lead ECG into the model's standardised input signal.
@@ -220,10 +214,8 @@ def prepare_signal(sig_mv: np.ndarray, fs_hz: float, *, fs_out_hz: float = MODEL
     if x.size < fs or not np.all(np.isfinite(x)):
         raise SignalError("signal must hold at least 1 s of finite samples", reason="too_short",
                           fs_hz=fs, n_samples=int(x.size))
-    x = sps.sosfiltfilt(_bandpass_sos(fs, float(band_hz[0]), float(band_hz[1])), x - np.median(x))
-    ratio = Fraction(fs_out_hz / fs).limit_denominator(1000)
-    if ratio != 1:
-        x = sps.resample_poly(x, ratio.numerator, ratio.denominator)
+    x = zero_phase(x - np.median(x), 3, (float(band_hz[0]), float(band_hz[1])), "bandpass", fs)
+    x, _ = resample(x, fs, fs_out_hz)
     x = x - np.mean(x)
     sd = float(np.std(x))
     x = x / max(sd, 1e-6)

@@ -24,6 +24,7 @@ from scipy import signal as _sps
 from scipy.ndimage import median_filter
 
 from ecg.errors import SignalError
+from ecg.filters import zero_phase
 from ecg.io import validate_fs
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Normalise",
     "check_signal",
     "default_pipeline",
+    "resample",
 ]
 
 
@@ -78,20 +80,48 @@ def _pad_len(n: int, fs_hz: float, seconds: float) -> int:
     return int(min(n - 1, round(seconds * fs_hz)))
 
 
+def resample(sig: np.ndarray, fs_hz: float, target_fs_hz: float) -> tuple[np.ndarray, float]:
+    """Polyphase anti-aliased resampling along axis 0: the project's one resampler.
+
+    The ratio is the closest fraction with a denominator ≤ 1000, so the rate reached is
+    ``fs_hz * p / q`` (returned; equal to the target for every usual pair of rates).
+
+    Parameters
+    ----------
+    sig : numpy.ndarray
+        ``(n_samples,)`` or ``(n_samples, n_leads)``, finite.
+    fs_hz, target_fs_hz : float
+        Rates before and after (Hz).
+
+    Returns
+    -------
+    (numpy.ndarray, float)
+        The resampled signal (float64) and its rate.
+
+    Examples
+    --------
+    >>> y, fs = resample(np.zeros(300), 300.0, 250.0)
+    >>> y.shape, fs
+    ((250,), 250.0)
+    """
+    x = np.asarray(sig, dtype=np.float64)
+    fs, target = float(fs_hz), float(target_fs_hz)
+    if abs(target - fs) < 1e-9:
+        return x, fs
+    ratio = Fraction(target / fs).limit_denominator(1000)
+    y = _sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
+    return y, fs * ratio.numerator / ratio.denominator
+
+
 @dataclass(frozen=True)
 class Resample:
-    """Polyphase resampling to ``target_fs_hz`` (anti-aliased)."""
+    """Polyphase resampling to ``target_fs_hz`` (anti-aliased; :func:`resample`)."""
 
     target_fs_hz: float
 
     def apply(self, sig: np.ndarray, fs_hz: float) -> tuple[np.ndarray, float]:
         x, fs = check_signal(sig, fs_hz)
-        target = validate_fs(self.target_fs_hz)
-        if abs(target - fs) < 1e-9:
-            return x, fs
-        ratio = Fraction(target / fs).limit_denominator(1000)
-        y = _sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
-        return y, fs * ratio.numerator / ratio.denominator
+        return resample(x, fs, validate_fs(self.target_fs_hz))
 
 
 @dataclass(frozen=True)
@@ -112,10 +142,9 @@ class BandPass:
             raise SignalError(
                 f"band {self.low_hz}-{self.high_hz} Hz impossible at {fs:g} Hz", reason="bad_fs", fs_hz=fs
             )
-        sos = _sps.butter(self.order, [self.low_hz, high], btype="bandpass", fs=fs, output="sos")
         if x.shape[0] < 16:
             raise SignalError("signal too short to filter", reason="too_short", fs_hz=fs, n_samples=x.shape[0])
-        return _sps.sosfiltfilt(sos, x, axis=0, padlen=_pad_len(x.shape[0], fs, 1.0)), fs
+        return zero_phase(x, self.order, (self.low_hz, high), "bandpass", fs, padlen=_pad_len(x.shape[0], fs, 1.0)), fs
 
 
 @dataclass(frozen=True)

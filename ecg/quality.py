@@ -37,15 +37,18 @@ QRS band below 40 Hz, heart rates 25–220 bpm), not fitted to a dataset.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import signal as _sps
 
-from ecg.beats import detect_r_peaks, heart_rate_bpm, qrs_envelope
 from ecg.errors import SignalError
 from ecg.io import validate_fs
 
-__all__ = ["Quality", "assess", "MIN_DURATION_S"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ecg.context import LeadContext
+
+__all__ = ["Quality", "assess", "assess_context", "MIN_DURATION_S"]
 
 #: Shortest readable recording (s).
 MIN_DURATION_S = 5.0
@@ -178,10 +181,9 @@ def _slope_balance(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | No
     return float(np.median(balance))
 
 
-def _prominence(x: np.ndarray, fs: float, peaks: np.ndarray) -> float | None:
+def _prominence(env: np.ndarray, peaks: np.ndarray) -> float | None:
     if peaks.size == 0:
         return None
-    env = qrs_envelope(x, fs)
     base = float(np.median(env))
     if base <= 0:
         return None
@@ -215,16 +217,27 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
     >>> assess(np.zeros(3000), 300.0).reasons
     ['flat', 'lead_off', 'implausible_heart_rate']
     """
+    from ecg.context import LeadContext
+
     fs = validate_fs(fs_hz)
     x = np.asarray(sig_mv, dtype=np.float64)
     if x.ndim == 2 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim != 1:
         raise SignalError(f"expected one lead (1-D), got shape {x.shape}", reason="bad_shape")
-    duration_s = x.size / fs
     if x.size == 0 or not np.all(np.isfinite(x)):
         reasons = ["non_finite"] if x.size else ["too_short"]
-        return Quality(readable=False, reasons=reasons, duration_s=duration_s)
+        return Quality(readable=False, reasons=reasons, duration_s=x.size / fs)
+    ctx = LeadContext.of(x, fs)
+    if r_peaks is not None:
+        ctx.provide("r_peaks", np.asarray(r_peaks, dtype=np.int64))
+    return assess_context(ctx)
+
+
+def assess_context(ctx: LeadContext) -> Quality:
+    """:func:`assess` on an analysis context (its filtered view and R peaks are reused)."""
+    x, fs = ctx.signal_mv, ctx.fs_hz
+    duration_s = ctx.duration_s
     reasons: list[str] = []
     if duration_s < MIN_DURATION_S:
         reasons.append("too_short")
@@ -240,20 +253,19 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
         reasons.append("clipped")
     hf = _hf_ratio(x, fs) if x.size >= 16 else None
     n_beats, hr, corr, prominence, balance = 0, None, None, None, None
-    if x.size >= 16 and np.ptp(x) > 0:
-        wide = _sps.sosfiltfilt(_sps.butter(2, [0.5, min(40.0, 0.45 * fs)], "bandpass", fs=fs, output="sos"), x)
+    if duration_s >= 1.0 and np.ptp(x) > 0:
+        wide = ctx.wide_mv
         lo_w, hi_w = np.percentile(wide, [1, 99])
         if hi_w - lo_w > _MAX_RANGE_MV:
             reasons.append("implausible_amplitude")
         if hf is not None and hf > _HF_RATIO:
             reasons.append("high_frequency_noise")
-        if duration_s >= 1.0:
-            peaks = detect_r_peaks(x, fs) if r_peaks is None else np.asarray(r_peaks, dtype=np.int64)
-            n_beats = int(peaks.size)
-            hr = heart_rate_bpm(peaks, fs)
-            corr = _template_corr(wide, peaks, fs)
-            prominence = _prominence(x, fs, peaks)
-            balance = _slope_balance(wide, peaks, fs)
+        peaks = ctx.r_peaks
+        n_beats = int(peaks.size)
+        hr = ctx.heart_rate_bpm
+        corr = _template_corr(wide, peaks, fs)
+        prominence = _prominence(ctx.qrs_envelope, peaks)
+        balance = _slope_balance(wide, peaks, fs)
     if hr is None or not _HR_MIN_BPM <= hr <= _HR_MAX_BPM:
         reasons.append("implausible_heart_rate")
     if corr is not None and corr < _MIN_TEMPLATE_CORR:

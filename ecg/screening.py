@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ecg import beats
 from ecg.classes import CATEGORIES as ALL_CATEGORIES
 from ecg.classes import CLASS_CODES, RHYTHM_CLASSES, UNREADABLE, by_category
+from ecg.context import LeadContext, context_for
 from ecg.errors import SignalError
 from ecg.io import validate_fs
 from ecg.model import MIN_FS_HZ, DecisionParams, RhythmModel, load_model
@@ -237,7 +237,9 @@ def _unreadable(quality: Quality, version: str, probabilities: dict[str, float] 
                            model_version=version)
 
 
-def screen(sig_mv: np.ndarray, fs_hz: float, *, model: RhythmModel | None = None) -> ScreeningResult:
+def screen(
+    sig_mv: np.ndarray, fs_hz: float, *, model: RhythmModel | None = None, context: LeadContext | None = None
+) -> ScreeningResult:
     """Screen one single-lead ECG for sinus rhythm, AF, other rhythm or unreadable.
 
     Parameters
@@ -249,6 +251,9 @@ def screen(sig_mv: np.ndarray, fs_hz: float, *, model: RhythmModel | None = None
         The recording's sample rate (Hz), at least 100.
     model : RhythmModel, optional
         Defaults to the shipped model (loaded once, cached).
+    context : LeadContext, optional
+        The analysis context of this lead (:mod:`ecg.context`): its R peaks and quality
+        are reused and kept for the next steps. Must hold ``sig_mv`` at ``fs_hz``.
 
     Returns
     -------
@@ -274,11 +279,12 @@ def screen(sig_mv: np.ndarray, fs_hz: float, *, model: RhythmModel | None = None
     rhythm = model or load_model()
     if x.size < MIN_DURATION_S * fs or not np.all(np.isfinite(x)):
         return _unreadable(assess(x, fs), rhythm.version)
-    peaks = beats.detect_r_peaks(x, fs)
-    quality = assess(x, fs, r_peaks=peaks)
+    ctx = context_for(x, fs, context)
+    peaks = ctx.r_peaks
+    quality = ctx.quality
     if not quality.readable:
         return _unreadable(quality, rhythm.version)
-    hr = beats.heart_rate_bpm(peaks, fs)
+    hr = ctx.heart_rate_bpm
     probs = rhythm.predict(x, fs, rr_features(peaks, fs, duration_s=x.size / fs))
     prob_map = {c: float(p) for c, p in zip(CLASS_CODES, probs)}
     verdict = decide(prob_map, hr, rhythm.decision)

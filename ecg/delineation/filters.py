@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import butter, sosfiltfilt
+
+from ecg.filters import zero_phase
 
 __all__ = ["LeadViews", "make_views", "HIGHPASS_HZ", "LOWPASS_HZ"]
 
@@ -49,13 +50,32 @@ class LeadViews:
     slope_t: np.ndarray
     fs_hz: float
 
+    @property
+    def abs_slope_qrs(self) -> np.ndarray:
+        """``|slope_qrs|``, computed once per lead."""
+        return self._abs("slope_qrs")
+
+    @property
+    def abs_slope_wave(self) -> np.ndarray:
+        """``|slope_wave|``, computed once per lead."""
+        return self._abs("slope_wave")
+
+    @property
+    def abs_slope_t(self) -> np.ndarray:
+        """``|slope_t|``, computed once per lead."""
+        return self._abs("slope_t")
+
+    def _abs(self, name: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_abs_cache", {})
+        if name not in cache:
+            cache[name] = np.abs(getattr(self, name))
+        return cache[name]  # type: ignore[no-any-return]
+
 
 def _band_limit(x_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    sos_hp = butter(2, HIGHPASS_HZ, btype="highpass", fs=fs_hz, output="sos")
-    y = sosfiltfilt(sos_hp, x_mv)
+    y = zero_phase(x_mv, 2, HIGHPASS_HZ, "highpass", fs_hz)
     if fs_hz > 2.2 * LOWPASS_HZ:
-        sos_lp = butter(4, LOWPASS_HZ, btype="lowpass", fs=fs_hz, output="sos")
-        y = sosfiltfilt(sos_lp, y)
+        y = zero_phase(y, 4, LOWPASS_HZ, "lowpass", fs_hz)
     return np.asarray(y, dtype=np.float64)
 
 

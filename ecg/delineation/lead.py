@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .filters import LeadViews, make_views
-from .pt import isoelectric_mv, p_wave, t_wave
-from .qrs import locate_beats, qrs_bounds
+from .filters import LeadViews
+from .pt import isoelectric_all, p_waves, t_waves
+from .qrs import locate_beats, qrs_bounds_all
+from .vec import masked_ptp
 
-__all__ = ["LeadWaves", "delineate_lead", "WAVE_KEYS", "MISSING"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ecg.context import LeadContext
+
+__all__ = ["LeadWaves", "delineate_lead", "delineate_context", "WAVE_KEYS", "MISSING"]
 
 #: per-beat keys, in order
 WAVE_KEYS = ("p_on", "p_peak", "p_off", "qrs_on", "r_peak", "qrs_off", "t_peak", "t_off")
@@ -86,10 +91,12 @@ def _empty(n: int) -> dict[str, np.ndarray]:
 
 def _noise_mv(views: LeadViews, on: np.ndarray, off: np.ndarray) -> float:
     fs = views.fs_hz
-    mask = np.ones(views.clean_mv.size, dtype=bool)
+    n = views.clean_mv.size
     pad = int(0.03 * fs)
-    for a, b in zip(on, off, strict=True):
-        mask[max(a - pad, 0) : b + pad + 1] = False
+    edges = np.zeros(n + 1, dtype=np.int64)  # +1 where a QRS span starts, -1 after it ends
+    np.add.at(edges, np.clip(on - pad, 0, n), 1)
+    np.add.at(edges, np.clip(off + pad + 1, 0, n), -1)
+    mask = np.cumsum(edges[:-1]) == 0
     resid = (views.clean_mv - views.smooth_mv)[mask]
     if resid.size < int(0.5 * fs):
         return float("inf")
@@ -100,70 +107,61 @@ def _noise_mv(views: LeadViews, on: np.ndarray, off: np.ndarray) -> float:
 def _qrs_similarity(views: LeadViews, r_peaks: np.ndarray) -> float:
     """Median correlation of ±60 ms windows around the beats with their median."""
     half = int(0.06 * views.fs_hz)
-    segs = [views.clean_mv[r - half : r + half + 1] for r in r_peaks if r - half >= 0 and r + half < views.clean_mv.size]
-    if len(segs) < 3:
+    inner = r_peaks[(r_peaks - half >= 0) & (r_peaks + half < views.clean_mv.size)]
+    if inner.size < 3:
         return 1.0
-    m = np.asarray(segs)
+    m = views.clean_mv[inner[:, None] + np.arange(-half, half + 1)[None, :]]
     tpl = np.median(m, axis=0)
-    corr = [float(np.corrcoef(seg, tpl)[0, 1]) if np.std(seg) > 0 and np.std(tpl) > 0 else 0.0 for seg in m]
+    mc = m - m.mean(axis=1, keepdims=True)
+    tc = tpl - tpl.mean()
+    den = np.sqrt((mc * mc).sum(axis=1) * float(tc @ tc))
+    ok = (m.std(axis=1) > 0) & (np.std(tpl) > 0) & (den > 0)
+    corr = np.where(ok, (mc @ tc) / np.where(ok, den, 1.0), 0.0)
     return float(np.median(corr))
 
 
-def _qrs_all(views: LeadViews, r_peaks: np.ndarray, w: dict[str, np.ndarray]) -> list[float]:
+def _qrs_all(views: LeadViews, r_peaks: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    """QRS onset/offset of every beat into ``w``; returns each QRS's peak-to-peak amplitude."""
     n = views.clean_mv.size
-    amps: list[float] = []
-    for i, r in enumerate(r_peaks):
-        lo = (int(r_peaks[i - 1]) + int(r)) // 2 if i > 0 else 0
-        hi = (int(r) + int(r_peaks[i + 1])) // 2 if i + 1 < r_peaks.size else n - 1
-        on, off, _ = qrs_bounds(views, int(r), lo, hi)
-        w["qrs_on"][i], w["r_peak"][i], w["qrs_off"][i] = on, r, off
-        seg = views.clean_mv[on : off + 1]
-        amps.append(float(seg.max() - seg.min()) if seg.size else 0.0)
-    return amps
+    mid = (r_peaks[:-1] + r_peaks[1:]) // 2
+    lo = np.concatenate(([0], mid))
+    hi = np.concatenate((mid, [n - 1]))
+    on, off, _ = qrs_bounds_all(views, r_peaks, lo, hi)
+    w["qrs_on"][:], w["r_peak"][:], w["qrs_off"][:] = on, r_peaks, off
+    return masked_ptp(views.clean_mv, on, off)
 
 
-def _rr_s(r_peaks: np.ndarray, i: int, fs: float) -> float:
-    if r_peaks.size < 2:
-        return 1.0
-    if i + 1 < r_peaks.size:
-        return float(r_peaks[i + 1] - r_peaks[i]) / fs
-    return float(r_peaks[i] - r_peaks[i - 1]) / fs
-
-
-def _t_windows(views: LeadViews, w: dict[str, np.ndarray]) -> list[tuple[int, int, int, int] | None]:
-    """Per beat: ``(qrs_off, start, stop, qrs_on)`` of the T search, or None."""
+def _t_windows(views: LeadViews, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per beat ``(start, stop, usable)`` of the T search window."""
     fs = views.fs_hz
     n = views.clean_mv.size
-    r_peaks = w["r_peak"]
-    out: list[tuple[int, int, int, int] | None] = []
-    for i in range(r_peaks.size):
-        r, on, off = int(r_peaks[i]), int(w["qrs_on"][i]), int(w["qrs_off"][i])
-        rr = _rr_s(r_peaks, i, fs)
-        start = max(off + int(_T_START_AFTER_QRS_S * fs), r + int(_T_START_AFTER_R_S * fs))
-        stop = r + int(min(max(_T_STOP_RR_FRACTION * rr, 0.25), 0.65) * fs)
-        if i + 1 < r_peaks.size:
-            stop = min(stop, int(w["qrs_on"][i + 1]) - int(0.04 * fs))
-        elif stop >= n:
-            out.append(None)  # the T wave may run past the end of the record
-            continue
-        out.append((off, start, min(stop, n - 1), on))
-    return out
+    r = w["r_peak"]
+    rr_s = np.ones(r.size)
+    if r.size >= 2:
+        gaps = np.diff(r) / fs
+        rr_s = np.concatenate((gaps, gaps[-1:]))  # the last beat takes the RR before it
+    start = np.maximum(w["qrs_off"] + int(_T_START_AFTER_QRS_S * fs), r + int(_T_START_AFTER_R_S * fs))
+    stop = r + (np.minimum(np.maximum(_T_STOP_RR_FRACTION * rr_s, 0.25), 0.65) * fs).astype(np.int64)
+    usable = np.ones(r.size, dtype=bool)
+    if r.size:
+        stop[:-1] = np.minimum(stop[:-1], w["qrs_on"][1:] - int(0.04 * fs))
+        usable[-1] = stop[-1] < n  # the T wave may run past the end of the record
+    return start, np.minimum(stop, n - 1), usable
 
 
 def _t_all(views: LeadViews, w: dict[str, np.ndarray]) -> None:
-    windows = _t_windows(views, w)
+    start, stop, usable = _t_windows(views, w)
+    start, stop = start[usable], stop[usable]
+    iso = isoelectric_all(views, w["qrs_on"][usable])
     # first pass without preference gives the lead's usual T polarity
-    first = [None if win is None else t_wave(views, win[0], win[1], win[2], isoelectric_mv(views, win[3])) for win in windows]
-    amps = [t[2] for t in first if t is not None]
+    first = t_waves(views, start, stop, iso)
+    amps = first.amplitude_mv[first.found]
     polarity = 0.0
-    if amps:
-        polarity = 1.0 if np.sum(np.asarray(amps) > 0) >= 0.5 * len(amps) else -1.0
-    for i, win in enumerate(windows):
-        if win is None:
-            continue
-        t = t_wave(views, win[0], win[1], win[2], isoelectric_mv(views, win[3]), polarity)
-        if t is not None:
-            w["t_peak"][i], w["t_off"][i] = t[0], t[1]
+    if amps.size:
+        polarity = 1.0 if np.sum(amps > 0) >= 0.5 * amps.size else -1.0
+    t = t_waves(views, start, stop, iso, polarity)
+    sel = np.flatnonzero(usable)[t.found]
+    w["t_peak"][sel], w["t_off"][sel] = t.peak[t.found], t.offset[t.found]
     _drop_odd_t(w, views.fs_hz)
 
 
@@ -182,27 +180,25 @@ def _drop_odd_t(w: dict[str, np.ndarray], fs: float) -> None:
     w["t_off"][odd] = MISSING
 
 
-def _p_all(views: LeadViews, w: dict[str, np.ndarray], qrs_amp: float, noise: float) -> list[float]:
+def _p_all(views: LeadViews, w: dict[str, np.ndarray], qrs_amp: float, noise: float) -> np.ndarray:
+    """P waves of every beat into ``w``; returns each beat's P amplitude (0 without one)."""
     fs = views.fs_hz
-    amps: list[float] = []
-    for i in range(w["r_peak"].size):
-        on = int(w["qrs_on"][i])
-        start = on - int(0.30 * fs)
-        if i > 0:
-            prev_end = int(w["t_off"][i - 1]) if w["t_off"][i - 1] != MISSING else int(w["qrs_off"][i - 1]) + int(0.25 * fs)
-            start = max(start, prev_end + int(0.01 * fs))
-        if start < int(0.04 * fs):
-            amps.append(0.0)
-            continue
-        p = p_wave(views, start, on - int(0.03 * fs), isoelectric_mv(views, on))
-        if p is None or abs(p[3]) < max(_P_MIN_SNR * noise, _P_MIN_QRS_FRACTION * qrs_amp):
-            amps.append(0.0)
-            continue
-        if p[2] >= on:
-            amps.append(0.0)
-            continue
-        w["p_on"][i], w["p_peak"][i], w["p_off"][i] = p[0], p[1], p[2]
-        amps.append(abs(p[3]))
+    on = w["qrs_on"]
+    start = on - int(0.30 * fs)
+    if on.size > 1:
+        t_off, qrs_off = w["t_off"][:-1], w["qrs_off"][:-1]
+        prev_end = np.where(t_off != MISSING, t_off, qrs_off + int(0.25 * fs))
+        start[1:] = np.maximum(start[1:], prev_end + int(0.01 * fs))
+    amps = np.zeros(on.size)
+    tried = np.flatnonzero(start >= int(0.04 * fs))
+    if tried.size == 0:
+        return amps
+    p = p_waves(views, start[tried], on[tried] - int(0.03 * fs), isoelectric_all(views, on[tried]))
+    keep = p.found & (np.abs(p.amplitude_mv) >= max(_P_MIN_SNR * noise, _P_MIN_QRS_FRACTION * qrs_amp))
+    keep &= p.offset < on[tried]
+    sel = tried[keep]
+    w["p_on"][sel], w["p_peak"][sel], w["p_off"][sel] = p.onset[keep], p.peak[keep], p.offset[keep]
+    amps[sel] = np.abs(p.amplitude_mv[keep])
     return amps
 
 
@@ -223,34 +219,31 @@ def _check_p_consistency(w: dict[str, np.ndarray], fs: float) -> str | None:
     return None
 
 
-def _tp_activity(views: LeadViews, w: dict[str, np.ndarray], p_amps: list[float]) -> str | None:
+def _tp_activity(views: LeadViews, w: dict[str, np.ndarray], p_amps: np.ndarray) -> str | None:
     """Reject P waves when the T–P stretch holds waves as large (flutter/fibrillation).
 
     In sinus rhythm the stretch from the end of T to the start of P is flat; flutter
     and coarse fibrillation waves fill it with deflections the size of the "P wave".
     """
     fs = views.fs_hz
-    ratios: list[float] = []
-    for i in range(1, w["r_peak"].size):
-        if w["p_on"][i] == MISSING or w["t_off"][i - 1] == MISSING or p_amps[i] <= 0:
-            continue
-        lo, hi = int(w["t_off"][i - 1]) + int(0.02 * fs), int(w["p_on"][i]) - int(0.02 * fs)
-        if hi - lo < int(_TP_MIN_S * fs):
-            continue
-        seg = views.smooth_mv[lo : hi + 1]
-        ratios.append(float(seg.max() - seg.min()) / p_amps[i])
-    if len(ratios) >= 2 and float(np.median(ratios)) > _TP_MAX_RATIO:
+    t_off, p_on = w["t_off"][:-1], w["p_on"][1:]
+    lo, hi = t_off + int(0.02 * fs), p_on - int(0.02 * fs)
+    sel = (p_on != MISSING) & (t_off != MISSING) & (p_amps[1:] > 0) & (hi - lo >= int(_TP_MIN_S * fs))
+    if np.count_nonzero(sel) < 2:
+        return None
+    ratios = masked_ptp(views.smooth_mv, lo[sel], hi[sel]) / p_amps[1:][sel]
+    if float(np.median(ratios)) > _TP_MAX_RATIO:
         return "waves between T and P as large as the P wave (e.g. atrial flutter or fibrillation)"
     return None
 
 
 def delineate_lead(x_mv: np.ndarray, fs_hz: float) -> LeadWaves:
-    """Delineate every beat of one lead.
+    """Delineate every beat of one lead (builds a fresh analysis context).
 
     Parameters
     ----------
     x_mv : numpy.ndarray
-        One lead, shape ``(n_samples,)``, millivolts, finite (validated by the caller).
+        One lead, shape ``(n_samples,)``, millivolts, finite.
     fs_hz : float
         Sample rate, Hz.
 
@@ -258,8 +251,17 @@ def delineate_lead(x_mv: np.ndarray, fs_hz: float) -> LeadWaves:
     -------
     LeadWaves
     """
-    views = make_views(x_mv, fs_hz)
-    r_peaks, polarity = locate_beats(x_mv, views)
+    from ecg.context import LeadContext
+
+    return delineate_context(LeadContext.of(x_mv, fs_hz))
+
+
+def delineate_context(ctx: LeadContext) -> LeadWaves:
+    """The rule-based delineator (the default :data:`ecg.context.Delineator`): every beat
+    of the context's lead, from its R peaks and filtered views."""
+    views = ctx.views
+    fs_hz = ctx.fs_hz
+    r_peaks, polarity = locate_beats(ctx.r_peaks, views)
     w = _empty(r_peaks.size)
     if r_peaks.size == 0:
         return LeadWaves(w, fs_hz, polarity, 0.0, float("inf"), {"all": "no QRS complex detected"}, views)

@@ -7,8 +7,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .filters import LeadViews
+from .vec import first_true, masked_argmax, ranges, walk_down
 
-__all__ = ["t_wave", "p_wave", "TWave", "PWave"]
+__all__ = ["t_waves", "p_waves", "isoelectric_all", "TWaves", "PWaves"]
 
 #: T offset: slope falls below this fraction of the steepest descending slope
 _T_END_FRACTION = 0.45
@@ -23,63 +24,70 @@ _P_ON_FRACTION = 0.30
 _P_OFF_FRACTION = 0.55
 
 
-class TWave(NamedTuple):
-    """T wave of one beat: sample indices and amplitude from the isoelectric level."""
+class TWaves(NamedTuple):
+    """T waves of many beats: ``found`` per beat; indices and amplitude valid where found."""
 
-    peak: int
-    offset: int
-    amplitude_mv: float
-
-
-class PWave(NamedTuple):
-    """P wave of one beat: sample indices and amplitude from the isoelectric level."""
-
-    onset: int
-    peak: int
-    offset: int
-    amplitude_mv: float
+    found: np.ndarray
+    peak: np.ndarray
+    offset: np.ndarray
+    amplitude_mv: np.ndarray
 
 
-def _walk_down(slope_abs: np.ndarray, start: int, step: int, threshold: float, stop: int) -> int:
-    i = start
-    while (i + step - stop) * step <= 0:
-        nxt = i + step
-        if slope_abs[nxt] < threshold:
-            return nxt
-        if slope_abs[nxt] > slope_abs[i] and slope_abs[i] < 1.5 * threshold:
-            return i
-        i = nxt
-    return i
+class PWaves(NamedTuple):
+    """P waves of many beats: ``found`` per beat; indices and amplitude valid where found."""
+
+    found: np.ndarray
+    onset: np.ndarray
+    peak: np.ndarray
+    offset: np.ndarray
+    amplitude_mv: np.ndarray
 
 
-def isoelectric_mv(views: LeadViews, qrs_on: int) -> float:
-    """Isoelectric level: the smoothed signal just before the QRS onset (PR segment)."""
-    fs = views.fs_hz
-    lo = max(qrs_on - int(0.02 * fs), 0)
-    seg = views.smooth_mv[lo : qrs_on + 1]
-    return float(np.median(seg)) if seg.size else 0.0
+def isoelectric_all(views: LeadViews, qrs_on: np.ndarray) -> np.ndarray:
+    """Isoelectric level per beat: median of the smoothed signal over the 20 ms before
+    the QRS onset (PR segment)."""
+    on = np.asarray(qrs_on, dtype=np.int64)
+    width = int(0.02 * views.fs_hz)
+    lo = np.maximum(on - width, 0)
+    out = np.zeros(on.size)
+    full = on - lo == width
+    if full.any():
+        idx = lo[full, None] + np.arange(width + 1)[None, :]
+        out[full] = np.median(views.smooth_mv[np.clip(idx, 0, views.smooth_mv.size - 1)], axis=1)
+    for i in np.flatnonzero(~full):  # beats at the very start of the record
+        seg = views.smooth_mv[lo[i] : on[i] + 1]
+        out[i] = float(np.median(seg)) if seg.size else 0.0
+    return out
 
 
-def _second_lobe(dev: np.ndarray, k: int, sign: float, fs: float) -> int | None:
-    """Index of an opposite-polarity lobe right after the main T lobe, if large enough."""
-    after = dev[k:] * sign
-    cross = np.flatnonzero(after < 0)
-    if cross.size == 0:
-        return None
-    z = k + int(cross[0])
-    seg = dev[z : z + int(_T_LOBE_SEARCH_S * fs) + 1] * -sign
-    if seg.size < 3:
-        return None
-    j = int(np.argmax(seg))
-    if seg[j] < _T_LOBE_RATIO * abs(dev[k]) or j in (0, seg.size - 1):
-        return None
-    return z + j
+def _deviation(views: LeadViews, start: np.ndarray, stop: np.ndarray, iso: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rows of ``smooth_mv[start:stop + 1] - iso`` with their mask and arg-max of |dev|."""
+    idx, valid = ranges(start, stop - start + 1, views.smooth_mv.size)
+    dev = views.smooth_mv[idx] - iso[:, None]
+    k = masked_argmax(np.abs(dev), valid)
+    return dev, valid, k
 
 
-def t_wave(
-    views: LeadViews, qrs_off: int, start: int, stop: int, iso_mv: float, polarity: float = 0.0
-) -> TWave | None:
-    """T peak and offset searched in ``[start, stop]``.
+def _second_lobe(dev: np.ndarray, valid: np.ndarray, k: np.ndarray, sign: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat, an opposite-polarity lobe right after the main T lobe, if large enough:
+    ``(has_lobe, lobe_index_in_row)``."""
+    rows = np.arange(k.size)
+    cols = np.arange(dev.shape[1])[None, :]
+    has_cross, z = first_true(valid & (cols >= k[:, None]) & (dev * sign[:, None] < 0))
+    n = valid.sum(axis=1)
+    size = np.minimum(int(_T_LOBE_SEARCH_S * fs) + 1, n - z)
+    idx, seg_valid = ranges(z, size, max(dev.shape[1], 1))
+    seg = dev[rows[:, None], idx] * -sign[:, None]
+    j = masked_argmax(seg, seg_valid)
+    big = seg[rows, j] >= _T_LOBE_RATIO * np.abs(dev[rows, k]) if seg.shape[1] else np.zeros(k.size, dtype=bool)
+    ok = has_cross & (size >= 3) & big & (j != 0) & (j != size - 1)
+    return ok, z + j
+
+
+def t_waves(
+    views: LeadViews, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray, polarity: float = 0.0
+) -> TWaves:
+    """T peaks and offsets searched in ``[start, stop]`` of each beat.
 
     The peak is the largest deviation from the isoelectric level (of the lead's usual
     T polarity ``polarity`` if given, unless the other one is much larger); if an opposite lobe
@@ -88,52 +96,64 @@ def t_wave(
     baseline falls below a fraction of that slope.
     """
     fs = views.fs_hz
-    if stop - start < int(0.08 * fs):
-        return None
-    dev = views.smooth_mv[start : stop + 1] - iso_mv
-    k = int(np.argmax(np.abs(dev)))
-    if polarity != 0.0 and dev[k] * polarity < 0:
-        k_pol = int(np.argmax(dev * polarity))
-        if abs(dev[k_pol]) * _T_POLARITY_PREFERENCE >= abs(dev[k]):
-            k = k_pol  # keep the lead's usual T polarity unless the other is far larger
-    peak = start + k
-    amp = float(dev[k])
-    sign = 1.0 if amp >= 0 else -1.0
-    lobe = _second_lobe(dev, k, sign, fs)
-    last, last_sign = (peak, sign) if lobe is None else (start + lobe, -sign)
-    slope = views.slope_t
-    tail = slope[last : stop + 1] * last_sign
-    if tail.size < 3:
-        return None
-    steep = last + int(np.argmin(tail))  # steepest return towards the baseline
-    if last_sign * slope[steep] >= 0:
-        return None
-    a = np.abs(slope)
-    end = _walk_down(a, steep, +1, _T_END_FRACTION * a[steep], stop)
-    return TWave(peak, int(end), amp)
+    start = np.asarray(start, dtype=np.int64)
+    stop = np.asarray(stop, dtype=np.int64)
+    m = start.size
+    none = TWaves(np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.zeros(m))
+    ok = stop - start >= int(0.08 * fs)
+    if not ok.any():
+        return none
+    dev, valid, k = _deviation(views, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
+    rows = np.arange(m)
+    if polarity != 0.0:
+        k_pol = masked_argmax(dev * polarity, valid)
+        flip = (dev[rows, k] * polarity < 0) & (np.abs(dev[rows, k_pol]) * _T_POLARITY_PREFERENCE >= np.abs(dev[rows, k]))
+        k = np.where(flip, k_pol, k)  # keep the lead's usual T polarity unless the other is far larger
+    amp = dev[rows, k]
+    sign = np.where(amp >= 0, 1.0, -1.0)
+    has_lobe, lobe = _second_lobe(dev, valid, k, sign, fs)
+    last = start + np.where(has_lobe, lobe, k)
+    last_sign = np.where(has_lobe, -sign, sign)
+    tail_n = stop - last + 1
+    ok &= tail_n >= 3
+    idx, tail_valid = ranges(last, tail_n, views.slope_t.size)
+    steep = np.clip(last + masked_argmax(-views.slope_t[idx] * last_sign[:, None], tail_valid), 0, views.slope_t.size - 1)
+    ok &= last_sign * views.slope_t[steep] < 0
+    a = views.abs_slope_t
+    end = walk_down(a, steep, +1, _T_END_FRACTION * a[steep], np.where(ok, stop, steep))
+    return TWaves(ok, start + k, end, amp)
 
 
-def p_wave(views: LeadViews, start: int, stop: int, iso_mv: float) -> PWave | None:
-    """P onset, peak and offset searched in ``[start, stop]`` (stop near QRS onset)."""
+def p_waves(views: LeadViews, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray) -> PWaves:
+    """P onset, peak and offset searched in ``[start, stop]`` of each beat (stop near the
+    QRS onset)."""
     fs = views.fs_hz
-    if stop - start < int(0.06 * fs):
-        return None
-    dev = views.smooth_mv[start : stop + 1] - iso_mv
-    k = int(np.argmax(np.abs(dev)))
+    start = np.asarray(start, dtype=np.int64)
+    stop = np.asarray(stop, dtype=np.int64)
+    m = start.size
+    zeros = np.zeros(m, dtype=np.int64)
+    ok = stop - start >= int(0.06 * fs)
+    if not ok.any():
+        return PWaves(np.zeros(m, dtype=bool), zeros, zeros, zeros, np.zeros(m))
+    dev, valid, k = _deviation(views, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
+    rows = np.arange(m)
     peak = start + k
-    sign = 1.0 if dev[k] >= 0 else -1.0
-    slope = views.slope_wave * sign
-    a = np.abs(views.slope_wave)
+    amp = dev[rows, k]
+    sign = np.where(amp >= 0, 1.0, -1.0)
+    slope = views.slope_wave
     half = int(0.08 * fs)
-    rise = slope[max(peak - half, start) : peak + 1]
-    fall = slope[peak : min(peak + half, stop) + 1]
-    if rise.size < 2 or fall.size < 2:
-        return None
-    m_on = max(peak - half, start) + int(np.argmax(rise))
-    m_off = peak + int(np.argmin(fall))
-    if slope[m_on] <= 0 or slope[m_off] >= 0:
-        return None
-    lo_lim = max(start - int(0.04 * fs), 0)
-    onset = _walk_down(a, m_on, -1, _P_ON_FRACTION * a[m_on], lo_lim)
-    offset = _walk_down(a, m_off, +1, _P_OFF_FRACTION * a[m_off], stop + int(0.01 * fs))
-    return PWave(int(onset), peak, int(offset), float(dev[k]))
+    rise_lo = np.maximum(peak - half, start)
+    rise_n = peak - rise_lo + 1
+    fall_n = np.minimum(peak + half, stop) - peak + 1
+    ok &= (rise_n >= 2) & (fall_n >= 2)
+    idx, v = ranges(rise_lo, rise_n, slope.size)
+    last = slope.size - 1  # rows already refused may point anywhere: keep indices inside
+    m_on = np.clip(rise_lo + masked_argmax(slope[idx] * sign[:, None], v), 0, last)
+    idx, v = ranges(peak, fall_n, slope.size)
+    m_off = np.clip(peak + masked_argmax(-slope[idx] * sign[:, None], v), 0, last)
+    ok &= (slope[m_on] * sign > 0) & (slope[m_off] * sign < 0)
+    a = views.abs_slope_wave
+    lo_lim = np.maximum(start - int(0.04 * fs), 0)
+    onset = walk_down(a, m_on, -1, _P_ON_FRACTION * a[m_on], np.where(ok, lo_lim, m_on))
+    offset = walk_down(a, m_off, +1, _P_OFF_FRACTION * a[m_off], np.where(ok, stop + int(0.01 * fs), m_off))
+    return PWaves(ok, onset, peak, offset, amp)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .lead import MISSING
+from .vec import ranges
 
-__all__ = ["median_interval_ms", "heart_rate", "qtc_ms", "detect_pacing", "MIN_BEATS"]
+__all__ = ["median_interval_ms", "qtc_ms", "detect_pacing", "MIN_BEATS"]
 
 #: an interval is reported only when measured in at least this many beats
 MIN_BEATS = 3
@@ -33,16 +34,6 @@ def median_interval_ms(
     if limit is not None and spread > limit:
         return None, f"{start}→{end} varies by {spread:.0f} ms between beats (limit {limit:.0f}): boundaries unreliable (noise?)"
     return med, None
-
-
-def heart_rate(r_peaks: np.ndarray, fs_hz: float) -> tuple[float | None, float | None]:
-    """``(heart_rate_bpm, median_rr_ms)`` from R peaks, None with fewer than 2 beats."""
-    if r_peaks.size < 2:
-        return None, None
-    rr_ms = float(np.median(np.diff(r_peaks))) * 1000.0 / fs_hz
-    if rr_ms <= 0:
-        return None, None
-    return 60000.0 / rr_ms, rr_ms
 
 
 def qtc_ms(qt_ms: float | None, rr_ms: float | None) -> tuple[float | None, float | None]:
@@ -77,14 +68,14 @@ def pacing_spike_scores(x_mv: np.ndarray, fs_hz: float, qrs_on: np.ndarray) -> n
     d = np.abs(np.diff(x))
     dd = np.abs(np.diff(x, 2))
     scale = float(np.percentile(d, 99.0)) if d.size else 0.0
-    scores = np.zeros(qrs_on.size)
-    if scale <= 0:
-        return scores
-    for i, on in enumerate(qrs_on):
-        lo = max(int(on) - int(_SPIKE_BEFORE_S * fs_hz), 0)
-        seg = dd[lo : int(on) + int(_SPIKE_AFTER_S * fs_hz)]
-        scores[i] = float(seg.max()) / scale if seg.size else 0.0
-    return scores
+    if scale <= 0 or qrs_on.size == 0 or dd.size == 0:
+        return np.zeros(qrs_on.size)
+    on = np.asarray(qrs_on, dtype=np.int64)
+    lo = np.maximum(on - int(_SPIKE_BEFORE_S * fs_hz), 0)
+    hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), dd.size)  # dd[lo:hi]
+    idx, valid = ranges(lo, hi - lo, dd.size)
+    top = np.where(valid, dd[idx], -np.inf).max(axis=1, initial=-np.inf)
+    return np.where(valid.any(axis=1), top / scale, 0.0)
 
 
 def detect_pacing(x_mv: np.ndarray, fs_hz: float, qrs_on: np.ndarray) -> bool:

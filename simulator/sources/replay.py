@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import math
 import os
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy import signal as sp_signal
 
 from simulator.errors import SourceDataError, SourceSpecError
 from simulator.sources.base import EcgSignal, parse_periods, periods_mask
@@ -38,17 +36,16 @@ def default_data_dir() -> Path:
 
 
 def resample(signal_mv: np.ndarray, fs_in_hz: float, fs_out_hz: float) -> np.ndarray:
-    """Resample with a polyphase anti-aliasing filter (rational ratio, close to exact).
+    """The record at another rate, by the project's one resampler (``ecg.preprocess.resample``).
 
     Examples
     --------
     >>> resample(np.zeros(300), 300.0, 250.0).shape
     (250,)
     """
-    if math.isclose(fs_in_hz, fs_out_hz, rel_tol=1e-9):
-        return np.asarray(signal_mv, dtype=float)
-    ratio = Fraction(fs_out_hz / fs_in_hz).limit_denominator(1000)
-    return sp_signal.resample_poly(np.asarray(signal_mv, dtype=float), ratio.numerator, ratio.denominator)
+    from ecg.preprocess import resample as ecg_resample
+
+    return ecg_resample(np.asarray(signal_mv, dtype=float), fs_in_hz, fs_out_hz)[0]
 
 
 class ReplaySource:

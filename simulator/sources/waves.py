@@ -166,8 +166,9 @@ def muscle_noise_mv(n_samples: int, fs_hz: float, rms_mv: float, rng: np.random.
         return np.zeros(n_samples)
     white = rng.standard_normal(n_samples)
     high_hz = min(150.0, 0.45 * fs_hz)
-    sos = np.asarray(sp_signal.butter(2, [20.0, high_hz], btype="bandpass", fs=fs_hz, output="sos"))
-    band = np.asarray(sp_signal.sosfilt(sos, white))
+    from ecg.filters import butter_sos
+
+    band = np.asarray(sp_signal.sosfilt(butter_sos(2, (20.0, high_hz), "bandpass", fs_hz), white))
     band_rms = float(np.sqrt(np.mean(band**2))) or 1.0
     # bursts: the grip tightens and relaxes
     t_s = np.arange(n_samples) / fs_hz

@@ -17,18 +17,23 @@ Beats closer than ``MIN_COUPLING_S`` to the previous one (detector errors), or w
 amplitude far from the dominant beat's, are not classified. Nothing is reported when
 the dominant beats disagree among themselves (median correlation < ``CLEAN_MIN_CORR``:
 noise) or with fewer than ``MIN_BEATS`` beats. In atrial fibrillation every beat looks
-"premature": the caller (:mod:`cloud.pipeline`) then keeps the PVCs only. These are
-screening statements for a clinician to confirm.
+"premature": :meth:`Ectopy.findings` then keeps the PVCs only. These are screening
+statements for a clinician to confirm.
+
+:func:`find_ectopy_in` takes the analysis contexts of a recording (:mod:`ecg.context`):
+the leads' 0.5–40 Hz views and the rhythm lead's R peaks, computed once, are reused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
+
+from ecg.context import LeadContext
+from ecg.filters import zero_phase
+from ecg.findings import Finding
 
 PREMATURE_RATIO = 0.85
 PVC_MAX_CORR = 0.80
@@ -54,22 +59,26 @@ class Ectopy:
     pvc: tuple[int, ...]
     pac: tuple[int, ...]
 
-    def findings(self) -> list[dict[str, Any]]:
-        """Findings in the form of :mod:`ecg.findings` (``code``, ``label``, ``value``...)."""
+    def findings(self, *, atrial_fibrillation: bool = False) -> list[Finding]:
+        """The premature beats as :class:`ecg.findings.Finding` (codes ``pvc``, ``pac``).
+
+        With ``atrial_fibrillation`` (the rhythm decided for the recording) only PVCs are
+        reported: a premature atrial beat means nothing without a regular sinus rhythm.
+        """
         out = []
         for code, name, beats in (
             ("pvc", "Premature ventricular complexes", self.pvc),
-            ("pac", "Premature atrial complexes", self.pac),
+            ("pac", "Premature atrial complexes", () if atrial_fibrillation else self.pac),
         ):
             if beats:
-                out.append({
-                    "code": code,
-                    "label": f"{name}: {len(beats)} of {self.n_beats} beats",
-                    "value": float(len(beats)),
-                    "unit": "beats",
-                    "threshold": PREMATURE_RATIO,
-                    "source": "RR < 0.85 x median RR; QRS correlation with the dominant beat",
-                })
+                out.append(Finding(
+                    code=code,
+                    label=f"{name}: {len(beats)} of {self.n_beats} beats",
+                    value=float(len(beats)),
+                    unit="beats",
+                    threshold=PREMATURE_RATIO,
+                    source="RR < 0.85 x median RR; QRS correlation with the dominant beat",
+                ))
         return out
 
 
@@ -129,14 +138,27 @@ def find_ectopy(
     if np.median(corr[dominant]) < CLEAN_MIN_CORR:  # beats disagree among themselves: noise
         return Ectopy(int(r.size), (), ())
     ratio = np.ptp(windows, axis=1).mean(axis=1) / max(float(np.ptp(template, axis=0).mean()), 1e-9)
-    pvc, pac = [], []
-    for i in np.flatnonzero(plausible & (ratio >= 0.5) & (ratio <= 4.0)):
-        wide = qrs_ms is not None and qrs_ms[i] is not None and float(qrs_ms[i]) >= WIDE_QRS_MS
-        if (premature[i] and (corr[i] < PVC_MAX_CORR or wide)) or (corr[i] < PVC_ANY_CORR and paused[i]):
-            pvc.append(int(r[i]))
-        elif premature[i] and corr[i] >= PAC_MIN_CORR and rr[i - 1] < PAC_RATIO * reference[i]:
-            pac.append(int(r[i]))
-    return Ectopy(int(r.size), tuple(pvc), tuple(pac))
+    wide = np.array([w is not None and float(w) >= WIDE_QRS_MS for w in qrs_ms]) if qrs_ms is not None else False
+    judged = plausible & (ratio >= 0.5) & (ratio <= 4.0)
+    is_pvc = judged & ((premature & ((corr < PVC_MAX_CORR) | wide)) | ((corr < PVC_ANY_CORR) & paused))
+    rr_in = np.concatenate([[np.inf], rr])  # the RR ending at each beat
+    is_pac = judged & ~is_pvc & premature & (corr >= PAC_MIN_CORR) & (rr_in < PAC_RATIO * reference)
+    return Ectopy(int(r.size), tuple(int(v) for v in r[is_pvc]), tuple(int(v) for v in r[is_pac]))
+
+
+def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0) -> Ectopy:
+    """:func:`find_ectopy` on the analysis contexts of one recording (one per lead, same rate).
+
+    Uses each lead's 0.5–40 Hz view and the R peaks of ``contexts[rhythm_lead]``, all
+    computed once per lead and shared with screening and measurement.
+    """
+    if not contexts:
+        raise ValueError("find_ectopy_in needs at least one lead context")
+    fs = contexts[0].fs_hz
+    if any(c.fs_hz != fs or c.n_samples != contexts[0].n_samples for c in contexts):
+        raise ValueError("the lead contexts of one recording must share rate and length")
+    wide = np.column_stack([c.wide_mv for c in contexts])
+    return find_ectopy(wide, fs, contexts[rhythm_lead].r_peaks)
 
 
 def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -153,21 +175,17 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> np.ndarray
     (detectors tend to mark wide beats late), so beats are timed and compared alike."""
     if r_peaks.size == 0 or x.shape[0] < 64:
         return r_peaks
-    sos = _qrs_band(float(fs_hz))
-    energy = (sosfiltfilt(sos, x, axis=0) ** 2).sum(axis=1)
+    band = zero_phase(x, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=0)
+    energy = (band**2).sum(axis=1)
     width = max(1, int(0.04 * fs_hz))
     energy = np.convolve(energy, np.ones(width) / width, mode="same")
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
-    centres = []
-    for p in r_peaks:
-        lo, hi = max(0, int(p) - search_before), min(x.shape[0], int(p) + search_after + 1)
-        centres.append(lo + int(np.argmax(energy[lo:hi])))
-    return np.unique(np.asarray(centres, dtype=np.int64))
-
-
-@lru_cache(maxsize=16)
-def _qrs_band(fs_hz: float) -> np.ndarray:
-    return np.asarray(butter(2, [5.0, min(20.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz, output="sos"))
+    lo = np.maximum(r_peaks - search_before, 0)
+    hi = np.minimum(r_peaks + search_after + 1, x.shape[0])
+    k = np.arange(search_before + search_after + 1)
+    valid = k[None, :] < (hi - lo)[:, None]
+    values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], x.shape[0] - 1)], -np.inf)
+    return np.unique(lo + np.argmax(values, axis=1))
 
 
 def _windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:

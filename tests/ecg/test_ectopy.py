@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import wfdb
 
-from cloud.ectopy import find_ectopy
+from ecg.context import LeadContext
+from ecg.ectopy import Ectopy, find_ectopy, find_ectopy_in
+from ecg.findings import Finding
 from ecg.beats import detect_r_peaks
 from ecg.io import read_record
 from ecg.preprocess import BandPass, Pipeline, Resample
@@ -53,8 +55,22 @@ class TestFindEctopy:
     def test_findings_form(self, mitdb_fixture: dict[str, Path]) -> None:
         seg, r, _ = _segments(mitdb_fixture["208_1min"])[0]
         findings = find_ectopy(seg, FS_HZ, r).findings()
-        assert [f["code"] for f in findings] == ["pvc"]
-        assert "Premature ventricular complexes" in str(findings[0]["label"])
+        assert [f.code for f in findings] == ["pvc"]
+        assert isinstance(findings[0], Finding) and findings[0].unit == "beats"
+        assert "Premature ventricular complexes" in findings[0].label
+
+    def test_atrial_fibrillation_keeps_pvcs_only(self) -> None:
+        found = Ectopy(n_beats=30, pvc=(100, 900), pac=(500,))
+        assert [f.code for f in found.findings()] == ["pvc", "pac"]
+        assert [f.code for f in found.findings(atrial_fibrillation=True)] == ["pvc"]
+
+    def test_contexts_give_the_same_answer(self, mitdb_fixture: dict[str, Path]) -> None:
+        rec = read_record(mitdb_fixture["208_1min"])
+        x, fs = rec.signals_mv[: int(30 * rec.fs_hz), :1], rec.fs_hz
+        ctx = LeadContext.of(x[:, 0], fs)
+        found = find_ectopy_in([ctx])
+        assert found == find_ectopy(ctx.wide_mv, fs, detect_r_peaks(x[:, 0], fs))
+        assert len(found.pvc) >= 5 and ctx.computed["r_peaks"] == 1
 
     @pytest.mark.parametrize("n_beats", [0, 3])
     def test_too_few_beats(self, n_beats: int) -> None:

@@ -1,0 +1,212 @@
+"""One analysis context per recording lead: every intermediate is computed once.
+
+Like NeuroKit's ``ecg_process``, which cleans once, finds peaks once and hands later
+steps one signals table, a :class:`LeadContext` carries one lead (millivolts at its own
+rate) through screening, quality, measurement and premature-beat analysis. Each step
+asks the context for what it needs; the context computes it on first use and keeps it:
+
+==================  ===========================================================
+attribute           what (computed by)
+==================  ===========================================================
+``signal_mv``       the validated lead, float64, 1-D
+``wide_mv``         0.5–40 Hz zero-phase view (``ecg.beats.detector_band``)
+``qrs_envelope``    RMS slope of the QRS band (``ecg.beats.qrs_envelope``)
+``r_peaks``         R peaks: ``ecg.beats.detect_r_peaks`` — the one R-peak seam
+``heart_rate_bpm``  ``ecg.beats.heart_rate_bpm`` of ``r_peaks``
+``quality``         ``ecg.quality.assess`` on this context
+``views``           the delineator's filtered views (``ecg.delineation.filters``)
+``lead_waves``      per-beat boundaries from the context's delineator
+==================  ===========================================================
+
+The delineator is pluggable: any callable ``(LeadContext) -> LeadWaves``
+(:data:`Delineator`); the default is the rule-based
+:func:`ecg.delineation.lead.delineate_context`.
+
+``computed`` counts how often each step ran (tests use it to prove "once").
+
+Examples
+--------
+>>> import numpy as np
+>>> t = np.arange(3000) / 300.0
+>>> ctx = LeadContext.of(np.sin(2 * np.pi * 1.2 * t) ** 15, 300.0)
+>>> n = ctx.r_peaks.size; ctx.r_peaks is ctx.r_peaks, ctx.computed["r_peaks"]
+(True, 1)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from ecg.errors import SignalError
+from ecg.preprocess import check_signal
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ecg.delineation.filters import LeadViews
+    from ecg.delineation.lead import LeadWaves
+    from ecg.quality import Quality
+
+__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for"]
+
+Delineator = Callable[["LeadContext"], "LeadWaves"]
+_T = TypeVar("_T")
+
+
+@dataclass(eq=False)
+class LeadContext:
+    """One lead of one recording and everything computed from it so far.
+
+    Build it with :meth:`of` (validates the signal). Not thread-safe: one context
+    belongs to one analysis.
+
+    Attributes
+    ----------
+    signal_mv : numpy.ndarray
+        The lead, 1-D float64, millivolts, finite.
+    fs_hz : float
+        Its sample rate (Hz).
+    lead : str or None
+        Lead name, when known.
+    delineator : Delineator or None
+        Delineator used for :attr:`lead_waves` (None: the rule-based default).
+    computed : collections.Counter
+        How many times each step ran.
+    """
+
+    signal_mv: np.ndarray
+    fs_hz: float
+    lead: str | None = None
+    delineator: Delineator | None = None
+    computed: Counter[str] = field(default_factory=Counter, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, sig_mv: np.ndarray, fs_hz: float, *, lead: str | None = None,
+           delineator: Delineator | None = None) -> LeadContext:
+        """Validate one lead and wrap it in a fresh context.
+
+        Raises
+        ------
+        SignalError
+            Not one lead, empty, NaN/inf samples or an impossible ``fs_hz``.
+        """
+        x, fs = check_signal(sig_mv, fs_hz)
+        if x.ndim == 2:
+            if x.shape[1] != 1:
+                raise SignalError(f"a lead context holds one lead, got shape {x.shape}", reason="bad_shape")
+            x = x[:, 0]
+        x = np.ascontiguousarray(x)
+        x.setflags(write=False)  # shared by every step: nobody may change it
+        return cls(signal_mv=x, fs_hz=fs, lead=lead, delineator=delineator)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signal_mv.size)
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs_hz
+
+    def matches(self, sig_mv: np.ndarray, fs_hz: float) -> bool:
+        """True when ``sig_mv``/``fs_hz`` describe this context's lead (same rate and length)."""
+        return abs(float(fs_hz) - self.fs_hz) < 1e-9 and np.asarray(sig_mv).shape[0] == self.n_samples
+
+    def provide(self, key: str, value: Any) -> None:
+        """Hand the context a step's result computed elsewhere (e.g. R peaks a caller has)."""
+        if key in self._cache:
+            raise ValueError(f"{key} is already computed in this context")
+        self._cache[key] = value
+
+    def _once(self, key: str, make: Callable[[], _T]) -> _T:
+        if key not in self._cache:
+            self.computed[key] += 1
+            self._cache[key] = make()
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    @property
+    def wide_mv(self) -> np.ndarray:
+        """0.5–40 Hz zero-phase view (the R-peak detector's band)."""
+        from ecg.beats import detector_band
+
+        return self._once("wide_mv", lambda: detector_band(self.signal_mv, self.fs_hz))
+
+    @property
+    def qrs_envelope(self) -> np.ndarray:
+        """RMS slope of the QRS band, same length as the signal."""
+        from ecg.beats import band_envelope
+
+        return self._once("qrs_envelope", lambda: band_envelope(self.wide_mv, self.fs_hz))
+
+    @property
+    def r_peaks(self) -> np.ndarray:
+        """R-peak sample indices from ``ecg.beats.detect_r_peaks`` (raises ``SignalError``
+        below its minimum duration)."""
+        from ecg import beats
+
+        def make() -> np.ndarray:
+            peaks = np.asarray(beats.detect_r_peaks(self.signal_mv, self.fs_hz), dtype=np.int64)
+            peaks.setflags(write=False)
+            return peaks
+
+        return self._once("r_peaks", make)
+
+    @property
+    def heart_rate_bpm(self) -> float | None:
+        """Heart rate from the median RR of :attr:`r_peaks` (None with < 2 beats)."""
+        from ecg.beats import heart_rate_bpm
+
+        return self._once("heart_rate_bpm", lambda: heart_rate_bpm(self.r_peaks, self.fs_hz))
+
+    @property
+    def quality(self) -> Quality:
+        """Signal quality of this lead (:func:`ecg.quality.assess`)."""
+        from ecg.quality import assess_context
+
+        return self._once("quality", lambda: assess_context(self))
+
+    @property
+    def views(self) -> LeadViews:
+        """The delineator's filtered views (band-limited signal and slopes)."""
+        from ecg.delineation.filters import make_views
+
+        return self._once("views", lambda: make_views(self.signal_mv, self.fs_hz))
+
+    @property
+    def lead_waves(self) -> LeadWaves:
+        """Per-beat P/QRS/T boundaries from this context's delineator."""
+        from ecg.delineation.lead import delineate_context
+
+        run = self.delineator or delineate_context
+        return self._once("lead_waves", lambda: run(self))
+
+
+def contexts_of(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...] | list[str] | None = None,
+                *, delineator: Delineator | None = None) -> list[LeadContext]:
+    """One :class:`LeadContext` per column of ``signals_mv`` (``(n_samples, n_leads)``)."""
+    x, fs = check_signal(signals_mv, fs_hz)
+    x = x[:, None] if x.ndim == 1 else x
+    names: list[str | None] = list(lead_names) if lead_names is not None else [None] * x.shape[1]
+    if len(names) != x.shape[1]:
+        raise SignalError(f"{len(names)} lead names for {x.shape[1]} leads", reason="bad_shape")
+    return [LeadContext.of(x[:, j], fs, lead=names[j], delineator=delineator) for j in range(x.shape[1])]
+
+
+def context_for(sig_mv: np.ndarray, fs_hz: float, context: LeadContext | None = None, *,
+                lead: str | None = None, delineator: Delineator | None = None) -> LeadContext:
+    """``context`` when given (checked to hold ``sig_mv`` at ``fs_hz``), else a new one.
+
+    Raises
+    ------
+    ValueError
+        ``context`` holds another rate or length (a caller's mistake).
+    """
+    if context is None:
+        return LeadContext.of(sig_mv, fs_hz, lead=lead, delineator=delineator)
+    if not context.matches(sig_mv, fs_hz):
+        raise ValueError(f"the context holds {context.n_samples} samples at {context.fs_hz:g} Hz, "
+                         f"not {np.asarray(sig_mv).shape[0]} at {float(fs_hz):g} Hz")
+    return context

@@ -1,0 +1,125 @@
+"""Vectorised searches over many beats at once (one numpy call per step, not per beat).
+
+Every beat has its own search range; the ranges are laid out as the rows of one 2-D
+index matrix with a validity mask, so one ``argmax`` or one cumulative sum serves all
+beats. Each function here reproduces, row by row, a scalar walk the delineator used to
+run in a Python loop per beat (same result, same tie-breaking: first index wins).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp"]
+
+
+def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Index rows ``start + step * k`` for ``k < length`` (per row), clipped into ``[0, size)``.
+
+    Returns
+    -------
+    (idx, valid) : (numpy.ndarray, numpy.ndarray)
+        ``(m, max(length))`` int64 indices and the mask of the positions inside each row.
+    """
+    start = np.asarray(start, dtype=np.int64)
+    length = np.maximum(np.asarray(length, dtype=np.int64), 0)
+    width = int(length.max()) if length.size else 0
+    k = np.arange(width, dtype=np.int64)
+    idx = start[:, None] + step * k[None, :]
+    valid = k[None, :] < length[:, None]
+    return np.clip(idx, 0, max(size - 1, 0)), valid
+
+
+def masked_argmax(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per row, the first index of the largest valid value (0 for a row with none)."""
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[0], dtype=np.int64)
+    return np.argmax(np.where(valid, values, -np.inf), axis=1)
+
+
+def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether any entry is True, and the first such column (0 if none)."""
+    if mask.shape[1] == 0:
+        z = np.zeros(mask.shape[0], dtype=np.int64)
+        return z.astype(bool), z
+    return mask.any(axis=1), np.argmax(mask, axis=1)
+
+
+def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per row, ``x[lo:hi + 1].max() - x[lo:hi + 1].min()`` (0 for an empty range)."""
+    idx, valid = ranges(lo, hi - lo + 1, x.size)
+    v = x[idx]
+    top = np.where(valid, v, -np.inf).max(axis=1, initial=-np.inf)
+    bottom = np.where(valid, v, np.inf).min(axis=1, initial=np.inf)
+    return np.where(valid.any(axis=1), top - bottom, 0.0)
+
+
+def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Walk from ``start`` by ``step`` towards ``stop`` until ``a`` falls below ``threshold``.
+
+    Per row: the first position whose value is below the threshold, or the position
+    before a rise that starts below 1.5 × the threshold (a local minimum just above
+    it); ``stop`` when neither happens (``start`` when ``stop`` lies behind it).
+    """
+    start = np.asarray(start, dtype=np.int64)
+    n_steps = np.maximum((np.asarray(stop, dtype=np.int64) - start) * step, 0)
+    if start.size == 0:
+        return start.copy()
+    idx, valid = ranges(start, n_steps + 1, a.size, step)
+    v = a[idx]
+    thr = np.asarray(threshold, dtype=np.float64)[:, None]
+    nxt, cur = v[:, 1:], v[:, :-1]
+    ok = valid[:, 1:]
+    below = ok & (nxt < thr)
+    turn = ok & (nxt > cur) & (cur < 1.5 * thr)
+    has, j = first_true(below | turn)
+    rows = np.arange(start.size)
+    hit_below = below[rows, j] if below.shape[1] else np.zeros(start.size, dtype=bool)
+    end = start + step * n_steps
+    return np.where(has, start + step * (j + np.where(hit_below, 1, 0)), end)
+
+
+def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, gap: int,
+               stop: np.ndarray) -> np.ndarray:
+    """First position after ``start`` (moving by ``step``, up to ``stop``) that begins
+    ``gap`` consecutive values below ``threshold``; ``stop`` when there is none."""
+    start = np.asarray(start, dtype=np.int64)
+    stop = np.asarray(stop, dtype=np.int64)
+    length = np.maximum((stop - start) * step, 0)
+    if start.size == 0 or int(length.max()) < gap:
+        return stop.copy()
+    idx, valid = ranges(start + step, length, a.size, step)
+    below = valid & (a[idx] < np.asarray(threshold, dtype=np.float64)[:, None])
+    cs = np.concatenate([np.zeros((start.size, 1), dtype=np.int64), np.cumsum(below, axis=1)], axis=1)
+    full = (cs[:, gap:] - cs[:, :-gap]) == gap
+    has, j = first_true(full)
+    return np.where(has, start + step * (j + 1), stop)
+
+
+def settled_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, gap: int, stop: np.ndarray,
+                 resume: np.ndarray, look: int) -> np.ndarray:
+    """Like :func:`quiet_edge`, but a quiet run followed within ``look`` samples by a value
+    of at least ``resume`` is the turning point of a slurred wave: search on past it
+    (at most four times)."""
+    threshold = np.asarray(threshold, dtype=np.float64)
+    resume = np.asarray(resume, dtype=np.float64)
+    stop = np.asarray(stop, dtype=np.int64)
+    edge = quiet_edge(a, start, step, threshold, gap, stop)
+    active = np.ones(edge.size, dtype=bool)
+    for _ in range(4):
+        active &= edge != stop
+        if not active.any():
+            break
+        sel = np.flatnonzero(active)
+        e = edge[sel]
+        if step > 0:  # a[edge : edge + look]
+            idx, valid = ranges(e, np.minimum(look, a.size - e), a.size, 1)
+        else:  # a[max(edge - look, 0) : edge + 1][::-1]
+            idx, valid = ranges(e, np.minimum(look, e) + 1, a.size, -1)
+        has, j = first_true(valid & (a[idx] >= resume[sel, None]))
+        active[sel[~has]] = False
+        go = sel[has]
+        if go.size == 0:
+            break
+        edge[go] = quiet_edge(a, edge[go] + step * j[has], step, threshold[go], gap, stop[go])
+    return edge
