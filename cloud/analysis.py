@@ -83,7 +83,7 @@ class AnalysisService:
         self.metrics = metrics or Metrics()
         self.queue: JobQueue = queue or MemoryQueue(config.queue_max_jobs)
         self._analyser = analyser
-        self._settings = PipelineSettings(analysis_fs_hz=config.analysis_fs_hz, band_hz=config.band_hz)
+        self._settings = PipelineSettings()
         self._waiting: dict[tuple[str, str], asyncio.Future[StoredResult]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._executor: concurrent.futures.Executor | None = None

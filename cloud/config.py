@@ -37,10 +37,6 @@ class CloudConfig:
         Sustained requests per second allowed per token (token bucket).
     burst : int
         Bucket size of the per-token rate limit.
-    analysis_fs_hz : float
-        Signals are resampled to this rate before analysis.
-    band_hz : tuple of float
-        Band-pass corners (low, high) in Hz applied before analysis.
     body_timeout_s : float
         A request body not fully received within this time is refused (408) and its
         connection closed (owner: the edge, cloud/edge.py).
@@ -59,8 +55,6 @@ class CloudConfig:
     max_body_bytes: int = 32 * 1024 * 1024
     rate_per_s: float = 200.0
     burst: int = 400
-    analysis_fs_hz: float = 300.0
-    band_hz: tuple[float, float] = (0.5, 40.0)
     body_timeout_s: float = 20.0
     parse_workers: int = 1
     parse_waiting: int = 8
@@ -75,12 +69,9 @@ class CloudConfig:
         _check(self.max_body_bytes >= 1024, "max_body_bytes", "must be >= 1024")
         _check(self.rate_per_s > 0, "rate_per_s", "must be > 0")
         _check(self.burst >= 1, "burst", "must be >= 1")
-        _check(50.0 <= self.analysis_fs_hz <= 2000.0, "analysis_fs_hz", "must be within 50-2000 Hz")
         _check(0 < self.body_timeout_s <= 600, "body_timeout_s", "must be within (0, 600] s")
         _check(self.parse_workers >= 1, "parse_workers", "must be >= 1")
         _check(self.parse_waiting >= 0, "parse_waiting", "must be >= 0")
-        low, high = self.band_hz
-        _check(0 < low < high < self.analysis_fs_hz / 2, "band_hz", "need 0 < low < high < analysis_fs_hz/2")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CloudConfig:

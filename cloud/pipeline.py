@@ -1,9 +1,11 @@
 """The analysis itself: a pure function run by stateless workers (threads or processes).
 
 Steps (after authorisation and queueing, done by :mod:`cloud.analysis`): counts → mV,
-preprocess for the models (band-pass, resample to the analysis rate,
-:mod:`ecg.preprocess`), then the models and measurements (the delineator gets the
-unfiltered signal at its own rate, resampled only outside ``MEASURE_FS_HZ``):
+then one analysis context per lead (:mod:`ecg.context`) at the recording's rate
+(resampled only outside ``MEASURE_FS_HZ``, where the delineator is validated). Every
+step below takes its filtered views and R peaks from those contexts, so each lead is
+filtered and peak-detected once; the rhythm model gets millivolts at the recording's
+rate, as on the phone, and does its own band-pass and resampling:
 
 - one lead: the shipped rhythm model (:func:`ecg.screening.screen`) and
   :func:`ecg.delineate.measure`;
@@ -12,7 +14,7 @@ unfiltered signal at its own rate, resampled only outside ``MEASURE_FS_HZ``):
   :func:`ecg.delineate.measure_leads` (AV block, bundle-branch-block patterns, wide
   QRS, axis);
 - both: premature ventricular / atrial complexes from beat timing and QRS morphology
-  (:mod:`cloud.ectopy`; PVCs only when the rhythm model says atrial fibrillation), and
+  (:mod:`ecg.ectopy`; PVCs only when the rhythm model says atrial fibrillation), and
   no intervals or findings when the signal is unreadable.
 """
 
@@ -20,14 +22,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cloud.ectopy import find_ectopy
 from cloud.errors import UnanalysableSignal
 from cloud.validation import AnalysisRequest
 from ecg.classes import RHYTHM_CLASSES
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ecg.context import LeadContext
 
 #: labels of the rhythm model's classes (CinC 2017 classes; the class table, :mod:`ecg.classes`)
 RHYTHM_LABELS: dict[str, str] = {c.code: c.clinician_label for c in RHYTHM_CLASSES}
@@ -41,10 +45,15 @@ RHYTHM_LEADS = ("I", "II", "V1")
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """What the workers need to know (picklable)."""
+    """What the workers need to know (picklable).
 
-    analysis_fs_hz: float = 300.0
-    band_hz: tuple[float, float] = (0.5, 40.0)
+    Attributes
+    ----------
+    measure_fs_hz : (float, float)
+        Rates the delineator is validated at; a recording outside is resampled into it.
+    """
+
+    measure_fs_hz: tuple[float, float] = MEASURE_FS_HZ
 
 
 def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, Any]:
@@ -55,7 +64,7 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
     request : AnalysisRequest
         Checked request (ADC counts, sample rate, leads).
     settings : PipelineSettings
-        Analysis sample rate and band-pass corners.
+        The measurement rate range.
 
     Returns
     -------
@@ -71,12 +80,11 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
 
     started = time.perf_counter()
     try:
-        model_in = _preprocess(request, settings)
-        measure_in = _measurement_signal(request)
+        leads = _Leads.of(request, settings)
         if request.samples_counts.shape[1] == 1:
-            body = _single_lead(model_in, measure_in)
+            body = _single_lead(leads)
         else:
-            body = _multi_lead(model_in, measure_in, request.lead_names)
+            body = _multi_lead(leads, request.lead_names)
     except EcgError as exc:
         raise UnanalysableSignal(str(exc)) from None
     body.update(
@@ -101,57 +109,66 @@ def warm_up() -> None:
         pass
 
 
-def _preprocess(request: AnalysisRequest, settings: PipelineSettings) -> Signal:
-    """The signal for the models: band-passed, resampled to the analysis rate."""
-    from ecg.preprocess import BandPass, Pipeline, Resample
+@dataclass(frozen=True)
+class _Leads:
+    """The recording in millivolts and one analysis context per lead at the measurement
+    rate; the screening contexts are the same objects when that is the recording's rate."""
 
-    if int(np.ptp(request.samples_counts, axis=0).max()) == 0:
-        raise UnanalysableSignal("every lead is a flat line (electrodes not in contact?)")
-    signals_mv = request.signals_mv()
-    if not np.all(np.isfinite(signals_mv)):
-        raise UnanalysableSignal("signal has non-finite values after scaling by adcGain")
-    low_hz, high_hz = settings.band_hz
-    steps: list[Any] = [BandPass(low_hz, high_hz)]  # lowers high_hz itself at low rates
-    if abs(request.fs_hz - settings.analysis_fs_hz) > 1e-9:
-        steps.append(Resample(settings.analysis_fs_hz))
-    out, fs_hz = Pipeline(steps).apply(signals_mv, request.fs_hz)
-    return np.asarray(out, dtype=np.float64).reshape(out.shape[0], -1), float(fs_hz)
+    signals_mv: np.ndarray
+    fs_hz: float
+    measured: list[LeadContext]
+
+    @classmethod
+    def of(cls, request: AnalysisRequest, settings: PipelineSettings) -> _Leads:
+        from ecg.context import contexts_of
+        from ecg.preprocess import resample
+
+        if int(np.ptp(request.samples_counts, axis=0).max()) == 0:
+            raise UnanalysableSignal("every lead is a flat line (electrodes not in contact?)")
+        signals_mv = np.asarray(request.signals_mv(), dtype=np.float64).reshape(request.samples_counts.shape[0], -1)
+        if not np.all(np.isfinite(signals_mv)):
+            raise UnanalysableSignal("signal has non-finite values after scaling by adcGain")
+        fs_hz = float(request.fs_hz)
+        low, high = settings.measure_fs_hz
+        measure_mv, measure_fs = signals_mv, fs_hz
+        if not low <= fs_hz <= high:  # the delineator filters by itself: resample only outside its range
+            measure_mv, measure_fs = resample(signals_mv, fs_hz, low if fs_hz < low else high)
+        return cls(signals_mv, fs_hz, contexts_of(measure_mv, measure_fs, list(request.lead_names)))
+
+    def screening(self, index: int) -> LeadContext:
+        """The context the rhythm model reads for lead ``index``: at the recording's rate."""
+        ctx = self.measured[index]
+        if ctx.fs_hz == self.fs_hz:
+            return ctx
+        from ecg.context import LeadContext
+
+        return LeadContext.of(self.signals_mv[:, index], self.fs_hz, lead=ctx.lead)
 
 
-def _measurement_signal(request: AnalysisRequest) -> Signal:
-    """The signal for the delineator: millivolts at the recorded rate when it is within
-    MEASURE_FS_HZ (it filters by itself; a band-pass + resample shifts its P waves),
-    else resampled to the nearest end of that range."""
-    from ecg.preprocess import Resample
-
-    signals_mv, fs_hz = request.signals_mv(), request.fs_hz
-    low, high = MEASURE_FS_HZ
-    if not low <= fs_hz <= high:
-        signals_mv, fs_hz = Resample(low if fs_hz < low else high).apply(signals_mv, fs_hz)
-    return np.asarray(signals_mv, dtype=np.float64).reshape(signals_mv.shape[0], -1), float(fs_hz)
-
-
-def _single_lead(model_in: Signal, measure_in: Signal) -> dict[str, Any]:
-    from ecg.delineate import measure
+def _screen(ctx: LeadContext) -> dict[str, Any]:
     from ecg.screening import screen
 
-    sig_mv, fs_hz = model_in
-    screening = screen(sig_mv[:, 0], fs_hz).to_dict()
-    measured = measure(measure_in[0][:, 0], measure_in[1]).to_dict()
-    ectopic = _ectopy(sig_mv, fs_hz, 0, screening["probabilities"]) if _readable(screening) else []
+    return screen(ctx.signal_mv, ctx.fs_hz, context=ctx).to_dict()
+
+
+def _single_lead(leads: _Leads) -> dict[str, Any]:
+    from ecg.delineate import measure
+
+    screening = _screen(leads.screening(0))
+    ctx = leads.measured[0]
+    measured = measure(ctx.signal_mv, ctx.fs_hz, context=ctx).to_dict()
+    ectopic = _ectopy(leads, 0, screening["probabilities"]) if _readable(screening) else []
     return _body(screening["probabilities"], screening, measured, str(screening["model_version"]), ectopic)
 
 
-def _multi_lead(model_in: Signal, measure_in: Signal, lead_names: tuple[str, ...]) -> dict[str, Any]:
+def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
     from ecg.delineate import measure_leads
     from ecg.errors import SignalError
-    from ecg.screening import screen
 
-    signals_mv, fs_hz = model_in
     per_lead: list[dict[str, Any]] = []
     for index in _rhythm_leads(lead_names):
         try:
-            per_lead.append(screen(signals_mv[:, index], fs_hz).to_dict())
+            per_lead.append(_screen(leads.screening(index)))
         except SignalError:
             continue
     if not per_lead:
@@ -160,14 +177,15 @@ def _multi_lead(model_in: Signal, measure_in: Signal, lead_names: tuple[str, ...
     probabilities = {
         code: float(np.mean([float(r["probabilities"].get(code, 0.0)) for r in readable])) for code in RHYTHM_LABELS
     }
-    measured = measure_leads(measure_in[0], measure_in[1], list(lead_names)).to_dict()
+    measure_mv = np.column_stack([c.signal_mv for c in leads.measured])
+    measured = measure_leads(measure_mv, leads.measured[0].fs_hz, list(lead_names), contexts=leads.measured).to_dict()
     lead_rates = [r["heart_rate_bpm"] for r in readable if r.get("heart_rate_bpm") is not None]
     summary = {
         "heart_rate_bpm": float(np.median(lead_rates)) if lead_rates else None,
         "quality": readable[0].get("quality"),
     }
     rhythm_lead = lead_names.index("II") if "II" in lead_names else 0
-    ectopic = _ectopy(signals_mv, fs_hz, rhythm_lead, probabilities)
+    ectopic = _ectopy(leads, rhythm_lead, probabilities)
     return _body(probabilities, summary, measured, str(per_lead[0]["model_version"]) + MULTI_LEAD_TAG, ectopic)
 
 
@@ -178,16 +196,13 @@ def _rhythm_leads(lead_names: tuple[str, ...]) -> list[int]:
     return chosen or list(range(min(3, len(lead_names))))
 
 
-def _ectopy(signals_mv: np.ndarray, fs_hz: float, rhythm_lead: int, probabilities: dict[str, float]) -> list[Any]:
-    """PVC/PAC findings; when the rhythm is most likely atrial fibrillation, PVCs only
-    (a premature atrial beat means nothing without a regular sinus rhythm)."""
-    from ecg.beats import detect_r_peaks
+def _ectopy(leads: _Leads, rhythm_lead: int, probabilities: dict[str, float]) -> list[Any]:
+    """PVC/PAC findings from the leads' contexts; when the rhythm is most likely atrial
+    fibrillation, PVCs only (:meth:`ecg.ectopy.Ectopy.findings`)."""
+    from ecg.ectopy import find_ectopy_in
 
-    r_peaks = detect_r_peaks(signals_mv[:, rhythm_lead], fs_hz)
-    findings = find_ectopy(signals_mv, fs_hz, r_peaks).findings()
-    if max(probabilities, key=lambda code: float(probabilities[code])) == "A":
-        findings = [f for f in findings if f["code"] == "pvc"]
-    return findings
+    af = max(probabilities, key=lambda code: float(probabilities[code])) == "A"
+    return [f.to_dict() for f in find_ectopy_in(leads.measured, rhythm_lead).findings(atrial_fibrillation=af)]
 
 
 def _readable(screening: dict[str, Any]) -> bool:
