@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--cinc", type=int, default=120, help="CinC 2017 records (evenly spread)")
-    ap.add_argument("--mitdb-windows", type=int, default=5, help="30 s windows per MIT-BIH record")
+    ap.add_argument("--mitdb-windows", type=int, default=5, help="30 s windows per MIT-BIH record (0: none)")
+    ap.add_argument("--front-end", choices=sorted(FRONT_ENDS), help="only this front end")
+    ap.add_argument("--fs-hz", type=int, help="only this rate")
+    ap.add_argument("--mtu", type=int, action="append", help="only these MTUs (repeatable)")
     args = ap.parse_args(argv)
     if not (args.data / "cinc2017").is_dir() or not (args.data / "mitdb").is_dir():
         print(f"data folder {args.data} lacks cinc2017/ and mitdb/ (set --data or CARDIOLINK_DATA)", file=sys.stderr)
@@ -93,10 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for dataset in ("cinc2017", "mitdb"):
         recs = [r for r in records if r[0] == dataset]
+        if not recs:
+            continue
         for fe, (rates, gain, baseline, lo, hi) in FRONT_ENDS.items():
+            if args.front_end and fe != args.front_end:
+                continue
             for fs_hz in rates:
+                if args.fs_hz and fs_hz != args.fs_hz:
+                    continue
                 counts = [quantise(sig, fs_in, fs_hz, gain, baseline, lo, hi) for _, _, sig, fs_in in recs]
-                for mtu in MTUS:
+                for mtu in args.mtu or MTUS:
                     air = raw = 0
                     seconds = 0.0
                     worst = 0.0
