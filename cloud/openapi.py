@@ -199,7 +199,10 @@ def openapi_document(config: CloudConfig) -> dict[str, Any]:
             },
         },
         "responses": {
-            "200": _json_response("analysis result", "AnalysisResult"),
+            "200": {**_json_response("analysis result", "AnalysisResult"), "links": {
+                "GetAnalysisByRecordId": {"operationId": "getAnalysis",
+                                          "parameters": {"recordId": "$response.body#/recordId"},
+                                          "description": "the stored answer of this recording"}}},
             "400": _problem_response("body is not JSON, or its Content-Encoding does not decode"),
             **auth_errors,
             "408": _problem_response(f"body not received within {config.body_timeout_s:g} s"),

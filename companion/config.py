@@ -116,5 +116,5 @@ class CompanionConfig:
 
     def ensure_dirs(self) -> None:
         """Create the data folder and the database's folder if missing."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (self.data_dir, self.db_path.parent):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)

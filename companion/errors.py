@@ -44,6 +44,24 @@ class StoreSchemaError(StoreError):
     """The database was written by a newer version of cardiolink, or is not ours."""
 
 
+class StoreReadOnlyError(StoreError):
+    """The history is open read-only (its folder or disk cannot be written): reading works, writing does not."""
+
+
+class CorruptRecordError(StoreError):
+    """One stored recording (or its results) cannot be decoded; the others are unaffected.
+
+    Attributes
+    ----------
+    recording_id : int
+        The damaged recording.
+    """
+
+    def __init__(self, path: Path | str, recording_id: int, detail: str) -> None:
+        self.recording_id = recording_id
+        super().__init__(path, f"recording {recording_id} is damaged and cannot be read ({detail})")
+
+
 class RecordingNotFoundError(CompanionError):
     """No recording with this id in the history (caller's fault)."""
 

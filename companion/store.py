@@ -33,9 +33,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
+import logging
+import os
+import shutil
 import sqlite3
 import threading
+import urllib.parse
 import uuid as uuid_mod
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,10 +50,12 @@ import numpy as np
 
 from companion import store_schema as schema
 from companion.errors import (
+    CorruptRecordError,
     RecordingNotFoundError,
     StoreError,
     StoreFullError,
     StoreLockedError,
+    StoreReadOnlyError,
     StoreSchemaError,
 )
 from companion.recording import ContactEvent, Recording
@@ -62,10 +69,43 @@ from companion.store_models import (
     utc_text,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = ["Store", "OutboxItem", "RecordingSummary", "StoredRecording", "utc_text", "parse_utc"]
 
 # sqlite3 primary result codes (https://sqlite.org/rescode.html)
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 6, 11, 13, 26
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN = 8, 10, 14
+#: below this much free space an I/O error is reported as a full disk, bytes
+_FULL_BELOW_BYTES = 1024 * 1024
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the filesystem of *path* has (almost) no space left."""
+    try:
+        return shutil.disk_usage(path.parent if not path.is_dir() else path).free < _FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the folder is read-only"
+    return exc.strerror or str(exc)
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by the user only (0600) if missing; SQLite
+    gives its -wal and -shm files the same mode. An existing file is made 0600 too."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return
+    os.close(fd)
 
 
 #: a row in state 'recording' untouched for this long belongs to a dead session, seconds
@@ -91,29 +131,76 @@ class Store:
         The database cannot be opened or migrated.
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self.read_only = read_only
+        if not read_only:
+            try:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _create_private(self.path)
+            except OSError as exc:
+                if not self.path.is_file():
+                    raise StoreError(self.path, f"cannot create the history database: {_os_reason(exc)}") from exc
+                self.read_only = True  # an existing history in a folder we cannot write: read it
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(self.path, f"cannot create the database folder: {exc}") from exc
+            self._conn = self._connect(busy_timeout_s)
+        except (StoreLockedError, StoreSchemaError):
+            raise
+        except StoreError:
+            if self.read_only or not self.path.is_file():
+                raise
+            self.read_only = True  # e.g. WAL needs a -shm file the folder does not let us create
+            self._conn = self._connect(busy_timeout_s)
+
+    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
+        """Open, configure and migrate (read-write), or open for reading only (``self.read_only``)."""
         with self._translate():
-            self._conn = sqlite3.connect(
-                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
+            if self.read_only:
+                return self._connect_read_only(busy_timeout_s)
+            else:
+                conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+        self._conn = conn
         try:
             with self._translate():
-                self._conn.execute("PRAGMA foreign_keys = ON")
-                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreError(self.path, f"cannot switch to WAL journal (got {mode})")
-                self._conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
                 self._migrate()
         except BaseException:
-            self._conn.close()
+            conn.close()
             raise
+        return conn
+
+    def _connect_read_only(self, busy_timeout_s: float) -> sqlite3.Connection:
+        """Open for reading: ``mode=ro`` when SQLite can still share the WAL index, else
+        ``immutable=1`` (a folder nobody can write: no -shm file can exist or be created)."""
+        base = f"file:{urllib.parse.quote(str(self.path.resolve()))}"
+        last: sqlite3.Error | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(f"{base}?{query}", uri=True, timeout=busy_timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                self._conn = conn
+                self._check_readable_version()
+                return conn
+            except sqlite3.Error as exc:
+                conn.close()
+                last = exc
+        assert last is not None
+        raise last
+
+    def _check_readable_version(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version != len(schema.MIGRATIONS):
+            raise StoreReadOnlyError(
+                self.path, f"the history (schema {version}) needs an upgrade to schema {len(schema.MIGRATIONS)}, "
+                "but its folder cannot be written")
 
     @classmethod
     def open(cls, config: Any) -> Store:
@@ -123,6 +210,9 @@ class Store:
         ``'incomplete'`` on the way (see :meth:`close_abandoned`).
         """
         store = cls(config.db_path, busy_timeout_s=config.busy_timeout_s)
+        if store.read_only:
+            log.warning("%s cannot be written: the history is open read-only", store.path)
+            return store
         try:
             store.close_abandoned()
         except BaseException:
@@ -174,8 +264,15 @@ class Store:
             text = str(exc)
             if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text:
                 raise StoreLockedError(self.path, f"the history database is locked by another process: {text}") from exc
-            if code == _SQLITE_FULL or "full" in text:
-                raise StoreFullError(self.path, f"the disk is full, the history database cannot grow: {text}") from exc
+            if code == _SQLITE_FULL or "full" in text or (code == _SQLITE_IOERR and _disk_full(self.path)):
+                raise StoreFullError(self.path, "the disk is full: free some space, then retry "
+                                                f"(nothing was lost; sqlite: {text})") from exc
+            if code == _SQLITE_READONLY or "readonly" in text:
+                raise StoreReadOnlyError(self.path, "the history cannot be written (read-only folder or disk); "
+                                                    f"it can still be read (sqlite: {text})") from exc
+            if code == _SQLITE_CANTOPEN:
+                raise StoreError(self.path, "cannot open the history database (missing or unwritable folder?): "
+                                            f"{text}") from exc
             if code in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
                 raise StoreSchemaError(self.path, f"not a usable cardiolink database: {text}") from exc
             raise StoreError(self.path, f"history database error: {text}") from exc
@@ -200,15 +297,19 @@ class Store:
             return cur.fetchall()
 
     def _migrate(self) -> None:
-        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(schema.MIGRATIONS):
-            raise StoreSchemaError(
-                self.path,
-                f"database schema version {version} is newer than this cardiolink "
-                f"(knows {len(schema.MIGRATIONS)}); upgrade cardiolink",
-            )
-        for number, sql in enumerate(schema.MIGRATIONS[version:], start=version + 1):
-            with self._tx() as conn:
+        """Apply missing migrations; the version is read again inside the write transaction,
+        so concurrent first runs apply each migration exactly once."""
+        if int(self._conn.execute("PRAGMA user_version").fetchone()[0]) == len(schema.MIGRATIONS):
+            return
+        with self._tx() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(schema.MIGRATIONS):
+                raise StoreSchemaError(
+                    self.path,
+                    f"database schema version {version} is newer than this cardiolink "
+                    f"(knows {len(schema.MIGRATIONS)}); upgrade cardiolink",
+                )
+            for number, sql in enumerate(schema.MIGRATIONS[version:], start=version + 1):
                 for statement in _statements(sql):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
@@ -289,7 +390,20 @@ class Store:
         rows = self._query("SELECT * FROM recordings WHERE id = ?", (recording_id,))
         if not rows:
             raise RecordingNotFoundError(recording_id)
-        row = rows[0]
+        with self._decoding(recording_id):
+            return self._stored_recording(recording_id, rows[0])
+
+    @contextlib.contextmanager
+    def _decoding(self, recording_id: int) -> Iterator[None]:
+        """Turn a decoding failure of one stored row into :class:`CorruptRecordError`."""
+        try:
+            yield
+        except (StoreError, RecordingNotFoundError):
+            raise
+        except Exception as exc:  # zlib, JSON, dates, values Recording refuses: all mean a damaged row
+            raise CorruptRecordError(self.path, recording_id, f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+    def _stored_recording(self, recording_id: int, row: sqlite3.Row) -> StoredRecording:
         rec = Recording(
             samples=decode_samples(row["samples"], row["sample_format"]),
             sample_rate_hz=row["sample_rate_hz"],
@@ -327,7 +441,14 @@ class Store:
             " ORDER BY r.recorded_at DESC, r.id DESC LIMIT ? OFFSET ?",
             (-1 if limit is None else limit, offset),
         )
-        return [RecordingSummary.from_row(r) for r in rows]
+        summaries = []
+        for row in rows:
+            try:
+                summaries.append(RecordingSummary.from_row(row))
+            except Exception as exc:  # one damaged row: listed as such, the others unaffected
+                log.warning("recording %s is damaged: %s", row["id"], exc)
+                summaries.append(RecordingSummary.damaged(int(row["id"]), str(row["uuid"])))
+        return summaries
 
     def recording_ids(self) -> list[int]:
         """All recording ids, oldest first."""
@@ -370,7 +491,13 @@ class Store:
 
     def _result(self, table: str, rid: int) -> dict[str, Any] | None:
         rows = self._query(f"SELECT result_json FROM {table} WHERE recording_id = ?", (rid,))
-        return json.loads(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        with self._decoding(rid):
+            value = json.loads(rows[0][0])
+            if not isinstance(value, dict):
+                raise ValueError(f"{table} holds {type(value).__name__}, not an object")
+            return value
 
     # -- outbox -----------------------------------------------------------------------
 
@@ -406,11 +533,25 @@ class Store:
             " ORDER BY next_try_at, recording_id LIMIT ?",
             (utc_text(now), limit),
         )
-        return [OutboxItem.from_row(r) for r in rows]
+        return self._outbox_items(rows)
+
+    def _outbox_items(self, rows: list[sqlite3.Row]) -> list[OutboxItem]:
+        """Outbox rows that decode; a damaged one is given up (state 'failed') so it never blocks the rest."""
+        items = []
+        for row in rows:
+            try:
+                items.append(OutboxItem.from_row(row))
+            except Exception as exc:
+                rid = int(row["recording_id"])
+                log.warning("outbox row of recording %d is damaged (%s); giving it up", rid, exc)
+                with contextlib.suppress(StoreError):
+                    self._update_outbox(rid, "state = 'failed', last_error = ?, next_try_at = ?",
+                                        (f"damaged outbox row: {exc}"[:2000], utc_text()))
+        return items
 
     def outbox(self) -> list[OutboxItem]:
         """Every outbox row, oldest first."""
-        return [OutboxItem.from_row(r) for r in self._query("SELECT * FROM outbox ORDER BY created_at, recording_id")]
+        return self._outbox_items(self._query("SELECT * FROM outbox ORDER BY created_at, recording_id"))
 
     def mark_outbox_sending(self, recording_id: int) -> None:
         """Mark an upload attempt as started (counts the attempt)."""

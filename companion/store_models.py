@@ -142,6 +142,13 @@ class RecordingSummary:
             sync_state=row["sync_state"],
         )
 
+    @classmethod
+    def damaged(cls, recording_id: int, uuid: str) -> RecordingSummary:
+        """The history line of a row that cannot be decoded (state ``'damaged'``, no samples)."""
+        return cls(id=recording_id, uuid=uuid, recorded_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC), state="damaged",
+                   n_samples=0, sample_rate_hz=1.0, complete=False, verified=False, local=None, cloud=None,
+                   sync_state=None)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``history --json`` form."""
         return {

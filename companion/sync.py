@@ -28,7 +28,7 @@ from typing import Any
 
 from cloud_client import AnalysisRequest, AnalysisResult, AuthError, CloudClient, CloudUnavailable, RequestRejected
 from cloud_client.errors import CloudClientError
-from companion.errors import CompanionError
+from companion.errors import CompanionError, CorruptRecordError
 from companion.store import Store
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,13 @@ async def sync_pending(
     due = store.due_outbox(now=now(), limit=limit)
     for index, item in enumerate(due):
         rid = item.recording_id
-        request = request_for(store, rid)
+        try:
+            request = request_for(store, rid)
+        except CorruptRecordError as exc:  # one damaged recording never blocks the others
+            store.mark_outbox_failed(rid, str(exc), next_try_at=None, give_up=True)
+            report.rejected.append(rid)
+            log.warning("recording %d not sent: %s", rid, exc)
+            continue
         store.mark_outbox_sending(rid)
         try:
             result = await client.analyse(request)
