@@ -40,6 +40,8 @@ __all__ = [
     "read_labels",
     "split_records",
     "load_dataset",
+    "prepare_recording",
+    "load_readable",
 ]
 
 log = logging.getLogger(__name__)
@@ -132,15 +134,24 @@ class Dataset:
         return Dataset([self.names[i] for i in sel], self.y[sel], [self.signals[i] for i in sel], self.rr[sel])
 
 
-def _prepare_one(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    sig_mv = scipy.io.loadmat(str(path))["val"][0].astype(np.float64) / CINC_GAIN_COUNTS_PER_MV
-    x = prepare_signal(sig_mv, CINC_FS_HZ)
+def prepare_recording(sig_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs of one recording in mV at its own rate: ``(signal_150hz, raw_rr_features)``.
+
+    The runtime's own functions (:func:`ecg.model.prepare_signal`,
+    :func:`ecg.beats.detect_r_peaks`, :func:`ecg.rr_features.rr_features`), as at screening time.
+    """
+    x = prepare_signal(sig_mv, fs_hz)
     try:
-        peaks = beats.detect_r_peaks(sig_mv, CINC_FS_HZ)
+        peaks = beats.detect_r_peaks(sig_mv, fs_hz)
     except EcgError:
         peaks = np.zeros(0, dtype=np.int64)
-    feats = rr_features(peaks, CINC_FS_HZ, duration_s=sig_mv.size / CINC_FS_HZ)
+    feats = rr_features(peaks, fs_hz, duration_s=sig_mv.size / fs_hz)
     return x, feats
+
+
+def _prepare_one(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    sig_mv = scipy.io.loadmat(str(path))["val"][0].astype(np.float64) / CINC_GAIN_COUNTS_PER_MV
+    return prepare_recording(sig_mv, CINC_FS_HZ)
 
 
 def load_dataset(data_dir: Path, *, cache_dir: Path = CACHE_DIR, refresh: bool = False) -> Dataset:
@@ -183,3 +194,33 @@ def load_dataset(data_dir: Path, *, cache_dir: Path = CACHE_DIR, refresh: bool =
     y = np.array([CLASSES.index(labels[n]) for n in names])
     log.info("cached %d records at %g Hz, %d RR features", len(names), MODEL_FS_HZ, len(FEATURE_NAMES))
     return Dataset(names, y, [s.astype(np.float16).astype(np.float32) for s in sigs], np.stack(feats))
+
+
+def load_readable(data_dir: Path, *, names: list[str] | None = None, cache_dir: Path = CACHE_DIR) -> dict[str, bool]:
+    """``{record: readable}`` from the screening's quality gate (:func:`ecg.quality.assess`), cached.
+
+    The decision rule is tuned on out-of-fold probabilities; records the gate calls
+    unreadable never reach the rule at screening time, so the tuner needs this flag too.
+    Only ``names`` (default: every labelled record) are computed; the cache grows as needed.
+    """
+    from ecg.quality import assess
+
+    cinc = Path(data_dir) / "cinc2017"
+    wanted = sorted(read_labels(cinc)) if names is None else list(names)
+    cache = Path(cache_dir) / "readable.npz"
+    known: dict[str, bool] = {}
+    if cache.is_file():
+        z = np.load(cache)
+        known = dict(zip((str(n) for n in z["names"]), z["readable"].astype(bool).tolist()))
+    missing = [n for n in wanted if n not in known]
+    for name in missing:
+        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0].astype(np.float64) / CINC_GAIN_COUNTS_PER_MV
+        try:
+            peaks = beats.detect_r_peaks(sig_mv, CINC_FS_HZ)
+            known[name] = bool(assess(sig_mv, CINC_FS_HZ, r_peaks=peaks).readable)
+        except EcgError:
+            known[name] = False
+    if missing:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        np.savez(cache, names=np.array(sorted(known)), readable=np.array([known[n] for n in sorted(known)]))
+    return {n: known[n] for n in wanted}

@@ -4,9 +4,10 @@ Usage::
 
     .venv-train/bin/python -m training.export --run training/runs/main
 
-Steps: load each fold's best weights; tune per-class decision weights on the pooled
-out-of-fold probabilities (never on the validation split); build one graph averaging the
-folds; convert it twice — float32 (for the agreement check, kept in the run directory)
+Steps: fit the temperature on the pooled out-of-fold window logits and tune the decision
+rule (:mod:`training.rule`) on the calibrated out-of-fold probabilities, never on the
+validation split; build one graph averaging the folds' logits, dividing them by the
+temperature and applying the softmax; convert it twice — float32 (for the agreement check, kept in the run directory)
 and full int8 (int8 inputs, weights, activations and output; calibrated on windows of
 training records) — and write ``ecg/models/rhythm.tflite`` and ``rhythm.json``.
 """
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ecg.model import decide
 from ecg.model import (
     BAND_HZ,
     CLASSES,
@@ -33,23 +33,51 @@ from ecg.model import (
     signal_windows,
 )
 from ecg.rr_features import FEATURE_NAMES
-from training.data import SPLIT_SEED, VALIDATION_FRACTION, default_data_dir, load_dataset, split_records
-from training.metrics import af_sensitivity_at_specificity, cinc_f1, tune_class_weights
-from training.train import standardise
+from training.data import SPLIT_SEED, VALIDATION_FRACTION, default_data_dir, load_dataset, load_readable, split_records
+from training.calibrate import fit_temperature
+from training.rule import cross_validate, rule_figures, tune
+from training.train import record_probs, standardise
 
 log = logging.getLogger("training.export")
 
-#: AF is decided first when p(A) reaches the threshold giving this out-of-fold specificity
-AF_TARGET_SPECIFICITY = 0.975
 
-
-def _pooled_oof(run: Path, folds: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    ys, ps = [], []
+def _pooled_oof(run: Path, folds: list[int]) -> dict[str, np.ndarray]:
+    """Pooled out-of-fold predictions: names, labels, record probabilities and, when stored,
+    the window logits with their record index (offset into the pooled records)."""
+    names, ys, ps, zs, owners, n = [], [], [], [], [], 0
     for k in folds:
         z = np.load(run / f"fold{k}" / "oof.npz")
+        names += [str(v) for v in z["names"]]
         ys.append(z["y"])
         ps.append(z["probs"])
-    return np.concatenate(ys), np.concatenate(ps)
+        if "window_logits" in z:
+            zs.append(z["window_logits"])
+            owners.append(z["window_owner"] + n)
+        n += len(z["y"])
+    out = {"names": np.array(names), "y": np.concatenate(ys), "probs": np.concatenate(ps)}
+    if len(zs) == len(folds):
+        out |= {"window_logits": np.concatenate(zs), "window_owner": np.concatenate(owners)}
+    return out
+
+
+def tune_decision(run: Path, folds: list[int], data_dir: Path) -> tuple[float, DecisionParams, dict[str, float]]:
+    """Temperature and decision values from the pooled out-of-fold predictions (never validation).
+
+    Returns ``(temperature, decision, cross_validated_figures)``: the temperature minimises
+    the out-of-fold record NLL; the rule is tuned on the calibrated probabilities (with the
+    quality gate's verdict per record) and its figures are 5-fold cross-validated.
+    """
+    oof = _pooled_oof(run, folds)
+    y = oof["y"]
+    temperature, probs = 1.0, oof["probs"]
+    if "window_logits" in oof:
+        temperature = fit_temperature(oof["window_logits"], oof["window_owner"], y)
+        probs = record_probs(oof["window_logits"], oof["window_owner"], len(y), temperature)
+    readable_map = load_readable(data_dir, names=[str(v) for v in oof["names"]])
+    readable = np.array([readable_map[str(v)] for v in oof["names"]])
+    code, cat, _ = cross_validate(y, probs, readable)
+    params, _ = tune(y, probs, readable)
+    return temperature, params, rule_figures(y, code, cat)
 
 
 def _input_order(float_bytes: bytes) -> list[str]:
@@ -97,17 +125,6 @@ def strip_names(tflite_bytes: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def _decision(out: Path, weights: np.ndarray, af_threshold: float) -> dict[str, object]:
-    """The sidecar's ``decision`` section: the tuned class weights and AF threshold (AF call
-    and band floor, no band); the other values (N/O floors, heart-rate flags) carried over
-    from the sidecar being replaced, else the shipped one."""
-    previous = out.with_suffix(".json") if out.with_suffix(".json").is_file() else DEFAULT_MODEL_PATH.with_suffix(".json")
-    kept = json.loads(previous.read_text())["decision"]
-    tuned = {"class_weights": dict(zip(CLASSES, (float(v) for v in weights))),
-             "af_call_min": af_threshold, "af_band_min": af_threshold}
-    return DecisionParams.from_dict(kept | tuned).to_dict()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=default_data_dir())
@@ -125,12 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     train_names = [n for f in split for n in f]
     stats = json.loads((args.run / "rr_stats.json").read_text())
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
-    y_oof, p_oof = _pooled_oof(args.run, folds)
-    _, af_threshold = af_sensitivity_at_specificity(y_oof, p_oof[:, 1], AF_TARGET_SPECIFICITY)
-    weights = tune_class_weights(y_oof, p_oof, af_threshold=af_threshold)
-    log.info("out-of-fold CinC F1: argmax %.4f, tuned %.4f, weights %s, AF threshold %.3f",
-             cinc_f1(y_oof, p_oof.argmax(1)), cinc_f1(y_oof, decide(p_oof, weights, af_threshold)),
-             np.round(weights, 3).tolist(), af_threshold)
+    temperature, decision, cv_figures = tune_decision(args.run, folds, args.data)
+    log.info("temperature %.3f; decision %s; cross-validated out-of-fold figures %s", temperature,
+             decision.to_dict(), {k: round(v, 4) for k, v in cv_figures.items()})
     config = json.loads((args.run / "config.json").read_text())
     stages = tuple(tuple(int(v) for v in st) for st in config.get("stages", STAGES))
     members = []
@@ -138,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         m = build_model(f"fold{k}", stages=stages)
         m.load_weights(args.run / f"fold{k}" / "best.weights.h5")
         members.append(m)
-    ens = build_ensemble(members)
+    ens = build_ensemble(members, temperature)
     float_bytes = convert(ens)
     int8_bytes = strip_names(convert(ens, _representative(data, train_names, mean, std, 400, SPLIT_SEED, _input_order(float_bytes))))
     (args.run / "rhythm_float.tflite").write_bytes(float_bytes)
@@ -153,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         "rr_features": list(FEATURE_NAMES),
         "rr_mean": [float(v) for v in mean],
         "rr_std": [float(v) for v in std],
-        "decision": _decision(args.out, weights, float(af_threshold)),
-        "af_target_specificity": AF_TARGET_SPECIFICITY,
+        "temperature": temperature,
+        "decision": decision.to_dict() | {"tuned_on": f"pooled out-of-fold predictions of {args.run.name}",
+                                          "cross_validated_out_of_fold": {k: round(v, 4) for k, v in cv_figures.items()}},
         "folds": folds,
         "split": {"seed": SPLIT_SEED, "validation_fraction": VALIDATION_FRACTION},
         "n_params": int(sum(m.count_params() for m in members)),

@@ -3,8 +3,8 @@
 One fold model: a residual 1-D CNN with large kernels and shortcut connections on a 20 s,
 150 Hz window (in the spirit of CardioLearn's and torch_ecg's ResNets), global average
 and max pooling, and beside it a small dense branch on the standardised RR features.
-The shipped graph (:func:`build_ensemble`) averages the softmax outputs of the fold models
-inside one TFLite file.
+The shipped graph (:func:`build_ensemble`) averages the fold models' logits, divides them
+by a fitted temperature and applies the softmax, inside one TFLite file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from keras import layers
 from ecg.model import CLASSES, WINDOW_SAMPLES
 from ecg.rr_features import FEATURE_NAMES
 
-__all__ = ["build_model", "build_ensemble", "STAGES"]
+__all__ = ["build_model", "build_ensemble", "logits_model", "STAGES"]
 
 #: (channels, kernel, stride) of the residual stages after the stem
 STAGES: tuple[tuple[int, int, int], ...] = (
@@ -61,14 +61,26 @@ def build_model(name: str = "fold", *, dropout: float = 0.3,
     h = layers.Concatenate(name="merge")([pooled, r])
     h = layers.Dropout(dropout, name="drop")(h)
     h = layers.Dense(32, activation="relu", name="head")(h)
-    out = layers.Dense(len(CLASSES), activation="softmax", name="probs")(h)
+    logits = layers.Dense(len(CLASSES), name="probs")(h)
+    out = layers.Softmax(name="softmax")(logits)
     return keras.Model([sig, rr], out, name=name)
 
 
-def build_ensemble(members: list[keras.Model]) -> keras.Model:
-    """One graph averaging the members' probabilities; inputs ``signal`` and ``rr``, batch 1."""
+def logits_model(model: keras.Model) -> keras.Model:
+    """The same network up to its pre-softmax ``probs`` layer (shared weights)."""
+    return keras.Model(model.inputs, model.get_layer("probs").output, name=f"{model.name}_logits")
+
+
+def build_ensemble(members: list[keras.Model], temperature: float = 1.0) -> keras.Model:
+    """One graph: softmax of the members' mean logits divided by ``temperature``; batch 1.
+
+    The temperature is fitted on out-of-fold predictions (``training.calibrate``) so the
+    probabilities are calibrated; it changes no arg-max.
+    """
     sig = keras.Input((WINDOW_SAMPLES, 1), batch_size=1, name="signal")
     rr = keras.Input((len(FEATURE_NAMES),), batch_size=1, name="rr")
-    outs = [m([sig, rr], training=False) for m in members]
-    out = outs[0] if len(outs) == 1 else layers.Average(name="mean")(outs)
+    outs = [logits_model(m)([sig, rr], training=False) for m in members]
+    z = outs[0] if len(outs) == 1 else layers.Average(name="mean")(outs)
+    z = layers.Rescaling(1.0 / float(temperature), name="temperature")(z)
+    out = layers.Softmax(name="calibrated")(z)
     return keras.Model([sig, rr], out, name="rhythm_ensemble")

@@ -25,7 +25,7 @@ import numpy as np
 
 from ecg.model import CLASSES, signal_windows
 from training.augment import Augmenter
-from training.data import N_FOLDS, Dataset, default_data_dir, load_dataset, split_records
+from training.data import CACHE_DIR, N_FOLDS, Dataset, default_data_dir, load_dataset, split_records
 from training.metrics import cinc_f1, f1_per_class
 
 log = logging.getLogger("training.train")
@@ -43,20 +43,38 @@ def standardise(rr: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray
     return np.clip((rr - mean) / std, -5.0, 5.0).astype(np.float32)
 
 
-def predict_records(model, ds: Dataset, rr_z: np.ndarray, batch_size: int = 256) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Window-averaged probabilities per record, with a Keras model."""
+def window_inputs(ds: Dataset, rr_z: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """All model windows of ``ds`` with their RR features, and the record index of each window."""
     wins, rrs, owner = [], [], []
     for i, x in enumerate(ds.signals):
         w = signal_windows(x)
         wins.append(w)
         rrs.append(np.repeat(rr_z[i : i + 1], len(w), axis=0))
         owner += [i] * len(w)
-    p = model.predict({"signal": np.concatenate(wins)[..., None], "rr": np.concatenate(rrs)},
-                      batch_size=batch_size, verbose=0)
-    owner_arr = np.asarray(owner)
-    out = np.zeros((len(ds.names), len(CLASSES)))
-    np.add.at(out, owner_arr, p)
-    return out / np.bincount(owner_arr)[:, None]
+    return {"signal": np.concatenate(wins)[..., None], "rr": np.concatenate(rrs)}, np.asarray(owner)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def record_probs(window_logits: np.ndarray, owner: np.ndarray, n_records: int, temperature: float = 1.0) -> np.ndarray:
+    """Window probabilities (softmax of logits / temperature) averaged per record, as at run time."""
+    p = softmax(window_logits / temperature)
+    out = np.zeros((n_records, p.shape[1]))
+    np.add.at(out, owner, p)
+    return out / np.bincount(owner, minlength=n_records)[:, None]
+
+
+def predict_records(model, ds: Dataset, rr_z: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """``(record_probs, window_logits, window_owner)`` of a Keras fold model on ``ds``."""
+    from training.model import logits_model
+
+    feeds, owner = window_inputs(ds, rr_z)
+    z = logits_model(model).predict(feeds, batch_size=batch_size, verbose=0)
+    return record_probs(z, owner, len(ds.names)), z, owner
 
 
 def _lr(epoch: int, epochs: int, base: float) -> float:
@@ -68,7 +86,7 @@ def _lr(epoch: int, epochs: int, base: float) -> float:
 
 
 def train_fold(k: int, data: Dataset, folds: list[list[str]], run: Path, args: argparse.Namespace,
-               mean: np.ndarray, std: np.ndarray) -> None:
+               mean: np.ndarray, std: np.ndarray, extra: Dataset | None = None) -> None:
     import tensorflow as tf
     from tensorflow import keras
 
@@ -83,6 +101,9 @@ def train_fold(k: int, data: Dataset, folds: list[list[str]], run: Path, args: a
         return
     train_names = [n for j, f in enumerate(folds) if j != k for n in f]
     tr, va = data.subset(train_names), data.subset(folds[k])
+    if extra is not None and extra.names:
+        tr = Dataset(tr.names + extra.names, np.concatenate([tr.y, extra.y]), tr.signals + extra.signals,
+                     np.concatenate([tr.rr, extra.rr]))
     tr_z, va_z = standardise(tr.rr, mean, std), standardise(va.rr, mean, std)
     tf.keras.utils.set_random_seed(args.seed + k)
     last = fold_dir / "last.keras"
@@ -102,24 +123,30 @@ def train_fold(k: int, data: Dataset, folds: list[list[str]], run: Path, args: a
         for _ in range(steps):
             xb, yb = aug.batch(args.batch)
             losses.append(float(model.train_on_batch(xb, yb)))
-        probs = predict_records(model, va, va_z)
-        pred = probs.argmax(axis=1)
-        f1 = cinc_f1(va.y, pred)
-        f1s = f1_per_class(va.y, pred)
-        entry = {"epoch": epoch, "loss": float(np.mean(losses)), "val_f1": f1,
-                 "val_f1_NAO~": [round(float(v), 4) for v in f1s], "seconds": round(time.time() - t0, 1)}
-        state["history"].append(entry)
-        if f1 > state["best_f1"]:
-            state["best_f1"] = f1
-            state["best_epoch"] = epoch
-            model.save_weights(fold_dir / "best.weights.h5")
-            np.savez(fold_dir / "oof.npz", names=np.array(va.names), y=va.y, probs=probs)
+        entry = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": round(time.time() - t0, 1)}
+        if epoch >= args.eval_from or epoch == args.epochs - 1:
+            _score_epoch(model, va, va_z, fold_dir, state, entry)
         model.save(fold_dir / "last.keras.tmp.keras")
         (fold_dir / "last.keras.tmp.keras").replace(last)
+        state["history"].append(entry)
         state["epoch"] = epoch
         state_path.write_text(json.dumps(state, indent=1))
-        log.info("fold %d epoch %d: loss %.4f val F1 %.4f (N %.3f A %.3f O %.3f ~ %.3f) %.0f s",
-                 k, epoch, entry["loss"], f1, *f1s, entry["seconds"])
+        log.info("fold %d epoch %d: %s", k, epoch, json.dumps(entry))
+
+
+def _score_epoch(model, va: Dataset, va_z: np.ndarray, fold_dir: Path, state: dict, entry: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Score the held-out fold; keep the weights and out-of-fold predictions of the best epoch."""
+    probs, z, owner = predict_records(model, va, va_z)
+    pred = probs.argmax(axis=1)
+    f1 = cinc_f1(va.y, pred)
+    entry["val_f1"] = f1
+    entry["val_f1_NAO~"] = [round(float(v), 4) for v in f1_per_class(va.y, pred)]
+    if f1 > state["best_f1"]:
+        state["best_f1"] = f1
+        state["best_epoch"] = entry["epoch"]
+        model.save_weights(fold_dir / "best.weights.h5")
+        np.savez(fold_dir / "oof.npz", names=np.array(va.names), y=va.y, probs=probs,
+                 window_logits=z, window_owner=owner)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,14 +158,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--folds", type=str, default=",".join(str(i) for i in range(N_FOLDS)), help="comma-separated fold indices")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--eval-from", type=int, default=None,
+                   help="score the held-out fold from this epoch on (default: the second half)")
+    p.add_argument("--no-extra", action="store_true",
+                   help="train on CinC 2017 only (no MIT-BIH / CPSC 2021 windows)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    if args.eval_from is None:
+        args.eval_from = args.epochs // 2
     data = load_dataset(args.data)
+    extra = None
+    if not args.no_extra:
+        from training.extra import load_extra
+
+        names, y, sigs, rr = load_extra(args.data, CACHE_DIR)
+        extra = Dataset(names, y, sigs, rr)
+        log.info("extra windows: %d (N/A/O/~ %s)", len(names), np.bincount(y, minlength=len(CLASSES)).tolist())
     validation, folds = split_records(dict(zip(data.names, (CLASSES[i] for i in data.y))))
     train_names = [n for f in folds for n in f]
     mean, std = rr_stats(data.subset(train_names).rr)
@@ -151,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("records: %d train (%s), %d validation held out", len(train_names),
              "/".join(str(len(f)) for f in folds), len(validation))
     for k in (int(s) for s in args.folds.split(",")):
-        train_fold(k, data, folds, args.run, args, mean, std)
+        train_fold(k, data, folds, args.run, args, mean, std, extra)
     return 0
 
 

@@ -1,0 +1,124 @@
+"""Screening figures of the shipped rhythm model and decision rule, with bootstrap 95 % CIs.
+
+Usage (runtime venv, no TensorFlow; from the repository root)::
+
+    .venv/bin/python benchmarks/rhythm_screening.py                 # shipped model, validation split
+    .venv/bin/python benchmarks/rhythm_screening.py --model M.tflite --cv   # another model, + 5-fold CV rule
+
+Every record of the CinC 2017 validation split (``training.data.split_records``: never
+trained on, never used to choose epochs or tune the rule) goes through
+:func:`ecg.screening.screen` exactly as on the phone. Reported, on *classifiable*
+recordings (sinus, AF or other rhythm) and on *all* recordings:
+
+- AF sensitivity and specificity (AF vs everything else) on classifiable recordings;
+- the share of recordings left inconclusive or unreadable;
+- CinC F1 (mean F1 of N, A, O) over all recordings on the reported codes, and the stricter
+  version where an inconclusive recording counts as a miss;
+- reliability of p(A) (calibration table, records the gate let through) and the model's
+  CPU time per 30 s record (int8 inference of all windows, one thread).
+
+``--cv`` also re-tunes the rule by 5-fold cross-validation on these validation predictions
+(tune on four fifths, apply to the fifth): a figure of the *model*, independent of the
+shipped rule's values, used to compare two models on equal terms. Probabilities are cached
+in ``--cache`` (default ``training/runs/cache``, per model file and rule values) so a
+second run takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+_REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_REPO))
+
+from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel  # noqa: E402
+from training.metrics import bootstrap_ci  # noqa: E402
+from training.rule import TARGETS, apply_gate_and_rule, cross_validate, rule_figures  # noqa: E402
+from training.tune_rule import validation_predictions  # noqa: E402
+
+
+def figures_with_ci(y: np.ndarray, code: np.ndarray, cat: np.ndarray, n_boot: int = 1000) -> dict[str, list[float]]:
+    """``{figure: [value, ci_low, ci_high]}`` (percentile bootstrap over records)."""
+    base = rule_figures(y, code, cat)
+    out = {}
+    for key, val in base.items():
+        lo, hi = bootstrap_ci(lambda i, k=key: rule_figures(y[i], code[i], cat[i])[k], y.size, n_boot=n_boot, seed=1)
+        out[key] = [round(val, 4), round(lo, 4), round(hi, 4)]
+    return out
+
+
+def reliability(y: np.ndarray, p_af: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Observed AF fraction per bin of predicted p(A) (equal-width bins)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (p_af >= lo) & ((p_af < hi) if hi < 1 else (p_af <= hi))
+        if sel.any():
+            rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": int(sel.sum()), "mean_p": round(float(p_af[sel].mean()), 3),
+                         "observed": round(float((y[sel] == 1).mean()), 3)})
+    return rows
+
+
+def _table(fig: dict[str, list[float]]) -> str:
+    words = {
+        "af_se": "AF sensitivity, classifiable", "af_sp": "AF specificity, classifiable",
+        "not_classified": "inconclusive or unreadable (all)", "inconclusive": "inconclusive (all)",
+        "unreadable": "unreadable (all)", "cinc_f1_all": "CinC F1, all, reported codes",
+        "cinc_f1_strict": "CinC F1, all, inconclusive = miss", "cinc_f1_classifiable": "CinC F1, classifiable",
+        "af_ppv": "AF positive predictive value, classifiable",
+    }
+    lines = ["| figure | value (95 % CI) | target |", "|---|---|---|"]
+    for k, (v, lo, hi) in fig.items():
+        tgt = TARGETS.get(k)
+        mark = "" if tgt is None else (f"≤ {tgt}" if k == "not_classified" else f"≥ {tgt}")
+        lines.append(f"| {words.get(k, k)} | {v:.3f} ({lo:.3f}–{hi:.3f}) | {mark} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", _REPO.parent / "shared" / "data")))
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
+    p.add_argument("--cache", type=Path, default=_REPO / "training" / "runs" / "cache")
+    p.add_argument("--cv", action="store_true", help="also re-tune the rule by 5-fold CV on these predictions")
+    p.add_argument("--json", type=Path, default=None, help="write all figures here")
+    args = p.parse_args(argv)
+    model = RhythmModel(args.model)
+    y, got = validation_predictions(args.data, model, args.cache)
+    readable = got["readable"].astype(bool)
+    out: dict[str, object] = {"model_version": model.version, "n": int(y.size),
+                              "class_counts": {c: int(np.sum(y == i)) for i, c in enumerate(CLASSES)},
+                              "decision": model.decision.to_dict()}
+    print(f"# {model.version}: validation split, n = {y.size}\n")
+    code, cat = apply_gate_and_rule(got["probs"], readable, model.decision)
+    out["rule_agrees_with_screen"] = float(np.mean((code == got["codes"]) & (cat == got["categories"])))
+    print(f"screen() and apply_rule on its probabilities agree on {out['rule_agrees_with_screen']:.4f} of records\n")
+    out["screen_answers"] = figures_with_ci(y, got["codes"], got["categories"])
+    print("## screen() answers (shipped model and rule), all validation records\n\n" + _table(out["screen_answers"]) + "\n")
+    if args.cv:
+        code, cat, _ = cross_validate(y, got["probs"], readable)
+        out["cv_rule"] = figures_with_ci(y, code, cat)
+        print("## Rule re-tuned by 5-fold CV on these predictions\n\n" + _table(out["cv_rule"]) + "\n")
+    out["reliability_p_af"] = reliability(y[readable], got["probs"][readable, 1])
+    ms = got["model_ms"]
+    out["model_cpu_ms_per_30s_record"] = {"median": round(float(np.median(ms)), 3), "p95": round(float(np.percentile(ms, 95)), 3),
+                                           "n": int(ms.size)}
+    print("## Reliability of p(A)\n\n| p(A) bin | n | mean p(A) | observed AF |\n|---|---|---|---|")
+    for r in out["reliability_p_af"]:  # type: ignore[attr-defined]
+        print(f"| {r['bin']} | {r['n']} | {r['mean_p']:.3f} | {r['observed']:.3f} |")
+    print(f"\nmodel CPU per 30 s record: median {out['model_cpu_ms_per_30s_record']['median']} ms")  # type: ignore[index]
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

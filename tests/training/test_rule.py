@@ -1,0 +1,107 @@
+"""Tests of the decision rule's vectorised twin, its figures and its tuning (training/rule.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ecg.model import DEFAULT_MODEL_PATH, DecisionParams
+from training.rule import (
+    CATEGORY_NAMES,
+    TARGETS,
+    apply_gate_and_rule,
+    cross_validate,
+    make_params,
+    rule_figures,
+    tune,
+)
+
+SIN, AF, OTH, UNR, INC = (CATEGORY_NAMES.index(c) for c in (
+    "sinus_rhythm", "atrial_fibrillation", "other_rhythm", "unreadable", "inconclusive"))
+PRM = make_params(np.ones(4), af_call_min=0.7, af_band_min=0.3, min_n=0.5, min_o=0.5)
+
+
+def _one(p: list[float], readable: bool = True, prm: DecisionParams = PRM) -> tuple[str, str]:
+    code, cat = apply_gate_and_rule(np.array([p]), np.array([readable]), prm)
+    return "NAO~"[code[0]], CATEGORY_NAMES[cat[0]]
+
+
+class TestApplyRule:
+    def test_each_step(self) -> None:
+        assert _one([0.9, 0.05, 0.03, 0.02]) == ("N", "sinus_rhythm")
+        assert _one([0.1, 0.8, 0.05, 0.05]) == ("A", "atrial_fibrillation")
+        assert _one([0.05, 0.2, 0.7, 0.05]) == ("O", "other_rhythm")
+        assert _one([0.05, 0.05, 0.1, 0.8]) == ("~", "unreadable")
+
+    def test_af_band_is_inconclusive_and_keeps_the_best_guess(self) -> None:
+        assert _one([0.6, 0.35, 0.03, 0.02]) == ("N", "inconclusive")
+        assert _one([0.2, 0.5, 0.3, 0.0]) == ("A", "inconclusive")
+
+    def test_low_probability_is_inconclusive(self) -> None:
+        assert _one([0.45, 0.1, 0.4, 0.05]) == ("N", "inconclusive")
+        assert _one([0.4, 0.1, 0.45, 0.05]) == ("O", "inconclusive")
+
+    def test_gate_wins_over_a_confident_model(self) -> None:
+        assert _one([0.0, 1.0, 0.0, 0.0], readable=False) == ("~", "unreadable")
+
+    def test_af_call_beats_weights(self) -> None:
+        prm = make_params(np.array([1.0, 0.5, 2.0, 1.0]), 0.4, 0.4, 0.0, 0.0)
+        assert _one([0.1, 0.45, 0.45, 0.0], prm=prm) == ("A", "atrial_fibrillation")
+
+    def test_params_validated_and_round_trip(self) -> None:
+        with pytest.raises(ValueError):
+            make_params(np.ones(4), af_call_min=0.3, af_band_min=0.5, min_n=0.0, min_o=0.0)
+        with pytest.raises(ValueError):
+            make_params(np.array([1, 0, 1, 1]), 0.5, 0.5, 0.0, 0.0)
+        assert DecisionParams.from_dict(json.loads(json.dumps(PRM.to_dict()))) == PRM
+
+    def test_shipped_sidecar_has_a_valid_decision_section(self) -> None:
+        meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+        prm = DecisionParams.from_dict(meta["decision"])
+        assert 0.0 < prm.af_band_min <= prm.af_call_min < 1.0
+
+
+class TestFigures:
+    def test_hand_counted(self) -> None:
+        y = np.array([1, 1, 1, 0, 0, 2, 3, 0])
+        code = np.array([1, 1, 0, 0, 1, 2, 3, 0])
+        cat = np.array([AF, INC, SIN, SIN, AF, OTH, UNR, SIN])
+        f = rule_figures(y, code, cat)
+        # classifiable: all but the inconclusive and the unreadable one
+        assert f["af_se"] == pytest.approx(1 / 2)  # AF records 0 (called) and 2 (missed)
+        assert f["af_sp"] == pytest.approx(3 / 4)  # non-AF classifiable 3, 4, 5, 7: 4 is a false alarm
+        assert f["not_classified"] == pytest.approx(2 / 8)
+        assert f["cinc_f1_all"] > f["cinc_f1_strict"]
+
+
+def _synthetic(n: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.choice(4, size=n, p=[0.6, 0.1, 0.27, 0.03])
+    logits = rng.normal(0, noise, (n, 4))
+    logits[np.arange(n), y] += 3.0
+    p = np.exp(logits)
+    return y, p / p.sum(1, keepdims=True)
+
+
+class TestTuning:
+    def test_separable_data_meet_every_target(self) -> None:
+        y, p = _synthetic(1500, 0, noise=0.6)
+        prm, f = tune(y, p, np.ones(y.size, bool))
+        assert f["margin"] > 0
+        assert f["af_se"] >= TARGETS["af_se"] and f["af_sp"] >= TARGETS["af_sp"]
+        assert f["not_classified"] <= TARGETS["not_classified"]
+
+    def test_hard_data_report_a_negative_margin(self) -> None:
+        y, p = _synthetic(1500, 1, noise=2.5)
+        _, f = tune(y, p, np.ones(y.size, bool))
+        assert f["margin"] < 0
+
+    def test_cross_validation_covers_every_record_once(self) -> None:
+        y, p = _synthetic(600, 2, noise=1.0)
+        readable = np.ones(y.size, bool)
+        readable[:5] = False
+        code, cat, fitted = cross_validate(y, p, readable, k=3)
+        assert code.shape == cat.shape == y.shape and len(fitted) == 3
+        assert np.all(cat[:5] == UNR) and np.all(code[:5] == 3)

@@ -1,0 +1,206 @@
+"""Figures of the screening decision rule and its tuning by cross-validation.
+
+The rule itself is :func:`ecg.screening.apply_rule` (rule ``af-band-v1``, specified in
+``docs/screening.md``; its parameters are :class:`ecg.model.DecisionParams`, the
+``decision`` section of ``ecg/models/rhythm.json``). Training scores and tunes with that
+very function; :func:`apply_gate_and_rule` only adds the quality gate in front of it
+(a recording the gate rejects is ``~`` / ``unreadable`` and never reaches the model).
+
+Figures (:func:`rule_figures`): on *classifiable* recordings (categories sinus, AF, other)
+AF sensitivity and specificity (AF vs everything else, truth from the labels); the share of
+all recordings that are inconclusive or unreadable; CinC F1 over *all* recordings scored on
+the codes (the best guess, ``~`` for unreadable), and the stricter CinC F1 where an
+inconclusive recording counts as a miss.
+
+Tuning (:func:`tune`): class weights by coordinate search for the CinC F1 of the codes, then
+a grid over ``af_call_min``, ``af_band_min`` and ``min_probability`` (N, O) maximising the
+smallest *margin* over the four targets of :data:`TARGETS`, each margin in units of its own
+standard error, so the rule sits as far from every target as the data allow (and, when a
+target cannot be met, misses it by as little as possible). :func:`cross_validate` tunes on
+K-1 parts and applies the rule to the remaining part, so every figure it returns comes from
+records the tuning did not see.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecg.classes import CATEGORIES
+from ecg.model import DecisionParams
+from ecg.screening import apply_rule
+from training.metrics import cinc_f1
+
+__all__ = [
+    "CATEGORY_NAMES",
+    "TARGETS",
+    "apply_gate_and_rule",
+    "make_params",
+    "rule_figures",
+    "tune",
+    "cross_validate",
+]
+
+#: category index → name (order of :func:`ecg.screening.apply_rule`'s categories)
+CATEGORY_NAMES: tuple[str, ...] = CATEGORIES
+SINUS, AF, OTHER, UNREADABLE, INCONCLUSIVE = (CATEGORIES.index(c) for c in (
+    "sinus_rhythm", "atrial_fibrillation", "other_rhythm", "unreadable", "inconclusive"))
+RULE = "af-band-v1"
+#: heart-rate flag limits written into a new decision section (common clinical limits)
+LOW_HR_BPM, HIGH_HR_BPM = 50.0, 100.0
+N, A, O, NOISY = range(4)
+#: issue 16's targets
+TARGETS: dict[str, float] = {"af_se": 0.93, "af_sp": 0.99, "not_classified": 0.10, "cinc_f1_all": 0.82}
+
+
+def make_params(class_weights: np.ndarray, af_call_min: float, af_band_min: float, min_n: float, min_o: float,
+                base: DecisionParams | None = None) -> DecisionParams:
+    """A :class:`ecg.model.DecisionParams` (heart-rate flag limits taken from ``base``)."""
+    low, high = (base.low_heart_rate_bpm, base.high_heart_rate_bpm) if base else (LOW_HR_BPM, HIGH_HR_BPM)
+    r4 = lambda v: round(float(v), 4)  # noqa: E731 - the values as written into rhythm.json
+    return DecisionParams(rule=RULE, class_weights=tuple(r4(v) for v in class_weights),
+                          af_call_min=r4(af_call_min), af_band_min=r4(af_band_min),
+                          min_probability=(r4(min_n), 0.0, r4(min_o), 0.0),
+                          low_heart_rate_bpm=low, high_heart_rate_bpm=high)
+
+
+def apply_gate_and_rule(probs: np.ndarray, readable: np.ndarray, params: DecisionParams) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, categories)``: the quality gate, then :func:`ecg.screening.apply_rule`."""
+    readable = np.asarray(readable, dtype=bool)
+    p = np.where(readable[:, None], np.nan_to_num(np.asarray(probs, dtype=np.float64)), 0.25)
+    code, cat = apply_rule(p, params)
+    code[~readable] = NOISY
+    cat[~readable] = UNREADABLE
+    return code, cat
+
+
+def rule_figures(y: np.ndarray, code: np.ndarray, cat: np.ndarray) -> dict[str, float]:
+    """Figures of one application of the rule (see the module doc)."""
+    y = np.asarray(y)
+    classifiable = cat <= OTHER
+    af_true = y == A
+    called = cat == AF
+    pos, neg = classifiable & af_true, classifiable & ~af_true
+    strict = np.where(cat == INCONCLUSIVE, -1, code)
+    return {
+        "af_se": float(called[pos].mean()) if pos.any() else float("nan"),
+        "af_sp": float((~called[neg]).mean()) if neg.any() else float("nan"),
+        "not_classified": float((~classifiable).mean()),
+        "inconclusive": float((cat == INCONCLUSIVE).mean()),
+        "unreadable": float((cat == UNREADABLE).mean()),
+        "cinc_f1_all": cinc_f1(y, code),
+        "cinc_f1_strict": cinc_f1(y, strict),
+        "cinc_f1_classifiable": cinc_f1(y[classifiable], code[classifiable]),
+        "af_ppv": float(af_true[called].mean()) if called.any() else float("nan"),
+    }
+
+
+def _tune_weights(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, max_factor: float = 2.0) -> np.ndarray:
+    w = np.ones(4)
+    grid = np.exp(np.linspace(-np.log(max_factor), np.log(max_factor), 21))
+    for _ in range(2):
+        for c in (A, O, NOISY):
+            scores = []
+            for g in grid:
+                w[c] = g
+                code = np.argmax(probs * w, axis=1)
+                code[~readable] = NOISY
+                scores.append(cinc_f1(y, code))
+            w[c] = grid[int(np.argmax(scores))]
+    return w
+
+
+def _grids(y: np.ndarray, pa: np.ndarray, readable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    neg = np.sort(pa[(y != A) & readable])
+    pos = pa[(y == A) & readable]
+    call = np.quantile(neg, np.linspace(0.97, 0.999, 24)) + 1e-9 if neg.size else np.array([0.5])
+    call = np.unique(np.concatenate([call, [0.5, 0.6, 0.7, 0.8]]))
+    band = np.quantile(pos, np.linspace(0.0, 0.25, 21)) if pos.size else np.array([])
+    band = np.unique(np.concatenate([[0.0, 0.05, 0.1, 0.15, 0.2, 0.3], band]))
+    return call, band, np.array([0.0, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75])
+
+
+def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *,
+         targets: dict[str, float] = TARGETS) -> tuple[DecisionParams, dict[str, float]]:
+    """Parameters maximising the smallest standard-error margin over the targets (module doc).
+
+    Ties go to the fewest recordings left unclassified.
+
+    Returns
+    -------
+    tuple
+        ``(params, figures_on_the_tuning_data | {"margin": ...})``.
+    """
+    y = np.asarray(y)
+    readable = np.asarray(readable, dtype=bool)
+    p = np.where(readable[:, None], np.nan_to_num(np.asarray(probs, dtype=np.float64)), 0.25)
+    w = _tune_weights(y, p, readable)
+    base = np.argmax(p * w, axis=1)
+    base[~readable] = NOISY
+    pa = p[:, A]
+    call_grid, band_grid, min_grid = _grids(y, pa, readable)
+    is_af = y == A
+    n_af, n_other, n = int(is_af.sum()), int((~is_af).sum()), y.size
+    se = {k: np.sqrt(targets[k] * (1 - targets[k]) / max(m, 1)) for k, m in
+          (("af_se", n_af), ("af_sp", n_other), ("not_classified", n))}
+    best_key, best = (-np.inf, -np.inf), None
+    for call in call_grid:
+        called = readable & (pa >= call)
+        code = np.where(called, A, base)
+        f1 = cinc_f1(y, code)
+        low_n = (code == N)[None, :] & (p[None, :, N] < min_grid[:, None])  # (m, n)
+        low_o = (code == O)[None, :] & (p[None, :, O] < min_grid[:, None])
+        for band in band_grid[band_grid <= call]:
+            in_band = ~called & readable & (code != NOISY) & ((pa >= band) | (code == A))
+            ok = readable & (code != NOISY) & ~in_band
+            cls = ok[None, None, :] & ~low_n[:, None, :] & ~low_o[None, :, :]  # (mN, mO, n)
+            n_cls_pos = (cls & is_af).sum(-1)
+            n_cls_neg = (cls & ~is_af).sum(-1)
+            tp = (cls & (is_af & called)).sum(-1)
+            fp = (cls & (~is_af & called)).sum(-1)
+            sens = tp / np.maximum(n_cls_pos, 1)
+            spec = 1 - fp / np.maximum(n_cls_neg, 1)
+            nc = 1 - cls.sum(-1) / n
+            margin = np.minimum.reduce([(sens - targets["af_se"]) / se["af_se"], (spec - targets["af_sp"]) / se["af_sp"],
+                                        (targets["not_classified"] - nc) / se["not_classified"],
+                                        np.full(nc.shape, (f1 - targets["cinc_f1_all"]) / 0.01)])
+            key_grid = np.round(margin, 6) - 1e-9 * nc  # ties: fewer unclassified
+            i, j = np.unravel_index(int(np.argmax(key_grid)), key_grid.shape)
+            key = (float(np.round(margin[i, j], 6)), float(-nc[i, j]))
+            if key > best_key:
+                best_key = key
+                best = make_params(w, call, band, min_grid[i], min_grid[j])
+    assert best is not None
+    fig = rule_figures(y, *apply_gate_and_rule(p, readable, best))
+    margin = _margin(fig, se, targets)
+    if abs(margin - best_key[0]) > 1e-4:  # the grid's fast counting must be the rule's own result
+        raise AssertionError(f"grid margin {best_key[0]} differs from the rule's {margin}")
+    return best, fig | {"margin": margin}
+
+
+def _margin(f: dict[str, float], se: dict[str, float], targets: dict[str, float]) -> float:
+    return float(min((f["af_se"] - targets["af_se"]) / se["af_se"], (f["af_sp"] - targets["af_sp"]) / se["af_sp"],
+                     (targets["not_classified"] - f["not_classified"]) / se["not_classified"],
+                     (f["cinc_f1_all"] - targets["cinc_f1_all"]) / 0.01))
+
+
+def cross_validate(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, k: int = 5, seed: int = 16,
+                   targets: dict[str, float] = TARGETS) -> tuple[np.ndarray, np.ndarray, list[DecisionParams]]:
+    """Codes and categories of every record from a rule tuned on the other ``k - 1`` parts.
+
+    Parts are stratified by label and seeded. Returns ``(codes, categories, params_per_part)``.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    part = np.empty(y.size, dtype=int)
+    for c in range(4):
+        idx = np.flatnonzero(y == c)
+        part[idx[rng.permutation(idx.size)]] = np.arange(idx.size) % k
+    code = np.zeros(y.size, dtype=int)
+    cat = np.zeros(y.size, dtype=int)
+    fitted = []
+    for j in range(k):
+        tr, te = part != j, part == j
+        prm, _ = tune(y[tr], probs[tr], readable[tr], targets=targets)
+        code[te], cat[te] = apply_gate_and_rule(probs[te], readable[te], prm)
+        fitted.append(prm)
+    return code, cat, fitted

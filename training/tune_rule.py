@@ -1,0 +1,139 @@
+"""Tune the decision rule's values and write them into the model's ``decision`` section.
+
+Usage (runtime venv is enough; from the repository root)::
+
+    # the shipped model: 5-fold CV on its validation-split predictions (see below)
+    .venv/bin/python -m training.tune_rule --source validation
+    # a retrained model: on the pooled out-of-fold predictions of its run
+    .venv/bin/python -m training.tune_rule --source oof --run training/runs/r4 --model M.tflite
+
+Sources of the probabilities the rule is tuned on:
+
+- ``oof``: the fold models' out-of-fold probabilities of the training records
+  (``<run>/fold*/oof.npz``) with the quality gate's verdict per record; the validation
+  split stays untouched for the model card.
+- ``validation``: the shipped ensemble's own probabilities on the validation split (never
+  trained on), obtained through :func:`ecg.screening.screen`. Used when a model's
+  out-of-fold predictions are not stored (the r3 ensemble). Its figures are then the
+  5-fold cross-validated ones (:func:`training.rule.cross_validate`): each fifth scored by
+  a rule tuned on the other four fifths.
+
+In both cases the values written are those tuned on all of the source, and the command
+prints the cross-validated figures and the spread of the per-part values (stability).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from ecg import beats
+from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel
+from ecg.rr_features import rr_features
+from ecg.screening import screen
+from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, default_data_dir, load_readable, read_labels, split_records
+from training.rule import CATEGORY_NAMES, cross_validate, rule_figures, tune
+
+__all__ = ["screen_split", "validation_predictions", "main"]
+
+_REPO = Path(__file__).resolve().parent.parent
+CACHE = _REPO / "training" / "runs" / "cache"
+
+
+def screen_split(cinc: Path, names: list[str], model: RhythmModel) -> dict[str, np.ndarray]:
+    """screen() on each record: probabilities (NaN when the gate stopped it), gate verdict, code,
+    category, and the model's CPU time (ms) on the 30 s records."""
+    probs, readable, codes, cats, model_ms = [], [], [], [], []
+    for name in names:
+        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0] / CINC_GAIN_COUNTS_PER_MV
+        res = screen(sig_mv, CINC_FS_HZ, model=model)
+        probs.append([res.probabilities.get(c, np.nan) for c in CLASSES])
+        readable.append(bool(res.probabilities))  # the gate let it through to the model
+        codes.append(CLASSES.index(res.label))
+        cats.append(CATEGORY_NAMES.index(res.category))
+        if sig_mv.size == int(30 * CINC_FS_HZ) and res.probabilities:
+            wins = model.windows(sig_mv, CINC_FS_HZ)
+            feats = rr_features(beats.detect_r_peaks(sig_mv, CINC_FS_HZ), CINC_FS_HZ, duration_s=30.0)
+            t0 = time.process_time()
+            model.predict_windows(wins, feats)
+            model_ms.append((time.process_time() - t0) * 1000.0)
+    return {"probs": np.array(probs), "readable": np.array(readable), "codes": np.array(codes),
+            "categories": np.array(cats), "model_ms": np.array(model_ms)}
+
+
+def validation_predictions(data_dir: Path, model: RhythmModel, cache_dir: Path = CACHE) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(y, screen_split(...))`` on the validation split, cached per model file and decision values."""
+    cinc = Path(data_dir) / "cinc2017"
+    labels = read_labels(cinc)
+    validation, _ = split_records(labels)
+    y = np.array([CLASSES.index(labels[n]) for n in validation])
+    key = hashlib.sha256(model.path.read_bytes() + json.dumps(model.decision.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    cache = Path(cache_dir) / f"validation-{model.version}-{key}.npz"
+    if cache.is_file():
+        return y, dict(np.load(cache))
+    got = screen_split(cinc, validation, model)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **got)
+    return y, got
+
+
+def _oof(run: Path, data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ys, ps, names = [], [], []
+    for fold in sorted(run.glob("fold*/oof.npz")):
+        z = np.load(fold)
+        ys.append(z["y"])
+        ps.append(z["probs"])
+        names += [str(n) for n in z["names"]]
+    readable = load_readable(data_dir)
+    return np.concatenate(ys), np.concatenate(ps), np.array([readable[n] for n in names])
+
+
+def _print_figures(title: str, f: dict[str, float]) -> None:
+    print(f"{title}: " + ", ".join(f"{k} {v:.4f}" for k, v in f.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=default_data_dir())
+    p.add_argument("--source", choices=("oof", "validation"), required=True)
+    p.add_argument("--run", type=Path, default=None, help="run directory (for --source oof)")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model whose sidecar gets the values")
+    p.add_argument("--dry-run", action="store_true", help="print, do not write the sidecar")
+    args = p.parse_args(argv)
+    model = RhythmModel(args.model)
+    if args.source == "oof":
+        if args.run is None:
+            p.error("--source oof needs --run")
+        y, probs, readable = _oof(args.run, args.data)
+        what = f"pooled out-of-fold predictions of {args.run.name} ({y.size} training records)"
+    else:
+        y, got = validation_predictions(args.data, model)
+        probs, readable = got["probs"], got["readable"].astype(bool)
+        what = (f"5-fold CV on the validation-split predictions of {model.version} ({y.size} records; "
+                "out-of-fold predictions of this ensemble were not stored)")
+    code, cat, parts = cross_validate(y, probs, readable)
+    _print_figures("cross-validated", rule_figures(y, code, cat))
+    for key in ("af_call_min", "af_band_min"):
+        vals = [getattr(q, key) for q in parts]
+        print(f"  per-part {key}: {min(vals):.3f}–{max(vals):.3f}")
+    params, fitted = tune(y, probs, readable)
+    _print_figures("tuned on all of the source (optimistic)", fitted)
+    section = params.to_dict() | {"tuned_on": what}
+    print(json.dumps(section, indent=1))
+    if not args.dry_run:
+        meta_path = args.model.with_suffix(".json")
+        meta = json.loads(meta_path.read_text())
+        meta["decision"] = section
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+        print(f"wrote the decision section of {meta_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
