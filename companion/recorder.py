@@ -25,16 +25,16 @@ import numpy as np
 from companion import recovery
 from companion.assembler import FrameAssembler
 from companion.discovery import RadioBackends
-from companion.errors import RecordingAbortedError, StoreError
+from companion.errors import CompanionError, RecordingAbortedError, StoreError
 from companion.link import RecordingSession
 from companion.link_options import LinkListener, LinkOptions
-from companion.recording import Recording
+from companion.recording import MIN_SCREENED_S, Recording
 from companion.store import Store
 
 log = logging.getLogger(__name__)
 
-#: shortest contiguous signal screened when the recording is incomplete, seconds
-MIN_SCREEN_S = 10.0
+#: shortest (contiguous) signal screened; anything shorter is kept as "too short", seconds
+MIN_SCREEN_S = MIN_SCREENED_S
 
 
 @dataclasses.dataclass
@@ -115,7 +115,7 @@ def store_final(store: Store, rec: Recording, recording_id: int | None, recovery
             outcome.recording_id = recording_id
     except StoreError as exc:
         outcome.store_error = str(exc)
-        outcome.recovery_path = recovery.write_recovery(rec, recovery_dir, recording_id)
+        outcome.recovery_path = recovery.write_recovery(rec, recovery_dir)
         log.error("recording kept in recovery file %s: %s", outcome.recovery_path, exc)
     return outcome
 
@@ -127,8 +127,18 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
-def screen_recording(rec: Recording) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+def screen_recording(rec: Recording, *, sex: str | None = None
+                     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
     """Run the local screening and the interval measurements.
+
+    A recording (or, when incomplete, its first contiguous part) shorter than
+    :data:`MIN_SCREEN_S` is not screened: it is kept as "too short".
+
+    Parameters
+    ----------
+    rec : Recording
+    sex : ``"M"``, ``"F"`` or None
+        From the profile: selects the long-QTc limit of the measurements.
 
     Returns
     -------
@@ -136,13 +146,12 @@ def screen_recording(rec: Recording) -> tuple[dict[str, Any] | None, dict[str, A
     """
     screen = _optional("ecg.screening", "screen")
     measure = _optional("ecg.delineate", "measure")
-    if rec.complete:
-        sig_mv = rec.signal_mv()
-    else:
-        stop = rec.gaps[0][0] if rec.gaps else rec.n_samples
-        sig_mv = rec.signal_mv()[:stop]
-        if stop < MIN_SCREEN_S * rec.sample_rate_hz:
-            return None, None, f"only {stop / rec.sample_rate_hz:.1f} s of contiguous signal: not screened"
+    stop = rec.n_samples if rec.complete or not rec.gaps else rec.gaps[0][0]
+    sig_mv = rec.signal_mv()[:stop]
+    if stop < MIN_SCREEN_S * rec.sample_rate_hz:
+        what = "signal" if rec.complete else "contiguous signal"
+        return None, None, (f"too short: only {stop / rec.sample_rate_hz:.1f} s of {what} "
+                            f"(at least {MIN_SCREEN_S:.0f} s needed): not screened")
     local = measurements = None
     error = None
     if screen is None:
@@ -157,7 +166,7 @@ def screen_recording(rec: Recording) -> tuple[dict[str, Any] | None, dict[str, A
             log.warning("%s", error, exc_info=not _is_signal_error(exc))
     if measure is not None and (local or {}).get("category") != "unreadable":  # no intervals from an unreadable signal
         try:
-            measurements = measure(np.asarray(sig_mv), rec.sample_rate_hz).to_dict()
+            measurements = measure(np.asarray(sig_mv), rec.sample_rate_hz, sex=sex).to_dict()
         except Exception as exc:  # noqa: BLE001 - measurements are optional extras
             log.info("no measurements: %s", exc)
     return local, measurements, error
@@ -256,8 +265,12 @@ async def _store_and_screen(
     except Exception:  # noqa: BLE001 - screening below reports its own failure
         log.debug("warm-up failed", exc_info=True)
     if rec.n_samples:
+        try:
+            sex = store.profile().sex
+        except CompanionError:  # an unreadable profile only costs the sex-specific QTc limit
+            sex = None
         (outcome.local_result, outcome.measurements, outcome.screening_error), cpu_s = await asyncio.to_thread(
-            _cpu_timed, screen_recording, rec
+            _cpu_timed, lambda: screen_recording(rec, sex=sex)
         )
         outcome.timings_s["screening_cpu"] = cpu_s
     if outcome.recording_id is not None:

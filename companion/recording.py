@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+#: recordings shorter than this are kept as "too short" and never screened, seconds
+MIN_SCREENED_S = 20.0
+
 #: contact event kinds (the device's lead-off status)
 CONTACT_ON = "contact"
 CONTACT_LOST = "lost"

@@ -59,6 +59,7 @@ from companion.errors import (
     StoreSchemaError,
 )
 from companion.recording import ContactEvent, Recording
+from companion.store_notes import NotesMixin
 from companion.store_models import (
     OutboxItem,
     RecordingSummary,
@@ -112,7 +113,7 @@ def _create_private(path: Path) -> None:
 ABANDONED_AFTER_S = 60.0
 
 
-class Store:
+class Store(NotesMixin):
     """The companion's history database.
 
     Parameters
@@ -329,15 +330,15 @@ class Store:
         """Create the row of a recording under way (state ``'recording'``); returns its id."""
         now = utc_text()
         with self._tx() as conn:
-            cur = conn.execute(
-                "INSERT INTO recordings (uuid, recorded_at, created_at, updated_at, state, sample_rate_hz,"
+            rid = self._claim_recording_id(conn)  # numbers only grow: never reused after a delete
+            conn.execute(
+                "INSERT INTO recordings (id, uuid, recorded_at, created_at, updated_at, state, sample_rate_hz,"
                 " adc_gain, baseline, n_samples, sample_format, samples)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                (uuid_mod.uuid4().hex, utc_text(rec.started_at), now, now, schema.STATE_RECORDING,
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (rid, uuid_mod.uuid4().hex, utc_text(rec.started_at), now, now, schema.STATE_RECORDING,
                  rec.sample_rate_hz, rec.adc_gain_counts_per_mv, rec.baseline_counts,
                  schema.DEFAULT_SAMPLE_FORMAT, encode_samples(np.zeros(0, np.int32))),
             )
-            rid = int(cur.lastrowid or 0)
             self._write(conn, rid, rec, schema.STATE_RECORDING)
         return rid
 
@@ -363,28 +364,6 @@ class Store:
         rid = self.begin_recording(rec)
         self.finish_recording(rid, rec, enqueue=enqueue)
         return rid
-
-    def store_recovered(self, rec: Recording, recording_id: int | None) -> int:
-        """Store a recording read back from a recovery file; returns its id.
-
-        When the session's own row still exists (checkpointed, then cut short or marked
-        incomplete: same start time, no more samples than *rec*) that row is finished
-        with *rec*, in one transaction, so the session is never stored twice; otherwise a
-        new row is added.
-        """
-        if recording_id is not None:
-            with self._tx() as conn:
-                row = conn.execute("SELECT recorded_at, state, n_samples FROM recordings WHERE id = ?",
-                                   (recording_id,)).fetchone()
-                same = (row is not None and row[0] == utc_text(rec.started_at) and int(row[2]) <= rec.n_samples
-                        and row[1] in (schema.STATE_RECORDING, schema.STATE_INCOMPLETE))
-                if same:
-                    state = schema.STATE_COMPLETE if rec.complete else schema.STATE_INCOMPLETE
-                    self._write(conn, recording_id, rec, state)
-                    if rec.complete:
-                        self._enqueue(conn, recording_id, utc_text())
-                    return recording_id
-        return self.add_recording(rec)
 
     def _write(self, conn: sqlite3.Connection, rid: int, rec: Recording, state: str) -> None:
         cur = conn.execute(
@@ -451,14 +430,17 @@ class Store:
             measurements=self._result("measurements", recording_id),
             cloud_result=self._result("cloud_results", recording_id),
             sync_state=outbox.state if outbox else None,
+            annotation=self.annotation(recording_id),
         )
 
     def list_recordings(self, *, limit: int | None = None, offset: int = 0) -> list[RecordingSummary]:
         """Recordings without samples, newest first."""
         rows = self._query(
             "SELECT r.id, r.uuid, r.recorded_at, r.state, r.n_samples, r.sample_rate_hz, r.complete,"
-            " r.verified, l.result_json AS local_json, c.result_json AS cloud_json, o.state AS sync_state"
+            " r.verified, l.result_json AS local_json, c.result_json AS cloud_json, o.state AS sync_state,"
+            " a.symptoms_json AS symptoms_json, m.result_json AS measurements_json"
             " FROM recordings r LEFT JOIN local_results l ON l.recording_id = r.id"
+            " LEFT JOIN annotations a ON a.recording_id = r.id LEFT JOIN measurements m ON m.recording_id = r.id"
             " LEFT JOIN cloud_results c ON c.recording_id = r.id LEFT JOIN outbox o ON o.recording_id = r.id"
             " ORDER BY r.recorded_at DESC, r.id DESC LIMIT ? OFFSET ?",
             (-1 if limit is None else limit, offset),

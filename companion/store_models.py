@@ -46,7 +46,7 @@ def decode_samples(blob: bytes, sample_format: str) -> np.ndarray:
 def _summary_of(result: dict[str, Any] | None) -> dict[str, Any] | None:
     if not result:
         return None
-    keys = ("label", "category", "heart_rate_bpm", "model_version")
+    keys = ("label", "category", "heart_rate_bpm", "model_version", "flags", "partial", "rhythm")
     return {k: result.get(k) for k in keys if k in result}
 
 
@@ -78,6 +78,17 @@ class StoredRecording:
     measurements: dict[str, Any] | None = None
     cloud_result: dict[str, Any] | None = None
     sync_state: str | None = None
+    annotation: dict[str, Any] = dataclasses.field(default_factory=lambda: {"symptoms": [], "note": ""})
+
+    @property
+    def symptoms(self) -> list[str]:
+        """Symptom ids (see :data:`companion.notes.SYMPTOMS`)."""
+        return list(self.annotation.get("symptoms") or [])
+
+    @property
+    def note(self) -> str:
+        """The person's note ('' when none)."""
+        return str(self.annotation.get("note") or "")
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form (without the samples themselves)."""
@@ -103,6 +114,8 @@ class StoredRecording:
             "device": rec.device,
             "session_id": rec.session_id,
             "sync_state": self.sync_state,
+            "symptoms": self.symptoms,
+            "note": self.note,
             "results": {
                 "local": self.local_result,
                 "measurements": self.measurements,
@@ -126,6 +139,8 @@ class RecordingSummary:
     local: dict[str, Any] | None
     cloud: dict[str, Any] | None
     sync_state: str | None
+    symptoms: tuple[str, ...] = ()
+    heart_rate_bpm: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -140,6 +155,8 @@ class RecordingSummary:
             local=_summary_of(json.loads(row["local_json"]) if row["local_json"] else None),
             cloud=_summary_of(json.loads(row["cloud_json"]) if row["cloud_json"] else None),
             sync_state=row["sync_state"],
+            symptoms=tuple(json.loads(row["symptoms_json"])) if row["symptoms_json"] else (),
+            heart_rate_bpm=_heart_rate(row["local_json"], row["measurements_json"]),
         )
 
     @classmethod
@@ -162,7 +179,17 @@ class RecordingSummary:
             "result": self.local,
             "cloud_result": self.cloud,
             "sync_state": self.sync_state,
+            "symptoms": list(self.symptoms),
         }
+
+
+def _heart_rate(*documents: str | None) -> float | None:
+    """The first finite ``heart_rate_bpm`` among the JSON documents (local result, measurements)."""
+    for text in documents:
+        value = json.loads(text).get("heart_rate_bpm") if text else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            return float(value)
+    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -78,4 +78,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox (state, next_try_at);
     """,
+    # 2: symptoms and notes per recording; settings (the profile, the id high-water mark so that a
+    #    deleted recording's number is never given to another one)
+    """
+    CREATE TABLE annotations (
+        recording_id   INTEGER PRIMARY KEY REFERENCES recordings (id) ON DELETE CASCADE,
+        symptoms_json  TEXT NOT NULL DEFAULT '[]',
+        note           TEXT NOT NULL DEFAULT '',
+        updated_at     TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        key         TEXT PRIMARY KEY,
+        value_json  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    INSERT INTO settings (key, value_json, updated_at)
+        SELECT 'last_recording_id', CAST(COALESCE(MAX(id), 0) AS TEXT), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        FROM recordings;
+    """,
 )

@@ -5,26 +5,35 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
+from cardio.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, print_json, run_command
+from cardio.cli.words import describe
 from companion import recovery
-from cardio.cli.common import EXIT_OK, add_store_options, config_from_args, print_json, run_command
 from companion.export import FORMATS, export
+from companion.localtime import to_local, when_text
+from companion.notes import SYMPTOMS, parse_symptoms, symptom_words
 from companion.store import Store
-from companion.store_models import StoredRecording
+from companion.store_models import RecordingSummary
+from companion.web import present
+
+#: what ``--result`` accepts: verdict categories (class table + the app's own)
+RESULT_CHOICES = ("sinus_rhythm", "atrial_fibrillation", "other_rhythm", "inconclusive", "unreadable",
+                  "too_short", "not_screened")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the history commands to ``cardio``."""
-    p = subparsers.add_parser("history", help="list stored recordings, newest first")
+    p = subparsers.add_parser("history", help="list your recordings, newest first",
+                              description="List your recordings, newest first, in local time.")
     add_store_options(p, json_help="print a JSON list")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="show at most N recordings")
+    p.add_argument("--result", choices=RESULT_CHOICES, metavar="RESULT",
+                   help="only recordings with this result: " + ", ".join(RESULT_CHOICES))
+    p.add_argument("--symptom", metavar="S", help="only recordings with this symptom: " + ", ".join(SYMPTOMS))
     p.set_defaults(func=run_command(cmd_history))
 
-    p = subparsers.add_parser("show", help="show one recording and its results")
+    p = subparsers.add_parser("show", help="show one recording and its result",
+                              description="Show one recording: the result in plain words, then details.")
     p.add_argument("id", type=int, metavar="ID")
     add_store_options(p)
     p.set_defaults(func=run_command(cmd_show))
@@ -36,8 +45,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_store_options(p)
     p.set_defaults(func=run_command(cmd_export))
 
-    p = subparsers.add_parser("delete", help="delete a recording and its results")
+    p = subparsers.add_parser("delete", help="delete a recording and its results (asks first)",
+                              description="Delete a recording and its results for good. Asks first; --yes skips "
+                              "the question. Recording numbers are never given to another recording.")
     p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
     add_store_options(p)
     p.set_defaults(func=run_command(cmd_delete))
 
@@ -51,78 +63,43 @@ def _open(args: argparse.Namespace) -> Store:
     return store
 
 
-def _label(result: dict[str, Any] | None) -> str:
-    if not result:
-        return "-"
-    text = str(result.get("category") or result.get("label") or "?")
-    return text
+def select(rows: list[RecordingSummary], *, result: str | None, symptom: str | None) -> list[RecordingSummary]:
+    """The rows whose verdict category is *result* and that carry *symptom* (None = any)."""
+    wanted_symptom = parse_symptoms([symptom])[0] if symptom else None
+    return [r for r in rows
+            if (result is None or present.summary_verdict(r).category == result)
+            and (wanted_symptom is None or wanted_symptom in r.symptoms)]
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     """List the recordings."""
     with _open(args) as store:
-        rows = store.list_recordings(limit=args.limit)
+        rows = store.list_recordings(limit=None if (args.result or args.symptom) else args.limit)
+    rows = select(rows, result=args.result, symptom=args.symptom)[: args.limit]
     if args.json:
-        print_json([r.to_dict() for r in rows])
+        print_json([r.to_dict() | {"verdict": present.summary_verdict(r).category} for r in rows])
         return EXIT_OK
     if not rows:
-        print("no recordings yet: make one with `cardio record` (or `cardio record --simulate`)")
+        print("no recordings here yet: make one with `cardio record` (or `cardio record --simulate`)")
         return EXIT_OK
-    table = Table(title="cardiolink history")
-    for col in ("ID", "recorded (UTC)", "s", "state"):
-        table.add_column(col, no_wrap=True)
-    for col in ("local result", "HR", "cloud", "sync"):
-        table.add_column(col)
+    from rich.console import Console  # only when printing a table
+    from rich.table import Table
+
+    zone = to_local(rows[0].recorded_at).tzname() or "local time"
+    table = Table(title="Your recordings", title_justify="left", box=None, pad_edge=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column(f"when ({zone})", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("pulse", justify="right", no_wrap=True)
+    table.add_column("symptoms", overflow="fold")
     for r in rows:
-        hr = (r.local or {}).get("heart_rate_bpm")
-        table.add_row(
-            str(r.id), r.recorded_at.strftime("%Y-%m-%d %H:%M"), f"{r.duration_s:.1f}",
-            r.state + ("" if r.verified or not r.complete else " (unverified)"), _label(r.local),
-            "-" if hr is None else f"{hr:.0f}", _label(r.cloud), r.sync_state or "-",
-        )
-    Console().print(table)
+        v = present.summary_verdict(r)
+        table.add_row(str(r.id), to_local(r.recorded_at).strftime("%Y-%m-%d %H:%M"), v.label,
+                      "" if v.heart_rate_bpm is None else f"{v.heart_rate_bpm:.0f}",
+                      ", ".join(symptom_words(r.symptoms)))
+    Console(width=max(80, Console().width)).print(table)
+    print("`cardio show ID` explains one recording; screening results are not a diagnosis.")
     return EXIT_OK
-
-
-def describe(stored: StoredRecording, *, with_sync: bool = True) -> list[str]:
-    """Human-readable lines about one stored recording."""
-    rec = stored.recording
-    lines = [
-        f"recording {stored.id}  ({stored.uuid})",
-        f"  recorded at   {rec.started_at:%Y-%m-%d %H:%M:%S} UTC",
-        f"  samples       {rec.n_samples} at {rec.sample_rate_hz:g} Hz = {rec.duration_s:.2f} s"
-        + (f" of {rec.expected_samples}" if rec.expected_samples is not None else ""),
-        f"  scale         {rec.adc_gain_counts_per_mv:g} counts/mV, baseline {rec.baseline_counts}",
-        f"  state         {stored.state}; complete={rec.complete} verified={rec.verified}",
-        f"  link          frames resent {rec.frames_resent}, reconnects {rec.reconnects}, "
-        f"malformed frames {rec.frames_malformed}",
-    ]
-    if rec.gaps:
-        lines.append(f"  missing       {sum(b - a for a, b in rec.gaps)} samples in {len(rec.gaps)} gap(s)")
-    if rec.device:
-        lines.append("  device        " + ", ".join(f"{k}={v}" for k, v in sorted(rec.device.items())))
-    lost = [e for e in rec.contact_events if e.kind == "lost"]
-    if lost:
-        lines.append(f"  contact lost  {len(lost)} time(s)")
-    for title, result in (("local result", stored.local_result), ("cloud result", stored.cloud_result)):
-        if result:
-            hr = result.get("heart_rate_bpm")
-            label = result.get("label", "?")
-            p = (result.get("probabilities") or {}).get(label)
-            lines.append(
-                f"  {title:<13} {_label(result)} (label {label}"
-                + (f", p={p:.2f}" if isinstance(p, (int, float)) else "") + ")"
-                + (f", heart rate {hr:.0f} bpm" if isinstance(hr, (int, float)) else "")
-            )
-            if result.get("flags"):
-                lines.append(f"  {'':<13} flags: {', '.join(map(str, result['flags']))}")
-    if stored.measurements:
-        m = stored.measurements
-        parts = [f"{k} {m[k]:.0f} ms" for k in ("pr_ms", "qrs_ms", "qt_ms", "qtc_ms") if isinstance(m.get(k), (int, float))]
-        lines.append("  measurements  " + (", ".join(parts) if parts else "none measurable"))
-    if with_sync:
-        lines.append(f"  sync          {stored.sync_state or 'not queued'}")
-    return lines
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -130,7 +107,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as store:
         stored = store.get_recording(args.id)
     if args.json:
-        print_json(stored.to_dict())
+        print_json(stored.to_dict() | {"verdict": present.verdict(stored).to_dict()})
     else:
         print("\n".join(describe(stored)))
     return EXIT_OK
@@ -149,12 +126,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _confirmed(question: str) -> bool:
+    """Ask on the terminal; anything but y/yes (or end of input) is no."""
+    print(question + " [y/N] ", end="", flush=True, file=sys.stderr)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
-    """Delete one recording."""
+    """Delete one recording (after asking)."""
     with _open(args) as store:
+        stored = store.get_recording(args.id)
+        what = f"recording {stored.id} ({when_text(stored.recording.started_at)}, {present.verdict(stored).label})"
+        if not args.yes and not _confirmed(f"Delete {what} for good? This cannot be undone."):
+            if args.json:
+                print_json({"id": args.id, "deleted": False})
+            print(f"kept {what}", file=sys.stderr)
+            return EXIT_ERROR
         store.delete_recording(args.id)
     if args.json:
         print_json({"id": args.id, "deleted": True})
     else:
-        print(f"deleted recording {args.id}")
+        print(f"deleted {what}")
     return EXIT_OK

@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ecg.delineate import measure, measure_leads
-from ecg.errors import EcgError
-from ecg.io import read_record
+from cardio.cli.inputs import InputOptionsError, add_input_options, read_input
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -35,16 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--all-leads", action="store_true",
                         help="measure all leads together (global 12-lead boundaries, axis, bundle branch blocks)")
     parser.add_argument("--sex", choices=("M", "F"), help="selects the long-QTc limit (450 ms men, 460 ms women)")
-    parser.add_argument("--fs-hz", type=float, help="sample rate of CSV input, Hz")
-    parser.add_argument("--adc-gain", type=float, help="CSV input in ADC counts: counts per mV")
+    add_input_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per record (JSON Lines)")
     parser.set_defaults(func=run_measure)
 
 
-def measure_path(path: str, *, lead: str | None, all_leads: bool, sex: str | None,
-                 fs_hz: float | None, adc_gain: float | None) -> dict[str, Any]:
+def measure_path(path: str, args: argparse.Namespace) -> dict[str, Any]:
     """Measure one record and return the JSON-ready dict (with ``"record"`` first)."""
-    rec = read_record(path, fs_hz=fs_hz, adc_gain=adc_gain)
+    from ecg.delineate import measure, measure_leads
+
+    rec = read_input(path, args)
+    lead, all_leads, sex = args.lead, args.all_leads, args.sex
     sex_arg = "M" if sex == "M" else "F" if sex == "F" else None
     if all_leads:
         out = measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, sex=sex_arg).to_dict()
@@ -79,12 +78,13 @@ def _human(d: dict[str, Any]) -> str:
 
 def run_measure(args: argparse.Namespace) -> int:
     """Measure every path; errors are reported per record."""
+    from ecg.errors import EcgError
+
     status = EXIT_OK
     for path in args.paths:
         try:
-            d = measure_path(path, lead=args.lead, all_leads=args.all_leads, sex=args.sex,
-                             fs_hz=args.fs_hz, adc_gain=args.adc_gain)
-        except (EcgError, LookupError, OSError) as exc:
+            d = measure_path(path, args)
+        except (EcgError, InputOptionsError, LookupError, OSError) as exc:
             status = EXIT_ERROR
             if args.json:
                 print(json.dumps({"record": str(Path(path)), "error": type(exc).__name__, "message": str(exc)}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import secrets
 import signal
@@ -19,7 +20,7 @@ from aiohttp import web
 from cardio.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, run_command
 from companion.config import CompanionConfig
 from companion.web.app import allowed_hosts_for, create_app, is_loopback_host
-from companion.web.live import SimulatedRecorder
+from companion.web.live import Recorder
 from companion.web.publish import discovery_path, write_discovery
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="address to bind (default 127.0.0.1; anything else exposes your history)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any)")
     parser.add_argument("--simulate", action="store_true",
-                        help="offer a 'Record (simulated)' button that records from the built-in simulator")
+                        help="the Record button records from the built-in simulator instead of your device")
+    parser.add_argument("--address", help="Bluetooth address of your device (default: search for it)")
+    parser.add_argument("--no-sync", action="store_true", help="do not send recordings made here to the cloud")
+    parser.add_argument("--cloud-url", metavar="URL", help="analysis service (default: `cardio cloud login`)")
+    parser.add_argument("--token", metavar="TOKEN", help="API token (default: `cardio cloud login`)")
     parser.add_argument("--sim-source", default="synthetic:normal", metavar="SPEC",
                         help="simulator source for --simulate (default synthetic:normal; or a WFDB/CSV path)")
     parser.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
@@ -46,16 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run_serve)
 
 
-async def serve(config: CompanionConfig, host: str, port: int, *, simulate: SimulatedRecorder | None = None,
-                ready: asyncio.Event | None = None) -> None:
+async def serve(config: CompanionConfig, host: str, port: int, *, recorder: Recorder | None = None,
+                record_label: str = "Record", ready: asyncio.Event | None = None) -> None:
     """Run the web UI until cancelled (or SIGINT/SIGTERM).
 
-    ``simulate`` enables the live page's "Record (simulated)" button.
+    ``recorder`` enables the record page's button (labelled ``record_label``).
     """
     allowed = allowed_hosts_for(host)
     token = secrets.token_urlsafe(24)
-    recorder = simulate
-    app = create_app(config, allowed_hosts=allowed, simulate=recorder, publish_token=token)
+    app = create_app(config, allowed_hosts=allowed, recorder=recorder, record_label=record_label,
+                     publish_token=token)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -89,18 +94,23 @@ def run_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not is_loopback_host(args.host):
         log.warning("serving on %s: anyone who can reach this address can read and delete your history", args.host)
-    recorder = None
-    if args.simulate:
-        from cardio.simulate import make_recorder  # imports the simulator only when asked
+    from cardio.recorders import RecordSettings, make_recorder  # the simulator loads only when recording
 
-        try:
-            recorder = make_recorder(config, source=args.sim_source, speed=args.sim_speed)
-        except ValueError as exc:
-            print(f"cardio: error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
     try:
-        asyncio.run(serve(config, args.host, args.port, simulate=recorder))
+        settings = RecordSettings(simulate=args.simulate, source=args.sim_source, speed=args.sim_speed,
+                                  address=args.address, sync=not args.no_sync, cloud_url=args.cloud_url,
+                                  token=args.token)
+    except ValueError as exc:
+        print(f"cardio: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    recorder = make_recorder(config, settings)
+    try:
+        asyncio.run(serve(config, args.host, args.port, recorder=recorder, record_label=settings.label))
     except OSError as exc:
-        print(f"cardio: error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        if exc.errno == errno.EADDRINUSE:
+            print(f"cardio: error: port {args.port} on {args.host} is already in use (is another `cardio serve` "
+                  "running?); stop it or choose another port with --port N", file=sys.stderr)
+        else:
+            print(f"cardio: error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK

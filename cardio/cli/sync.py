@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from cardio.cli.common import EXIT_OK, add_store_options, config_from_args, print_json, run_command
+from companion.localtime import when_text
 from companion.store import Store
 from cardio.local_cloud import cloud_client_for
-from companion.sync import ENV_CLOUD_TOKEN, ENV_CLOUD_URL, resolve_cloud, sync_pending
+from companion.sync import ENV_CLOUD_TOKEN, ENV_CLOUD_URL, CloudAuthError, resolve_cloud, sync_pending
 
 EXIT_TEMPFAIL = 75
 
@@ -45,7 +46,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     data_dir = Path(config.data_dir)
     settings = resolve_cloud(url=args.cloud_url, token=args.token, data_dir=data_dir)
     with Store.open(config) as store:
-        report = asyncio.run(_sync(store, settings, data_dir, args.limit))
+        try:
+            report = asyncio.run(_sync(store, settings, data_dir, args.limit))
+        except CloudAuthError as exc:
+            raise CloudAuthError(f"{exc}. Your recordings stay queued; save a valid token with "
+                                 "`cardio cloud login URL --token T`, then run `cardio sync`") from None
         waiting = [i for i in store.outbox() if i.state in ("pending", "sending")]
     if args.json:
         print_json({**report.to_dict(), "queued": [i.recording_id for i in waiting]})
@@ -56,7 +61,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(f"  recording {rid} rejected by the cloud (see `cardio show {rid}`)")
         if report.offline_reason:
             nxt = min(i.next_try_at for i in waiting) if waiting else None
-            print(f"  cloud unreachable ({report.offline_reason}); next try after {nxt:%H:%M:%S} UTC" if nxt else "")
+            print(f"  cloud unreachable ({report.offline_reason}); recordings stay queued"
+                  + (f", next try after {when_text(nxt, seconds=True)}" if nxt else ""))
     return EXIT_TEMPFAIL if report.offline_reason else EXIT_OK
 
 

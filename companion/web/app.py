@@ -37,7 +37,8 @@ from companion.config import CompanionConfig
 from companion.errors import CompanionError, RecordingNotFoundError
 from companion.export import export, record_name
 from companion.store import Store
-from companion.web import live, views
+from companion.notes import SYMPTOMS
+from companion.web import live, pages, present, views
 from companion.web.present import report_header, report_signal_mv
 from ecg.errors import EcgError
 from ecg.report import FORMATS, render_report_bytes
@@ -49,7 +50,8 @@ CSRF_KEY = web.AppKey("csrf", str)
 PAGE_SECRET_KEY = web.AppKey("page_secret", bytes)
 HOSTS_KEY = web.AppKey("allowed_hosts", object)
 CACHE_KEY = web.AppKey("report_cache", OrderedDict)
-SIMULATE_KEY = web.AppKey("simulate", object)
+RECORDER_KEY = web.AppKey("recorder", object)
+RECORD_LABEL_KEY = web.AppKey("record_label", str)
 #: Host header names accepted by default (besides every loopback address: see :func:`is_loopback_host`)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: addresses that bind every interface: the operator opted out of the Host check
@@ -66,7 +68,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(config: CompanionConfig, *, allowed_hosts: frozenset[str] | None = None,
-               simulate: live.SimulatedRecorder | None = None, publish_token: str | None = None) -> web.Application:
+               recorder: live.Recorder | None = None, record_label: str = "Record",
+               publish_token: str | None = None) -> web.Application:
     """Build the web UI application.
 
     Parameters
@@ -76,9 +79,12 @@ def create_app(config: CompanionConfig, *, allowed_hosts: frozenset[str] | None 
     allowed_hosts : frozenset of str, optional
         Host names accepted in the ``Host`` header besides loopback names and addresses
         (default: none); an empty set accepts any host (see :func:`allowed_hosts_for`).
-    simulate : callable, optional
-        Runs a simulated recording, publishing live messages; enables the page's
-        "Record (simulated)" button.
+    recorder : callable, optional
+        Runs one recording from the configured device (or the simulator), publishing live
+        messages; enables the record page's button. ``cardio serve`` wires it
+        (:mod:`cardio.recorders`).
+    record_label : str
+        Words on that button (e.g. ``"Record"`` or ``"Record (simulated)"``).
     publish_token : str, optional
         Token a recorder in another process needs for ``/live/publish`` (random if None).
 
@@ -94,7 +100,8 @@ def create_app(config: CompanionConfig, *, allowed_hosts: frozenset[str] | None 
     app[CACHE_KEY] = OrderedDict()
     app[live.HUB_KEY] = live.LiveHub()
     app[live.PUBLISH_TOKEN_KEY] = publish_token or secrets.token_urlsafe(24)
-    app[SIMULATE_KEY] = simulate
+    app[RECORDER_KEY] = recorder
+    app[RECORD_LABEL_KEY] = record_label
     app.cleanup_ctx.append(_open_store)
     app.router.add_get("/", history_page)
     app.router.add_get(f"/recordings/{_ID}", recording_page)
@@ -104,9 +111,11 @@ def create_app(config: CompanionConfig, *, allowed_hosts: frozenset[str] | None 
     app.router.add_get("/live", live_page)
     app.router.add_get("/live/ws", live_ws)
     app.router.add_get("/live/publish", live.publish_ws)
-    app.router.add_post("/live/simulate", simulate_recording)
+    app.router.add_post("/live/record", start_recording)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", STATIC_DIR)
+    pages.setup(app, store_key=STORE_KEY, csrf_check=_check_csrf, csrf_key=CSRF_KEY, cache_key=CACHE_KEY,
+                history_limit=HISTORY_LIMIT)
     return app
 
 
@@ -234,16 +243,19 @@ def _rid(request: web.Request) -> int:
 
 
 async def history_page(request: web.Request) -> web.Response:
-    """``GET /?result=N|A|O|~|none|all``: the history, newest first."""
+    """``GET /?result=CATEGORY&symptom=S``: the history, newest first, filtered by verdict and symptom."""
     selected = request.query.get("result", "all")
+    symptom = request.query.get("symptom", "all")
     if selected not in {key for key, _ in views.FILTERS}:
         raise web.HTTPBadRequest(text=f"unknown result filter {selected!r}")
+    if symptom != "all" and symptom not in SYMPTOMS:
+        raise web.HTTPBadRequest(text=f"unknown symptom {symptom!r}")
     rows = request.app[STORE_KEY].list_recordings(limit=HISTORY_LIMIT)
-    if selected == "none":
-        rows = [r for r in rows if not r.local]
-    elif selected != "all":
-        rows = [r for r in rows if (r.local or {}).get("label") == selected]
-    return _html(views.history(rows, selected))
+    if selected != "all":
+        rows = [r for r in rows if present.summary_verdict(r).category == selected]
+    if symptom != "all":
+        rows = [r for r in rows if symptom in r.symptoms]
+    return _html(views.history(rows, selected, symptom))
 
 
 async def recording_page(request: web.Request) -> web.Response:
@@ -266,17 +278,18 @@ async def report_file(request: web.Request) -> web.Response:
     if not 30 <= dpi <= 300:
         raise web.HTTPBadRequest(text="dpi must be within 30..300")
     stored = request.app[STORE_KEY].get_recording(rid)
+    profile = request.app[STORE_KEY].profile()
     rec = stored.recording
     if rec.n_samples < 2:
         raise web.HTTPNotFound(text=f"recording {rid} holds no samples to draw")
     cache = request.app[CACHE_KEY]
-    key = (rid, stored.updated_at, fmt, dpi)
+    key = (rid, stored.updated_at, fmt, dpi, repr(stored.annotation), repr(profile))
     body = cache.get(key)
     if body is None:
         loop = asyncio.get_running_loop()
         try:
             body = await loop.run_in_executor(None, functools.partial(
-                _render, report_signal_mv(stored), rec.sample_rate_hz, report_header(stored), fmt, dpi))
+                _render, report_signal_mv(stored), rec.sample_rate_hz, report_header(stored, profile), fmt, dpi))
         except EcgError as exc:
             raise web.HTTPUnprocessableEntity(text=f"cannot draw recording {rid}: {exc}") from exc
         cache[key] = body
@@ -327,7 +340,8 @@ async def delete_recording(request: web.Request) -> web.StreamResponse:
 
 
 async def live_page(request: web.Request) -> web.Response:
-    return _html(views.live(request.app[CSRF_KEY], request.app[SIMULATE_KEY] is not None,
+    recorder = request.app[RECORDER_KEY]
+    return _html(views.live(request.app[CSRF_KEY], request.app[RECORD_LABEL_KEY] if recorder is not None else None,
                             page_token(request.app, "live")))
 
 
@@ -337,11 +351,12 @@ async def live_ws(request: web.Request) -> web.StreamResponse:
     return await live.browser_ws(request)
 
 
-async def simulate_recording(request: web.Request) -> web.Response:
-    """``POST /live/simulate``: start the simulated recording (if this server offers it)."""
+async def start_recording(request: web.Request) -> web.Response:
+    """``POST /live/record``: start a recording from the configured device (one at a time)."""
     form = await request.post()
     _check_csrf(request, str(form.get("csrf", "")))
-    recorder = request.app[SIMULATE_KEY]
+    recorder = request.app[RECORDER_KEY]
     if recorder is None:
-        raise web.HTTPNotFound(text="this server was started without simulated recording")
-    return await live.simulate(request, recorder)  # type: ignore[arg-type]
+        raise web.HTTPNotFound(text="this server was started without a device to record from")
+    request.app[CACHE_KEY].clear()
+    return await live.start(request, recorder)  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ Messages are small JSON objects, the same on every hop (recorder → hub → bro
     consecutive samples in millivolts, ``first_index`` counted from the recording's start;
 ``{"type": "done", "recording_id": 7, "result": "Normal sinus rhythm"}``
     the recording is stored (``recording_id`` may be null when it failed);
+``{"type": "contact", "sample_index": 3600, "state": "lost" | "regained"}``
+    electrode contact changed at that sample (marked on the trace);
 ``{"type": "error", "message": "..."}``
     the recording failed.
 
@@ -36,7 +38,8 @@ from aiohttp import WSMsgType, web
 log = logging.getLogger(__name__)
 
 #: message types a publisher may send
-MESSAGE_TYPES = frozenset({"start", "status", "samples", "done", "error"})
+MESSAGE_TYPES = frozenset({"start", "status", "samples", "contact", "done", "error"})
+CONTACT_STATES = frozenset({"lost", "regained"})
 #: seconds of samples replayed to a browser that joins mid-recording
 REPLAY_S = 10.0
 #: largest samples message accepted (values), about 10 s at 1 kHz
@@ -44,8 +47,10 @@ MAX_SAMPLES_PER_MESSAGE = 10_000
 #: per-browser queue bound: a browser that falls this far behind is dropped
 SUBSCRIBER_QUEUE = 512
 
-#: signature of a simulated recording started from the page: publish -> recording id
-SimulatedRecorder = Callable[[Callable[[dict[str, Any]], None]], Awaitable[int | None]]
+#: signature of a recording started from the page: publish -> recording id
+Recorder = Callable[[Callable[[dict[str, Any]], None]], Awaitable[int | None]]
+#: the former name (a simulated recorder is one kind of recorder)
+SimulatedRecorder = Recorder
 
 
 class LiveMessageError(ValueError):
@@ -89,6 +94,13 @@ def validate_message(msg: Any) -> dict[str, Any]:
         if not isinstance(values, list) or len(values) > MAX_SAMPLES_PER_MESSAGE:
             raise LiveMessageError(f"mv must be a list of at most {MAX_SAMPLES_PER_MESSAGE} numbers", field_name="mv")
         return {"type": kind, "first_index": first, "mv": [round(_finite(v, "mv"), 4) for v in values]}
+    if kind == "contact":
+        index = msg.get("sample_index")
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise LiveMessageError("sample_index must be a non-negative integer", field_name="sample_index")
+        if msg.get("state") not in CONTACT_STATES:
+            raise LiveMessageError("state must be 'lost' or 'regained'", field_name="state")
+        return {"type": kind, "sample_index": index, "state": msg["state"]}
     if kind == "done":
         rid = msg.get("recording_id")
         if rid is not None and (isinstance(rid, bool) or not isinstance(rid, int)):
@@ -122,7 +134,7 @@ class LiveHub:
             self._start, self._end = clean, None
             self._statuses.clear()
             self._samples.clear()
-        elif kind == "status":
+        elif kind in ("status", "contact"):
             self._statuses.append(clean)
         elif kind == "samples":
             self._samples.append(clean)
@@ -217,8 +229,8 @@ async def publish_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def simulate(request: web.Request, recorder: SimulatedRecorder) -> web.Response:
-    """Start a simulated recording in this process (one at a time)."""
+async def start(request: web.Request, recorder: Recorder) -> web.Response:
+    """Start a recording in this process (one at a time); the live view follows it."""
     hub = request.app[HUB_KEY]
     if hub.active or (hub.running_task is not None and not hub.running_task.done()):
         raise web.HTTPConflict(text="a recording is already running")
@@ -229,7 +241,7 @@ async def simulate(request: web.Request, recorder: SimulatedRecorder) -> web.Res
             if hub.active:
                 hub.publish({"type": "done", "recording_id": rid, "result": None})
         except Exception as exc:  # the page must hear about any failure of the recorder
-            log.warning("simulated recording failed: %s", exc)
+            log.warning("recording from the page failed: %s", exc)
             hub.publish({"type": "error", "message": f"recording failed: {exc}"})
 
     hub.running_task = asyncio.create_task(run())

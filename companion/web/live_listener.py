@@ -68,6 +68,7 @@ class LiveListener(LinkListener):
         self._sent = 0
         self._scale: tuple[float, int] | None = None
         self._device = ""
+        self._contacts_sent = 0
 
     def _emit(self, msg: dict[str, Any]) -> None:
         try:
@@ -88,6 +89,7 @@ class LiveListener(LinkListener):
                 baseline_counts: int) -> None:
         self.inner.started(session_id, fs_hz, expected_samples, adc_gain_counts_per_mv, baseline_counts)
         self._sent = 0
+        self._contacts_sent = 0
         self._scale = (float(adc_gain_counts_per_mv), int(baseline_counts))
         self._emit({"type": "start", "fs_hz": float(fs_hz), "duration_s": expected_samples / float(fs_hz),
                     "device": self._device})
@@ -109,6 +111,14 @@ class LiveListener(LinkListener):
             chunk = np.round(new_mv[i : i + CHUNK], 4)
             self._emit({"type": "samples", "first_index": self._sent + i, "mv": chunk.tolist()})
         self._sent = int(counts.shape[0])
+        self._publish_contacts(assembler)
+
+    def _publish_contacts(self, assembler: FrameAssembler) -> None:
+        """Mark on the live trace where contact was lost (the trace resumes there when it comes back)."""
+        lost = assembler.lead_off_samples()
+        for index in lost[self._contacts_sent:]:
+            self._emit({"type": "contact", "sample_index": int(index), "state": "lost"})
+        self._contacts_sent = len(lost)
 
     def finished(self, recording_id: int | None, result: str | None = None) -> None:
         """Tell the live view the recording is stored (call after saving and screening)."""
@@ -123,7 +133,10 @@ class LiveListener(LinkListener):
         if outcome.recording_id is None:
             self.failed(f"not stored: {outcome.store_error}")
         else:
-            self.finished(outcome.recording_id, result_words(outcome.local_result) or outcome.screening_error)
+            words = result_words(outcome.local_result)
+            if words is None and outcome.screening_error and "too short" in outcome.screening_error:
+                words = "Too short — record again"
+            self.finished(outcome.recording_id, words or outcome.screening_error)
 
 
 @contextlib.asynccontextmanager

@@ -101,6 +101,23 @@ def _draw_segments(ax: Axes, strip: Strip, signals_mv: np.ndarray, fs_hz: float)
             ax.plot([seg.x0_s, seg.x0_s], [-0.3, 0.3], color=TRACE_COLOUR, linewidth=TRACE_LW_PT, zorder=3)
 
 
+#: colour of event markers (contact lost / regained) on the trace
+MARKER_COLOUR = "#c2410c"
+
+
+def _draw_markers(ax: Axes, strip: Strip, markers: tuple[tuple[float, str], ...]) -> None:
+    """Dashed vertical lines with a label at each event that falls on this strip."""
+    for seg in strip.segments:
+        for t_s, text in markers:
+            if not seg.t0_s <= t_s < seg.t1_s:
+                continue
+            x_s = seg.x0_s + (t_s - seg.t0_s)
+            ax.plot([x_s, x_s], [strip.bottom_mv, strip.top_mv], color=MARKER_COLOUR, linewidth=0.8,
+                    linestyle=(0, (3, 2)), zorder=4)
+            ax.text(x_s + 0.04, strip.bottom_mv + 0.15, text, fontsize=7, color=MARKER_COLOUR, va="bottom",
+                    ha="left", zorder=5)
+
+
 def _draw_header(fig: Figure, page: PageLayout, header: ReportHeader) -> None:
     def at(x_mm: float, y_mm: float) -> tuple[float, float]:
         return x_mm / page.width_mm, y_mm / page.height_mm
@@ -123,7 +140,7 @@ def _draw_header(fig: Figure, page: PageLayout, header: ReportHeader) -> None:
             fig.text(*at(findings_x_mm, top_mm - 6.5 - (r + 1) * line_mm), text[:48], fontsize=8, va="top")
 
 
-def _draw_footer(fig: Figure, page: PageLayout, fs_hz: float, total_s: float) -> None:
+def _draw_footer(fig: Figure, page: PageLayout, fs_hz: float, total_s: float, safety: str | None = None) -> None:
     last = page.strips[-1]
     y_mm = last.y_mm - 2.0
     shown = f"{page.shown_s:.1f} s of {total_s:.1f} s shown" if page.shown_s + 1e-6 < total_s else f"{total_s:.1f} s"
@@ -131,6 +148,9 @@ def _draw_footer(fig: Figure, page: PageLayout, fs_hz: float, total_s: float) ->
             "   —   cardiolink screening report, not a diagnosis")
     fig.text(last.x_mm / page.width_mm, y_mm / page.height_mm, text, fontsize=7, color="#555555",
              va="top", ha="left")
+    if safety:
+        fig.text(last.x_mm / page.width_mm, (y_mm - 3.0) / page.height_mm, safety, fontsize=7,
+                 fontweight="bold", color="#111111", va="top", ha="left")
 
 
 def build_figure(page: PageLayout, signals_mv: np.ndarray, fs_hz: float, header: ReportHeader) -> Figure:
@@ -157,6 +177,7 @@ def build_figure(page: PageLayout, signals_mv: np.ndarray, fs_hz: float, header:
         ax = _strip_axes(fig, page, strip)
         _draw_pulse(ax)
         _draw_segments(ax, strip, signals_mv, fs_hz)
+        _draw_markers(ax, strip, header.markers)
     _draw_header(fig, page, header)
-    _draw_footer(fig, page, fs_hz, signals_mv.shape[0] / fs_hz)
+    _draw_footer(fig, page, fs_hz, signals_mv.shape[0] / fs_hz, header.safety)
     return fig

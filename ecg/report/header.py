@@ -57,6 +57,11 @@ class ReportHeader:
         Extra lines (e.g. measurement findings or the cloud's diagnoses).
     source : str or None
         Who produced the result, e.g. ``"local model 1.0"``.
+    safety : str or None
+        A safety sentence printed under the trace (e.g. :data:`ecg.classes.SAFETY_TEXT`).
+    markers : tuple of (float, str)
+        Events marked on the trace: ``(seconds from the start, text)``, e.g.
+        ``(12.4, "contact lost")``.
     """
 
     title: str = "ECG report"
@@ -73,6 +78,8 @@ class ReportHeader:
     quality: str | None = None
     findings: tuple[str, ...] = field(default_factory=tuple)
     source: str | None = None
+    safety: str | None = None
+    markers: tuple[tuple[float, str], ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         for name in ("duration_s", "heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms"):
@@ -86,6 +93,14 @@ class ReportHeader:
             raise ReportError("header field 'findings' must be a sequence of strings",
                               reason="bad_field", field_name="findings")
         object.__setattr__(self, "findings", tuple(self.findings))
+        try:
+            markers = tuple((float(t), str(text)) for t, text in self.markers)
+        except (TypeError, ValueError):
+            raise ReportError("header field 'markers' must hold (seconds, text) pairs",
+                              reason="bad_field", field_name="markers") from None
+        if not all(math.isfinite(t) for t, _ in markers):
+            raise ReportError("marker times must be finite", reason="bad_field", field_name="markers")
+        object.__setattr__(self, "markers", markers)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ReportHeader:

@@ -16,6 +16,7 @@ from companion.config import CompanionConfig
 from companion.errors import RecoveryError
 from companion.recording import Recording
 from companion.store import Store
+from ecg.classes import SAFETY_TEXT
 from ecg.io import read_csv
 
 
@@ -36,7 +37,7 @@ class TestHistoryCommands:
     ) -> None:
         with Store.open(config) as store:
             rid = store.add_recording(make_recording())
-            store.set_local_result(rid, {"label": "N", "category": "normal", "heart_rate_bpm": 72.0})
+            store.set_local_result(rid, {"label": "N", "category": "sinus_rhythm", "heart_rate_bpm": 72.0})
         dd = ["--data-dir", str(config.data_dir)]
         code, out, _ = _run(capsys, "history", *dd, "--json")
         rows = json.loads(out)
@@ -46,10 +47,12 @@ class TestHistoryCommands:
         code, out, _ = _run(capsys, "show", str(rid), *dd, "--json")
         shown = json.loads(out)
         assert shown["samples"] == 9000 and shown["sample_rate_hz"] == 300.0 and shown["verified"] is True
-        assert shown["results"]["local"]["category"] == "normal"
+        assert shown["results"]["local"]["category"] == "sinus_rhythm"
+        assert shown["verdict"]["label"] == "Sinus rhythm" and shown["verdict"]["safety"] == SAFETY_TEXT
         code, out, _ = _run(capsys, "show", str(rid), *dd)
-        assert code == 0 and "normal" in out and "9000 at 300 Hz" in out
-        assert _run(capsys, "delete", str(rid), *dd)[0] == 0
+        assert code == 0 and "Sinus rhythm" in out and "9000 at 300 Hz" in out
+        assert "not a diagnosis" in out and out.index("Sinus rhythm") < out.index("Details")
+        assert _run(capsys, "delete", str(rid), *dd, "--yes")[0] == 0
         code, out, err = _run(capsys, "show", str(rid), *dd)
         assert code == 1 and f"no recording with id {rid}" in err
 

@@ -41,3 +41,33 @@ class TestRecordCommand:
         code = main(["record", "--simulate", *bad, "--no-sync", "--data-dir", str(tmp_path)])
         err = capsys.readouterr().err
         assert code == 1 and "cannot start the simulated device" in err and "Traceback" not in err
+
+
+class TestInterrupt:
+    def test_ctrl_c_says_what_was_kept_and_how_to_record_again(self, tmp_path: Path) -> None:
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        repo = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": str(repo), "CARDIOLINK_HOME": str(tmp_path)}
+        proc = subprocess.Popen([sys.executable, "-m", "cardio", "record", "--simulate", "--quiet", "--no-sync"],
+                                cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = proc.stderr.readline() if proc.stderr else ""
+        assert "Starting the simulated device" in first  # progress from the first second
+        deadline = time.monotonic() + 60
+        seen = ""
+        while "Recording" not in seen and time.monotonic() < deadline:  # recording under way
+            seen += proc.stderr.readline() if proc.stderr else ""
+        time.sleep(4.0)  # a few seconds recorded (and checkpointed)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Stopped. Kept recording 1" in err and "Too short — record again" in err
+        assert "Record again with `cardio record`" in err and "Traceback" not in err
+        shown = subprocess.run([sys.executable, "-m", "cardio", "show", "1", "--json"], cwd=repo, env=env,
+                               capture_output=True, text=True, check=True)
+        doc = json.loads(shown.stdout)
+        assert doc["verdict"]["category"] == "too_short" and doc["complete"] is False and doc["samples"] > 0

@@ -46,4 +46,5 @@ class TestScreenCli:
     def test_human_output(self, cinc2017_fixture: dict[str, tuple[Path, str]], capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["screen", str(cinc2017_fixture["A00001"][0])]) == 0
         out = capsys.readouterr().out
-        assert out.startswith("A00001: Sinus rhythm (N)") and "bpm" in out
+        assert out.startswith("A00001: Sinus rhythm, heart rate") and "bpm" in out
+        assert "not a diagnosis" in out and "0." not in out.splitlines()[0]  # no probabilities without --details

@@ -27,7 +27,7 @@ def _counts(kind: str) -> np.ndarray:
     return np.round(mv * GAIN).astype(np.int32)
 
 
-@pytest.mark.parametrize("kind", ["flat", "lead_off", "clipped", "square", "short"])
+@pytest.mark.parametrize("kind", ["flat", "lead_off", "clipped", "square"])
 def test_unreadable_recording_has_no_rhythm_heart_rate_or_intervals(kind: str) -> None:
     rec = Recording(_counts(kind), FS_HZ, GAIN, complete=True, verified=True)
     local, measurements, error = screen_recording(rec)
@@ -37,3 +37,10 @@ def test_unreadable_recording_has_no_rhythm_heart_rate_or_intervals(kind: str) -
     assert local["quality"]["readable"] is False and local["quality"]["reasons"]
     assert local["quality"]["heart_rate_bpm"] is None
     assert measurements is None
+
+
+def test_a_recording_under_20_s_is_kept_as_too_short_and_not_screened() -> None:
+    """Issue 14: under 20 s the phone does not screen at all (no rhythm, no heart rate, no intervals)."""
+    rec = Recording(_counts("short"), FS_HZ, GAIN, complete=True, verified=True)
+    local, measurements, error = screen_recording(rec)
+    assert local is None and measurements is None and error is not None and "too short" in error

@@ -82,18 +82,19 @@ class TestHistory:
         assert resp.status == 200
         text = await resp.text()
         assert text.count("<li class=rec") == 3
-        for words in ("Sinus rhythm", "Atrial fibrillation", "Other rhythm"):
+        for words in ("Sinus rhythm", "Possible atrial fibrillation", "Other rhythm"):  # the class table's words
             assert words in text
         assert "112 bpm" in text and "76 bpm" in text
-        assert re.search(r"2026-11-20 08:0\d UTC · (30|\d\d) s", text)
-        assert "sync: pending" in text
-        assert 'name=viewport content="width=device-width' in text
+        assert re.search(r"2026-11-20 \d\d:0\d [A-Z+\-0-9]+ · (30|\d\d) s", text)  # local time with its zone
+        assert "not a diagnosis" in text
+        assert 'name=viewport content="width=device-width' in text and "/manifest.webmanifest" in text
+        assert "0.9" not in text  # no probabilities in the list
 
     async def test_filter_by_result(self, client: TestClient) -> None:
-        text = await (await client.get("/?result=A")).text()
+        text = await (await client.get("/?result=atrial_fibrillation")).text()
         assert text.count("<li class=rec") == 1
-        assert 'data-label="A"' in text
-        text = await (await client.get("/?result=none")).text()
+        assert 'data-category="atrial_fibrillation"' in text
+        text = await (await client.get("/?result=not_screened")).text()
         assert "No recordings here yet" in text
 
     async def test_unknown_filter_is_a_clear_400(self, client: TestClient) -> None:
@@ -110,21 +111,22 @@ class TestRecordingPage:
     async def test_shows_report_results_measurements_downloads(self, client: TestClient) -> None:
         rid = client.ids["N"]  # type: ignore[attr-defined]
         text = await (await client.get(f"/recordings/{rid}")).text()
-        assert f'src="/recordings/{rid}/report.png' in text
-        assert "Local result" in text and "Cloud result" in text
-        assert "152 ms" in text and "405 ms" in text and "Normal intervals" in text
-        assert "Low heart rate" in text and "Normal sinus rhythm (0.93)" in text
+        assert f'src="/recordings/{rid}/report.svg' in text
+        patient, details = text.split("<details", 1)
+        assert "Sinus rhythm" in patient and "What to do:" in patient and "not a diagnosis" in patient
+        assert "Heart rate below 50 beats per minute" in patient
+        assert "0.90" not in patient and "code N" not in patient  # numbers for clinicians only under details
+        assert "152 ms" in details and "405 ms" in details and "Normal intervals" in details
+        assert "N 0.90" in details and "code N" in details
         for href in ("report.pdf", "export/wfdb", "export/csv"):
             assert f"/recordings/{rid}/{href}" in text
 
     async def test_cloud_result_as_stored_by_sync(self, client: TestClient) -> None:
         rid = client.ids["A"]  # type: ignore[attr-defined]
         text = await (await client.get(f"/recordings/{rid}")).text()
-        assert "Atrial fibrillation (0.81); wide QRS complex" in text
+        assert "Possible atrial fibrillation" in text and "Show this recording to a doctor" in text
         assert "96 ms" in text and "430 ms" in text  # intervals from the cloud when none were measured locally
-        assert "<th>Flags</th><td>wide QRS complex</td>" in text
-        history = await (await client.get("/")).text()
-        assert "cloud: Atrial fibrillation" in history
+        assert "<th>Findings</th><td>wide QRS complex</td>" in text
 
     async def test_unknown_recording_is_404(self, client: TestClient) -> None:
         resp = await client.get("/recordings/999")
@@ -216,8 +218,8 @@ class TestLive:
 
     async def test_live_page_without_simulator_has_no_button(self, client: TestClient) -> None:
         text = await (await client.get("/live")).text()
-        assert "<canvas id=trace" in text and "Record (simulated)" not in text
-        resp = await client.post("/live/simulate", data={"csrf": "x"})
+        assert "<canvas id=trace" in text and "Record (simulated)" not in text and "<button" not in text
+        resp = await client.post("/live/record", data={"csrf": "x"})
         assert resp.status == 403
 
 
@@ -238,8 +240,62 @@ class TestIncompleteRecording:
             stored = store.get_recording(rid)
         sig = report_signal_mv(stored)
         assert np.isnan(sig[1000:1600]).all() and np.isfinite(sig[:1000]).all() and np.isfinite(sig[1600:]).all()
-        assert "Incomplete recording" in report_header(stored).findings
+        assert any(line.startswith("Incomplete recording") for line in report_header(stored).findings)
         async with TestClient(TestServer(create_app(config), host="127.0.0.1")) as tc:
-            assert "incomplete" in await (await tc.get(f"/recordings/{rid}")).text()
+            assert "Incomplete recording" in await (await tc.get(f"/recordings/{rid}")).text()
             resp = await tc.get(f"/recordings/{rid}/report.png", params=_tok(tc, rid, dpi="40"))
             assert resp.status == 200 and resp.content_type == "image/png"
+
+
+class TestPatientPages:
+    async def _csrf(self, client: TestClient, path: str) -> str:
+        match = re.search(r'name=csrf value="([^"]+)"', await (await client.get(path)).text())
+        assert match
+        return match.group(1)
+
+    async def test_symptoms_and_note_from_the_recording_page(self, client: TestClient) -> None:
+        rid = client.ids["A"]  # type: ignore[attr-defined]
+        token = await self._csrf(client, f"/recordings/{rid}")
+        resp = await client.post(f"/recordings/{rid}/annotate", allow_redirects=False,
+                                 data=[("csrf", token), ("symptom", "palpitations"), ("symptom", "dizziness"),
+                                       ("note", "<b>after coffee</b>")])
+        assert resp.status == 303 and resp.headers["Location"] == f"/recordings/{rid}"
+        text = await (await client.get(f"/recordings/{rid}")).text()
+        assert 'value="palpitations" checked' in text and 'value="dizziness" checked' in text
+        assert "&lt;b&gt;after coffee&lt;/b&gt;" in text and "<b>after coffee" not in text
+        listed = await (await client.get("/?symptom=dizziness")).text()
+        assert listed.count("<li class=rec") == 1 and "Dizziness" in listed
+        bad = await client.post(f"/recordings/{rid}/annotate", data=[("csrf", token), ("symptom", "hiccups")])
+        assert bad.status == 400
+        forged = await client.post(f"/recordings/{rid}/annotate", data=[("csrf", "x"), ("symptom", "fatigue")])
+        assert forged.status == 403
+        pdf = await client.get(f"/recordings/{rid}/report.svg", params=_tok(client, rid))
+        assert "Palpitations" in await pdf.text()  # symptoms reach the report
+
+    async def test_profile_is_saved_and_printed_on_the_report(self, client: TestClient) -> None:
+        token = await self._csrf(client, "/profile")
+        resp = await client.post("/profile", allow_redirects=False,
+                                 data={"csrf": token, "name": "Ada L", "sex": "F", "birth_date": "1960-05-01"})
+        assert resp.status == 303
+        text = await (await client.get("/profile?saved=1")).text()
+        assert 'value="Ada L"' in text and 'value="F" selected' in text and 'value="1960-05-01"' in text
+        rid = client.ids["N"]  # type: ignore[attr-defined]
+        svg = await (await client.get(f"/recordings/{rid}/report.svg", params=_tok(client, rid))).text()
+        assert "Ada L" in svg
+        bad = await client.post("/profile", data={"csrf": token, "sex": "X"})
+        assert bad.status == 400
+
+    async def test_trends_page(self, client: TestClient) -> None:
+        text = await (await client.get("/trends")).text()
+        assert "<svg id=hr-chart" in text and text.count("<circle") == 3
+        assert "Possible atrial fibrillation" in text and "verdict-counts" in text
+        assert f'href="/recordings/{client.ids["A"]}"' in text  # type: ignore[attr-defined]
+
+    async def test_manifest_and_verdict_colours(self, client: TestClient) -> None:
+        resp = await client.get("/manifest.webmanifest")
+        doc = await resp.json(content_type=None)
+        assert doc["display"] == "standalone" and doc["start_url"] == "/"
+        for icon in doc["icons"]:
+            assert (await client.get(icon["src"])).status == 200
+        css = await (await client.get("/verdicts.css")).text()
+        assert ".dot.v-atrial_fibrillation{background:#" in css

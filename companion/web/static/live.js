@@ -7,9 +7,11 @@
   const ctx = canvas.getContext("2d");
   const el = (id) => document.getElementById(id);
   let fsHz = 0, durationS = 0, received = 0, ring = new Float32Array(0);
+  let contacts = [];        // {index, state}: electrode contact changes, marked on the trace
+  let linkTrouble = false;  // a "connection lost / reconnecting" status is showing
 
   function reset(msg) {
-    fsHz = msg.fs_hz; durationS = msg.duration_s; received = 0;
+    fsHz = msg.fs_hz; durationS = msg.duration_s; received = 0; contacts = []; linkTrouble = false;
     ring = new Float32Array(Math.round(WINDOW_S * fsHz)).fill(NaN);
     el("rate").textContent = `${fsHz} Hz` + (msg.device ? ` · ${msg.device}` : "");
     el("done").hidden = true;
@@ -19,7 +21,7 @@
   }
 
   function setButton(busy) {
-    const button = document.querySelector("#simulate button");
+    const button = document.querySelector("#record button");
     if (button) button.disabled = busy;
   }
 
@@ -30,6 +32,7 @@
       ring[(msg.first_index + i) % ring.length] = values[i];
     }
     received = Math.max(received, msg.first_index + values.length);
+    if (linkTrouble) { linkTrouble = false; el("status").textContent = "Recording…"; }
     const elapsed = received / fsHz;
     el("elapsed").textContent = elapsed.toFixed(1);
     el("remaining").textContent = Math.max(0, Math.ceil(durationS - elapsed - 1e-9)).toString();
@@ -69,6 +72,15 @@
         if (pen) ctx.lineTo(x, y); else { ctx.moveTo(x, y); pen = true; }
       }
       ctx.stroke();
+      ctx.strokeStyle = "#c2410c"; ctx.fillStyle = "#c2410c"; ctx.setLineDash([6, 4]);
+      ctx.font = `${12 * (window.devicePixelRatio || 1)}px system-ui, sans-serif`;
+      for (const c of contacts) {
+        if (c.index < start || c.index >= received) continue;
+        const x = ((c.index - start) / fsHz) * pxPerS;
+        ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke();
+        ctx.fillText(c.state === "lost" ? "contact lost" : "contact back", x + 4, h - 8);
+      }
+      ctx.setLineDash([]);
     }
     window.requestAnimationFrame(draw);
   }
@@ -87,10 +99,19 @@
     el("status").textContent = "Recording stored";
     box.textContent = "";
     if (msg.recording_id !== null && msg.recording_id !== undefined) {
+      const result = document.createElement("p");
+      result.className = "verdict-label";
+      result.id = "live-result";
+      result.textContent = msg.result || "Recording stored";
       const link = document.createElement("a");
+      link.className = "button";
       link.href = `/recordings/${msg.recording_id}`;
-      link.textContent = `Open recording ${msg.recording_id}` + (msg.result ? ` — ${msg.result}` : "");
-      box.appendChild(link);
+      link.textContent = `Open recording ${msg.recording_id}: what it means, what to do`;
+      const safety = document.createElement("p");
+      safety.className = "safety";
+      safety.textContent = el("trace").dataset.safety || "";
+      box.append(result, link, safety);
+      box.scrollIntoView({ behavior: "smooth", block: "nearest" });
     } else {
       box.textContent = "The recording could not be stored.";
     }
@@ -105,13 +126,21 @@
       const msg = JSON.parse(event.data);
       if (msg.type === "start") reset(msg);
       else if (msg.type === "samples") addSamples(msg);
-      else if (msg.type === "status") el("status").textContent = msg.message;
+      else if (msg.type === "status") {
+        el("status").textContent = msg.message;
+        linkTrouble = /lost|reconnect/i.test(msg.message);
+      } else if (msg.type === "contact") {
+        contacts.push({ index: msg.sample_index, state: msg.state });
+        el("status").textContent = msg.state === "lost"
+          ? "Contact lost — keep both fingers on the electrodes" : "Contact back — keep still";
+        linkTrouble = msg.state === "lost";
+      }
       else if (msg.type === "done" || msg.type === "error") finish(msg);
     };
     ws.onclose = () => { document.body.dataset.ws = "closed"; setTimeout(connect, 1000); };
   }
 
-  const form = document.getElementById("simulate");
+  const form = document.getElementById("record");
   if (form) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
