@@ -115,7 +115,7 @@ def store_final(store: Store, rec: Recording, recording_id: int | None, recovery
             outcome.recording_id = recording_id
     except StoreError as exc:
         outcome.store_error = str(exc)
-        outcome.recovery_path = recovery.write_recovery(rec, recovery_dir)
+        outcome.recovery_path = recovery.write_recovery(rec, recovery_dir, recording_id)
         log.error("recording kept in recovery file %s: %s", outcome.recovery_path, exc)
     return outcome
 

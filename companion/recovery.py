@@ -24,6 +24,7 @@ import logging
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,11 @@ FORMAT_VERSION = 1
 FALLBACK_DIR = Path(tempfile.gettempdir()) / f"cardiolink-recovery-{os.getuid()}"
 
 
-def recording_to_meta(rec: Recording) -> dict[str, Any]:
-    """Everything of a recording except its samples, as JSON-able dict."""
-    return {
+def recording_to_meta(rec: Recording, recording_id: int | None = None) -> dict[str, Any]:
+    """Everything of a recording except its samples, as JSON-able dict (with the id of
+    the history row the session already had, if any)."""
+    meta: dict[str, Any] = {} if recording_id is None else {"recording_id": int(recording_id)}
+    return meta | {
         "format_version": FORMAT_VERSION,
         "sample_rate_hz": rec.sample_rate_hz,
         "adc_gain_counts_per_mv": rec.adc_gain_counts_per_mv,
@@ -84,14 +87,15 @@ def recording_from_meta(meta: dict[str, Any], samples: np.ndarray) -> Recording:
     )
 
 
-def _write(rec: Recording, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+def _write(rec: Recording, folder: Path, recording_id: int | None) -> Path:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = rec.started_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"recording-{stamp}-{uuid.uuid4().hex[:8]}{SUFFIX}"
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, samples=rec.samples.astype("<i4"), meta=np.array(json.dumps(recording_to_meta(rec))))
+            meta = recording_to_meta(rec, recording_id)
+            np.savez(fh, samples=rec.samples.astype("<i4"), meta=np.array(json.dumps(meta)))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -101,7 +105,7 @@ def _write(rec: Recording, folder: Path) -> Path:
     return path
 
 
-def write_recovery(rec: Recording, folder: Path) -> Path:
+def write_recovery(rec: Recording, folder: Path, recording_id: int | None = None) -> Path:
     """Save a recording to a recovery file; falls back to a temp folder if ``folder`` fails.
 
     Parameters
@@ -109,6 +113,9 @@ def write_recovery(rec: Recording, folder: Path) -> Path:
     rec : Recording
     folder : Path
         Preferred folder (``CompanionConfig.recovery_dir``).
+    recording_id : int, optional
+        The history row the session already has (checkpoints): the import finishes that
+        row instead of adding a second copy.
 
     Returns
     -------
@@ -123,7 +130,7 @@ def write_recovery(rec: Recording, folder: Path) -> Path:
     errors = []
     for candidate in (folder, FALLBACK_DIR):
         try:
-            return _write(rec, candidate)
+            return _write(rec, candidate, recording_id)
         except OSError as exc:
             errors.append(f"{candidate}: {exc}")
     raise RecoveryError(folder, "cannot write the recovery file anywhere: " + "; ".join(errors))
@@ -137,11 +144,16 @@ def read_recovery(path: Path) -> Recording:
     RecoveryError
         The file is unreadable or not a cardiolink recovery file.
     """
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[Recording, int | None]:
     try:
         with np.load(path, allow_pickle=False) as data:
             samples = data["samples"].astype(np.int32)
             meta = json.loads(str(data["meta"]))
-        return recording_from_meta(meta, samples)
+        rid = meta.get("recording_id")
+        return recording_from_meta(meta, samples), (int(rid) if isinstance(rid, int) else None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RecoveryError(path, f"not a readable recovery file: {exc}") from exc
 
@@ -155,9 +167,16 @@ def pending_files(folders: list[Path]) -> list[Path]:
     return found
 
 
-def import_pending(store: Any, folder: Path) -> list[int]:
+#: screening of an imported recording: Recording -> (local result, measurements, error)
+Screen = Callable[[Recording], tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]]
+
+
+def import_pending(store: Any, folder: Path, *, screen: Screen | None = None) -> list[int]:
     """Import every recovery file of ``folder`` (and of the fallback folder) into ``store``.
 
+    A session that already had a history row (its checkpoints) is finished in that row,
+    never stored twice; the imported recording is screened as ``cardio record`` would have
+    (*screen*, default :func:`companion.recorder.screen_recording`) and the results stored.
     A file is deleted only after its recording committed; an unreadable file is renamed
     with a ``.bad`` suffix so it is not retried forever. Stops at the first database
     error (the files stay for the next run).
@@ -167,20 +186,38 @@ def import_pending(store: Any, folder: Path) -> list[int]:
     list of int
         Ids of the recordings imported.
     """
+    if screen is None:
+        from companion.recorder import screen_recording as screen  # the one screening path of a recording
     imported: list[int] = []
     for path in pending_files([folder, FALLBACK_DIR]):
         try:
-            rec = read_recovery(path)
+            rec, recording_id = _read(path)
         except RecoveryError as exc:
             log.warning("%s", exc)
             path.rename(path.with_suffix(path.suffix + ".bad"))
             continue
         try:
-            rid = store.add_recording(rec)
+            rid = store.store_recovered(rec, recording_id)
         except StoreError as exc:
             log.warning("recovery file %s not imported yet: %s", path, exc)
             break
         path.unlink()
         imported.append(rid)
         log.info("imported recovery file %s as recording %d", path.name, rid)
+        _screen_imported(store, rid, rec, screen)
     return imported
+
+
+def _screen_imported(store: Any, rid: int, rec: Recording, screen: Screen) -> None:
+    if not rec.n_samples:
+        return
+    local, measurements, error = screen(rec)
+    if error:
+        log.warning("imported recording %d: %s", rid, error)
+    try:
+        if local is not None:
+            store.set_local_result(rid, local)
+        if measurements is not None:
+            store.set_measurements(rid, measurements)
+    except StoreError as exc:
+        log.warning("results of imported recording %d not stored: %s", rid, exc)

@@ -365,6 +365,28 @@ class Store(NotesMixin):
         self.finish_recording(rid, rec, enqueue=enqueue)
         return rid
 
+    def store_recovered(self, rec: Recording, recording_id: int | None) -> int:
+        """Store a recording read back from a recovery file; returns its id.
+
+        When the session's own row still exists (checkpointed, then cut short or marked
+        incomplete: same start time, no more samples than *rec*) that row is finished
+        with *rec*, in one transaction, so the session is never stored twice; otherwise a
+        new row is added.
+        """
+        if recording_id is not None:
+            with self._tx() as conn:
+                row = conn.execute("SELECT recorded_at, state, n_samples FROM recordings WHERE id = ?",
+                                   (recording_id,)).fetchone()
+                same = (row is not None and row[0] == utc_text(rec.started_at) and int(row[2]) <= rec.n_samples
+                        and row[1] in (schema.STATE_RECORDING, schema.STATE_INCOMPLETE))
+                if same:
+                    state = schema.STATE_COMPLETE if rec.complete else schema.STATE_INCOMPLETE
+                    self._write(conn, recording_id, rec, state)
+                    if rec.complete:
+                        self._enqueue(conn, recording_id, utc_text())
+                    return recording_id
+        return self.add_recording(rec)
+
     def _write(self, conn: sqlite3.Connection, rid: int, rec: Recording, state: str) -> None:
         cur = conn.execute(
             "UPDATE recordings SET updated_at = ?, state = ?, n_samples = ?, expected_samples = ?,"
