@@ -1,4 +1,7 @@
-"""Export a stored recording: WFDB (``wfdb.wrsamp``) or CSV as the CardioLearn page takes it.
+"""Export a stored recording: WFDB or CSV as the CardioLearn page takes it.
+
+Both go through the project's one writer per format, :func:`ecg.io.write_wfdb` and
+:func:`ecg.io.write_csv`.
 
 WFDB keeps the raw ADC counts bit for bit (format 16, 24 or 32 as the values need) with
 the recording's ADC gain and baseline, so ``wfdb.rdrecord(..., physical=False)`` gives the
@@ -17,15 +20,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
 from companion.errors import CompanionError
 from companion.recording import Recording
 from companion.store_models import StoredRecording, utc_text
+from ecg.io import Record, write_csv, write_wfdb
 
 FORMATS = ("wfdb", "csv")
-#: WFDB storage formats and the integer range each holds
-_WFDB_RANGES = (("16", -(2**15), 2**15 - 1), ("24", -(2**23), 2**23 - 1), ("32", -(2**31), 2**31 - 1))
 
 
 class ExportError(CompanionError):
@@ -41,13 +42,12 @@ def record_name(stored: StoredRecording) -> str:
     return f"cardiolink_{stored.id:04d}"
 
 
-def _wfdb_format(samples: np.ndarray) -> str:
-    lo, hi = (int(samples.min()), int(samples.max())) if samples.size else (0, 0)
-    for fmt, fmt_lo, fmt_hi in _WFDB_RANGES:
-        # the lowest value of each format is WFDB's "no sample" marker: keep clear of it
-        if fmt_lo < lo and hi <= fmt_hi:
-            return fmt
-    return "32"
+def _as_record(rec: Recording, name: str, lead: str) -> Record:
+    """The recording as an ``ecg.io.Record`` in millivolts (its counts come back exactly)."""
+    gain = float(rec.adc_gain_counts_per_mv)
+    mv = (rec.samples.astype(np.float64) - int(rec.baseline_counts)) / gain
+    return Record(name=name, signals_mv=mv.reshape(-1, 1), fs_hz=float(rec.sample_rate_hz), lead_names=(lead,),
+                  adc_gain=gain, baseline=int(rec.baseline_counts))
 
 
 def _prepare(stored: StoredRecording, out_dir: Path) -> tuple[Recording, str]:
@@ -68,26 +68,13 @@ def export_wfdb(stored: StoredRecording, out_dir: Path) -> list[Path]:
         The files written.
     """
     rec, name = _prepare(stored, out_dir)
-    fmt = _wfdb_format(rec.samples)
     comments = [
         f"cardiolink recording {stored.id} uuid {stored.uuid}",
         f"recorded_at {utc_text(rec.started_at)}",
         f"complete {rec.complete} verified {rec.verified}",
     ]
-    wfdb.wrsamp(
-        name,
-        fs=rec.sample_rate_hz,
-        units=["mV"],
-        sig_name=["ECG"],
-        d_signal=rec.samples.astype(np.int64).reshape(-1, 1),
-        fmt=[fmt],
-        adc_gain=[float(rec.adc_gain_counts_per_mv)],
-        baseline=[int(rec.baseline_counts)],
-        comments=comments,
-        base_date=rec.started_at.date(),
-        base_time=rec.started_at.time().replace(tzinfo=None),
-        write_dir=str(out_dir),
-    )
+    write_wfdb(_as_record(rec, name, "ECG"), out_dir, adc_gain=float(rec.adc_gain_counts_per_mv),
+               baseline=int(rec.baseline_counts), fmt=None, comments=comments, started_at=rec.started_at)
     return [out_dir / f"{name}.hea", out_dir / f"{name}.dat"]
 
 
@@ -100,8 +87,8 @@ def export_csv(stored: StoredRecording, out_dir: Path) -> list[Path]:
         The files written.
     """
     rec, name = _prepare(stored, out_dir)
-    csv_path = out_dir / f"{name}.csv"
-    csv_path.write_text("\n".join(map(str, rec.samples.tolist())) + "\n", encoding="utf-8")
+    csv_path = write_csv(_as_record(rec, name, "I"), out_dir / f"{name}.csv",
+                         adc_gain=float(rec.adc_gain_counts_per_mv), baseline=int(rec.baseline_counts), header=False)
     params = {
         "sampleRate": rec.sample_rate_hz,
         "adcGain": rec.adc_gain_counts_per_mv,

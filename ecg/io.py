@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
 from ecg.errors import InputFormatError, SignalError
 
@@ -198,6 +199,8 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
     if not hea.is_file():
         raise InputFormatError("no WFDB header (.hea) found", source=str(hea))
     header_fs_hz = _header_fs_hz(hea)
+    import wfdb  # only here and in write_wfdb: importing it (and pandas) costs ~1 s
+
     try:
         rec = wfdb.rdrecord(str(base), physical=True)
     except Exception as exc:  # wfdb raises many kinds (ValueError, OSError, struct errors)
@@ -464,17 +467,28 @@ def write_csv(
     *,
     adc_gain: float | None = None,
     baseline: int = 0,
+    header: bool = True,
 ) -> Path:
-    """Write a record as CSV that :func:`read_csv` reads back.
+    """Write a record as CSV that :func:`read_csv` reads back: the project's one CSV writer.
 
     With ``adc_gain`` the values are integer ADC counts
-    (``round(mv * adc_gain) + baseline``), otherwise millivolts with 5 decimals. A header
-    line with the lead names is always written.
+    (``round(mv * adc_gain) + baseline``), otherwise millivolts with 5 decimals. With
+    ``header`` (default) a first line names the leads; without it the file is the bare
+    one-column-per-lead form the CardioLearn page takes (one ADC count per line for a
+    single lead).
 
     Returns
     -------
     pathlib.Path
         The path written.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> rec = Record("x", np.array([[0.0], [0.5]]), 300.0, ("I",))
+    >>> p = write_csv(rec, tempfile.mkdtemp() + "/x.csv", adc_gain=200, baseline=1000, header=False)
+    >>> p.read_text()
+    '1000\\n1100\\n'
     """
     p = Path(path)
     sig = np.asarray(record.signals_mv, dtype=np.float64)
@@ -483,10 +497,30 @@ def write_csv(
     else:
         gain = _check_gain(adc_gain, str(p))
         assert gain is not None
-        body = np.char.mod("%d", np.rint(sig * gain).astype(np.int64) + int(baseline))
-    lines = [",".join(record.lead_names)] + [",".join(row) for row in body]
+        body = np.char.mod("%d", _counts(sig, gain, baseline))
+    lines = ([",".join(record.lead_names)] if header else []) + [",".join(row) for row in body]
     p.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return p
+
+
+def _counts(sig_mv: np.ndarray, adc_gain: float, baseline: int) -> np.ndarray:
+    """Millivolts back to integer ADC counts (exact for values that came from counts)."""
+    return np.rint(sig_mv * adc_gain).astype(np.int64) + int(baseline)
+
+
+#: WFDB storage formats :func:`write_wfdb` chooses from, with the integer range each holds
+_WFDB_RANGES = (("16", -(2**15), 2**15 - 1), ("24", -(2**23), 2**23 - 1), ("32", -(2**31), 2**31 - 1))
+_WFDB_LIMITS = {"212": (-2048, 2047), **{f: (lo, hi) for f, lo, hi in _WFDB_RANGES}}
+
+
+def _wfdb_format(digital: np.ndarray) -> str:
+    """The smallest format that holds the values (keeping clear of each format's lowest
+    value, WFDB's "no sample" marker)."""
+    lo, hi = (int(digital.min()), int(digital.max())) if digital.size else (0, 0)
+    for fmt, fmt_lo, fmt_hi in _WFDB_RANGES:
+        if fmt_lo < lo and hi <= fmt_hi:
+            return fmt
+    return "32"
 
 
 def write_wfdb(
@@ -494,9 +528,12 @@ def write_wfdb(
     directory: str | os.PathLike[str],
     *,
     adc_gain: float = 200.0,
-    fmt: str = "16",
+    baseline: int = 0,
+    fmt: str | None = "16",
+    comments: Sequence[str] = (),
+    started_at: datetime | None = None,
 ) -> Path:
-    """Write a record as WFDB (``<name>.hea`` + ``<name>.dat``) into ``directory``.
+    """Write a record as WFDB (``<name>.hea`` + ``<name>.dat``): the project's one WFDB writer.
 
     Parameters
     ----------
@@ -505,25 +542,43 @@ def write_wfdb(
         Existing folder.
     adc_gain : float
         ADC counts per mV used for every lead (200 as in MIT-BIH; 1000 keeps µV).
-    fmt : str
-        WFDB storage format (``"16"`` or ``"212"``).
+    baseline : int
+        ADC count of 0 mV. Samples that came from counts with this gain and baseline are
+        written back bit for bit.
+    fmt : str or None
+        WFDB storage format (``"16"``, ``"212"``, ``"24"``, ``"32"``); None picks the
+        smallest of 16/24/32 that holds the values.
+    comments : sequence of str
+        Header comment lines.
+    started_at : datetime, optional
+        Base date and time of the record.
 
     Returns
     -------
     pathlib.Path
         Path of the written ``.hea`` file.
+
+    Raises
+    ------
+    SignalError
+        Non-finite samples, or values outside the range of ``fmt``.
     """
+    import wfdb  # only here and in _read_wfdb
+
     d = Path(directory)
     sig = np.asarray(record.signals_mv, dtype=np.float64)
     if not np.all(np.isfinite(sig)):
         raise SignalError("cannot write non-finite samples to WFDB", reason="non_finite")
     n_leads = sig.shape[1]
-    digital = np.rint(sig * adc_gain).astype(np.int64)
-    limit = 2047 if fmt == "212" else 32767
-    if np.any(np.abs(digital) > limit):
+    digital = _counts(sig, adc_gain, baseline)
+    fmt = _wfdb_format(digital) if fmt is None else fmt
+    lo, hi = _WFDB_LIMITS.get(fmt, (-(2**15), 2**15 - 1))
+    if digital.size and (int(digital.min()) <= lo or int(digital.max()) > hi):
         raise SignalError(
             f"signal exceeds the range of format {fmt} at gain {adc_gain:g}/mV", reason="clipped"
         )
+    when = {} if started_at is None else {"base_date": started_at.date(),
+                                          "base_time": started_at.time().replace(tzinfo=None)}
     wfdb.wrsamp(
         record.name,
         fs=record.fs_hz,
@@ -532,7 +587,9 @@ def write_wfdb(
         d_signal=digital,
         fmt=[fmt] * n_leads,
         adc_gain=[float(adc_gain)] * n_leads,
-        baseline=[0] * n_leads,
+        baseline=[int(baseline)] * n_leads,
+        comments=list(comments),
         write_dir=str(d),
+        **when,
     )
     return d / f"{record.name}.hea"

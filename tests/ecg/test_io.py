@@ -220,3 +220,30 @@ class TestLeadIndex:
         assert rec.lead_index("ii") == 1 and rec.lead_index("II") == 1
         with pytest.raises(LookupError, match="has I, II"):
             rec.lead_index("V1")
+
+
+class TestOneWriterPerFormat:
+    def test_wfdb_keeps_counts_and_baseline_bit_for_bit(self, tmp_path: Path) -> None:
+        import wfdb
+
+        counts = np.array([2048, 2049, 100, 4095, 0, 3000], dtype=np.int64)
+        gain, base = 1365.333, 2048
+        rec = Record("c", ((counts - base) / gain).reshape(-1, 1), 300.0, ("ECG",))
+        hea = write_wfdb(rec, tmp_path, adc_gain=gain, baseline=base, fmt=None, comments=["hello"])
+        back = wfdb.rdrecord(str(hea.with_suffix("")), physical=False)
+        assert back.d_signal[:, 0].tolist() == counts.tolist()
+        assert back.baseline == [base] and back.fmt == ["16"] and back.comments == ["hello"]
+
+    def test_wfdb_format_grows_with_the_values(self, tmp_path: Path) -> None:
+        import wfdb
+
+        rec = Record("w", np.array([[0.0], [100.0]]), 250.0, ("I",))
+        hea = write_wfdb(rec, tmp_path, adc_gain=1000.0, fmt=None)
+        assert wfdb.rdheader(str(hea.with_suffix(""))).fmt == ["24"]
+
+    def test_csv_without_header_is_one_count_per_line(self, tmp_path: Path) -> None:
+        rec = Record("c", np.array([[-0.5], [0.0], [0.25]]), 300.0, ("I",))
+        path = write_csv(rec, tmp_path / "c.csv", adc_gain=200.0, baseline=1000, header=False)
+        assert path.read_text() == "900\n1000\n1050\n"
+        back = read_csv(path, fs_hz=300, adc_gain=200.0, baseline=1000)
+        assert np.allclose(back.signals_mv[:, 0], [-0.5, 0.0, 0.25])

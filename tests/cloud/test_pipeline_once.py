@@ -1,0 +1,61 @@
+"""The cloud's analysis computes each step once per lead, and answers as the phone does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cloud.pipeline import PipelineSettings, analyse
+from cloud.validation import parse_request
+from ecg import beats
+from ecg.screening import screen
+
+
+@pytest.fixture
+def detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Lengths of the signals given to the one R-peak seam, ``ecg.beats.detect_r_peaks``."""
+    seen: list[int] = []
+    real = beats.detect_r_peaks
+
+    def counting(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+        seen.append(int(np.asarray(sig_mv).shape[0]))
+        return real(sig_mv, fs_hz)
+
+    monkeypatch.setattr(beats, "detect_r_peaks", counting)
+    return seen
+
+
+class TestEveryStepOnce:
+    def test_single_lead_detects_r_peaks_once(self, cinc_payload: Callable[..., dict[str, Any]],
+                                               detections: list[int]) -> None:
+        body = analyse(parse_request(cinc_payload("A00001", record_id="once")), PipelineSettings())
+        assert body["heartRate"] is not None
+        assert detections == [9000]  # was 3 (screening, measurement, premature beats)
+
+    def test_twelve_leads_detect_once_per_lead(self, ludb_payload: Callable[[str], dict[str, Any]],
+                                               detections: list[int]) -> None:
+        payload = {**ludb_payload("2"), "recordId": "twelve"}
+        body = analyse(parse_request(payload), PipelineSettings())
+        assert body["measurements"]["qrsMs"] is not None
+        assert detections == [5000] * 12  # was 16 (3 rhythm leads + 12 delineated + ectopy)
+
+    def test_a_rate_outside_the_measurement_range_screens_at_the_recording_rate(
+        self, cinc_payload: Callable[..., dict[str, Any]], detections: list[int]
+    ) -> None:
+        payload = cinc_payload("A00001", record_id="slow")
+        counts = np.asarray(payload["dataI"])[::2]  # 150 Hz: measured at 250 Hz, screened at 150 Hz
+        payload.update(sampleRate=150.0, dataI=counts.tolist())
+        analyse(parse_request(payload), PipelineSettings())
+        assert sorted(detections) == [4500, 7500]
+
+
+def test_cloud_probabilities_are_the_phones(cinc_payload: Callable[..., dict[str, Any]]) -> None:
+    payload = cinc_payload("A00004", record_id="same")
+    body = analyse(parse_request(payload), PipelineSettings())
+    mv = (np.asarray(payload["dataI"], dtype=float) - payload["baseline"]) / payload["adcGain"]
+    phone = screen(mv, payload["sampleRate"]).probabilities
+    cloud = {d["code"]: d["probability"] for d in body["diagnoses"] if d["probability"] is not None}
+    assert cloud == {code: round(p, 4) for code, p in phone.items()}

@@ -1,0 +1,158 @@
+"""One analysis context per lead: every step once, the same answers as without it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecg import beats
+from ecg.context import LeadContext, context_for, contexts_of
+from ecg.delineate import measure, measure_leads
+from ecg.delineation.lead import LeadWaves, delineate_context
+from ecg.ectopy import find_ectopy_in
+from ecg.filters import butter_sos, zero_phase
+from ecg.io import read_record
+from ecg.quality import assess
+from ecg.screening import screen
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def count_detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts calls of the one R-peak seam, ``ecg.beats.detect_r_peaks``."""
+    calls: list[int] = []
+    real = beats.detect_r_peaks
+
+    def counting(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+        calls.append(1)
+        return real(sig_mv, fs_hz)
+
+    monkeypatch.setattr(beats, "detect_r_peaks", counting)
+    return calls
+
+
+def _cinc(cinc2017_fixture: dict[str, tuple[Path, str]], name: str = "A00001") -> tuple[np.ndarray, float]:
+    rec = read_record(cinc2017_fixture[name][0])
+    return rec.signals_mv[:, 0], rec.fs_hz
+
+
+class TestOnce:
+    def test_screen_measure_ectopy_share_one_detection(
+        self, cinc2017_fixture: dict[str, tuple[Path, str]], count_detections: list[int]
+    ) -> None:
+        x, fs = _cinc(cinc2017_fixture)
+        ctx = LeadContext.of(x, fs)
+        screen(x, fs, context=ctx)
+        measure(x, fs, context=ctx)
+        find_ectopy_in([ctx])
+        assert len(count_detections) == 1
+        assert ctx.computed["r_peaks"] == ctx.computed["wide_mv"] == ctx.computed["views"] == 1
+
+    def test_without_context_each_call_detects_again(
+        self, cinc2017_fixture: dict[str, tuple[Path, str]], count_detections: list[int]
+    ) -> None:
+        x, fs = _cinc(cinc2017_fixture)
+        screen(x, fs)
+        measure(x, fs)
+        assert len(count_detections) == 2  # the counter sees the seam: it is the only detector used
+
+    def test_twelve_leads_twelve_detections(self, fixtures_dir: Path, count_detections: list[int]) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2")
+        ctxs = contexts_of(rec.signals_mv, rec.fs_hz, rec.lead_names)
+        for j in (0, 1, 6):
+            screen(ctxs[j].signal_mv, rec.fs_hz, context=ctxs[j])
+        measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, contexts=ctxs)
+        find_ectopy_in(ctxs, rhythm_lead=1)
+        assert len(count_detections) == 12
+
+
+class TestSameAnswers:
+    def test_screen_and_measure_unchanged_by_the_context(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        for name in ("A00001", "A00004", "A00022"):
+            x, fs = _cinc(cinc2017_fixture, name)
+            ctx = LeadContext.of(x, fs)
+            assert screen(x, fs, context=ctx) == screen(x, fs)
+            assert measure(x, fs, context=ctx).to_dict() == measure(x, fs).to_dict()
+            assert ctx.quality == assess(x, fs)
+
+    def test_measure_leads_unchanged_by_contexts(self, fixtures_dir: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "34")
+        ctxs = contexts_of(rec.signals_mv, rec.fs_hz, rec.lead_names)
+        with_ctx = measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, contexts=ctxs).to_dict()
+        assert with_ctx == measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names).to_dict()
+
+    def test_a_context_of_another_signal_is_refused(self) -> None:
+        ctx = LeadContext.of(np.zeros(3000), 300.0)
+        with pytest.raises(ValueError, match="3000 samples at 300 Hz"):
+            context_for(np.zeros(2999), 300.0, ctx)
+        with pytest.raises(ValueError):
+            measure(np.zeros(3000), 250.0, context=ctx)
+
+    def test_results_are_read_only(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        ctx = LeadContext.of(*_cinc(cinc2017_fixture))
+        with pytest.raises(ValueError):
+            ctx.r_peaks[0] = 1
+        with pytest.raises(ValueError):
+            ctx.signal_mv[0] = 1.0
+
+
+class TestPluggableDelineator:
+    def test_measure_uses_the_given_delineator(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        x, fs = _cinc(cinc2017_fixture)
+        seen: list[LeadContext] = []
+
+        def spy(ctx: LeadContext) -> LeadWaves:
+            seen.append(ctx)
+            lw = delineate_context(ctx)
+            lw.waves["t_off"][:] = -1  # a delineator that never finds a T end
+            return lw
+
+        m = measure(x, fs, delineator=spy)
+        assert len(seen) == 1 and m.qt_ms is None and "qt_ms" in m.reasons
+        assert measure(x, fs).qt_ms is not None
+
+
+class TestCost:
+    def test_measure_cost_is_linear_in_duration(self) -> None:
+        fs = 300.0
+        t = np.arange(int(600 * fs)) / fs
+        rng = np.random.default_rng(0)
+        x = np.sin(2 * np.pi * 1.1 * t) ** 31 + 0.15 * np.sin(2 * np.pi * 1.1 * t - 1.2) ** 6
+        x += 0.01 * rng.standard_normal(x.size)
+
+        def cpu_ms(seconds: int) -> float:
+            best = float("inf")
+            for _ in range(3):
+                start = time.process_time()
+                measure(x[: int(seconds * fs)], fs)
+                best = min(best, time.process_time() - start)
+            return best * 1000.0
+
+        short, long = cpu_ms(30), cpu_ms(600)
+        assert long < 18.0 * short, (short, long)  # 20x the samples; a per-beat O(n) step gave ~28x
+
+
+class TestFilterDesigns:
+    def test_designs_are_built_once(self) -> None:
+        assert butter_sos(2, (0.5, 40.0), "bandpass", 300.0) is butter_sos(2, (0.5, 40.0), "bandpass", 300.0)
+
+    def test_zero_phase_is_sosfiltfilt(self) -> None:
+        from scipy import signal as sps
+
+        x = np.random.default_rng(3).standard_normal(5000)
+        ref = sps.sosfiltfilt(sps.butter(4, 40.0, btype="lowpass", fs=500.0, output="sos"), x)
+        assert np.array_equal(zero_phase(x, 4, 40.0, "lowpass", 500.0), ref)
+
+
+def test_import_screening_pulls_no_pandas_or_wfdb() -> None:
+    code = ("import sys, ecg.screening, ecg.delineate, ecg.ectopy, ecg.context; "
+            "print(sorted(m for m in ('pandas', 'wfdb', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

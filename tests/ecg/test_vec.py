@@ -1,0 +1,74 @@
+"""The vectorised beat searches give, row by row, what the scalar walks gave."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecg.delineation.vec import quiet_edge, settled_edge, walk_down
+
+
+def _walk_down_scalar(a: np.ndarray, start: int, step: int, threshold: float, stop: int) -> int:
+    i = start
+    while (i + step - stop) * step <= 0:
+        nxt = i + step
+        if a[nxt] < threshold:
+            return nxt
+        if a[nxt] > a[i] and a[i] < 1.5 * threshold:
+            return i
+        i = nxt
+    return i
+
+
+def _quiet_edge_scalar(a: np.ndarray, start: int, step: int, threshold: float, gap: int, stop: int) -> int:
+    run, i, edge = 0, start, start
+    while (stop - i) * step > 0:
+        i += step
+        if a[i] < threshold:
+            if run == 0:
+                edge = i
+            run += 1
+            if run >= gap:
+                return edge
+        else:
+            run = 0
+    return stop
+
+
+def _settled_edge_scalar(a, start, step, threshold, gap, stop, resume, look):  # type: ignore[no-untyped-def]
+    edge = _quiet_edge_scalar(a, start, step, threshold, gap, stop)
+    for _ in range(4):
+        if edge == stop:
+            return edge
+        ahead = a[edge : edge + step * look : step] if step > 0 else a[max(edge - look, 0) : edge + 1][::-1]
+        again = np.flatnonzero(ahead >= resume)
+        if again.size == 0:
+            return edge
+        edge = _quiet_edge_scalar(a, edge + step * int(again[0]), step, threshold, gap, stop)
+    return edge
+
+
+signals = st.lists(st.integers(0, 9), min_size=40, max_size=120).map(lambda v: np.asarray(v, dtype=float))
+
+
+@settings(max_examples=150, deadline=None)
+@given(signals, st.data())
+def test_walks_match_the_scalar_walks(a: np.ndarray, data: st.DataObject) -> None:
+    n = a.size
+    rows = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(1, 9)),
+                              min_size=1, max_size=6))
+    start = np.array([r[0] for r in rows])
+    stop = np.array([r[1] for r in rows])
+    thr = np.array([float(r[2]) for r in rows])
+    for step in (1, -1):
+        got = walk_down(a, start, step, thr, stop)
+        want = [_walk_down_scalar(a, int(s), step, float(t), int(e)) for s, t, e in zip(start, thr, stop)]
+        assert got.tolist() == want
+        for gap in (1, 2, 3):
+            got = quiet_edge(a, start, step, thr, gap, stop)
+            assert got.tolist() == [_quiet_edge_scalar(a, int(s), step, float(t), gap, int(e))
+                                    for s, t, e in zip(start, thr, stop)]
+            got = settled_edge(a, start, step, thr, gap, stop, thr + 3, 4)
+            assert got.tolist() == [_settled_edge_scalar(a, int(s), step, float(t), gap, int(e), float(t) + 3, 4)
+                                    for s, t, e in zip(start, thr, stop)]
