@@ -197,15 +197,8 @@ def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
 
 
 def detector_band(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """The detector's 0.5–40 Hz zero-phase view of one lead (order 2, steady-state start).
-
-    Parameters
-    ----------
-    sig_mv : numpy.ndarray
-        One lead in mV.
-    fs_hz : float
-        Sample rate (Hz).
-    """
+    """The detector's 0.5–40 Hz zero-phase view of one lead in mV at ``fs_hz`` (order 2,
+    steady-state start); :func:`band_envelope` of it is :func:`qrs_envelope`."""
     x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
     return _wide(x, fs)
 
