@@ -27,9 +27,9 @@ def negative_log_likelihood(probs: np.ndarray, y: np.ndarray) -> float:
 
 def fit_temperature(window_logits: np.ndarray, owner: np.ndarray, y: np.ndarray,
                     grid: np.ndarray | None = None) -> float:
-    """Temperature minimising the record-level NLL (log-spaced grid 0.5–4, then refined)."""
+    """Temperature minimising the record-level NLL (log-spaced grid 0.25–4, then refined)."""
     n = len(y)
-    ts = np.exp(np.linspace(np.log(0.5), np.log(4.0), 43)) if grid is None else np.asarray(grid)
+    ts = np.exp(np.linspace(np.log(0.25), np.log(4.0), 49)) if grid is None else np.asarray(grid)
     nll = [negative_log_likelihood(record_probs(window_logits, owner, n, t), y) for t in ts]
     best = int(np.argmin(nll))
     lo, hi = ts[max(best - 1, 0)], ts[min(best + 1, len(ts) - 1)]

@@ -105,3 +105,34 @@ class TestTuning:
         code, cat, fitted = cross_validate(y, p, readable, k=3)
         assert code.shape == cat.shape == y.shape and len(fitted) == 3
         assert np.all(cat[:5] == UNR) and np.all(code[:5] == 3)
+
+
+class TestShippedRuleOnHeldOutSample:
+    """Regression guard of the shipped decision values (skips without ../shared/data).
+
+    A seeded, stratified sample of the validation split through ``screen()``; bars below
+    the model card's cross-validated figures because the sample is small.
+    """
+
+    def test_classifiable_af_figures_and_unclassified_share(self, shared_data_dir) -> None:  # type: ignore[no-untyped-def]
+        import scipy.io
+
+        from ecg.screening import screen
+        from training.data import read_labels, split_records
+
+        cinc = shared_data_dir / "cinc2017"
+        labels = read_labels(cinc)
+        validation, _ = split_records(labels)
+        rng = np.random.default_rng(16)
+        sample: list[str] = []
+        for cls, n in (("N", 90), ("A", 40), ("O", 45), ("~", 5)):
+            sample += rng.choice([v for v in validation if labels[v] == cls], size=n, replace=False).tolist()
+        y, code, cat = [], [], []
+        for name in sample:
+            res = screen(scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0] / 1000.0, 300.0)
+            y.append("NAO~".index(labels[name]))
+            code.append("NAO~".index(res.label))
+            cat.append(CATEGORY_NAMES.index(res.category))
+        f = rule_figures(np.array(y), np.array(code), np.array(cat))
+        assert f["af_sp"] >= 0.97 and f["af_se"] >= 0.85
+        assert f["not_classified"] <= 0.2 and f["cinc_f1_all"] >= 0.72
