@@ -251,8 +251,6 @@ class SimulatedDevice:
                 if ticks % _ADVERTISING_CHECK_TICKS == 0:
                     self.peripheral.ensure_advertising()
                 self._sample()
-                self.core.tick(int(self.clock.now_s() * 1000))  # wall-clock liveness
-                self._after_core_change()
                 await self._inject_disconnects()
                 self._pump()
             except Exception:  # noqa: BLE001 - keep the device alive, as a watchdog would

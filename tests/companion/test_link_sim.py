@@ -96,7 +96,9 @@ class TestRecording:
         )
         rec = stored.recording
         assert stored.state == "incomplete" and not rec.complete and not rec.verified
-        assert 0 < rec.n_samples < 9000 and rec.n_samples >= 10 * 300 - 300
+        # frames leave at the 1 s latency bound (a v2 frame at MTU 247 holds ~1.4 s), and
+        # under load the simulator feeds a late burst just before the drop: allow 2 s
+        assert 0 < rec.n_samples < 9000 and rec.n_samples >= 10 * 300 - 2 * 300
         got = rec.samples[: rec.gaps[0][0]] if rec.gaps else rec.samples
         np.testing.assert_array_equal(got, device_samples[: got.size])
         assert stored.sync_state is None  # incomplete recordings are not queued for the cloud
