@@ -45,10 +45,7 @@ async def local_cloud(data_dir: Path, *, workers: int = 1) -> AsyncIterator[Clou
     cloud_dir = Path(data_dir) / "cloud"
     conn = open_db(cloud_dir)
     try:
-        tokens = TokenStore(conn)
-        if any(t.name == LOCAL_CLIENT_NAME and t.revoked_at is None for t in tokens.list()):
-            tokens.revoke(LOCAL_CLIENT_NAME)
-        token = tokens.create(LOCAL_CLIENT_NAME)
+        token = TokenStore(conn).rotate(LOCAL_CLIENT_NAME)  # same client: earlier results stay readable
     finally:
         conn.close()
     runner = web.AppRunner(create_app(CloudConfig(data_dir=cloud_dir, workers=workers, executor="thread")))

@@ -1,13 +1,19 @@
-"""The analysis engine: idempotency, FIFO queue, bounded worker pool, retries, timeouts.
+"""The analysis engine, API side: idempotency, admission, enqueue, wait for the answer.
 
-Flow of one request (after authorisation by :mod:`cloud.app`): a stored answer for the
-same ``(client, recordId)`` is returned at once; a request already queued or running is
-joined; otherwise a :class:`~cloud.queue.Job` is enqueued. ``workers`` coroutines take
-jobs in FIFO order and run :func:`cloud.pipeline.analyse` in an executor (processes by
-default), so the event loop never computes. A job that raises is put back at the end
-of the queue until it was tried ``max_attempts`` times, as CardioLearn's engine does. A
-waiting request gets a failure answer after ``timeout_s``; the job still finishes and
-its result is stored. :meth:`AnalysisService.stop` drains the queue first.
+Flow of one request (after authorisation by :mod:`cloud.app`): the request is serialised
+into a :class:`~cloud.jobs.Job` with its digest; the store reserves ``(client id,
+recordId)`` (a stored answer is returned at once, a job already pending is joined, the
+same ``recordId`` with another recording is a 409 conflict); a new job passes admission
+by cost (samples × leads per client, bytes in the queue) and is enqueued. The request
+then waits for a completion event from the queue, re-reading the store every
+``poll_s`` (events are best effort), until the answer is stored, the job is given up
+(500), the store fails (503), or ``timeout_s`` passes (504; the job still finishes and
+its answer is stored).
+
+Where the analysis runs: with the embedded ``memory://`` queue, a
+:class:`~cloud.worker.Worker` runs inside this process (``config.workers`` at once, in
+spawned processes); with ``redis://``, this process is API only and
+``cardio-cloud worker`` processes anywhere do the work.
 
 The in-process entry for other server code (the web page) is :func:`submit`.
 """
@@ -16,197 +22,246 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from aiohttp import web
 
 from cloud.config import CloudConfig
-from cloud.errors import AnalysisFailed, AnalysisTimeout, RequestError, UnanalysableSignal
+from cloud.errors import AnalysisFailed, AnalysisTimeout, OverCapacity, QueueFull, RequestError, StoreUnavailable
+from cloud.errors import Unavailable
+from cloud.jobs import Job, request_cost
 from cloud.metrics import Metrics
-from cloud.pipeline import PipelineSettings, analyse, warm_up
-from cloud.queue import Job, JobQueue, MemoryQueue
-from cloud.storage import ResultStore, StoredResult
-from cloud.validation import AnalysisRequest, parse_body, parse_request
+from cloud.pipeline import analyse
+from cloud.queues import JobQueue, is_external, open_queue
+from cloud.ratelimit import RateLimiter
+from cloud.stores import Store, StoredResult, open_store
+from cloud.validation import AnalysisRequest, parse_request
+from cloud.worker import Analyser, Worker, problem_document
 
 log = logging.getLogger(__name__)
 
-#: bodies at least this large are parsed in the executor, not on the event loop
-INLINE_PARSE_BYTES = 64 * 1024
-#: signature of the analysis function run by the workers
-Analyser = Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]]
+#: recordings at least this large are serialised and hashed off the event loop
+INLINE_BYTES = 64 * 1024
+SERIALISE_THREADS = 2
+__all__ = ["AnalysisService", "SERVICE_KEY", "problem_body", "submit"]
 
 
 def problem_body(exc: RequestError) -> dict[str, Any]:
     """RFC 9457 problem document for a request error."""
-    body: dict[str, Any] = {
-        "type": f"https://cardiolink.invalid/problems/{exc.problem}",
-        "title": exc.problem.replace("-", " "),
-        "status": exc.status,
-        "detail": exc.detail,
-    }
-    if exc.errors:
-        body["errors"] = exc.errors
-    return body
+    extra: dict[str, Any] = {"errors": exc.errors} if exc.errors else {}
+    return problem_document(exc.status, exc.problem, exc.detail, **extra)
 
 
 class AnalysisService:
-    """Queue + workers + result store of one service instance.
+    """Store + queue (+ the embedded worker) of one API process.
 
     Parameters
     ----------
     config : CloudConfig
-        Pool size, attempts, timeouts.
-    results : ResultStore
-        Durable answers by ``(client, recordId)``.
+        Backends (``queue_url``, ``store_url``), limits, timeouts.
     analyser : callable, optional
-        The analysis function (default :func:`cloud.pipeline.analyse`); must be
-        picklable for the process executor.
-    queue : JobQueue, optional
-        Default :class:`~cloud.queue.MemoryQueue`.
+        The analysis function of the embedded worker (default
+        :func:`cloud.pipeline.analyse`; picklable for process executors).
     """
 
-    def __init__(
-        self,
-        config: CloudConfig,
-        results: ResultStore,
-        *,
-        analyser: Analyser = analyse,
-        queue: JobQueue | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
+    def __init__(self, config: CloudConfig, *, analyser: Analyser = analyse, metrics: Metrics | None = None) -> None:
         self.config = config
-        self.results = results
         self.metrics = metrics or Metrics()
-        self.queue: JobQueue = queue or MemoryQueue(config.queue_max_jobs)
+        self.cost_limiter = RateLimiter(config.client_cost_per_s, int(config.client_cost_burst))
         self._analyser = analyser
-        self._settings = PipelineSettings()
-        self._waiting: dict[tuple[str, str], asyncio.Future[StoredResult]] = {}
-        self._workers: list[asyncio.Task[None]] = []
-        self._executor: concurrent.futures.Executor | None = None
-        self._running = 0
+        self._store: Store | None = None
+        self._queue: JobQueue | None = None
+        self.worker: Worker | None = None
+        self._waiters: dict[tuple[str, str], set[asyncio.Future[dict[str, Any]]]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._cpu = concurrent.futures.ThreadPoolExecutor(SERIALISE_THREADS, thread_name_prefix="serialise")
+
+    @property
+    def store(self) -> Store:
+        """The result and token store (after :meth:`start`)."""
+        assert self._store is not None, "service not started"
+        return self._store
+
+    @property
+    def queue(self) -> JobQueue:
+        """The job queue (after :meth:`start`)."""
+        assert self._queue is not None, "service not started"
+        return self._queue
 
     @property
     def in_flight(self) -> int:
-        """Jobs being analysed right now."""
-        return self._running
-
-    def _new_executor(self) -> concurrent.futures.Executor:
-        if self.config.executor == "process":
-            return concurrent.futures.ProcessPoolExecutor(max_workers=self.config.workers, initializer=warm_up)
-        return concurrent.futures.ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix="analysis")
+        """Jobs analysed right now by the embedded worker (0 when API only)."""
+        return self.worker.in_flight if self.worker is not None else 0
 
     async def start(self) -> None:
-        """Start the executor and the worker coroutines."""
-        self._executor = self._new_executor()
-        self._workers = [asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(self.config.workers)]
+        """Connect the backends; start the event listener and, embedded, the worker."""
+        cfg = self.config
+        self._store = await open_store(cfg.store_url, cfg.data_dir)
+        try:
+            self._queue = await open_queue(
+                cfg.queue_url, max_jobs=cfg.queue_max_jobs, max_bytes=cfg.queue_max_bytes, claim_idle_s=cfg.claim_idle_s
+            )
+        except BaseException:
+            await self._store.close()
+            raise
+        self._listener = asyncio.create_task(self._listen(), name="completion-events")
+        if not is_external(cfg.queue_url):
+            self.worker = Worker(
+                cfg, self._queue, self._store, concurrency=cfg.workers, analyser=self._analyser, metrics=self.metrics
+            )
+            await self.worker.start()
 
     async def stop(self, drain_timeout_s: float | None = None) -> None:
-        """Drain the queue (up to *drain_timeout_s*, default ``timeout_s``), then stop."""
-        try:
-            await asyncio.wait_for(self.queue.join(), drain_timeout_s or self.config.timeout_s)
-        except TimeoutError:
-            log.warning("shutdown: %d job(s) left undrained", self.queue.depth())
-        for task in self._workers:
-            task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Embedded: let the queue drain (up to *drain_timeout_s*, default ``timeout_s``); then close."""
+        timeout_s = drain_timeout_s or self.config.timeout_s
+        if self.worker is not None:
+            deadline = time.monotonic() + timeout_s
+            while (await self.queue.stats()).jobs and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            left = (await self.queue.stats()).jobs
+            if left:
+                log.warning("shutdown: %d job(s) left undrained", left)
+            await self.worker.stop(timeout_s=max(0.1, deadline - time.monotonic()))
+        for _ in range(40):  # let requests woken by the last answers read them
+            if not self._waiters:
+                break
+            await asyncio.sleep(0.05)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        for closing in (self._queue, self._store):
+            if closing is not None:
+                await closing.close()
+        self._cpu.shutdown(wait=False, cancel_futures=True)
 
-    async def parse(self, body: bytes) -> AnalysisRequest:
-        """Decode and check a request body; large bodies are parsed by the workers'
-        executor so the event loop stays free (raises :class:`RequestError`)."""
-        if len(body) < INLINE_PARSE_BYTES or self._executor is None:
-            return parse_body(body)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, parse_body, body)
+    async def _listen(self) -> None:
+        async for event in self.queue.events():
+            key = (str(event.get("clientId")), str(event.get("recordId")))
+            for waiter in self._waiters.get(key, ()):
+                if not waiter.done():
+                    waiter.set_result(event)
 
-    async def submit(self, client: str, request: AnalysisRequest) -> StoredResult:
-        """Answer *request* for *client*: stored, joined or newly analysed.
+    async def precheck(self, client_id: str) -> None:
+        """Early admission, before a body is parsed: refuse at once (OverCapacity) when
+        the queue is full of bytes or *client_id* has spent its samples × leads."""
+        stats = await self.queue.stats()
+        if stats.bytes >= self.config.queue_max_bytes:
+            raise OverCapacity(f"queue holds {stats.bytes} of {self.config.queue_max_bytes} bytes", 2.0)
+        wait_s = self.cost_limiter.wait_s(client_id, 1.0)
+        if wait_s > 0:
+            raise OverCapacity("this client's share of samples x leads is spent", wait_s)
+
+    async def submit(self, client_id: str, request: AnalysisRequest) -> StoredResult:
+        """Answer *request* for *client_id*: stored, joined or newly analysed.
 
         Raises
         ------
-        QueueFull, AnalysisFailed, AnalysisTimeout
+        RecordConflict, QueueFull, OverCapacity, StoreUnavailable, QueueUnavailable,
+        AnalysisFailed, AnalysisTimeout
         """
-        key = (client, request.record_id)
-        stored = self.results.get(*key)
-        if stored is not None:
+        job, payload = await self._serialise(client_id, request)
+        reservation = await self.store.reserve(client_id, request.record_id, job.digest, self.config.stale_after_s)
+        if reservation.result is not None:
             self.metrics.count("deduplicated")
-            return stored
-        waiter = self._waiting.get(key)
-        if waiter is None:
-            self.queue.put(Job(client, request))
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiting[key] = waiter
+            return reservation.result
+        if reservation.kind == "new":
+            await self._enqueue(job, payload)
             self.metrics.count("accepted")
         else:
             self.metrics.count("deduplicated")
+        return await self._wait(job)
+
+    async def _serialise(self, client_id: str, request: AnalysisRequest) -> tuple[Job, bytes]:
+        def make() -> tuple[Job, bytes]:
+            job = Job.of(client_id, request)
+            return job, job.encode()
+
+        if request.samples_counts.nbytes < INLINE_BYTES:
+            return make()
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, make)
+
+    async def _enqueue(self, job: Job, payload: bytes) -> None:
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), self.config.timeout_s)
-        except TimeoutError:
-            self.metrics.count("timeouts")
-            raise AnalysisTimeout(request.record_id, self.config.timeout_s) from None
+            wait_s = self.cost_limiter.acquire(job.client_id, request_cost(job.request))
+            if wait_s > 0:
+                raise OverCapacity(f"this client's share of samples x leads is spent (cost {request_cost(job.request)})", wait_s)
+            await self.queue.enqueue(payload)
+        except (QueueFull, Unavailable):
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.release(*job.key)
+            raise
 
-    async def _work(self) -> None:
-        while True:
-            job = await self.queue.get()
-            try:
-                await self._attempt(job)
-            except Exception:  # a bug here must not kill the worker
-                log.exception("worker: unexpected error on %s", job.request.record_id)
-            finally:
-                self.queue.task_done()
-
-    async def _attempt(self, job: Job) -> None:
-        job.attempts += 1
+    async def _wait(self, job: Job) -> StoredResult:
         loop = asyncio.get_running_loop()
-        assert self._executor is not None, "service not started"
-        self._running += 1
+        deadline = loop.time() + self.config.timeout_s
+        waiters = self._waiters.setdefault(job.key, set())
+        waiter: asyncio.Future[dict[str, Any]] = loop.create_future()
+        waiters.add(waiter)
         try:
-            body = await loop.run_in_executor(self._executor, self._analyser, job.request, self._settings)
-        except UnanalysableSignal as exc:
-            self._finish(job, "unanalysable", StoredResult(exc.status, problem_body(exc)))
-        except Exception as exc:
-            self._retry_or_fail(job, exc)
-        else:
-            self._finish(job, "completed", StoredResult(200, body))
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    self.metrics.count("timeouts")
+                    raise AnalysisTimeout(job.request.record_id, self.config.timeout_s)
+                try:
+                    event = await asyncio.wait_for(asyncio.shield(waiter), min(self.config.poll_s, remaining))
+                except TimeoutError:
+                    event = None
+                result = await self._settled(job, event)
+                if result is not None:
+                    return result
+                if event is not None:  # a stale event: wait for the next one
+                    waiters.discard(waiter)
+                    waiter = loop.create_future()
+                    waiters.add(waiter)
         finally:
-            self._running -= 1
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(job.key, None)
 
-    def _retry_or_fail(self, job: Job, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, BrokenProcessPool) and self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
-        if job.attempts < self.config.max_attempts:
-            log.warning("attempt %d of %s failed (%s); re-queued", job.attempts, job.request.record_id, reason)
-            self.metrics.count("retries")
-            self.queue.put(job, retry=True)
-            return
-        log.error("analysis of %s failed after %d attempts: %s", job.request.record_id, job.attempts, reason)
-        self.metrics.count("failed")
-        waiter = self._waiting.pop(job.key, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(AnalysisFailed(job.request.record_id, job.attempts, reason))
-            waiter.exception()  # mark retrieved: nobody may be waiting any more
+    async def _settled(self, job: Job, event: dict[str, Any] | None) -> StoredResult | None:
+        """The stored answer; raise if the job ended otherwise; None while it runs."""
+        outcome = event.get("outcome") if event else None
+        if outcome == "store-error":
+            raise StoreUnavailable(f"the answer could not be stored ({event.get('detail', '')}); retry later")  # type: ignore[union-attr]
+        result = await self.store.get_result(*job.key)
+        if result is not None:
+            return result
+        if outcome == "failed":
+            assert event is not None
+            raise AnalysisFailed(job.request.record_id, int(event.get("attempts", 0)), str(event.get("detail", "")))
+        if not await self.store.is_pending(*job.key):
+            result = await self.store.get_result(*job.key)  # stored between the two reads
+            if result is None:
+                raise AnalysisFailed(job.request.record_id, self.config.max_attempts, "the job was given up")
+        return result
 
-    def _finish(self, job: Job, status: str, result: StoredResult) -> None:
-        self.results.put(job.client, job.request.record_id, status, result)
-        self.metrics.count(status)
-        processing_ms = float(result.body.get("processingMs", 0.0)) if result.http_status == 200 else 0.0
-        self.metrics.observe((time.monotonic() - job.enqueued_at_s) * 1000.0, processing_ms)
-        waiter = self._waiting.pop(job.key, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(result)
+    async def lookup(self, client_id: str, record_id: str) -> StoredResult | None | bool:
+        """The stored answer; ``True`` while pending; ``None`` when unknown."""
+        result = await self.store.get_result(client_id, record_id)
+        if result is not None:
+            return result
+        return True if await self.store.is_pending(client_id, record_id) else None
 
-    def pending(self, client: str, record_id: str) -> bool:
-        """Whether a job for this record is queued or running."""
-        return (client, record_id) in self._waiting
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """``(healthy, document)``: each backend pinged; queue depth."""
+        doc: dict[str, Any] = {"workers": self.worker.concurrency if self.worker else 0}
+        healthy = True
+        for name, backend in (("store", self._store), ("queue", self._queue)):
+            try:
+                assert backend is not None, "not started"
+                await backend.ping()
+                doc[name] = "ok"
+            except (Unavailable, AssertionError) as exc:
+                healthy, doc[name] = False, str(exc)
+        with contextlib.suppress(Unavailable):
+            doc["queueDepth"] = (await self.queue.stats()).jobs
+        doc["status"] = "ok" if healthy else "unavailable"
+        return healthy, doc
 
 
 SERVICE_KEY = web.AppKey("analysis_service", AnalysisService)
@@ -216,7 +271,7 @@ async def submit(app: web.Application, payload: dict[str, Any], *, client: str =
     """Analyse *payload* (the ``POST /v1/analyses`` JSON form) through *app*'s queue.
 
     For in-process callers such as the web page: no HTTP, no token, same queue,
-    workers, idempotency and result store (under the client name *client*).
+    workers, idempotency and result store (under the client id *client*).
 
     Parameters
     ----------
@@ -225,7 +280,7 @@ async def submit(app: web.Application, payload: dict[str, Any], *, client: str =
     payload : dict
         ``sampleRate``, ``adcGain``, ``baseline``, ``dataI``... as in the API.
     client : str
-        Name the results are stored under.
+        Client id the results are stored under.
 
     Returns
     -------
@@ -235,8 +290,8 @@ async def submit(app: web.Application, payload: dict[str, Any], *, client: str =
     Raises
     ------
     RequestError
-        Invalid payload or unanalysable signal (``.status``, ``.detail``, ``.errors``).
-    AnalysisFailed, AnalysisTimeout, QueueFull
+        Invalid payload, unanalysable signal or conflict (``.status``, ``.detail``).
+    AnalysisFailed, AnalysisTimeout, QueueFull, Unavailable
         The service could not answer.
 
     Examples

@@ -1,8 +1,8 @@
 """The aiohttp application of the analysis service: routes, auth, rate limit, problems.
 
 ``create_app(config)`` builds the application; running it (``cardio-cloud serve`` or
-``aiohttp.web.AppRunner``) opens ``cloud.sqlite`` in ``config.data_dir`` and starts the
-workers; cleanup drains the queue.
+``aiohttp.web.AppRunner``) connects the store and the queue named by the config and,
+with the embedded memory queue, starts the in-process worker; cleanup drains the queue.
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ from aiohttp import web
 from cloud import edge, webpage
 from cloud.analysis import SERVICE_KEY, AnalysisService, Analyser, problem_body
 from cloud.config import CloudConfig
-from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError
+from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError, Unavailable
 from cloud.openapi import openapi_document
 from cloud.pipeline import analyse
 from cloud.ratelimit import RateLimiter
-from cloud.storage import ResultStore, TokenStore, open_db
+from cloud.stores import StoredResult
 from cloud.validation import parse_body
 
 log = logging.getLogger(__name__)
 
 CONFIG_KEY = web.AppKey("config", CloudConfig)
-TOKENS_KEY = web.AppKey("tokens", TokenStore)
 LIMITER_KEY = web.AppKey("limiter", RateLimiter)
 #: decompressed bodies smaller than this are parsed on the loop (well under a millisecond)
 INLINE_PARSE_BYTES = 64 * 1024
@@ -70,12 +69,9 @@ def create_app(config: CloudConfig, *, analyser: Analyser = analyse) -> web.Appl
 
 def _lifecycle(analyser: Analyser) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        config = app[CONFIG_KEY]
-        conn = open_db(config.data_dir)
-        app[TOKENS_KEY] = TokenStore(conn)
-        service = AnalysisService(config, ResultStore(conn), analyser=analyser)
-        app[SERVICE_KEY] = service
+        service = AnalysisService(app[CONFIG_KEY], analyser=analyser)
         await service.start()
+        app[SERVICE_KEY] = service
         app[edge.PARSE_KEY].start()
         edge.quiet_loop_errors(asyncio.get_running_loop())
         try:
@@ -83,7 +79,6 @@ def _lifecycle(analyser: Analyser) -> Callable[[web.Application], AsyncIterator[
         finally:
             await service.stop()
             app[edge.PARSE_KEY].stop()
-            conn.close()
 
     return lifecycle
 
@@ -129,6 +124,8 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
         if exc.status in _CLOSE_STATUSES:
             response.force_close()
         return response
+    except Unavailable as exc:  # a backend is down or full: the client should retry later
+        return unavailable(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -140,12 +137,20 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
         return problem(500, "internal-error", "unexpected server error; it has been logged")
 
 
-def _authorise(request: web.Request) -> str:
-    """Client name of the bearer token, after the rate limit; raises 401/429."""
+def unavailable(exc: Unavailable) -> web.Response:
+    """503 problem with ``Retry-After`` for a backend that cannot answer now."""
+    return problem(
+        503, f"{exc.what}-unavailable", str(exc), headers={"Retry-After": RateLimiter.retry_after_header(exc.retry_after_s)}
+    )
+
+
+async def _authorise(request: web.Request) -> str:
+    """Client id of the bearer token, after the rate limit; raises 401/429/503."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    client = request.app[TOKENS_KEY].verify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
     service = request.app[SERVICE_KEY]
+    found = await service.store.verify_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+    client = found.id if found is not None else None
     if client is None:
         service.metrics.count("unauthorised")
         raise web.HTTPUnauthorized(
@@ -165,7 +170,12 @@ async def post_analysis(request: web.Request) -> web.Response:
     """``POST /v1/analyses``: analyse one recording (idempotent by ``recordId``)."""
     service = request.app[SERVICE_KEY]
     service.metrics.count("requests")
-    client = _authorise(request)
+    client = await _authorise(request)
+    try:
+        await service.precheck(client)
+    except Unavailable as exc:
+        service.metrics.count("unavailable")
+        return unavailable(exc)
     try:
         body = await edge.read_body(request, max_bytes=request.app[CONFIG_KEY].max_body_bytes,
                                     timeout_s=request.app[CONFIG_KEY].body_timeout_s)
@@ -181,6 +191,9 @@ async def post_analysis(request: web.Request) -> web.Response:
     except QueueFull as exc:
         service.metrics.count("queueFull")
         return problem(503, "queue-full", str(exc), headers={"Retry-After": "1"})
+    except Unavailable as exc:
+        service.metrics.count("unavailable")
+        return unavailable(exc)
     except AnalysisTimeout as exc:
         return problem(504, "analysis-timeout", str(exc), recordId=exc.record_id)
     except AnalysisFailed as exc:
@@ -191,33 +204,36 @@ async def post_analysis(request: web.Request) -> web.Response:
 
 async def get_analysis(request: web.Request) -> web.Response:
     """``GET /v1/analyses/{recordId}``: a stored answer, 202 while pending, else 404."""
-    client = _authorise(request)
+    client = await _authorise(request)
     record_id = request.match_info["recordId"]
     service = request.app[SERVICE_KEY]
-    stored = service.results.get(client, record_id)
-    if stored is not None:
+    stored = await service.lookup(client, record_id)
+    if isinstance(stored, StoredResult):
         content_type = "application/json" if stored.http_status == 200 else PROBLEM_TYPE
         return _json(stored.body, status=stored.http_status, content_type=content_type)
-    if service.pending(client, record_id):
+    if stored:
         return _json({"status": "pending", "recordId": record_id}, status=202)
     return problem(404, "not-found", f"no analysis with recordId {record_id!r} for this token")
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """``GET /healthz``: liveness (no token needed)."""
-    service = request.app[SERVICE_KEY]
-    return _json({"status": "ok", "workers": service.config.workers, "queueDepth": service.queue.depth()})
+    """``GET /healthz``: 200 when the store and the queue answer, else 503 saying which
+    does not (no token needed)."""
+    healthy, doc = await request.app[SERVICE_KEY].health()
+    return _json(doc, status=200 if healthy else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
     """``GET /metrics``: queue depth, counters, latency percentiles (no token needed)."""
     service = request.app[SERVICE_KEY]
+    stats = await service.queue.stats()
     snapshot = service.metrics.snapshot(
-        queue_depth=service.queue.depth(),
+        queue_depth=stats.jobs,
         in_flight=service.in_flight,
-        workers=service.config.workers,
-        stored_results=service.results.count(),
+        workers=service.worker.concurrency if service.worker else 0,
+        stored_results=await service.store.count_results(),
     )
+    snapshot["queueBytes"], snapshot["deadLetters"] = stats.bytes, stats.dead_letters
     return _json(snapshot)
 
 

@@ -1,57 +1,84 @@
-"""``cardio-cloud``: run the analysis service and manage its tokens.
+"""``cardio-cloud``: the analysis service's roles and its tokens.
 
-Examples
---------
-::
+Embedded default (one process: memory queue, SQLite in ``--data``)::
 
     cardio-cloud token create alice --data ./cloud-data   # prints the token once
     cardio-cloud serve --host 127.0.0.1 --port 8080 --data ./cloud-data
-    cardio-cloud token list --data ./cloud-data
-    cardio-cloud token revoke alice --data ./cloud-data
+
+Scaled out (any number of each, on any machine; see docs/deployment.md)::
+
+    cardio-cloud token create alice --store postgresql://cardio@db/cardio
+    cardio-cloud serve --queue redis://broker:6379/0 --store postgresql://cardio@db/cardio
+    cardio-cloud worker --queue redis://broker:6379/0 --store postgresql://cardio@db/cardio --concurrency 2
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from cloud.config import CloudConfig
 from cloud.errors import CloudError
-from cloud.storage import TokenStore, open_db
 
-#: environment variable giving the default ``--data`` folder
+T = TypeVar("T")
+#: environment variables giving the defaults of ``--data``, ``--queue`` and ``--store``
 ENV_DATA = "CARDIOLINK_CLOUD_DATA"
+ENV_QUEUE = "CARDIOLINK_CLOUD_QUEUE"
+ENV_STORE = "CARDIOLINK_CLOUD_STORE"
 DEFAULT_DATA = "cloud-data"
 
 
-def _data_arg(parser: argparse.ArgumentParser) -> None:
+def _store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         type=Path,
         default=Path(os.environ.get(ENV_DATA, DEFAULT_DATA)),
-        help=f"folder of cloud.sqlite (tokens, results); default ${ENV_DATA} or ./{DEFAULT_DATA}",
+        help=f"folder of cloud.sqlite when no --store is given; default ${ENV_DATA} or ./{DEFAULT_DATA}",
     )
+    parser.add_argument(
+        "--store", default=os.environ.get(ENV_STORE), help=f"postgresql://user@host:port/db (default ${ENV_STORE}, else SQLite in --data)"
+    )
+
+
+def _backend_args(parser: argparse.ArgumentParser, *, queue_required: bool = False) -> None:
+    _store_args(parser)
+    default_queue = os.environ.get(ENV_QUEUE, None if queue_required else "memory://")
+    parser.add_argument(
+        "--queue", default=default_queue, required=queue_required and default_queue is None,
+        help=f"redis://host:port/db (default ${ENV_QUEUE}, else memory:// = workers inside serve)",
+    )
+    parser.add_argument("--executor", choices=("process", "thread"), default="process")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a request gets a failure answer")
+    parser.add_argument("--claim-idle", type=float, default=30.0, help="seconds of silence before a job is re-claimed")
+    parser.add_argument("--max-attempts", type=int, default=3, help="deliveries of a job before it is dead-lettered")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardio-cloud", description="cardiolink cloud analysis service")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the HTTP analysis API")
+    serve = sub.add_parser("serve", help="run the HTTP analysis API (with in-process workers unless --queue is external)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    _data_arg(serve)
-    serve.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="analyses at once (default: cores)")
-    serve.add_argument("--executor", choices=("process", "thread"), default="process")
-    serve.add_argument("--timeout", type=float, default=30.0, help="seconds before a request gets a failure answer")
+    _backend_args(serve)
+    serve.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="embedded analyses at once (default: cores)")
     serve.add_argument("--rate", type=float, default=200.0, help="requests/s allowed per token")
     serve.add_argument("--burst", type=int, default=400, help="burst size of the per-token rate limit")
+    serve.add_argument("--cost-rate", type=float, default=200_000.0, help="samples x leads per second per token")
+    serve.add_argument("--cost-burst", type=float, default=4_000_000.0, help="bucket of samples x leads per token")
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser("worker", help="claim and analyse jobs from an external queue (run any number)")
+    _backend_args(worker, queue_required=True)
+    worker.add_argument("--concurrency", type=int, default=1, help="analyses at once in this worker (default 1)")
+    worker.set_defaults(func=_worker)
     token = sub.add_parser("token", help="create, revoke or list API tokens")
     token_sub = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
     for action, func, help_text in (
@@ -60,12 +87,40 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = token_sub.add_parser(action, help=help_text)
         p.add_argument("name")
-        _data_arg(p)
+        _store_args(p)
         p.set_defaults(func=func)
     listing = token_sub.add_parser("list", help="list token names (never the tokens)")
-    _data_arg(listing)
+    _store_args(listing)
     listing.set_defaults(func=_token_list)
     return parser
+
+
+def _config(args: argparse.Namespace, **extra: Any) -> CloudConfig:
+    return CloudConfig(
+        data_dir=args.data,
+        queue_url=args.queue,
+        store_url=args.store,
+        executor=args.executor,
+        timeout_s=args.timeout,
+        claim_idle_s=args.claim_idle,
+        max_attempts=args.max_attempts,
+        **extra,
+    )
+
+
+async def _check_backends(config: CloudConfig) -> int:
+    """Connect once before serving: an unreachable backend is a one-line error."""
+    from cloud.queues import open_queue
+    from cloud.stores import open_store
+
+    store = await open_store(config.store_url, config.data_dir)
+    try:
+        queue = await open_queue(config.queue_url, max_jobs=1, max_bytes=1024, claim_idle_s=1.0)
+        await queue.close()
+        tokens = await store.list_tokens()
+    finally:
+        await store.close()
+    return sum(t.revoked_at is None for t in tokens)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -73,52 +128,91 @@ def _serve(args: argparse.Namespace) -> int:
 
     from cloud.app import create_app
 
-    config = CloudConfig(
-        data_dir=args.data,
-        workers=args.workers,
-        executor=args.executor,
-        timeout_s=args.timeout,
-        rate_per_s=args.rate,
-        burst=args.burst,
+    config = _config(
+        args, workers=args.workers, rate_per_s=args.rate, burst=args.burst,
+        client_cost_per_s=args.cost_rate, client_cost_burst=args.cost_burst,
     )
-    conn = open_db(config.data_dir)
-    if not any(t.revoked_at is None for t in TokenStore(conn).list()):
-        print(f"no active token yet: cardio-cloud token create NAME --data {config.data_dir}", file=sys.stderr)
-    conn.close()
+    if not asyncio.run(_check_backends(config)):
+        where = f"--store {config.store_url}" if config.store_url else f"--data {config.data_dir}"
+        print(f"no active token yet: cardio-cloud token create NAME {where}", file=sys.stderr)
     web.run_app(create_app(config), host=args.host, port=args.port, print=lambda m: print(m, flush=True))
     return 0
 
 
-def _token_create(args: argparse.Namespace) -> int:
-    conn = open_db(args.data)
+def _worker(args: argparse.Namespace) -> int:
+    from cloud.queues import is_external
+
+    config = _config(args, workers=args.concurrency)
+    if not is_external(config.queue_url):
+        print("cardio-cloud worker: needs an external --queue (redis://...); memory:// workers run inside serve",
+              file=sys.stderr)
+        return 2
+    asyncio.run(_run_worker(config, args.concurrency))
+    return 0
+
+
+async def _run_worker(config: CloudConfig, concurrency: int) -> None:
+    """Run one worker until SIGTERM/SIGINT; then finish running jobs and exit."""
+    from cloud.queues import open_queue
+    from cloud.stores import open_store
+    from cloud.worker import Worker
+
+    store = await open_store(config.store_url, config.data_dir)
     try:
-        print(TokenStore(conn).create(args.name))
+        queue = await open_queue(
+            config.queue_url, max_jobs=config.queue_max_jobs, max_bytes=config.queue_max_bytes,
+            claim_idle_s=config.claim_idle_s,
+        )
+    except BaseException:
+        await store.close()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    worker = Worker(config, queue, store, concurrency=concurrency)
+    await worker.start()
+    print(f"worker {worker.name}: {concurrency} at once on {config.queue_url}", flush=True)
+    try:
+        await stop.wait()
     finally:
-        conn.close()
+        await worker.stop()
+        await queue.close()
+        await store.close()
+
+
+def _with_store(args: argparse.Namespace, action: Callable[[Any], Awaitable[T]]) -> T:
+    from cloud.stores import open_store
+
+    async def run() -> T:
+        store = await open_store(args.store, args.data)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    print(_with_store(args, lambda store: store.create_token(args.name)))
     return 0
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
-    conn = open_db(args.data)
-    try:
-        TokenStore(conn).revoke(args.name)
-    finally:
-        conn.close()
+    _with_store(args, lambda store: store.revoke_token(args.name))
     print(f"revoked {args.name}")
     return 0
 
 
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def _token_list(args: argparse.Namespace) -> int:
-    conn = open_db(args.data)
-    try:
-        for info in TokenStore(conn).list():
-            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(info.created_at))
-            state = "active" if info.revoked_at is None else "revoked " + time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(info.revoked_at)
-            )
-            print(f"{info.name}\tcreated {created}\t{state}")
-    finally:
-        conn.close()
+    for info in _with_store(args, lambda store: store.list_tokens()):
+        state = "active" if info.revoked_at is None else "revoked " + _when(info.revoked_at)
+        print(f"{info.name}\tcreated {_when(info.created_at)}\t{state}")
     return 0
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cloud.errors import ConfigError
+from cloud.queues import check_queue_url
+from cloud.stores import check_store_url
 
 ExecutorKind = Literal["process", "thread"]
 
@@ -19,7 +21,15 @@ class CloudConfig:
     Attributes
     ----------
     data_dir : Path
-        Folder holding ``cloud.sqlite`` (hashed tokens, stored results).
+        Folder holding ``cloud.sqlite`` (hashed tokens, stored results) when no
+        ``store_url`` is given.
+    queue_url : str
+        ``memory://`` (default: the queue and the workers live in the ``serve`` process)
+        or ``redis://host:port/db`` (Redis Streams; ``serve`` is then API only and
+        ``cardio-cloud worker`` processes analyse).
+    store_url : str or None
+        ``None`` (SQLite in ``data_dir``), ``sqlite:///folder`` or
+        ``postgresql://user@host:port/db``.
     workers : int
         Size of the worker pool (analyses running at once).
     executor : {"process", "thread"}
@@ -30,7 +40,20 @@ class CloudConfig:
     timeout_s : float
         A request not answered within this time gets a failure answer (504).
     queue_max_jobs : int
-        Jobs waiting beyond this make new requests fail with 503.
+        Jobs queued or running beyond this make new requests fail with 503.
+    queue_max_bytes : int
+        Bytes of job payloads (4 bytes per sample and lead) queued or running beyond
+        this make new requests fail with 503 (admission by cost).
+    client_cost_per_s : float
+        Samples × leads per second each client may submit (admission by cost);
+        over it the answer is 503 with ``Retry-After``.
+    client_cost_burst : float
+        Bucket size of that budget (a larger request passes when the bucket is full).
+    claim_idle_s : float
+        A job whose worker has not reported for this long is taken by another worker.
+    poll_s : float
+        A waiting request re-reads the store at this interval (completion events are
+        best effort).
     max_body_bytes : int
         Larger request bodies are refused with 413.
     rate_per_s : float
@@ -46,12 +69,19 @@ class CloudConfig:
         Bodies allowed to wait for a parse worker; beyond that new bodies get 503.
     """
 
-    data_dir: Path
+    data_dir: Path = Path("cloud-data")
     workers: int = 2
     executor: ExecutorKind = "process"
     max_attempts: int = 3
     timeout_s: float = 30.0
     queue_max_jobs: int = 10_000
+    queue_max_bytes: int = 512 * 1024 * 1024
+    client_cost_per_s: float = 200_000.0
+    client_cost_burst: float = 4_000_000.0
+    claim_idle_s: float = 30.0
+    poll_s: float = 1.0
+    queue_url: str = "memory://"
+    store_url: str | None = None
     max_body_bytes: int = 32 * 1024 * 1024
     rate_per_s: float = 200.0
     burst: int = 400
@@ -66,12 +96,25 @@ class CloudConfig:
         _check(self.max_attempts >= 1, "max_attempts", "must be >= 1")
         _check(self.timeout_s > 0, "timeout_s", "must be > 0")
         _check(self.queue_max_jobs >= 1, "queue_max_jobs", "must be >= 1")
+        _check(self.queue_max_bytes >= 1024, "queue_max_bytes", "must be >= 1024")
+        _check(self.client_cost_per_s > 0, "client_cost_per_s", "must be > 0")
+        _check(self.client_cost_burst >= 1, "client_cost_burst", "must be >= 1")
+        _check(self.claim_idle_s > 0, "claim_idle_s", "must be > 0")
+        _check(self.poll_s > 0, "poll_s", "must be > 0")
+        check_queue_url(self.queue_url)
+        if self.store_url is not None:
+            check_store_url(self.store_url)
         _check(self.max_body_bytes >= 1024, "max_body_bytes", "must be >= 1024")
         _check(self.rate_per_s > 0, "rate_per_s", "must be > 0")
         _check(self.burst >= 1, "burst", "must be >= 1")
         _check(0 < self.body_timeout_s <= 600, "body_timeout_s", "must be within (0, 600] s")
         _check(self.parse_workers >= 1, "parse_workers", "must be >= 1")
         _check(self.parse_waiting >= 0, "parse_waiting", "must be >= 0")
+
+    @property
+    def stale_after_s(self) -> float:
+        """A reservation this old has lost its job (it may be enqueued again)."""
+        return max(self.timeout_s, self.claim_idle_s) * (self.max_attempts + 1)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CloudConfig:

@@ -99,6 +99,68 @@ class QueueFull(CloudError):
         self.depth = depth
 
 
+class RecordConflict(RequestError):
+    """The ``recordId`` was already used for a different recording (409 ``conflict``)."""
+
+    def __init__(self, record_id: str) -> None:
+        super().__init__(
+            f"recordId {record_id!r} was already used for a different recording; use a new recordId",
+            status=409,
+            problem="conflict",
+        )
+        self.record_id = record_id
+
+
+class Unavailable(CloudError):
+    """A backend the service depends on cannot answer now (503 + ``Retry-After``).
+
+    Parameters
+    ----------
+    what : str
+        ``"store"``, ``"queue"`` or ``"capacity"``.
+    detail : str
+        What failed, as text (never a token or a signal).
+    retry_after_s : float
+        Suggested wait before a retry.
+    """
+
+    def __init__(self, what: str, detail: str, retry_after_s: float = 2.0) -> None:
+        super().__init__(f"{what} unavailable: {detail}")
+        self.what = what
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(Unavailable):
+    """The store (SQLite or PostgreSQL) failed or cannot be reached."""
+
+    def __init__(self, detail: str, retry_after_s: float = 2.0) -> None:
+        super().__init__("store", detail, retry_after_s)
+
+
+class QueueUnavailable(Unavailable):
+    """The queue (Redis) failed or cannot be reached."""
+
+    def __init__(self, detail: str, retry_after_s: float = 2.0) -> None:
+        super().__init__("queue", detail, retry_after_s)
+
+
+class OverCapacity(Unavailable):
+    """Admission by cost refused the request: the queue holds too many bytes, or this
+    client used its share of samples × leads (503 + ``Retry-After``)."""
+
+    def __init__(self, detail: str, retry_after_s: float) -> None:
+        super().__init__("capacity", detail, retry_after_s)
+
+
+class MalformedJob(CloudError):
+    """A job payload on the queue cannot be decoded (it goes to the dead letters)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"malformed job: {reason}")
+        self.reason = reason
+
+
 class ConfigError(CloudError):
     """Invalid service configuration (unknown key, value out of range)."""
 

@@ -22,6 +22,7 @@ COUNTER_NAMES = (
     "unauthorised",
     "rateLimited",
     "queueFull",
+    "unavailable",
 )
 
 

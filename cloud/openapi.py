@@ -147,10 +147,12 @@ def _components() -> dict[str, Any]:
             },
             "Health": {
                 "type": "object",
-                "required": ["status", "workers", "queueDepth"],
+                "required": ["status", "workers", "store", "queue"],
                 "properties": {
-                    "status": {"type": "string"},
+                    "status": {"type": "string", "enum": ["ok", "unavailable"]},
                     "workers": {"type": "integer"},
+                    "store": {"type": "string"},
+                    "queue": {"type": "string"},
                     "queueDepth": {"type": "integer"},
                 },
             },
@@ -163,6 +165,8 @@ def _components() -> dict[str, Any]:
                     "inFlight": {"type": "integer"},
                     "workers": {"type": "integer"},
                     "storedResults": {"type": "integer"},
+                    "queueBytes": {"type": "integer"},
+                    "deadLetters": {"type": "integer"},
                     "counts": counts,
                     "latencyMs": percentiles,
                     "processingMs": percentiles,
@@ -211,9 +215,10 @@ def openapi_document(config: CloudConfig) -> dict[str, Any]:
                 "when Content-Length says so, and instead of 100 Continue)"),
             "415": _problem_response("Content-Encoding other than gzip, deflate or identity"),
             "422": _problem_response("request rejected, or signal not analysable"),
+            "409": _problem_response("recordId already used for a different recording (conflict)"),
             "500": _problem_response("analysis failed after every attempt"),
             "503": {
-                **_problem_response("queue full or parser busy; retry after Retry-After"),
+                **_problem_response("queue full, over capacity, parser busy, or store/queue unavailable; retry after Retry-After"),
                 "headers": {"Retry-After": {"schema": {"type": "integer"}}},
             },
             "504": _problem_response("no answer in time; retry with the same recordId"),
@@ -230,6 +235,10 @@ def openapi_document(config: CloudConfig) -> dict[str, Any]:
             **auth_errors,
             "404": _problem_response("no such record for this token"),
             "422": _problem_response("the stored answer: signal not analysable"),
+            "503": {
+                **_problem_response("store unavailable; retry after Retry-After"),
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            },
         },
     }
     return {
@@ -242,7 +251,7 @@ def openapi_document(config: CloudConfig) -> dict[str, Any]:
         "paths": {
             "/v1/analyses": {"post": post},
             "/v1/analyses/{recordId}": {"get": get},
-            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz", "responses": {"200": _json_response("alive", "Health")}}},
+            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz", "responses": {"200": _json_response("store and queue answer", "Health"), "503": _json_response("store or queue down", "Health")}}},
             "/metrics": {"get": {"summary": "Queue depth, counters, latency percentiles", "operationId": "metrics", "responses": {"200": _json_response("metrics", "Metrics")}}},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         },

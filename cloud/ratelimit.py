@@ -1,4 +1,5 @@
-"""Per-client token-bucket rate limit (in memory, one bucket per token name)."""
+"""Per-client token buckets (in memory, one bucket per client, per API replica): the
+request rate limit, and admission by cost (samples × leads) in :mod:`cloud.analysis`."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def acquire(self, client: str) -> float:
-        """Take one request from *client*'s bucket.
+    def acquire(self, client: str, cost: float = 1.0) -> float:
+        """Take *cost* from *client*'s bucket.
+
+        A cost above the bucket size is let through when the bucket is full and leaves
+        it in debt, so the largest request is possible but paid for.
 
         Returns
         -------
@@ -34,11 +38,20 @@ class RateLimiter:
         now = self._clock()
         level, last = self._buckets.get(client, (float(self.burst), now))
         level = min(float(self.burst), level + (now - last) * self.rate_per_s)
-        if level >= 1.0:
-            self._buckets[client] = (level - 1.0, now)
+        need = min(float(cost), float(self.burst))
+        if level >= need:
+            self._buckets[client] = (level - float(cost), now)
             return 0.0
         self._buckets[client] = (level, now)
-        return (1.0 - level) / self.rate_per_s
+        return (need - level) / self.rate_per_s
+
+    def wait_s(self, client: str, cost: float = 1.0) -> float:
+        """Seconds until *client* could spend *cost* (0 when now); takes nothing."""
+        now = self._clock()
+        level, last = self._buckets.get(client, (float(self.burst), now))
+        level = min(float(self.burst), level + (now - last) * self.rate_per_s)
+        need = min(float(cost), float(self.burst))
+        return 0.0 if level >= need else (need - level) / self.rate_per_s
 
     @staticmethod
     def retry_after_header(wait_s: float) -> str:

@@ -40,7 +40,7 @@ from aiohttp import web
 
 from cloud import edge
 from cloud.analysis import SERVICE_KEY
-from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError
+from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError, Unavailable
 from cloud.ratelimit import RateLimiter
 from cloud.validation import LEAD_FIELDS, AnalysisRequest, parse_request
 from ecg.errors import EcgError
@@ -290,7 +290,7 @@ async def analyse_form(request: web.Request) -> web.Response:
     app[SERVICE_KEY].metrics.count("requests")
     try:
         stored = await app[SERVICE_KEY].submit("webpage", parsed.request)
-    except (AnalysisFailed, AnalysisTimeout, QueueFull) as exc:
+    except (AnalysisFailed, AnalysisTimeout, QueueFull, Unavailable) as exc:
         return _page(examples, parsed.fields, error=f"The analysis could not run now ({exc}); please retry.",
                      status=503)
     if stored.http_status != 200:

@@ -160,7 +160,7 @@ class TestServiceEndpoints:
     async def test_healthz(self, cloud: Any) -> None:
         response = await cloud.http.get("/healthz")
         assert response.status == 200
-        assert await response.json() == {"status": "ok", "workers": 2, "queueDepth": 0}
+        assert await response.json() == {"status": "ok", "workers": 2, "queueDepth": 0, "store": "ok", "queue": "ok"}
 
     async def test_metrics_count_and_percentiles(self, cloud: Any, cinc_payload: Any) -> None:
         await cloud.post(cinc_payload(seconds=10))

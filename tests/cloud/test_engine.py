@@ -15,6 +15,7 @@ import pytest
 from cloud.analysis import SERVICE_KEY, submit
 from cloud.errors import RequestError, UnanalysableSignal
 from cloud.pipeline import PipelineSettings
+from cloud.storage import open_db
 from cloud.validation import AnalysisRequest
 
 
@@ -125,7 +126,7 @@ class TestTimeout:
 class TestQueueFull:
     async def test_503_with_retry_after(self, make_cloud: Any) -> None:
         gate = threading.Event()
-        cloud = await make_cloud(inner=quick_analyse, gate=gate, workers=1, queue_max_jobs=1, timeout_s=5)
+        cloud = await make_cloud(inner=quick_analyse, gate=gate, workers=1, queue_max_jobs=2, timeout_s=5)  # running + queued
         first = asyncio.create_task(cloud.post(_payload("a")))
         await asyncio.sleep(0.1)  # the worker holds "a"
         second = asyncio.create_task(cloud.post(_payload("b")))  # waits in the queue
@@ -144,10 +145,12 @@ class TestShutdown:
         service = cloud.app[SERVICE_KEY]
         tasks = [asyncio.create_task(cloud.post(_payload(f"d{i}"))) for i in range(4)]
         await asyncio.sleep(0.1)
-        assert service.queue.depth() == 3
+        assert (await service.queue.stats()).jobs == 4  # 1 running + 3 waiting
         threading.Timer(0.2, gate.set).start()
         await service.stop(drain_timeout_s=10)
-        assert service.results.count() == 4
+        conn = open_db(cloud.data_dir)
+        assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
+        conn.close()
         assert {s for s, _ in await asyncio.gather(*tasks)} == {200}
 
 

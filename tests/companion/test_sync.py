@@ -245,7 +245,7 @@ class TestKillMidUpload:
         release.set()
         service = server.app[SERVICE_KEY]
         for _ in range(200):  # the server finishes and stores the analysis anyway
-            if service.results.count() == 1 and service.in_flight == 0:
+            if await service.store.count_results() == 1 and service.in_flight == 0:
                 break
             await asyncio.sleep(0.05)
         store = Store(home / "history.sqlite3")
@@ -257,7 +257,7 @@ class TestKillMidUpload:
         assert report.sent == [rid]
         assert store.get_recording(rid).cloud_result is not None
         assert server.analyser.calls == 1
-        assert service.results.count() == 1
+        assert await service.store.count_results() == 1
         assert service.metrics.counts["deduplicated"] == 1
         store.close()
 

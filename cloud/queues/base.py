@@ -1,0 +1,117 @@
+"""The queue contract every backend implements (memory, Redis Streams).
+
+Semantics (those of a stream with one consumer group): :meth:`JobQueue.enqueue` appends
+an opaque payload; :meth:`JobQueue.claim` hands the oldest unclaimed one to a consumer
+(a :class:`Delivery`), or re-hands one whose consumer went silent for ``claim_idle_s``
+(it died: kill -9, OOM, lost machine); :meth:`JobQueue.ack` removes it once its result is
+stored; :meth:`JobQueue.retry` puts it back at the end with its attempt count;
+:meth:`JobQueue.dead_letter` moves it aside with a reason. A consumer working on a long job
+calls :meth:`JobQueue.touch` so it is not taken for dead.
+
+The queue also carries completion events (:meth:`JobQueue.publish`,
+:meth:`JobQueue.events`): a worker announces that a record was answered, so whichever API
+replica holds the waiting request reads the answer from the store. Events are
+best-effort; waiters also poll the store.
+
+Bounds: at most ``max_jobs`` payloads and ``max_bytes`` bytes are queued or in flight;
+beyond them :meth:`JobQueue.enqueue` raises :class:`~cloud.errors.QueueFull` or
+:class:`~cloud.errors.OverCapacity`. A backend that cannot be reached raises
+:class:`~cloud.errors.QueueUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One claimed payload.
+
+    Attributes
+    ----------
+    id : str
+        Backend id of the entry (a stream id for Redis).
+    payload : bytes
+        What was enqueued.
+    attempts : int
+        Deliveries of this job so far, this one included (retries and re-claims count).
+    """
+
+    id: str
+    payload: bytes
+    attempts: int
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Jobs and bytes queued or in flight; dead letters kept."""
+
+    jobs: int
+    bytes: int
+    dead_letters: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A job given up: its id, the reason and the payload (kept for inspection)."""
+
+    id: str
+    reason: str
+    attempts: int
+    payload: bytes
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """A durable-enough FIFO of job payloads shared by API replicas and workers."""
+
+    async def enqueue(self, payload: bytes) -> str:
+        """Append *payload*; return its id. Raises QueueFull / OverCapacity / QueueUnavailable."""
+        ...
+
+    async def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
+        """Oldest unclaimed (or abandoned) payload for *consumer*; ``None`` after *timeout_s*."""
+        ...
+
+    async def ack(self, delivery: Delivery) -> None:
+        """The job is done (its result is stored): forget it."""
+        ...
+
+    async def retry(self, delivery: Delivery) -> None:
+        """Put the job back at the end of the queue; its attempts are kept."""
+        ...
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Give the job up: move it to the dead letters with *reason*."""
+        ...
+
+    async def touch(self, delivery: Delivery, consumer: str) -> None:
+        """*consumer* is still working on *delivery* (reset its idle time)."""
+        ...
+
+    async def stats(self) -> QueueStats:
+        """Sizes, for admission, ``/healthz`` and ``/metrics``."""
+        ...
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead letters, oldest first."""
+        ...
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        """Announce a completion event to every subscriber (best effort)."""
+        ...
+
+    def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Subscribe: every event published from now on."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise QueueUnavailable when the backend cannot answer."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,224 @@
+"""The queue on Redis Streams: one stream, one consumer group, dead letters.
+
+Keys (prefix ``cardio`` by default): ``<p>:jobs`` the stream (fields ``payload``,
+``attempts``), consumer group ``workers``; ``<p>:bytes`` the bytes queued or in flight;
+``<p>:deliveries`` a hash counting deliveries per entry; ``<p>:dead`` the dead-letter
+stream (``job``, ``reason``, ``attempts``, ``payload``); ``<p>:events`` the pub/sub channel
+of completion events.
+
+- :meth:`RedisQueue.enqueue`: one Lua script checks both bounds and ``XADD``\\ s atomically.
+- :meth:`RedisQueue.claim`: ``XAUTOCLAIM`` first (entries whose consumer has been silent
+  for ``claim_idle_s``: it died), else ``XREADGROUP ... >`` blocking.
+- :meth:`RedisQueue.ack`: ``XACK`` + ``XDEL`` after the result is stored.
+- :meth:`RedisQueue.retry`: re-``XADD`` at the end with the attempt count, then ack the old.
+- :meth:`RedisQueue.touch`: ``XCLAIM ... JUSTID`` by the owner resets the idle time.
+
+With AOF (``appendonly yes``, ``appendfsync always`` for no loss window) a Redis restart
+keeps every enqueued job and the group's pending entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from cloud.errors import OverCapacity, QueueFull, QueueUnavailable
+from cloud.queues.base import DeadLetter, Delivery, QueueStats
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+GROUP = "workers"
+DEAD_LETTERS_KEPT = 10_000
+#: longest single blocking read; the client's socket timeout is above it
+BLOCK_MAX_S = 2.0
+SOCKET_TIMEOUT_S = 10.0
+
+_ENQUEUE = """
+local n = redis.call('XLEN', KEYS[1])
+if n >= tonumber(ARGV[2]) then return {-1, tostring(n)} end
+local b = tonumber(redis.call('GET', KEYS[2]) or '0')
+local size = string.len(ARGV[1])
+if b + size > tonumber(ARGV[3]) then return {-2, tostring(b)} end
+local id = redis.call('XADD', KEYS[1], '*', 'payload', ARGV[1], 'attempts', '0')
+redis.call('INCRBY', KEYS[2], size)
+return {0, id}
+"""
+_ACK = """
+local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+if n == 1 then redis.call('DECRBY', KEYS[2], ARGV[3]) end
+return n
+"""
+_RETRY = """
+local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if n == 0 then return 0 end
+redis.call('XADD', KEYS[1], '*', 'payload', ARGV[3], 'attempts', ARGV[4])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+class RedisQueue:
+    """:class:`~cloud.queues.base.JobQueue` on a Redis stream.
+
+    Parameters
+    ----------
+    url : str
+        ``redis://host:port/db``.
+    max_jobs, max_bytes : int
+        Bounds of what is queued or in flight (checked atomically on enqueue).
+    claim_idle_s : float
+        A claimed entry untouched this long is re-claimed by another consumer.
+    prefix : str
+        Key prefix (several services may share one Redis).
+    """
+
+    def __init__(self, url: str, max_jobs: int, max_bytes: int, claim_idle_s: float = 30.0, prefix: str = "cardio") -> None:
+        self.url = url
+        self.max_jobs = max_jobs
+        self.max_bytes = max_bytes
+        self.claim_idle_s = claim_idle_s
+        self.stream, self.bytes_key = f"{prefix}:jobs", f"{prefix}:bytes"
+        self.deliveries_key, self.dead_key = f"{prefix}:deliveries", f"{prefix}:dead"
+        self.channel = f"{prefix}:events"
+        self._redis = aioredis.from_url(
+            url, socket_connect_timeout=2.0, socket_timeout=SOCKET_TIMEOUT_S, decode_responses=False
+        )
+        self._enqueue = self._redis.register_script(_ENQUEUE)
+        self._ack = self._redis.register_script(_ACK)
+        self._retry = self._redis.register_script(_RETRY)
+
+    async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except (RedisError, OSError) as exc:
+            raise QueueUnavailable(f"redis {what} failed ({type(exc).__name__}: {exc})") from None
+
+    async def connect(self) -> None:
+        """Check the server and create the stream and group (idempotent)."""
+        try:
+            await self._call("create group", self._redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True))
+        except QueueUnavailable as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def enqueue(self, payload: bytes) -> str:
+        code, value = await self._call(
+            "enqueue", self._enqueue(keys=[self.stream, self.bytes_key], args=[payload, self.max_jobs, self.max_bytes])
+        )
+        if int(code) == -1:
+            raise QueueFull(int(value))
+        if int(code) == -2:
+            raise OverCapacity(f"queue holds {int(value)} of {self.max_bytes} bytes", retry_after_s=2.0)
+        return _text(value)
+
+    async def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
+        reclaimed = await self._call(
+            "xautoclaim",
+            self._redis.xautoclaim(self.stream, GROUP, consumer, int(self.claim_idle_s * 1000), "0-0", count=1),
+        )
+        entries = reclaimed[1]
+        if not entries:
+            block_ms = max(1, int(min(timeout_s, BLOCK_MAX_S) * 1000))
+            read = await self._call(
+                "xreadgroup", self._redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=block_ms)
+            )
+            entries = read[0][1] if read else []
+        if not entries:
+            return None
+        entry_id, fields = entries[0]
+        entry_id = _text(entry_id)
+        delivered = await self._call("hincrby", self._redis.hincrby(self.deliveries_key, entry_id, 1))
+        previous = int(fields.get(b"attempts", b"0") or 0)
+        return Delivery(entry_id, bytes(fields.get(b"payload", b"")), previous + int(delivered))
+
+    async def ack(self, delivery: Delivery) -> None:
+        await self._call(
+            "ack",
+            self._ack(keys=[self.stream, self.bytes_key, self.deliveries_key], args=[GROUP, delivery.id, len(delivery.payload)]),
+        )
+
+    async def retry(self, delivery: Delivery) -> None:
+        await self._call(
+            "retry",
+            self._retry(
+                keys=[self.stream, self.deliveries_key], args=[GROUP, delivery.id, delivery.payload, delivery.attempts]
+            ),
+        )
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        fields = {"job": delivery.id, "reason": reason[:2000], "attempts": delivery.attempts, "payload": delivery.payload}
+        await self._call(
+            "dead-letter", self._redis.xadd(self.dead_key, fields, maxlen=DEAD_LETTERS_KEPT, approximate=True)
+        )
+        await self.ack(delivery)
+
+    async def touch(self, delivery: Delivery, consumer: str) -> None:
+        await self._call(
+            "touch", self._redis.xclaim(self.stream, GROUP, consumer, 0, [delivery.id], justid=True)
+        )
+
+    async def stats(self) -> QueueStats:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.stream).get(self.bytes_key).xlen(self.dead_key)
+            jobs, size, dead = await self._call("stats", pipe.execute())
+        return QueueStats(jobs=int(jobs), bytes=int(size or 0), dead_letters=int(dead))
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self._call("xrevrange", self._redis.xrevrange(self.dead_key, count=limit))
+        return [
+            DeadLetter(_text(f[b"job"]), _text(f[b"reason"]), int(f[b"attempts"]), bytes(f[b"payload"]))
+            for _, f in reversed(rows)
+        ]
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        await self._call("publish", self._redis.publish(self.channel, json.dumps(event)))
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Completion events; re-subscribes after a lost connection (events sent meanwhile
+        are missed; waiters poll the store for those)."""
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        event = _decode_event(message.get("data"))
+                        if event is not None:
+                            yield event
+            except (RedisError, OSError) as exc:
+                log.warning("redis events: %s; re-subscribing", type(exc).__name__)
+                await asyncio.sleep(0.5)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError):
+                    pass
+
+    async def ping(self) -> None:
+        await self._call("ping", self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode_event(data: Any) -> dict[str, Any] | None:
+    try:
+        event = json.loads(data)
+    except (TypeError, ValueError):
+        return None
+    return event if isinstance(event, dict) else None
+
