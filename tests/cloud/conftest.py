@@ -160,3 +160,58 @@ def ludb_payload(fixtures_dir: Path) -> Callable[[str], dict[str, Any]]:
         return payload
 
     return make
+
+
+# --- real Redis and PostgreSQL from the Debian packages (skipped only where absent) ---
+
+
+def _missing(what: str, hint: str) -> None:
+    from cloud.devservers import require_services
+
+    message = f"{what} not installed ({hint}); CI installs it (.ci/run)"
+    if require_services():
+        pytest.fail(message + " but CARDIOLINK_REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One ``redis-server`` (AOF on) for the session; tests flush it (``redis_url``)."""
+    from cloud.devservers import RedisServer, redis_binary
+
+    if redis_binary() is None:
+        _missing("redis-server", "apt-get install redis-server")
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    """URL of the session's Redis, emptied for this test."""
+    import redis
+
+    if redis_server.process is None:  # a test killed it
+        redis_server.restart()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return str(redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One PostgreSQL cluster for the session; each test gets its own database."""
+    from cloud.devservers import PostgresServer, postgres_bin_dir
+
+    if postgres_bin_dir() is None:
+        _missing("PostgreSQL", "apt-get install postgresql")
+    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """URL of a fresh, empty database."""
+    return str(postgres_server.create_database(f"t{len(postgres_server.databases)}"))

@@ -74,11 +74,13 @@ class TestServe:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(100):
+            deadline = time.monotonic() + 60  # imports take seconds on a busy machine
+            while True:
                 try:
                     status, health = _request(base + "/healthz")
                     break
                 except (urllib.error.URLError, ConnectionError):
+                    assert time.monotonic() < deadline, "serve did not start"
                     time.sleep(0.1)
             assert status == 200 and health["status"] == "ok"
             assert _request(base + "/v1/analyses", body={}, token="nope")[0] == 401
