@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cloud.errors import CloudError
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 120.0  # a loaded CI machine can be slow to start PostgreSQL
 
 
 class DevServerError(CloudError):
@@ -152,7 +152,7 @@ class PostgresServer:
 
     def restart(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run("pg_ctl", "-D", str(self.folder / "data"), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-o", options, "-l", str(self.folder / "log"), "-w", "-t", "120", "start")
         _wait_port(self.port)
 
     def stop(self) -> None:
