@@ -216,7 +216,7 @@ class Worker:
             log.error("storing %s failed: %s; job re-queued", job.request.record_id, exc)
             await self._announce(event(job, "store-error", detail=str(exc)))
             await asyncio.sleep(BACKOFF_S)
-            await self._retry_or_give_up(delivery, job, str(exc))
+            await self._retry_or_give_up(delivery, job, str(exc), outcome="store-error")
             return
         await self.queue.ack(delivery)
         self.metrics.count(status)
@@ -224,21 +224,21 @@ class Worker:
         self.metrics.observe((time.time() - job.enqueued_at_s) * 1000.0, processing_ms)
         await self._announce(event(job, "stored"))
 
-    async def _retry_or_give_up(self, delivery: Delivery, job: Job, reason: str) -> None:
+    async def _retry_or_give_up(self, delivery: Delivery, job: Job, reason: str, outcome: str = "failed") -> None:
         if delivery.attempts < self.config.max_attempts:
             log.warning("attempt %d of %s failed (%s); re-queued", delivery.attempts, job.request.record_id, reason)
             self.metrics.count("retries")
             await self.queue.retry(delivery)
             return
-        await self._give_up(delivery, job, reason)
+        await self._give_up(delivery, job, reason, outcome)
 
-    async def _give_up(self, delivery: Delivery, job: Job, reason: str) -> None:
+    async def _give_up(self, delivery: Delivery, job: Job, reason: str, outcome: str = "failed") -> None:
         log.error("analysis of %s failed after %d attempts: %s", job.request.record_id, delivery.attempts, reason)
         self.metrics.count("failed")
         await self.queue.dead_letter(delivery, reason)
         with contextlib.suppress(StoreUnavailable):
             await self.store.release(*job.key)
-        await self._announce(event(job, "failed", detail=reason, attempts=delivery.attempts))
+        await self._announce(event(job, outcome, detail=reason, attempts=delivery.attempts))
 
     async def _announce(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(QueueUnavailable):
