@@ -30,6 +30,8 @@ MAX30003_MISO_PIN = 19
 MAX30003_CS_PIN = 5
 MAX30003_SPI_BAUD = 4000000  # datasheet allows up to 12 MHz
 MAX30003_GAIN_V_PER_V = 20
+MAX30003_FCLK_PIN = 26  # PWM 32.768 kHz into FCLK (FMSTR = 00); nothing else makes it
+MAX30003_HOLDBACK_MS = 125  # > the ~115 ms DC lead-off detection latency at 10 nA
 
 # battery: LiPo through a 1:2 divider on an ADC1 pin
 BATTERY_ADC_PIN = 35

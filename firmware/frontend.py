@@ -12,6 +12,8 @@
 #                        move up to len(out) buffered samples into out (array('h')),
 #                        all sharing one contact state; n == 0 when nothing is waiting
 #   overruns             samples dropped because read() came too late (diagnostics)
+#   lost                 samples lost since main.py last took the count (it resets it to 0
+#                        and hands it to Device.note_lost: the receiver sees a GAP flag)
 
 from firmware import wire
 
@@ -26,6 +28,7 @@ class FrontEnd:
     def __init__(self):
         self.fs_hz = 0
         self.overruns = 0
+        self.lost = 0
 
     def start(self, fs_hz):
         if fs_hz not in self.RATES_HZ:

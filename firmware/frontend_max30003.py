@@ -6,6 +6,13 @@
 # [5:3] ETAG, [2:0] PTAG. With FMSTR = 00 (32,768 Hz) CNFG_ECG.RATE gives 512/256/128 sps.
 # Samples are kept as int16 (>> 2): at gain 20 V/V one count is 4 x 0.38 uV = 1.53 uV
 # (VREF 1000 mV / (2**17 x 20) per 18-bit LSB), range +/- 50 mV.
+# Clock: FMSTR = 00 needs 32.768 kHz on FCLK; nothing on the board makes it, so the
+# driver drives it from an ESP32 PWM pin (config.MAX30003_FCLK_PIN; wiring in
+# docs/firmware.md). FIFO overflow (EOVF / ETAG 7) loses at least the 32-word FIFO: the
+# driver adds FIFO_WORDS to `lost` (the receiver sees a GAP flag, counted in the summary).
+# DC lead-off is flagged ~115 ms after the electrode leaves (datasheet lead-off timing at
+# the 10 nA current): the driver holds back holdback_ms of samples and drops them when
+# lead-off appears, so samples taken without contact are not recorded.
 
 try:
     from micropython import const
@@ -13,6 +20,8 @@ except ImportError:  # CPython
 
     const = lambda x: x  # noqa: E731
 
+
+from array import array
 
 from firmware import wire
 from firmware.errors import FirmwareError
@@ -58,6 +67,8 @@ ETAG_FAST_EOF = const(3)
 ETAG_EMPTY = const(6)
 ETAG_OVERFLOW = const(7)
 INFO_ID = const(0x5)  # INFO[23:20]
+FIFO_WORDS = const(32)
+FCLK_HZ = const(32768)
 
 RATE_CODES = {512: 0, 256: 1, 128: 2}  # CNFG_ECG.RATE with FMSTR = 00
 GAIN_CODES = {20: 0, 40: 1, 80: 2, 160: 3}  # CNFG_ECG.GAIN, V/V
@@ -78,8 +89,17 @@ class MAX30003(FrontEnd):
     ADC_BITS = 16
     BASELINE = 0
 
-    def __init__(self, spi, cs, gain_v_per_v=20):
+    def __init__(self, spi, cs, gain_v_per_v=20, fclk_pin=None, holdback_ms=0, hw=None):
         super().__init__()
+        self.fclk = None
+        if fclk_pin is not None:
+            if hw is None:
+                import machine as hw
+            self.fclk = hw.PWM(hw.Pin(fclk_pin), freq=FCLK_HZ, duty_u16=32768)
+        self.holdback_ms = holdback_ms
+        self._hold = 0  # samples held back at the running rate
+        self._held = array("h", bytes(2 * (FIFO_WORDS + 80)))  # 115 ms at 512 sps = 59
+        self._nheld = 0
         if gain_v_per_v not in GAIN_CODES:
             raise ValueError("gain must be 20, 40, 80 or 160 V/V")
         self.spi = spi
@@ -118,6 +138,8 @@ class MAX30003(FrontEnd):
 
     def start(self, fs_hz):
         super().start(fs_hz)
+        self._hold = min(self.holdback_ms * fs_hz // 1000, len(self._held) - FIFO_WORDS)
+        self._nheld = 0
         self.write_reg(REG_SW_RST, 0)
         self.check()
         gen = GEN_FMSTR_32768 | GEN_EN_ECG | GEN_EN_DCLOFF | GEN_IMAG_10NA | GEN_VTH_300MV
@@ -139,25 +161,51 @@ class MAX30003(FrontEnd):
         status = self.read_reg(REG_STATUS)
         self._lead_off = bool(status & (STATUS_DCLOFFINT | STATUS_LDOFF_MASK))
         if status & STATUS_EOVF:
-            self.overruns += 1
-            self.write_reg(REG_FIFO_RST, 0)
+            self._overflow()
             return 0, self._lead_off
+        if not self._hold:
+            return self._drain(out, len(out)), self._lead_off
+        held = self._held
+        self._nheld += self._drain_into(held, self._nheld, len(held) - self._nheld)
+        if self._lead_off:
+            self._nheld = 0  # taken in the detection latency: contact was already gone
+            return 0, True
+        n = self._nheld - self._hold
+        if n <= 0:
+            return 0, False
+        if n > len(out):
+            n = len(out)
+        for i in range(n):
+            out[i] = held[i]
+        for i in range(n, self._nheld):
+            held[i - n] = held[i]
+        self._nheld -= n
+        return n, False
+
+    def _overflow(self):
+        self.overruns += 1
+        self.lost += FIFO_WORDS  # at least the FIFO's worth vanished
+        self.write_reg(REG_FIFO_RST, 0)
+
+    def _drain(self, out, limit):
+        return self._drain_into(out, 0, limit)
+
+    def _drain_into(self, out, at, limit):
+        # reads up to `limit` FIFO samples into out[at:]; returns how many
         n = 0
-        limit = len(out)
         while n < limit:
             word = self.read_reg(REG_ECG_FIFO)
             etag = (word >> 3) & 7
             if etag == ETAG_EMPTY:
                 break
             if etag == ETAG_OVERFLOW:
-                self.overruns += 1
-                self.write_reg(REG_FIFO_RST, 0)
+                self._overflow()
                 break
             v = word >> 6
             if v & 0x20000:  # sign of the 18-bit sample
                 v -= 0x40000
-            out[n] = v >> 2
+            out[at + n] = v >> 2
             n += 1
             if etag == ETAG_VALID_EOF or etag == ETAG_FAST_EOF:
                 break
-        return n, self._lead_off
+        return n

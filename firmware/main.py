@@ -29,7 +29,8 @@ def make_front_end():
             miso=machine.Pin(config.MAX30003_MISO_PIN),
         )
         cs = machine.Pin(config.MAX30003_CS_PIN, machine.Pin.OUT, value=1)
-        return MAX30003(spi, cs, config.MAX30003_GAIN_V_PER_V)
+        return MAX30003(spi, cs, config.MAX30003_GAIN_V_PER_V, fclk_pin=config.MAX30003_FCLK_PIN,
+                        holdback_ms=config.MAX30003_HOLDBACK_MS)
     from firmware.frontend_ad8232 import AD8232
 
     return AD8232(

@@ -48,6 +48,9 @@ class FakeHW:
             def read_u16(self):
                 return hw.adc_values.pop(0) << 4
 
+            def read_uv(self):
+                return hw.adc_values.pop(0) * 806 + 403  # calibrated microvolts
+
         class Timer:
             PERIODIC = 1
 
@@ -124,12 +127,26 @@ class TestAD8232:
         n, off = fe.read(out)
         assert n == 7 and list(out[:7]) == list(range(7)) and fe.overruns == 13
 
+    def test_late_or_dropped_ticks_are_counted_as_lost(self):
+        hw = FakeHW()
+        now = [0]
+        fe = AD8232(34, 32, 33, sdn_pin=25, timer_id=1, ring_samples=8, hw=hw, clock_us=lambda: now[0])
+        fe.start(250)  # 4000 us per sample
+        for t in (0, 4000, 8100, 20000, 24000):  # 8100: jitter only; 20000: two ticks never ran
+            now[0] = t
+            hw.tick(100)
+        assert fe.lost == 2
+        for _ in range(6):  # 5 + 6 samples in a ring of 7: 4 dropped
+            hw.tick(100)
+        out = array("h", bytes(2 * 16))
+        assert fe.read(out)[0] == 7 and fe.lost == 2 + 4
+
     def test_device_from_driver_reports_its_facts(self):
         hw, fe = _ad8232()
         dev = Device.for_front_end(fe)
         info = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_GET_INFO, 1))).fields
         assert info.front_end == wire.FRONT_END_AD8232 and info.adc_bits == 12
-        assert abs(info.gain_counts_per_mv - 1365.33) < 0.01 and info.baseline == 2048
+        assert abs(info.gain_counts_per_mv - 1364.76) < 0.01 and info.baseline == 2047
         rates = wire.decode_reply(dev.handle_control(wire.encode_command(wire.OP_GET_RATES, 2))).fields
         assert rates.rates_hz == (250, 300, 500)
 
@@ -238,7 +255,7 @@ class TestMAX30003:
         chip.push(4)
         out = array("h", bytes(2 * 8))
         assert fe.read(out) == (1, False)
-        assert fe.overruns == 1 and chip.fifo == []
+        assert fe.overruns == 1 and chip.fifo == [] and fe.lost == mx.FIFO_WORDS
 
     def test_lead_off_status(self):
         chip, fe = _max()
@@ -247,6 +264,39 @@ class TestMAX30003:
         chip.push(40)
         out = array("h", bytes(2 * 8))
         assert fe.read(out) == (1, True)
+
+    def test_lead_off_latency_drops_the_held_back_samples(self):
+        chip = FakeMAX30003()
+        fe = mx.MAX30003(chip, chip.cs, gain_v_per_v=40, holdback_ms=125)  # 16 samples at 128 sps
+        fe.start(128)
+        out = array("h", bytes(2 * 64))
+        for v in range(20):
+            chip.push(4 * v)
+        assert fe.read(out) == (4, False) and list(out[:4]) == [0, 1, 2, 3]
+        for v in range(20, 30):
+            chip.push(4 * v)
+        chip.status = mx.STATUS_DCLOFFINT  # detected late: the 16 + 10 held samples go
+        assert fe.read(out) == (0, True)
+        chip.status = 0
+        for v in range(30, 50):
+            chip.push(4 * v)
+        assert fe.read(out) == (4, False) and list(out[:4]) == [30, 31, 32, 33]
+
+    def test_fclk_pwm_at_32768_hz(self):
+        chip = FakeMAX30003()
+        made = []
+
+        class HW:
+            class Pin:
+                def __init__(self, n):
+                    self.n = n
+
+            class PWM:
+                def __init__(self, pin, freq, duty_u16):
+                    made.append((pin.n, freq, duty_u16))
+
+        mx.MAX30003(chip, chip.cs, fclk_pin=26, hw=HW)
+        assert made == [(26, 32768, 32768)]
 
     def test_gain_matches_datasheet(self):
         chip, fe = _max()
