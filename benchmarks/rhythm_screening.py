@@ -17,6 +17,10 @@ recordings (sinus, AF or other rhythm) and on *all* recordings:
 - reliability of p(A) (calibration table, records the gate let through) and the model's
   CPU time per 30 s record (int8 inference of all windows, one thread).
 
+``--external`` also screens the labelled 30 s MIT-BIH / CPSC 2021 windows of
+``training/extra.py`` (Holter recordings, another device and lead, never seen by the
+shipped ensemble) for an out-of-domain AF check.
+
 ``--cv`` also re-tunes the rule by 5-fold cross-validation on these validation predictions
 (tune on four fifths, apply to the fifth): a figure of the *model*, independent of the
 shipped rule's values, used to compare two models on equal terms. Probabilities are cached
@@ -41,7 +45,9 @@ sys.path.insert(0, str(_REPO))
 
 from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel  # noqa: E402
 from ecg.classes import CATEGORIES  # noqa: E402
+from ecg.screening import screen  # noqa: E402
 from training.calibrate import expected_calibration_error  # noqa: E402
+from training.extra import extra_windows  # noqa: E402
 from training.metrics import bootstrap_ci  # noqa: E402
 from training.rule import TARGETS, apply_gate_and_rule, cross_validate, rule_figures  # noqa: E402
 from training.tune_rule import model_cpu_ms, validation_predictions  # noqa: E402
@@ -54,6 +60,38 @@ def figures_with_ci(y: np.ndarray, code: np.ndarray, cat: np.ndarray, n_boot: in
     for key, val in base.items():
         lo, hi = bootstrap_ci(lambda i, k=key: rule_figures(y[i], code[i], cat[i])[k], y.size, n_boot=n_boot, seed=1)
         out[key] = [round(val, 4), round(lo, 4), round(hi, 4)]
+    return out
+
+
+def external_windows(data_dir: Path, model: RhythmModel) -> dict[str, object]:
+    """screen() on the labelled 30 s MIT-BIH / CPSC 2021 windows (``training.extra``), which the
+    shipped r3 ensemble never saw: AF figures on another device and lead (Holter, MLII / lead I).
+
+    CIs: percentile bootstrap over *records* (windows of one record are not independent).
+    """
+    wins = extra_windows(data_dir)
+    y = np.array([CLASSES.index(w.label) for w in wins])
+    groups = np.array([w.group for w in wins])
+    code, cat = np.zeros(y.size, dtype=int), np.zeros(y.size, dtype=int)
+    for i, w in enumerate(wins):
+        res = screen(w.sig_mv, w.fs_hz, model=model)
+        code[i], cat[i] = CLASSES.index(res.label), CATEGORIES.index(res.category)
+    uniq = np.unique(groups)
+    members = {g: np.flatnonzero(groups == g) for g in uniq}
+    rng = np.random.default_rng(1)
+    base = rule_figures(y, code, cat)
+    boots = []
+    for _ in range(1000):
+        idx = np.concatenate([members[g] for g in rng.choice(uniq, uniq.size)])
+        boots.append(rule_figures(y[idx], code[idx], cat[idx]))
+    out: dict[str, object] = {"n_windows": int(y.size), "n_groups": int(uniq.size),
+                              "class_counts": {c: int(np.sum(y == i)) for i, c in enumerate(CLASSES)}}
+    for k in ("af_se", "af_sp", "not_classified", "af_ppv"):
+        vals = np.array([b[k] for b in boots])
+        vals = vals[np.isfinite(vals)]
+        out[k] = [round(base[k], 4), round(float(np.percentile(vals, 2.5)), 4), round(float(np.percentile(vals, 97.5)), 4)]
+    out["categories_by_label"] = {c: {name: int(np.sum((y == i) & (cat == j))) for j, name in enumerate(CATEGORIES)}
+                                  for i, c in enumerate(CLASSES[:3])}
     return out
 
 
@@ -91,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
     p.add_argument("--cache", type=Path, default=_REPO / "training" / "runs" / "cache")
     p.add_argument("--cv", action="store_true", help="also re-tune the rule by 5-fold CV on these predictions")
+    p.add_argument("--external", action="store_true",
+                   help="also screen the labelled MIT-BIH / CPSC 2021 30 s windows (another device and lead)")
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
     args = p.parse_args(argv)
     model = RhythmModel(args.model)
@@ -109,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         code, cat, _ = cross_validate(y, got["probs"], readable)
         out["cv_rule"] = figures_with_ci(y, code, cat)
         print("## Rule re-tuned by 5-fold CV on these predictions\n\n" + _table(out["cv_rule"]) + "\n")
+    if args.external:
+        ext = external_windows(args.data, model)
+        out["external_windows"] = ext
+        print("## MIT-BIH + CPSC 2021 30 s windows (never trained on by this model)\n")
+        print(f"{ext['n_windows']} windows from {ext['n_groups']} records/subjects, {ext['class_counts']}; CIs over records")
+        for k in ("af_se", "af_sp", "not_classified", "af_ppv"):
+            v = ext[k]  # type: ignore[index]
+            print(f"- {k}: {v[0]:.3f} ({v[1]:.3f}–{v[2]:.3f})")
+        print(f"- answers by label: {ext['categories_by_label']}\n")
     inc = got["categories"] == CATEGORIES.index("inconclusive")
     out["inconclusive_truth"] = {c: int(np.sum(inc & (y == i))) for i, c in enumerate(CLASSES)}
     print(f"true classes of the inconclusive recordings (N/A/O/~): {out['inconclusive_truth']}\n")
