@@ -4,11 +4,13 @@ Usage (from the repository root, in the training venv)::
 
     .venv-train/bin/python -m training.train --run training/runs/main --epochs 40
 
-Each fold *k* of :func:`training.data.split_records` trains on the other folds and is
-scored on fold *k* after every epoch (window-averaged probabilities, CinC F1 with the
-plain arg-max). Every epoch writes ``fold{k}/last.keras`` (model and optimiser) and
-``fold{k}/state.json``; the best epoch's weights go to ``fold{k}/best.weights.h5`` and its
-out-of-fold probabilities to ``fold{k}/oof.npz``. Rerunning resumes each unfinished fold
+Each fold *k* of :func:`training.data.split_records` trains on the other folds plus the
+labelled MIT-BIH / CPSC 2021 windows of :mod:`training.extra` (``--no-extra`` to leave them
+out) and is scored on fold *k* (CinC records only) from ``--eval-from`` on
+(window-averaged probabilities, CinC F1 with the plain arg-max). Every epoch writes
+``fold{k}/last.keras`` (model and optimiser) and ``fold{k}/state.json``; the best epoch's
+weights go to ``fold{k}/best.weights.h5`` and its out-of-fold record probabilities, window
+logits and window owners to ``fold{k}/oof.npz`` (the export fits the temperature on them). Rerunning resumes each unfinished fold
 from its last checkpoint; finished folds are skipped.
 """
 

@@ -39,6 +39,7 @@ from ecg.rr_features import rr_features
 from ecg.screening import screen
 from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, default_data_dir, load_readable, read_labels, split_records
 from training.rule import CATEGORY_NAMES, cross_validate, rule_figures, tune
+from training.train import record_probs
 
 __all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "main"]
 
@@ -104,14 +105,19 @@ def validation_predictions(data_dir: Path, model: RhythmModel, cache_dir: Path =
     return y, got
 
 
-def _oof(run: Path, data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _oof(run: Path, data_dir: Path, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pooled out-of-fold labels, probabilities (with the model's temperature when window
+    logits were stored, as the exported graph computes them) and gate verdicts."""
     ys, ps, names = [], [], []
     for fold in sorted(run.glob("fold*/oof.npz")):
         z = np.load(fold)
         ys.append(z["y"])
-        ps.append(z["probs"])
         names += [str(n) for n in z["names"]]
-    readable = load_readable(data_dir)
+        if "window_logits" in z:
+            ps.append(record_probs(z["window_logits"], z["window_owner"], len(z["y"]), temperature))
+        else:
+            ps.append(z["probs"])
+    readable = load_readable(data_dir, names=names)
     return np.concatenate(ys), np.concatenate(ps), np.array([readable[n] for n in names])
 
 
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.source == "oof":
         if args.run is None:
             p.error("--source oof needs --run")
-        y, probs, readable = _oof(args.run, args.data)
+        y, probs, readable = _oof(args.run, args.data, float(model.meta.get("temperature", 1.0)))
         what = f"pooled out-of-fold predictions of {args.run.name} ({y.size} training records)"
     else:
         y, got = validation_predictions(args.data, model)
