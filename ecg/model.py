@@ -23,9 +23,13 @@ very same code. TensorFlow is never imported here: the runtime is ``ai-edge-lite
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,6 +249,36 @@ def signal_windows(x: np.ndarray, window_samples: int = WINDOW_SAMPLES,
     return np.stack([x[s : s + window_samples] for s in starts])
 
 
+#: what the LiteRT runtime prints on stderr (from C++) when it creates its CPU delegate
+_RUNTIME_BANNER = "INFO: Created TensorFlow Lite XNNPACK delegate"
+
+
+@contextlib.contextmanager
+def _without_runtime_banner() -> Iterator[None]:
+    """Drop LiteRT's INFO banner, which its C++ code writes straight to file descriptor 2.
+
+    Everything else written to stderr meanwhile (by any thread) is passed on afterwards.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (embedded, closed): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
+                    if not line.startswith(_RUNTIME_BANNER)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+
+
 def _interpreter_class() -> Any:
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -297,8 +331,9 @@ class RhythmModel:
         self.path = path
         self._read_meta(meta_path)
         self._lock = threading.Lock()
-        self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
-        self._interp.allocate_tensors()
+        with _without_runtime_banner():
+            self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
+            self._interp.allocate_tensors()
         inputs = self._interp.get_input_details()  # names are stripped: tell them by rank
         try:
             self._sig_in = next(d for d in inputs if len(d["shape"]) == 3)

@@ -48,3 +48,15 @@ class TestScreenCli:
         out = capsys.readouterr().out
         assert out.startswith("A00001: Sinus rhythm, heart rate") and "bpm" in out
         assert "not a diagnosis" in out and "0." not in out.splitlines()[0]  # no probabilities without --details
+
+
+def test_no_runtime_info_line_on_stderr(cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+    """LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" banner never reaches the user."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "cardio", "screen", str(cinc2017_fixture["A00001"][0])], cwd=repo,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo)}, check=True)
+    assert out.stderr == "" and out.stdout.startswith("A00001: ")
