@@ -128,6 +128,7 @@ class TestHistoryAndRecording:
         assert shown >= 1000  # drawn large enough to read; it scrolls inside its frame
         await _no_page_overflow(page)
         await page.locator("details#details summary").click()
+        await page.evaluate("() => window.scrollTo(0, 0)")
         await page.screenshot(path=str(screenshot_dir / "companion-recording.png"), full_page=True)
         await context.close()
 
