@@ -2,7 +2,8 @@
 
 When no cloud is configured (:func:`companion.sync.resolve_cloud` returns None),
 ``cardio record`` and ``cardio sync`` run :mod:`cloud`'s service in this process on
-``127.0.0.1`` with a fresh token, so a new user sees the whole flow. The companion
+``127.0.0.1`` with the data folder's own token (kept in a 0600 file, never revoked by
+another process), so a new user sees the whole flow. The companion
 still talks to it over HTTP through :mod:`cloud_client`; this module (part of the
 ``cardio`` wiring) is the only place that imports :mod:`cloud` for the companion.
 """
@@ -10,6 +11,8 @@ still talks to it over HTTP through :mod:`cloud_client`; this module (part of th
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from companion.store import Store
 from companion.sync import CloudSettings, SyncReport, resolve_cloud, sync_pending
 
 LOCAL_CLIENT_NAME = "companion-local"
+#: where a data folder keeps its in-process cloud token (mode 0600)
+TOKEN_FILENAME = "companion.token"
 
 
 @contextlib.asynccontextmanager
@@ -26,8 +31,9 @@ async def local_cloud(data_dir: Path, *, workers: int = 1) -> AsyncIterator[Clou
     """Run the analysis service in this process on ``127.0.0.1`` (a free port).
 
     The embedded default when no cloud is configured: its state (results, hashed
-    tokens) lives in ``<data_dir>/cloud`` so uploads stay idempotent across runs; a
-    fresh token is made each time. The companion still talks to it over HTTP through
+    tokens) lives in ``<data_dir>/cloud`` so uploads stay idempotent across runs; the
+    token is made once per data folder and shared, so concurrent companions never revoke
+    each other's token (a spurious 401). The companion still talks to it over HTTP through
     :mod:`cloud_client`; only this module imports :mod:`cloud`.
 
     Examples
@@ -45,7 +51,7 @@ async def local_cloud(data_dir: Path, *, workers: int = 1) -> AsyncIterator[Clou
     cloud_dir = Path(data_dir) / "cloud"
     conn = open_db(cloud_dir)
     try:
-        token = TokenStore(conn).rotate(LOCAL_CLIENT_NAME)  # same client: earlier results stay readable
+        token = _companion_token(TokenStore(conn), cloud_dir / TOKEN_FILENAME)
     finally:
         conn.close()
     runner = web.AppRunner(create_app(CloudConfig(data_dir=cloud_dir, workers=workers, executor="thread")))
@@ -57,6 +63,31 @@ async def local_cloud(data_dir: Path, *, workers: int = 1) -> AsyncIterator[Clou
         yield CloudSettings(url=f"http://127.0.0.1:{port}", token=token, source="in-process")
     finally:
         await runner.cleanup()
+
+
+def _companion_token(tokens: Any, path: Path) -> str:
+    """This data folder's token for its in-process cloud, kept in a 0600 file and shared by
+    every companion process of the folder: none ever revokes a token another one uses.
+
+    Made (by rotation: the same client, so earlier results stay readable) only when the
+    file holds no active token, under an exclusive lock so concurrent first runs agree.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):
+            token = path.read_text(encoding="ascii").strip()
+            if token and tokens.verify(token) is not None:
+                return token
+        token = tokens.rotate(LOCAL_CLIENT_NAME)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="ascii") as fh:
+            fh.write(token)
+        os.replace(tmp, path)
+        return token
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextlib.asynccontextmanager

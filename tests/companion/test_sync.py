@@ -213,8 +213,8 @@ class TestSync:
             assert settings.url.startswith("http://127.0.0.1:")
             async with _fast_client(settings.url, settings.token) as client:
                 assert (await sync_pending(store, client)).sent == [rid]
-        async with local_cloud(tmp_path) as second:  # a fresh token each run; results persist
-            assert second.token != settings.token
+        async with local_cloud(tmp_path) as second:  # the data folder's token, kept across runs; results persist
+            assert second.token == settings.token
             async with _fast_client(second.url, second.token) as client:
                 assert (await client.get(store.get_recording(rid).uuid)) is not None
         store.close()
