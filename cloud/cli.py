@@ -224,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    old_umask = os.umask(0o077)  # tokens and results: the service user's only (0600/0700)
     try:
         return int(args.func(args) or 0)
     except CloudError as exc:
@@ -231,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(old_umask)
 
 
 if __name__ == "__main__":  # pragma: no cover

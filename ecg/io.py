@@ -23,6 +23,7 @@ sample rate, ADC gain and baseline given separately):
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import re
@@ -43,11 +44,19 @@ __all__ = [
     "write_wfdb",
     "write_csv",
     "validate_fs",
+    "MAX_INPUT_BYTES",
+    "MAX_ABS_MV",
     "MAX_FS_HZ",
 ]
 
 #: Highest sample rate accepted anywhere in the package (Hz).
 MAX_FS_HZ = 10_000.0
+#: Largest input file :func:`read_record` reads by default (bytes): 64 MiB holds 600 s of
+#: 12 leads at 2 kHz as CSV; larger files are refused before they are read.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+#: Largest magnitude accepted as an ECG value (mV): no body surface potential comes near
+#: 10 V; larger values mean a wrong ADC gain or garbage, and would overflow the filters.
+MAX_ABS_MV = 10_000.0
 
 _TIME_COLUMNS = frozenset({"time", "time_s", "t", "sample", "index", "time_ms"})
 _SEPARATORS = (",", ";", "\t")
@@ -155,6 +164,7 @@ def read_record(
     fs_hz: float | None = None,
     adc_gain: float | None = None,
     baseline: int = 0,
+    max_bytes: int | None = MAX_INPUT_BYTES,
 ) -> Record:
     """Read a WFDB record or a CSV file.
 
@@ -169,6 +179,9 @@ def read_record(
         CSV only: ADC counts per mV; None means the CSV holds millivolts.
     baseline : int
         CSV only: ADC count of 0 mV.
+    max_bytes : int or None
+        Refuse inputs larger than this before reading them (CSV file, or the WFDB
+        record's files together); None: no limit.
 
     Returns
     -------
@@ -177,7 +190,7 @@ def read_record(
     Raises
     ------
     InputFormatError
-        Missing or unreadable file.
+        Missing, unreadable or too large file; values beyond :data:`MAX_ABS_MV`.
 
     Examples
     --------
@@ -189,16 +202,21 @@ def read_record(
     if p.suffix.lower() in (".csv", ".txt"):
         if fs_hz is None:
             raise InputFormatError("CSV input needs a sample rate (fs_hz)", source=str(p))
-        return read_csv(p, fs_hz=fs_hz, adc_gain=adc_gain, baseline=baseline)
-    return _read_wfdb(p, fs_hz=fs_hz)
+        return read_csv(p, fs_hz=fs_hz, adc_gain=adc_gain, baseline=baseline, max_bytes=max_bytes)
+    return _read_wfdb(p, fs_hz=fs_hz, max_bytes=max_bytes)
 
 
-def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
+def _read_wfdb(p: Path, *, fs_hz: float | None, max_bytes: int | None = None) -> Record:
     base = p.with_suffix("") if p.suffix.lower() in _WFDB_SUFFIXES else p
     hea = base.parent / (base.name + ".hea")
     if not hea.is_file():
         raise InputFormatError("no WFDB header (.hea) found", source=str(hea))
     header_fs_hz = _header_fs_hz(hea)
+    if max_bytes is not None:
+        size = sum(f.stat().st_size for f in base.parent.glob(glob.escape(base.name) + ".*") if f.is_file())
+        if size > max_bytes:
+            raise InputFormatError(f"record files hold {size:,} bytes, more than the {max_bytes:,} byte limit",
+                                   source=str(base))
     import wfdb  # only here and in write_wfdb: importing it (and pandas) costs ~1 s
 
     try:
@@ -219,6 +237,7 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
     sig = np.asarray(rec.p_signal, dtype=np.float64)
     if sig.ndim == 1:
         sig = sig[:, None]
+    _check_amplitude(sig, str(base))
     gain0 = (rec.adc_gain or [None])[0]
     base0 = (rec.baseline or [None])[0]
     return Record(
@@ -229,6 +248,15 @@ def _read_wfdb(p: Path, *, fs_hz: float | None) -> Record:
         adc_gain=float(gain0) if gain0 is not None else None,
         baseline=int(base0) if base0 is not None else None,
     )
+
+
+def _check_amplitude(sig_mv: np.ndarray, source: str) -> None:
+    """Refuse values no ECG has (NaN is left to the quality checks, which report it)."""
+    finite = sig_mv[~np.isnan(sig_mv)]
+    peak = float(np.max(np.abs(finite))) if finite.size else 0.0
+    if not math.isfinite(peak) or peak > MAX_ABS_MV:
+        raise InputFormatError(f"values reach {peak:.3g} mV, beyond the {MAX_ABS_MV:g} mV of any ECG "
+                               "(wrong ADC gain?)", source=source)
 
 
 def _header_fs_hz(hea: Path) -> float:
@@ -424,6 +452,7 @@ def _parse_text(text: str, fs: float, adc_gain: float | None, baseline: int, *, 
     else:
         sig = (values - float(baseline)) / gain
         base = int(baseline)
+    _check_amplitude(sig, source)
     return Record(name=name, signals_mv=sig, fs_hz=fs, lead_names=tuple(names), adc_gain=gain, baseline=base)
 
 

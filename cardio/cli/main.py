@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -91,11 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    old_umask = os.umask(0o077)  # health data: every file we create is the user's only (0600/0700)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("\ncardio: stopped (Ctrl-C); nothing else was changed", file=sys.stderr)
         return 130
+    finally:
+        os.umask(old_umask)
 
 
 if __name__ == "__main__":  # pragma: no cover

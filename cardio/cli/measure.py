@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,12 +85,15 @@ def run_measure(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             d = measure_path(path, args)
-        except (EcgError, InputOptionsError, LookupError, OSError) as exc:
+            line = json.dumps(d, allow_nan=False) if args.json else _human(d)
+        except Exception as exc:  # noqa: BLE001 - one bad record never ends the batch (issue 13 #21)
             status = EXIT_ERROR
+            if not isinstance(exc, (EcgError, InputOptionsError, LookupError, OSError, ValueError)):
+                logging.getLogger(__name__).exception("internal error on %s", path)
             if args.json:
                 print(json.dumps({"record": str(Path(path)), "error": type(exc).__name__, "message": str(exc)}))
             print(f"cardio: error: {path}: {exc}", file=sys.stderr)
             continue
-        print(json.dumps(d, allow_nan=False) if args.json else _human(d))
+        print(line)
         sys.stdout.flush()
     return status

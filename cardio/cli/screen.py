@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from typing import Any
@@ -95,14 +96,17 @@ def run_screen(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             out = screen_path(path, args)
-        except (EcgError, InputOptionsError, LookupError, OSError, ValueError) as exc:
+            line = json.dumps(out, allow_nan=False) if args.json else human(out, details=args.details)
+        except Exception as exc:  # noqa: BLE001 - one bad record never ends the batch (issue 13 #21)
             status = EXIT_ERROR
+            if not isinstance(exc, (EcgError, InputOptionsError, LookupError, OSError, ValueError)):
+                logging.getLogger(__name__).exception("internal error on %s", path)
             if args.json:
                 print(json.dumps({"record": path, "error": type(exc).__name__, "message": str(exc)}), flush=True)
             else:
                 print(f"cardio screen: {path}: {exc}", file=sys.stderr)
             continue
-        print(json.dumps(out, allow_nan=False) if args.json else human(out, details=args.details), flush=True)
+        print(line, flush=True)
         printed = True
     if printed and not args.json:
         from ecg.classes import SAFETY_TEXT
