@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -174,16 +175,25 @@ def _missing(what: str, hint: str) -> None:
     pytest.skip(message)
 
 
+def _own_folder(prefix: str) -> Path:
+    """A folder outside pytest's basetemp (other pytest runs on this machine prune that)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def redis_server() -> Any:
     """One ``redis-server`` (AOF on) for the session; tests flush it (``redis_url``)."""
     from cloud.devservers import RedisServer, redis_binary
 
     if redis_binary() is None:
         _missing("redis-server", "apt-get install redis-server")
-    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    folder = _own_folder("cardio-redis-")
+    server = RedisServer.start(folder)
     yield server
     server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -200,15 +210,17 @@ def redis_url(redis_server: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def postgres_server() -> Any:
     """One PostgreSQL cluster for the session; each test gets its own database."""
     from cloud.devservers import PostgresServer, postgres_bin_dir
 
     if postgres_bin_dir() is None:
         _missing("PostgreSQL", "apt-get install postgresql")
-    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    folder = _own_folder("cardio-postgres-")
+    server = PostgresServer.start(folder / "cluster")
     yield server
     server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
