@@ -158,7 +158,43 @@ def neurokit2_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
     return out
 
 
-METHODS: dict[str, Delineator] = {"cardiolink": cardiolink_method, "neurokit2": neurokit2_method}
+#: segmenter model per record for the learned method (set by --segmenter-folds / --segmenter)
+_SEGMENTER_OF: dict[str, Path] = {}
+_CURRENT: dict[str, str] = {}
+
+
+def _wave_peak(x: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Per wave, the sample farthest from the line joining its onset and offset."""
+    out = np.full(on.size, -1, dtype=np.int64)
+    for i, (a, b) in enumerate(zip(on.tolist(), off.tolist(), strict=True)):
+        if a < 0 or b <= a:
+            continue
+        seg = x[a : b + 1]
+        line = np.linspace(seg[0], seg[-1], seg.size)
+        out[i] = a + int(np.argmax(np.abs(seg - line)))
+    return out
+
+
+def learned_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
+    """R peaks from ecg.beats, boundaries from the learned segmenter (the fold model that
+    did not see this record when --segmenter-folds is given)."""
+    from ecg.beats import detect_r_peaks
+    from ecg.delineation.filters import make_views
+    from ecg.delineation.segmenter import beat_boundaries, load_segmenter
+
+    seg = load_segmenter(_SEGMENTER_OF.get(_CURRENT.get("record", ""), _SEGMENTER_OF.get("*")))
+    r = detect_r_peaks(x_mv, fs_hz)
+    b = beat_boundaries(seg.probabilities(x_mv, fs_hz), r, fs_hz, x_mv.size)
+    smooth = make_views(x_mv, fs_hz).smooth_mv
+    out = {k: b[k] for k in ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")}
+    out["r_peak"] = r
+    out["p_peak"] = _wave_peak(smooth, b["p_on"], b["p_off"])
+    out["t_peak"] = _wave_peak(smooth, b["t_on"], b["t_off"])
+    return out
+
+
+METHODS: dict[str, Delineator] = {"cardiolink": cardiolink_method, "neurokit2": neurokit2_method,
+                                   "learned": learned_method}
 
 
 def our_intervals_ms(det: dict[str, np.ndarray], fs_hz: float) -> dict[str, float | None]:
@@ -172,12 +208,15 @@ def our_intervals_ms(det: dict[str, np.ndarray], fs_hz: float) -> dict[str, floa
 
 
 # ----------------------------------------------------------------------------- run
-def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None) -> dict:
+def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None,
+        records: list[str] | None = None, resample_hz: float | None = None) -> dict:
     ludb = data_dir / "ludb"
     names = [line.strip().split("/")[-1] for line in (ludb / "RECORDS").read_text().split()]
+    if records is not None:
+        names = [n for n in names if n in set(records)]
     if limit:
         names = names[:limit]
-    result: dict = {"records": len(names), "leads": {}}
+    result: dict = {"records": len(names), "fs_hz": resample_hz or 500.0, "leads": {}}
     for lead in leads:
         per_method: dict = {}
         for m in methods:
@@ -190,17 +229,26 @@ def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None)
                 col = [s.lower() for s in rec.sig_name].index(lead)
                 x = np.asarray(rec.p_signal[:, col], dtype=np.float64)
                 ref, span = reference_waves(path, lead)
+                fs = float(rec.fs)
+                if resample_hz:
+                    from ecg.delineation.segmenter_input import resample_to
+
+                    x = resample_to(x, fs, resample_hz)
+                    ref = {k: np.round(v * resample_hz / fs).astype(np.int64) for k, v in ref.items()}
+                    span = (int(round(span[0] * resample_hz / fs)), int(round(span[1] * resample_hz / fs)))
+                    fs = resample_hz
+                _CURRENT["record"] = name
                 t0 = time.perf_counter()
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        det = METHODS[m](x, float(rec.fs))
+                        det = METHODS[m](x, fs)
                 except Exception:  # neurokit2 raises on some (paced) records: count them
                     failures += 1
                     det = {k: np.zeros(0, dtype=np.int64) for k in BOUNDARIES}
                 seconds += time.perf_counter() - t0
-                tally.add(ref, det, span, float(rec.fs))
-                ri, oi = reference_intervals_ms(ref, float(rec.fs)), our_intervals_ms(det, float(rec.fs))
+                tally.add(ref, det, span, fs)
+                ri, oi = reference_intervals_ms(ref, fs), our_intervals_ms(det, fs)
                 row: dict[str, object] = {"record": name}
                 for key in interval_err:
                     ref_ms, our_ms = ri[key], oi[key]
@@ -225,7 +273,7 @@ def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None)
 def markdown(result: dict) -> str:
     lines = []
     for lead, per_method in result["leads"].items():
-        lines.append(f"\n### Lead {lead.upper()} ({result['records']} LUDB records)\n")
+        lines.append(f"\n### Lead {lead.upper()} ({result['records']} LUDB records, {result['fs_hz']:g} Hz)\n")
         methods = list(per_method)
         lines.append("| boundary | " + " | ".join(f"{m} Se % | PPV % | error ms" for m in methods) + " |")
         lines.append("|---|" + "---|---|---|" * len(methods))
@@ -258,12 +306,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--limit", type=int, default=None, help="only the first N records")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures as JSON")
+    parser.add_argument("--fs", type=float, default=None, help="resample every lead to this rate first (e.g. 250)")
+    parser.add_argument("--segmenter", type=Path, default=None, help="segmenter .tflite for the learned method")
+    parser.add_argument("--segmenter-folds", type=Path, default=None,
+                        help="training run folder (folds.json, foldK/delineation.tflite): each record is "
+                             "delineated by the fold model that did not train on it; only those records are scored")
     args = parser.parse_args(argv)
     if not (args.data / "ludb" / "RECORDS").is_file():
         print(f"LUDB not found under {args.data}/ludb (set --data or CARDIOLINK_DATA)", file=sys.stderr)
         return 2
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    result = run(args.data, args.leads, args.methods, args.limit)
+    records = None
+    if args.segmenter is not None:
+        _SEGMENTER_OF["*"] = args.segmenter
+    if args.segmenter_folds is not None:
+        folds = json.loads((args.segmenter_folds / "folds.json").read_text())
+        records = []
+        for k, fold in enumerate(folds):
+            model = args.segmenter_folds / f"fold{k}" / "delineation.tflite"
+            if model.is_file():
+                _SEGMENTER_OF.update(dict.fromkeys(fold, model))
+                records += fold
+        print(f"cross-validated: {len(records)} records held out by {len({str(v) for v in _SEGMENTER_OF.values()})} fold models")
+    result = run(args.data, args.leads, args.methods, args.limit, records, args.fs)
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

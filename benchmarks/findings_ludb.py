@@ -1,0 +1,180 @@
+"""Specificity and sensitivity of every finding code, as the cloud reports them.
+
+Each shared LUDB record (12 leads, 10 s) goes through the cloud's own analysis function
+(``cloud.pipeline.analyse``, the path every upload takes), and each finding code in the
+answer is scored against the cardiologists' diagnoses in the record's header:
+
+====================== ==========================================================
+code                   reference statement in the LUDB header
+====================== ==========================================================
+rhythm ``A`` (AF)      ``Rhythm: Atrial fibrillation`` (flutter records left out)
+first_degree_av_block  ``I degree AV block``
+lbbb_pattern           ``Complete left bundle branch block``
+rbbb_pattern           ``Complete right bundle branch block``
+left_axis_deviation    ``Electric axis of the heart: left axis deviation``
+right_axis_deviation   ``Electric axis of the heart: right axis deviation``
+pac                    ``Atrial extrasystole`` (any type)
+pvc                    ``Ventricular extrasystole`` (any type)
+long_qtc / short_qtc   no LUDB statement: only the rate of reports is given
+====================== ==========================================================
+
+PAC and PVC are also scored on consecutive 30-s windows of the shared MIT-BIH records
+(channel 0, one lead, as the device records): a window is positive when its beat labels
+hold a PVC (``V``) or a PAC (``A a J S``). No threshold is fitted here (every rule uses a
+published limit), so every record counts as unseen; 95 % intervals are Wilson intervals
+(windows of one MIT-BIH record are not independent: read those as optimistic).
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/findings_ludb.py [--data ../shared/data] [--json out.json]
+        [--skip-mitdb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+REFERENCE = {
+    "af": ("rhythm: atrial fibrillation",),
+    "first_degree_av_block": ("i degree av block",),
+    "lbbb_pattern": ("complete left bundle branch block",),
+    "rbbb_pattern": ("complete right bundle branch block",),
+    "left_axis_deviation": ("electric axis of the heart: left axis deviation",),
+    "right_axis_deviation": ("electric axis of the heart: right axis deviation",),
+    "pac": ("atrial extrasystole",),
+    "pvc": ("ventricular extrasystole",),
+}
+RATE_ONLY = ("long_qtc", "short_qtc")
+PVC_SYMBOLS = frozenset("V")
+PAC_SYMBOLS = frozenset("AaJS")
+
+
+def wilson(k: int, n: int) -> list[float | None]:
+    """95 % Wilson score interval of a proportion k/n."""
+    if n == 0:
+        return [None, None]
+    z, p = 1.96, k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(centre - half, 4), round(centre + half, 4)]
+
+
+def analyse_mv(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...], record_id: str) -> dict[str, Any]:
+    """The cloud's answer for signals in mV (sent as counts at 1,000 per mV)."""
+    from cloud.pipeline import PipelineSettings, analyse
+    from cloud.validation import AnalysisRequest
+
+    counts = np.round(np.asarray(signals_mv, dtype=np.float64).reshape(signals_mv.shape[0], -1) * 1000.0)
+    req = AnalysisRequest(record_id, float(fs_hz), 1000.0, 0, lead_names, counts.astype(np.int64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return analyse(req, PipelineSettings())
+
+
+def codes_of(body: dict[str, Any]) -> set[str]:
+    """Finding codes of a cloud answer, plus ``af`` when the rhythm decided is AF."""
+    codes = {str(d.get("code")) for d in body.get("diagnoses", []) if d.get("probability") is None}
+    rhythm = body.get("rhythm") or {}
+    if rhythm.get("code") == "A" or rhythm.get("category") == "atrial_fibrillation":
+        codes.add("af")
+    return codes
+
+
+def tally(rows: list[tuple[bool, bool]]) -> dict[str, Any]:
+    """Sensitivity and specificity with Wilson intervals from (reference, reported) pairs."""
+    tp = sum(r and f for r, f in rows)
+    fn = sum(r and not f for r, f in rows)
+    fp = sum(f and not r for r, f in rows)
+    tn = sum(not r and not f for r, f in rows)
+    return {"tp": tp, "fn": fn, "fp": fp, "tn": tn,
+            "sensitivity": round(tp / (tp + fn), 4) if tp + fn else None, "sensitivity_ci95": wilson(tp, tp + fn),
+            "specificity": round(tn / (tn + fp), 4) if tn + fp else None, "specificity_ci95": wilson(tn, tn + fp)}
+
+
+def ludb(data: Path) -> dict[str, Any]:
+    import wfdb
+
+    base = data / "ludb"
+    names = [Path(s).name for s in (base / "RECORDS").read_text().split()]
+    pairs: dict[str, list[tuple[bool, bool]]] = {k: [] for k in REFERENCE}
+    rates = dict.fromkeys(RATE_ONLY, 0)
+    false: dict[str, list[str]] = {k: [] for k in REFERENCE}
+    for name in names:
+        rec = wfdb.rdrecord(str(base / "data" / name))
+        text = " ".join(rec.comments).lower()
+        body = analyse_mv(rec.p_signal, float(rec.fs), STANDARD, f"ludb-{name}")
+        found = codes_of(body)
+        for code, statements in REFERENCE.items():
+            if code == "af" and "flutter" in text:
+                continue
+            ref = any(s in text for s in statements)
+            pairs[code].append((ref, code in found))
+            if ref != (code in found):
+                false[code].append(f"{name}{'-' if ref else '+'}")
+        for code in RATE_ONLY:
+            rates[code] += code in found
+        print(f"ludb {name:>4}: {sorted(found)}", flush=True)
+    out = {code: {**tally(rows), "errors": false[code]} for code, rows in pairs.items()}
+    out.update({code: {"reports": n, "records": len(names)} for code, n in rates.items()})
+    return out
+
+
+def mitdb_windows(data: Path, window_s: float = 30.0) -> dict[str, Any]:
+    import wfdb
+
+    base = data / "mitdb"
+    pairs: dict[str, list[tuple[bool, bool]]] = {"pac": [], "pvc": []}
+    for rec_name in sorted(p.stem for p in base.glob("*.hea")):
+        rec = wfdb.rdrecord(str(base / rec_name), channels=[0])
+        ann = wfdb.rdann(str(base / rec_name), "atr")
+        fs, n = float(rec.fs), int(window_s * rec.fs)
+        sym, at = np.asarray(ann.symbol), np.asarray(ann.sample)
+        for s in range(0, rec.p_signal.shape[0] - n + 1, n):
+            inside = sym[(at >= s) & (at < s + n)]
+            body = analyse_mv(rec.p_signal[s : s + n], fs, ("II",), f"mitdb-{rec_name}-{s}")
+            found = codes_of(body)
+            pairs["pvc"].append((bool(set(inside) & PVC_SYMBOLS), "pvc" in found))
+            pairs["pac"].append((bool(set(inside) & PAC_SYMBOLS), "pac" in found))
+        print(f"mitdb {rec_name} done", flush=True)
+    return {code: tally(rows) for code, rows in pairs.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--skip-mitdb", action="store_true")
+    args = ap.parse_args(argv)
+    if not (args.data / "ludb" / "RECORDS").is_file():
+        print(f"LUDB not found under {args.data}", file=sys.stderr)
+        return 2
+    result: dict[str, Any] = {"ludb": ludb(args.data)}
+    if not args.skip_mitdb and (args.data / "mitdb").is_dir():
+        result["mitdb_30s"] = mitdb_windows(args.data)
+    for db, block in result.items():
+        for code, r in block.items():
+            if "specificity" in r:
+                print(f"{db:>10} {code:>22}  Se {r['sensitivity']} {r['sensitivity_ci95']}  "
+                      f"Sp {r['specificity']} {r['specificity_ci95']}  (TP {r['tp']} FN {r['fn']} FP {r['fp']} TN {r['tn']})")
+            else:
+                print(f"{db:>10} {code:>22}  reported in {r['reports']} of {r['records']} records")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""The P/T-wave tests of the R-peak detector and the QRS-like rule that overrides them.
+
+See :mod:`ecg.beats` (step 5): the tests below only name *suspects*; a suspect is removed
+by the detector only when :func:`qrs_like` says it does not look like a QRS complex of
+its recording, so no beat is deleted for its timing alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+__all__ = ["QrsLikeRule", "DEFAULT_QRS_LIKE", "qrs_like", "shallow_neighbours", "satellite_suspects",
+           "remove_split_beats", "weak_edges"]
+
+_CONFLICT_S = 0.36
+_SPLIT_RR_FACTOR = 1.2
+_SPLIT_SCORE_RATIO = 0.5
+_PAIR_SLOPE_RATIO = 0.5
+_SATELLITE_MIN_COUNT = 4
+_SATELLITE_OUTER_FACTOR = 2.0
+_SATELLITE_MIN_SHARE = 0.15
+_SATELLITE_TOLERANCE_S = 0.03
+_SATELLITE_TIED_SHARE = 0.7
+_SPLIT_TIGHT_RR_FACTOR = 1.05
+_SPLIT_TIGHT_SCORE_RATIO = 0.8
+_STRONG_FRACTION = 0.3
+_TEMPLATE_MIN_BEATS = 8
+_AMPLITUDE_HALF_S = 0.06
+_RECURRENCE_MAX = 4000
+
+
+@dataclass(frozen=True)
+class QrsLikeRule:
+    """When a beat looks like a QRS complex of its recording (then no P/T test removes it).
+
+    Attributes
+    ----------
+    min_corr : float
+        Least |correlation| of the beat's slope waveform with the record's QRS template.
+    min_amplitude : float
+        Least peak-to-peak amplitude, as a fraction of the template beats' median.
+    min_sharpness : float
+        Least sharpness (largest slope / amplitude), as a fraction of the template's.
+    max_sharpness : float
+        Most sharpness, as a multiple of the template's: spikier is noise, not a beat.
+    min_recurrence : int
+        A beat of its own shape counts only when that shape recurs in at least this many
+        other beats (an ectopic focus repeats itself; artefacts do not).
+    """
+
+    min_corr: float = 0.8
+    min_amplitude: float = 0.4
+    min_sharpness: float = 0.2
+    max_sharpness: float = 2.0
+    min_recurrence: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("min_corr", "min_amplitude", "min_sharpness", "max_sharpness", "min_recurrence"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0.0 <= v <= 10.0):
+                raise ValueError(f"QrsLikeRule.{name} must be within [0, 10], got {v!r}")
+
+
+#: The shipped rule (validated by leave-one-record-out on MIT-BIH: benchmarks/rpeaks_loro.py).
+DEFAULT_QRS_LIKE = QrsLikeRule()
+
+def shallow_neighbours(beats: np.ndarray, slope: np.ndarray, fs: float) -> np.ndarray:
+    """Of two beats closer than 360 ms, the one less than half as steep (a T or P wave?)."""
+    if beats.size < 2:
+        return np.zeros(beats.size, dtype=bool)
+    close = np.diff(beats) < int(_CONFLICT_S * fs)
+    drop = np.zeros(beats.size, dtype=bool)
+    drop[:-1] |= close & (slope[:-1] < _PAIR_SLOPE_RATIO * slope[1:])
+    drop[1:] |= close & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
+    return drop
+
+
+def satellite_suspects(beats: np.ndarray, score: np.ndarray, fs: float) -> np.ndarray:
+    """Mask of the weaker waves that sit at a fixed lag before (P) or after (T) many beats.
+
+    A P or T wave is tied to its QRS: the lag varies by a few ms, while a genuine close
+    pair of beats (couplet, early ectopic beat) has a varying coupling interval. Only
+    pairs whose other interval is ≥ 2 × the lag count, so a fast regular rhythm (every
+    interval short) is never halved.
+    """
+    if beats.size < 2 * _SATELLITE_MIN_COUNT:
+        return np.zeros(beats.size, dtype=bool)
+    gap = np.diff(beats)
+    close = gap < int(_CONFLICT_S * fs)
+    # the satellite's other interval must be much longer (not a fast regular rhythm)
+    before = np.concatenate(([0], gap[:-1]))  # interval ending at the pair's first beat
+    after = np.concatenate((gap[1:], [0]))  # interval starting at the pair's second beat
+    drop = np.zeros(beats.size, dtype=bool)
+    for first_weaker in (True, False):
+        outer = before if first_weaker else after
+        sel = close & (outer >= _SATELLITE_OUTER_FACTOR * gap)
+        sel &= (score[:-1] < score[1:]) if first_weaker else (score[1:] < score[:-1])
+        if np.count_nonzero(sel) < max(_SATELLITE_MIN_COUNT, _SATELLITE_MIN_SHARE * beats.size):
+            continue
+        lag = gap[sel]
+        centre = float(np.median(lag))
+        tied = np.abs(lag - centre) <= _SATELLITE_TOLERANCE_S * fs
+        if np.count_nonzero(tied) < _SATELLITE_TIED_SHARE * lag.size:
+            continue
+        idx = np.flatnonzero(sel)[tied]
+        drop[idx if first_weaker else idx + 1] = True
+    return drop
+
+
+def remove_split_beats(
+    beats: np.ndarray, score: np.ndarray, qrs_like: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop weak beats that split one normal RR interval into two and do not look like a
+    QRS complex (P waves, artefacts); QRS-like ones stay whatever their timing."""
+    for _ in range(10):
+        if beats.size < 4:
+            break
+        is_strong = score >= _STRONG_FRACTION * np.median(score)
+        # reference RR: intervals between two adjacent strong beats (none weak between)
+        pair = is_strong[:-1] & is_strong[1:]
+        if np.count_nonzero(pair) >= 3:
+            rr = np.diff(beats)[pair]
+            mid = ((beats[1:] + beats[:-1]) / 2)[pair]
+        else:
+            strong = beats[is_strong]
+            if strong.size < 3:
+                break
+            rr, mid = np.diff(strong), (strong[1:] + strong[:-1]) / 2
+        rr_ref = np.interp(beats[1:-1], mid, median_filter(rr, size=9, mode="nearest"))
+        flag = np.zeros(beats.size, dtype=bool)
+        span = (beats[2:] - beats[:-2]) / rr_ref
+        rel = score[1:-1] / np.minimum(score[:-2], score[2:])
+        flag[1:-1] = ((span < _SPLIT_RR_FACTOR) & (rel < _SPLIT_SCORE_RATIO)) | (
+            (span < _SPLIT_TIGHT_RR_FACTOR) & (rel < _SPLIT_TIGHT_SCORE_RATIO)
+        )
+        flag &= ~qrs_like
+        if not flag.any():
+            break
+        # of two neighbouring flagged beats, remove only the weaker one this round
+        weaker_left = np.zeros(beats.size, dtype=bool)
+        weaker_left[1:] = flag[:-1] & (score[:-1] < score[1:])
+        weaker_right = np.zeros(beats.size, dtype=bool)
+        weaker_right[:-1] = flag[1:] & (score[1:] <= score[:-1])
+        drop = flag & ~weaker_left & ~weaker_right
+        beats, score, qrs_like = beats[~drop], score[~drop], qrs_like[~drop]
+    return beats, score, qrs_like
+
+
+def weak_edges(score: np.ndarray, qrs_like: np.ndarray) -> np.ndarray:
+    """The first or last beat when it is neither QRS-like nor half as strong as the median
+    beat (noise cut at the recording's edge, which has no neighbour to be judged against)."""
+    drop = np.zeros(score.size, dtype=bool)
+    if score.size >= _TEMPLATE_MIN_BEATS:
+        weak = ~qrs_like & (score < _SPLIT_SCORE_RATIO * float(np.median(score)))
+        drop[[0, -1]] = weak[[0, -1]]
+    return drop
+
+
+def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule) -> np.ndarray:
+    """Beats whose morphology is that of a QRS complex of this recording.
+
+    Against the record's QRS template (its taller half of beats): a beat is QRS-like when
+    its slope waveform (±60 ms) correlates with the template's (|r| ≥ 0.8: a normally
+    conducted beat, whatever its size), or when its peak-to-peak amplitude reaches 40 %
+    of the template's, its sharpness (largest slope / amplitude) 20–200 % of it, and its
+    shape recurs in at least two other such beats (an ectopic or paced focus with its own
+    shape; random artefacts do not repeat). A P wave is too small and a T wave too smooth
+    for either.
+    """
+    if beats.size < _TEMPLATE_MIN_BEATS:
+        return np.ones(beats.size, dtype=bool)
+    half = max(1, int(_AMPLITUDE_HALF_S * fs))
+    idx = np.clip(beats[:, None] + np.arange(-half, half + 1)[None, :], 0, wide.size - 1)
+    seg = wide[idx]
+    amp = np.ptp(seg, axis=1)
+    slope = np.diff(seg, axis=1)
+    sharp = np.max(np.abs(slope), axis=1) / np.maximum(amp, 1e-12)
+    tall = amp >= np.median(amp)
+    template = np.median(slope[tall], axis=0)
+    norm = np.linalg.norm(slope, axis=1) * np.linalg.norm(template)
+    corr = (slope @ template) / np.maximum(norm, 1e-12)
+    sized = amp >= rule.min_amplitude * float(np.median(amp[tall]))
+    sharp_ratio = sharp / max(float(np.median(sharp[tall])), 1e-12)
+    sharp_enough = (sharp_ratio >= rule.min_sharpness) & (sharp_ratio <= rule.max_sharpness)
+    normal = np.abs(corr) >= rule.min_corr
+    ectopic = sized & sharp_enough & ~normal
+    ectopic[ectopic] = _recurring(slope[ectopic], rule.min_corr, rule.min_recurrence)
+    return normal | ectopic
+
+
+def _recurring(slopes: np.ndarray, min_corr: float, min_others: int) -> np.ndarray:
+    """Which of these waveforms match at least ``min_others`` others (|r| ≥ ``min_corr``):
+    an ectopic focus repeats its shape, random artefacts do not."""
+    if slopes.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    if slopes.shape[0] > _RECURRENCE_MAX:  # so many wide beats: a rhythm of its own
+        return np.ones(slopes.shape[0], dtype=bool)
+    unit = slopes / np.maximum(np.linalg.norm(slopes, axis=1, keepdims=True), 1e-12)
+    matches = np.count_nonzero(np.abs(unit @ unit.T) >= min_corr, axis=1) - 1
+    return matches >= min_others

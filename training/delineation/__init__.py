@@ -1,0 +1,1 @@
+"""Training of the learned wave segmenter (P / QRS / T) on LUDB: data, model, CV, export."""

@@ -1,0 +1,103 @@
+"""LUDB leads and their wave labels for the segmenter, and the 5-fold split by record.
+
+Every lead of every shared LUDB record is one training signal (12 per record). A lead's
+labels are the cardiologists' wave intervals ``(class, onset, offset)`` at 500 Hz and its
+annotated span: only the middle of each record is annotated, so samples outside the span
+carry no label and get no weight in the loss.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["LUDB_FS_HZ", "Lead", "load_ludb", "folds_by_record", "default_data_dir", "N_FOLDS"]
+
+LUDB_FS_HZ = 500.0
+N_FOLDS = 5
+SPLIT_SEED = 20261201
+_WAVE_CLASS = {"p": 1, "N": 2, "t": 3}
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Lead:
+    """One annotated lead: signal (mV, 500 Hz), wave intervals and annotated span."""
+
+    record: str
+    lead: str
+    sig_mv: np.ndarray
+    waves: np.ndarray  # (n, 3) int: class (1 P, 2 QRS, 3 T), onset, offset (samples at 500 Hz)
+    span: tuple[int, int]
+
+
+def default_data_dir() -> Path:
+    """``$CARDIOLINK_DATA`` or ``../shared/data`` next to the repository."""
+    env = os.environ.get("CARDIOLINK_DATA")
+    return Path(env) if env else (_REPO.parent / "shared" / "data")
+
+
+def ludb_records(data_dir: Path) -> list[str]:
+    """Record names listed in ``ludb/RECORDS`` (e.g. ``"2"``)."""
+    lines = (Path(data_dir) / "ludb" / "RECORDS").read_text().split()
+    return [Path(s).name for s in lines if s.strip()]
+
+
+def wave_intervals(symbols: list[str], samples: np.ndarray) -> np.ndarray:
+    """``(class, onset, offset)`` rows from an annotation's ``( peak )`` triplets."""
+    rows = []
+    for j in range(1, len(symbols) - 1):
+        cls = _WAVE_CLASS.get(symbols[j])
+        if cls is not None and symbols[j - 1] == "(" and symbols[j + 1] == ")":
+            rows.append((cls, int(samples[j - 1]), int(samples[j + 1])))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def load_ludb(data_dir: Path, records: list[str] | None = None) -> list[Lead]:
+    """All annotated leads of the shared LUDB records (12 per record)."""
+    import wfdb
+
+    base = Path(data_dir) / "ludb" / "data"
+    out: list[Lead] = []
+    for rec in records if records is not None else ludb_records(data_dir):
+        r = wfdb.rdrecord(str(base / rec))
+        if abs(float(r.fs) - LUDB_FS_HZ) > 1e-6:
+            raise ValueError(f"LUDB record {rec} at {r.fs} Hz, expected {LUDB_FS_HZ}")
+        for k, name in enumerate(r.sig_name):
+            ann = wfdb.rdann(str(base / rec), name)
+            samples = np.asarray(ann.sample, dtype=np.int64)
+            waves = wave_intervals(list(ann.symbol), samples)
+            if waves.size == 0:
+                continue
+            span = (int(samples.min()), int(samples.max()))
+            out.append(Lead(rec, name, np.asarray(r.p_signal[:, k], dtype=np.float64), waves, span))
+    return out
+
+
+def folds_by_record(records: list[str], n_folds: int = N_FOLDS, seed: int = SPLIT_SEED) -> list[list[str]]:
+    """Records shuffled once with a fixed seed and dealt into ``n_folds`` disjoint folds."""
+    order = sorted(set(records), key=lambda s: (len(s), s))
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(order))
+    return [sorted((order[i] for i in perm[k::n_folds]), key=lambda s: (len(s), s)) for k in range(n_folds)]
+
+
+def label_vector(waves: np.ndarray, span: tuple[int, int], n: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample class and weight at a rate ``scale`` × 500 Hz for ``n`` output samples.
+
+    Samples inside the annotated span are background unless inside a wave; samples
+    outside the span get weight 0.
+    """
+    y = np.zeros(n, dtype=np.int64)
+    w = np.zeros(n, dtype=np.float32)
+    lo = int(np.clip(round(span[0] * scale), 0, n))
+    hi = int(np.clip(round(span[1] * scale) + 1, 0, n))
+    w[lo:hi] = 1.0
+    for cls, on, off in waves:
+        a = int(np.clip(round(on * scale), 0, n))
+        b = int(np.clip(round(off * scale) + 1, 0, n))
+        y[a:b] = cls
+    return y, w

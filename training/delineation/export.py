@@ -1,0 +1,127 @@
+"""Export trained segmenter jobs as full-int8 TFLite models with their JSON sidecars.
+
+Usage (training venv)::
+
+    /work/venv-train/bin/python -m training.delineation.export --run training/runs/delineation \
+        --data ../shared/data [--jobs final fold0 ...]
+
+``final`` goes to ``ecg/models/delineation.{tflite,json}`` (the shipped model); ``foldK``
+to ``<run>/foldK/delineation.{tflite,json}`` (used by ``benchmarks/delineation_ludb.py
+--segmenter-folds`` for cross-validated figures). The graph is rebuilt with a fixed input
+of :data:`WINDOW` samples (the network is fully convolutional, so the weights are the
+same), calibrated on prepared windows of training leads, and converted with int8
+inputs, weights, activations and outputs. The sidecar records the rate, classes, window,
+training records, epochs and the int8-vs-float label agreement on held-out leads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg.delineation.segmenter_input import CLASSES, CLIP, MODEL_FS_HZ
+from training.delineation.augment import clean_input
+from training.delineation.data import Lead, default_data_dir, load_ludb
+from training.delineation.model import KERNEL, WIDTHS, build_model
+
+log = logging.getLogger("training.delineation.export")
+
+WINDOW = 2560
+SHIPPED = Path(__file__).resolve().parents[2] / "ecg" / "models" / "delineation.tflite"
+
+
+def _windows(leads: list[Lead], n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(leads), size=min(n, len(leads)), replace=False)
+    out = np.zeros((pick.size, WINDOW, 1), dtype=np.float32)
+    for i, k in enumerate(pick):
+        x = clean_input(leads[int(k)])[0]
+        out[i, : min(x.size, WINDOW), 0] = x[:WINDOW]
+    return out
+
+
+def convert(model: Any, calibration: np.ndarray | None) -> bytes:
+    """Float32 TFLite bytes, or full int8 when calibration windows are given."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if calibration is not None:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = lambda: ([w[None]] for w in calibration)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return bytes(conv.convert())
+
+
+def _labels(tflite: bytes, windows: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=tflite, num_threads=1)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    s_in, z_in = i["quantization"]
+    out = []
+    for w in windows:
+        x = w[None]
+        if i["dtype"] == np.int8:
+            x = np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8)
+        it.set_tensor(i["index"], x)
+        it.invoke()
+        out.append(np.argmax(it.get_tensor(o["index"])[0], axis=-1))
+    return np.stack(out)
+
+
+def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]]) -> Path:
+    """Convert one finished job; returns the written ``.tflite`` path."""
+    job_dir = run / job
+    done = json.loads((job_dir / "done.json").read_text())
+    held = set(done["held_out_records"])
+    train = [ld for ld in leads if ld.record not in held]
+    check = [ld for ld in leads if ld.record in held] or train
+    model = build_model(WINDOW)
+    model.load_weights(job_dir / "final.weights.h5")
+    q = convert(model, _windows(train, 200, seed=1))
+    f = convert(model, None)
+    probe = _windows(check, 64, seed=2)
+    agreement = float(np.mean(_labels(q, probe) == _labels(f, probe)))
+    target = SHIPPED if job == "final" else job_dir / "delineation.tflite"
+    target.write_bytes(q)
+    meta = {
+        "version": f"delineation-{dt.date.today():%Y.%m}-{job}",
+        "fs_hz": MODEL_FS_HZ, "classes": list(CLASSES), "window": WINDOW, "clip": CLIP,
+        "architecture": {"type": "1-D U-Net", "widths": list(WIDTHS), "kernel": KERNEL,
+                         "parameters": int(model.count_params())},
+        "training": {"data": "LUDB (shared 160 records), every lead", "epochs": done["epochs"],
+                     "n_train_leads": done["n_train_leads"], "held_out_records": sorted(held, key=int)},
+        "int8_float_label_agreement": round(agreement, 4),
+        "size_bytes": len(q),
+    }
+    target.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    log.info("%s: %d bytes, int8/float agreement %.4f -> %s", job, len(q), agreement, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--data", type=Path, default=default_data_dir())
+    ap.add_argument("--jobs", nargs="*")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    leads = load_ludb(args.data)
+    folds = json.loads((args.run / "folds.json").read_text())
+    jobs = args.jobs or [p.name for p in sorted(args.run.iterdir()) if (p / "done.json").exists()]
+    for job in jobs:
+        export_job(args.run, job, leads, folds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
