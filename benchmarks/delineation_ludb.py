@@ -22,6 +22,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import wfdb
@@ -131,11 +132,35 @@ class Tally:
 
 
 # ----------------------------------------------------------------------------- methods
+def _beats_dict(beats: Any) -> dict[str, np.ndarray]:
+    return {k: np.asarray([-1 if getattr(b, k) is None else getattr(b, k) for b in beats], dtype=np.int64) for k in BOUNDARIES}
+
+
+def _fold_delineator() -> Any:
+    """The learned delineator with the segmenter that did not train on the current record
+    (None: the shipped default of ``ecg.delineate.measure``)."""
+    from functools import partial
+
+    from ecg.delineation.learned import delineate_learned
+    from ecg.delineation.segmenter import load_segmenter
+
+    path = _SEGMENTER_OF.get(_CURRENT.get("record", ""), _SEGMENTER_OF.get("*"))
+    return None if path is None else partial(delineate_learned, segmenter=load_segmenter(path))
+
+
 def cardiolink_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
+    """What ``cardio measure`` reports: ``ecg.delineate.measure`` (learned delineator)."""
     from ecg.delineate import measure
 
-    beats = measure(x_mv, fs_hz).beats
-    return {k: np.asarray([-1 if getattr(b, k) is None else getattr(b, k) for b in beats], dtype=np.int64) for k in BOUNDARIES}
+    return _beats_dict(measure(x_mv, fs_hz, delineator=_fold_delineator()).beats)
+
+
+def rules_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
+    """The rule delineator alone (``ecg.delineation.lead.delineate_context``)."""
+    from ecg.delineate import measure
+    from ecg.delineation.lead import delineate_context
+
+    return _beats_dict(measure(x_mv, fs_hz, delineator=delineate_context).beats)
 
 
 def neurokit2_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
@@ -175,9 +200,9 @@ def _wave_peak(x: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
     return out
 
 
-def learned_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
-    """R peaks from ecg.beats, boundaries from the learned segmenter (the fold model that
-    did not see this record when --segmenter-folds is given)."""
+def segmenter_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
+    """The segmenter's raw boundaries on ecg.beats' R peaks, without any rule check (the
+    fold model that did not see this record when --segmenter-folds is given)."""
     from ecg.beats import detect_r_peaks
     from ecg.delineation.filters import make_views
     from ecg.delineation.segmenter import beat_boundaries, load_segmenter
@@ -193,8 +218,8 @@ def learned_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
     return out
 
 
-METHODS: dict[str, Delineator] = {"cardiolink": cardiolink_method, "neurokit2": neurokit2_method,
-                                   "learned": learned_method}
+METHODS: dict[str, Delineator] = {"cardiolink": cardiolink_method, "rules": rules_method,
+                                   "segmenter": segmenter_method, "neurokit2": neurokit2_method}
 
 
 def our_intervals_ms(det: dict[str, np.ndarray], fs_hz: float) -> dict[str, float | None]:
@@ -303,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     default_data = os.environ.get("CARDIOLINK_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
     parser.add_argument("--data", type=Path, default=Path(default_data), help="folder holding ludb/ (default ../shared/data)")
     parser.add_argument("--leads", nargs="+", default=["i", "ii"])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=["cardiolink", "rules", "neurokit2"], choices=list(METHODS))
     parser.add_argument("--limit", type=int, default=None, help="only the first N records")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures as JSON")
     parser.add_argument("--fs", type=float, default=None, help="resample every lead to this rate first (e.g. 250)")

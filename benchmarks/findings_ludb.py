@@ -87,8 +87,13 @@ def analyse_mv(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...]
 def codes_of(body: dict[str, Any]) -> set[str]:
     """Finding codes of a cloud answer, plus ``af`` when the rhythm decided is AF."""
     codes = {str(d.get("code")) for d in body.get("diagnoses", []) if d.get("probability") is None}
-    rhythm = body.get("rhythm") or {}
-    if rhythm.get("code") == "A" or rhythm.get("category") == "atrial_fibrillation":
+    rhythm = body.get("rhythm")
+    if isinstance(rhythm, dict):
+        is_af = rhythm.get("code") == "A" or rhythm.get("category") == "atrial_fibrillation"
+    else:  # older answers: the most probable rhythm class
+        probs = [d for d in body.get("diagnoses", []) if d.get("probability") is not None]
+        is_af = bool(probs) and max(probs, key=lambda d: float(d["probability"]))["code"] == "A"
+    if is_af:
         codes.add("af")
     return codes
 
@@ -112,6 +117,7 @@ def ludb(data: Path) -> dict[str, Any]:
     pairs: dict[str, list[tuple[bool, bool]]] = {k: [] for k in REFERENCE}
     rates = dict.fromkeys(RATE_ONLY, 0)
     false: dict[str, list[str]] = {k: [] for k in REFERENCE}
+    rows: list[dict[str, Any]] = []
     for name in names:
         rec = wfdb.rdrecord(str(base / "data" / name))
         text = " ".join(rec.comments).lower()
@@ -126,9 +132,13 @@ def ludb(data: Path) -> dict[str, Any]:
                 false[code].append(f"{name}{'-' if ref else '+'}")
         for code in RATE_ONLY:
             rates[code] += code in found
-        print(f"ludb {name:>4}: {sorted(found)}", flush=True)
-    out = {code: {**tally(rows), "errors": false[code]} for code, rows in pairs.items()}
+        rows.append({"record": name, "found": sorted(found), "measurements": body.get("measurements"),
+                     "reference": sorted(c for c, st in REFERENCE.items() if any(x in text for x in st)),
+                     "flutter": "flutter" in text})
+        print(f"ludb {name:>4}: {sorted(found)} {body.get('measurements')}", flush=True)
+    out: dict[str, Any] = {code: {**tally(p), "errors": false[code]} for code, p in pairs.items()}
     out.update({code: {"reports": n, "records": len(names)} for code, n in rates.items()})
+    out["per_record"] = rows
     return out
 
 
@@ -166,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         result["mitdb_30s"] = mitdb_windows(args.data)
     for db, block in result.items():
         for code, r in block.items():
+            if code == "per_record":
+                continue
             if "specificity" in r:
                 print(f"{db:>10} {code:>22}  Se {r['sensitivity']} {r['sensitivity_ci95']}  "
                       f"Sp {r['specificity']} {r['specificity_ci95']}  (TP {r['tp']} FN {r['fn']} FP {r['fp']} TN {r['tn']})")

@@ -119,8 +119,10 @@ class TestSharedMitdb:
             tp = int(np.count_nonzero(near <= 54))
             tot += (tp, ref.size - tp, peaks.size - tp)
         tp, fn, fp = tot
-        assert tp / (tp + fn) >= 0.995
-        assert tp / (tp + fp) >= 0.995
+        # every beat kept (Se 99.88 % with the shipped rule) at the price of noise
+        # artefacts kept in records 105 and 203 (PPV 99.52 %): see docs/performance.md
+        assert tp / (tp + fn) >= 0.998
+        assert tp / (tp + fp) >= 0.994
 
 
 class TestRrAndRate:

@@ -67,6 +67,8 @@ def load_ludb(data_dir: Path, records: list[str] | None = None) -> list[Lead]:
         if abs(float(r.fs) - LUDB_FS_HZ) > 1e-6:
             raise ValueError(f"LUDB record {rec} at {r.fs} Hz, expected {LUDB_FS_HZ}")
         for k, name in enumerate(r.sig_name):
+            if not (base / f"{rec}.{name}").is_file():
+                continue  # a lead without annotations is no training signal
             ann = wfdb.rdann(str(base / rec), name)
             samples = np.asarray(ann.sample, dtype=np.int64)
             waves = wave_intervals(list(ann.symbol), samples)
