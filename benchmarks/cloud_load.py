@@ -17,9 +17,17 @@ It also reads the CPU time of the server's process tree (Linux ``/proc``) around
 mode: CPU ms per record, and from it the throughput the server could reach with every
 core to itself — a figure that holds when the machine is shared.
 
+Scaled out (``--scaled 1,2``): Redis and PostgreSQL are started from the Debian packages
+(:mod:`cloud.devservers`), then two API-only ``serve`` replicas and N ``cardio-cloud
+worker`` processes (one analysis at a time each, in the worker process); the client
+alternates between the replicas, keeps ``--concurrency`` single-lead requests in flight
+and reports throughput, p50/p99 and CPU per record (workers, API replicas, Redis and
+PostgreSQL separately) for each N.
+
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/cloud_load.py            # defaults
+    .venv/bin/python benchmarks/cloud_load.py --scaled 1,2 --duration-s 20 --concurrency 8
     .venv/bin/python benchmarks/cloud_load.py --duration-s 5 --rate 20 --rate12 4 --json out.json
 
 Data: ``--data DIR`` (default ``$CARDIOLINK_DATA`` or ``../shared/data``); without it the
@@ -290,6 +298,70 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
     return outcomes
 
 
+async def run_scaled(args: argparse.Namespace, n_workers: int) -> dict[str, Any]:
+    """2 API replicas + *n_workers* workers on fresh Redis + PostgreSQL; saturation."""
+    from cloud.devservers import PostgresServer, RedisServer
+
+    templates = Templates(single_lead_bodies(_data_dir(args.data), 40))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cli = [sys.executable, "-m", "cloud.cli"]
+    tmp = Path(tempfile.mkdtemp(prefix="cardio-bench-"))
+    redis_server = RedisServer.start(tmp / "redis")
+    postgres = PostgresServer.start(tmp / "pg")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        backends = ["--queue", redis_server.url, "--store", postgres.create_database("bench")]
+        token = subprocess.run([*cli, "token", "create", "bench", *backends[2:]], env=env, check=True,
+                               capture_output=True, text=True).stdout.strip()
+        bases = []
+        for _ in range(2):
+            port = _free_port()
+            procs.append(subprocess.Popen([*cli, "serve", "--port", str(port), *backends, "--rate", "1e6", "--burst",
+                                           "1000000", "--cost-rate", "1e12", "--cost-burst", "1e12"],
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            bases.append(f"http://127.0.0.1:{port}")
+        workers = [subprocess.Popen([*cli, "worker", *backends, "--executor", "thread", "--concurrency", "1"],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for _ in range(n_workers)]
+        procs += workers
+        for base in bases:
+            await wait_ready(base, timeout_s=180)
+        timeout = aiohttp.ClientTimeout(total=120)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
+            for i in range(2 * n_workers + 2):  # warm-up: every worker imports and loads the model
+                await asyncio.gather(*(_one(session, b + "/v1/analyses", templates.next(), [], []) for b in bases))
+            groups = {"workers": [w.pid for w in workers], "api": [p.pid for p in procs[:2]],
+                      "redis": [redis_server.process.pid] if redis_server.process else []}
+            before = {k: sum(tree_cpu_s(p) or 0.0 for p in pids) for k, pids in groups.items()}
+            latencies: list[float] = []
+            errors: list[int] = []
+            start = time.perf_counter()
+            budget = [args.max_requests]
+
+            async def loop(j: int) -> None:
+                while time.perf_counter() - start < args.duration_s and budget[0] > 0:
+                    budget[0] -= 1
+                    await _one(session, bases[(j + budget[0]) % 2] + "/v1/analyses", templates.next(), latencies, errors)
+
+            await asyncio.gather(*(loop(j) for j in range(args.concurrency)))
+            outcome = _outcome("single-lead 30 s", f"scaled N={n_workers}", latencies, errors,
+                               time.perf_counter() - start, offered_per_s=None, concurrency=args.concurrency)
+            after = {k: sum(tree_cpu_s(p) or 0.0 for p in pids) for k, pids in groups.items()}
+        cpu = {k: round((after[k] - before[k]) * 1000 / max(outcome.ok, 1), 1) for k in groups}
+        return {"workers": n_workers, "outcome": asdict(outcome), "cpu_ms_per_record": cpu}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        postgres.stop()
+        redis_server.stop()
+
+
 def _table(outcomes: list[Outcome]) -> str:
     lines = []
     for o in outcomes:
@@ -312,7 +384,17 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, default=10.0, help="time per mode and kind")
     parser.add_argument("--max-requests", type=int, default=2000, help="requests per mode and kind at most")
     parser.add_argument("--json", type=Path, help="also write the outcomes here")
+    parser.add_argument("--scaled", help="comma-separated worker counts: 2 API replicas + N workers on Redis + PostgreSQL")
     args = parser.parse_args()
+    if args.scaled:
+        results = [asyncio.run(run_scaled(args, int(n))) for n in args.scaled.split(",")]
+        for r in results:
+            o = r["outcome"]
+            print(f"2 API + {r['workers']} worker(s): ok {o['ok']}/{o['sent']} {o['throughput_per_s']} rec/s "
+                  f"p50 {o['p50_ms']} ms p99 {o['p99_ms']} ms  CPU ms/record {r['cpu_ms_per_record']}")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return 0
     outcomes = asyncio.run(run(args))
     print(f"\nserver: {args.workers} worker process(es) on {os.cpu_count()} cores")
     print(_table(outcomes))
