@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -135,7 +136,16 @@ def _serve(args: argparse.Namespace) -> int:
     if not asyncio.run(_check_backends(config)):
         where = f"--store {config.store_url}" if config.store_url else f"--data {config.data_dir}"
         print(f"no active token yet: cardio-cloud token create NAME {where}", file=sys.stderr)
-    web.run_app(create_app(config), host=args.host, port=args.port, print=lambda m: print(m, flush=True))
+    try:
+        web.run_app(create_app(config), host=args.host, port=args.port, print=lambda m: print(m, flush=True))
+    except OSError as exc:  # e.g. the port is taken: one clear line, no traceback (issue 14)
+        if exc.errno == errno.EADDRINUSE:
+            print(f"cardio-cloud: error: port {args.port} on {args.host} is already in use; stop the other "
+                  "server or choose another port with --port N", file=sys.stderr)
+        else:
+            print(f"cardio-cloud: error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+        return 1
     return 0
 
 

@@ -42,6 +42,7 @@ from cloud import edge
 from cloud.analysis import SERVICE_KEY
 from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError, Unavailable
 from cloud.ratelimit import RateLimiter
+from ecg.classes import SAFETY_TEXT, ClassTableError, by_category
 from cloud.validation import LEAD_FIELDS, AnalysisRequest, parse_request
 from ecg.errors import EcgError
 from ecg.io import parse_csv
@@ -146,13 +147,18 @@ def _header(result: dict[str, Any], duration_s: float, source: str) -> ReportHea
     quality = result.get("quality")
     if isinstance(quality, dict):
         quality = "good" if quality.get("readable") else "unreadable: " + ", ".join(map(str, quality.get("reasons", [])))
+    rhythm = result.get("rhythm") if isinstance(result.get("rhythm"), dict) else {}
+    try:  # the class table's words for the answer's rhythm (issue 14); else the top diagnosis
+        words: str | None = by_category(str(rhythm.get("category"))).patient_label
+    except ClassTableError:
+        words = str(diagnoses[0].get("label")) if diagnoses else None
     return ReportHeader(
         title="ECG analysis report", record_id=str(result.get("recordId", ""))[:36] or None, device=source,
-        duration_s=round(duration_s, 1), result=str(diagnoses[0].get("label")) if diagnoses else None,
+        duration_s=round(duration_s, 1), result=words,
         heart_rate_bpm=num(result.get("heartRate")), pr_ms=num(meas.get("prMs")), qrs_ms=num(meas.get("qrsMs")),
         qt_ms=num(meas.get("qtMs")), qtc_ms=num(meas.get("qtcMs")), quality=None if quality is None else str(quality),
-        findings=tuple(f"{d.get('label')}{_probability(d, ' ({:.2f})')}" for d in diagnoses[1:5]),
-        source=f"cloud model {result.get('modelVersion', '?')}",
+        findings=tuple(str(d.get("label")) for d in diagnoses if d.get("probability") is None)[:5],  # findings only
+        source=f"cloud model {result.get('modelVersion', '?')}", safety=SAFETY_TEXT,
     )
 
 
@@ -404,7 +410,7 @@ def _page(examples: dict[str, dict[str, Any]], fields: dict[str, str], *, error:
         f'"{e["adcGain"]:g}" data-baseline="{e["baseline"]}"{" selected" if fields.get("example") == n else ""}>'
         f'{escape(e["title"])}</option>' for n, e in examples.items())
     body = (
-        "<h1>ECG analysis</h1><form method=post action=/analyse enctype=multipart/form-data id=analyse>"
+        "<h1>ECG analysis</h1><form method=post action=/analyse#result enctype=multipart/form-data id=analyse>"
         "<div class=step><h2>1 · Parameters of your ECG</h2><div class=params>"
         f'<label>Sampling frequency (Hz)<input type=number step=any id=sampleRate name=sampleRate value="{value("sampleRate", "300")}"></label>'
         f'<label>ADC gain (counts/mV)<input type=number step=any id=adcGain name=adcGain value="{value("adcGain", "1000")}"></label>'

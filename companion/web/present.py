@@ -287,17 +287,22 @@ def device_words(device: dict[str, Any]) -> str | None:
 
 
 def contact_events(stored: StoredRecording) -> list[tuple[float, str]]:
-    """Electrode contact changes as ``(seconds, "contact lost" | "contact regained")``."""
+    """Electrode contact changes as ``(seconds, words)``.
+
+    A ``lost`` event marks the sample where the trace resumes after contact was lost (the
+    device flags the first frame after the loss), so unless a separate ``contact`` event
+    follows, it reads "contact lost; trace resumes here"; a later ``contact`` event reads
+    "contact regained".
+    """
     rec = stored.recording
+    kinds = [e.kind for e in rec.contact_events]
     out: list[tuple[float, str]] = []
-    lost = False
-    for event in rec.contact_events:
+    for i, event in enumerate(rec.contact_events):
         t_s = event.sample_index / rec.sample_rate_hz
         if event.kind == CONTACT_LOST:
-            lost = True
-            out.append((t_s, "contact lost"))
-        elif lost:
-            lost = False
+            regained_later = any(k != CONTACT_LOST for k in kinds[i + 1:])
+            out.append((t_s, "contact lost" if regained_later else "contact lost; trace resumes here"))
+        elif i > 0 and kinds[i - 1] == CONTACT_LOST:
             out.append((t_s, "contact regained"))
     return out
 

@@ -72,3 +72,21 @@ class TestCloudPage:
         await page.select_option("#example", "ludb_2_12lead")
         assert await page.input_value("#sampleRate") == "500"
         await context.close()
+
+
+class TestCloudPageOnAPhone:
+    async def test_the_result_is_scrolled_into_view(self, browser: Any, cloud_url: str) -> None:
+        """Issue 14: after Analyse on a phone the result is on screen, not ~900 px below."""
+        context = await browser.new_context(viewport={"width": 390, "height": 844})
+        page = await context.new_page()
+        await page.goto(cloud_url + "/")
+        await page.fill("#sampleRate", "300")
+        await page.fill("#adcGain", "1000")
+        await page.fill("#baseline", "0")
+        await page.set_input_files("input[name=csvfile]", str(EXAMPLES_DIR / "cinc2017_A00004_af.csv"))
+        await page.get_by_role("button", name="Analyse").click()
+        result = page.locator("#result")
+        await result.wait_for(timeout=60_000)
+        top = await result.evaluate("e => e.getBoundingClientRect().top")
+        assert -2 <= top < 844 / 2, f"the result starts {top:.0f} px down the screen"
+        await context.close()

@@ -299,3 +299,19 @@ class TestPatientPages:
             assert (await client.get(icon["src"])).status == 200
         css = await (await client.get("/verdicts.css")).text()
         assert ".dot.v-atrial_fibrillation{background:#" in css
+
+
+def test_contact_loss_is_marked_on_the_report_and_in_words(tmp_path: Path) -> None:
+    """Issue 14: lost contact is marked (report markers, header line, details), never spliced silently."""
+    from companion.recording import ContactEvent
+    from companion.web.present import contact_events, report_header
+
+    counts = (np.sin(np.arange(9000) / 20.0) * 800).astype(np.int32)
+    rec = Recording(counts, 300.0, 1000.0, 0, complete=True,
+                    contact_events=[ContactEvent(0, "contact"), ContactEvent(3600, "lost")])
+    with Store.open(CompanionConfig.resolve(data_dir=tmp_path, env={})) as store:
+        stored = store.get_recording(store.add_recording(rec))
+    assert contact_events(stored) == [(12.0, "contact lost; trace resumes here")]
+    header = report_header(stored)
+    assert header.markers == ((12.0, "contact lost; trace resumes here"),)
+    assert any("contact lost" in line for line in header.findings)
