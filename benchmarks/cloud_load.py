@@ -332,7 +332,8 @@ async def run_scaled(args: argparse.Namespace, n_workers: int) -> dict[str, Any]
             for i in range(2 * n_workers + 2):  # warm-up: every worker imports and loads the model
                 await asyncio.gather(*(_one(session, b + "/v1/analyses", templates.next(), [], []) for b in bases))
             groups = {"workers": [w.pid for w in workers], "api": [p.pid for p in procs[:2]],
-                      "redis": [redis_server.process.pid] if redis_server.process else []}
+                      "redis": [redis_server.process.pid] if redis_server.process else [],
+                      "postgres": [int((postgres.folder / "data" / "postmaster.pid").read_text().split()[0])]}
             before = {k: sum(tree_cpu_s(p) or 0.0 for p in pids) for k, pids in groups.items()}
             latencies: list[float] = []
             errors: list[int] = []
