@@ -250,3 +250,25 @@ def test_time_is_local(config: CompanionConfig, make_recording: Callable[..., Re
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_the_profile_sex_reaches_the_measurements(cinc2017_fixture: dict[str, tuple[Path, str]],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sex from the profile selects the long-QTc limit of the measurements made after a recording."""
+    import ecg.delineate
+    from companion.recorder import screen_recording
+
+    seen: list[object] = []
+    real = ecg.delineate.measure
+
+    def spy(sig_mv: object, fs_hz: float, **kwargs: object) -> object:
+        seen.append(kwargs.get("sex"))
+        return real(sig_mv, fs_hz, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ecg.delineate, "measure", spy)
+    import numpy as np
+    import wfdb
+
+    counts = wfdb.rdrecord(str(cinc2017_fixture["A00001"][0]), physical=False).d_signal[:, 0].astype(np.int32)
+    screen_recording(Recording(counts, 300.0, 1000.0, 0, complete=True), sex="F")
+    assert seen == ["F"]

@@ -315,3 +315,32 @@ def test_contact_loss_is_marked_on_the_report_and_in_words(tmp_path: Path) -> No
     header = report_header(stored)
     assert header.markers == ((12.0, "contact lost; trace resumes here"),)
     assert any("contact lost" in line for line in header.findings)
+
+
+def test_live_listener_marks_contact_loss_on_the_live_trace() -> None:
+    """Issue 14: a frame flagged "contact lost before it" becomes a ``contact`` live message once."""
+    from companion.web.live import validate_message
+    from companion.web.live_listener import LiveListener
+
+    class Assembler:  # the two members LiveListener reads
+        def __init__(self) -> None:
+            self.n, self.lost = 0, []
+
+        def contiguous_samples(self) -> np.ndarray:
+            return np.zeros(self.n, np.int32)
+
+        def lead_off_samples(self) -> list[int]:
+            return list(self.lost)
+
+    sent: list[dict] = []
+    listener = LiveListener(sent.append)
+    listener.started(1, 300.0, 9000, 1000.0, 0)
+    asm = Assembler()
+    asm.n = 600
+    listener.progress(asm, 9000)  # type: ignore[arg-type]
+    asm.n, asm.lost = 1200, [900]
+    listener.progress(asm, 9000)  # type: ignore[arg-type]
+    listener.progress(asm, 9000)  # type: ignore[arg-type]
+    contacts = [m for m in sent if m["type"] == "contact"]
+    assert contacts == [{"type": "contact", "sample_index": 900, "state": "lost"}]
+    assert validate_message(contacts[0]) == contacts[0]
