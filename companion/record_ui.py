@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from companion.assembler import FrameAssembler
-from companion.link_options import LinkListener
+from companion.link_options import PROMPT_RECONNECTING, LinkListener
 from companion.recording import Recording
 
 #: seconds of recent signal used for the live heart rate
@@ -56,9 +56,13 @@ class RichRecordUI(LinkListener):
         self._hr_at = 0.0
         self._hr_text = "-- bpm"
         self._description = "connecting"
+        self._count_at_prompt = 0  # samples when "Connection lost" was shown (cleared once more arrive)
+        self._last_count = 0
 
     def prompt(self, text: str) -> None:
         self._description = text
+        if text == PROMPT_RECONNECTING:
+            self._count_at_prompt = self._last_count
         if self._task is not None:
             self._bar.update(self._task, description=text)
         self.console.print(f"[yellow]» {text}[/yellow]")
@@ -83,6 +87,10 @@ class RichRecordUI(LinkListener):
         if self._task is None:
             return
         n = assembler.contiguous_count
+        if self._description == PROMPT_RECONNECTING and n > self._count_at_prompt:
+            self._description = "Recording — keep still and relaxed"  # samples flow again: not lost any more
+            self._bar.update(self._task, description=self._description)
+        self._last_count = n
         now = time.monotonic()
         if now - self._hr_at >= HR_PERIOD_S:
             self._hr_at = now

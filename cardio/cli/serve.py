@@ -15,13 +15,13 @@ import secrets
 import signal
 import sys
 
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from cardio.cli.common import EXIT_ERROR, EXIT_OK, add_store_options, config_from_args, run_command
-from companion.config import CompanionConfig
-from companion.web.app import allowed_hosts_for, create_app, is_loopback_host
-from companion.web.live import Recorder
-from companion.web.publish import discovery_path, write_discovery
+
+if TYPE_CHECKING:
+    from companion.config import CompanionConfig
+    from companion.web.live import Recorder
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 8765
@@ -57,6 +57,11 @@ async def serve(config: CompanionConfig, host: str, port: int, *, recorder: Reco
 
     ``recorder`` enables the record page's button (labelled ``record_label``).
     """
+    from aiohttp import web  # the web stack loads after "Starting…" is on the terminal
+
+    from companion.web.app import allowed_hosts_for, create_app
+    from companion.web.publish import discovery_path, write_discovery
+
     allowed = allowed_hosts_for(host)
     token = secrets.token_urlsafe(24)
     app = create_app(config, allowed_hosts=allowed, recorder=recorder, record_label=record_label,
@@ -91,6 +96,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print("cardio: error: --port must be within 0..65535", file=sys.stderr)
         return EXIT_ERROR
+    print("Starting the cardiolink app…", file=sys.stderr, flush=True)
+    from companion.web.app import is_loopback_host
+
     config = config_from_args(args)
     if not is_loopback_host(args.host):
         log.warning("serving on %s: anyone who can reach this address can read and delete your history", args.host)

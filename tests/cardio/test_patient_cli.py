@@ -272,3 +272,15 @@ def test_the_profile_sex_reaches_the_measurements(cinc2017_fixture: dict[str, tu
     counts = wfdb.rdrecord(str(cinc2017_fixture["A00001"][0]), physical=False).d_signal[:, 0].astype(np.int32)
     screen_recording(Recording(counts, 300.0, 1000.0, 0, complete=True), sex="F")
     assert seen == ["F"]
+
+
+def test_serve_on_a_busy_port_is_one_clear_line(config: CompanionConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--port", str(port), "--data-dir", str(config.data_dir))
+    assert code == 1 and f"port {port} on 127.0.0.1 is already in use" in err and "--port N" in err
+    assert "Starting the cardiolink app" in err and "Traceback" not in err

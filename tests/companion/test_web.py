@@ -344,3 +344,32 @@ def test_live_listener_marks_contact_loss_on_the_live_trace() -> None:
     contacts = [m for m in sent if m["type"] == "contact"]
     assert contacts == [{"type": "contact", "sample_index": 900, "state": "lost"}]
     assert validate_message(contacts[0]) == contacts[0]
+
+
+def test_terminal_progress_clears_connection_lost_once_samples_flow() -> None:
+    """Issue 14: no stale "Connection lost" label after the link came back."""
+    import io as _io
+
+    from rich.console import Console
+
+    from companion.link_options import PROMPT_RECONNECTING
+    from companion.record_ui import RichRecordUI
+
+    class Assembler:
+        contiguous_count = 0
+
+        def recent_samples(self, n: int) -> np.ndarray:
+            return np.zeros(0, np.int32)
+
+    ui = RichRecordUI(Console(file=_io.StringIO(), width=100))
+    ui.started(1, 300.0, 9000, 1000.0, 0)
+    asm = Assembler()
+    asm.contiguous_count = 900
+    ui.progress(asm, 9000)  # type: ignore[arg-type]
+    ui.prompt(PROMPT_RECONNECTING)
+    ui.progress(asm, 9000)  # type: ignore[arg-type]  # nothing new yet: still reconnecting
+    assert ui._description == PROMPT_RECONNECTING
+    asm.contiguous_count = 1200
+    ui.progress(asm, 9000)  # type: ignore[arg-type]
+    assert ui._description != PROMPT_RECONNECTING
+    ui.close()
