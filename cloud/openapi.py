@@ -52,7 +52,8 @@ def _request_schema() -> dict[str, Any]:
         "sampleRate": {"type": "number", "minimum": FS_MIN_HZ, "maximum": FS_MAX_HZ, "description": "Hz"},
         "adcGain": {"type": "number", "minimum": GAIN_MIN, "maximum": GAIN_MAX, "description": "ADC counts per mV"},
         "baseline": {**_INT32, "nullable": True, "default": 0, "description": "ADC count of 0 mV"},
-        "recordId": {"type": "string", "pattern": RECORD_ID_PATTERN, "description": "client idempotency key"},
+        "recordId": {"type": "string", "nullable": True, "pattern": RECORD_ID_PATTERN,
+                     "description": "client idempotency key; null or absent: the server makes one"},
     }
     properties.update({field: dict(lead) for field in LEAD_FIELDS})
     return {

@@ -18,9 +18,9 @@ PYTHONPATH=$PWD $PY -m cloud.cli serve --port "$PORT" --data "$DATA" --workers 1
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-"$ST" run "http://127.0.0.1:$PORT/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful \
-  --max-examples "$N" -H "Authorization: Bearer $TOKEN" --workers 1 --seed 13 --no-color \
-  --report junit --report-dir "$DATA/report"
+"$ST" --config-file tests/security/schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" --checks all --phases "${PHASES:-examples,coverage,fuzzing,stateful}" \
+  --max-examples "$N" -H "Authorization: Bearer $TOKEN" --workers 1 --seed 13 --no-color --request-timeout 60 \
+  --report junit,ndjson --report-dir "${REPORT_DIR:-$DATA/report}"
 status=$?
 echo "server log: $DATA/serve.log (5xx lines: $(grep -c ' 5[0-9][0-9] ' "$DATA/serve.log" || true))"
 exit $status
