@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -361,6 +362,7 @@ async def run_scaled(args: argparse.Namespace, n_workers: int) -> dict[str, Any]
                 proc.kill()
         postgres.stop()
         redis_server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _table(outcomes: list[Outcome]) -> str:
