@@ -144,10 +144,9 @@ def parse_request(payload: Any) -> AnalysisRequest:
     if type(baseline) is not int or not SAMPLE_MIN <= baseline <= SAMPLE_MAX:
         bad("baseline", "must be an integer ADC count within int32")
         baseline = 0
-    record_id = payload.get("recordId")
-    if record_id is None:
-        record_id = str(uuid.uuid4())
-    elif not isinstance(record_id, str) or not _RECORD_ID_RE.fullmatch(record_id):
+    # absent → a fresh id; present (null included) → it must be a valid string, as the schema says
+    record_id = payload.get("recordId", None) if "recordId" in payload else str(uuid.uuid4())
+    if not isinstance(record_id, str) or not _RECORD_ID_RE.fullmatch(record_id):
         bad("recordId", f"must be a string matching {RECORD_ID_PATTERN}")
     leads = _leads(payload, bad)
     if not errors:

@@ -73,7 +73,7 @@ class TestParse:
     def test_no_lead(self) -> None:
         assert "dataI" in _fields({"sampleRate": 100, "adcGain": 1})
 
-    @pytest.mark.parametrize("record_id", ["", "a" * 65, "has space", "ü", 5])
+    @pytest.mark.parametrize("record_id", ["", "a" * 65, "has space", "ü", 5, None, "abc\n"])
     def test_bad_record_id(self, record_id: Any) -> None:
         assert "recordId" in _fields(_payload(recordId=record_id))
 
