@@ -291,7 +291,7 @@ class Central:
         self._command(wire.OP_GET_RATES, now)
 
     def _rates_reply(self, reply: wire.Reply, now: float) -> None:
-        if reply.code != wire.OK or self.info is None:
+        if reply.code != wire.OK or self.info is None or not isinstance(reply.fields, wire.Rates):
             self._fail(f"GET_RATES refused: {wire.ERROR_NAMES.get(reply.code, reply.code)}", device=True)
             return
         self.rates_hz = tuple(reply.fields.rates_hz)
