@@ -297,8 +297,8 @@ async def submit(app: web.Application, payload: dict[str, Any], *, client: str =
     Examples
     --------
     >>> result = await submit(app, {"sampleRate": 300, "adcGain": 1000, "dataI": counts})  # doctest: +SKIP
-    >>> result["diagnoses"][0]["label"]  # doctest: +SKIP
-    'Normal sinus rhythm'
+    >>> result["rhythm"]["category"]  # doctest: +SKIP
+    'sinus_rhythm'
     """
     service = app[SERVICE_KEY]
     service.metrics.count("requests")

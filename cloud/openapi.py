@@ -18,13 +18,18 @@ from cloud.validation import (
     SAMPLE_MAX,
     SAMPLE_MIN,
 )
+from ecg.classes import CATEGORIES, CLASS_CODES
 
 _INT32 = {"type": "integer", "minimum": SAMPLE_MIN, "maximum": SAMPLE_MAX}
 _NULLABLE_NUMBER = {"type": "number", "nullable": True}
 
 
 def example_request() -> dict[str, Any]:
-    """A valid single-lead request: 6 s of a synthetic 72 bpm ECG-like wave at 100 Hz."""
+    """A valid single-lead request: 6 s of a synthetic 72 bpm ECG-like wave at 100 Hz.
+
+    A deterministic ±2-count dither stands for ADC noise: a perfectly constant baseline
+    sitting at the trace's minimum reads as a clipped (railed) signal, i.e. unreadable.
+    """
     fs_hz, gain = 100.0, 200.0
     samples = []
     for i in range(600):
@@ -32,7 +37,7 @@ def example_request() -> dict[str, Any]:
         r = math.exp(-(((phase - 0.25) / 0.012) ** 2))
         t = 0.3 * math.exp(-(((phase - 0.5) / 0.05) ** 2))
         p = 0.12 * math.exp(-(((phase - 0.1) / 0.025) ** 2))
-        samples.append(round((r + t + p) * gain))
+        samples.append(round((r + t + p) * gain) + (i * 37) % 5 - 2)
     return {"sampleRate": fs_hz, "adcGain": gain, "baseline": 0, "recordId": "example-0001", "dataI": samples}
 
 
@@ -69,18 +74,38 @@ def _request_schema() -> dict[str, Any]:
     }
 
 
+def _rhythm_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["code", "category", "probability", "label"],
+        "description": (
+            "The verdict, decided by the same function as the phone's local screening (ecg.screening). "
+            "code is the best guess (also when category is inconclusive); unreadable: code '~', "
+            "heartRate and every interval null, reasons in quality."
+        ),
+        "properties": {
+            "code": {"type": "string", "enum": list(CLASS_CODES)},
+            "category": {"type": "string", "enum": list(CATEGORIES)},
+            "probability": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
+                            "description": "model probability of code; null when the model was not run"},
+            "label": {"type": "string", "description": "words for the person who recorded"},
+        },
+    }
+
+
 def _result_schema() -> dict[str, Any]:
     nullable_ms = {"type": "number", "nullable": True, "description": "ms; null when not measurable"}
     return {
         "type": "object",
         "required": [
-            "status", "recordId", "modelVersion", "diagnoses", "heartRate",
+            "status", "recordId", "modelVersion", "rhythm", "diagnoses", "heartRate",
             "measurements", "quality", "leads", "processingMs",
         ],
         "properties": {
             "status": {"type": "string", "enum": ["completed"]},
             "recordId": {"type": "string"},
             "modelVersion": {"type": "string"},
+            "rhythm": _rhythm_schema(),
             "diagnoses": {
                 "type": "array",
                 "items": {

@@ -14,8 +14,15 @@ rate, as on the phone, and does its own band-pass and resampling:
   :func:`ecg.delineate.measure_leads` (AV block, bundle-branch-block patterns, wide
   QRS, axis);
 - both: premature ventricular / atrial complexes from beat timing and QRS morphology
-  (:mod:`ecg.ectopy`; PVCs only when the rhythm model says atrial fibrillation), and
-  no intervals or findings when the signal is unreadable.
+  (:mod:`ecg.ectopy`; PVCs only when the rhythm is atrial fibrillation).
+
+The answer's ``rhythm`` is the verdict: for one lead it is
+:meth:`ecg.screening.ScreeningResult.rhythm` of the very ``screen`` call the phone makes
+(same samples → same code, category and probabilities); for several leads the averaged
+probabilities go through the same rule (:func:`ecg.screening.decide`). An unreadable
+recording (flat, lead-off, clipped, too short, implausible, model ``~``) is an answer, not
+an error: ``rhythm`` ``~``/``unreadable``, ``heartRate`` and every interval null, no
+findings, the reasons in ``quality``.
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ import numpy as np
 
 from cloud.errors import UnanalysableSignal
 from cloud.validation import AnalysisRequest
-from ecg.classes import RHYTHM_CLASSES
+from ecg.classes import RHYTHM_CLASSES, UNREADABLE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
+    from ecg.screening import ScreeningResult
 
 #: labels of the rhythm model's classes (CinC 2017 classes; the class table, :mod:`ecg.classes`)
 RHYTHM_LABELS: dict[str, str] = {c.code: c.clinician_label for c in RHYTHM_CLASSES}
@@ -74,7 +82,8 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
     Raises
     ------
     UnanalysableSignal
-        The signal cannot be analysed (flat, non-finite, too noisy for any step).
+        No lead can be screened at all (e.g. non-finite after scaling); a flat or noisy
+        signal is an unreadable answer instead.
     """
     from ecg.errors import EcgError
 
@@ -102,8 +111,10 @@ def warm_up() -> None:
     the first real request does not pay for it."""
     from cloud.openapi import example_request
     from cloud.validation import parse_request
+    from ecg.model import load_model
 
     try:
+        load_model()
         analyse(parse_request(example_request()), PipelineSettings())
     except Exception:  # noqa: BLE001 - warming is best effort; real requests report errors
         pass
@@ -123,8 +134,6 @@ class _Leads:
         from ecg.context import contexts_of
         from ecg.preprocess import resample
 
-        if int(np.ptp(request.samples_counts, axis=0).max()) == 0:
-            raise UnanalysableSignal("every lead is a flat line (electrodes not in contact?)")
         signals_mv = np.asarray(request.signals_mv(), dtype=np.float64).reshape(request.samples_counts.shape[0], -1)
         if not np.all(np.isfinite(signals_mv)):
             raise UnanalysableSignal("signal has non-finite values after scaling by adcGain")
@@ -145,27 +154,31 @@ class _Leads:
         return LeadContext.of(self.signals_mv[:, index], self.fs_hz, lead=ctx.lead)
 
 
-def _screen(ctx: LeadContext) -> dict[str, Any]:
+def _screen(ctx: LeadContext) -> ScreeningResult:
     from ecg.screening import screen
 
-    return screen(ctx.signal_mv, ctx.fs_hz, context=ctx).to_dict()
+    return screen(ctx.signal_mv, ctx.fs_hz, context=ctx)
 
 
 def _single_lead(leads: _Leads) -> dict[str, Any]:
     from ecg.delineate import measure
 
     screening = _screen(leads.screening(0))
+    rhythm = screening.rhythm()
+    summary = {"heart_rate_bpm": screening.heart_rate_bpm, "quality": screening.quality.to_dict()}
+    if not screening.quality.readable:  # no intervals or findings from a signal we cannot read
+        return _body(rhythm, screening.probabilities, summary, {}, screening.model_version, [])
     ctx = leads.measured[0]
     measured = measure(ctx.signal_mv, ctx.fs_hz, context=ctx).to_dict()
-    ectopic = _ectopy(leads, 0, screening["probabilities"]) if _readable(screening) else []
-    return _body(screening["probabilities"], screening, measured, str(screening["model_version"]), ectopic)
+    ectopic = _ectopy(leads, 0, rhythm["code"])
+    return _body(rhythm, screening.probabilities, summary, measured, screening.model_version, ectopic)
 
 
 def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
     from ecg.delineate import measure_leads
     from ecg.errors import SignalError
 
-    per_lead: list[dict[str, Any]] = []
+    per_lead: list[ScreeningResult] = []
     for index in _rhythm_leads(lead_names):
         try:
             per_lead.append(_screen(leads.screening(index)))
@@ -173,20 +186,41 @@ def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
             continue
     if not per_lead:
         raise UnanalysableSignal("no lead could be analysed by the rhythm model")
-    readable = [r for r in per_lead if _readable(r)] or per_lead
-    probabilities = {
-        code: float(np.mean([float(r["probabilities"].get(code, 0.0)) for r in readable])) for code in RHYTHM_LABELS
-    }
+    version = per_lead[0].model_version + MULTI_LEAD_TAG
+    readable = [r for r in per_lead if r.quality.readable]
+    if not readable:
+        reasons = sorted({reason for r in per_lead for reason in r.quality.reasons})
+        summary = {"heart_rate_bpm": None, "quality": {"readable": False, "reasons": reasons}}
+        return _body(per_lead[0].rhythm(), {}, summary, {}, version, [])
+    rhythm, probabilities, heart_rate = _multi_lead_rhythm(readable)
+    if rhythm["category"] == UNREADABLE.category:
+        summary = {"heart_rate_bpm": None, "quality": {"readable": False, "reasons": ["model_noise"]}}
+        return _body(rhythm, probabilities, summary, {}, version, [])
     measure_mv = np.column_stack([c.signal_mv for c in leads.measured])
     measured = measure_leads(measure_mv, leads.measured[0].fs_hz, list(lead_names), contexts=leads.measured).to_dict()
-    lead_rates = [r["heart_rate_bpm"] for r in readable if r.get("heart_rate_bpm") is not None]
-    summary = {
-        "heart_rate_bpm": float(np.median(lead_rates)) if lead_rates else None,
-        "quality": readable[0].get("quality"),
-    }
+    summary = {"heart_rate_bpm": heart_rate, "quality": readable[0].quality.to_dict()}
     rhythm_lead = lead_names.index("II") if "II" in lead_names else 0
-    ectopic = _ectopy(leads, rhythm_lead, probabilities)
-    return _body(probabilities, summary, measured, str(per_lead[0]["model_version"]) + MULTI_LEAD_TAG, ectopic)
+    ectopic = _ectopy(leads, rhythm_lead, rhythm["code"])
+    return _body(rhythm, probabilities, summary, measured, version, ectopic)
+
+
+def _multi_lead_rhythm(readable: list[ScreeningResult]) -> tuple[dict[str, Any], dict[str, float], float | None]:
+    """Rhythm of several readable leads: their mean probabilities through the one decision rule."""
+    from ecg.classes import by_category
+    from ecg.model import load_model
+    from ecg.screening import decide
+
+    probabilities = {c.code: float(np.mean([r.probabilities[c.code] for r in readable])) for c in RHYTHM_CLASSES}
+    rates = [r.heart_rate_bpm for r in readable if r.heart_rate_bpm is not None]
+    heart_rate = float(np.median(rates)) if rates else None
+    verdict = decide(probabilities, heart_rate, load_model().decision)
+    rhythm = {
+        "code": verdict.code,
+        "category": verdict.category,
+        "probability": round(probabilities[verdict.code], 4),
+        "label": by_category(verdict.category).patient_label,
+    }
+    return rhythm, probabilities, heart_rate
 
 
 def _rhythm_leads(lead_names: tuple[str, ...]) -> list[int]:
@@ -196,41 +230,39 @@ def _rhythm_leads(lead_names: tuple[str, ...]) -> list[int]:
     return chosen or list(range(min(3, len(lead_names))))
 
 
-def _ectopy(leads: _Leads, rhythm_lead: int, probabilities: dict[str, float]) -> list[Any]:
-    """PVC/PAC findings from the leads' contexts; when the rhythm is most likely atrial
-    fibrillation, PVCs only (:meth:`ecg.ectopy.Ectopy.findings`)."""
+def _ectopy(leads: _Leads, rhythm_lead: int, rhythm_code: str) -> list[Any]:
+    """PVC/PAC findings from the leads' contexts; when the rhythm is atrial fibrillation,
+    PVCs only (:meth:`ecg.ectopy.Ectopy.findings`)."""
     from ecg.ectopy import find_ectopy_in
 
-    af = max(probabilities, key=lambda code: float(probabilities[code])) == "A"
+    af = rhythm_code == "A"
     return [f.to_dict() for f in find_ectopy_in(leads.measured, rhythm_lead).findings(atrial_fibrillation=af)]
 
 
-def _readable(screening: dict[str, Any]) -> bool:
-    quality = screening.get("quality")
-    return bool(quality.get("readable", True)) if isinstance(quality, dict) else True
-
-
 def _body(
+    rhythm: dict[str, Any],
     probabilities: dict[str, float],
-    screening: dict[str, Any],
+    summary: dict[str, Any],
     measured: dict[str, Any],
     model_version: str,
     extra_findings: list[Any],
 ) -> dict[str, Any]:
+    """The answer. ``rhythm`` decides; an unreadable one carries no heart rate, interval or finding."""
     diagnoses = [
         {"code": code, "label": RHYTHM_LABELS.get(code, code), "probability": round(float(p), 4)}
         for code, p in sorted(probabilities.items(), key=lambda item: -float(item[1]))
     ]
-    quality = _quality(screening.get("quality"))
-    heart_rate = screening.get("heart_rate_bpm")
-    if not quality["readable"]:  # no intervals or findings from a signal we cannot read
-        measured = {}
-        extra_findings = []
+    quality = _quality(summary.get("quality"))
+    heart_rate = summary.get("heart_rate_bpm")
+    if rhythm["category"] == UNREADABLE.category or not quality["readable"]:
+        measured, extra_findings, heart_rate = {}, [], None
+        quality["readable"] = False
     elif heart_rate is None:
         heart_rate = measured.get("heart_rate_bpm")
     diagnoses.extend(_findings(list(measured.get("findings") or []) + extra_findings))
     return {
         "modelVersion": model_version,
+        "rhythm": dict(rhythm),
         "diagnoses": diagnoses,
         "heartRate": _finite_or_none(heart_rate),
         "measurements": {

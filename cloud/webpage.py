@@ -377,7 +377,8 @@ def _ms(value: Any) -> str:
 
 
 def _result_html(result: dict[str, Any], png: bytes, pdf: bytes | None) -> str:
-    rows = []
+    rhythm = result.get("rhythm")
+    rows = [f"<tr><th>Rhythm</th><td id=rhythm>{escape(str(rhythm.get('label')))}</td></tr>"] if isinstance(rhythm, dict) else []
     for d in result.get("diagnoses") or []:
         if isinstance(d, dict):
             rows.append(f"<tr><th>{escape(str(d.get('label') or d.get('code')))}</th>"

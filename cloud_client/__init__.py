@@ -12,7 +12,7 @@ from cloud_client.errors import (
     ProtocolError,
     RequestRejected,
 )
-from cloud_client.models import AnalysisRequest, AnalysisResult, Diagnosis, Measurements, Quality
+from cloud_client.models import AnalysisRequest, AnalysisResult, Diagnosis, Measurements, Quality, Rhythm
 
 __all__ = [
     "AnalysisRequest",
@@ -27,4 +27,5 @@ __all__ = [
     "ProtocolError",
     "Quality",
     "RequestRejected",
+    "Rhythm",
 ]

@@ -87,6 +87,25 @@ class Diagnosis:
 
 
 @dataclass(frozen=True)
+class Rhythm:
+    """The verdict: CinC code (best guess), category, its probability and words.
+
+    ``category`` is ``sinus_rhythm``, ``atrial_fibrillation``, ``other_rhythm``,
+    ``unreadable`` or ``inconclusive``; ``probability`` is None when the signal was
+    unreadable before the model ran.
+    """
+
+    code: str
+    category: str
+    probability: float | None
+    label: str
+
+    @property
+    def unreadable(self) -> bool:
+        return self.category == "unreadable"
+
+
+@dataclass(frozen=True)
 class Measurements:
     """Interval measurements in milliseconds (None when not measurable)."""
 
@@ -118,10 +137,11 @@ class AnalysisResult:
     leads: list[str]
     processing_ms: float
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    rhythm: Rhythm | None = None
 
     @property
     def top(self) -> Diagnosis | None:
-        """The most probable rhythm diagnosis."""
+        """The most probable rhythm class (not the verdict: that is :attr:`rhythm`)."""
         ranked = [d for d in self.diagnoses if d.probability is not None]
         return max(ranked, key=lambda d: d.probability or 0.0) if ranked else None
 
@@ -148,9 +168,18 @@ class AnalysisResult:
                 leads=[str(x) for x in body["leads"]],
                 processing_ms=float(body["processingMs"]),
                 raw=dict(body),
+                rhythm=_rhythm(body.get("rhythm")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"not an analysis result: {type(exc).__name__}: {exc}") from None
+
+
+def _rhythm(value: Any) -> Rhythm | None:
+    """The answer's ``rhythm`` (None from a server that predates it)."""
+    if value is None:
+        return None
+    return Rhythm(str(value["code"]), str(value["category"]), _opt_float(value.get("probability")),
+                  str(value["label"]))
 
 
 def _opt_float(value: Any) -> float | None:

@@ -150,24 +150,42 @@ def retry_delay_s(attempts: int) -> float:
 
 
 def cloud_result_record(result: AnalysisResult) -> dict[str, Any]:
-    """What the history stores as the cloud result: summary keys plus the full answer."""
-    from ecg.screening import CATEGORIES  # same words as the local result
+    """What the history stores as the cloud result: summary keys plus the full answer.
 
+    The verdict is the answer's ``rhythm`` (decided by the same rule as the local result).
+    An unreadable answer is stored as ``~``/``unreadable`` with its reasons and without heart
+    rate or intervals, whatever else the answer holds.
+    """
+    from ecg.classes import UNREADABLE, by_code
+
+    rhythm = result.rhythm
     top = result.top
-    findings = [d.label for d in result.diagnoses if d.probability is None]
+    if rhythm is None and top is not None:  # a server that predates ``rhythm``: its best class
+        entry = by_code(top.code) if top.code in {"N", "A", "O", "~"} else UNREADABLE
+        code, category, probability, words = top.code, entry.category, top.probability, entry.patient_label
+    elif rhythm is not None:
+        code, category, probability, words = rhythm.code, rhythm.category, rhythm.probability, rhythm.label
+    else:
+        code = category = probability = words = None
+    unreadable = category == UNREADABLE.category or not result.quality.readable
+    if unreadable:
+        code, category, words = UNREADABLE.code, UNREADABLE.category, UNREADABLE.patient_label
+    m = result.measurements
     return {
-        "label": top.code if top else None,
-        "category": CATEGORIES.get(top.code, top.label) if top else None,
-        "description": top.label if top else None,
+        "label": code,
+        "category": category,
+        "description": words,
+        "probability": probability,
         "probabilities": {d.code: d.probability for d in result.diagnoses if d.probability is not None},
-        "heart_rate_bpm": result.heart_rate_bpm,
+        "heart_rate_bpm": None if unreadable else result.heart_rate_bpm,
         "model_version": result.model_version,
-        "flags": findings,
+        "quality": {"readable": not unreadable, "reasons": list(result.quality.reasons)},
+        "flags": [] if unreadable else [d.label for d in result.diagnoses if d.probability is None],
         "measurements": {
-            "pr_ms": result.measurements.pr_ms,
-            "qrs_ms": result.measurements.qrs_ms,
-            "qt_ms": result.measurements.qt_ms,
-            "qtc_ms": result.measurements.qtc_ms,
+            "pr_ms": None if unreadable else m.pr_ms,
+            "qrs_ms": None if unreadable else m.qrs_ms,
+            "qt_ms": None if unreadable else m.qt_ms,
+            "qtc_ms": None if unreadable else m.qtc_ms,
         },
         "record_id": result.record_id,
         "response": result.raw,

@@ -69,6 +69,7 @@ class TestPostAnalysis:
         status, body = await cloud.post(ludb_payload("38"))
         assert status == 200, body
         assert body["diagnoses"][0]["code"] == "A"
+        assert (body["rhythm"]["code"], body["rhythm"]["category"]) == ("A", "atrial_fibrillation")
         assert body["measurements"]["prMs"] is None  # no P waves in AF
         findings = {d["code"] for d in body["diagnoses"] if d["probability"] is None}
         assert "pvc" in findings and "pac" not in findings  # LUDB: "ventricular extrasystoles"
@@ -78,10 +79,13 @@ class TestPostAnalysis:
         assert status in (200, 422), body
         assert body["recordId" if status == 200 else "type"]
 
-    async def test_flat_signal_is_unanalysable(self, cloud: Any) -> None:
+    async def test_flat_signal_is_an_unreadable_answer(self, cloud: Any) -> None:
         status, body = await cloud.post({"sampleRate": 300, "adcGain": 1000, "dataI": [7] * 3000})
-        assert status == 422
-        assert body["type"].endswith("/unanalysable-signal") and body["status"] == 422
+        assert status == 200, body
+        assert (body["rhythm"]["code"], body["rhythm"]["category"]) == ("~", "unreadable")
+        assert body["heartRate"] is None and set(body["measurements"].values()) == {None}
+        assert not body["quality"]["readable"] and "flat" in body["quality"]["reasons"]
+        assert body["diagnoses"] == []  # no class probabilities (the model did not run), no findings
 
     @pytest.mark.parametrize(
         ("raw", "status", "problem"),

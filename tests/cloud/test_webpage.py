@@ -140,3 +140,16 @@ def test_findings_have_no_made_up_probability() -> None:
     header = _header(result, 30.0, "pasted CSV")
     assert header.result == "Atrial fibrillation" and header.findings == ("prolonged QTc",)
     assert header.qtc_ms == 480.0 and header.pr_ms is None
+
+
+def test_report_and_page_show_the_verdict_not_the_top_class() -> None:
+    from cloud.webpage import _header, _result_html
+
+    result = {"rhythm": {"code": "N", "category": "inconclusive", "probability": 0.41, "label": "Inconclusive"},
+              "diagnoses": [{"code": "N", "label": "Sinus rhythm", "probability": 0.41},
+                            {"code": "A", "label": "Atrial fibrillation (suspected)", "probability": 0.33}],
+              "heartRate": 80.0, "measurements": {"prMs": None, "qrsMs": 90, "qtMs": 380, "qtcMs": 420},
+              "modelVersion": "m", "processingMs": 12.7}
+    header = _header(result, 30.0, "pasted CSV")
+    assert header.result == "Inconclusive" and header.findings == ()
+    assert "<td id=rhythm>Inconclusive</td>" in _result_html(result, b"png", None)
