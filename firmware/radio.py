@@ -20,33 +20,18 @@ _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_GATTS_WRITE = const(3)
 _IRQ_MTU_EXCHANGED = const(21)
-_FLAG_READ = const(0x0002)
-_FLAG_WRITE = const(0x0008)
-_FLAG_NOTIFY = const(0x0010)
-_CONTROL_MAX_BYTES = const(32)
 _BURST = const(8)  # notifications per pass before yielding to other tasks
 _PERIOD_MS = const(20)
 
-_ECG_SERVICE = (
-    bluetooth.UUID(wire.ECG_SERVICE_UUID),
-    (
-        (bluetooth.UUID(wire.DATA_CHAR_UUID), _FLAG_NOTIFY),
-        (bluetooth.UUID(wire.CONTROL_CHAR_UUID), _FLAG_WRITE | _FLAG_NOTIFY),
-        (bluetooth.UUID(wire.STATUS_CHAR_UUID), _FLAG_READ | _FLAG_NOTIFY),
-    ),
-)
-_DIS_SERVICE = (
-    bluetooth.UUID(wire.DEVICE_INFO_SERVICE_UUID16),
-    (
-        (bluetooth.UUID(wire.MANUFACTURER_NAME_UUID16), _FLAG_READ),
-        (bluetooth.UUID(wire.MODEL_NUMBER_UUID16), _FLAG_READ),
-        (bluetooth.UUID(wire.FIRMWARE_REVISION_UUID16), _FLAG_READ),
-    ),
-)
-_BATTERY_SERVICE = (
-    bluetooth.UUID(wire.BATTERY_SERVICE_UUID16),
-    ((bluetooth.UUID(wire.BATTERY_LEVEL_UUID16), _FLAG_READ | _FLAG_NOTIFY),),
-)
+
+
+def _services():
+    # the GATT table of firmware/wire.py (the one source), as bluetooth.UUID tuples;
+    # wire.PROP_* are the flag values gatts_register_services takes
+    return tuple(
+        (bluetooth.UUID(svc), tuple((bluetooth.UUID(uuid), props) for uuid, props in chars))
+        for svc, chars in wire.GATT_TABLE
+    )
 
 
 class Radio:
@@ -58,13 +43,13 @@ class Radio:
         ble.active(True)
         ble.config(gap_name=name, mtu=mtu)
         ble.irq(self._irq)
-        ecg, dis, bas = ble.gatts_register_services((_ECG_SERVICE, _DIS_SERVICE, _BATTERY_SERVICE))
+        ecg, dis, bas = ble.gatts_register_services(_services())
         self._h_data, self._h_ctrl, self._h_status = ecg
         self._h_battery = bas[0]
         ble.gatts_write(dis[0], manufacturer.encode())
         ble.gatts_write(dis[1], model.encode())
         ble.gatts_write(dis[2], fw_revision.encode())
-        ble.gatts_set_buffer(self._h_ctrl, _CONTROL_MAX_BYTES)
+        ble.gatts_set_buffer(self._h_ctrl, wire.CONTROL_MAX_BYTES)
         ble.gatts_write(self._h_status, device.status())
         self._conn = None
         self._new_conn = False  # connected since the last pump: reset the link state there

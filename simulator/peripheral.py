@@ -128,19 +128,21 @@ class Peripheral:
 
     # ---- GATT table -----------------------------------------------------------------
     def _build_gatt(self) -> None:
+        # the ECG characteristics' properties come from the one table in firmware/wire.py
         props = gatt.Characteristic.Properties
+        ecg = dict(wire.GATT_TABLE[0][1])
         self.data_char: gatt.Characteristic[bytes] = gatt.Characteristic(
-            wire.DATA_CHAR_UUID, props.NOTIFY, gatt.Characteristic.READABLE, b""
+            wire.DATA_CHAR_UUID, props(ecg[wire.DATA_CHAR_UUID]), gatt.Characteristic.READABLE, b""
         )
         self.control_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             wire.CONTROL_CHAR_UUID,
-            props.WRITE | props.NOTIFY,
+            props(ecg[wire.CONTROL_CHAR_UUID]),
             gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(read=lambda _c: b"", write=self._on_control_write),
         )
         self.status_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             wire.STATUS_CHAR_UUID,
-            props.READ | props.NOTIFY,
+            props(ecg[wire.STATUS_CHAR_UUID]),
             gatt.Characteristic.READABLE,
             gatt.CharacteristicValue(read=lambda _c: bytes(self._read_status())),
         )
