@@ -127,6 +127,16 @@ def _optional(module: str, name: str) -> Any:
         return None
 
 
+def _context(sig_mv: np.ndarray, fs_hz: float) -> Any:
+    """The signal's analysis context (``ecg.context``), or None when it cannot hold it
+    (screening then reports the signal unreadable by itself)."""
+    lead_context = _optional("ecg.context", "LeadContext")
+    try:
+        return None if lead_context is None else lead_context.of(sig_mv, fs_hz)
+    except Exception:  # noqa: BLE001 - e.g. NaN samples: screen() answers "unreadable" itself
+        return None
+
+
 def screen_recording(rec: Recording, *, sex: str | None = None
                      ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
     """Run the local screening and the interval measurements.
@@ -154,11 +164,12 @@ def screen_recording(rec: Recording, *, sex: str | None = None
                             f"(at least {MIN_SCREEN_S:.0f} s needed): not screened")
     local = measurements = None
     error = None
+    context = _context(np.asarray(sig_mv), rec.sample_rate_hz)  # R peaks and filtered views once for both
     if screen is None:
         error = "local screening is not available (ecg.screening missing)"
     else:
         try:
-            local = screen(np.asarray(sig_mv), rec.sample_rate_hz).to_dict()
+            local = screen(np.asarray(sig_mv), rec.sample_rate_hz, context=context).to_dict()
             if not rec.complete:
                 local["partial"] = True
         except Exception as exc:  # noqa: BLE001 - screening must never lose a stored recording
@@ -166,7 +177,7 @@ def screen_recording(rec: Recording, *, sex: str | None = None
             log.warning("%s", error, exc_info=not _is_signal_error(exc))
     if measure is not None and (local or {}).get("category") != "unreadable":  # no intervals from an unreadable signal
         try:
-            measurements = measure(np.asarray(sig_mv), rec.sample_rate_hz, sex=sex).to_dict()
+            measurements = measure(np.asarray(sig_mv), rec.sample_rate_hz, sex=sex, context=context).to_dict()
         except Exception as exc:  # noqa: BLE001 - measurements are optional extras
             log.info("no measurements: %s", exc)
     return local, measurements, error
