@@ -38,9 +38,25 @@ def _reference_lead(names: tuple[str, ...], leads: list[LeadWaves]) -> int | Non
 _GLOBAL_PERCENTILE = 25.0
 
 
-def _robust_extreme(values: list[int], earliest: bool) -> int:
-    q = _GLOBAL_PERCENTILE if earliest else 100.0 - _GLOBAL_PERCENTILE
-    return int(round(float(np.percentile(values, q))))
+def _row_percentile(vals: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the linear-interpolation percentile of the non-NaN values (as
+    ``np.percentile`` of those values) and how many there are."""
+    count = np.count_nonzero(~np.isnan(vals), axis=1)
+    s = np.sort(vals, axis=1)  # NaN last
+    pos = q / 100.0 * np.maximum(count - 1, 0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+    rows = np.arange(vals.shape[0])
+    a, b = s[rows, lo], s[rows, hi]
+    t = pos - lo
+    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t), count
+
+
+def _nearest(r_lead: np.ndarray, r_ref: np.ndarray) -> np.ndarray:
+    """Per reference beat, the index of the lead's closest beat (the earlier on a tie)."""
+    hi = np.clip(np.searchsorted(r_lead, r_ref), 0, r_lead.size - 1)
+    lo = np.maximum(hi - 1, 0)
+    return np.where(np.abs(r_lead[lo] - r_ref) <= np.abs(r_lead[hi] - r_ref), lo, hi)
 
 
 def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -> dict[str, np.ndarray]:
@@ -56,29 +72,27 @@ def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -
         return {k: np.zeros(0, dtype=np.int64) for k in WAVE_KEYS}
     r_ref = leads[ref].waves["r_peak"]
     out = {k: np.full(r_ref.size, MISSING, dtype=np.int64) for k in WAVE_KEYS}
+    out["r_peak"][:] = r_ref
     tol = int(_SAME_BEAT_S * fs_hz)
     usable = [lw for lw in leads if "all" not in lw.reasons and lw.n_beats > 0]
     min_p = max(2, len(usable) // 4)
-    for i, r in enumerate(r_ref):
-        vals: dict[str, list[int]] = {k: [] for k in WAVE_KEYS}
-        for lw in usable:
-            k = int(np.argmin(np.abs(lw.waves["r_peak"] - r)))
-            if abs(int(lw.waves["r_peak"][k]) - int(r)) > tol:
-                continue
-            for key in WAVE_KEYS:
-                v = int(lw.waves[key][k])
-                if v != MISSING:
-                    vals[key].append(v)
-        out["r_peak"][i] = r
-        for key in ("qrs_on", "p_on"):
-            if vals[key] and (key != "p_on" or len(vals[key]) >= min_p):
-                out[key][i] = _robust_extreme(vals[key], earliest=True)
-        for key in ("qrs_off", "t_off"):
-            if vals[key]:
-                out[key][i] = _robust_extreme(vals[key], earliest=False)
-        for key in ("p_peak", "p_off", "t_peak"):
-            if vals[key] and (not key.startswith("p") or len(vals[key]) >= min_p):
-                out[key][i] = int(np.median(vals[key]))
+    vals = {k: np.full((r_ref.size, len(usable)), np.nan) for k in WAVE_KEYS}
+    for j, lw in enumerate(usable):  # one vectorised pass per lead
+        r_lead = lw.waves["r_peak"]
+        k = _nearest(r_lead, r_ref)
+        same = np.abs(r_lead[k] - r_ref) <= tol
+        for key in WAVE_KEYS:
+            v = lw.waves[key][k]
+            vals[key][:, j] = np.where(same & (v != MISSING), v, np.nan)
+    rules = {"qrs_on": _GLOBAL_PERCENTILE, "p_on": _GLOBAL_PERCENTILE, "qrs_off": 100.0 - _GLOBAL_PERCENTILE,
+             "t_off": 100.0 - _GLOBAL_PERCENTILE, "p_peak": 50.0, "p_off": 50.0, "t_peak": 50.0}
+    for key, q in rules.items():
+        value, count = _row_percentile(vals[key], q)
+        need = min_p if key.startswith("p") else 1
+        ok = count >= need
+        # extremes are rounded to the nearest sample, peaks truncated (as int(np.median(...)))
+        value = np.round(value) if q != 50.0 else np.trunc(value)
+        out[key][ok] = value[ok].astype(np.int64)
     return out
 
 

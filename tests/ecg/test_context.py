@@ -156,3 +156,15 @@ def test_import_screening_pulls_no_pandas_or_wfdb() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("n", "fs", "nperseg"), [(9000, 300.0, 600), (5000, 500.0, 1000), (599, 300.0, 599)])
+def test_welch_psd_is_scipys(n: int, fs: float, nperseg: int) -> None:
+    from scipy import signal as sps
+
+    from ecg.quality import welch_psd
+
+    x = np.random.default_rng(n).standard_normal(n)
+    f, p = welch_psd(x, fs, nperseg)
+    f_ref, p_ref = sps.welch(x, fs=fs, nperseg=nperseg)
+    assert np.allclose(f, f_ref) and np.allclose(p, p_ref, rtol=1e-9, atol=0)
