@@ -1,0 +1,217 @@
+"""CPU cost of the analysis path, side by side with neurokit2 in one run.
+
+Usage::
+
+    nice -n 10 .venv/bin/python benchmarks/analysis_cost.py [--data ../shared/data] [--records 20]
+        [--records12 10] [--repeats 5] [--json out.json]
+
+Everything is **CPU time of this process** (``time.process_time``: every thread, no
+waiting), so the figures hold on a shared machine; each figure is the median over records
+of the median over ``--repeats`` runs, ours and the peer's interleaved record by record.
+
+1. One lead, 30 s (CinC 2017, 300 Hz): what the phone runs — :func:`ecg.screening.screen`
+   and :func:`ecg.delineate.measure` sharing one :class:`ecg.context.LeadContext` (R peaks,
+   quality, rhythm model, P/QRS/T delineation, intervals, findings) — against
+   ``neurokit2.ecg_process`` (clean, R peaks, rate, quality, delineation, phase), which
+   delineates too but runs no rhythm model.
+2. Twelve leads, 10 s (LUDB, 500 Hz): screen on I, II, V1 + :func:`ecg.delineate.measure_leads`
+   on one context per lead, against ``ecg_process`` on each of the 12 leads.
+3. The cloud's analysis in process (:func:`cloud.pipeline.analyse` on a checked request:
+   counts → mV, contexts, rhythm, measurements, premature beats, answer): CPU per record,
+   one lead 30 s and 12 leads 10 s (targets ≤ 12 ms and ≤ 50 ms). HTTP and JSON are not
+   in it: ``benchmarks/cloud_load.py`` reads the server's whole process tree for that.
+4. R peaks alone: :func:`ecg.beats.detect_r_peaks` on the raw signal vs
+   ``neurokit2.ecg_peaks`` on an already cleaned signal and vs ``ecg_clean + ecg_peaks``.
+5. Linearity: :func:`ecg.delineate.measure` on the first 30 s … 10 min of MIT-BIH 100
+   (360 Hz): CPU ms and ms per minute of ECG.
+
+Without ``--data`` (or when it is missing) the committed fixtures are used (5 CinC, 3 LUDB
+records, the 2-minute MIT-BIH excerpt) and a note says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cloud.pipeline import PipelineSettings, analyse  # noqa: E402
+from cloud.validation import parse_request  # noqa: E402
+from ecg.beats import detect_r_peaks  # noqa: E402
+from ecg.context import LeadContext, contexts_of  # noqa: E402
+from ecg.delineate import measure, measure_leads  # noqa: E402
+from ecg.io import Record, read_record  # noqa: E402
+from ecg.model import load_model  # noqa: E402
+from ecg.screening import screen  # noqa: E402
+
+FIELDS = {"i": "dataI", "ii": "dataII", "iii": "dataIII", "avr": "dataAVR", "avl": "dataAVL", "avf": "dataAVF",
+          **{f"v{k}": f"dataV{k}" for k in range(1, 7)}}
+
+
+def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median CPU time (ms) of ``fn`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times) * 1000.0
+
+
+def _records(data: Path | None, folder: str, pattern: str, keep: Callable[[Record], bool], n: int,
+             fixture: str) -> list[Record]:
+    paths = sorted((data / folder).glob(pattern)) if data is not None and (data / folder).is_dir() else []
+    if not paths:
+        paths = sorted((REPO / "tests/fixtures" / fixture).glob("*.hea"))
+    out = []
+    for p in paths:
+        rec = read_record(p)
+        if keep(rec):
+            out.append(rec)
+        if len(out) == n:
+            break
+    return out
+
+
+def _payload(rec: Record) -> dict[str, Any]:
+    """An API request of the record: counts at 1000 per mV (every lead)."""
+    body: dict[str, Any] = {"recordId": f"bench-{rec.name}", "sampleRate": rec.fs_hz, "adcGain": 1000.0,
+                            "baseline": 0}
+    if rec.signals_mv.shape[1] == 1:
+        body["dataI"] = np.round(rec.signals_mv[:, 0] * 1000).astype(int).tolist()
+    else:
+        for j, name in enumerate(rec.lead_names):
+            body[FIELDS[name.lower()]] = np.round(rec.signals_mv[:, j] * 1000).astype(int).tolist()
+    return body
+
+
+def _ours_one(x: np.ndarray, fs: float) -> None:
+    ctx = LeadContext.of(x, fs)
+    screen(x, fs, context=ctx)
+    measure(x, fs, context=ctx)
+
+
+def _ours_twelve(rec: Record) -> None:
+    ctxs = contexts_of(rec.signals_mv, rec.fs_hz, rec.lead_names)
+    for name in ("i", "ii", "v1"):
+        j = rec.lead_index(name)
+        screen(ctxs[j].signal_mv, rec.fs_hz, context=ctxs[j])
+    measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, contexts=ctxs)
+
+
+def _median(rows: list[float]) -> float:
+    return float(statistics.median(rows)) if rows else float("nan")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import neurokit2 as nk
+
+    data = args.data if args.data is not None and args.data.is_dir() else None
+    singles = _records(data, "cinc2017", "A*.hea", lambda r: r.n_samples == int(30 * r.fs_hz), args.records, "cinc2017")
+    twelve = _records(data, "ludb/data", "*.hea", lambda r: r.signals_mv.shape[1] == 12, args.records12, "ludb")
+    load_model()
+    res: dict[str, Any] = {"load_before": os.getloadavg(), "data": str(data) if data else "fixtures",
+                           "records": len(singles), "records12": len(twelve), "neurokit2": nk.__version__}
+    rows: dict[str, list[float]] = {k: [] for k in (
+        "ours_1", "nk_1", "ours_12", "nk_12", "cloud_1", "cloud_12", "peaks_ours", "peaks_nk", "peaks_nk_clean")}
+    settings = PipelineSettings()
+    for rec in singles:
+        x, fs = rec.signals_mv[:, 0], rec.fs_hz
+        clean = nk.ecg_clean(x, sampling_rate=fs)
+        request = parse_request(_payload(rec))
+        rows["ours_1"].append(cpu_ms(lambda: _ours_one(x, fs), args.repeats))
+        rows["nk_1"].append(cpu_ms(lambda: nk.ecg_process(x, sampling_rate=fs), args.repeats))
+        rows["cloud_1"].append(cpu_ms(lambda: analyse(request, settings), args.repeats))
+        rows["peaks_ours"].append(cpu_ms(lambda: detect_r_peaks(x, fs), args.repeats))
+        rows["peaks_nk"].append(cpu_ms(lambda: nk.ecg_peaks(clean, sampling_rate=fs), args.repeats))
+        rows["peaks_nk_clean"].append(
+            cpu_ms(lambda: nk.ecg_peaks(nk.ecg_clean(x, sampling_rate=fs), sampling_rate=fs), args.repeats))
+    for rec in twelve:
+        request = parse_request(_payload(rec))
+        rows["ours_12"].append(cpu_ms(lambda: _ours_twelve(rec), args.repeats))
+        rows["nk_12"].append(cpu_ms(lambda: [nk.ecg_process(rec.signals_mv[:, j], sampling_rate=rec.fs_hz)
+                                             for j in range(12)], args.repeats))
+        rows["cloud_12"].append(cpu_ms(lambda: analyse(request, settings), args.repeats))
+    res["median_cpu_ms"] = {k: _median(v) for k, v in rows.items()}
+    res["linearity"] = _linearity(data, args.repeats)
+    res["load_after"] = os.getloadavg()
+    return res
+
+
+def _linearity(data: Path | None, repeats: int) -> list[dict[str, float]]:
+    path = data / "mitdb" / "100.hea" if data is not None and (data / "mitdb" / "100.hea").is_file() else None
+    rec = read_record(path or REPO / "tests/fixtures/mitdb/100_2min.hea")
+    x, fs = rec.signals_mv[:, 0], rec.fs_hz
+    out = []
+    for seconds in (30, 60, 120, 300, 600):
+        if seconds * fs > x.size:
+            break
+        seg = x[: int(seconds * fs)]
+        ms = cpu_ms(lambda: measure(seg, fs), max(1, repeats // 2 if seconds > 120 else repeats))
+        out.append({"seconds": seconds, "cpu_ms": ms, "ms_per_min": ms * 60.0 / seconds})
+    return out
+
+
+def report(res: dict[str, Any]) -> str:
+    m = res["median_cpu_ms"]
+    lines = [
+        f"data: {res['data']} ({res['records']} single-lead 30 s, {res['records12']} twelve-lead 10 s records); "
+        f"neurokit2 {res['neurokit2']}; load average {res['load_before'][0]:.1f} → {res['load_after'][0]:.1f}",
+        "",
+        "| what (CPU ms per record, median) | cardiolink | neurokit2 | ratio |",
+        "|---|---|---|---|",
+        f"| one lead 30 s: screen + measure (one context) vs `ecg_process` | {m['ours_1']:.1f} | {m['nk_1']:.1f} | "
+        f"{m['nk_1'] / m['ours_1']:.1f}× |",
+        f"| 12 leads 10 s: screen I/II/V1 + measure_leads vs `ecg_process` × 12 | {m['ours_12']:.1f} | "
+        f"{m['nk_12']:.1f} | {m['nk_12'] / m['ours_12']:.1f}× |",
+        f"| R peaks: `detect_r_peaks` (raw) vs `ecg_peaks` on a cleaned signal | {m['peaks_ours']:.2f} | "
+        f"{m['peaks_nk']:.2f} | {m['peaks_nk'] / m['peaks_ours']:.2f}× |",
+        f"| R peaks: `detect_r_peaks` (raw) vs `ecg_clean` + `ecg_peaks` | {m['peaks_ours']:.2f} | "
+        f"{m['peaks_nk_clean']:.2f} | {m['peaks_nk_clean'] / m['peaks_ours']:.2f}× |",
+        "",
+        "| cloud analysis in process (`cloud.pipeline.analyse`) | CPU ms per record | target |",
+        "|---|---|---|",
+        f"| one lead 30 s | {m['cloud_1']:.1f} | ≤ 12 |",
+        f"| 12 leads 10 s | {m['cloud_12']:.1f} | ≤ 50 |",
+        "",
+        "| `measure` on MIT-BIH 100 | CPU ms | ms per minute of ECG |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['seconds']} s | {r['cpu_ms']:.1f} | {r['ms_per_min']:.1f} |" for r in res["linearity"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--records", type=int, default=20)
+    ap.add_argument("--records12", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # neurokit2's own warnings
+        res = run(args)
+    if args.data is None or not args.data.is_dir():
+        print(f"note: {args.data} not found, the committed fixtures were used")
+    print(report(res))
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
