@@ -134,7 +134,7 @@ def find_ectopy(
     template = np.median(windows[dominant] if dominant.sum() >= 3 else windows, axis=0)
     padded = _windows(x, r, before + shift, after + shift)  # one extraction, then shifted views
     span = before + after + 1
-    corr = np.max([_correlation(_centred(padded[:, k : k + span]), template) for k in range(2 * shift + 1)], axis=0)
+    corr = _best_shift_correlation(padded, template, span)
     if np.median(corr[dominant]) < CLEAN_MIN_CORR:  # beats disagree among themselves: noise
         return Ectopy(int(r.size), (), ())
     ratio = np.ptp(windows, axis=1).mean(axis=1) / max(float(np.ptp(template, axis=0).mean()), 1e-9)
@@ -198,10 +198,13 @@ def _centred(windows: np.ndarray) -> np.ndarray:
     return windows - windows.mean(axis=1, keepdims=True)
 
 
-def _correlation(windows: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each beat with the template, averaged over leads."""
-    num = np.einsum("bsl,sl->bl", windows, template)
-    den = np.sqrt(np.einsum("bsl,bsl->bl", windows, windows) * np.einsum("sl,sl->l", template, template))
+def _best_shift_correlation(padded: np.ndarray, template: np.ndarray, span: int) -> np.ndarray:
+    """Per beat, the best over shifts of :func:`_correlation` of its ``span``-sample window
+    with the template (every shift in one call)."""
+    win = np.lib.stride_tricks.sliding_window_view(padded, span, axis=1)  # (beats, shifts, leads, span)
+    win = win - win.mean(axis=3, keepdims=True)
+    num = np.einsum("bklt,tl->bkl", win, template)
+    den = np.sqrt(np.einsum("bklt,bklt->bkl", win, win) * np.einsum("tl,tl->l", template, template))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(den > 0, num / den, 0.0)
-    return corr.mean(axis=1)
+    return corr.mean(axis=2).max(axis=1)
