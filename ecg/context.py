@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.delineation.lead import LeadWaves
     from ecg.quality import Quality
 
-__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for"]
+__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_views"]
 
 Delineator = Callable[["LeadContext"], "LeadWaves"]
 _T = TypeVar("_T")
@@ -210,3 +210,16 @@ def context_for(sig_mv: np.ndarray, fs_hz: float, context: LeadContext | None = 
         raise ValueError(f"the context holds {context.n_samples} samples at {context.fs_hz:g} Hz, "
                          f"not {np.asarray(sig_mv).shape[0]} at {float(fs_hz):g} Hz")
     return context
+
+
+def share_views(contexts: list[LeadContext]) -> None:
+    """Compute the delineator's views of every context that lacks them in one pass over
+    all leads (one recording: same rate and length); each context keeps its own."""
+    from ecg.delineation.filters import make_views_many
+
+    todo = [c for c in contexts if "views" not in c._cache]
+    if len(todo) < 2 or any(c.fs_hz != todo[0].fs_hz or c.n_samples != todo[0].n_samples for c in todo):
+        return
+    for c, views in zip(todo, make_views_many(np.column_stack([c.signal_mv for c in todo]), todo[0].fs_hz)):
+        c.computed["views"] += 1
+        c.provide("views", views)

@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from ecg.filters import zero_phase
 
-__all__ = ["LeadViews", "make_views", "HIGHPASS_HZ", "LOWPASS_HZ"]
+__all__ = ["LeadViews", "make_views", "make_views_many", "HIGHPASS_HZ", "LOWPASS_HZ"]
 
 #: baseline-wander corner of the zero-phase high-pass filter
 HIGHPASS_HZ = 0.5
@@ -93,18 +93,23 @@ def make_views(x_mv: np.ndarray, fs_hz: float) -> LeadViews:
     -------
     LeadViews
     """
-    clean = _band_limit(np.asarray(x_mv, dtype=np.float64), fs_hz)
+    return make_views_many(np.asarray(x_mv, dtype=np.float64)[:, None], fs_hz)[0]
 
-    def slope(sigma_s: float) -> np.ndarray:
-        sigma = max(sigma_s * fs_hz, 0.8)
-        return np.asarray(gaussian_filter1d(clean, sigma, order=1) * fs_hz)
 
-    smooth = np.asarray(gaussian_filter1d(clean, max(_SIGMA_WAVE_S * fs_hz, 0.8)))
-    return LeadViews(
-        clean_mv=clean,
-        smooth_mv=smooth,
-        slope_qrs=slope(_SIGMA_QRS_S),
-        slope_wave=slope(_SIGMA_WAVE_S),
-        slope_t=slope(_SIGMA_T_S),
-        fs_hz=float(fs_hz),
-    )
+def make_views_many(x_mv: np.ndarray, fs_hz: float) -> list[LeadViews]:
+    """:func:`make_views` of every column of ``(n_samples, n_leads)`` at once: each filter
+    runs once over all leads (the same arithmetic per lead, so the same views)."""
+    x = np.asarray(x_mv, dtype=np.float64)
+    clean = _band_limit(x[:, 0], fs_hz)[:, None] if x.shape[1] == 1 else _band_limit(x, fs_hz)
+
+    def gauss(sigma_s: float, order: int) -> np.ndarray:
+        y = gaussian_filter1d(clean, max(sigma_s * fs_hz, 0.8), axis=0, order=order)
+        return np.asarray(y * fs_hz if order else y)
+
+    smooth, s_qrs, s_wave, s_t = gauss(_SIGMA_WAVE_S, 0), gauss(_SIGMA_QRS_S, 1), gauss(_SIGMA_WAVE_S, 1), gauss(_SIGMA_T_S, 1)
+    col = np.ascontiguousarray
+    return [
+        LeadViews(clean_mv=col(clean[:, j]), smooth_mv=col(smooth[:, j]), slope_qrs=col(s_qrs[:, j]),
+                  slope_wave=col(s_wave[:, j]), slope_t=col(s_t[:, j]), fs_hz=float(fs_hz))
+        for j in range(x.shape[1])
+    ]
