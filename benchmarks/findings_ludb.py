@@ -36,6 +36,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -47,16 +48,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 STANDARD = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-REFERENCE = {
-    "af": ("rhythm: atrial fibrillation",),
-    "first_degree_av_block": ("i degree av block",),
-    "lbbb_pattern": ("complete left bundle branch block",),
-    "rbbb_pattern": ("complete right bundle branch block",),
-    "left_axis_deviation": ("electric axis of the heart: left axis deviation",),
-    "right_axis_deviation": ("electric axis of the heart: right axis deviation",),
-    "pac": ("atrial extrasystole",),
-    "pvc": ("ventricular extrasystole",),
+REFERENCE = {  # regular expressions on the lower-cased header comments
+    "af": r"rhythm: atrial fibrillation",
+    "first_degree_av_block": r"\bi degree av block",
+    "lbbb_pattern": r"(?<!in)complete left bundle branch block",
+    "rbbb_pattern": r"(?<!in)complete right bundle branch block",
+    "left_axis_deviation": r"electric axis of the heart: left axis deviation",
+    "right_axis_deviation": r"electric axis of the heart: right axis deviation",
+    "pac": r"atrial extrasystole",
+    "pvc": r"ventricular extrasystole",
 }
+#: the measured value each tunable finding rests on, and the limits tried by the CV
+MARGINS = {
+    "first_degree_av_block": ("prMs", (200.0, 205.0, 210.0, 215.0, 220.0)),
+    "lbbb_pattern": ("qrsMs", (120.0, 125.0, 130.0, 135.0, 140.0)),
+}
+TARGET_SPECIFICITY = {"first_degree_av_block": 0.97, "lbbb_pattern": 0.985}
 RATE_ONLY = ("long_qtc", "short_qtc")
 PVC_SYMBOLS = frozenset("V")
 PAC_SYMBOLS = frozenset("AaJS")
@@ -123,22 +130,51 @@ def ludb(data: Path) -> dict[str, Any]:
         text = " ".join(rec.comments).lower()
         body = analyse_mv(rec.p_signal, float(rec.fs), STANDARD, f"ludb-{name}")
         found = codes_of(body)
-        for code, statements in REFERENCE.items():
+        for code, pattern in REFERENCE.items():
             if code == "af" and "flutter" in text:
                 continue
-            ref = any(s in text for s in statements)
+            ref = re.search(pattern, text) is not None
             pairs[code].append((ref, code in found))
             if ref != (code in found):
                 false[code].append(f"{name}{'-' if ref else '+'}")
         for code in RATE_ONLY:
             rates[code] += code in found
         rows.append({"record": name, "found": sorted(found), "measurements": body.get("measurements"),
-                     "reference": sorted(c for c, st in REFERENCE.items() if any(x in text for x in st)),
+                     "reference": sorted(c for c, pat in REFERENCE.items() if re.search(pat, text)),
                      "flutter": "flutter" in text})
         print(f"ludb {name:>4}: {sorted(found)} {body.get('measurements')}", flush=True)
     out: dict[str, Any] = {code: {**tally(p), "errors": false[code]} for code, p in pairs.items()}
     out.update({code: {"reports": n, "records": len(names)} for code, n in rates.items()})
     out["per_record"] = rows
+    return out
+
+
+def margin_cv(rows: list[dict[str, Any]], n_folds: int = 5, seed: int = 11) -> dict[str, Any]:
+    """Cross-validated limit for each finding of :data:`MARGINS`.
+
+    Records are dealt into folds; on the other folds, the lowest limit reaching the target
+    specificity is chosen (the highest limit when none does) and applied to the held-out
+    fold. Returns the pooled held-out sensitivity/specificity and the limits chosen.
+    """
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(len(rows)) % n_folds
+    out: dict[str, Any] = {}
+    for code, (key, limits) in MARGINS.items():
+        ref = np.array([code in r["reference"] for r in rows])
+        found = np.array([code in r["found"] for r in rows])
+        value = np.array([(r["measurements"] or {}).get(key) or -1.0 for r in rows], dtype=float)
+        pred = {lim: found & (value >= lim) if key == "qrsMs" else found & (value > lim) for lim in limits}
+        held: list[tuple[bool, bool]] = []
+        chosen = []
+        for k in range(n_folds):
+            tr = fold != k
+            ok = [lim for lim in limits if np.sum(~ref[tr] & ~pred[lim][tr]) / max(np.sum(~ref[tr]), 1)
+                  >= TARGET_SPECIFICITY[code]]
+            lim = ok[0] if ok else limits[-1]
+            chosen.append(lim)
+            held += list(zip(ref[~tr].tolist(), pred[lim][~tr].tolist(), strict=True))
+        out[code] = {**tally(held), "limits_chosen_per_fold": chosen, "measure": key,
+                     "target_specificity": TARGET_SPECIFICITY[code]}
     return out
 
 
@@ -172,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"LUDB not found under {args.data}", file=sys.stderr)
         return 2
     result: dict[str, Any] = {"ludb": ludb(args.data)}
+    result["ludb_margin_cv"] = margin_cv(result["ludb"]["per_record"])
     if not args.skip_mitdb and (args.data / "mitdb").is_dir():
         result["mitdb_30s"] = mitdb_windows(args.data)
     for db, block in result.items():

@@ -55,7 +55,7 @@ class QrsLikeRule:
     min_amplitude: float = 0.4
     min_sharpness: float = 0.2
     max_sharpness: float = 2.0
-    min_recurrence: int = 2
+    min_recurrence: int = 8
 
     def __post_init__(self) -> None:
         for name in ("min_corr", "min_amplitude", "min_sharpness", "max_sharpness", "min_recurrence"):

@@ -300,6 +300,7 @@ def _shape_findings(
     qrs_ms: float | None,
     paced: bool,
     reasons: dict[str, str],
+    sex: Sex = None,
 ) -> tuple[float | None, list[Finding]]:
     """Frontal axis and the findings drawn from QRS shapes (axis deviation, BBB)."""
     shapes: dict[str, QrsShape | None] = {}
@@ -311,7 +312,8 @@ def _shape_findings(
         reasons["axis_deg"] = "needs usable leads I and aVF (or I and II)"
     morph = {k: (None if v is None else v.morphology) for k, v in shapes.items()}
     found = axis_findings(axis)
-    found += bundle_branch_findings(qrs_ms=qrs_ms, v1=morph["v1"], v6=morph["v6"], lead_i=morph["i"], paced=paced)
+    found += bundle_branch_findings(qrs_ms=qrs_ms, v1=morph["v1"], v6=morph["v6"], lead_i=morph["i"], paced=paced,
+                                    sex=sex)
     return axis, found
 
 
@@ -386,7 +388,7 @@ def measure_leads(
     qtc_b, qtc_f = qtc_ms(qt, rr)
     if qtc_b is None:
         reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
-    axis, shape_findings = _shape_findings(names, waves, glob, qrs, paced, reasons)
+    axis, shape_findings = _shape_findings(names, waves, glob, qrs, paced, reasons, sex)
     p_waves = pr is not None
     found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, qtc_fridericia_ms=qtc_f, heart_rate_bpm=hr,
                               p_waves=p_waves, paced=paced, sex=sex)
