@@ -64,6 +64,21 @@ class TestPostAnalysis:
         assert body["modelVersion"].endswith("+leads")
         assert body["diagnoses"][0]["code"] != "A"
         assert body["measurements"]["qrsMs"] is not None and 60 <= body["measurements"]["qrsMs"] <= 140
+        # the verdict is the one rule on the averaged class probabilities
+        from ecg.model import load_model
+        from ecg.screening import decide
+
+        probs = {d["code"]: d["probability"] for d in body["diagnoses"] if d["probability"] is not None}
+        verdict = decide(probs, body["heartRate"], load_model().decision)
+        assert (body["rhythm"]["code"], body["rhythm"]["category"]) == (verdict.code, verdict.category)
+
+    async def test_twelve_flat_leads_are_an_unreadable_answer(self, cloud: Any) -> None:
+        leads = {f"data{name}": [5] * 3000 for name in ("I", "II", "III", "V1", "V2")}
+        status, body = await cloud.post({"sampleRate": 300, "adcGain": 1000, **leads})
+        assert status == 200, body
+        assert (body["rhythm"]["code"], body["rhythm"]["category"]) == ("~", "unreadable")
+        assert body["heartRate"] is None and set(body["measurements"].values()) == {None}
+        assert body["diagnoses"] == [] and "flat" in body["quality"]["reasons"]
 
     async def test_twelve_leads_af_with_extrasystoles(self, cloud: Any, ludb_payload: Any) -> None:
         status, body = await cloud.post(ludb_payload("38"))
