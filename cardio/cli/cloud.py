@@ -81,6 +81,8 @@ async def check_login(url: str, token: str) -> str | None:
 def cmd_login(args: argparse.Namespace) -> int:
     """Check, then save the address and token."""
     settings = resolve_cloud(url=args.url, token=args.token, env={})  # validates the URL's form
+    if settings is None:  # cannot happen with a URL and a token given; keeps the types honest
+        raise CloudConfigError("flags", "give the URL and --token")
     if not args.no_check:
         print(f"checking {settings.url}…", file=sys.stderr, flush=True)
         problem = asyncio.run(check_login(settings.url, settings.token))

@@ -174,7 +174,7 @@ def _finish(args: argparse.Namespace, config: CompanionConfig, store: Store, out
     if rid is not None and not args.json:
         stored = store.get_recording(rid)
         print("\n".join(describe(stored, with_sync=False)))
-    if syncing:
+    if syncing and rid is not None:
         asyncio.run(_sync(args, config, store))
         if not args.json:
             after = store.get_recording(rid)
