@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 
 from companion.assembler import Feed, FrameAssembler
+from companion.recording import ContactEvent, contact_events_from
 from companion.resend import ResendPlanner
 from firmware import wire
 
@@ -126,6 +127,9 @@ class Central:
         self.planner = ResendPlanner(options.resend_timeout_s, wire.RESEND_CREDITS, 0.1)
         self.finished = False
         self.failed: Failed | None = None
+        #: the last status seen while acquiring said "paused" (contact lost); stays set when
+        #: the session then ends, so a recording stopped or aborted mid-pause ends "lost"
+        self.contact_lost = False
         self._events: list[Event] = []
         self._token = 0
         self._pending: tuple[int, bytes] | None = None  # (opcode, bytes) awaiting a reply
@@ -219,6 +223,8 @@ class Central:
             return
         self.status = status
         self.credits = status.resend_credits
+        if status.state in _ACQUIRING:
+            self.contact_lost = status.state == wire.STATE_PAUSED
         if status.state != self._state_seen:
             self._state_seen = status.state
             self._events.append(StatusChanged(status))
@@ -226,6 +232,19 @@ class Central:
             self._fail("no finger contact: the device stopped waiting")
         if status.state in _DONE and self._done_at is None:
             self._done_at = now
+
+    def contact_events(self, n_samples: int) -> list[ContactEvent]:
+        """Contact lost/regained events of the session so far (``n_samples`` = samples held).
+
+        Each frame flagged ``LEAD_OFF`` is a pause (lost, then regained where the trace
+        resumes); the session ends "lost" when the device aborted for lost contact or the
+        last status seen while acquiring said paused.
+        """
+        if self.assembler is None:
+            return []
+        summary = self.assembler.summary
+        lost_at_end = self.contact_lost or (summary is not None and summary.end_reason == wire.END_LEAD_OFF)
+        return contact_events_from(self.assembler.lead_off_samples(), n_samples, lost_at_end)
 
     def data_received(self, data: bytes, now: float) -> Feed:
         """A data-characteristic notification; returns what the assembler did with it."""

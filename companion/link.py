@@ -39,7 +39,7 @@ from companion.link_options import (
     LinkListener,
     LinkOptions,
 )
-from companion.recording import CONTACT_LOST, CONTACT_ON, ContactEvent, Recording
+from companion.recording import Recording
 from firmware import wire
 
 __all__ = ["RecordingSession", "LinkOptions", "LinkListener", "RadioBackends"]
@@ -158,7 +158,7 @@ class RecordingSession:
         summary = asm.summary
         end_reason = summary.end_reason if summary is not None else None
         expected = summary.total_samples if summary is not None else c.expected_samples
-        events = [ContactEvent(0, CONTACT_ON)] + [ContactEvent(i, CONTACT_LOST) for i in asm.lead_off_samples()]
+        events = c.contact_events(int(samples.shape[0]))
         device = dict(self.device)
         if end_reason is not None:
             device["end_reason"] = END_REASONS.get(end_reason, str(end_reason))

@@ -16,9 +16,13 @@ import numpy as np
 #: recordings shorter than this are kept as "too short" and never screened, seconds
 MIN_SCREENED_S = 20.0
 
-#: contact event kinds (the device's lead-off status)
+#: contact event kinds (the device's lead-off status): ``contact`` at the start, then a
+#: ``lost``/``regained`` pair per pause (both at the sample where the trace resumes, since the
+#: device records nothing while contact is lost), and a last ``lost`` when the session ended
+#: without contact (at ``n_samples``)
 CONTACT_ON = "contact"
 CONTACT_LOST = "lost"
+CONTACT_REGAINED = "regained"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,7 +34,7 @@ class ContactEvent:
     sample_index : int
         Index of the first sample the change applies to (0 = start of recording).
     kind : str
-        ``"contact"`` or ``"lost"``.
+        ``"contact"``, ``"lost"`` or ``"regained"``.
     """
 
     sample_index: int
@@ -42,6 +46,50 @@ class ContactEvent:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ContactEvent:
         return cls(sample_index=int(d["sample_index"]), kind=str(d["kind"]))
+
+
+def contact_events_from(resumed_at: list[int], n_samples: int, lost_at_end: bool) -> list[ContactEvent]:
+    """The contact events of a session, from where the device flagged a pause.
+
+    Parameters
+    ----------
+    resumed_at : list of int
+        Sample indices of the frames flagged ``LEAD_OFF`` (contact was lost just before
+        that sample and regained before it was recorded).
+    n_samples : int
+        Samples in the recording.
+    lost_at_end : bool
+        The session ended while contact was lost (aborted after too long a pause, or
+        stopped while paused).
+
+    Returns
+    -------
+    list of ContactEvent
+        ``contact`` at 0, a ``lost``/``regained`` pair at each resume index, and a final
+        ``lost`` at ``n_samples`` when ``lost_at_end``.
+    """
+    events = [ContactEvent(0, CONTACT_ON)]
+    for index in sorted(set(resumed_at)):
+        events += [ContactEvent(index, CONTACT_LOST), ContactEvent(index, CONTACT_REGAINED)]
+    if lost_at_end:
+        events.append(ContactEvent(n_samples, CONTACT_LOST))
+    return events
+
+
+def normalised_contact_events(events: list[ContactEvent], n_samples: int) -> list[ContactEvent]:
+    """Contact events with the ``regained`` that older recordings left implicit.
+
+    Recordings stored before ``regained`` existed hold only ``lost`` at the sample where
+    the trace resumed; a ``lost`` before the end without a ``regained`` at the same sample
+    gets one.
+    """
+    regained = {e.sample_index for e in events if e.kind == CONTACT_REGAINED}
+    out: list[ContactEvent] = []
+    for e in events:
+        out.append(e)
+        if e.kind == CONTACT_LOST and e.sample_index < n_samples and e.sample_index not in regained:
+            out.append(ContactEvent(e.sample_index, CONTACT_REGAINED))
+    return out
 
 
 @dataclasses.dataclass(slots=True)

@@ -114,10 +114,11 @@ class LiveListener(LinkListener):
         self._publish_contacts(assembler)
 
     def _publish_contacts(self, assembler: FrameAssembler) -> None:
-        """Mark on the live trace where contact was lost (the trace resumes there when it comes back)."""
+        """Mark on the live trace where contact was lost and regained (one sample: the trace is joined there)."""
         lost = assembler.lead_off_samples()
         for index in lost[self._contacts_sent:]:
             self._emit({"type": "contact", "sample_index": int(index), "state": "lost"})
+            self._emit({"type": "contact", "sample_index": int(index), "state": "regained"})
         self._contacts_sent = len(lost)
 
     def finished(self, recording_id: int | None, result: str | None = None) -> None:

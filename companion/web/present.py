@@ -24,7 +24,7 @@ import numpy as np
 
 from companion.localtime import when_text
 from companion.notes import Profile, symptom_words
-from companion.recording import CONTACT_LOST, MIN_SCREENED_S
+from companion.recording import CONTACT_LOST, CONTACT_REGAINED, MIN_SCREENED_S, normalised_contact_events
 from companion.store_models import RecordingSummary, StoredRecording
 from ecg.classes import SAFETY_TEXT, ClassTableError, by_category, by_code
 
@@ -287,24 +287,17 @@ def device_words(device: dict[str, Any]) -> str | None:
 
 
 def contact_events(stored: StoredRecording) -> list[tuple[float, str]]:
-    """Electrode contact changes as ``(seconds, words)``.
+    """Electrode contact changes as ``(seconds, words)``: "contact lost" / "contact regained".
 
-    A ``lost`` event marks the sample where the trace resumes after contact was lost (the
-    device flags the first frame after the loss), so unless a separate ``contact`` event
-    follows, it reads "contact lost; trace resumes here"; a later ``contact`` event reads
-    "contact regained".
+    The device records nothing while contact is lost, so a pause shows as "contact lost"
+    and "contact regained" at the same time (the trace is joined there); a session that
+    ended without contact ends with "contact lost". Older recordings that stored only
+    ``lost`` get their implicit ``regained`` (see ``normalised_contact_events``).
     """
     rec = stored.recording
-    kinds = [e.kind for e in rec.contact_events]
-    out: list[tuple[float, str]] = []
-    for i, event in enumerate(rec.contact_events):
-        t_s = event.sample_index / rec.sample_rate_hz
-        if event.kind == CONTACT_LOST:
-            regained_later = any(k != CONTACT_LOST for k in kinds[i + 1:])
-            out.append((t_s, "contact lost" if regained_later else "contact lost; trace resumes here"))
-        elif i > 0 and kinds[i - 1] == CONTACT_LOST:
-            out.append((t_s, "contact regained"))
-    return out
+    words = {CONTACT_LOST: "contact lost", CONTACT_REGAINED: "contact regained"}
+    return [(e.sample_index / rec.sample_rate_hz, words[e.kind])
+            for e in normalised_contact_events(rec.contact_events, rec.n_samples) if e.kind in words]
 
 
 def profile_words(profile: Profile | None) -> str | None:

@@ -108,14 +108,18 @@ MARKER_COLOUR = "#c2410c"
 def _draw_markers(ax: Axes, strip: Strip, markers: tuple[tuple[float, str], ...]) -> None:
     """Dashed vertical lines with a label at each event that falls on this strip."""
     for seg in strip.segments:
+        stacked: dict[float, int] = {}  # labels at the same time go one above the other
         for t_s, text in markers:
             if not seg.t0_s <= t_s < seg.t1_s:
                 continue
             x_s = seg.x0_s + (t_s - seg.t0_s)
-            ax.plot([x_s, x_s], [strip.bottom_mv, strip.top_mv], color=MARKER_COLOUR, linewidth=0.8,
-                    linestyle=(0, (3, 2)), zorder=4)
-            ax.text(x_s + 0.04, strip.bottom_mv + 0.15, text, fontsize=7, color=MARKER_COLOUR, va="bottom",
-                    ha="left", zorder=5)
+            row = stacked.get(t_s, 0)
+            stacked[t_s] = row + 1
+            if row == 0:
+                ax.plot([x_s, x_s], [strip.bottom_mv, strip.top_mv], color=MARKER_COLOUR, linewidth=0.8,
+                        linestyle=(0, (3, 2)), zorder=4)
+            ax.text(x_s + 0.04, strip.bottom_mv + 0.15 + 0.3 * row, text, fontsize=7, color=MARKER_COLOUR,
+                    va="bottom", ha="left", zorder=5)
 
 
 def _draw_header(fig: Figure, page: PageLayout, header: ReportHeader) -> None:

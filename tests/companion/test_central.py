@@ -184,6 +184,32 @@ class TestFaults:
         assert assembled(c) == recorded(pair) and 0 < len(recorded(pair)) < 20 * FS
         assert any(isinstance(e, proto.StatusChanged) and e.status.state == wire.STATE_PAUSED for e in pair.events)
 
+    def test_contact_lost_and_regained_are_both_recorded_where_the_trace_resumes(self) -> None:
+        """Issue 14: each pause is a lost/regained pair at the splice; no "lost" without "regained"."""
+        pair = Pair(Device(settle_ms=500, lead_off_abort_ms=3000), make(20), 244)
+        pair.connect()
+        off = [(900, 1200), (2400, 2700)]  # two 1 s pauses, each followed by a settled contact
+        pair.run(signal(FS * 30), lead_off=lambda i: any(a <= i < b for a, b in off))
+        c = pair.central
+        assert c.finished and c.assembler is not None and c.assembler.verified()
+        dev = pair.dev.rec
+        splices = [dev.break_at[i] for i in range(dev.nbreaks) if dev.break_flags[i] & wire.FLAG_LEAD_OFF]
+        assert len(splices) == 2 and c.assembler.lead_off_samples() == splices
+        events = [(e.sample_index, e.kind) for e in c.contact_events(len(recorded(pair)))]
+        assert events == [(0, "contact")] + [(i, k) for i in splices for k in ("lost", "regained")]
+        assert not c.contact_lost and c.assembler.summary is not None
+        assert c.assembler.summary.end_reason == wire.END_DURATION
+
+    def test_a_session_aborted_without_contact_ends_lost(self) -> None:
+        pair = Pair(Device(settle_ms=500, lead_off_abort_ms=3000), make(20), 244)
+        pair.connect()
+        pair.run(signal(FS * 25), lead_off=lambda i: i >= 1500)  # contact never comes back
+        c = pair.central
+        n = len(recorded(pair))
+        assert c.finished and c.assembler is not None and 0 < n < 20 * FS
+        events = [(e.sample_index, e.kind) for e in c.contact_events(n)]
+        assert events == [(0, "contact"), (n, "lost")]
+
     def test_a_stalled_front_end_ends_the_session_with_reason_fault(self) -> None:
         pair = Pair(Device(settle_ms=0, stall_ms=2000), make(10), 244)
         pair.connect()

@@ -223,7 +223,11 @@ class TestRealSignals:
         _, stored, device_samples, _, ui = await _record(tmp_path, source="synthetic:leadoff")
         rec = stored.recording
         assert "Contact lost — keep your fingers on the electrodes" in ui.prompts
-        assert [e.kind for e in rec.contact_events].count("lost") >= 1
+        kinds = [e.kind for e in rec.contact_events]
+        assert kinds[0] == "contact" and kinds.count("lost") >= 1 and kinds.count("lost") == kinds.count("regained")
+        pauses = [e.sample_index for e in rec.contact_events if e.kind == "lost"]
+        assert pauses == [e.sample_index for e in rec.contact_events if e.kind == "regained"]
+        assert all(0 < i < rec.n_samples for i in pauses)
         assert rec.complete and rec.verified
         np.testing.assert_array_equal(rec.samples, device_samples)
 
@@ -314,4 +318,5 @@ class TestContactProblems:
         assert "Contact lost — keep your fingers on the electrodes" in ui.prompts
         assert stored.state == "incomplete" and not rec.complete and rec.verified
         assert rec.device["end_reason"] == "lead_off" and 0 < rec.n_samples < 9000
+        assert rec.contact_events[-1].kind == "lost" and rec.contact_events[-1].sample_index == rec.n_samples
         np.testing.assert_array_equal(rec.samples, device_samples)

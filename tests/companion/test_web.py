@@ -311,10 +311,16 @@ def test_contact_loss_is_marked_on_the_report_and_in_words(tmp_path: Path) -> No
                     contact_events=[ContactEvent(0, "contact"), ContactEvent(3600, "lost")])
     with Store.open(CompanionConfig.resolve(data_dir=tmp_path, env={})) as store:
         stored = store.get_recording(store.add_recording(rec))
-    assert contact_events(stored) == [(12.0, "contact lost; trace resumes here")]
+    # a recording stored before "regained" existed: its lost-at-the-splice gains the regained
+    assert contact_events(stored) == [(12.0, "contact lost"), (12.0, "contact regained")]
+    rec.contact_events = [ContactEvent(0, "contact"), ContactEvent(3600, "lost"), ContactEvent(3600, "regained"),
+                          ContactEvent(9000, "lost")]
+    with Store.open(CompanionConfig.resolve(data_dir=tmp_path / "b", env={})) as store:
+        stored = store.get_recording(store.add_recording(rec))
+    assert [e.kind for e in stored.recording.contact_events] == ["contact", "lost", "regained", "lost"]
     header = report_header(stored)
-    assert header.markers == ((12.0, "contact lost; trace resumes here"),)
-    assert any("contact lost" in line for line in header.findings)
+    assert header.markers == ((12.0, "contact lost"), (12.0, "contact regained"), (30.0, "contact lost"))
+    assert "contact lost at 12.0 s; contact regained at 12.0 s; contact lost at 30.0 s" in header.findings
 
 
 def test_live_listener_marks_contact_loss_on_the_live_trace() -> None:
@@ -342,8 +348,9 @@ def test_live_listener_marks_contact_loss_on_the_live_trace() -> None:
     listener.progress(asm, 9000)  # type: ignore[arg-type]
     listener.progress(asm, 9000)  # type: ignore[arg-type]
     contacts = [m for m in sent if m["type"] == "contact"]
-    assert contacts == [{"type": "contact", "sample_index": 900, "state": "lost"}]
-    assert validate_message(contacts[0]) == contacts[0]
+    assert contacts == [{"type": "contact", "sample_index": 900, "state": "lost"},
+                        {"type": "contact", "sample_index": 900, "state": "regained"}]
+    assert all(validate_message(m) == m for m in contacts)
 
 
 def test_terminal_progress_clears_connection_lost_once_samples_flow() -> None:

@@ -74,11 +74,15 @@
       ctx.stroke();
       ctx.strokeStyle = "#c2410c"; ctx.fillStyle = "#c2410c"; ctx.setLineDash([6, 4]);
       ctx.font = `${12 * (window.devicePixelRatio || 1)}px system-ui, sans-serif`;
+      const rows = {};  // labels at the same sample go one above the other
       for (const c of contacts) {
         if (c.index < start || c.index >= received) continue;
         const x = ((c.index - start) / fsHz) * pxPerS;
-        ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke();
-        ctx.fillText(c.state === "lost" ? "contact lost" : "contact back", x + 4, h - 8);
+        const row = rows[c.index] || 0;
+        rows[c.index] = row + 1;
+        if (row === 0) { ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke(); }
+        const lineH = 16 * (window.devicePixelRatio || 1);
+        ctx.fillText(c.state === "lost" ? "contact lost" : "contact regained", x + 4, h - 8 - row * lineH);
       }
       ctx.setLineDash([]);
     }
