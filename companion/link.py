@@ -34,6 +34,7 @@ from companion.discovery import RadioBackends, connect, find_device, read_device
 from companion.errors import DeviceProtocolError, LinkError, RecordingAbortedError
 from companion.link_options import (
     END_REASONS,
+    PROMPT_CONNECTING,
     PROMPT_RECONNECTING,
     STATE_PROMPTS,
     LinkListener,
@@ -124,6 +125,8 @@ class RecordingSession:
             self.backends, address=self.options.address, name_prefix=self.options.name_prefix,
             timeout_s=self.options.scan_timeout_s,
         )
+        found = self._ble_device
+        self.listener.prompt(PROMPT_CONNECTING.format(device=found.name or found.address or "the device"))
         await self._open()
         try:
             await self._drive()

@@ -9,6 +9,7 @@ from companion.assembler import FrameAssembler
 from companion.recording import Recording
 from firmware import wire
 
+PROMPT_CONNECTING = "Connecting to {device}…"  # between finding the device and "connected"
 PROMPT_PLACE = "Place both fingers on the electrodes"
 PROMPT_RECORDING = "Recording — keep still and relaxed"
 PROMPT_LOST = "Contact lost — keep your fingers on the electrodes"

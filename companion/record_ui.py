@@ -35,6 +35,12 @@ def live_heart_rate_bpm(samples: np.ndarray, fs_hz: float, gain: float, baseline
         return None
 
 
+def connected_text(device: dict[str, Any]) -> str:
+    """``connected to NAME (ADDRESS), firmware X.Y`` for the terminal."""
+    return (f"connected to {device.get('name') or '?'} ({device.get('address')}), "
+            f"firmware {device.get('firmware_revision') or device.get('firmware')}")
+
+
 class RichRecordUI(LinkListener):
     """Shows the session on the terminal (stderr)."""
 
@@ -68,10 +74,7 @@ class RichRecordUI(LinkListener):
         self.console.print(f"[yellow]» {text}[/yellow]")
 
     def connected(self, device: dict[str, Any]) -> None:
-        self.console.print(
-            f"connected to {device.get('name') or '?'} ({device.get('address')}), "
-            f"firmware {device.get('firmware_revision') or device.get('firmware')}"
-        )
+        self.console.print(connected_text(device))
 
     def started(
         self, session_id: int, fs_hz: float, expected_samples: int, adc_gain_counts_per_mv: float, baseline_counts: int
@@ -122,6 +125,9 @@ class QuietUI(LinkListener):
 
     def prompt(self, text: str) -> None:
         self.console.print(f"» {text}", highlight=False)
+
+    def connected(self, device: dict[str, Any]) -> None:
+        self.console.print(connected_text(device), highlight=False)
 
     def close(self) -> None:
         pass

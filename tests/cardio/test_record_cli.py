@@ -28,6 +28,20 @@ class TestRecordCommand:
         rows = json.loads(capsys.readouterr().out)
         assert [r["id"] for r in rows] == [1] and rows[0]["complete"] is True
 
+    def test_progress_says_connecting_between_finding_and_connected(self, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+        """Issue 14: no silent seconds before "connected": finding, connecting, connected, then the prompts."""
+        code = main(["record", "--simulate", "--sim-speed", "30", "--quiet", "--no-sync", "--data-dir", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        lines = err.splitlines()
+
+        def first(text: str) -> int:
+            return next(i for i, line in enumerate(lines) if text in line)
+
+        assert first("Starting the simulated device") < first("Connecting to cardiolink") < first("connected to") \
+            < first("Place both fingers on the electrodes") < first("Recording — keep still")
+
     def test_look_alike_refused_with_clear_message(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         code = main(["record", "--simulate", "--sim-speed", "30", "--sim-no-ecg-service", "--scan-timeout", "3",
                      "--no-sync", "--json", "--data-dir", str(tmp_path)])
