@@ -20,6 +20,22 @@ from simulator.link import VirtualLink
 from simulator.probe import record_once
 
 
+#: how long the subprocess may take to start and advertise on a loaded machine, seconds
+ADVERTISING_TIMEOUT_S = 120.0
+
+
+async def _read_until(stream: asyncio.StreamReader, text: str, timeout_s: float) -> str:
+    """Lines of ``stream`` up to and including the first that holds ``text`` (fails on EOF or timeout)."""
+    seen = ""
+    async with asyncio.timeout(timeout_s):
+        while text not in seen:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"the simulator exited before {text!r}; it printed: {seen!r}")
+            seen += line.decode()
+    return seen
+
+
 class TestHciTransport:
     async def test_cardio_sim_over_a_tcp_hci_transport(self) -> None:
         sock = socket.socket()
@@ -32,10 +48,15 @@ class TestHciTransport:
         client_backend, scanner_backend = make_backends(central)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "simulator.cli", "--transport", f"tcp-client:127.0.0.1:{port}",
-            "--speed", "20", "--run-for", "40",
+            "--speed", "20", "--run-for", "300",  # stopped by terminate() below; the bound is only a safety net
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
+        seen = ""
         try:
+            # the subprocess prints this once its device advertises: only then does the scan start,
+            # so a slow start on a loaded machine cannot use up the scan's 10 s
+            assert proc.stdout is not None
+            seen = await _read_until(proc.stdout, "waiting for a central on tcp-client:", ADVERTISING_TIMEOUT_S)
             result = await record_once(
                 "C0:DE:CA:4D:00:01", client_backend=client_backend, scanner_backend=scanner_backend,
                 duration_s=5, fs_hz=250, timeout_s=40,
@@ -47,6 +68,6 @@ class TestHciTransport:
             out, _err = await asyncio.wait_for(proc.communicate(), 20)
             transport.server.close()
             await transport.close()
-        text = out.decode()
+        text = seen + out.decode()
         assert "waiting for a central on tcp-client:" in text
         assert "START 5 s at 250 Hz -> ok" in text
