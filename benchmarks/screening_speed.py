@@ -22,7 +22,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 _REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_REPO))
 
+from benchmarks.analysis_cost import cpu_ms  # noqa: E402
 from ecg import beats  # noqa: E402
 from ecg.io import read_record  # noqa: E402
 from ecg.model import load_model, prepare_signal, signal_windows  # noqa: E402
@@ -41,13 +41,8 @@ from ecg.screening import screen  # noqa: E402
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000.0
+    """Median CPU time (ms, ``time.process_time``) after a warm-up: the figure a shared machine keeps."""
+    return cpu_ms(fn, repeats)
 
 
 def _records(data: Path, n: int) -> list[tuple[str, np.ndarray, float]]:

@@ -24,7 +24,7 @@ __all__ = ["butter_sos", "butter_sos_zi", "butter_tf", "zero_phase_steady", "zer
 Band = float | tuple[float, float]
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
+def _frozen(a: object) -> np.ndarray:
     # shared between callers: nobody may change it (scipy's sosfilt needs a writable
     # buffer, so the flag cannot enforce it)
     return np.ascontiguousarray(a, dtype=np.float64)

@@ -162,7 +162,7 @@ def welch_psd(x: np.ndarray, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np
     with every segment transformed in one call instead of one by one."""
     step = nperseg - nperseg // 2
     n_seg = (x.size - nperseg // 2) // step
-    win = _sps.get_window("hann", nperseg)
+    win = np.asarray(_sps.get_window("hann", nperseg), dtype=np.float64)
     segs = np.lib.stride_tricks.as_strided(x, (n_seg, nperseg), (step * x.strides[0], x.strides[0]), writeable=False)
     spec = np.fft.rfft((segs - segs.mean(axis=1, keepdims=True)) * win, axis=1)
     p = (spec.real**2 + spec.imag**2).mean(axis=0) / (fs_hz * float(win @ win))

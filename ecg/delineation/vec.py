@@ -44,7 +44,7 @@ def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if mask.shape[1] == 0:
         z = np.zeros(mask.shape[0], dtype=np.int64)
         return z.astype(bool), z
-    return mask.any(axis=1), np.argmax(mask, axis=1)
+    return np.asarray(mask.any(axis=1)), np.asarray(np.argmax(mask, axis=1))
 
 
 def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
