@@ -11,11 +11,10 @@ never sees a different preparation at run time.
 
 from __future__ import annotations
 
-from fractions import Fraction
-from functools import lru_cache
-
 import numpy as np
-from scipy import signal as sps
+
+from ecg.filters import zero_phase
+from ecg.preprocess import resample
 
 __all__ = ["MODEL_FS_HZ", "CLIP", "CLASSES", "prepare", "resample_to"]
 
@@ -31,23 +30,16 @@ _BLOCK_S = 1.0
 _MIN_SCALE = 1e-6
 
 
-@lru_cache(maxsize=16)
-def _highpass_sos(fs_hz: float) -> np.ndarray:
-    return np.asarray(sps.butter(2, _HIGHPASS_HZ, btype="highpass", fs=fs_hz, output="sos"))
-
-
 def resample_to(x: np.ndarray, fs_hz: float, target_fs_hz: float) -> np.ndarray:
-    """Polyphase resampling of a 1-D signal from ``fs_hz`` to ``target_fs_hz``.
+    """Polyphase resampling of a 1-D signal from ``fs_hz`` to ``target_fs_hz``
+    (the project's one resampler, :func:`ecg.preprocess.resample`).
 
     Examples
     --------
     >>> resample_to(np.zeros(500), 500.0, 250.0).shape
     (250,)
     """
-    if abs(fs_hz - target_fs_hz) < 1e-9:
-        return np.asarray(x, dtype=np.float64)
-    ratio = Fraction(target_fs_hz / fs_hz).limit_denominator(1000)
-    return sps.resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator)
+    return resample(np.asarray(x, dtype=np.float64).reshape(-1), fs_hz, target_fs_hz)[0]
 
 
 def typical_amplitude(x: np.ndarray, fs_hz: float) -> float:
@@ -82,6 +74,6 @@ def prepare(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     """
     x = resample_to(sig_mv, fs_hz, MODEL_FS_HZ)
     pad = int(min(x.size - 1, MODEL_FS_HZ))
-    x = sps.sosfiltfilt(_highpass_sos(MODEL_FS_HZ), x, padlen=max(pad, 0))
+    x = zero_phase(x, 2, _HIGHPASS_HZ, "highpass", MODEL_FS_HZ, padlen=max(pad, 0))
     scale = max(typical_amplitude(x, MODEL_FS_HZ), _MIN_SCALE)
     return np.clip(x / scale, -CLIP, CLIP).astype(np.float32)
