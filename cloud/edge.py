@@ -37,8 +37,7 @@ from cloud.errors import RequestError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: the app's parse pool and body deadline (set by cloud.app.create_app, used by the web page too)
-PARSE_KEY = web.AppKey("parse_pool", "ParsePool")
+#: the app's body deadline (set by cloud.app.create_app, used by the web page too; PARSE_KEY below)
 BODY_TIMEOUT_KEY = web.AppKey("body_timeout_s", float)
 #: content codings whose bytes the server decodes (aiohttp decompresses them as they arrive)
 DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
@@ -193,6 +192,10 @@ class ParsePool:
             self._waiting -= 1
 
 
+#: the app's parse pool (set by cloud.app.create_app, used by the web page too)
+PARSE_KEY = web.AppKey("parse_pool", ParsePool)
+
+
 # --- logs ----------------------------------------------------------------------------------------
 
 _SECRET_PATTERNS = (
@@ -275,10 +278,11 @@ def install_log_redaction() -> None:
 class SafeAccessLogger(AbstractAccessLogger):
     """One access-log line per request: method, path **without the query**, status, size, time."""
 
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time_s: float) -> None:
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:  # noqa: A002
+        # (``time`` is the base class' parameter name, seconds the request took)
         if self.logger.isEnabledFor(logging.INFO):
             self.logger.info('%s "%s %s" %s %s %.3fs', request.remote, request.method, request.rel_url.path[:200],
-                             response.status, response.body_length, time_s)
+                             response.status, response.body_length, time)
 
 
 def quiet_loop_errors(loop: asyncio.AbstractEventLoop, interval_s: float = LOOP_ERROR_INTERVAL_S) -> None:

@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import urllib.parse
 from dataclasses import dataclass
 from html import escape
@@ -138,16 +139,14 @@ def payload_from_csv(text: str, fs_hz: float, adc_gain: float, baseline: int) ->
 
 def _header(result: dict[str, Any], duration_s: float, source: str) -> ReportHeader:
     diagnoses = [d for d in result.get("diagnoses") or [] if isinstance(d, dict)]
-    meas = result.get("measurements") or {}
-
-    def num(value: Any) -> float | None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-        return float(value) if ok else None
+    meas = result.get("measurements")
+    meas = meas if isinstance(meas, dict) else {}
 
     quality = result.get("quality")
     if isinstance(quality, dict):
         quality = "good" if quality.get("readable") else "unreadable: " + ", ".join(map(str, quality.get("reasons", [])))
-    rhythm = result.get("rhythm") if isinstance(result.get("rhythm"), dict) else {}
+    rhythm = result.get("rhythm")
+    rhythm = rhythm if isinstance(rhythm, dict) else {}
     try:  # the class table's words for the answer's rhythm (issue 14); else the top diagnosis
         words: str | None = by_category(str(rhythm.get("category"))).patient_label
     except ClassTableError:
@@ -155,8 +154,9 @@ def _header(result: dict[str, Any], duration_s: float, source: str) -> ReportHea
     return ReportHeader(
         title="ECG analysis report", record_id=str(result.get("recordId", ""))[:36] or None, device=source,
         duration_s=round(duration_s, 1), result=words,
-        heart_rate_bpm=num(result.get("heartRate")), pr_ms=num(meas.get("prMs")), qrs_ms=num(meas.get("qrsMs")),
-        qt_ms=num(meas.get("qtMs")), qtc_ms=num(meas.get("qtcMs")), quality=None if quality is None else str(quality),
+        heart_rate_bpm=_finite(result.get("heartRate")), pr_ms=_finite(meas.get("prMs")),
+        qrs_ms=_finite(meas.get("qrsMs")), qt_ms=_finite(meas.get("qtMs")), qtc_ms=_finite(meas.get("qtcMs")),
+        quality=None if quality is None else str(quality),
         findings=tuple(str(d.get("label")) for d in diagnoses if d.get("probability") is None)[:5],  # findings only
         source=f"cloud model {result.get('modelVersion', '?')}", safety=SAFETY_TEXT,
     )
@@ -164,9 +164,16 @@ def _header(result: dict[str, Any], duration_s: float, source: str) -> ReportHea
 
 def _probability(diagnosis: dict[str, Any], fmt: str) -> str:
     """A diagnosis' probability formatted, or "" for findings (which have none)."""
-    value = diagnosis.get("probability")
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
-    return fmt.format(float(value)) if ok else ""
+    value = _finite(diagnosis.get("probability"))
+    return "" if value is None else fmt.format(value)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    out = float(value)
+    return out if math.isfinite(out) else None
 
 
 def _client_key(request: web.Request) -> str:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from cloud.errors import OverCapacity, QueueFull, QueueUnavailable
 from cloud.queues.base import DeadLetter, Delivery, QueueStats
@@ -125,17 +126,16 @@ class RedisQueue:
             "xautoclaim",
             self._redis.xautoclaim(self.stream, GROUP, consumer, int(self.claim_idle_s * 1000), "0-0", count=1),
         )
-        entries = reclaimed[1]
+        entries = _stream_entries(_part(reclaimed, 1, "xautoclaim"), "xautoclaim")
         if not entries:
             block_ms = max(1, int(min(timeout_s, BLOCK_MAX_S) * 1000))
             read = await self._call(
                 "xreadgroup", self._redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=block_ms)
             )
-            entries = read[0][1] if read else []
+            entries = _stream_entries(_part(_part(read, 0, "xreadgroup"), 1, "xreadgroup"), "xreadgroup") if read else []
         if not entries:
             return None
         entry_id, fields = entries[0]
-        entry_id = _text(entry_id)
         delivered = await self._call("hincrby", self._redis.hincrby(self.deliveries_key, entry_id, 1))
         previous = int(fields.get(b"attempts", b"0") or 0)
         return Delivery(entry_id, bytes(fields.get(b"payload", b"")), previous + int(delivered))
@@ -155,7 +155,7 @@ class RedisQueue:
         )
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        fields = {"job": delivery.id, "reason": reason[:2000], "attempts": delivery.attempts, "payload": delivery.payload}
+        fields: dict[FieldT, EncodableT] = {"job": delivery.id, "reason": reason[:2000], "attempts": delivery.attempts, "payload": delivery.payload}
         await self._call(
             "dead-letter", self._redis.xadd(self.dead_key, fields, maxlen=DEAD_LETTERS_KEPT, approximate=True)
         )
@@ -168,16 +168,22 @@ class RedisQueue:
 
     async def stats(self) -> QueueStats:
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xlen(self.stream).get(self.bytes_key).xlen(self.dead_key)
+            pipe.xlen(self.stream)
+            pipe.get(self.bytes_key)
+            pipe.xlen(self.dead_key)
             jobs, size, dead = await self._call("stats", pipe.execute())
         return QueueStats(jobs=int(jobs), bytes=int(size or 0), dead_letters=int(dead))
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = await self._call("xrevrange", self._redis.xrevrange(self.dead_key, count=limit))
-        return [
-            DeadLetter(_text(f[b"job"]), _text(f[b"reason"]), int(f[b"attempts"]), bytes(f[b"payload"]))
-            for _, f in reversed(rows)
-        ]
+        rows = _stream_entries(await self._call("xrevrange", self._redis.xrevrange(self.dead_key, count=limit)),
+                               "xrevrange")
+        try:
+            return [
+                DeadLetter(_text(f[b"job"]), _text(f[b"reason"]), int(f[b"attempts"]), bytes(f[b"payload"]))
+                for _, f in reversed(rows)
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise QueueUnavailable(f"redis xrevrange: a dead letter lacks a field ({type(exc).__name__}: {exc})") from None
 
     async def publish(self, event: dict[str, Any]) -> None:
         await self._call("publish", self._redis.publish(self.channel, json.dumps(event)))
@@ -213,6 +219,33 @@ class RedisQueue:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _part(reply: object, index: int, what: str) -> object:
+    """Element ``index`` of a list reply, or a clear error when Redis answered something else."""
+    if not isinstance(reply, (list, tuple)) or len(reply) <= index:
+        raise QueueUnavailable(f"redis {what} answered an unexpected {type(reply).__name__}")
+    return reply[index]
+
+
+def _stream_entries(reply: object, what: str) -> list[tuple[str, dict[Any, Any]]]:
+    """``[(id, fields)]`` of a stream reply (XAUTOCLAIM, XREADGROUP, XREVRANGE), checked.
+
+    Entries deleted meanwhile (Redis 6.2 reports them with nil fields) are left out.
+    """
+    if reply is None:
+        return []
+    if not isinstance(reply, (list, tuple)):
+        raise QueueUnavailable(f"redis {what} answered an unexpected {type(reply).__name__}")
+    out: list[tuple[str, dict[Any, Any]]] = []
+    for item in reply:
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise QueueUnavailable(f"redis {what} answered an unexpected entry {type(item).__name__}")
+        if isinstance(item[1], dict):
+            out.append((_text(item[0]), item[1]))
+        elif item[1] is not None:
+            raise QueueUnavailable(f"redis {what} answered entry fields of type {type(item[1]).__name__}")
+    return out
 
 
 def _decode_event(data: Any) -> dict[str, Any] | None:
