@@ -8,7 +8,7 @@ MODEL = "cardiolink-esp32"
 # recording
 DEFAULT_FS_HZ = 300  # AD8232: 250/300/500; MAX30003: 128/256/512 (use 256)
 DEFAULT_DURATION_S = 30
-CAPACITY_SAMPLES = 18000  # 36 kB of int16: 30 s at 500 Hz or 60 s at 300 Hz
+CAPACITY_SAMPLES = 0  # 0: sized at boot to the front end's highest rate x DEFAULT_DURATION_S (AD8232: 15,000 = 30 kB)
 SETTLE_MS = 500  # contact must hold this long before samples count
 LEAD_OFF_ABORT_MS = 5000  # contact lost longer than this aborts the recording
 WAIT_TIMEOUT_MS = 60000  # no contact this long after START -> back to idle

@@ -95,13 +95,18 @@ async def battery(radio):
         await asyncio.sleep(config.BATTERY_PERIOD_S)
 
 
+def capacity_samples(fe):
+    # one recording at the fastest rate the front end offers, allocated once at boot
+    return config.CAPACITY_SAMPLES or max(fe.RATES_HZ) * config.DEFAULT_DURATION_S
+
+
 async def run():
     fe = make_front_end()
     dev = Device.for_front_end(
         fe,
         default_fs_hz=config.DEFAULT_FS_HZ,
         default_duration_s=config.DEFAULT_DURATION_S,
-        capacity_samples=config.CAPACITY_SAMPLES,
+        capacity_samples=capacity_samples(fe),
         settle_ms=config.SETTLE_MS,
         lead_off_abort_ms=config.LEAD_OFF_ABORT_MS,
         wait_timeout_ms=config.WAIT_TIMEOUT_MS,

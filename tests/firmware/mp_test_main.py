@@ -134,6 +134,12 @@ def _signal(i):
 async def _scenario(machine):
     from firmware import main as fw_main
 
+    class _FastFrontEnd:
+        RATES_HZ = (250, 300, 500)
+
+    # the buffer is sized at boot to one recording at the front end's fastest rate
+    assert fw_main.config.CAPACITY_SAMPLES == 0
+    assert fw_main.capacity_samples(_FastFrontEnd) == 500 * fw_main.config.DEFAULT_DURATION_S
     task = asyncio.create_task(fw_main.run())
     await asyncio.sleep_ms(30)
     ble = _BLE.last
