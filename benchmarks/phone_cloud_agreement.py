@@ -24,10 +24,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import wfdb  # noqa: E402
-
 from cloud.pipeline import PipelineSettings, analyse  # noqa: E402
 from cloud.validation import parse_request  # noqa: E402
+from ecg.io import read_record  # noqa: E402
 from ecg.screening import screen  # noqa: E402
 
 
@@ -48,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = sorted(rng.choice(names, size=min(args.n, len(names)), replace=False))
     max_diff, code_diff, cat_diff, categories = 0.0, 0, 0, {}
     for name in chosen:
-        rec = wfdb.rdrecord(str(args.data / name), physical=False)
-        counts = rec.d_signal[:, 0].astype(np.int64)
-        gain, baseline, fs = float(rec.adc_gain[0]), int(rec.baseline[0]), float(rec.fs)
+        rec = read_record(args.data / name)
+        if rec.adc_gain is None or rec.baseline is None:
+            raise SystemExit(f"{name}: no ADC gain/baseline in its header")
+        gain, baseline, fs = float(rec.adc_gain), int(rec.baseline), float(rec.fs_hz)
+        counts = np.rint(rec.signals_mv[:, 0] * gain + baseline).astype(np.int64)  # the device's ADC counts
         phone = screen((counts - baseline) / gain, fs)
         answer = analyse(parse_request({"sampleRate": fs, "adcGain": gain, "baseline": baseline,
                                         "dataI": counts.tolist(), "recordId": name}), PipelineSettings())
