@@ -105,21 +105,27 @@ def _draw_segments(ax: Axes, strip: Strip, signals_mv: np.ndarray, fs_hz: float)
 MARKER_COLOUR = "#c2410c"
 
 
-def _draw_markers(ax: Axes, strip: Strip, markers: tuple[tuple[float, str], ...]) -> None:
-    """Dashed vertical lines with a label at each event that falls on this strip."""
+def _draw_markers(ax: Axes, strip: Strip, markers: tuple[tuple[float, str], ...], end_s: float) -> None:
+    """Dashed vertical lines with a label at each event that falls on this strip.
+
+    An event at (or after) the end of the recording — a session that ended without contact —
+    is drawn at the end of the trace, its label to the left of the line.
+    """
     for seg in strip.segments:
         stacked: dict[float, int] = {}  # labels at the same time go one above the other
+        at_end = seg.t1_s >= end_s
         for t_s, text in markers:
-            if not seg.t0_s <= t_s < seg.t1_s:
+            if not (seg.t0_s <= t_s < seg.t1_s or (at_end and t_s >= seg.t1_s)):
                 continue
-            x_s = seg.x0_s + (t_s - seg.t0_s)
+            x_s = seg.x0_s + (min(t_s, seg.t1_s) - seg.t0_s)
             row = stacked.get(t_s, 0)
             stacked[t_s] = row + 1
             if row == 0:
                 ax.plot([x_s, x_s], [strip.bottom_mv, strip.top_mv], color=MARKER_COLOUR, linewidth=0.8,
                         linestyle=(0, (3, 2)), zorder=4)
-            ax.text(x_s + 0.04, strip.bottom_mv + 0.15 + 0.3 * row, text, fontsize=7, color=MARKER_COLOUR,
-                    va="bottom", ha="left", zorder=5)
+            last = t_s >= seg.t1_s
+            ax.text(x_s - 0.04 if last else x_s + 0.04, strip.bottom_mv + 0.15 + 0.3 * row, text, fontsize=7,
+                    color=MARKER_COLOUR, va="bottom", ha="right" if last else "left", zorder=5)
 
 
 def _draw_header(fig: Figure, page: PageLayout, header: ReportHeader) -> None:
@@ -181,7 +187,7 @@ def build_figure(page: PageLayout, signals_mv: np.ndarray, fs_hz: float, header:
         ax = _strip_axes(fig, page, strip)
         _draw_pulse(ax)
         _draw_segments(ax, strip, signals_mv, fs_hz)
-        _draw_markers(ax, strip, header.markers)
+        _draw_markers(ax, strip, header.markers, signals_mv.shape[0] / fs_hz)
     _draw_header(fig, page, header)
     _draw_footer(fig, page, fs_hz, signals_mv.shape[0] / fs_hz, header.safety)
     return fig

@@ -113,3 +113,24 @@ class TestErrors:
         with pytest.raises(SignalError) as info:
             make_figure(np.zeros((10, 10, 2)), 300.0, ("I",))
         assert info.value.reason == "bad_shape"
+
+
+class TestMarkers:
+    @staticmethod
+    def _marker_texts(fig) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        return [(t.get_text(), t.get_horizontalalignment()) for ax in fig.axes for t in ax.texts
+                if t.get_text().startswith("contact")]
+
+    def test_contact_lost_at_the_end_of_the_trace_is_drawn(self) -> None:
+        sig = np.sin(np.arange(9000) / 30.0)
+        header = {"markers": ((12.0, "contact lost"), (12.0, "contact regained"), (30.0, "contact lost"))}
+        texts = self._marker_texts(make_figure(sig, 300.0, ("I",), header)[0])
+        assert texts.count(("contact lost", "left")) == 1
+        assert ("contact regained", "left") in texts
+        # the session ended without contact: marked once, at the right end of the last row
+        assert texts.count(("contact lost", "right")) == 1
+
+    def test_marker_on_a_row_boundary_is_drawn_once(self) -> None:
+        sig = np.sin(np.arange(9000) / 30.0)
+        texts = self._marker_texts(make_figure(sig, 300.0, ("I",), {"markers": ((10.0, "contact lost"),)})[0])
+        assert texts == [("contact lost", "left")]
