@@ -15,8 +15,16 @@ left_axis_deviation    ``Electric axis of the heart: left axis deviation``
 right_axis_deviation   ``Electric axis of the heart: right axis deviation``
 pac                    ``Atrial extrasystole`` (any type)
 pvc                    ``Ventricular extrasystole`` (any type)
-long_qtc / short_qtc   no LUDB statement: only the rate of reports is given
+long_qtc / short_qtc   no LUDB statement: the reference is the QTc (Fridericia) of
+                       the cardiologists' own wave boundaries (:func:`annotated_qt_rr`),
+                       judged with the same limits for the header's ``<sex>``
 ====================== ==========================================================
+
+The cloud is not told the patient's sex (its long-QTc limit is then the women's); the
+companion and ``cardio measure`` are. So long/short QTc are scored twice: as the cloud
+reports them, and with the header's sex applied to the cloud's QTc by the one rule
+(``ecg.findings.interval_findings``). The measured QTc is also compared with the
+annotated one (mean and SD of the difference).
 
 PAC and PVC are also scored on consecutive 30-s windows of the shared MIT-BIH records
 (channel 0, one lead, as the device records): a window is positive when its beat labels
@@ -116,8 +124,98 @@ def tally(rows: list[tuple[bool, bool]]) -> dict[str, Any]:
             "specificity": round(tn / (tn + fp), 4) if tn + fp else None, "specificity_ci95": wilson(tn, tn + fp)}
 
 
+def _lead_qt_ms(ann_symbols: list[str], ann_samples: list[int], fs_hz: float) -> tuple[float | None, list[int]]:
+    """Median annotated QT of one lead (QRS onset → the T end before the next QRS), and its R peaks."""
+    onsets, peaks, t_ends = [], [], []
+    for j, sym in enumerate(ann_symbols):
+        if sym == "N" and 0 < j < len(ann_symbols) - 1:
+            onsets.append(ann_samples[j - 1])
+            peaks.append(ann_samples[j])
+        elif sym == "t" and j < len(ann_symbols) - 1 and ann_symbols[j + 1] == ")":
+            t_ends.append(ann_samples[j + 1])
+    qts = []
+    for i, on in enumerate(onsets):
+        nxt = onsets[i + 1] if i + 1 < len(onsets) else math.inf
+        ends = [t for t in t_ends if on < t < nxt]
+        if ends:
+            qts.append((ends[0] - on) * 1000.0 / fs_hz)
+    return (float(np.median(qts)) if len(qts) >= 2 else None), peaks
+
+
+def annotated_qt_rr(record_base: Path, fs_hz: float, leads: tuple[str, ...] = tuple(s.lower() for s in STANDARD)
+                    ) -> tuple[float | None, float | None]:
+    """Reference QT and RR (ms) of one LUDB record from the cardiologists' wave boundaries.
+
+    Per lead, the median over beats of QRS onset → the end of the T wave that follows it;
+    the record's QT is the median over the annotated leads; RR is the median interval
+    between the annotated QRS peaks of the lead with the most of them.
+    """
+    import wfdb
+
+    qts, rr_ms = [], None
+    best = 0
+    for lead in leads:
+        if not record_base.with_suffix(f".{lead}").is_file():
+            continue
+        ann = wfdb.rdann(str(record_base), lead)
+        qt, peaks = _lead_qt_ms(list(ann.symbol), [int(x) for x in ann.sample], fs_hz)
+        if qt is not None:
+            qts.append(qt)
+        if len(peaks) >= 3 and len(peaks) > best:
+            best, rr_ms = len(peaks), float(np.median(np.diff(peaks))) * 1000.0 / fs_hz
+    return (float(np.median(qts)) if qts else None), rr_ms
+
+
+def header_sex(comments: list[str]) -> str | None:
+    """``"M"``/``"F"`` from a LUDB header's ``<sex>:`` line, None when absent."""
+    for line in comments:
+        m = re.match(r"\s*<sex>:\s*([MF])\b", line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def qtc_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Long/short QTc against the annotated QTc, and the measured − annotated QTc difference.
+
+    Each row holds ``sex``, ``qtc_ref_ms`` (Fridericia of the annotated QT and RR) and
+    ``measurements.qtcMs`` (the cloud's). Rows without either QTc are left out and counted.
+    """
+    from ecg.findings import interval_findings, qtc_limits
+
+    def codes(qtc: float, sex: str | None) -> set[str]:
+        return {f.code for f in interval_findings(pr_ms=None, qrs_ms=None, qtc_ms=qtc, heart_rate_bpm=None,
+                                                  p_waves=False, sex=sex)}  # type: ignore[arg-type]
+
+    pairs: dict[str, list[tuple[bool, bool]]] = {"long_qtc": [], "short_qtc": [], "long_qtc_cloud_no_sex": [],
+                                                 "short_qtc_cloud_no_sex": []}
+    diffs, skipped = [], 0
+    for r in rows:
+        ref, got = r.get("qtc_ref_ms"), (r["measurements"] or {}).get("qtcMs")
+        if ref is None or got is None:
+            skipped += 1
+            continue
+        diffs.append(got - ref)
+        want, have = codes(ref, r["sex"]), codes(got, r["sex"])
+        for code in ("long_qtc", "short_qtc"):
+            pairs[code].append((code in want, code in have))
+            pairs[f"{code}_cloud_no_sex"].append((code in want, code in r["found"]))
+    d = np.asarray(diffs)
+    half = 1.96 * float(np.std(d, ddof=1)) / math.sqrt(d.size) if d.size > 1 else None
+    out: dict[str, Any] = {code: tally(p) for code, p in pairs.items()}
+    out["qtc_difference_ms"] = {"n": int(d.size), "left_out": skipped, "mean": round(float(np.mean(d)), 1),
+                                "mean_ci95": [round(float(np.mean(d)) - half, 1), round(float(np.mean(d)) + half, 1)]
+                                if half is not None else None,
+                                "sd": round(float(np.std(d, ddof=1)), 1) if d.size > 1 else None,
+                                "formula": qtc_limits(None).formula}
+    return out
+
+
 def ludb(data: Path) -> dict[str, Any]:
     import wfdb
+
+    from ecg.delineation.summary import qtc_ms
+    from ecg.findings import reported_qtc_ms
 
     base = data / "ludb"
     names = [Path(s).name for s in (base / "RECORDS").read_text().split()]
@@ -139,7 +237,10 @@ def ludb(data: Path) -> dict[str, Any]:
                 false[code].append(f"{name}{'-' if ref else '+'}")
         for code in RATE_ONLY:
             rates[code] += code in found
+        qt_ref, rr_ref = annotated_qt_rr(base / "data" / name, float(rec.fs))
+        qtc_ref = reported_qtc_ms(**dict(zip(("bazett_ms", "fridericia_ms"), qtc_ms(qt_ref, rr_ref), strict=True)))
         rows.append({"record": name, "found": sorted(found), "measurements": body.get("measurements"),
+                     "sex": header_sex(rec.comments), "qtc_ref_ms": qtc_ref,
                      "reference": sorted(c for c, pat in REFERENCE.items() if re.search(pat, text)),
                      "flutter": "flutter" in text})
         print(f"ludb {name:>4}: {sorted(found)} {body.get('measurements')}", flush=True)
@@ -209,11 +310,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result: dict[str, Any] = {"ludb": ludb(args.data)}
     result["ludb_margin_cv"] = margin_cv(result["ludb"]["per_record"])
+    result["ludb_qtc"] = qtc_scores(result["ludb"]["per_record"])
     if not args.skip_mitdb and (args.data / "mitdb").is_dir():
         result["mitdb_30s"] = mitdb_windows(args.data)
     for db, block in result.items():
         for code, r in block.items():
             if code == "per_record":
+                continue
+            if code == "qtc_difference_ms":
+                print(f"{db:>10} {'QTc measured - annotated':>22}  {r}")
                 continue
             if "specificity" in r:
                 print(f"{db:>10} {code:>22}  Se {r['sensitivity']} {r['sensitivity_ci95']}  "

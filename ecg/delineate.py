@@ -28,7 +28,16 @@ from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
 from ecg.delineation.summary import detect_pacing, median_interval_ms, qtc_ms
 from ecg.errors import SignalError
-from ecg.findings import Finding, Sex, axis_findings, bundle_branch_findings, interval_findings
+from ecg.findings import (
+    Finding,
+    QtcLimits,
+    Sex,
+    axis_findings,
+    bundle_branch_findings,
+    interval_findings,
+    qtc_limits,
+    reported_qtc_ms,
+)
 from ecg.preprocess import check_signal
 
 __all__ = ["Beat", "Measurements", "LeadsMeasurements", "measure", "measure_leads", "MIN_DURATION_S"]
@@ -62,7 +71,9 @@ class Measurements:
     """Measurements of one lead.
 
     Intervals are medians over beats, in ms; None when not measurable, with the
-    reason in ``reasons`` under the field's name.
+    reason in ``reasons`` under the field's name. ``qtc_ms`` is the one reported QTc,
+    by ``qtc_limits.formula`` (:data:`ecg.findings.QTC_FORMULA`), judged with
+    ``qtc_limits``; ``qtc_bazett_ms`` and ``qtc_fridericia_ms`` are both formulas' values.
     """
 
     fs_hz: float
@@ -79,11 +90,8 @@ class Measurements:
     paced: bool
     findings: tuple[Finding, ...]
     reasons: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def qtc_bazett_ms(self) -> float | None:
-        """QTc by Bazett (same as ``qtc_ms``)."""
-        return self.qtc_ms
+    qtc_bazett_ms: float | None = None
+    qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (intervals rounded to 0.1 ms, heart rate to 0.1 bpm)."""
@@ -114,6 +122,8 @@ class LeadsMeasurements:
     paced: bool
     findings: tuple[Finding, ...]
     reasons: dict[str, str] = field(default_factory=dict)
+    qtc_bazett_ms: float | None = None
+    qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead)."""
@@ -139,8 +149,10 @@ def _summary_dict(m: Measurements | LeadsMeasurements) -> dict[str, Any]:
         "qrs_ms": _round1(m.qrs_ms),
         "qt_ms": _round1(m.qt_ms),
         "qtc_ms": _round1(m.qtc_ms),
-        "qtc_bazett_ms": _round1(m.qtc_ms),
+        "qtc_bazett_ms": _round1(m.qtc_bazett_ms),
         "qtc_fridericia_ms": _round1(m.qtc_fridericia_ms),
+        "qtc_formula": m.qtc_limits.formula,
+        "qtc_limits": m.qtc_limits.to_dict(),
         "heart_rate_bpm": _round1(m.heart_rate_bpm),
         "rr_ms": _round1(m.rr_ms),
         "p_waves": m.p_waves,
@@ -210,13 +222,12 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) ->
         for k in ("p_on", "p_peak", "p_off"):  # a pacing stimulus is easily taken for a P wave
             w[k] = np.full_like(w[k], MISSING)
     qtc_b, qtc_f = qtc_ms(qt, rr)
-    if qtc_b is None:
+    qtc = reported_qtc_ms(bazett_ms=qtc_b, fridericia_ms=qtc_f)
+    if qtc is None:
         reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
     p_waves = not paced and "p" not in lw.reasons and "all" not in lw.reasons and pr is not None
-    found = interval_findings(
-        pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, qtc_fridericia_ms=qtc_f, heart_rate_bpm=hr, p_waves=p_waves,
-        paced=paced, sex=sex,
-    )
+    found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc, heart_rate_bpm=hr, p_waves=p_waves, paced=paced,
+                              sex=sex)
     return Measurements(
         fs_hz=fs,
         lead=lead,
@@ -224,7 +235,7 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) ->
         pr_ms=pr,
         qrs_ms=qrs,
         qt_ms=qt,
-        qtc_ms=qtc_b,
+        qtc_ms=qtc,
         qtc_fridericia_ms=qtc_f,
         heart_rate_bpm=hr,
         rr_ms=rr,
@@ -232,6 +243,8 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) ->
         paced=paced,
         findings=tuple(found),
         reasons=reasons,
+        qtc_bazett_ms=qtc_b,
+        qtc_limits=qtc_limits(sex),
     )
 
 
@@ -264,7 +277,7 @@ def measure(
     lead : str, optional
         Lead name, copied into the result.
     sex : "M", "F" or None
-        Selects the long-QTc limit (None: the higher, women's limit).
+        Selects the long-QTc limit (None: the higher, women's limit; ``qtc_limits`` says which).
     context : LeadContext, optional
         The lead's analysis context (:mod:`ecg.context`): its R peaks and filtered views
         are reused. Must hold ``sig_mv`` at ``fs_hz``.
@@ -386,12 +399,13 @@ def measure_leads(
         for k in ("p_on", "p_peak", "p_off"):
             glob[k][:] = MISSING
     qtc_b, qtc_f = qtc_ms(qt, rr)
-    if qtc_b is None:
+    qtc = reported_qtc_ms(bazett_ms=qtc_b, fridericia_ms=qtc_f)
+    if qtc is None:
         reasons["qtc_ms"] = reasons.get("qt_ms") or reasons.get("heart_rate_bpm") or "QT or RR not measured"
     axis, shape_findings = _shape_findings(names, waves, glob, qrs, paced, reasons, sex)
     p_waves = pr is not None
-    found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc_b, qtc_fridericia_ms=qtc_f, heart_rate_bpm=hr,
-                              p_waves=p_waves, paced=paced, sex=sex)
+    found = interval_findings(pr_ms=pr, qrs_ms=qrs, qtc_ms=qtc, heart_rate_bpm=hr, p_waves=p_waves, paced=paced,
+                              sex=sex)
     found += shape_findings
     if any(f.code.endswith("bbb_pattern") for f in found):
         found = [f for f in found if f.code != "wide_qrs"]
@@ -403,7 +417,7 @@ def measure_leads(
         pr_ms=pr,
         qrs_ms=qrs,
         qt_ms=qt,
-        qtc_ms=qtc_b,
+        qtc_ms=qtc,
         qtc_fridericia_ms=qtc_f,
         heart_rate_bpm=hr,
         rr_ms=rr,
@@ -412,4 +426,6 @@ def measure_leads(
         paced=paced,
         findings=tuple(found),
         reasons=reasons,
+        qtc_bazett_ms=qtc_b,
+        qtc_limits=qtc_limits(sex),
     )

@@ -13,12 +13,11 @@ code                        rule                           source
 ``short_pr``                PR < 120 ms, P waves present   [CHOU]_
 ``wide_qrs``                QRS ≥ 120 ms                   [SURAWICZ]_ (complete BBB
                                                            width)
-``long_qtc``                QTc ≥ 450 ms men,              [RAUTAHARJU]_
-                            ≥ 460 ms women; sex unknown:
-                            ≥ 460 ms (fewer false alarms);
-                            Bazett at 60–100 bpm,
-                            Fridericia outside
-``short_qtc``               QTc ≤ 390 ms (same QTc)        [RAUTAHARJU]_
+``long_qtc``                QTc (Fridericia) ≥ 450 ms      [RAUTAHARJU]_, [LUO]_
+                            men, ≥ 460 ms women; sex
+                            unknown: ≥ 460 ms (fewer
+                            false alarms)
+``short_qtc``               QTc (Fridericia) ≤ 390 ms      [RAUTAHARJU]_
 ``sinus_bradycardia``       HR < 60 bpm with steady P      [CHOU]_
 ``sinus_tachycardia``       HR > 100 bpm with steady P     [CHOU]_
 ``bradycardia``             HR < 60 bpm, no P wave found   [CHOU]_
@@ -49,6 +48,20 @@ code                        rule                           source
 .. [RAUTAHARJU] Rautaharju PM, Surawicz B, Gettes LS. AHA/ACCF/HRS recommendations ...,
    part IV: the ST segment, T and U waves, and the QT interval. Circulation
    2009;119:e241–e250.
+.. [LUO] Luo S, Michler K, Johnston P, Macfarlane PW. A comparison of commonly used QT
+   correction formulae: the effect of heart rate on the QTc of normal ECGs. J Electrocardiol
+   2004;37 Suppl:81–90 (10,303 normal ECGs; upper normal limits, top 2 % excluded: Bazett
+   483 ms, Fridericia 460, Framingham 457, Hodges 457).
+
+**One QTc formula.** Every report shows and judges one QTc: Fridericia's, QT / RR^(1/3)
+(:data:`QTC_FORMULA`). Bazett's QT / RR^(1/2) over-corrects at fast and under-corrects at
+slow rates, so one fixed limit flags many normal fast-rate ECGs ([LUO]_: with Bazett 10 % of
+normal ECGs exceed 460 ms, and its upper normal limit is 483 ms); the AHA/ACCF/HRS statement
+recommends a rate correction other than Bazett's and gives the limits used here, which match
+Fridericia's upper normal limit in [LUO]_. Fridericia's QTc also varies less within a
+subject than Bazett's (Sci Rep 2021, doi:10.1038/s41598-021-93774-9). Not for
+children or for a known long-QT syndrome, where Bazett's limits remain the reference.
+:func:`qtc_limits` returns the limits applied, with the sex they were chosen for.
 
 The two margins over the textbook limits (PR 10 ms; LBBB width by Strauss' limits) were
 chosen by 5-fold cross-validation against the LUDB cardiologists' diagnoses
@@ -65,7 +78,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-__all__ = ["Finding", "QrsMorphology", "interval_findings", "axis_findings", "bundle_branch_findings", "Thresholds", "THRESHOLDS"]
+__all__ = ["Finding", "QrsMorphology", "QtcLimits", "QTC_FORMULA", "QTC_FORMULAS", "qtc_limits", "reported_qtc_ms", "interval_findings", "axis_findings", "bundle_branch_findings", "Thresholds", "THRESHOLDS"]
 
 Sex = Literal["M", "F"] | None
 
@@ -131,6 +144,86 @@ _CHOU = "Chou's Electrocardiography in Clinical Practice, 6th ed. (2008)"
 _SURAWICZ = "AHA/ACCF/HRS recommendations part III, Circulation 2009;119:e235"
 _STRAUSS = "Strauss et al., Am J Cardiol 2011;107:927 (with AHA/ACCF/HRS part III)"
 _RAUTAHARJU = "AHA/ACCF/HRS recommendations part IV, Circulation 2009;119:e241"
+_QTC_SOURCE = _RAUTAHARJU + "; Fridericia's upper normal limit: Luo et al., J Electrocardiol 2004;37 Suppl:81"
+
+#: The one QTc formula every report shows and judges (see the module notes).
+QTC_FORMULA = "Fridericia"
+#: Formulas a QTc value may be labelled with: :data:`QTC_FORMULA`, and Bazett for
+#: measurements stored before the formula was named (``qtc_ms`` was Bazett's then).
+QTC_FORMULAS = (QTC_FORMULA, "Bazett")
+
+
+@dataclass(frozen=True)
+class QtcLimits:
+    """The QTc limits a recording was judged with.
+
+    Attributes
+    ----------
+    formula : str
+        The QTc formula the limits are for (:data:`QTC_FORMULA`).
+    sex : "M", "F" or None
+        The sex the limits were chosen for; None when it was not given.
+    long_ms : float
+        QTc at or above this is prolonged.
+    short_ms : float
+        QTc at or below this is short.
+    basis : str
+        Which limits were used, in words (says so when the sex was not given).
+    source : str
+        Where the limits come from.
+    """
+
+    formula: str
+    sex: Sex
+    long_ms: float
+    short_ms: float
+    basis: str
+    source: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def qtc_limits(sex: Sex, limits: Thresholds = THRESHOLDS) -> QtcLimits:
+    """The limits a QTc by :data:`QTC_FORMULA` is judged with, for the patient's sex.
+
+    Parameters
+    ----------
+    sex : "M", "F" or None
+        None (not given) takes the women's, higher long-QTc limit: fewer false alarms.
+    limits : Thresholds
+
+    Returns
+    -------
+    QtcLimits
+
+    Examples
+    --------
+    >>> qtc_limits("M").long_ms, qtc_limits("F").long_ms, qtc_limits(None).long_ms
+    (450.0, 460.0, 460.0)
+    """
+    if sex not in ("M", "F", None):
+        raise ValueError(f"sex must be 'M', 'F' or None, got {sex!r}")
+    if sex == "M":
+        long_ms, basis = limits.qtc_long_men_ms, "men's limit"
+    elif sex == "F":
+        long_ms, basis = limits.qtc_long_women_ms, "women's limit"
+    else:
+        long_ms = limits.qtc_long_women_ms
+        basis = "sex not given: women's (higher) limit"
+    return QtcLimits(QTC_FORMULA, sex, long_ms, limits.qtc_short_ms, basis, _QTC_SOURCE)
+
+
+def reported_qtc_ms(*, bazett_ms: float | None, fridericia_ms: float | None) -> float | None:
+    """The QTc a report shows and judges: the one by :data:`QTC_FORMULA`.
+
+    Examples
+    --------
+    >>> reported_qtc_ms(bazett_ms=480.0, fridericia_ms=455.0)
+    455.0
+    """
+    return {"Bazett": bazett_ms, "Fridericia": fridericia_ms}[QTC_FORMULA]
 
 
 def interval_findings(
@@ -139,7 +232,6 @@ def interval_findings(
     qrs_ms: float | None,
     qtc_ms: float | None,
     heart_rate_bpm: float | None,
-    qtc_fridericia_ms: float | None = None,
     p_waves: bool,
     paced: bool = False,
     sex: Sex = None,
@@ -149,11 +241,11 @@ def interval_findings(
 
     Parameters
     ----------
-    pr_ms, qrs_ms, qtc_ms : float or None
-        Median intervals (QTc by Bazett); None when not measured.
-    qtc_fridericia_ms : float or None
-        QTc by Fridericia: judged instead of Bazett's outside 60–100 bpm, where Bazett
-        over- (fast) or under-corrects (slow).
+    pr_ms, qrs_ms : float or None
+        Median intervals; None when not measured.
+    qtc_ms : float or None
+        The reported QTc, by :data:`QTC_FORMULA` (:func:`reported_qtc_ms`); judged with
+        :func:`qtc_limits` for ``sex``.
     heart_rate_bpm : float or None
     p_waves : bool
         True when steady P waves were found (sinus mechanism plausible).
@@ -183,16 +275,7 @@ def interval_findings(
                 out.append(Finding("short_pr", "short PR interval", pr_ms, "ms", limits.pr_short_ms, _CHOU))
         if qrs_ms is not None and qrs_ms >= limits.qrs_wide_ms:
             out.append(Finding("wide_qrs", "wide QRS complex", qrs_ms, "ms", limits.qrs_wide_ms, _SURAWICZ))
-        qtc, how = qtc_ms, "Bazett"
-        off_range = heart_rate_bpm is not None and not limits.hr_brady_bpm <= heart_rate_bpm <= limits.hr_tachy_bpm
-        if off_range and qtc_fridericia_ms is not None:
-            qtc, how = qtc_fridericia_ms, "Fridericia"
-        if qtc is not None:
-            long_ms = limits.qtc_long_men_ms if sex == "M" else limits.qtc_long_women_ms
-            if qtc >= long_ms:
-                out.append(Finding("long_qtc", f"prolonged QTc ({how})", qtc, "ms", long_ms, _RAUTAHARJU))
-            elif qtc <= limits.qtc_short_ms:
-                out.append(Finding("short_qtc", f"short QTc ({how})", qtc, "ms", limits.qtc_short_ms, _RAUTAHARJU))
+        out += _qtc_findings(qtc_ms, qtc_limits(sex, limits))
     if heart_rate_bpm is not None:
         prefix, what = ("sinus_", "sinus ") if p_waves and not paced else ("", "")
         if heart_rate_bpm < limits.hr_brady_bpm:
@@ -200,6 +283,16 @@ def interval_findings(
         elif heart_rate_bpm > limits.hr_tachy_bpm:
             out.append(Finding(f"{prefix}tachycardia", f"{what}tachycardia", heart_rate_bpm, "bpm", limits.hr_tachy_bpm, _CHOU))
     return out
+
+
+def _qtc_findings(qtc_ms: float | None, lim: QtcLimits) -> list[Finding]:
+    if qtc_ms is None:
+        return []
+    if qtc_ms >= lim.long_ms:
+        return [Finding("long_qtc", f"prolonged QTc ({lim.formula}; {lim.basis})", qtc_ms, "ms", lim.long_ms, lim.source)]
+    if qtc_ms <= lim.short_ms:
+        return [Finding("short_qtc", f"short QTc ({lim.formula})", qtc_ms, "ms", lim.short_ms, lim.source)]
+    return []
 
 
 def axis_findings(axis_deg: float | None, limits: Thresholds = THRESHOLDS) -> list[Finding]:

@@ -27,13 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "measure",
         help="measure PR, QRS, QT/QTc and heart rate of ECG records (P/QRS/T delineation)",
         description="Delineate P, QRS and T waves of WFDB or CSV records and print the median PR, QRS, "
-        "QT, QTc (Bazett and Fridericia), heart rate and findings. One line per record.",
+        "QT, QTc (Fridericia; --json also gives Bazett's value), heart rate and findings. One line per record.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="WFDB record (.hea or name without extension) or CSV")
     parser.add_argument("--lead", metavar="NAME", help="lead to measure (default: the first)")
     parser.add_argument("--all-leads", action="store_true",
                         help="measure all leads together (global 12-lead boundaries, axis, bundle branch blocks)")
-    parser.add_argument("--sex", choices=("M", "F"), help="selects the long-QTc limit (450 ms men, 460 ms women)")
+    parser.add_argument("--sex", choices=("M", "F"), help="selects the long-QTc limit (Fridericia: 450 ms men, 460 ms women; not given: 460 ms)")
     add_input_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per record (JSON Lines)")
     parser.set_defaults(func=run_measure)
@@ -58,6 +58,11 @@ def _fmt(v: float | None, unit: str) -> str:
     return "—" if v is None else f"{v:.0f} {unit}"
 
 
+def _qtc_limits_words(lim: dict[str, Any]) -> str:
+    """The QTc limits the record was judged with, e.g. ``[short ≤ 390, long ≥ 450 ms: men's limit]``."""
+    return f"[short ≤ {lim['short_ms']:.0f}, long ≥ {lim['long_ms']:.0f} ms: {lim['basis']}]"
+
+
 def _human(d: dict[str, Any]) -> str:
     parts = [
         f"{d['record']} [{d['lead']}]",
@@ -65,7 +70,7 @@ def _human(d: dict[str, Any]) -> str:
         f"PR {_fmt(d['pr_ms'], 'ms')}",
         f"QRS {_fmt(d['qrs_ms'], 'ms')}",
         f"QT {_fmt(d['qt_ms'], 'ms')}",
-        f"QTc {_fmt(d['qtc_ms'], 'ms')}",
+        f"QTc ({d['qtc_formula']}) {_fmt(d['qtc_ms'], 'ms')} {_qtc_limits_words(d['qtc_limits'])}",
     ]
     if d.get("axis_deg") is not None:
         parts.append(f"axis {d['axis_deg']:.0f}°")

@@ -47,7 +47,8 @@ def details_lines(stored: StoredRecording, *, with_sync: bool = True) -> list[st
     rows = present.details(stored)
     values = present.intervals(stored)
     measured = [f"{name} {values[key]:.0f} ms" for key, name in (("pr_ms", "PR"), ("qrs_ms", "QRS"), ("qt_ms", "QT"),
-                                                                 ("qtc_ms", "QTc")) if values[key] is not None]
+                                                                 ("qtc_ms", present.qtc_label(stored)))
+                if values[key] is not None]
     if measured:
         rows.append(("Intervals", ", ".join(measured)))
     found = present.findings(stored)

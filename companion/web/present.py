@@ -27,6 +27,7 @@ from companion.notes import Profile, symptom_words
 from companion.recording import CONTACT_LOST, CONTACT_REGAINED, MIN_SCREENED_S, normalised_contact_events
 from companion.store_models import RecordingSummary, StoredRecording
 from ecg.classes import SAFETY_TEXT, ClassTableError, by_category, by_code
+from ecg.findings import QTC_FORMULA, QTC_FORMULAS
 
 if TYPE_CHECKING:
     from ecg.report import ReportHeader
@@ -236,6 +237,23 @@ def intervals(stored: StoredRecording) -> dict[str, float | None]:
     return out
 
 
+def qtc_formula(stored: StoredRecording) -> str:
+    """The formula of the QTc :func:`intervals` gives (one per report).
+
+    The local measurement names it (``qtc_formula``); one stored before formulas were
+    named holds Bazett's value. A QTc from the cloud comes from the same ``ecg`` path.
+    """
+    local = stored.measurements or {}
+    if _number(local.get("qtc_ms")) is not None:
+        return str(local.get("qtc_formula") or "Bazett")
+    return QTC_FORMULA
+
+
+def qtc_label(stored: StoredRecording) -> str:
+    """``"QTc (Fridericia)"``: the QTc row's label, naming its formula."""
+    return f"QTc ({qtc_formula(stored)})"
+
+
 def findings(stored: StoredRecording) -> list[str]:
     """Findings only (measurement findings and the cloud's findings); never rhythm classes or numbers
     of an unreadable recording."""
@@ -348,6 +366,7 @@ def report_header(stored: StoredRecording, profile: Profile | None = None) -> Re
     rec = stored.recording
     v = verdict(stored)
     values = intervals(stored)
+    formula = qtc_formula(stored)
     lines = list(v.notes) + findings(stored)
     if stored.symptoms:
         lines.append("Symptoms: " + ", ".join(symptom_words(stored.symptoms)))
@@ -368,7 +387,8 @@ def report_header(stored: StoredRecording, profile: Profile | None = None) -> Re
         pr_ms=values["pr_ms"],
         qrs_ms=values["qrs_ms"],
         qt_ms=values["qt_ms"],
-        qtc_ms=values["qtc_ms"],
+        qtc_ms=values["qtc_ms"] if formula in QTC_FORMULAS else None,  # a QTc of an unknown formula is not shown
+        qtc_formula=formula if formula in QTC_FORMULAS else QTC_FORMULA,
         quality=signal_quality(stored),
         findings=tuple(lines),
         source=(f"{v.source}, model {version}" if version else v.source) if v.source else None,

@@ -125,7 +125,7 @@ def _details(stored: StoredRecording) -> str:
     values = present.intervals(stored)
     rows = present.details(stored) + [
         (name, _num(values[key], "ms")) for key, name in (("pr_ms", "PR"), ("qrs_ms", "QRS"), ("qt_ms", "QT"),
-                                                          ("qtc_ms", "QTc"))]
+                                                          ("qtc_ms", present.qtc_label(stored)))]
     rows.append(("Signal quality", present.signal_quality(stored)))
     found = present.findings(stored)
     if found:

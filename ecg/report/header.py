@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecg.errors import EcgError
+from ecg.findings import QTC_FORMULA, QTC_FORMULAS
 
 
 class ReportError(EcgError, ValueError):
@@ -51,6 +52,9 @@ class ReportHeader:
         The rhythm result in words, e.g. ``"Normal sinus rhythm"``.
     heart_rate_bpm, pr_ms, qrs_ms, qt_ms, qtc_ms : float or None
         Heart rate and intervals; None prints as "—".
+    qtc_formula : str
+        The formula of ``qtc_ms``, printed with it (one of :data:`ecg.findings.QTC_FORMULAS`;
+        default :data:`ecg.findings.QTC_FORMULA`, the one the measurements use).
     quality : str or None
         Signal quality in words, e.g. ``"good"`` or ``"unreadable: noise"``.
     findings : tuple[str, ...]
@@ -75,6 +79,7 @@ class ReportHeader:
     qrs_ms: float | None = None
     qt_ms: float | None = None
     qtc_ms: float | None = None
+    qtc_formula: str = QTC_FORMULA
     quality: str | None = None
     findings: tuple[str, ...] = field(default_factory=tuple)
     source: str | None = None
@@ -89,6 +94,9 @@ class ReportHeader:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ReportError(f"header field {name!r} must be a finite number or None, got {value!r}",
                                   reason="bad_field", field_name=name)
+        if self.qtc_formula not in QTC_FORMULAS:
+            raise ReportError(f"header field 'qtc_formula' must be one of {', '.join(QTC_FORMULAS)}, "
+                              f"got {self.qtc_formula!r}", reason="bad_field", field_name="qtc_formula")
         if isinstance(self.findings, str) or not all(isinstance(f, str) for f in self.findings):
             raise ReportError("header field 'findings' must be a sequence of strings",
                               reason="bad_field", field_name="findings")
@@ -163,7 +171,7 @@ def header_lines(header: ReportHeader) -> tuple[str, list[tuple[str, str]], list
         ("PR", _num(header.pr_ms, "ms")),
         ("QRS", _num(header.qrs_ms, "ms")),
         ("QT", _num(header.qt_ms, "ms")),
-        ("QTc", _num(header.qtc_ms, "ms")),
+        (f"QTc ({header.qtc_formula})", _num(header.qtc_ms, "ms")),
         ("Source", header.source or "—"),
     ]
     return header.title, left, right

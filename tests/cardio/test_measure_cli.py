@@ -51,6 +51,15 @@ class TestMeasureCli:
         rc, (d,), _ = run(capsys, "--json", "--all-leads", str(fixtures_dir / "ludb" / "2"))
         assert rc == 0 and d["lead"] == "global" and len(d["leads"]) == 12 and "axis_deg" in d
 
+    def test_one_qtc_formula_with_the_limits_used(self, capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
+        rc, (d,), _ = run(capsys, "--json", "--all-leads", "--sex", "M", str(fixtures_dir / "ludb" / "2"))
+        assert rc == 0 and d["qtc_formula"] == "Fridericia" and d["qtc_ms"] == d["qtc_fridericia_ms"]
+        assert d["qtc_limits"]["sex"] == "M" and d["qtc_limits"]["long_ms"] == 450.0
+        assert all(m["qtc_limits"]["long_ms"] == 450.0 for m in d["leads"])
+        assert main(["measure", str(fixtures_dir / "ludb" / "2")]) == 0
+        out = capsys.readouterr().out
+        assert "QTc (Fridericia) " in out and "long ≥ 460 ms: sex not given" in out
+
     def test_human_output(self, capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
         assert main(["measure", str(fixtures_dir / "ludb" / "34")]) == 0
         out = capsys.readouterr().out

@@ -64,8 +64,9 @@ class TestLudbSinus:
         assert m.qt_ms is not None and 300 < m.qt_ms < 500
         rr = np.diff(ref["r_peak"]).mean() / fs
         assert m.heart_rate_bpm == pytest.approx(60 / rr, rel=0.05)
-        assert m.qtc_ms == pytest.approx(m.qt_ms / np.sqrt(m.rr_ms / 1000), rel=1e-9)
+        assert m.qtc_bazett_ms == pytest.approx(m.qt_ms / np.sqrt(m.rr_ms / 1000), rel=1e-9)
         assert m.qtc_fridericia_ms == pytest.approx(m.qt_ms / np.cbrt(m.rr_ms / 1000), rel=1e-9)
+        assert m.qtc_ms == m.qtc_fridericia_ms and m.qtc_limits.formula == "Fridericia"  # the one reported QTc
         assert m.p_waves and not m.paced
 
     def test_to_dict_contract_is_json(self, ludb_dir: Path) -> None:
@@ -76,6 +77,8 @@ class TestLudbSinus:
         assert d["lead"] == "i" and d["fs_hz"] == 500.0
         assert d["beats"] and all(set(b) == BEAT_KEYS for b in d["beats"])
         json.dumps(d, allow_nan=False)
+        assert d["qtc_formula"] == "Fridericia" and d["qtc_ms"] == d["qtc_fridericia_ms"]
+        assert d["qtc_limits"]["sex"] is None and "sex not given" in d["qtc_limits"]["basis"]
         for b in d["beats"]:
             present = [b[k] for k in ("qrs_on", "r_peak", "qrs_off") if b[k] is not None]
             assert present == sorted(present)

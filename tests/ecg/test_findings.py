@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from ecg.findings import THRESHOLDS, QrsMorphology, axis_findings, bundle_branch_findings, interval_findings
+from ecg.findings import (
+    QTC_FORMULA,
+    THRESHOLDS,
+    QrsMorphology,
+    axis_findings,
+    bundle_branch_findings,
+    interval_findings,
+    qtc_limits,
+    reported_qtc_ms,
+)
 
 
 def codes(**kw: object) -> list[str]:
@@ -36,17 +45,31 @@ class TestIntervalFindings:
     def test_long_qtc_by_sex(self, sex: str | None, qtc: float, long: bool) -> None:
         assert ("long_qtc" in codes(qtc_ms=qtc, sex=sex)) is long
 
-    def test_fridericia_judged_outside_60_to_100_bpm(self) -> None:
-        # at 130 bpm Bazett over-corrects: the Fridericia value decides
-        assert "long_qtc" not in codes(qtc_ms=500.0, qtc_fridericia_ms=440.0, heart_rate_bpm=130.0)
-        assert "long_qtc" in codes(qtc_ms=500.0, qtc_fridericia_ms=470.0, heart_rate_bpm=130.0)
-        assert "long_qtc" in codes(qtc_ms=470.0, qtc_fridericia_ms=440.0, heart_rate_bpm=80.0)
-        (f,) = [f for f in interval_findings(pr_ms=None, qrs_ms=None, qtc_ms=430.0, qtc_fridericia_ms=470.0,
-                                             heart_rate_bpm=45.0, p_waves=False) if f.code == "long_qtc"]
-        assert "Fridericia" in f.label
+    def test_one_formula_judged_at_every_rate(self) -> None:
+        # the reported QTc is Fridericia's at any heart rate; its limits do not change with the rate
+        assert QTC_FORMULA == "Fridericia"
+        assert reported_qtc_ms(bazett_ms=500.0, fridericia_ms=440.0) == 440.0
+        for hr in (45.0, 80.0, 130.0):
+            assert "long_qtc" not in codes(qtc_ms=455.0, heart_rate_bpm=hr, sex="F")
+            assert "long_qtc" in codes(qtc_ms=455.0, heart_rate_bpm=hr, sex="M")
+
+    @pytest.mark.parametrize(("sex", "long_ms", "words"), [("M", 450.0, "men's limit"), ("F", 460.0, "women's limit"),
+                                                           (None, 460.0, "sex not given")])
+    def test_limits_name_formula_sex_and_basis(self, sex: str | None, long_ms: float, words: str) -> None:
+        lim = qtc_limits(sex)  # type: ignore[arg-type]
+        assert (lim.formula, lim.sex, lim.long_ms, lim.short_ms) == ("Fridericia", sex, long_ms, 390.0)
+        assert words in lim.basis and "Circulation 2009" in lim.source
+        (f,) = interval_findings(pr_ms=None, qrs_ms=None, qtc_ms=long_ms, heart_rate_bpm=None, p_waves=False,
+                                 sex=sex)  # type: ignore[arg-type]
+        assert f.code == "long_qtc" and f.threshold == long_ms and "Fridericia" in f.label and words in f.label
+
+    def test_bad_sex_is_an_error(self) -> None:
+        with pytest.raises(ValueError, match="sex"):
+            qtc_limits("male")  # type: ignore[arg-type]
 
     def test_short_qtc(self) -> None:
         assert codes(qtc_ms=385.0) == ["short_qtc"]
+        assert codes(qtc_ms=390.0) == ["short_qtc"] and codes(qtc_ms=391.0) == []
 
     def test_rate_findings_name_sinus_only_with_p(self) -> None:
         assert codes(heart_rate_bpm=50.0) == ["sinus_bradycardia"]

@@ -76,7 +76,14 @@ class TestHeader:
         assert dict(left)["Duration"] == "30.0 s"
         assert dict(right)["Heart rate"] == "72 bpm"
         assert dict(right)["PR"] == "152 ms"
-        assert dict(right)["QTc"] == "—"
+        assert dict(right)["QTc (Fridericia)"] == "—"  # one QTc, its formula named
+
+    def test_qtc_formula_is_named_and_checked(self) -> None:
+        _, _, right = header_lines(ReportHeader(qtc_ms=471.2, qtc_formula="Bazett"))
+        assert dict(right)["QTc (Bazett)"] == "471 ms"
+        with pytest.raises(ReportError) as info:
+            ReportHeader.from_mapping({"qtc_formula": "Hodges"})
+        assert info.value.field_name == "qtc_formula"
 
     def test_duration_is_filled_from_the_signal(self) -> None:
         fig, _ = make_figure(np.zeros(4500), 300.0, ("I",), {"result": "x"})
