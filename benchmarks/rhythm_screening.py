@@ -21,6 +21,10 @@ recordings (sinus, AF or other rhythm) and on *all* recordings:
 ``training/extra.py`` (Holter recordings, another device and lead, never seen by the
 shipped ensemble) for an out-of-domain AF check.
 
+``--compare-cost OLD.tflite`` measures the model CPU per 30 s record of the shipped model
+and of another one (e.g. the previous release, ``git show REV:ecg/models/rhythm.tflite``
+and its ``.json``) side by side in one run, records interleaved, plus their MACs per window.
+
 ``--cv`` also re-tunes the rule by 5-fold cross-validation on these validation predictions
 (tune on four fifths, apply to the fifth): a figure of the *model*, independent of the
 shipped rule's values, used to compare two models on equal terms. Probabilities are cached
@@ -43,11 +47,14 @@ import scipy.io
 _REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_REPO))
 
+from ecg import beats  # noqa: E402
 from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel  # noqa: E402
+from ecg.rr_features import rr_features  # noqa: E402
 from ecg.classes import CATEGORIES  # noqa: E402
 from ecg.screening import screen  # noqa: E402
 from training.calibrate import expected_calibration_error  # noqa: E402
 from training.extra import extra_windows  # noqa: E402
+from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, read_labels, split_records  # noqa: E402
 from training.metrics import bootstrap_ci  # noqa: E402
 from training.rule import TARGETS, apply_gate_and_rule, cross_validate, rule_figures  # noqa: E402
 from training.tune_rule import model_cpu_ms, validation_predictions  # noqa: E402
@@ -95,6 +102,34 @@ def external_windows(data_dir: Path, model: RhythmModel) -> dict[str, object]:
     return out
 
 
+def cost_side_by_side(data_dir: Path, models: list[RhythmModel], n_records: int = 20,
+                      repeats: int = 7) -> dict[str, dict[str, float]]:
+    """Model CPU ms per 30 s validation record of each model, measured record by record in turn
+    (fastest of ``repeats`` runs each, one thread), so load changes hit every model alike."""
+    cinc = Path(data_dir) / "cinc2017"
+    validation, _ = split_records(read_labels(cinc))
+    times: list[list[float]] = [[] for _ in models]
+    for name in validation:
+        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0] / CINC_GAIN_COUNTS_PER_MV
+        if sig_mv.size != int(30 * CINC_FS_HZ):
+            continue
+        feats = rr_features(beats.detect_r_peaks(sig_mv, CINC_FS_HZ), CINC_FS_HZ, duration_s=30.0)
+        for m, out in zip(models, times):
+            wins = m.windows(sig_mv, CINC_FS_HZ)
+            runs = []
+            for _ in range(repeats):
+                t0 = time.process_time()
+                m.predict_windows(wins, feats)
+                runs.append((time.process_time() - t0) * 1000.0)
+            out.append(min(runs))
+        if len(times[0]) == n_records:
+            break
+    return {m.version: {"median_ms": round(float(np.median(t)), 3), "max_ms": round(float(np.max(t)), 3),
+                        "windows_per_record": int(m.windows(np.zeros(9000), CINC_FS_HZ).shape[0]),
+                        "macs_per_window": m.macs_per_window(), "bytes": m.path.stat().st_size, "n": len(t)}
+            for m, t in zip(models, times)}
+
+
 def reliability(y: np.ndarray, p_af: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     """Observed AF fraction per bin of predicted p(A) (equal-width bins)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -131,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cv", action="store_true", help="also re-tune the rule by 5-fold CV on these predictions")
     p.add_argument("--external", action="store_true",
                    help="also screen the labelled MIT-BIH / CPSC 2021 30 s windows (another device and lead)")
+    p.add_argument("--compare-cost", type=Path, default=None, metavar="OLD.tflite",
+                   help="also measure this model's CPU per record beside the shipped one, in one run")
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
     args = p.parse_args(argv)
     model = RhythmModel(args.model)
@@ -171,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['bin']} | {r['n']} | {r['mean_p']:.3f} | {r['observed']:.3f} |")
     print(f"\nmodel CPU per 30 s record (int8, all windows; fastest of 7 runs each, {ms.size} records): "
           f"median {np.median(ms):.2f} ms, max {np.max(ms):.2f} ms")
+    if args.compare_cost is not None:
+        out["cost_side_by_side"] = cost_side_by_side(args.data, [model, RhythmModel(args.compare_cost)])
+        print("\n## Model CPU per 30 s record, side by side (fastest of 7 runs per record, one thread)\n")
+        print("| model | MACs per window | windows | bytes | median ms | max ms |\n|---|---|---|---|---|---|")
+        for ver, c in out["cost_side_by_side"].items():  # type: ignore[attr-defined]
+            print(f"| {ver} | {c['macs_per_window'] / 1e6:.2f} M | {c['windows_per_record']} | {c['bytes']} | "
+                  f"{c['median_ms']:.2f} | {c['max_ms']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

@@ -414,6 +414,26 @@ class RhythmModel:
         """Class probabilities of one recording (see :meth:`predict_windows`)."""
         return self.predict_windows(self.windows(sig_mv, fs_hz), rr_features)
 
+    def macs_per_window(self) -> int:
+        """Multiply-accumulates of one invoke (one window), counted from the graph's operators.
+
+        Convolutions count output elements × kernel taps × input channels (depthwise:
+        × taps), fully connected layers weights; pooling, adds and activations are left out.
+        This is the model's cost bound that does not depend on machine load.
+        """
+        shapes = {d["index"]: tuple(int(v) for v in d["shape"]) for d in self._interp.get_tensor_details()}
+        total = 0
+        for op in self._interp._get_ops_details():  # noqa: SLF001 - the only listing of a graph's operators
+            name, ins, outs = op["op_name"], op["inputs"], op["outputs"]
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                w = shapes[int(ins[1])]
+                taps = w[1] * w[2] * (w[3] if name == "CONV_2D" else 1)
+                total += int(np.prod(shapes[int(outs[0])])) * taps
+            elif name == "FULLY_CONNECTED":
+                w = shapes[int(ins[1])]
+                total += w[0] * w[1]
+        return total
+
     def decide(self, probs: np.ndarray) -> int:
         """Index of the decided class (see :func:`decide`), with the sidecar's tuned parameters.
 

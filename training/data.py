@@ -11,12 +11,16 @@ seeded, so it is the same on every machine:
 
 Model inputs are computed with the runtime's own code (:func:`ecg.model.prepare_signal`,
 :func:`ecg.beats.detect_r_peaks`, :func:`ecg.rr_features.rr_features`) and cached as
-``.npy`` files under ``training/runs/cache`` so reruns start in seconds.
+``.npy`` files under ``training/runs/cache`` so reruns start in seconds. The cache carries
+a hash of that code (:func:`source_key`): after a change to the R-peak detector or the
+preparation it is rebuilt, so a model is never trained on features the runtime no longer
+computes.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -42,6 +46,7 @@ __all__ = [
     "load_dataset",
     "prepare_recording",
     "load_readable",
+    "source_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,29 @@ CINC_FS_HZ = 300.0
 CINC_GAIN_COUNTS_PER_MV = 1000.0
 _REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = _REPO / "training" / "runs" / "cache"
+
+
+#: the ``ecg`` modules whose code decides the prepared inputs (the cache key hashes them)
+PREPARATION_SOURCES = ("model.py", "beats.py", "beat_morphology.py", "rr_features.py", "filters.py", "preprocess.py")
+
+
+def source_key() -> str:
+    """Hash of :data:`PREPARATION_SOURCES`: a cache built by other preparation code is stale."""
+    h = hashlib.sha256()
+    for name in PREPARATION_SOURCES:
+        h.update((_REPO / "ecg" / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_is_current(cache_dir: Path, what: str) -> bool:
+    """Whether ``<cache_dir>/<what>.key`` names the current :func:`source_key`."""
+    key = Path(cache_dir) / f"{what}.key"
+    return key.is_file() and key.read_text().strip() == source_key()
+
+
+def mark_cache(cache_dir: Path, what: str) -> None:
+    """Record that ``what`` was prepared by the current code."""
+    (Path(cache_dir) / f"{what}.key").write_text(source_key() + "\n")
 
 
 class DataMissingError(EcgError):
@@ -171,7 +199,7 @@ def load_dataset(data_dir: Path, *, cache_dir: Path = CACHE_DIR, refresh: bool =
     names = sorted(labels)
     cache_dir.mkdir(parents=True, exist_ok=True)
     files = {k: cache_dir / f"{k}.npy" for k in ("names", "signals", "offsets", "rr")}
-    if not refresh and all(f.is_file() for f in files.values()):
+    if not refresh and all(f.is_file() for f in files.values()) and cache_is_current(cache_dir, "cinc"):
         cached = list(np.load(files["names"]))
         if cached == names:
             flat = np.load(files["signals"])
@@ -191,6 +219,7 @@ def load_dataset(data_dir: Path, *, cache_dir: Path = CACHE_DIR, refresh: bool =
     np.save(files["offsets"], off)
     np.save(files["rr"], np.stack(feats))
     np.save(files["names"], np.array(names))
+    mark_cache(cache_dir, "cinc")
     y = np.array([CLASSES.index(labels[n]) for n in names])
     log.info("cached %d records at %g Hz, %d RR features", len(names), MODEL_FS_HZ, len(FEATURE_NAMES))
     return Dataset(names, y, [s.astype(np.float16).astype(np.float32) for s in sigs], np.stack(feats))

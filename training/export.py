@@ -1,13 +1,17 @@
-"""Export the fold models as one full-int8 TFLite ensemble with its JSON sidecar.
+"""Export the rhythm model (one model, or the fold ensemble) as full-int8 TFLite with its JSON sidecar.
 
 Usage::
 
-    .venv-train/bin/python -m training.export --run training/runs/main
+    # the single model trained on all training records (``--folds ... final``), the 2026.12 way
+    .venv-train/bin/python -m training.export --run training/runs/s1 --ship final
+    # the fold models averaged in one graph (the r3 way)
+    .venv-train/bin/python -m training.export --run training/runs/main --ship folds
 
 Steps: fit the temperature on the pooled out-of-fold window logits and tune the decision
 rule (:mod:`training.rule`) on the calibrated out-of-fold probabilities, never on the
-validation split; build one graph averaging the folds' logits, dividing them by the
-temperature and applying the softmax; convert it twice — float32 (for the agreement check, kept in the run directory)
+validation split; build one graph from the shipped weights (``--ship final``: the model
+trained on every training record with the folds' fixed schedule; ``--ship folds``: the
+folds' logits averaged), dividing the logits by the temperature and applying the softmax; convert it twice — float32 (for the agreement check, kept in the run directory)
 and full int8 (int8 inputs, weights, activations and output; calibrated on windows of
 training records) — and write ``ecg/models/rhythm.tflite`` and ``rhythm.json``.
 """
@@ -125,6 +129,21 @@ def strip_names(tflite_bytes: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def _load_member(run: Path, job: str, config: dict):  # type: ignore[no-untyped-def,type-arg]
+    """The Keras model of one job of a run: its architecture from ``config.json`` and its kept
+    weights (``last.weights.h5`` of a fixed schedule, else ``best.weights.h5``)."""
+    from training.arch import ArchSpec
+    from training.model import build_model
+
+    if "arch_spec" in config:
+        model = build_model(job, arch=ArchSpec.from_dict(config["arch_spec"]))
+    else:  # runs written before the architecture was configurable (r3)
+        model = build_model(job, stages=tuple(tuple(int(v) for v in st) for st in config["stages"]))
+    weights = run / job / "last.weights.h5"
+    model.load_weights(weights if weights.is_file() else run / job / "best.weights.h5")
+    return model
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=default_data_dir())
@@ -132,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=str, default="0,1,2")
     p.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
     p.add_argument("--version", type=str, default=None, help="model version (default rhythm-<run>-<date>)")
+    p.add_argument("--ship", choices=("folds", "final"), default="folds",
+                   help="folds: average the fold models in one graph; final: the one model trained on all training records")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    from training.model import STAGES, build_ensemble, build_model
+    from training.model import build_ensemble, count_macs
 
     folds = [int(s) for s in args.folds.split(",")]
     data = load_dataset(args.data)
@@ -146,12 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("temperature %.3f; decision %s; cross-validated out-of-fold figures %s", temperature,
              decision.to_dict(), {k: round(v, 4) for k, v in cv_figures.items()})
     config = json.loads((args.run / "config.json").read_text())
-    stages = tuple(tuple(int(v) for v in st) for st in config.get("stages", STAGES))
-    members = []
-    for k in folds:
-        m = build_model(f"fold{k}", stages=stages)
-        m.load_weights(args.run / f"fold{k}" / "best.weights.h5")
-        members.append(m)
+    jobs = ["final"] if args.ship == "final" else [f"fold{k}" for k in folds]
+    members = [_load_member(args.run, job, config) for job in jobs]
     ens = build_ensemble(members, temperature)
     float_bytes = convert(ens)
     int8_bytes = strip_names(convert(ens, _representative(data, train_names, mean, std, 400, SPLIT_SEED, _input_order(float_bytes))))
@@ -171,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         "decision": decision.to_dict() | {"tuned_on": f"pooled out-of-fold predictions of {args.run.name}",
                                           "cross_validated_out_of_fold": {k: round(v, 4) for k, v in cv_figures.items()}},
         "folds": folds,
+        "shipped": {"final": "one model trained on all training records; temperature and rule from the folds' "
+                             "out-of-fold predictions",
+                    "folds": "the fold models' logits averaged"}[args.ship],
+        "architecture": config.get("arch", "r3"),
+        "macs_per_window": int(sum(count_macs(m) for m in members)),
         "split": {"seed": SPLIT_SEED, "validation_fraction": VALIDATION_FRACTION},
         "n_params": int(sum(m.count_params() for m in members)),
     }

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ecg.model import CLASSES
-from training.data import prepare_recording
+from training.data import cache_is_current, mark_cache, prepare_recording
 
 __all__ = ["ExtraWindow", "MIN_ECTOPIC_FOR_O", "MAX_N_PER_RECORD", "WINDOW_S", "label_windows", "load_extra"]
 
@@ -154,7 +154,7 @@ def load_extra(data_dir: Path, cache_dir: Path) -> tuple[list[str], np.ndarray, 
     Names are ``group@start_s``; ``y`` holds class indices in :data:`ecg.model.CLASSES` order.
     """
     cache = Path(cache_dir) / "extra.npz"
-    if cache.is_file():
+    if cache.is_file() and cache_is_current(cache_dir, "extra"):
         z = np.load(cache, allow_pickle=False)
         off = z["offsets"]
         sigs = [z["signals"][off[i]:off[i + 1]].astype(np.float32) for i in range(len(z["names"]))]
@@ -175,6 +175,7 @@ def load_extra(data_dir: Path, cache_dir: Path) -> tuple[list[str], np.ndarray, 
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     np.savez(cache, names=np.array(names), y=y, signals=np.concatenate(sigs).astype(np.float16),
              offsets=off, rr=rr)
+    mark_cache(cache_dir, "extra")
     counts = {c: int(np.sum(y == i)) for i, c in enumerate(CLASSES)}
     log.info("extra windows: %d (%s)", len(names), counts)
     return names, y, [s.astype(np.float16).astype(np.float32) for s in sigs], rr

@@ -29,6 +29,7 @@ from ecg.model import CLASSES, signal_windows
 from training.augment import Augmenter
 from training.data import CACHE_DIR, N_FOLDS, Dataset, default_data_dir, load_dataset, split_records
 from training.metrics import cinc_f1, f1_per_class
+from training.arch import ARCHS
 
 log = logging.getLogger("training.train")
 
@@ -87,68 +88,117 @@ def _lr(epoch: int, epochs: int, base: float) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def train_fold(k: int, data: Dataset, folds: list[list[str]], run: Path, args: argparse.Namespace,
+def _job_sets(job: str, data: Dataset, folds: list[list[str]], extra: Dataset | None) -> tuple[Dataset, Dataset | None]:
+    """Training set (plus the extra windows) and held-out set (``None`` for ``final``) of a job."""
+    if job == "final":
+        tr, va = data.subset([n for f in folds for n in f]), None
+    else:
+        k = int(job.removeprefix("fold"))
+        tr = data.subset([n for j, f in enumerate(folds) if j != k for n in f])
+        va = data.subset(folds[k])
+    if extra is not None and extra.names:
+        tr = Dataset(tr.names + extra.names, np.concatenate([tr.y, extra.y]), tr.signals + extra.signals,
+                     np.concatenate([tr.rr, extra.rr]))
+    return tr, va
+
+
+def train_fold(job: str, data: Dataset, folds: list[list[str]], run: Path, args: argparse.Namespace,
                mean: np.ndarray, std: np.ndarray, extra: Dataset | None = None) -> None:
+    """Train one job (``fold<k>`` or ``final``), resuming from its last checkpoint.
+
+    With ``--select last`` (the default) the last epoch is the model (``last.weights.h5``) and a
+    fold's held-out predictions come from it; with ``--select best`` the epoch with the best
+    held-out CinC F1 is kept (``best.weights.h5``, the r3 procedure).
+    """
     import tensorflow as tf
     from tensorflow import keras
 
+    from training.arch import ArchSpec
     from training.model import build_model
 
-    fold_dir = run / f"fold{k}"
+    fold_dir = run / job
     fold_dir.mkdir(parents=True, exist_ok=True)
     state_path = fold_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {"epoch": -1, "best_f1": -1.0, "history": []}
     if state["epoch"] + 1 >= args.epochs:
-        log.info("fold %d already trained (%d epochs, best F1 %.4f)", k, state["epoch"] + 1, state["best_f1"])
+        log.info("%s already trained (%d epochs)", job, state["epoch"] + 1)
         return
-    train_names = [n for j, f in enumerate(folds) if j != k for n in f]
-    tr, va = data.subset(train_names), data.subset(folds[k])
-    if extra is not None and extra.names:
-        tr = Dataset(tr.names + extra.names, np.concatenate([tr.y, extra.y]), tr.signals + extra.signals,
-                     np.concatenate([tr.rr, extra.rr]))
-    tr_z, va_z = standardise(tr.rr, mean, std), standardise(va.rr, mean, std)
-    tf.keras.utils.set_random_seed(args.seed + k)
+    tr, va = _job_sets(job, data, folds, extra)
+    tr_z = standardise(tr.rr, mean, std)
+    va_z = standardise(va.rr, mean, std) if va is not None else None
+    seed_offset = N_FOLDS if job == "final" else int(job.removeprefix("fold"))
+    tf.keras.utils.set_random_seed(args.seed + seed_offset)
     last = fold_dir / "last.keras"
     if last.is_file():
         model = keras.models.load_model(last)
-        log.info("fold %d: resuming after epoch %d", k, state["epoch"] + 1)
+        log.info("%s: resuming after epoch %d", job, state["epoch"] + 1)
     else:
-        model = build_model(f"fold{k}")
+        model = build_model(job, arch=ArchSpec.from_dict(args.arch_spec))
         model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=1e-3),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.05))
-    aug = Augmenter(tr.signals, tr_z, tr.y, len(CLASSES), seed=args.seed * 100 + k * 10 + state["epoch"] + 1)
+    aug = Augmenter(tr.signals, tr_z, tr.y, len(CLASSES), seed=args.seed * 100 + seed_offset * 10 + state["epoch"] + 1)
     steps = max(len(tr.names) // args.batch, 1)
     for epoch in range(state["epoch"] + 1, args.epochs):
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         model.optimizer.learning_rate.assign(_lr(epoch, args.epochs, args.lr))
         losses = []
         for _ in range(steps):
             xb, yb = aug.batch(args.batch)
             losses.append(float(model.train_on_batch(xb, yb)))
-        entry = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": round(time.time() - t0, 1)}
-        if epoch >= args.eval_from or epoch == args.epochs - 1:
-            _score_epoch(model, va, va_z, fold_dir, state, entry)
+        entry = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": round(time.time() - t0, 1),
+                 "cpu_s": round(time.process_time() - c0, 1)}
+        is_last = epoch == args.epochs - 1
+        if va is not None and (is_last or _scored(epoch, args)):
+            _score_epoch(model, va, va_z, fold_dir, state, entry, select=args.select, is_last=is_last)
+        if is_last and args.select == "last":
+            model.save_weights(fold_dir / "last.weights.h5")
         model.save(fold_dir / "last.keras.tmp.keras")
         (fold_dir / "last.keras.tmp.keras").replace(last)
         state["history"].append(entry)
         state["epoch"] = epoch
         state_path.write_text(json.dumps(state, indent=1))
-        log.info("fold %d epoch %d: %s", k, epoch, json.dumps(entry))
+        log.info("%s epoch %d: %s", job, epoch, json.dumps(entry))
 
 
-def _score_epoch(model, va: Dataset, va_z: np.ndarray, fold_dir: Path, state: dict, entry: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
-    """Score the held-out fold; keep the weights and out-of-fold predictions of the best epoch."""
+def _scored(epoch: int, args: argparse.Namespace) -> bool:
+    """Whether a fold's held-out set is scored after ``epoch`` (before the last one)."""
+    if args.select == "best":
+        return epoch >= args.eval_from
+    return args.eval_every > 0 and (epoch + 1) % args.eval_every == 0
+
+
+def _score_epoch(model, va: Dataset, va_z: np.ndarray, fold_dir: Path, state: dict, entry: dict,  # type: ignore[no-untyped-def,type-arg]
+                 *, select: str, is_last: bool) -> None:
+    """Score the held-out fold and keep its out-of-fold predictions: with ``select="best"``
+    those (and the weights) of the best epoch so far; with ``select="last"`` those of the last
+    epoch — earlier scores are then only logged, never used to choose anything."""
     probs, z, owner = predict_records(model, va, va_z)
     pred = probs.argmax(axis=1)
     f1 = cinc_f1(va.y, pred)
     entry["val_f1"] = f1
     entry["val_f1_NAO~"] = [round(float(v), 4) for v in f1_per_class(va.y, pred)]
-    if f1 > state["best_f1"]:
-        state["best_f1"] = f1
-        state["best_epoch"] = entry["epoch"]
+    if select == "best" and f1 > state["best_f1"]:
+        state["best_f1"], state["best_epoch"] = f1, entry["epoch"]
         model.save_weights(fold_dir / "best.weights.h5")
-        np.savez(fold_dir / "oof.npz", names=np.array(va.names), y=va.y, probs=probs,
-                 window_logits=z, window_owner=owner)
+    elif not (select == "last" and is_last):
+        return
+    np.savez(fold_dir / "oof.npz", names=np.array(va.names), y=va.y, probs=probs,
+             window_logits=z, window_owner=owner)
+
+
+def _write_config(args: argparse.Namespace) -> None:
+    """The run's ``config.json``; a rerun with other training options is refused (resuming
+    must continue the same schedule)."""
+    keys = ("epochs", "batch", "lr", "seed", "arch", "select", "no_extra", "data")
+    config = {k: str(getattr(args, k)) for k in keys} | {"arch_spec": args.arch_spec}
+    path = args.run / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
+        if diff:
+            raise SystemExit(f"{path} was written with other options {diff}; use a new --run")
+        return
+    path.write_text(json.dumps(config, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--folds", type=str, default=",".join(str(i) for i in range(N_FOLDS)), help="comma-separated fold indices")
+    p.add_argument("--folds", type=str, default=",".join(str(i) for i in range(N_FOLDS)),
+                   help="comma-separated jobs: fold indices and/or 'final' (all training records)")
+    p.add_argument("--arch", choices=sorted(ARCHS), default="s1", help="architecture (training/model.py ARCHS)")
+    p.add_argument("--select", choices=("last", "best"), default="last",
+                   help="last: fixed schedule, the last epoch is the model; best: epoch with the best held-out F1 (r3)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="with --select last: also log the held-out F1 every N epochs (never used to choose)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-from", type=int, default=None,
                    help="score the held-out fold from this epoch on (default: the second half)")
@@ -186,14 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     mean, std = rr_stats(data.subset(train_names).rr)
     args.run.mkdir(parents=True, exist_ok=True)
     (args.run / "rr_stats.json").write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist()}))
-    from training.model import STAGES
-
-    config = {k: str(v) for k, v in vars(args).items()} | {"stages": [list(s) for s in STAGES]}
-    (args.run / "config.json").write_text(json.dumps(config, indent=1))
+    args.arch_spec = ARCHS[args.arch].to_dict()
+    _write_config(args)
     log.info("records: %d train (%s), %d validation held out", len(train_names),
              "/".join(str(len(f)) for f in folds), len(validation))
-    for k in (int(s) for s in args.folds.split(",")):
-        train_fold(k, data, folds, args.run, args, mean, std, extra)
+    for job in args.folds.split(","):
+        train_fold(job if job == "final" else f"fold{int(job)}", data, folds, args.run, args, mean, std, extra)
     return 0
 
 
