@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.delineation.lead import LeadWaves
     from ecg.quality import Quality
 
-__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_views"]
+__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_views", "share_lead_waves"]
 
 Delineator = Callable[["LeadContext"], "LeadWaves"]
 _T = TypeVar("_T")
@@ -223,3 +223,18 @@ def share_views(contexts: list[LeadContext]) -> None:
     for c, views in zip(todo, make_views_many(np.column_stack([c.signal_mv for c in todo]), todo[0].fs_hz)):
         c.computed["views"] += 1
         c.provide("views", views)
+
+
+def share_lead_waves(contexts: list[LeadContext]) -> None:
+    """Delineate, in one pass over all leads, every context of one recording that uses the
+    rule delineator and lacks its boundaries (:func:`ecg.delineation.batch.delineate_many`:
+    each lead gets what it would get alone); views are shared first (:func:`share_views`)."""
+    from ecg.delineation.batch import delineate_many
+
+    todo = [c for c in contexts if c.delineator is None and "lead_waves" not in c._cache]
+    if len(todo) < 2 or any(c.fs_hz != todo[0].fs_hz or c.n_samples != todo[0].n_samples for c in todo):
+        return
+    share_views(todo)
+    for c, waves in zip(todo, delineate_many(todo)):
+        c.computed["lead_waves"] += 1
+        c.provide("lead_waves", waves)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ecg.beats import heart_rate_bpm, median_rr_ms
-from ecg.context import Delineator, LeadContext, context_for, contexts_of, share_views
+from ecg.context import Delineator, LeadContext, context_for, contexts_of, share_lead_waves, share_views
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
 from ecg.delineation.summary import detect_pacing, median_interval_ms, qtc_ms
@@ -381,6 +381,7 @@ def measure_leads(
     elif len(contexts) != x.shape[1] or not all(c.matches(x[:, j], fs) for j, c in enumerate(contexts)):
         raise ValueError("contexts must be one per column of signals_mv, at fs_hz")
     share_views(contexts)
+    share_lead_waves(contexts)
     waves = [c.lead_waves for c in contexts]
     singles = [summarise(lw, c.signal_mv, lead=name, sex=sex) for lw, c, name in zip(waves, contexts, names, strict=True)]
     glob = global_waves(names, waves, fs)

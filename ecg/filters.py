@@ -86,22 +86,27 @@ def zero_phase(x: np.ndarray, order: int, cut_hz: Band, btype: str, fs_hz: float
                padlen: int | None = None) -> np.ndarray:
     """``scipy.signal.sosfiltfilt`` (odd padding at the ends) with the cached design.
 
-    A 1-D signal takes a path that reuses the cached initial conditions (the same
-    arithmetic as ``sosfiltfilt``, without re-solving for them on every call).
+    The same arithmetic as ``sosfiltfilt``, along ``axis`` of an array of any shape,
+    without re-solving for the initial conditions on every call; several leads are
+    filtered in one pass along the last (contiguous) axis.
     """
     sos = butter_sos(order, cut_hz, btype, fs_hz)
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1:
-        return np.asarray(_sps.sosfiltfilt(sos, x, axis=axis, padlen=padlen))
+    moved = x.ndim > 1 and axis not in (-1, x.ndim - 1)
+    if moved:
+        x = np.ascontiguousarray(np.moveaxis(x, axis, -1))
     taps = 2 * sos.shape[0] + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
     edge = 3 * taps if padlen is None else int(padlen)
-    if x.size <= edge:
-        raise ValueError(f"the signal ({x.size} samples) must be longer than the padding ({edge})")
+    if x.shape[-1] <= edge:
+        raise ValueError(f"the signal ({x.shape[-1]} samples) must be longer than the padding ({edge})")
     ext = x
     if edge > 0:
-        ext = np.concatenate((2 * x[0] - x[edge:0:-1], x, 2 * x[-1] - x[-2 : -(edge + 2) : -1]))
-    zi = butter_sos_zi(order, cut_hz, btype, fs_hz)
-    y, _ = _sps.sosfilt(sos, ext, zi=zi * ext[0])
-    y, _ = _sps.sosfilt(sos, y[::-1], zi=zi * y[-1])
-    y = y[::-1]
-    return y[edge:-edge] if edge > 0 else y
+        ext = np.concatenate((2 * x[..., :1] - x[..., edge:0:-1], x, 2 * x[..., -1:] - x[..., -2 : -(edge + 2) : -1]),
+                             axis=-1)
+    zi = butter_sos_zi(order, cut_hz, btype, fs_hz).reshape((sos.shape[0],) + (1,) * (x.ndim - 1) + (2,))
+    y, _ = _sps.sosfilt(sos, ext, axis=-1, zi=zi * ext[None, ..., :1])
+    y, _ = _sps.sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[None, ..., -1:])
+    y = y[..., ::-1]
+    if edge > 0:
+        y = y[..., edge:-edge]
+    return np.moveaxis(y, -1, axis) if moved else y

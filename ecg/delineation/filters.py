@@ -9,14 +9,14 @@ for the QRS complex, larger ones for the P and T waves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ecg.filters import zero_phase
 
-__all__ = ["LeadViews", "make_views", "make_views_many", "HIGHPASS_HZ", "LOWPASS_HZ"]
+__all__ = ["LeadViews", "StackedViews", "make_views", "make_views_many", "stack_views", "HIGHPASS_HZ", "LOWPASS_HZ"]
 
 #: baseline-wander corner of the zero-phase high-pass filter
 HIGHPASS_HZ = 0.5
@@ -41,6 +41,10 @@ class LeadViews:
     slope_wave : slope at the P-wave scale, mV/s.
     slope_t : slope at the T-wave scale, mV/s.
     fs_hz : sample rate, Hz.
+    stack : StackedViews or None
+        The views of all leads of the recording computed together (this lead is row
+        ``row`` of it), so the delineator can search every lead's beats in one pass.
+    row : int
     """
 
     clean_mv: np.ndarray
@@ -49,6 +53,8 @@ class LeadViews:
     slope_wave: np.ndarray
     slope_t: np.ndarray
     fs_hz: float
+    stack: StackedViews | None = field(default=None, repr=False, compare=False)
+    row: int = 0
 
     @property
     def abs_slope_qrs(self) -> np.ndarray:
@@ -68,14 +74,63 @@ class LeadViews:
     def _abs(self, name: str) -> np.ndarray:
         cache = self.__dict__.setdefault("_abs_cache", {})
         if name not in cache:
-            cache[name] = np.abs(getattr(self, name))
+            cache[name] = self.stack.absolute(name)[self.row] if self.stack is not None else np.abs(getattr(self, name))
         return cache[name]  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class StackedViews:
+    """The views of several leads of one recording as ``(n_leads, n_samples)`` arrays.
+
+    The delineator reads them through flat indices ``row * n_samples + sample``
+    (:meth:`flat`), so one numpy call serves the beats of every lead.
+    """
+
+    clean_mv: np.ndarray
+    smooth_mv: np.ndarray
+    slope_qrs: np.ndarray
+    slope_wave: np.ndarray
+    slope_t: np.ndarray
+    fs_hz: float
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.clean_mv.shape[1])
+
+    def absolute(self, name: str) -> np.ndarray:
+        """``|view|`` of every lead (``name`` e.g. ``"slope_qrs"``), computed once."""
+        cache = self.__dict__.setdefault("_abs_cache", {})
+        if name not in cache:
+            cache[name] = np.abs(getattr(self, name))
+        return cache[name]  # type: ignore[no-any-return]
+
+    def flat(self, name: str) -> np.ndarray:
+        """A view (or ``abs_<view>``) of every lead, flattened row after row."""
+        if name.startswith("abs_"):
+            return self.absolute(name[4:]).reshape(-1)
+        return np.asarray(getattr(self, name)).reshape(-1)
+
+    def lead(self, row: int) -> LeadViews:
+        return LeadViews(clean_mv=self.clean_mv[row], smooth_mv=self.smooth_mv[row], slope_qrs=self.slope_qrs[row],
+                         slope_wave=self.slope_wave[row], slope_t=self.slope_t[row], fs_hz=self.fs_hz, stack=self,
+                         row=row)
+
+    @classmethod
+    def of(cls, views: list[LeadViews]) -> tuple[StackedViews, np.ndarray]:
+        """The stack holding ``views`` and each one's row in it: their own when they share
+        one, else a new stack (copies)."""
+        first = views[0].stack
+        if first is not None and all(v.stack is first for v in views):
+            return first, np.array([v.row for v in views], dtype=np.int64)
+        names = ("clean_mv", "smooth_mv", "slope_qrs", "slope_wave", "slope_t")
+        arrays = {k: np.stack([getattr(v, k) for v in views]) for k in names}
+        return cls(**arrays, fs_hz=views[0].fs_hz), np.arange(len(views), dtype=np.int64)
+
+
 def _band_limit(x_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    y = zero_phase(x_mv, 2, HIGHPASS_HZ, "highpass", fs_hz)
+    y = zero_phase(x_mv, 2, HIGHPASS_HZ, "highpass", fs_hz, axis=-1)
     if fs_hz > 2.2 * LOWPASS_HZ:
-        y = zero_phase(y, 4, LOWPASS_HZ, "lowpass", fs_hz)
+        y = zero_phase(y, 4, LOWPASS_HZ, "lowpass", fs_hz, axis=-1)
     return np.asarray(y, dtype=np.float64)
 
 
@@ -96,20 +151,21 @@ def make_views(x_mv: np.ndarray, fs_hz: float) -> LeadViews:
     return make_views_many(np.asarray(x_mv, dtype=np.float64)[:, None], fs_hz)[0]
 
 
-def make_views_many(x_mv: np.ndarray, fs_hz: float) -> list[LeadViews]:
-    """:func:`make_views` of every column of ``(n_samples, n_leads)`` at once: each filter
-    runs once over all leads (the same arithmetic per lead, so the same views)."""
-    x = np.asarray(x_mv, dtype=np.float64)
-    clean = _band_limit(x[:, 0], fs_hz)[:, None] if x.shape[1] == 1 else _band_limit(x, fs_hz)
+def stack_views(x_mv: np.ndarray, fs_hz: float) -> StackedViews:
+    """The views of every column of ``(n_samples, n_leads)``: each filter runs once over
+    all leads, along the contiguous time axis (the same arithmetic per lead)."""
+    clean = _band_limit(np.ascontiguousarray(np.asarray(x_mv, dtype=np.float64).T), fs_hz)
 
     def gauss(sigma_s: float, order: int) -> np.ndarray:
-        y = gaussian_filter1d(clean, max(sigma_s * fs_hz, 0.8), axis=0, order=order)
+        y = gaussian_filter1d(clean, max(sigma_s * fs_hz, 0.8), axis=-1, order=order)
         return np.asarray(y * fs_hz if order else y)
 
-    smooth, s_qrs, s_wave, s_t = gauss(_SIGMA_WAVE_S, 0), gauss(_SIGMA_QRS_S, 1), gauss(_SIGMA_WAVE_S, 1), gauss(_SIGMA_T_S, 1)
-    col = np.ascontiguousarray
-    return [
-        LeadViews(clean_mv=col(clean[:, j]), smooth_mv=col(smooth[:, j]), slope_qrs=col(s_qrs[:, j]),
-                  slope_wave=col(s_wave[:, j]), slope_t=col(s_t[:, j]), fs_hz=float(fs_hz))
-        for j in range(x.shape[1])
-    ]
+    return StackedViews(clean_mv=clean, smooth_mv=gauss(_SIGMA_WAVE_S, 0), slope_qrs=gauss(_SIGMA_QRS_S, 1),
+                        slope_wave=gauss(_SIGMA_WAVE_S, 1), slope_t=gauss(_SIGMA_T_S, 1), fs_hz=float(fs_hz))
+
+
+def make_views_many(x_mv: np.ndarray, fs_hz: float) -> list[LeadViews]:
+    """:func:`make_views` of every column of ``(n_samples, n_leads)`` at once (one
+    :class:`StackedViews`, each lead a row of it)."""
+    stack = stack_views(x_mv, fs_hz)
+    return [stack.lead(j) for j in range(stack.clean_mv.shape[0])]

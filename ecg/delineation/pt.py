@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .filters import LeadViews
+from .filters import StackedViews
 from .vec import first_true, masked_argmax, ranges, walk_down
 
 __all__ = ["t_waves", "p_waves", "isoelectric_all", "TWaves", "PWaves"]
@@ -43,27 +43,38 @@ class PWaves(NamedTuple):
     amplitude_mv: np.ndarray
 
 
-def isoelectric_all(views: LeadViews, qrs_on: np.ndarray) -> np.ndarray:
+def _row_median(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=1)`` of a 2-D array without NaN (same arithmetic, less overhead)."""
+    w = a.shape[1]
+    lo, hi = (w - 1) // 2, w // 2
+    part = np.partition(a, [lo, hi] if hi != lo else lo, axis=1)
+    return (part[:, lo] + part[:, hi]) / 2.0
+
+
+def isoelectric_all(sv: StackedViews, qrs_on: np.ndarray, base: np.ndarray) -> np.ndarray:
     """Isoelectric level per beat: median of the smoothed signal over the 20 ms before
-    the QRS onset (PR segment)."""
+    the QRS onset (PR segment); rows of the leads at offsets ``base`` of ``sv``."""
     on = np.asarray(qrs_on, dtype=np.int64)
-    width = int(0.02 * views.fs_hz)
+    width = int(0.02 * sv.fs_hz)
+    n = sv.n_samples
+    smooth = sv.flat("smooth_mv")
     lo = np.maximum(on - width, 0)
     out = np.zeros(on.size)
     full = on - lo == width
     if full.any():
-        idx = lo[full, None] + np.arange(width + 1)[None, :]
-        out[full] = np.median(views.smooth_mv[np.clip(idx, 0, views.smooth_mv.size - 1)], axis=1)
+        idx = np.clip(lo[full, None] + np.arange(width + 1)[None, :], 0, n - 1) + base[full, None]
+        out[full] = _row_median(smooth[idx])
     for i in np.flatnonzero(~full):  # beats at the very start of the record
-        seg = views.smooth_mv[lo[i] : on[i] + 1]
+        seg = smooth[base[i] + lo[i] : base[i] + min(on[i] + 1, n)]
         out[i] = float(np.median(seg)) if seg.size else 0.0
     return out
 
 
-def _deviation(views: LeadViews, start: np.ndarray, stop: np.ndarray, iso: np.ndarray) -> tuple[np.ndarray, ...]:
+def _deviation(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray,
+               iso: np.ndarray) -> tuple[np.ndarray, ...]:
     """Rows of ``smooth_mv[start:stop + 1] - iso`` with their mask and arg-max of |dev|."""
-    idx, valid = ranges(start, stop - start + 1, views.smooth_mv.size)
-    dev = views.smooth_mv[idx] - iso[:, None]
+    idx, valid = ranges(start, stop - start + 1, sv.n_samples, base=base)
+    dev = sv.flat("smooth_mv")[idx] - iso[:, None]
     k = masked_argmax(np.abs(dev), valid)
     return dev, valid, k
 
@@ -85,17 +96,21 @@ def _second_lobe(dev: np.ndarray, valid: np.ndarray, k: np.ndarray, sign: np.nda
 
 
 def t_waves(
-    views: LeadViews, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray, polarity: float = 0.0
+    sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray,
+    polarity: np.ndarray | None = None,
 ) -> TWaves:
-    """T peaks and offsets searched in ``[start, stop]`` of each beat.
+    """T peaks and offsets searched in ``[start, stop]`` of each beat (its lead at offset
+    ``base`` of ``sv``).
 
     The peak is the largest deviation from the isoelectric level (of the lead's usual
-    T polarity ``polarity`` if given, unless the other one is much larger); if an opposite lobe
+    T polarity ``polarity`` (per beat, 0 for none) if given, unless the other one is much
+    larger); if an opposite lobe
     of at least ``_T_LOBE_RATIO`` of it follows (biphasic T), the offset is taken after
     that lobe. The offset is where the slope after the steepest return towards the
     baseline falls below a fraction of that slope.
     """
-    fs = views.fs_hz
+    fs = sv.fs_hz
+    n = sv.n_samples
     start = np.asarray(start, dtype=np.int64)
     stop = np.asarray(stop, dtype=np.int64)
     m = start.size
@@ -103,10 +118,10 @@ def t_waves(
     ok = stop - start >= int(0.08 * fs)
     if not ok.any():
         return none
-    dev, valid, k = _deviation(views, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
+    dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
     rows = np.arange(m)
-    if polarity != 0.0:
-        k_pol = masked_argmax(dev * polarity, valid)
+    if polarity is not None and polarity.any():
+        k_pol = masked_argmax(dev * polarity[:, None], valid)
         flip = (dev[rows, k] * polarity < 0) & (np.abs(dev[rows, k_pol]) * _T_POLARITY_PREFERENCE >= np.abs(dev[rows, k]))
         k = np.where(flip, k_pol, k)  # keep the lead's usual T polarity unless the other is far larger
     amp = dev[rows, k]
@@ -116,18 +131,20 @@ def t_waves(
     last_sign = np.where(has_lobe, -sign, sign)
     tail_n = stop - last + 1
     ok &= tail_n >= 3
-    idx, tail_valid = ranges(last, tail_n, views.slope_t.size)
-    steep = np.clip(last + masked_argmax(-views.slope_t[idx] * last_sign[:, None], tail_valid), 0, views.slope_t.size - 1)
-    ok &= last_sign * views.slope_t[steep] < 0
-    a = views.abs_slope_t
-    end = walk_down(a, steep, +1, _T_END_FRACTION * a[steep], np.where(ok, stop, steep))
+    slope_t = sv.flat("slope_t")
+    idx, tail_valid = ranges(last, tail_n, n, base=base)
+    steep = np.clip(last + masked_argmax(-slope_t[idx] * last_sign[:, None], tail_valid), 0, n - 1)
+    ok &= last_sign * slope_t[base + steep] < 0
+    a = sv.flat("abs_slope_t")
+    end = walk_down(a, steep, +1, _T_END_FRACTION * a[base + steep], np.where(ok, stop, steep), n, base)
     return TWaves(ok, start + k, end, amp)
 
 
-def p_waves(views: LeadViews, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray) -> PWaves:
+def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray) -> PWaves:
     """P onset, peak and offset searched in ``[start, stop]`` of each beat (stop near the
-    QRS onset)."""
-    fs = views.fs_hz
+    QRS onset; its lead at offset ``base`` of ``sv``)."""
+    fs = sv.fs_hz
+    n = sv.n_samples
     start = np.asarray(start, dtype=np.int64)
     stop = np.asarray(stop, dtype=np.int64)
     m = start.size
@@ -135,25 +152,26 @@ def p_waves(views: LeadViews, start: np.ndarray, stop: np.ndarray, iso_mv: np.nd
     ok = stop - start >= int(0.06 * fs)
     if not ok.any():
         return PWaves(np.zeros(m, dtype=bool), zeros, zeros, zeros, np.zeros(m))
-    dev, valid, k = _deviation(views, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
+    dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
     rows = np.arange(m)
     peak = start + k
     amp = dev[rows, k]
     sign = np.where(amp >= 0, 1.0, -1.0)
-    slope = views.slope_wave
+    slope = sv.flat("slope_wave")
     half = int(0.08 * fs)
     rise_lo = np.maximum(peak - half, start)
     rise_n = peak - rise_lo + 1
     fall_n = np.minimum(peak + half, stop) - peak + 1
     ok &= (rise_n >= 2) & (fall_n >= 2)
-    idx, v = ranges(rise_lo, rise_n, slope.size)
-    last = slope.size - 1  # rows already refused may point anywhere: keep indices inside
+    idx, v = ranges(rise_lo, rise_n, n, base=base)
+    last = n - 1  # rows already refused may point anywhere: keep indices inside
     m_on = np.clip(rise_lo + masked_argmax(slope[idx] * sign[:, None], v), 0, last)
-    idx, v = ranges(peak, fall_n, slope.size)
+    idx, v = ranges(peak, fall_n, n, base=base)
     m_off = np.clip(peak + masked_argmax(-slope[idx] * sign[:, None], v), 0, last)
-    ok &= (slope[m_on] * sign > 0) & (slope[m_off] * sign < 0)
-    a = views.abs_slope_wave
+    ok &= (slope[base + m_on] * sign > 0) & (slope[base + m_off] * sign < 0)
+    a = sv.flat("abs_slope_wave")
     lo_lim = np.maximum(start - int(0.04 * fs), 0)
-    onset = walk_down(a, m_on, -1, _P_ON_FRACTION * a[m_on], np.where(ok, lo_lim, m_on))
-    offset = walk_down(a, m_off, +1, _P_OFF_FRACTION * a[m_off], np.where(ok, stop + int(0.01 * fs), m_off))
+    onset = walk_down(a, m_on, -1, _P_ON_FRACTION * a[base + m_on], np.where(ok, lo_lim, m_on), n, base)
+    offset = walk_down(a, m_off, +1, _P_OFF_FRACTION * a[base + m_off], np.where(ok, stop + int(0.01 * fs), m_off),
+                       n, base)
     return PWaves(ok, onset, peak, offset, amp)

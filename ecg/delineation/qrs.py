@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import LeadViews
+from .filters import LeadViews, StackedViews
 from .vec import masked_argmax, ranges, settled_edge
 
 __all__ = ["locate_beats", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
@@ -92,7 +92,7 @@ def locate_beats(r_peaks: np.ndarray, views: LeadViews) -> tuple[np.ndarray, flo
 
 
 def qrs_bounds_all(
-    views: LeadViews, r: np.ndarray, lo: np.ndarray, hi: np.ndarray, noise_slope: float = 0.0
+    sv: StackedViews, base: np.ndarray, r: np.ndarray, lo: np.ndarray, hi: np.ndarray, noise_slope: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Onsets and offsets of the QRS complexes around main deflections ``r`` (all beats at once).
 
@@ -103,7 +103,10 @@ def qrs_bounds_all(
 
     Parameters
     ----------
-    views : LeadViews
+    sv : StackedViews
+        The views of the leads.
+    base : numpy.ndarray
+        Per beat, the offset of its lead in ``sv``'s flat arrays (``row * n_samples``).
     r : numpy.ndarray
         Main deflections, sample indices.
     lo, hi : numpy.ndarray
@@ -116,20 +119,21 @@ def qrs_bounds_all(
     tuple
         ``(onsets, offsets, largest_slopes_mv_per_s)``.
     """
-    fs = views.fs_hz
-    a = views.abs_slope_qrs
+    fs = sv.fs_hz
+    n = sv.n_samples
+    a = sv.flat("abs_slope_qrs")
     r = np.asarray(r, dtype=np.int64)
     b0 = np.maximum(np.asarray(lo, dtype=np.int64), r - int(_SEARCH_BEFORE_S * fs))
     b1 = np.minimum(np.asarray(hi, dtype=np.int64), r + int(_SEARCH_AFTER_S * fs))
     c0 = np.maximum(r - int(0.05 * fs), b0)
-    idx, valid = ranges(c0, np.minimum(r + int(0.05 * fs), b1) + 1 - c0, a.size)
+    idx, valid = ranges(c0, np.minimum(r + int(0.05 * fs), b1) + 1 - c0, n, base=base)
     top = np.where(valid.any(axis=1), np.where(valid, a[idx], -np.inf).max(axis=1, initial=-np.inf), 0.0)
     gap = max(int(round(_QUIET_S * fs)), 2)
     look = int(_RESUME_S * fs)
     onset = settled_edge(a, r, -1, np.maximum(_ONSET_FRACTION * top, 3.0 * noise_slope), gap, b0,
-                         _RESUME_ON_FRACTION * top, look)
+                         _RESUME_ON_FRACTION * top, look, n, base)
     offset = settled_edge(a, r, +1, np.maximum(_OFFSET_FRACTION * top, 3.0 * noise_slope), gap, b1,
-                          _RESUME_OFF_FRACTION * top, look)
+                          _RESUME_OFF_FRACTION * top, look, n, base)
     onset = np.maximum(onset - int(round(_ONSET_SHIFT_S * fs)), b0)
     offset = np.minimum(offset + int(round(_OFFSET_SHIFT_S * fs)), b1)
     return onset, offset, top
@@ -137,5 +141,7 @@ def qrs_bounds_all(
 
 def qrs_bounds(views: LeadViews, r: int, lo: int, hi: int, noise_slope: float = 0.0) -> tuple[int, int, float]:
     """:func:`qrs_bounds_all` for one beat: ``(onset, offset, largest_slope_mv_per_s)``."""
-    on, off, top = qrs_bounds_all(views, np.array([r]), np.array([lo]), np.array([hi]), noise_slope)
+    sv, rows = StackedViews.of([views])
+    base = rows[:1] * sv.n_samples
+    on, off, top = qrs_bounds_all(sv, base, np.array([r]), np.array([lo]), np.array([hi]), noise_slope)
     return int(on[0]), int(off[0]), float(top[0])

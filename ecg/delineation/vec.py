@@ -4,6 +4,11 @@ Every beat has its own search range; the ranges are laid out as the rows of one 
 index matrix with a validity mask, so one ``argmax`` or one cumulative sum serves all
 beats. Each function here reproduces, row by row, a scalar walk the delineator used to
 run in a Python loop per beat (same result, same tie-breaking: first index wins).
+
+Beats of several leads are searched together: the leads' signals are laid end to end
+(``size`` samples each) and each row carries the offset ``base`` of its lead. Positions
+stay in the lead's own samples and are clipped into ``[0, size)``; only reading adds
+``base``.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import numpy as np
 __all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp"]
 
 
-def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Index rows ``start + step * k`` for ``k < length`` (per row), clipped into ``[0, size)``.
+def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
+           base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index rows ``start + step * k`` for ``k < length`` (per row), clipped into ``[0, size)``,
+    plus each row's ``base`` when given.
 
     Returns
     -------
@@ -29,6 +36,8 @@ def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1) -> t
     valid = k[None, :] < length[:, None]
     np.minimum(idx, max(size - 1, 0), out=idx)  # ufuncs: far cheaper than np.clip per call
     np.maximum(idx, 0, out=idx)
+    if base is not None:
+        idx += base[:, None]
     return idx, valid
 
 
@@ -47,16 +56,18 @@ def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mask.any(axis=1)), np.asarray(np.argmax(mask, axis=1))
 
 
-def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int | None = None,
+               base: np.ndarray | None = None) -> np.ndarray:
     """Per row, ``x[lo:hi + 1].max() - x[lo:hi + 1].min()`` (0 for an empty range)."""
-    idx, valid = ranges(lo, hi - lo + 1, x.size)
+    idx, valid = ranges(lo, hi - lo + 1, x.size if size is None else size, base=base)
     v = x[idx]
     top = np.where(valid, v, -np.inf).max(axis=1, initial=-np.inf)
     bottom = np.where(valid, v, np.inf).min(axis=1, initial=np.inf)
     return np.where(valid.any(axis=1), top - bottom, 0.0)
 
 
-def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, stop: np.ndarray) -> np.ndarray:
+def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, stop: np.ndarray,
+              size: int | None = None, base: np.ndarray | None = None) -> np.ndarray:
     """Walk from ``start`` by ``step`` towards ``stop`` until ``a`` falls below ``threshold``.
 
     Per row: the first position whose value is below the threshold, or the position
@@ -67,7 +78,7 @@ def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray
     n_steps = np.maximum((np.asarray(stop, dtype=np.int64) - start) * step, 0)
     if start.size == 0:
         return start.copy()
-    idx, valid = ranges(start, n_steps + 1, a.size, step)
+    idx, valid = ranges(start, n_steps + 1, a.size if size is None else size, step, base)
     v = a[idx]
     thr = np.asarray(threshold, dtype=np.float64)[:, None]
     nxt, cur = v[:, 1:], v[:, :-1]
@@ -82,7 +93,7 @@ def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray
 
 
 def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, gap: int,
-               stop: np.ndarray) -> np.ndarray:
+               stop: np.ndarray, size: int | None = None, base: np.ndarray | None = None) -> np.ndarray:
     """First position after ``start`` (moving by ``step``, up to ``stop``) that begins
     ``gap`` consecutive values below ``threshold``; ``stop`` when there is none."""
     start = np.asarray(start, dtype=np.int64)
@@ -90,7 +101,7 @@ def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarra
     length = np.maximum((stop - start) * step, 0)
     if start.size == 0 or int(length.max()) < gap:
         return stop.copy()
-    idx, valid = ranges(start + step, length, a.size, step)
+    idx, valid = ranges(start + step, length, a.size if size is None else size, step, base)
     below = valid & (a[idx] < np.asarray(threshold, dtype=np.float64)[:, None])
     cs = np.concatenate([np.zeros((start.size, 1), dtype=np.int64), np.cumsum(below, axis=1)], axis=1)
     full = (cs[:, gap:] - cs[:, :-gap]) == gap
@@ -99,14 +110,15 @@ def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarra
 
 
 def settled_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, gap: int, stop: np.ndarray,
-                 resume: np.ndarray, look: int) -> np.ndarray:
+                 resume: np.ndarray, look: int, size: int | None = None, base: np.ndarray | None = None) -> np.ndarray:
     """Like :func:`quiet_edge`, but a quiet run followed within ``look`` samples by a value
     of at least ``resume`` is the turning point of a slurred wave: search on past it
     (at most four times)."""
     threshold = np.asarray(threshold, dtype=np.float64)
     resume = np.asarray(resume, dtype=np.float64)
     stop = np.asarray(stop, dtype=np.int64)
-    edge = quiet_edge(a, start, step, threshold, gap, stop)
+    n = a.size if size is None else size
+    edge = quiet_edge(a, start, step, threshold, gap, stop, n, base)
     active = np.ones(edge.size, dtype=bool)
     for _ in range(4):
         active &= edge != stop
@@ -114,14 +126,16 @@ def settled_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndar
             break
         sel = np.flatnonzero(active)
         e = edge[sel]
+        b = None if base is None else base[sel]
         if step > 0:  # a[edge : edge + look]
-            idx, valid = ranges(e, np.minimum(look, a.size - e), a.size, 1)
+            idx, valid = ranges(e, np.minimum(look, n - e), n, 1, b)
         else:  # a[max(edge - look, 0) : edge + 1][::-1]
-            idx, valid = ranges(e, np.minimum(look, e) + 1, a.size, -1)
+            idx, valid = ranges(e, np.minimum(look, e) + 1, n, -1, b)
         has, j = first_true(valid & (a[idx] >= resume[sel, None]))
         active[sel[~has]] = False
         go = sel[has]
         if go.size == 0:
             break
-        edge[go] = quiet_edge(a, edge[go] + step * j[has], step, threshold[go], gap, stop[go])
+        edge[go] = quiet_edge(a, edge[go] + step * j[has], step, threshold[go], gap, stop[go], n,
+                              None if base is None else base[go])
     return edge
