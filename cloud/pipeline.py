@@ -169,7 +169,7 @@ def _single_lead(leads: _Leads) -> dict[str, Any]:
     if not screening.quality.readable:  # no intervals or findings from a signal we cannot read
         return _body(rhythm, screening.probabilities, summary, {}, screening.model_version, [])
     ctx = leads.measured[0]
-    measured = measure(ctx.signal_mv, ctx.fs_hz, context=ctx).to_dict()
+    measured = measure(ctx.signal_mv, ctx.fs_hz, context=ctx).to_dict(beats=False)
     ectopic = _ectopy(leads, 0, rhythm["code"])
     return _body(rhythm, screening.probabilities, summary, measured, screening.model_version, ectopic)
 
@@ -197,7 +197,8 @@ def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
         summary = {"heart_rate_bpm": None, "quality": {"readable": False, "reasons": ["model_noise"]}}
         return _body(rhythm, probabilities, summary, {}, version, [])
     measure_mv = np.column_stack([c.signal_mv for c in leads.measured])
-    measured = measure_leads(measure_mv, leads.measured[0].fs_hz, list(lead_names), contexts=leads.measured).to_dict()
+    measured = measure_leads(measure_mv, leads.measured[0].fs_hz, list(lead_names),
+                             contexts=leads.measured).to_dict(beats=False)
     summary = {"heart_rate_bpm": heart_rate, "quality": readable[0].quality.to_dict()}
     rhythm_lead = lead_names.index("II") if "II" in lead_names else 0
     ectopic = _ectopy(leads, rhythm_lead, rhythm["code"])

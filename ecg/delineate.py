@@ -26,7 +26,7 @@ from ecg.beats import heart_rate_bpm, median_rr_ms
 from ecg.context import Delineator, LeadContext, context_for, contexts_of, share_lead_waves, share_views
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
-from ecg.delineation.summary import detect_pacing, median_interval_ms, qtc_ms
+from ecg.delineation.summary import detect_pacing, detect_pacing_many, median_interval_ms, qtc_ms
 from ecg.errors import SignalError
 from ecg.findings import (
     Finding,
@@ -93,9 +93,10 @@ class Measurements:
     qtc_bazett_ms: float | None = None
     qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (intervals rounded to 0.1 ms, heart rate to 0.1 bpm)."""
-        return {"lead": self.lead, **_summary_dict(self)}
+    def to_dict(self, *, beats: bool = True) -> dict[str, Any]:
+        """JSON-ready dict (intervals rounded to 0.1 ms, heart rate to 0.1 bpm); without
+        ``"beats"`` when ``beats`` is False (callers that read only the intervals)."""
+        return {"lead": self.lead, **_summary_dict(self, beats)}
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,15 @@ class LeadsMeasurements:
     qtc_bazett_ms: float | None = None
     qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead)."""
+    def to_dict(self, *, beats: bool = True) -> dict[str, Any]:
+        """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead); no
+        ``"beats"`` anywhere when ``beats`` is False."""
         return {
             "lead": "global",
             "lead_names": list(self.lead_names),
-            **_summary_dict(self),
+            **_summary_dict(self, beats),
             "axis_deg": _round1(self.axis_deg),
-            "leads": [m.to_dict() for m in self.leads],
+            "leads": [m.to_dict(beats=beats) for m in self.leads],
         }
 
 
@@ -140,11 +142,10 @@ def _round1(v: float | None) -> float | None:
     return None if v is None else round(float(v), 1)
 
 
-def _summary_dict(m: Measurements | LeadsMeasurements) -> dict[str, Any]:
+def _summary_dict(m: Measurements | LeadsMeasurements, beats: bool = True) -> dict[str, Any]:
     """The fields both measurement types share, JSON-ready, in contract order."""
-    return {
+    out: dict[str, Any] = {
         "fs_hz": m.fs_hz,
-        "beats": [b.to_dict() for b in m.beats],
         "pr_ms": _round1(m.pr_ms),
         "qrs_ms": _round1(m.qrs_ms),
         "qt_ms": _round1(m.qt_ms),
@@ -160,13 +161,14 @@ def _summary_dict(m: Measurements | LeadsMeasurements) -> dict[str, Any]:
         "findings": [f.to_dict() for f in m.findings],
         "reasons": dict(m.reasons),
     }
+    if not beats:
+        return out
+    return {"fs_hz": out.pop("fs_hz"), "beats": [b.to_dict() for b in m.beats], **out}
 
 
 def _beats(waves: dict[str, np.ndarray]) -> tuple[Beat, ...]:
-    n = waves["r_peak"].size
-    return tuple(
-        Beat(**{k: (None if int(waves[k][i]) == MISSING else int(waves[k][i])) for k in WAVE_KEYS}) for i in range(n)
-    )
+    columns = [waves[k].tolist() for k in WAVE_KEYS]
+    return tuple(Beat(*[None if v == MISSING else v for v in row]) for row in zip(*columns))
 
 
 def _interval(
@@ -197,8 +199,9 @@ def _rate(r_peaks: np.ndarray, fs: float) -> tuple[float | None, float | None]:
     return heart_rate_bpm(r_peaks, fs), median_rr_ms(r_peaks, fs)
 
 
-def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) -> Measurements:
-    """Turn one lead's per-beat boundaries into :class:`Measurements`."""
+def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex, paced: bool | None = None) -> Measurements:
+    """Turn one lead's per-beat boundaries into :class:`Measurements` (``paced``: the
+    lead's :func:`~ecg.delineation.summary.detect_pacing`, when the caller has it)."""
     fs = lw.fs_hz
     w = lw.waves
     reasons: dict[str, str] = {}
@@ -212,7 +215,7 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex) ->
             reasons[k] = lw.reasons["all"]
     elif "p" in lw.reasons:
         reasons["pr_ms"] = lw.reasons["p"]
-    paced = "all" not in lw.reasons and detect_pacing(x_mv, fs, w["qrs_on"])
+    paced = "all" not in lw.reasons and (detect_pacing(x_mv, fs, w["qrs_on"]) if paced is None else paced)
     pr, qrs, qt = _intervals(w, fs, reasons)
     if paced:
         pr = qrs = qt = None
@@ -383,7 +386,9 @@ def measure_leads(
     share_views(contexts)
     share_lead_waves(contexts)
     waves = [c.lead_waves for c in contexts]
-    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex) for lw, c, name in zip(waves, contexts, names, strict=True)]
+    pacing = detect_pacing_many(x, fs, [None if "all" in lw.reasons else lw.waves["qrs_on"] for lw in waves])
+    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, paced=pac)
+               for lw, c, name, pac in zip(waves, contexts, names, pacing, strict=True)]
     glob = global_waves(names, waves, fs)
     reasons: dict[str, str] = {}
     hr, rr = _rate(glob["r_peak"], fs)

@@ -11,7 +11,6 @@ delineated alone, so a lead gets the same boundaries whichever leads it is batch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,65 +37,13 @@ from .lead import (
     _qrs_similarity,
 )
 from .pt import isoelectric_all, p_waves, t_waves
-from .qrs import locate_beats, qrs_bounds_all
-from .vec import masked_ptp
+from .qrs import locate_many, qrs_bounds_all
+from .vec import Rows, masked_ptp
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
 
 __all__ = ["delineate_many", "Rows", "check_p_consistency", "drop_odd_t", "tp_activity"]
-
-
-@dataclass(frozen=True)
-class Rows:
-    """Beats of several leads as rows, grouped by lead in lead order.
-
-    Attributes
-    ----------
-    lead : numpy.ndarray
-        Per row, the lead's position (0 … ``n_leads`` − 1).
-    base : numpy.ndarray
-        Per row, the offset of its lead in the stack's flat arrays.
-    n_leads : int
-    """
-
-    lead: np.ndarray
-    base: np.ndarray
-    n_leads: int
-
-    @property
-    def first(self) -> np.ndarray:
-        """Rows that are the first beat of their lead."""
-        return np.concatenate(([True], self.lead[1:] != self.lead[:-1]))[: self.lead.size]
-
-    @property
-    def last(self) -> np.ndarray:
-        """Rows that are the last beat of their lead."""
-        return np.concatenate((self.lead[1:] != self.lead[:-1], [True]))[: self.lead.size]
-
-    def count(self, mask: np.ndarray | None = None) -> np.ndarray:
-        """Per lead, the number of rows (where ``mask``)."""
-        lead = self.lead if mask is None else self.lead[mask]
-        return np.bincount(lead, minlength=self.n_leads)
-
-    def median(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Per lead, ``np.median`` of its rows' ``values`` (where ``mask``); NaN for none."""
-        lead = self.lead if mask is None else self.lead[mask]
-        v = values if mask is None else values[mask]
-        out = np.full(self.n_leads, np.nan)
-        if v.size == 0:
-            return out
-        s = v[np.lexsort((v, lead))]
-        counts = np.bincount(lead, minlength=self.n_leads)
-        starts = np.cumsum(counts) - counts
-        has = counts > 0
-        lo = starts[has] + (counts[has] - 1) // 2
-        hi = starts[has] + counts[has] // 2
-        out[has] = (s[lo] + s[hi]) / 2.0  # as np.median: the mean of the middle pair
-        return out
-
-    def take(self, keep: np.ndarray) -> Rows:
-        return Rows(self.lead[keep], self.base[keep], self.n_leads)
 
 
 def _shift(a: np.ndarray, by: int) -> np.ndarray:
@@ -280,7 +227,7 @@ def delineate_many(contexts: list[LeadContext]) -> list[LeadWaves]:
     views = [c.views for c in contexts]
     sv, stack_row = StackedViews.of(views)
     fs = sv.fs_hz
-    located = [locate_beats(c.r_peaks, v) for c, v in zip(contexts, views)]
+    located = locate_many([c.r_peaks for c in contexts], sv, stack_row)
     counts = np.array([p.size for p, _ in located], dtype=np.int64)
     lead = np.repeat(np.arange(len(contexts), dtype=np.int64), counts)
     rows = Rows(lead, stack_row[lead] * sv.n_samples, len(contexts))

@@ -9,7 +9,10 @@ import numpy as np
 
 from ecg.findings import QrsMorphology
 
+from .filters import StackedViews
 from .lead import MISSING, WAVE_KEYS, LeadWaves
+from .pt import isoelectric_all
+from .vec import masked_argmax, median1d, ranges
 
 __all__ = ["global_waves", "frontal_axis_deg", "qrs_shape", "QrsShape", "lead_index"]
 
@@ -108,19 +111,20 @@ def qrs_shape(lw: LeadWaves, glob: dict[str, np.ndarray]) -> QrsShape | None:
     """Morphology of one lead inside the global QRS boundaries, or None."""
     if lw.views is None or "all" in lw.reasons:
         return None
-    x = lw.views.clean_mv
-    pos, neg, order = [], [], []
-    for on, off in zip(glob["qrs_on"], glob["qrs_off"], strict=True):
-        if on == MISSING or off == MISSING or off - on < 3:
-            continue
-        iso = float(np.median(lw.views.smooth_mv[max(on - int(0.02 * lw.fs_hz), 0) : on + 1]))
-        seg = x[on : off + 1] - iso
-        pos.append(max(float(seg.max()), 0.0))
-        neg.append(min(float(seg.min()), 0.0))
-        order.append(float(np.argmax(seg) > np.argmin(seg)))
-    if not pos:
+    on, off = glob["qrs_on"], glob["qrs_off"]
+    ok = (on != MISSING) & (off != MISSING) & (off - on >= 3)
+    if not ok.any():
         return None
-    p, n = float(np.median(pos)), float(np.median(neg))
+    on, off = on[ok], off[ok]
+    sv, row = StackedViews.of([lw.views])
+    base = np.full(on.size, int(row[0]) * sv.n_samples, dtype=np.int64)
+    iso = isoelectric_all(sv, on, base)  # the median over the 20 ms before each onset
+    idx, valid = ranges(on, off - on + 1, sv.n_samples, base=base)
+    seg = sv.flat("clean_mv")[idx] - iso[:, None]
+    pos = np.maximum(np.where(valid, seg, -np.inf).max(axis=1), 0.0)
+    neg = np.minimum(np.where(valid, seg, np.inf).min(axis=1), 0.0)
+    order = (masked_argmax(seg, valid) > masked_argmax(-seg, valid)).astype(np.float64)
+    p, n = median1d(pos), median1d(neg)
     return QrsShape(QrsMorphology(p, n, bool(np.mean(order) > 0.5)), p + n)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import masked_argmax, ranges, settled_edge
+from .vec import Rows, masked_argmax, ranges, settled_edge
 
-__all__ = ["locate_beats", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
+__all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
 
 #: onset: quiet means the slope stays below this fraction of the largest QRS slope
 _ONSET_FRACTION = 0.15
@@ -40,13 +40,6 @@ def _windows(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
 _MIN_BEAT_SLOPE_FRACTION = 0.3
 
 
-def _drop_gentle(views: LeadViews, det: np.ndarray) -> np.ndarray:
-    if det.size < 3:
-        return det
-    steep = _windows(views.abs_slope_qrs, det, int(0.05 * views.fs_hz)).max(axis=1)
-    return det[steep >= _MIN_BEAT_SLOPE_FRACTION * float(np.percentile(steep, 90))]
-
-
 #: the R wave counts as the main deflection unless the negative one is this much larger
 _POSITIVE_PREFERENCE = 0.3
 
@@ -66,29 +59,64 @@ def locate_beats(r_peaks: np.ndarray, views: LeadViews) -> tuple[np.ndarray, flo
     context) are moved to the extremum of the band-limited signal with the lead's
     dominant polarity, within ±60 ms; duplicates closer than 200 ms are merged.
     """
-    fs = views.fs_hz
-    det = np.asarray(r_peaks, dtype=np.int64)
-    det = det[(det >= 0) & (det < views.clean_mv.size)]
-    det = _drop_gentle(views, np.sort(det))
-    polarity = main_polarity(views, det)
-    if det.size == 0:
-        return det, polarity
+    sv, row = StackedViews.of([views])
+    return locate_many([r_peaks], sv, row)[0]
+
+
+def _gentle(sv: StackedViews, rows: Rows, det: np.ndarray) -> np.ndarray:
+    """Detections whose steepest QRS-scale slope (±50 ms) is below a fraction of their
+    lead's 90th-percentile beat slope (leads with at least 3 detections)."""
+    n = sv.n_samples
+    half = int(0.05 * sv.fs_hz)
+    idx = np.clip(det[:, None] + np.arange(-half, half + 1)[None, :], 0, n - 1) + rows.base[:, None]
+    steep = sv.flat("abs_slope_qrs")[idx].max(axis=1)
+    gentle = np.zeros(det.size, dtype=bool)
+    counts = rows.count()
+    ends = np.cumsum(counts)
+    for j in np.flatnonzero(counts >= 3):
+        s = steep[ends[j] - counts[j] : ends[j]]
+        gentle[ends[j] - counts[j] : ends[j]] = s < _MIN_BEAT_SLOPE_FRACTION * float(np.percentile(s, 90))
+    return gentle
+
+
+def locate_many(detections: list[np.ndarray], sv: StackedViews,
+                stack_row: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """:func:`locate_beats` of several leads at once: lead ``j``'s detections against row
+    ``stack_row[j]`` of ``sv``."""
+    fs, n = sv.fs_hz, sv.n_samples
+    dets = [np.sort(d[(d >= 0) & (d < n)]) for d in (np.asarray(d, dtype=np.int64) for d in detections)]
+    lead = np.repeat(np.arange(len(dets), dtype=np.int64), [d.size for d in dets])
+    det = np.concatenate(dets) if dets else np.zeros(0, dtype=np.int64)
+    rows = Rows(lead, stack_row[lead] * n, len(dets))
+    keep = ~_gentle(sv, rows, det)
+    det, rows = det[keep], rows.take(keep)
+    clean = sv.flat("clean_mv")
     half = int(0.06 * fs)
+    seg = clean[np.clip(det[:, None] + np.arange(-half, half + 1)[None, :], 0, n - 1) + rows.base[:, None]]
+    up, down = rows.median(seg.max(axis=1)), rows.median(-seg.min(axis=1))
+    polarity = np.where(rows.count() == 0, 1.0, np.where(up >= _POSITIVE_PREFERENCE * down, 1.0, -1.0))
     lo = np.maximum(det - half, 0)
-    idx, valid = ranges(lo, np.minimum(det + half + 1, views.clean_mv.size) - lo, views.clean_mv.size)
-    peaks = (lo + masked_argmax(polarity * views.clean_mv[idx], valid)).tolist()
-    height = (polarity * views.clean_mv[peaks]).tolist()
-    near = int(0.2 * fs)
-    refined: list[int] = []
-    best: list[float] = []
-    for peak, h in zip(peaks, height):  # sequential merge of close duplicates (few beats)
-        if refined and peak - refined[-1] < near:
-            if h > best[-1]:
-                refined[-1], best[-1] = peak, h
+    idx, valid = ranges(lo, np.minimum(det + half + 1, n) - lo, n, base=rows.base)
+    sign = polarity[rows.lead]
+    peaks = lo + masked_argmax(sign[:, None] * clean[idx], valid)
+    return _merge_close(peaks.tolist(), (sign * clean[rows.base + peaks]).tolist(), rows.lead.tolist(),
+                        polarity.tolist(), int(0.2 * fs))
+
+
+def _merge_close(peaks: list[int], height: list[float], lead: list[int], polarity: list[float],
+                 near: int) -> list[tuple[np.ndarray, float]]:
+    """Per lead, close duplicates merged sequentially (the taller one stays)."""
+    refined: list[list[int]] = [[] for _ in polarity]
+    best: list[list[float]] = [[] for _ in polarity]
+    for peak, h, j in zip(peaks, height, lead):
+        kept, tops = refined[j], best[j]
+        if kept and peak - kept[-1] < near:
+            if h > tops[-1]:
+                kept[-1], tops[-1] = peak, h
             continue
-        refined.append(peak)
-        best.append(h)
-    return np.asarray(refined, dtype=np.int64), polarity
+        kept.append(peak)
+        tops.append(h)
+    return [(np.asarray(kept, dtype=np.int64), pol) for kept, pol in zip(refined, polarity)]
 
 
 def qrs_bounds_all(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .lead import MISSING
-from .vec import ranges
+from .vec import median1d, ranges
 
-__all__ = ["median_interval_ms", "qtc_ms", "detect_pacing", "MIN_BEATS"]
+__all__ = ["median_interval_ms", "qtc_ms", "detect_pacing", "detect_pacing_many", "MIN_BEATS"]
 
 #: an interval is reported only when measured in at least this many beats
 MIN_BEATS = 3
@@ -28,8 +28,8 @@ def median_interval_ms(
     if n < MIN_BEATS:
         return None, f"{start} and {end} found together in {n} beat(s); at least {MIN_BEATS} needed"
     d_ms = (waves[end][ok] - waves[start][ok]) * 1000.0 / fs_hz
-    med = float(np.median(d_ms))
-    spread = 1.4826 * float(np.median(np.abs(d_ms - med)))
+    med = median1d(d_ms)
+    spread = 1.4826 * median1d(np.abs(d_ms - med))
     limit = MAX_SPREAD_MS.get((start, end))
     if limit is not None and spread > limit:
         return None, f"{start}→{end} varies by {spread:.0f} ms between beats (limit {limit:.0f}): boundaries unreliable (noise?)"
@@ -52,7 +52,8 @@ def qtc_ms(qt_ms: float | None, rr_ms: float | None) -> tuple[float | None, floa
     return qt_ms / rr_s**0.5, qt_ms / rr_s ** (1.0 / 3.0)
 
 
-#: pacing spike: a second difference this many times the 99th percentile of the first
+#: pacing spike (per beat: the largest second difference near the QRS onset over the
+#: lead's 99th-percentile first difference): a second difference this many times the 99th percentile of the first
 #: difference (a QRS bends over many samples, a stimulus within one or two)...
 _SPIKE_RATIO = 3.0
 #: ...within this window around the QRS onset (s)...
@@ -65,22 +66,6 @@ _SPIKE_AFTER_S = 0.05
 _PACED_BEAT_FRACTION = 0.5
 
 
-def pacing_spike_scores(x_mv: np.ndarray, fs_hz: float, qrs_on: np.ndarray) -> np.ndarray:
-    """Per beat: largest second difference near the QRS onset over the lead's p99 slope."""
-    x = np.asarray(x_mv, dtype=np.float64)
-    d = np.abs(np.diff(x))
-    dd = np.abs(np.diff(x, 2))
-    scale = float(np.percentile(d, 99.0)) if d.size else 0.0
-    if scale <= 0 or qrs_on.size == 0 or dd.size == 0:
-        return np.zeros(qrs_on.size)
-    on = np.asarray(qrs_on, dtype=np.int64)
-    lo = np.maximum(on - int(_SPIKE_BEFORE_S * fs_hz), 0)
-    hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), dd.size)  # dd[lo:hi]
-    idx, valid = ranges(lo, hi - lo, dd.size)
-    top = np.where(valid, dd[idx], -np.inf).max(axis=1, initial=-np.inf)
-    return np.where(valid.any(axis=1), top / scale, 0.0)
-
-
 def detect_pacing(x_mv: np.ndarray, fs_hz: float, qrs_on: np.ndarray) -> bool:
     """True when narrow pacing spikes sit at the QRS onset of most beats.
 
@@ -88,8 +73,30 @@ def detect_pacing(x_mv: np.ndarray, fs_hz: float, qrs_on: np.ndarray) -> bool:
     its second difference dwarfs the lead's largest slopes. Needs sampling at 250 Hz or
     more (and an unfiltered front end) to be seen at all.
     """
-    on = qrs_on[qrs_on != MISSING]
-    if fs_hz < 250.0 or on.size < 2:
-        return False
-    scores = pacing_spike_scores(x_mv, fs_hz, on)
-    return bool(np.mean(scores > _SPIKE_RATIO) >= _PACED_BEAT_FRACTION)
+    return detect_pacing_many(np.asarray(x_mv, dtype=np.float64)[:, None], fs_hz, [np.asarray(qrs_on)])[0]
+
+
+def detect_pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]) -> list[bool]:
+    """:func:`detect_pacing` of every column of ``(n_samples, n_leads)`` in one pass
+    (``qrs_on[j]`` None: lead ``j`` is not judged, False)."""
+    x = np.ascontiguousarray(np.asarray(x_mv, dtype=np.float64).T)  # (leads, samples)
+    ons = [None if on is None else on[on != MISSING] for on in qrs_on]
+    judged = [j for j, on in enumerate(ons) if on is not None and on.size >= 2]
+    out = [False] * x.shape[0]
+    if fs_hz < 250.0 or not judged or x.shape[1] < 3:
+        return out
+    scale = np.percentile(np.abs(np.diff(x[judged], axis=1)), 99.0, axis=1)
+    dd = np.abs(np.diff(x[judged], 2, axis=1))
+    size = dd.shape[1]
+    on = np.concatenate([ons[j] for j in judged])  # type: ignore[misc]
+    row = np.repeat(np.arange(len(judged)), [ons[j].size for j in judged])  # type: ignore[union-attr]
+    lo = np.maximum(on - int(_SPIKE_BEFORE_S * fs_hz), 0)
+    hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), size)  # dd[lo:hi]
+    idx, valid = ranges(lo, hi - lo, size, base=row * size)
+    top = np.where(valid, dd.reshape(-1)[idx], -np.inf).max(axis=1, initial=-np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spike = np.where(valid.any(axis=1), top / scale[row], 0.0) > _SPIKE_RATIO
+    share = np.bincount(row[spike], minlength=len(judged)) / np.bincount(row, minlength=len(judged))
+    for k, j in enumerate(judged):
+        out[j] = bool(scale[k] > 0 and share[k] >= _PACED_BEAT_FRACTION)
+    return out

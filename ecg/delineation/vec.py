@@ -13,9 +13,21 @@ stay in the lead's own samples and are clipped into ``[0, size)``; only reading 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp"]
+__all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp",
+           "median1d", "Rows"]
+
+
+def median1d(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D array without NaN: the same arithmetic (the middle
+    value, or the mean of the middle pair) without its per-call overhead."""
+    n = values.size
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(values, (lo, hi) if hi != lo else lo)
+    return float((part[lo] + part[hi]) / 2.0)
 
 
 def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
@@ -139,3 +151,55 @@ def settled_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndar
         edge[go] = quiet_edge(a, edge[go] + step * j[has], step, threshold[go], gap, stop[go], n,
                               None if base is None else base[go])
     return edge
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Beats of several leads as rows, grouped by lead in lead order.
+
+    Attributes
+    ----------
+    lead : numpy.ndarray
+        Per row, the lead's position (0 … ``n_leads`` − 1).
+    base : numpy.ndarray
+        Per row, the offset of its lead in the stack's flat arrays.
+    n_leads : int
+    """
+
+    lead: np.ndarray
+    base: np.ndarray
+    n_leads: int
+
+    @property
+    def first(self) -> np.ndarray:
+        """Rows that are the first beat of their lead."""
+        return np.concatenate(([True], self.lead[1:] != self.lead[:-1]))[: self.lead.size]
+
+    @property
+    def last(self) -> np.ndarray:
+        """Rows that are the last beat of their lead."""
+        return np.concatenate((self.lead[1:] != self.lead[:-1], [True]))[: self.lead.size]
+
+    def count(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Per lead, the number of rows (where ``mask``)."""
+        lead = self.lead if mask is None else self.lead[mask]
+        return np.bincount(lead, minlength=self.n_leads)
+
+    def median(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Per lead, ``np.median`` of its rows' ``values`` (where ``mask``); NaN for none."""
+        lead = self.lead if mask is None else self.lead[mask]
+        v = values if mask is None else values[mask]
+        out = np.full(self.n_leads, np.nan)
+        if v.size == 0:
+            return out
+        s = v[np.lexsort((v, lead))]
+        counts = np.bincount(lead, minlength=self.n_leads)
+        starts = np.cumsum(counts) - counts
+        has = counts > 0
+        lo = starts[has] + (counts[has] - 1) // 2
+        hi = starts[has] + counts[has] // 2
+        out[has] = (s[lo] + s[hi]) / 2.0  # as np.median: the mean of the middle pair
+        return out
+
+    def take(self, keep: np.ndarray) -> Rows:
+        return Rows(self.lead[keep], self.base[keep], self.n_leads)
