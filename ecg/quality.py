@@ -39,11 +39,13 @@ QRS band below 40 Hz, heart rates 25–220 bpm), not fitted to a dataset.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import signal as _sps
 
+from ecg.delineation.vec import median1d, percentiles, row_median
 from ecg.errors import SignalError
 from ecg.io import validate_fs
 
@@ -128,10 +130,10 @@ def _clipped_mask(x: np.ndarray) -> np.ndarray:
     at_rail = (x >= x.max() - tol) | (x <= x.min() + tol)
     starts, stops = _runs(at_rail)
     keep = (stops - starts) >= _CLIP_MIN_RUN
-    mask = np.zeros(x.size, dtype=bool)
-    for a, b in zip(starts[keep], stops[keep]):
-        mask[a:b] = True
-    return mask
+    edges = np.zeros(x.size + 1, dtype=np.int64)  # runs are disjoint: +1 at a start, -1 after its end
+    edges[starts[keep]] = 1
+    edges[stops[keep]] -= 1
+    return np.cumsum(edges[:-1]) > 0
 
 
 def _lead_off_fraction(x: np.ndarray, fs: float, clipped: np.ndarray) -> float:
@@ -162,12 +164,19 @@ def welch_psd(x: np.ndarray, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np
     with every segment transformed in one call instead of one by one."""
     step = nperseg - nperseg // 2
     n_seg = (x.size - nperseg // 2) // step
-    win = np.asarray(_sps.get_window("hann", nperseg), dtype=np.float64)
+    win = _hann(nperseg)
     segs = np.lib.stride_tricks.as_strided(x, (n_seg, nperseg), (step * x.strides[0], x.strides[0]), writeable=False)
     spec = np.fft.rfft((segs - segs.mean(axis=1, keepdims=True)) * win, axis=1)
     p = (spec.real**2 + spec.imag**2).mean(axis=0) / (fs_hz * float(win @ win))
     p[1 : -1 if nperseg % 2 == 0 else None] *= 2.0
     return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), p
+
+
+@lru_cache(maxsize=16)
+def _hann(nperseg: int) -> np.ndarray:
+    win = np.asarray(_sps.get_window("hann", nperseg), dtype=np.float64)
+    win.setflags(write=False)
+    return win
 
 
 def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
@@ -181,7 +190,7 @@ def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | No
     num = beats @ template
     den = np.linalg.norm(beats, axis=1) * np.linalg.norm(template)
     corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-    return float(np.median(corr))
+    return median1d(corr)
 
 
 def _slope_balance(x: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
@@ -199,7 +208,7 @@ def _slope_balance(x: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
         return None
     beats = x[inner[:, None] + np.arange(-half, half + 1)[None, :]]
     edge = max(1, int(0.02 * fs))
-    net = np.median(beats[:, -edge:], axis=1) - np.median(beats[:, :edge], axis=1)
+    net = row_median(beats[:, -edge:]) - row_median(beats[:, :edge])
     width = max(1, int(round(0.01 * fs)))
     best: float | None = None
     for group in (net >= 0, net < 0):
@@ -216,10 +225,11 @@ def _slope_balance(x: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
 def _prominence(env: np.ndarray, peaks: np.ndarray) -> float | None:
     if peaks.size == 0:
         return None
-    base = float(np.median(env))
+    base = median1d(env)
     if base <= 0:
         return None
-    return float(np.median(env[peaks[peaks < env.size]]) / base)
+    at_beats = env[peaks[peaks < env.size]]
+    return float(median1d(at_beats) / base) if at_beats.size else float("nan")
 
 
 def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = None) -> Quality:
@@ -273,7 +283,7 @@ def assess_context(ctx: LeadContext) -> Quality:
     reasons: list[str] = []
     if duration_s < MIN_DURATION_S:
         reasons.append("too_short")
-    lo, hi = np.percentile(x, [1, 99])
+    lo, hi = percentiles(x, [1, 99])
     if hi - lo < _FLAT_RANGE_MV:
         reasons.append("flat")
     clipped = _clipped_mask(x)
@@ -287,7 +297,7 @@ def assess_context(ctx: LeadContext) -> Quality:
     n_beats, hr, corr, prominence, balance = 0, None, None, None, None
     if duration_s >= 1.0 and np.ptp(x) > 0:
         wide = ctx.wide_mv
-        lo_w, hi_w = np.percentile(wide, [1, 99])
+        lo_w, hi_w = percentiles(wide, [1, 99])
         if hi_w - lo_w > _MAX_RANGE_MV:
             reasons.append("implausible_amplitude")
         if hf is not None and hf > _HF_RATIO:

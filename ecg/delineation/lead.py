@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .filters import LeadViews
+from .vec import median1d
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -103,7 +104,7 @@ def _qrs_similarity(views: LeadViews, r_peaks: np.ndarray) -> float:
     den = np.sqrt((mc * mc).sum(axis=1) * float(tc @ tc))
     ok = (m.std(axis=1) > 0) & (np.std(tpl) > 0) & (den > 0)
     corr = np.where(ok, (mc @ tc) / np.where(ok, den, 1.0), 0.0)
-    return float(np.median(corr))
+    return median1d(corr)
 
 
 def _drop_odd_t(w: dict[str, np.ndarray], fs: float) -> None:

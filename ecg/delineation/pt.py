@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .filters import StackedViews
-from .vec import first_true, masked_argmax, ranges, walk_down
+from .vec import first_true, masked_argmax, ranges, row_median, walk_down
 
 __all__ = ["t_waves", "p_waves", "isoelectric_all", "TWaves", "PWaves"]
 
@@ -43,14 +43,6 @@ class PWaves(NamedTuple):
     amplitude_mv: np.ndarray
 
 
-def _row_median(a: np.ndarray) -> np.ndarray:
-    """``np.median(a, axis=1)`` of a 2-D array without NaN (same arithmetic, less overhead)."""
-    w = a.shape[1]
-    lo, hi = (w - 1) // 2, w // 2
-    part = np.partition(a, [lo, hi] if hi != lo else lo, axis=1)
-    return (part[:, lo] + part[:, hi]) / 2.0
-
-
 def isoelectric_all(sv: StackedViews, qrs_on: np.ndarray, base: np.ndarray) -> np.ndarray:
     """Isoelectric level per beat: median of the smoothed signal over the 20 ms before
     the QRS onset (PR segment); rows of the leads at offsets ``base`` of ``sv``."""
@@ -63,7 +55,7 @@ def isoelectric_all(sv: StackedViews, qrs_on: np.ndarray, base: np.ndarray) -> n
     full = on - lo == width
     if full.any():
         idx = np.clip(lo[full, None] + np.arange(width + 1)[None, :], 0, n - 1) + base[full, None]
-        out[full] = _row_median(smooth[idx])
+        out[full] = row_median(smooth[idx])
     for i in np.flatnonzero(~full):  # beats at the very start of the record
         seg = smooth[base[i] + lo[i] : base[i] + min(on[i] + 1, n)]
         out[i] = float(np.median(seg)) if seg.size else 0.0

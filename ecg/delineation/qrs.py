@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import Rows, masked_argmax, ranges, settled_edge
+from .vec import Rows, masked_argmax, percentiles, ranges, settled_edge
 
 __all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
 
@@ -75,7 +75,7 @@ def _gentle(sv: StackedViews, rows: Rows, det: np.ndarray) -> np.ndarray:
     ends = np.cumsum(counts)
     for j in np.flatnonzero(counts >= 3):
         s = steep[ends[j] - counts[j] : ends[j]]
-        gentle[ends[j] - counts[j] : ends[j]] = s < _MIN_BEAT_SLOPE_FRACTION * float(np.percentile(s, 90))
+        gentle[ends[j] - counts[j] : ends[j]] = s < _MIN_BEAT_SLOPE_FRACTION * float(percentiles(s, 90)[0])
     return gentle
 
 

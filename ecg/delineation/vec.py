@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp",
-           "median1d", "Rows"]
+           "median1d", "row_median", "percentiles", "Rows"]
 
 
 def median1d(values: np.ndarray) -> float:
@@ -28,6 +28,30 @@ def median1d(values: np.ndarray) -> float:
     lo, hi = (n - 1) // 2, n // 2
     part = np.partition(values, (lo, hi) if hi != lo else lo)
     return float((part[lo] + part[hi]) / 2.0)
+
+
+def row_median(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=1)`` of a 2-D array without NaN (same arithmetic, less overhead)."""
+    w = a.shape[1]
+    lo, hi = (w - 1) // 2, w // 2
+    part = np.partition(a, [lo, hi] if hi != lo else lo, axis=1)
+    return (part[:, lo] + part[:, hi]) / 2.0
+
+
+def percentiles(values: np.ndarray, q: float | list[float]) -> np.ndarray:
+    """``np.percentile(values, q)`` (method "linear") of a non-empty 1-D array without NaN:
+    the same order statistics and interpolation, found by one partial sort."""
+    n = values.size
+    virtual = (n - 1) * (np.atleast_1d(np.asarray(q, dtype=np.float64)) / 100)
+    below = np.floor(virtual)
+    last = virtual >= n - 1
+    i = np.where(last, n - 1, below).astype(np.intp)
+    j = np.where(last, n - 1, below + 1).astype(np.intp)
+    part = np.partition(values, np.unique(np.concatenate((i, j))))
+    a, b = part[i], part[j]
+    t = virtual - np.where(last, -1.0, below)
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
 
 
 def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
