@@ -3,7 +3,7 @@
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/analysis_cost.py [--data ../shared/data] [--records 20]
-        [--records12 10] [--repeats 5] [--json out.json]
+        [--records12 10] [--repeats 5] [--steps] [--json out.json]
 
 Everything is **CPU time of this process** (``time.process_time``: every thread, no
 waiting), so the figures hold on a shared machine; each figure is the median over records
@@ -24,6 +24,9 @@ of the median over ``--repeats`` runs, ours and the peer's interleaved record by
    ``neurokit2.ecg_peaks`` on an already cleaned signal and vs ``ecg_clean + ecg_peaks``.
 5. Linearity: :func:`ecg.delineate.measure` on the first 30 s … 10 min of MIT-BIH 100
    (360 Hz): CPU ms and ms per minute of ECG.
+6. With ``--steps``: where the cloud analysis spends its CPU, step by step (exclusive
+   CPU ms per record: each step's own time, without the steps it calls), one lead and 12
+   leads. The steps are timed by wrapping the functions named in :data:`STEPS`.
 
 Without ``--data`` (or when it is missing) the committed fixtures are used (5 CinC, 3 LUDB
 records, the 2-minute MIT-BIH excerpt) and a note says so.
@@ -32,13 +35,15 @@ records, the 2-minute MIT-BIH excerpt) and a note says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import os
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +117,78 @@ def _ours_twelve(rec: Record) -> None:
     measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, contexts=ctxs)
 
 
+#: the steps of ``cloud.pipeline.analyse`` timed by ``--steps``: (module or "module:Class",
+#: function, label). Each is looked up through its module when called, so wrapping the
+#: module attribute times every call.
+STEPS: tuple[tuple[str, str, str], ...] = (
+    ("ecg.beats", "detect_r_peaks", "R peaks (`ecg.beats.detect_r_peaks`)"),
+    ("ecg.beats", "detector_band", "0.5–40 Hz view (`LeadContext.wide_mv`)"),
+    ("ecg.beats", "band_envelope", "QRS envelope (`LeadContext.qrs_envelope`)"),
+    ("ecg.quality", "assess_context", "signal quality (`ecg.quality`)"),
+    ("ecg.model:RhythmModel", "windows", "rhythm model input (band-pass, resample, windows)"),
+    ("ecg.model:RhythmModel", "predict_windows", "rhythm model invoke"),
+    ("ecg.screening", "screen", "screening: RR features, decision (rest of `screen`)"),
+    ("ecg.delineation.filters", "stack_views", "delineator views (filters, slopes)"),
+    ("ecg.delineation.batch", "delineate_many", "delineator (P/QRS/T of every beat, all leads)"),
+    ("ecg.delineate", "summarise", "per-lead intervals, pacing, findings"),
+    ("ecg.delineate", "global_waves", "multi-lead boundaries"),
+    ("ecg.delineate", "_shape_findings", "axis, bundle-branch patterns"),
+    ("ecg.ectopy", "find_ectopy_in", "premature beats (`ecg.ectopy`)"),
+    ("cloud.pipeline", "analyse", "request → answer (scaling, contexts, rest)"),
+)
+
+
+@contextlib.contextmanager
+def _timed_steps(acc: dict[str, float]) -> Iterator[None]:
+    """Wrap :data:`STEPS` so each adds its exclusive CPU seconds to ``acc[label]``."""
+    stack: list[float] = []
+    undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            stack.append(0.0)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.process_time() - start
+                inner = stack.pop()
+                acc[label] = acc.get(label, 0.0) + spent - inner
+                if stack:
+                    stack[-1] += spent
+        return timed
+
+    for where, name, label in STEPS:
+        module, _, cls = where.partition(":")
+        owner = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
+        if not hasattr(owner, name):  # renamed since: reported as not measured
+            continue
+        undo.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, wrap(getattr(owner, name), label))
+    try:
+        yield
+    finally:
+        for owner, name, fn in reversed(undo):
+            setattr(owner, name, fn)
+
+
+def step_table(requests: list[Any], repeats: int) -> dict[str, float]:
+    """Exclusive CPU ms per record of each step of ``cloud.pipeline.analyse`` (mean over
+    records and ``repeats``, after one warm-up pass)."""
+    import cloud.pipeline as pipeline
+
+    settings = PipelineSettings()
+    for request in requests:
+        pipeline.analyse(request, settings)
+    acc: dict[str, float] = {}
+    with _timed_steps(acc):
+        for _ in range(repeats):
+            for request in requests:
+                pipeline.analyse(request, settings)
+    runs = max(1, repeats * len(requests))
+    return {label: acc[label] * 1000.0 / runs if label in acc else float("nan") for _, _, label in STEPS}
+
+
 def _median(rows: list[float]) -> float:
     return float(statistics.median(rows)) if rows else float("nan")
 
@@ -146,6 +223,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                              for j in range(12)], args.repeats))
         rows["cloud_12"].append(cpu_ms(lambda: analyse(request, settings), args.repeats))
     res["median_cpu_ms"] = {k: _median(v) for k, v in rows.items()}
+    if args.steps:
+        res["steps_ms"] = {"one lead 30 s": step_table([parse_request(_payload(r)) for r in singles], args.repeats),
+                           "12 leads 10 s": step_table([parse_request(_payload(r)) for r in twelve], args.repeats)}
     res["linearity"] = _linearity(data, args.repeats)
     res["load_after"] = os.getloadavg()
     return res
@@ -191,6 +271,12 @@ def report(res: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {r['seconds']} s | {r['cpu_ms']:.1f} | {r['ms_per_min']:.1f} |" for r in res["linearity"]]
+    if "steps_ms" in res:
+        one, twelve = res["steps_ms"]["one lead 30 s"], res["steps_ms"]["12 leads 10 s"]
+        lines += ["", "| step of `cloud.pipeline.analyse` (exclusive CPU ms per record, mean) | one lead 30 s | "
+                  "12 leads 10 s |", "|---|---|---|"]
+        lines += [f"| {label} | {one[label]:.2f} | {twelve[label]:.2f} |" for label in one]
+        lines.append(f"| **sum** | {np.nansum(list(one.values())):.1f} | {np.nansum(list(twelve.values())):.1f} |")
     return "\n".join(lines)
 
 
@@ -200,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=int, default=20)
     ap.add_argument("--records12", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--steps", action="store_true", help="also time each step of the cloud analysis")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with warnings.catch_warnings():
