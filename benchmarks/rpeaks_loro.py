@@ -12,7 +12,12 @@ defaults on the same signals in the same run. Channel 0, whole records, ±150 ms
 
 Usage::
 
-    nice -n 10 .venv/bin/python benchmarks/rpeaks_loro.py [--data ../shared/data] [--json out.json]
+    nice -n 15 .venv/bin/python benchmarks/rpeaks_loro.py [--data ../shared/data] [--json out.json]
+        [--records 105 108 ...] [--no-peers] [--no-cpsc]
+
+``--records`` scores a subset of the MIT-BIH records (the leave-one-out then runs over
+that subset: for iterating, not for reporting); ``--no-peers`` skips XQRS and neurokit2.
+Every run prints a per-record table of missed (FN) and extra (FP) beats.
 """
 
 from __future__ import annotations
@@ -70,20 +75,21 @@ def stress_errors(rule: QrsLikeRule) -> int:
     return errors
 
 
-def score_database(folder: Path) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+def score_database(folder: Path, only: list[str] | None = None, peer_names: tuple[str, ...] = PEERS
+                   ) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     """Per record: counts for every grid rule (records, rules, 3) and for each peer (records, 3)."""
-    records = sorted(p.stem for p in folder.glob("*.hea"))
+    records = sorted(p.stem for p in folder.glob("*.hea") if only is None or p.stem in only)
     grid = np.zeros((len(records), len(GRID), 3), dtype=np.int64)
-    peers = {p: np.zeros((len(records), 3), dtype=np.int64) for p in PEERS}
+    peers = {p: np.zeros((len(records), 3), dtype=np.int64) for p in peer_names}
     for i, rec in enumerate(records):
         sig, fs, ref = load(folder, rec)
         tol = int(round(TOLERANCE_S * fs))
         for j, rule in enumerate(GRID):
             if _ALLOWED[j]:  # rules failing the synthetic set are never chosen: skip their cost
                 grid[i, j] = match(ref, detect_r_peaks(sig, fs, rule=rule), tol)
-        for p in PEERS:
+        for p in peer_names:
             peers[p][i] = match(ref, DETECTORS[p](sig, fs), tol)
-        print(f"{rec:>12} beats {ref.size:6d}  " + "  ".join(f"{p} FN {peers[p][i, 1]} FP {peers[p][i, 2]}" for p in PEERS)
+        print(f"{rec:>12} beats {ref.size:6d}  " + "  ".join(f"{p} FN {peers[p][i, 1]} FP {peers[p][i, 2]}" for p in peer_names)
               + "  rules FN+FP " + " ".join(str(int(grid[i, j, 1] + grid[i, j, 2])) if _ALLOWED[j] else "-"
                                          for j in range(len(GRID))), flush=True)
     return records, grid, peers
@@ -104,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--records", nargs="*", help="MIT-BIH records to score (default: all)")
+    ap.add_argument("--no-peers", action="store_true", help="skip XQRS and neurokit2")
+    ap.add_argument("--no-cpsc", action="store_true", help="skip the CPSC 2021 sample")
     args = ap.parse_args(argv)
+    peer_names = () if args.no_peers else PEERS
     mit, cpsc = args.data / "mitdb", args.data / "cpsc2021_sample"
     if not mit.is_dir():
         print(f"MIT-BIH data not found at {mit}", file=sys.stderr)
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if not any(_ALLOWED):
         print("no rule passes the synthetic ectopy set", file=sys.stderr)
         return 1
-    records, grid, peers = score_database(mit)
+    records, grid, peers = score_database(mit, args.records, peer_names)
     n = len(records)
     chosen = [choose(grid, np.array([k for k in range(n) if k != i])) for i in range(n)]
     loro = np.stack([grid[i, chosen[i]] for i in range(n)])
@@ -122,18 +132,22 @@ def main(argv: list[str] | None = None) -> int:
         "grid": [r.__dict__ for r in GRID],
         "grid_passes_stress_set": list(_ALLOWED),
         "mitdb": {"records": records, "chosen_rule": chosen, "cardiolink_loro": summary(loro),
-                  **{p: summary(peers[p]) for p in PEERS}},
+                  **{p: summary(peers[p]) for p in peer_names},
+                  "per_record_fn_fp": {rec: [int(loro[i, 1]), int(loro[i, 2])] for i, rec in enumerate(records)}},
     }
+    print("per record, cardiolink LORO (FN, FP):", result["mitdb"]["per_record_fn_fp"])
     shipped = choose(grid, np.arange(n))
     result["rule_chosen_on_all_mitdb"] = GRID[shipped].__dict__
-    if cpsc.is_dir():
-        c_records, c_grid, c_peers = score_database(cpsc)
+    if cpsc.is_dir() and not args.no_cpsc:
+        c_records, c_grid, c_peers = score_database(cpsc, None, peer_names)
         result["cpsc2021_sample"] = {"records": c_records, "cardiolink": summary(c_grid[:, shipped]),
-                                     **{p: summary(c_peers[p]) for p in PEERS}}
+                                     **{p: summary(c_peers[p]) for p in peer_names},
+                                     "per_record_fn_fp": {rec: [int(c_grid[i, shipped, 1]), int(c_grid[i, shipped, 2])]
+                                                          for i, rec in enumerate(c_records)}}
     for db in ("mitdb", "cpsc2021_sample"):
         block = result.get(db)
         if isinstance(block, dict):
-            for name in ("cardiolink_loro", "cardiolink", *PEERS):
+            for name in ("cardiolink_loro", "cardiolink", *peer_names):
                 if name in block:
                     s = block[name]
                     print(f"{db:>16} {name:>16}  Se {s['se']:.3f} {s['ci95']['se']}  PPV {s['ppv']:.3f} "

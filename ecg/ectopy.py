@@ -1,24 +1,42 @@
 """Premature beats (PVC / PAC) from beat timing and QRS morphology.
 
-A beat is *premature* when its RR interval is shorter than ``PREMATURE_RATIO`` times
-the larger of the recording's median RR and the RR that follows it (the compensatory
-pause), which keeps bigeminy from hiding its premature beats. Its QRS is compared
-with the dominant beat (sample-wise median of the beats that are not premature) by
-correlation, averaged over the leads:
+Per beat, the evidence (:func:`_evidence`):
 
-- premature with a different QRS (correlation < ``PVC_MAX_CORR``) or a wide one, or a
-  clearly different QRS (correlation < ``PVC_ANY_CORR``) followed by a pause
-  → premature ventricular complex (PVC);
-- premature with the dominant QRS (correlation ≥ ``PAC_MIN_CORR``) and an RR under
-  ``PAC_RATIO`` times the reference (sinus arrhythmia rarely shortens that much) →
-  premature atrial complex (PAC).
+- *premature*: its RR is shorter than ``PREMATURE_RATIO`` times the larger of the
+  recording's median RR and the RR that follows it (the compensatory pause, so bigeminy
+  does not hide its premature beats), and shorter than ``SUDDEN_RATIO`` times the RR
+  before it (sudden, not a gradual sinus acceleration);
+- its QRS against the dominant beat (sample-wise median of the non-premature beats):
+  correlation (best shift, mean over leads), amplitude, and width of its 5–20 Hz energy;
+- its neighbours' QRS correlation (a beat amid a noise burst is not judged).
 
-Beats closer than ``MIN_COUPLING_S`` to the previous one (detector errors), or with an
-amplitude far from the dominant beat's, are not classified. Nothing is reported when
-the dominant beats disagree among themselves (median correlation < ``CLEAN_MIN_CORR``:
-noise) or with fewer than ``MIN_BEATS`` beats. In atrial fibrillation every beat looks
-"premature": :meth:`Ectopy.findings` then keeps the PVCs only. These are screening
-statements for a clinician to confirm.
+A finding only when its evidence holds (:class:`EctopyRule` has the tuned limits):
+
+- **PVC**: a run (one beat, a couplet, …) of QRS unlike the dominant one (correlation <
+  ``pvc_max_corr``) that are also wide (energy ≥ ``PVC_MIN_WIDTH`` × the dominant beats')
+  or of another shape altogether (correlation < ``PVC_ANY_CORR``); the run's first beat
+  premature, the beats around the run like the dominant one (not a noise burst), and a
+  pause after it (next RR ≥ ``PVC_MIN_PAUSE`` × median RR) or none at all (interpolated:
+  the beats around it one usual RR apart). A not premature beat counts when its QRS is
+  much wider (≥ ``pvc_late_min_width`` ×: late-coupled);
+- **PAC**: premature with the dominant QRS (correlation ≥ ``PAC_MIN_CORR``, amplitude
+  ≤ ``PAC_MAX_AMPLITUDE`` × — a same-shaped but taller beat with a pause is ventricular),
+  an RR under ``pac_max_ratio`` × the usual RR, its neighbours like the dominant beat,
+  while at most ``pac_max_premature_share`` of the beats are premature (else every beat
+  of an irregular rhythm looks premature: ``absent_reason`` ``irregular_rhythm``);
+- each code needs ``min_pvc_beats`` / ``min_pac_beats`` such beats per 30 s (scaled to
+  the recording, at least one); one PAC suffices when it comes under
+  ``pac_single_max_ratio`` × the usual RR.
+
+Beats closer than ``MIN_COUPLING_S`` to the previous one (detector errors), with an
+amplitude far from the dominant beat's, or next to a beat unlike the dominant one
+(correlation < ``NEIGHBOUR_MIN_CORR``: noise), are not classified. Nothing is reported
+(``absent_reason`` ``noisy``) when the dominant beats disagree among themselves (median
+correlation < ``clean_min_corr``), or (``too_few_beats``) with fewer than ``MIN_BEATS``.
+In atrial fibrillation :meth:`Ectopy.findings` keeps the PVCs only. The limits of
+:class:`EctopyRule` are chosen by leave-one-record-out on MIT-BIH 30-s windows
+(``benchmarks/ectopy_mitdb.py``). These are screening statements for a clinician to
+confirm.
 
 :func:`find_ectopy_in` takes the analysis contexts of a recording (:mod:`ecg.context`):
 the leads' 0.5–40 Hz views and the rhythm lead's R peaks, computed once, are reused.
@@ -27,7 +45,7 @@ the leads' 0.5–40 Hz views and the rhythm lead's R peaks, computed once, are r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,27 +55,92 @@ from ecg.findings import Finding
 
 PREMATURE_RATIO = 0.85
 PVC_MAX_CORR = 0.80
-PVC_ANY_CORR = 0.75
+PVC_ANY_CORR = 0.50
+PVC_MIN_WIDTH = 1.3
+PVC_MIN_PAUSE = 0.90
 PAC_MIN_CORR = 0.90
+PAC_MAX_AMPLITUDE = 1.35
 PAC_RATIO = 0.80
 WIDE_QRS_MS = 120.0
 MIN_BEATS = 6
 SUDDEN_RATIO = 0.90
-PAUSE_RATIO = 1.15
 MIN_COUPLING_S = 0.24
 CLEAN_MIN_CORR = 0.90
+NEIGHBOUR_MIN_CORR = 0.85
+INTERPOLATED_TOLERANCE = 0.15
+PER_S = 30.0  # the least counts of EctopyRule are per this many seconds
+_WIDTH_LEVEL = 0.1  # QRS width: energy above this share of the beat's peak
 _WINDOW_S = (0.08, 0.12)  # QRS window around the QRS energy peak: before, after
 _ALIGN_S = 0.03  # beats are aligned on the template within this shift
 _SEARCH_S = (0.15, 0.05)  # QRS energy peak searched this far before/after the detector's mark
 
 
 @dataclass(frozen=True)
+class EctopyRule:
+    """The tunable limits of the premature-beat rule (chosen by record-level CV on MIT-BIH
+    windows: ``benchmarks/ectopy_mitdb.py``).
+
+    Attributes
+    ----------
+    min_pvc_beats, min_pac_beats : int
+        Fewest classified beats of that kind per 30 s before a finding is reported (scaled
+        to the recording's length, at least one).
+    pac_max_ratio : float
+        A PAC's RR must be under this fraction of its reference RR.
+    pvc_max_corr : float
+        A premature beat whose QRS correlates less than this with the dominant beat is a PVC.
+    clean_min_corr : float
+        Nothing is judged when the dominant beats' median correlation is lower (noise).
+    pac_max_premature_share : float
+        PACs are judged only when at most this share of the beats is premature (an
+        irregular rhythm makes every other beat "premature").
+    pvc_late_min_width : float
+        A beat unlike the dominant one that is not premature is a (late-coupled) PVC when
+        its QRS energy lasts this many times the dominant beats' (10: never).
+    pac_single_max_ratio : float
+        One PAC is enough for a finding when its RR is under this fraction of the usual
+        RR (0.01: never).
+    """
+
+    min_pvc_beats: int = 2
+    min_pac_beats: int = 2
+    pac_max_ratio: float = PAC_RATIO
+    pvc_max_corr: float = PVC_MAX_CORR
+    clean_min_corr: float = CLEAN_MIN_CORR
+    pac_max_premature_share: float = 1.0
+    pvc_late_min_width: float = 1.4
+    pac_single_max_ratio: float = 0.65
+
+    def __post_init__(self) -> None:
+        for name in ("min_pvc_beats", "min_pac_beats"):
+            if not (isinstance(getattr(self, name), int) and 1 <= getattr(self, name) <= 50):
+                raise ValueError(f"EctopyRule.{name} must be an int in [1, 50], got {getattr(self, name)!r}")
+        for name in ("pac_max_ratio", "pvc_max_corr", "clean_min_corr", "pac_max_premature_share", "pac_single_max_ratio"):
+            if not 0.0 < float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"EctopyRule.{name} must be in (0, 1], got {getattr(self, name)!r}")
+        if not 1.0 <= float(self.pvc_late_min_width) <= 10.0:
+            raise ValueError(f"EctopyRule.pvc_late_min_width must be in [1, 10], got {self.pvc_late_min_width!r}")
+
+
+#: The shipped limits: those chosen on all MIT-BIH records by ``benchmarks/ectopy_mitdb.py``.
+DEFAULT_RULE = EctopyRule()
+
+
+@dataclass(frozen=True)
 class Ectopy:
-    """Premature beats found: sample indices of their QRS energy peaks."""
+    """Premature beats found: sample indices of their QRS energy peaks.
+
+    ``absent_reason`` says why some or all beats were not judged: ``too_few_beats``,
+    ``noisy`` (nothing judged) or ``irregular_rhythm`` (no PAC judged).
+    """
 
     n_beats: int
     pvc: tuple[int, ...]
     pac: tuple[int, ...]
+    rule: EctopyRule = field(default=DEFAULT_RULE, compare=False)
+    absent_reason: str | None = None
+    strong_pac: int = 0  # PACs early enough (rule.pac_single_max_ratio) to count alone
+    duration_s: float = PER_S  # the least counts of the rule are per PER_S seconds of recording
 
     def findings(self, *, atrial_fibrillation: bool = False) -> list[Finding]:
         """The premature beats as :class:`ecg.findings.Finding` (codes ``pvc``, ``pac``).
@@ -66,24 +149,30 @@ class Ectopy:
         reported: a premature atrial beat means nothing without a regular sinus rhythm.
         """
         out = []
-        for code, name, beats in (
-            ("pvc", "Premature ventricular complexes", self.pvc),
-            ("pac", "Premature atrial complexes", () if atrial_fibrillation else self.pac),
+        for code, name, beats, least in (
+            ("pvc", "Premature ventricular complexes", self.pvc, self._least(self.rule.min_pvc_beats)),
+            ("pac", "Premature atrial complexes", () if atrial_fibrillation else self.pac,
+             1 if self.strong_pac else self._least(self.rule.min_pac_beats)),
         ):
-            if beats:
+            if beats and len(beats) >= least:
                 out.append(Finding(
                     code=code,
                     label=f"{name}: {len(beats)} of {self.n_beats} beats",
                     value=float(len(beats)),
                     unit="beats",
                     threshold=PREMATURE_RATIO,
-                    source="RR < 0.85 x median RR; QRS correlation with the dominant beat",
+                    source=f"RR < {PREMATURE_RATIO} x usual RR; QRS against the dominant beat; {least} or more such beats",
                 ))
         return out
 
+    def _least(self, per_30_s: int) -> int:
+        """The least count for this recording's length (at least one beat)."""
+        return max(1, int(round(per_30_s * self.duration_s / PER_S)))
+
 
 def find_ectopy(
-    signals_mv: np.ndarray, fs_hz: float, r_peaks: np.ndarray, qrs_ms: list[float | None] | None = None
+    signals_mv: np.ndarray, fs_hz: float, r_peaks: np.ndarray, qrs_ms: list[float | None] | None = None,
+    *, rule: EctopyRule = DEFAULT_RULE,
 ) -> Ectopy:
     """Classify premature beats.
 
@@ -98,10 +187,13 @@ def find_ectopy(
         its QRS energy peak, and reported there).
     qrs_ms : list, optional
         QRS width per beat (None when unknown), aligned with *r_peaks*.
+    rule : EctopyRule, optional
+        The limits (benchmarks vary them; callers keep the default).
 
     Returns
     -------
     Ectopy
+        With ``absent_reason`` set (``too_few_beats``, ``noisy``) when no beat was judged.
 
     Examples
     --------
@@ -112,41 +204,140 @@ def find_ectopy(
     >>> find_ectopy(x, fs, peaks).pvc
     ()
     """
+    return classify(beat_evidence(signals_mv, fs_hz, r_peaks, qrs_ms), rule)
+
+
+@dataclass(frozen=True)
+class BeatEvidence:
+    """What :func:`classify` judges: per beat (arrays aligned with ``r``) and per recording.
+
+    Computed once by :func:`beat_evidence`; independent of the :class:`EctopyRule`.
+    """
+
+    r: np.ndarray  # QRS energy peaks of the beats judged (samples)
+    rr_in: np.ndarray  # RR ending at the beat (samples; inf for the first)
+    reference: np.ndarray  # the usual RR: max(median RR, the RR after the beat)
+    premature: np.ndarray
+    plausible: np.ndarray  # coupling interval long enough to be a beat at all
+    pause: np.ndarray  # RR after the beat / median RR (0 for the last)
+    corr: np.ndarray  # QRS correlation with the dominant beat (best shift, mean over leads)
+    neighbour_corr: np.ndarray  # the lower QRS correlation of the two neighbours
+    amplitude: np.ndarray  # peak-to-peak / the dominant beat's
+    width: np.ndarray  # QRS energy duration / the dominant beats' median
+    wide: np.ndarray  # QRS width measured by the caller ≥ WIDE_QRS_MS
+    dominant_corr: float  # median correlation of the non-premature beats
+    premature_share: float  # share of the beats that are premature
+    duration_s: float = PER_S  # length of the recording
+
+
+def beat_evidence(signals_mv: np.ndarray, fs_hz: float, r_peaks: np.ndarray,
+                  qrs_ms: list[float | None] | None = None) -> BeatEvidence:
+    """The evidence of every beat (see :func:`find_ectopy` for the parameters)."""
     x = np.asarray(signals_mv, dtype=np.float64)
     x = x[:, None] if x.ndim == 1 else x
-    r = _qrs_centres(x, fs_hz, np.asarray(r_peaks, dtype=np.int64))
+    r, energy = _qrs_centres(x, fs_hz, np.asarray(r_peaks, dtype=np.int64))
     before, after = int(_WINDOW_S[0] * fs_hz), int(_WINDOW_S[1] * fs_hz)
     shift = max(1, int(_ALIGN_S * fs_hz))
     keep = (r - before - shift >= 0) & (r + after + shift < x.shape[0])
-    if qrs_ms is not None:
-        qrs_ms = [w for w, k in zip(qrs_ms, keep) if k]
-    r = r[keep]
+    wide = np.zeros(r.size, dtype=bool)
+    if qrs_ms is not None:  # aligned with r_peaks
+        measured = [w is not None and float(w) >= WIDE_QRS_MS for w in qrs_ms][: r.size]
+        wide[: len(measured)] = measured
+    r, wide = r[keep], wide[keep]
     if r.size < MIN_BEATS:
-        return Ectopy(int(r.size), (), ())
+        none = np.zeros(r.size)
+        return BeatEvidence(r, none, none, none.astype(bool), none.astype(bool), none, none, none, none, none,
+                            wide, float("nan"), float("nan"), x.shape[0] / fs_hz)
+    return replace(_evidence(x, fs_hz, r, energy, (before, after, shift), wide), duration_s=x.shape[0] / fs_hz)
+
+
+def classify(ev: BeatEvidence, rule: EctopyRule = DEFAULT_RULE) -> Ectopy:
+    """Premature beats of :func:`beat_evidence` under ``rule`` (cheap: arrays only)."""
+    if ev.r.size < MIN_BEATS:
+        return Ectopy(int(ev.r.size), (), (), rule, "too_few_beats", duration_s=ev.duration_s)
+    if ev.dominant_corr < rule.clean_min_corr:  # the dominant beats disagree among themselves: noise
+        return Ectopy(int(ev.r.size), (), (), rule, "noisy", duration_s=ev.duration_s)
+    sized = ev.plausible & (ev.amplitude >= 0.5) & (ev.amplitude <= 4.0)  # a coupling and a size of a beat
+    judged = sized & (ev.neighbour_corr >= NEIGHBOUR_MIN_CORR)  # and clean neighbours (not a noise burst)
+    different = sized & (ev.corr < rule.pvc_max_corr) & ((ev.width >= PVC_MIN_WIDTH) | (ev.corr < PVC_ANY_CORR) | ev.wide)
+    is_pvc = _ventricular_runs(ev, different) | (judged & different & (ev.width >= rule.pvc_late_min_width))
+    regular = ev.premature_share <= rule.pac_max_premature_share
+    is_pac = (judged & ~is_pvc & ev.premature & (ev.corr >= PAC_MIN_CORR) & (ev.amplitude <= PAC_MAX_AMPLITUDE)
+              & (ev.rr_in < rule.pac_max_ratio * ev.reference) & regular)
+    strong = int(np.count_nonzero(is_pac & (ev.rr_in < rule.pac_single_max_ratio * ev.reference)))
+    reason = None if regular else "irregular_rhythm"
+    return Ectopy(int(ev.r.size), tuple(int(v) for v in ev.r[is_pvc]), tuple(int(v) for v in ev.r[is_pac]), rule,
+                  reason, strong, ev.duration_s)
+
+
+def _ventricular_runs(ev: BeatEvidence, different: np.ndarray) -> np.ndarray:
+    """Beats of runs (one beat, a couplet, …) of QRS unlike the dominant one whose first beat
+    is premature, framed by two beats like the dominant one (not a noise burst), and
+    followed by a pause (next RR ≥ ``PVC_MIN_PAUSE`` × median) or interpolated (the beats
+    around the run one usual RR apart)."""
+    n = different.size
+    prev_d = np.concatenate([[False], different[:-1]])
+    next_d = np.concatenate([different[1:], [False]])
+    starts = np.flatnonzero(different & ~prev_d)
+    ends = np.flatnonzero(different & ~next_d)
+    if starts.size == 0:
+        return np.zeros(n, dtype=bool)
+    cum = np.concatenate([[0.0], np.cumsum(ev.pause)])
+    span = cum[ends + 1] - cum[np.maximum(starts - 1, 0)]  # from the beat before the run to the one after, in RRs
+    after = np.minimum(ends + 1, n - 1)
+    ok = (ev.premature[starts] & (starts >= 1) & (ends + 1 < n)
+          & (ev.corr[np.maximum(starts - 1, 0)] >= NEIGHBOUR_MIN_CORR) & (ev.corr[after] >= NEIGHBOUR_MIN_CORR)
+          & ((ev.pause[ends] >= PVC_MIN_PAUSE) | (np.abs(span - 1.0) <= INTERPOLATED_TOLERANCE)))
+    run_of_beat = np.cumsum(different & ~prev_d) - 1
+    return different & ok[np.maximum(run_of_beat, 0)]
+
+
+def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, spans: tuple[int, int, int],
+              wide: np.ndarray) -> BeatEvidence:
+    before, after, shift = spans
     rr = np.diff(r).astype(np.float64)
     median_rr = float(np.median(rr))
     reference = np.fmax(median_rr, np.concatenate([rr, [median_rr]]))  # usual RR or the pause after
     premature = _premature(rr, reference)
-    paused = np.concatenate([rr, [0.0]]) > PAUSE_RATIO * median_rr
-    plausible = np.concatenate([[False], rr >= MIN_COUPLING_S * fs_hz])
     dominant = ~premature
     windows = _windows(x, r, before, after)
     template = np.median(windows[dominant] if dominant.sum() >= 3 else windows, axis=0)
     padded = _windows(x, r, before + shift, after + shift)  # one extraction, then shifted views
-    span = before + after + 1
-    corr = _best_shift_correlation(padded, template, span)
-    if np.median(corr[dominant]) < CLEAN_MIN_CORR:  # beats disagree among themselves: noise
-        return Ectopy(int(r.size), (), ())
-    ratio = np.ptp(windows, axis=1).mean(axis=1) / max(float(np.ptp(template, axis=0).mean()), 1e-9)
-    wide = np.array([w is not None and float(w) >= WIDE_QRS_MS for w in qrs_ms]) if qrs_ms is not None else False
-    judged = plausible & (ratio >= 0.5) & (ratio <= 4.0)
-    is_pvc = judged & ((premature & ((corr < PVC_MAX_CORR) | wide)) | ((corr < PVC_ANY_CORR) & paused))
-    rr_in = np.concatenate([[np.inf], rr])  # the RR ending at each beat
-    is_pac = judged & ~is_pvc & premature & (corr >= PAC_MIN_CORR) & (rr_in < PAC_RATIO * reference)
-    return Ectopy(int(r.size), tuple(int(v) for v in r[is_pvc]), tuple(int(v) for v in r[is_pac]))
+    corr = _best_shift_correlation(padded, template, before + after + 1)
+    # a neighbour is clean when it looks like the dominant beat or like this beat (a couplet)
+    pair = np.fmax(_adjacent_correlation(windows), 0.0)
+    prev_ok = np.concatenate([[np.inf], np.fmax(corr[:-1], pair)])
+    next_ok = np.concatenate([np.fmax(corr[1:], pair), [np.inf]])
+    neighbours = np.fmin(prev_ok, next_ok)
+    amplitude = np.ptp(windows, axis=1).mean(axis=1) / max(float(np.ptp(template, axis=0).mean()), 1e-9)
+    width = _energy_width(energy, r, fs_hz)
+    width = width / max(float(np.median(width[dominant] if dominant.any() else width)), 1.0)
+    return BeatEvidence(
+        r=r, rr_in=np.concatenate([[np.inf], rr]), reference=reference, premature=premature,
+        plausible=np.concatenate([[False], rr >= MIN_COUPLING_S * fs_hz]),
+        pause=np.concatenate([rr, [0.0]]) / median_rr, corr=corr,
+        neighbour_corr=np.where(np.isfinite(neighbours), neighbours, 1.0), amplitude=amplitude, width=width,
+        wide=wide, dominant_corr=float(np.median(corr[dominant])) if dominant.any() else 0.0, premature_share=float(premature.mean()),
+    )
 
 
-def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0) -> Ectopy:
+def _adjacent_correlation(windows: np.ndarray) -> np.ndarray:
+    """Correlation of each beat's QRS window with the next one's (mean over leads)."""
+    a, b = windows[:-1], windows[1:]
+    num = (a * b).sum(axis=1)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0).mean(axis=1)
+
+
+def _energy_width(energy: np.ndarray, r: np.ndarray, fs_hz: float) -> np.ndarray:
+    """Per beat, how many samples within ±150 ms its QRS energy stays above 10 % of its peak."""
+    half = int(0.15 * fs_hz)
+    idx = np.clip(r[:, None] + np.arange(-half, half + 1)[None, :], 0, energy.size - 1)
+    seg = energy[idx]
+    return np.count_nonzero(seg >= _WIDTH_LEVEL * seg.max(axis=1, keepdims=True), axis=1).astype(np.float64)
+
+
+def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0, *, rule: EctopyRule = DEFAULT_RULE) -> Ectopy:
     """:func:`find_ectopy` on the analysis contexts of one recording (one per lead, same rate).
 
     Uses each lead's 0.5–40 Hz view and the R peaks of ``contexts[rhythm_lead]``, all
@@ -158,7 +349,7 @@ def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0) -> Ect
     if any(c.fs_hz != fs or c.n_samples != contexts[0].n_samples for c in contexts):
         raise ValueError("the lead contexts of one recording must share rate and length")
     wide = np.column_stack([c.wide_mv for c in contexts])
-    return find_ectopy(wide, fs, contexts[rhythm_lead].r_peaks)
+    return find_ectopy(wide, fs, contexts[rhythm_lead].r_peaks, rule=rule)
 
 
 def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -169,14 +360,17 @@ def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (rr_prev < PREMATURE_RATIO * reference) & (rr_prev < SUDDEN_RATIO * rr_before)
 
 
-def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> np.ndarray:
+def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Move each beat's fiducial to the peak of its QRS energy (5-20 Hz, all leads)
     found from ``_SEARCH_S[0]`` before to ``_SEARCH_S[1]`` after the detector's mark
-    (detectors tend to mark wide beats late), so beats are timed and compared alike."""
+    (detectors tend to mark wide beats late), so beats are timed and compared alike.
+    Returns the centres and the smoothed energy."""
     if r_peaks.size == 0 or x.shape[0] < 64:
-        return r_peaks
-    band = zero_phase(x, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=0)
-    energy = (band**2).sum(axis=1)
+        return r_peaks, np.zeros(x.shape[0])
+    energy = np.zeros(x.shape[0])
+    for lead in range(x.shape[1]):  # the 1-D path reuses the cached filter state
+        band = zero_phase(x[:, lead], 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz))
+        energy += band * band
     width = max(1, int(0.04 * fs_hz))
     energy = np.convolve(energy, np.ones(width) / width, mode="same")
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
@@ -185,7 +379,7 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> np.ndarray
     k = np.arange(search_before + search_after + 1)
     valid = k[None, :] < (hi - lo)[:, None]
     values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], x.shape[0] - 1)], -np.inf)
-    return np.unique(lo + np.argmax(values, axis=1))
+    return np.unique(lo + np.argmax(values, axis=1)), energy
 
 
 def _windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 import wfdb
 
 from ecg.context import LeadContext
-from ecg.ectopy import Ectopy, find_ectopy, find_ectopy_in
+from ecg.ectopy import Ectopy, EctopyRule, find_ectopy, find_ectopy_in
 from ecg.findings import Finding
 from ecg.beats import detect_r_peaks
 from ecg.io import read_record
@@ -49,8 +49,14 @@ class TestFindEctopy:
             found_pvc += len(found.pvc)
             ref_pvc += symbols.count("V")
             assert found.pac == ()
+            assert [f.code for f in found.findings()] == ["pvc"]  # every 30 s window reports them
         assert ref_pvc == 30
-        assert 0.6 * ref_pvc <= found_pvc <= ref_pvc + 3  # 12 fusion beats may count either way
+        # many of 208's PVCs here come barely early (RR ≥ 0.9 x the median): the shipped rule
+        # (chosen by CV) counts only the premature ones, never more than the reference holds
+        assert 0.35 * ref_pvc <= found_pvc <= ref_pvc + 3  # 12 fusion beats may count either way
+        late = EctopyRule(pvc_late_min_width=1.4)  # late-coupled wide beats count too
+        assert sum(len(find_ectopy(seg, FS_HZ, r, rule=late).pvc) for seg, r, _ in
+                   _segments(mitdb_fixture["208_1min"])) >= 0.6 * ref_pvc
 
     def test_findings_form(self, mitdb_fixture: dict[str, Path]) -> None:
         seg, r, _ = _segments(mitdb_fixture["208_1min"])[0]
@@ -60,7 +66,7 @@ class TestFindEctopy:
         assert "Premature ventricular complexes" in findings[0].label
 
     def test_atrial_fibrillation_keeps_pvcs_only(self) -> None:
-        found = Ectopy(n_beats=30, pvc=(100, 900), pac=(500,))
+        found = Ectopy(n_beats=30, pvc=(100, 900), pac=(500, 1500))
         assert [f.code for f in found.findings()] == ["pvc", "pac"]
         assert [f.code for f in found.findings(atrial_fibrillation=True)] == ["pvc"]
 
@@ -83,3 +89,93 @@ class TestFindEctopy:
         r = np.arange(150, 8850, 250) + np.random.default_rng(2).integers(-60, 60, 35)
         found = find_ectopy(x, FS_HZ, np.sort(r))
         assert (found.pvc, found.pac) == ((), ())
+
+
+def _train(kinds: str, rr_s: list[float], fs_hz: float = FS_HZ) -> tuple[np.ndarray, np.ndarray]:
+    from .synthetic_ecg import beat_train
+
+    x, r = beat_train(kinds, rr_s, fs_hz)
+    return x - np.median(x), r
+
+
+def _sinus_with_early(early: tuple[int, ...], n: int = 30, rr_s: float = 0.85, coupling: float = 0.55,
+                      pause: float = 1.0) -> tuple[str, list[float]]:
+    """``n`` normal beats; each beat index in ``early`` comes ``coupling`` after its
+    predecessor, the next one ``pause`` after it."""
+    rr = [rr_s] * (n - 1)
+    for i in early:
+        rr[i - 1] = coupling
+        if i < n - 1:
+            rr[i] = pause
+    return "N" * n, rr
+
+
+class TestEvidence:
+    """A finding only when its evidence holds in enough beats (synthetic trains)."""
+
+    def test_one_premature_normal_beat_is_a_pac_but_no_finding(self) -> None:
+        x, r = _train(*_sinus_with_early((10,), coupling=0.65, pause=0.9))  # 0.72 x the usual RR
+        found = find_ectopy(x, FS_HZ, r)
+        assert len(found.pac) == 1 and found.pvc == () and found.strong_pac == 0
+        assert found.findings() == []  # one moderately early beat is not enough evidence
+        assert [f.code for f in find_ectopy(x, FS_HZ, r, rule=EctopyRule(min_pac_beats=1)).findings()] == ["pac"]
+
+    def test_one_very_early_pac_is_enough(self) -> None:
+        x, r = _train(*_sinus_with_early((10,), coupling=0.45, pause=1.0))  # 0.45 x the usual RR
+        found = find_ectopy(x, FS_HZ, r)
+        assert found.strong_pac == 1
+        assert [f.code for f in found.findings()] == ["pac"]
+
+    def test_least_counts_scale_with_the_recording_length(self) -> None:
+        ten_s = Ectopy(n_beats=12, pvc=(500,), pac=(), duration_s=10.0)
+        assert [f.code for f in ten_s.findings()] == ["pvc"]  # 2 per 30 s -> 1 in 10 s
+        assert Ectopy(n_beats=36, pvc=(500,), pac=(), duration_s=30.0).findings() == []
+
+    def test_several_pacs_make_a_finding(self) -> None:
+        x, r = _train(*_sinus_with_early((6, 14, 22)))
+        found = find_ectopy(x, FS_HZ, r)
+        assert len(found.pac) == 3 and found.absent_reason is None
+        assert [f.code for f in found.findings()] == ["pac"]
+        assert "3 of" in found.findings()[0].label
+
+    def test_pvcs_with_compensatory_pause(self) -> None:
+        kinds, rr = _sinus_with_early((6, 14, 22), coupling=0.5, pause=1.2)
+        kinds = "".join("V" if i in (6, 14, 22) else k for i, k in enumerate(kinds))
+        x, r = _train(kinds, rr)
+        found = find_ectopy(x, FS_HZ, r)
+        assert len(found.pvc) == 3 and found.pac == ()
+        assert [f.code for f in found.findings()] == ["pvc"]
+
+    def test_taller_same_shape_beat_is_not_a_pac(self) -> None:
+        x, r = _train(*_sinus_with_early((6, 14, 22), pause=1.15))
+        for i in (6, 14, 22):
+            x[r[i] - 60 : r[i] + 60] *= 1.8  # same shape, larger: a ventricular beat, not atrial
+        assert find_ectopy(x, FS_HZ, r).pac == ()
+
+    def test_premature_beat_amid_noise_is_not_judged(self) -> None:
+        kinds, rr = _sinus_with_early((6, 14, 22), coupling=0.5, pause=1.2)
+        x, r = _train(kinds, rr)
+        rng = np.random.default_rng(3)
+        for i in (6, 14, 22):  # a burst over the premature beat and its neighbours
+            lo, hi = r[i - 1] - 40, r[i + 1] + 40
+            x[lo:hi] += rng.normal(0, 0.6, hi - lo)
+        found = find_ectopy(x, FS_HZ, r)
+        assert found.findings() == []
+
+    def test_irregular_rhythm_judges_no_pac(self) -> None:
+        rng = np.random.default_rng(4)
+        rr = list(rng.uniform(0.45, 1.1, 40))
+        x, r = _train("N" * 41, rr)
+        found = find_ectopy(x, FS_HZ, r, rule=EctopyRule(pac_max_premature_share=0.1, min_pac_beats=1))
+        assert found.pac == () and found.absent_reason == "irregular_rhythm"
+
+    def test_noisy_dominant_beats_judge_nothing(self) -> None:
+        x = np.random.default_rng(1).normal(size=(9000, 1))
+        r = np.arange(150, 8850, 250)
+        assert find_ectopy(x, FS_HZ, r).absent_reason == "noisy"
+
+    @pytest.mark.parametrize("field,value", [("min_pac_beats", 0), ("min_pvc_beats", 2.5), ("clean_min_corr", 1.5),
+                                             ("pac_max_ratio", 0.0)])
+    def test_rule_is_validated(self, field: str, value: float) -> None:
+        with pytest.raises(ValueError, match=field):
+            EctopyRule(**{field: value})
