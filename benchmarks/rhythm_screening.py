@@ -18,12 +18,19 @@ recordings (sinus, AF or other rhythm) and on *all* recordings:
   CPU time per 30 s record (int8 inference of all windows, one thread).
 
 ``--external`` also screens the labelled 30 s MIT-BIH / CPSC 2021 windows of
-``training/extra.py`` (Holter recordings, another device and lead, never seen by the
-shipped ensemble) for an out-of-domain AF check.
+``training/extra.py`` (Holter recordings, another device and lead): an out-of-domain AF
+check for a model trained without them (r3); a model trained with them (s1) saw them, so
+its figures there are a training-set fit.
 
 ``--compare-cost OLD.tflite`` measures the model CPU per 30 s record of the shipped model
 and of another one (e.g. the previous release, ``git show REV:ecg/models/rhythm.tflite``
 and its ``.json``) side by side in one run, records interleaved, plus their MACs per window.
+
+``--oof RUN`` scores the pooled out-of-fold predictions of a training run (the fold
+models' answers on the training records they did not see, calibrated with the shipped
+temperature, with each record's quality-gate verdict): the rule cross-validated on them
+(5 parts) with bootstrap CIs, and the reliability of their p(A). ``--diagram PNG`` draws
+the reliability diagram of p(A) (out-of-fold and validation).
 
 ``--cv`` also re-tunes the rule by 5-fold cross-validation on these validation predictions
 (tune on four fifths, apply to the fifth): a figure of the *model*, independent of the
@@ -55,7 +62,7 @@ from ecg.screening import screen  # noqa: E402
 from training.calibrate import expected_calibration_error  # noqa: E402
 from training.extra import extra_windows  # noqa: E402
 from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, read_labels, split_records  # noqa: E402
-from training.metrics import bootstrap_ci  # noqa: E402
+from training.metrics import bootstrap_ci, cinc_f1  # noqa: E402
 from training.rule import TARGETS, apply_gate_and_rule, cross_validate, rule_figures  # noqa: E402
 from training.tune_rule import model_cpu_ms, validation_predictions  # noqa: E402
 
@@ -71,8 +78,8 @@ def figures_with_ci(y: np.ndarray, code: np.ndarray, cat: np.ndarray, n_boot: in
 
 
 def external_windows(data_dir: Path, model: RhythmModel) -> dict[str, object]:
-    """screen() on the labelled 30 s MIT-BIH / CPSC 2021 windows (``training.extra``), which the
-    shipped r3 ensemble never saw: AF figures on another device and lead (Holter, MLII / lead I).
+    """screen() on the labelled 30 s MIT-BIH / CPSC 2021 windows (``training.extra``): AF figures
+    on another device and lead (Holter, MLII / lead I); held out only for models trained without them.
 
     CIs: percentile bootstrap over *records* (windows of one record are not independent).
     """
@@ -130,6 +137,37 @@ def cost_side_by_side(data_dir: Path, models: list[RhythmModel], n_records: int 
             for m, t in zip(models, times)}
 
 
+def oof_figures(run: Path, data_dir: Path, temperature: float) -> dict[str, object]:
+    """Rule cross-validated on a run's pooled out-of-fold predictions, with CIs, and their calibration."""
+    from training.tune_rule import _oof
+
+    y, probs, readable = _oof(run, data_dir, temperature)
+    code, cat, _ = cross_validate(y, probs, readable)
+    return {"n": int(y.size), "cv_rule": figures_with_ci(y, code, cat),
+            "argmax_cinc_f1": round(float(cinc_f1(y, probs.argmax(axis=1))), 4),
+            "reliability_p_af": reliability(y[readable], probs[readable, 1]),
+            "ece_p_af": round(expected_calibration_error(probs[readable, 1], y[readable] == 1), 4)}
+
+
+def reliability_diagram(path: Path, tables: dict[str, list[dict[str, float]]]) -> None:
+    """PNG of observed AF fraction against mean predicted p(A), one line per table."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2, 4.2), dpi=120)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect calibration")
+    for (name, rows), marker in zip(tables.items(), "os^"):
+        ax.plot([r["mean_p"] for r in rows], [r["observed"] for r in rows], marker=marker, label=name)
+    ax.set_xlabel("predicted p(AF), bin mean")
+    ax.set_ylabel("observed AF fraction")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title("Reliability of p(AF)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def reliability(y: np.ndarray, p_af: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     """Observed AF fraction per bin of predicted p(A) (equal-width bins)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -168,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="also screen the labelled MIT-BIH / CPSC 2021 30 s windows (another device and lead)")
     p.add_argument("--compare-cost", type=Path, default=None, metavar="OLD.tflite",
                    help="also measure this model's CPU per record beside the shipped one, in one run")
+    p.add_argument("--oof", type=Path, default=None, metavar="RUN",
+                   help="also score the pooled out-of-fold predictions of this training run")
+    p.add_argument("--diagram", type=Path, default=None, metavar="PNG", help="reliability diagram of p(A)")
     p.add_argument("--json", type=Path, default=None, help="write all figures here")
     args = p.parse_args(argv)
     model = RhythmModel(args.model)
@@ -189,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.external:
         ext = external_windows(args.data, model)
         out["external_windows"] = ext
-        print("## MIT-BIH + CPSC 2021 30 s windows (never trained on by this model)\n")
+        print("## MIT-BIH + CPSC 2021 30 s windows (held out only for a model trained without them, "
+              "like r3; models trained with training/extra.py, like s1, saw them: a training-set fit)\n")
         print(f"{ext['n_windows']} windows from {ext['n_groups']} records/subjects, {ext['class_counts']}; CIs over records")
         for k in ("af_se", "af_sp", "not_classified", "af_ppv"):
             v = ext[k]  # type: ignore[index]
@@ -208,6 +250,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['bin']} | {r['n']} | {r['mean_p']:.3f} | {r['observed']:.3f} |")
     print(f"\nmodel CPU per 30 s record (int8, all windows; fastest of 7 runs each, {ms.size} records): "
           f"median {np.median(ms):.2f} ms, max {np.max(ms):.2f} ms")
+    if args.oof is not None:
+        oof = oof_figures(args.oof, args.data, float(model.meta.get("temperature", 1.0)))
+        out["out_of_fold"] = oof
+        print(f"\n## Out-of-fold ({oof['n']} training records, fold models of {args.oof.name}), "
+              f"rule cross-validated on them (5 parts)\n\n" + _table(oof["cv_rule"]))  # type: ignore[arg-type]
+        print(f"\narg-max CinC F1 {oof['argmax_cinc_f1']:.3f}; expected calibration error of p(A) {oof['ece_p_af']:.3f}")
+    if args.diagram is not None:
+        tables = {"validation (shipped model)": out["reliability_p_af"]}
+        if args.oof is not None:
+            tables = {"out-of-fold (fold models)": out["out_of_fold"]["reliability_p_af"]} | tables  # type: ignore[index]
+        reliability_diagram(args.diagram, tables)  # type: ignore[arg-type]
     if args.compare_cost is not None:
         out["cost_side_by_side"] = cost_side_by_side(args.data, [model, RhythmModel(args.compare_cost)])
         print("\n## Model CPU per 30 s record, side by side (fastest of 7 runs per record, one thread)\n")

@@ -1,4 +1,4 @@
-"""Probability calibration of the rhythm ensemble: one temperature, and how to check it.
+"""Probability calibration of the rhythm model: one temperature, and how to check it.
 
 The exported graph computes ``softmax(mean_of_member_logits / T)`` per window and the
 runtime averages the windows of a recording (:mod:`ecg.model`). :func:`fit_temperature`
