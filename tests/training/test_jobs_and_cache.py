@@ -1,0 +1,73 @@
+"""TensorFlow-free parts of the 2026.12 training procedure: architectures, jobs, run config, cache key."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training import data as data_mod
+from training.arch import ARCHS, ArchSpec
+from training.data import Dataset
+from training.train import _job_sets, _write_config
+
+
+def _dataset(n: int) -> Dataset:
+    names = [f"A{i:05d}" for i in range(n)]
+    return Dataset(names, np.arange(n) % 4, [np.zeros(10, np.float32) for _ in names], np.zeros((n, 14)))
+
+
+class TestArchSpec:
+    @pytest.mark.parametrize("name", sorted(ARCHS))
+    def test_round_trip(self, name: str) -> None:
+        assert ArchSpec.from_dict(ARCHS[name].to_dict()) == ARCHS[name]
+
+    def test_rejects_a_zero_stride(self) -> None:
+        with pytest.raises(ValueError, match="positive"):
+            ArchSpec((16, 9, 0), ())
+
+
+class TestJobSets:
+    def test_fold_trains_on_the_other_folds_plus_extra_and_holds_out_its_own(self) -> None:
+        ds, extra = _dataset(9), Dataset(["mitdb@0"], np.array([1]), [np.zeros(10, np.float32)], np.zeros((1, 14)))
+        folds = [ds.names[0:3], ds.names[3:6], ds.names[6:9]]
+        tr, va = _job_sets("fold1", ds, folds, extra)
+        assert va is not None and va.names == folds[1]
+        assert tr.names == folds[0] + folds[2] + ["mitdb@0"] and tr.rr.shape == (7, 14)
+
+    def test_final_trains_on_every_training_record_and_holds_out_nothing(self) -> None:
+        ds = _dataset(9)
+        folds = [ds.names[0:3], ds.names[3:6], ds.names[6:9]]
+        tr, va = _job_sets("final", ds, folds, None)
+        assert va is None and sorted(tr.names) == sorted(ds.names)
+
+
+class TestRunConfig:
+    def _args(self, run: Path, epochs: int) -> argparse.Namespace:
+        return argparse.Namespace(run=run, epochs=epochs, batch=64, lr=3e-3, seed=1, arch="s1", select="last",
+                                  no_extra=False, data=Path("d"), arch_spec=ARCHS["s1"].to_dict())
+
+    def test_resuming_with_other_options_is_refused(self, tmp_path: Path) -> None:
+        _write_config(self._args(tmp_path, 40))
+        _write_config(self._args(tmp_path, 40))  # same options: fine
+        with pytest.raises(SystemExit, match="epochs"):
+            _write_config(self._args(tmp_path, 30))
+
+
+class TestCacheKey:
+    def test_a_changed_preparation_source_makes_the_cache_stale(self, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        repo = tmp_path / "repo"
+        (repo / "ecg").mkdir(parents=True)
+        for name in data_mod.PREPARATION_SOURCES:
+            (repo / "ecg" / name).write_text("x = 1\n")
+        monkeypatch.setattr(data_mod, "_REPO", repo)
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        assert not data_mod.cache_is_current(cache, "cinc")
+        data_mod.mark_cache(cache, "cinc")
+        assert data_mod.cache_is_current(cache, "cinc")
+        (repo / "ecg" / "beats.py").write_text("x = 2\n")
+        assert not data_mod.cache_is_current(cache, "cinc")
