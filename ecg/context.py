@@ -12,6 +12,9 @@ attribute           what (computed by)
 ``wide_mv``         0.5–40 Hz zero-phase view (``ecg.beats.detector_band``)
 ``qrs_envelope``    RMS slope of the QRS band (``ecg.beats.qrs_envelope``)
 ``r_peaks``         R peaks: ``ecg.beats.detect_r_peaks`` — the one R-peak seam
+``beat_marks``      where the delineator looks for this lead's beats: its own
+                    ``r_peaks``, or the beats of the recording's reference lead
+                    (:func:`share_beat_marks`)
 ``heart_rate_bpm``  ``ecg.beats.heart_rate_bpm`` of ``r_peaks``
 ``quality``         ``ecg.quality.assess`` on this context
 ``views``           the delineator's filtered views (``ecg.delineation.filters``)
@@ -50,7 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.delineation.lead import LeadWaves
     from ecg.quality import Quality
 
-__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_views", "share_lead_waves"]
+__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_views", "share_lead_waves",
+           "share_beat_marks", "REFERENCE_LEADS"]
 
 Delineator = Callable[["LeadContext"], "LeadWaves"]
 _T = TypeVar("_T")
@@ -155,6 +159,13 @@ class LeadContext:
         return self._once("r_peaks", make)
 
     @property
+    def beat_marks(self) -> np.ndarray:
+        """Where the delineator starts from: the R peaks of the recording's reference lead
+        when :func:`share_beat_marks` handed them in, else this lead's :attr:`r_peaks`."""
+        marks = self._cache.get("beat_marks")
+        return self.r_peaks if marks is None else marks  # type: ignore[no-any-return]
+
+    @property
     def heart_rate_bpm(self) -> float | None:
         """Heart rate from the median RR of :attr:`r_peaks` (None with < 2 beats)."""
         from ecg.beats import heart_rate_bpm
@@ -238,3 +249,40 @@ def share_lead_waves(contexts: list[LeadContext]) -> None:
     for c, waves in zip(todo, delineate_many(todo)):
         c.computed["lead_waves"] += 1
         c.provide("lead_waves", waves)
+
+
+#: leads whose R peaks may serve every lead of a recording (the rhythm strips, in order)
+REFERENCE_LEADS = ("ii", "i", "v1")
+
+
+def share_beat_marks(contexts: list[LeadContext]) -> LeadContext | None:
+    """Let every lead of one recording (same rate and length) start its delineation from
+    the beats of one reference lead, instead of detecting R peaks in each lead.
+
+    A heartbeat is one event in every lead; the delineator moves each mark onto the lead's
+    own QRS (its extremum within ±60 ms) and bounds it there. The reference is the first
+    of :data:`REFERENCE_LEADS` present whose quality is readable (R peaks and quality are
+    computed for it if not yet; for the cloud they already are, by screening); leads that
+    already have their own R peaks keep them. Without a readable reference nothing is
+    shared (each lead detects its own).
+
+    Returns
+    -------
+    LeadContext or None
+        The reference lead's context.
+    """
+    names = [(c.lead or "").strip().lower() for c in contexts]
+    if len(contexts) < 2 or any(c.fs_hz != contexts[0].fs_hz or c.n_samples != contexts[0].n_samples
+                                for c in contexts):
+        return None
+    for want in REFERENCE_LEADS:
+        if want not in names:
+            continue
+        ref = contexts[names.index(want)]
+        if not ref.quality.readable:
+            continue
+        for c in contexts:
+            if c is not ref and "r_peaks" not in c._cache and "beat_marks" not in c._cache:
+                c.provide("beat_marks", ref.r_peaks)
+        return ref
+    return None

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from ecg.beats import heart_rate_bpm, median_rr_ms
-from ecg.context import Delineator, LeadContext, context_for, contexts_of, share_lead_waves, share_views
+from ecg.context import (
+    Delineator,
+    LeadContext,
+    context_for,
+    contexts_of,
+    share_beat_marks,
+    share_lead_waves,
+    share_views,
+)
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
 from ecg.delineation.summary import detect_pacing, detect_pacing_many, median_interval_ms, qtc_ms
@@ -344,7 +352,10 @@ def measure_leads(
 ) -> LeadsMeasurements:
     """Delineate several simultaneous leads (e.g. the standard 12) of one recording.
 
-    Each lead is measured on its own; global boundaries per beat combine the leads
+    Each lead is measured on its own, starting from the beats of a reference lead (II, I
+    or V1, the first readable: :func:`ecg.context.share_beat_marks`; a heartbeat is one
+    event in all leads, so R peaks are detected once, not twelve times); global
+    boundaries per beat combine the leads
     (QRS and P onset: 25th percentile over leads; QRS and T offset: 75th, so that one
     lead's outlier cannot set them); global intervals, the frontal QRS axis (needs
     leads I and aVF, or I and II) and bundle-branch-block patterns (needs V1 and V6)
@@ -383,6 +394,7 @@ def measure_leads(
         contexts = contexts_of(x, fs, names, delineator=delineator)
     elif len(contexts) != x.shape[1] or not all(c.matches(x[:, j], fs) for j, c in enumerate(contexts)):
         raise ValueError("contexts must be one per column of signals_mv, at fs_hz")
+    share_beat_marks(contexts)
     share_views(contexts)
     share_lead_waves(contexts)
     waves = [c.lead_waves for c in contexts]

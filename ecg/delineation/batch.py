@@ -227,7 +227,7 @@ def delineate_many(contexts: list[LeadContext]) -> list[LeadWaves]:
     views = [c.views for c in contexts]
     sv, stack_row = StackedViews.of(views)
     fs = sv.fs_hz
-    located = locate_many([c.r_peaks for c in contexts], sv, stack_row)
+    located = locate_many([c.beat_marks for c in contexts], sv, stack_row)
     counts = np.array([p.size for p, _ in located], dtype=np.int64)
     lead = np.repeat(np.arange(len(contexts), dtype=np.int64), counts)
     rows = Rows(lead, stack_row[lead] * sv.n_samples, len(contexts))

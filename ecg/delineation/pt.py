@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .filters import StackedViews
-from .vec import first_true, masked_argmax, ranges, row_median, walk_down
+from .vec import clip_index, first_true, masked_argmax, ranges, row_median, walk_down
 
 __all__ = ["t_waves", "p_waves", "isoelectric_all", "TWaves", "PWaves"]
 
@@ -54,7 +54,7 @@ def isoelectric_all(sv: StackedViews, qrs_on: np.ndarray, base: np.ndarray) -> n
     out = np.zeros(on.size)
     full = on - lo == width
     if full.any():
-        idx = np.clip(lo[full, None] + np.arange(width + 1)[None, :], 0, n - 1) + base[full, None]
+        idx = clip_index(lo[full, None] + np.arange(width + 1)[None, :], n) + base[full, None]
         out[full] = row_median(smooth[idx])
     for i in np.flatnonzero(~full):  # beats at the very start of the record
         seg = smooth[base[i] + lo[i] : base[i] + min(on[i] + 1, n)]
@@ -125,7 +125,7 @@ def t_waves(
     ok &= tail_n >= 3
     slope_t = sv.flat("slope_t")
     idx, tail_valid = ranges(last, tail_n, n, base=base)
-    steep = np.clip(last + masked_argmax(-slope_t[idx] * last_sign[:, None], tail_valid), 0, n - 1)
+    steep = clip_index(last + masked_argmax(-slope_t[idx] * last_sign[:, None], tail_valid), n)
     ok &= last_sign * slope_t[base + steep] < 0
     a = sv.flat("abs_slope_t")
     end = walk_down(a, steep, +1, _T_END_FRACTION * a[base + steep], np.where(ok, stop, steep), n, base)
@@ -156,10 +156,10 @@ def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndar
     fall_n = np.minimum(peak + half, stop) - peak + 1
     ok &= (rise_n >= 2) & (fall_n >= 2)
     idx, v = ranges(rise_lo, rise_n, n, base=base)
-    last = n - 1  # rows already refused may point anywhere: keep indices inside
-    m_on = np.clip(rise_lo + masked_argmax(slope[idx] * sign[:, None], v), 0, last)
+    # rows already refused may point anywhere: indices are kept inside
+    m_on = clip_index(rise_lo + masked_argmax(slope[idx] * sign[:, None], v), n)
     idx, v = ranges(peak, fall_n, n, base=base)
-    m_off = np.clip(peak + masked_argmax(-slope[idx] * sign[:, None], v), 0, last)
+    m_off = clip_index(peak + masked_argmax(-slope[idx] * sign[:, None], v), n)
     ok &= (slope[base + m_on] * sign > 0) & (slope[base + m_off] * sign < 0)
     a = sv.flat("abs_slope_wave")
     lo_lim = np.maximum(start - int(0.04 * fs), 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import Rows, masked_argmax, percentiles, ranges, settled_edge
+from .vec import Rows, clip_index, masked_argmax, percentiles, ranges, settled_edge
 
 __all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
 
@@ -68,7 +68,7 @@ def _gentle(sv: StackedViews, rows: Rows, det: np.ndarray) -> np.ndarray:
     lead's 90th-percentile beat slope (leads with at least 3 detections)."""
     n = sv.n_samples
     half = int(0.05 * sv.fs_hz)
-    idx = np.clip(det[:, None] + np.arange(-half, half + 1)[None, :], 0, n - 1) + rows.base[:, None]
+    idx = clip_index(det[:, None] + np.arange(-half, half + 1)[None, :], n) + rows.base[:, None]
     steep = sv.flat("abs_slope_qrs")[idx].max(axis=1)
     gentle = np.zeros(det.size, dtype=bool)
     counts = rows.count()
@@ -92,7 +92,7 @@ def locate_many(detections: list[np.ndarray], sv: StackedViews,
     det, rows = det[keep], rows.take(keep)
     clean = sv.flat("clean_mv")
     half = int(0.06 * fs)
-    seg = clean[np.clip(det[:, None] + np.arange(-half, half + 1)[None, :], 0, n - 1) + rows.base[:, None]]
+    seg = clean[clip_index(det[:, None] + np.arange(-half, half + 1)[None, :], n) + rows.base[:, None]]
     up, down = rows.median(seg.max(axis=1)), rows.median(-seg.min(axis=1))
     polarity = np.where(rows.count() == 0, 1.0, np.where(up >= _POSITIVE_PREFERENCE * down, 1.0, -1.0))
     lo = np.maximum(det - half, 0)

@@ -14,11 +14,17 @@ stay in the lead's own samples and are clipped into ``[0, size)``; only reading 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 __all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp",
-           "median1d", "row_median", "percentiles", "Rows"]
+           "median1d", "row_median", "percentiles", "clip_index", "Rows"]
+
+
+def clip_index(idx: np.ndarray, size: int) -> np.ndarray:
+    """``np.clip(idx, 0, size - 1)`` for integer indices, with two ufuncs (less overhead)."""
+    return np.maximum(np.minimum(idx, size - 1), 0)
 
 
 def median1d(values: np.ndarray) -> float:
@@ -72,7 +78,7 @@ def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
     valid = k[None, :] < length[:, None]
     np.minimum(idx, max(size - 1, 0), out=idx)  # ufuncs: far cheaper than np.clip per call
     np.maximum(idx, 0, out=idx)
-    if base is not None:
+    if base is not None and base.any():  # one lead at offset 0 needs no shift
         idx += base[:, None]
     return idx, valid
 
@@ -194,12 +200,12 @@ class Rows:
     base: np.ndarray
     n_leads: int
 
-    @property
+    @cached_property
     def first(self) -> np.ndarray:
         """Rows that are the first beat of their lead."""
         return np.concatenate(([True], self.lead[1:] != self.lead[:-1]))[: self.lead.size]
 
-    @property
+    @cached_property
     def last(self) -> np.ndarray:
         """Rows that are the last beat of their lead."""
         return np.concatenate((self.lead[1:] != self.lead[:-1], [True]))[: self.lead.size]
@@ -215,6 +221,9 @@ class Rows:
         v = values if mask is None else values[mask]
         out = np.full(self.n_leads, np.nan)
         if v.size == 0:
+            return out
+        if self.n_leads == 1:
+            out[0] = median1d(v)
             return out
         s = v[np.lexsort((v, lead))]
         counts = np.bincount(lead, minlength=self.n_leads)

@@ -35,12 +35,14 @@ class TestEveryStepOnce:
         assert body["heartRate"] is not None
         assert detections == [9000]  # was 3 (screening, measurement, premature beats)
 
-    def test_twelve_leads_detect_once_per_lead(self, ludb_payload: Callable[[str], dict[str, Any]],
+    def test_twelve_leads_detect_in_the_rhythm_leads_only(self, ludb_payload: Callable[[str], dict[str, Any]],
                                                detections: list[int]) -> None:
         payload = {**ludb_payload("2"), "recordId": "twelve"}
         body = analyse(parse_request(payload), PipelineSettings())
         assert body["measurements"]["qrsMs"] is not None
-        assert detections == [5000] * 12  # was 16 (3 rhythm leads + 12 delineated + ectopy)
+        # was 16 (3 rhythm leads + 12 delineated + ectopy), then 12: now the three rhythm
+        # leads only; the other leads are delineated from lead II's beats (share_beat_marks)
+        assert detections == [5000] * 3
 
     def test_a_rate_outside_the_measurement_range_screens_at_the_recording_rate(
         self, cinc_payload: Callable[..., dict[str, Any]], detections: list[int]

@@ -62,14 +62,38 @@ class TestOnce:
         measure(x, fs)
         assert len(count_detections) == 2  # the counter sees the seam: it is the only detector used
 
-    def test_twelve_leads_twelve_detections(self, fixtures_dir: Path, count_detections: list[int]) -> None:
+    def test_twelve_leads_three_detections(self, fixtures_dir: Path, count_detections: list[int]) -> None:
         rec = read_record(fixtures_dir / "ludb" / "2")
         ctxs = contexts_of(rec.signals_mv, rec.fs_hz, rec.lead_names)
         for j in (0, 1, 6):
             screen(ctxs[j].signal_mv, rec.fs_hz, context=ctxs[j])
         measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, contexts=ctxs)
         find_ectopy_in(ctxs, rhythm_lead=1)
-        assert len(count_detections) == 12
+        assert len(count_detections) == 3  # the screened leads; the others start from lead II's beats
+        assert all(c.beat_marks is ctxs[1].r_peaks for j, c in enumerate(ctxs) if j not in (0, 1, 6))
+        assert ctxs[6].beat_marks is ctxs[6].r_peaks  # a lead with its own R peaks keeps them
+
+
+class TestBeatMarks:
+    def test_measure_leads_detects_in_the_reference_lead_only(self, fixtures_dir: Path,
+                                                                count_detections: list[int]) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2")
+        m = measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names)
+        assert len(count_detections) == 1 and m.qrs_ms is not None
+        assert all(lead.beats for lead in m.leads)
+
+    def test_an_unreadable_reference_is_passed_over(self, fixtures_dir: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2")
+        x = rec.signals_mv.copy()
+        x[:, rec.lead_index("ii")] = 0.0  # lead II off: lead I serves
+        ctxs = contexts_of(x, rec.fs_hz, rec.lead_names)
+        m = measure_leads(x, rec.fs_hz, rec.lead_names, contexts=ctxs)
+        ref = ctxs[rec.lead_index("i")]
+        assert m.qrs_ms is not None and ctxs[rec.lead_index("v5")].beat_marks is ref.r_peaks
+        x[:, [rec.lead_index(n) for n in ("i", "ii", "v1")]] = 0.0  # no readable reference: each lead detects
+        ctxs = contexts_of(x, rec.fs_hz, rec.lead_names)
+        m = measure_leads(x, rec.fs_hz, rec.lead_names, contexts=ctxs)
+        assert m.qrs_ms is not None and all("beat_marks" not in c._cache for c in ctxs)
 
 
 class TestSameAnswers:
