@@ -67,11 +67,12 @@ class QrsLikeRule:
 #: The shipped rule (validated by leave-one-record-out on MIT-BIH: benchmarks/rpeaks_loro.py).
 DEFAULT_QRS_LIKE = QrsLikeRule()
 
-def shallow_neighbours(beats: np.ndarray, slope: np.ndarray, fs: float) -> np.ndarray:
-    """Of two beats closer than 360 ms, the one less than half as steep (a T or P wave?)."""
+def shallow_neighbours(beats: np.ndarray, slope: np.ndarray, fs: float, within_s: float = _CONFLICT_S) -> np.ndarray:
+    """Of two beats closer than ``within_s`` (360 ms), the one less than half as steep (a T
+    or P wave?)."""
     if beats.size < 2:
         return np.zeros(beats.size, dtype=bool)
-    close = np.diff(beats) < int(_CONFLICT_S * fs)
+    close = np.diff(beats) < int(within_s * fs)
     drop = np.zeros(beats.size, dtype=bool)
     drop[:-1] |= close & (slope[:-1] < _PAIR_SLOPE_RATIO * slope[1:])
     drop[1:] |= close & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
@@ -132,7 +133,7 @@ def remove_split_beats(
         rr_ref = np.interp(beats[1:-1], mid, median_filter(rr, size=9, mode="nearest"))
         flag = np.zeros(beats.size, dtype=bool)
         span = (beats[2:] - beats[:-2]) / rr_ref
-        rel = score[1:-1] / np.minimum(score[:-2], score[2:])
+        rel = score[1:-1] / np.minimum(*_strong_neighbour_scores(score, is_strong))
         flag[1:-1] = ((span < _SPLIT_RR_FACTOR) & (rel < _SPLIT_SCORE_RATIO)) | (
             (span < _SPLIT_TIGHT_RR_FACTOR) & (rel < _SPLIT_TIGHT_SCORE_RATIO)
         )
@@ -147,6 +148,19 @@ def remove_split_beats(
         drop = flag & ~weaker_left & ~weaker_right
         beats, score, qrs_like = beats[~drop], score[~drop], qrs_like[~drop]
     return beats, score, qrs_like
+
+
+def _strong_neighbour_scores(score: np.ndarray, is_strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For beats 1..n-2: the score of the nearest strong beat before and after (the
+    adjacent beat when there is none), so two artefacts in one RR cannot shield each other."""
+    n = score.size
+    idx = np.arange(n)
+    last = np.maximum.accumulate(np.where(is_strong, idx, -1))  # last strong at or before i
+    nxt = np.minimum.accumulate(np.where(is_strong, idx, n)[::-1])[::-1]  # first strong at or after i
+    left, right = last[:-2], nxt[2:]
+    left = np.where(left >= 0, left, idx[:-2])
+    right = np.where(right < n, right, idx[2:])
+    return score[left], score[right]
 
 
 def weak_edges(score: np.ndarray, qrs_like: np.ndarray) -> np.ndarray:
@@ -166,9 +180,9 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule) 
     its slope waveform (±60 ms) correlates with the template's (|r| ≥ 0.8: a normally
     conducted beat, whatever its size), or when its peak-to-peak amplitude reaches 40 %
     of the template's, its sharpness (largest slope / amplitude) 20–200 % of it, and its
-    shape recurs in at least two other such beats (an ectopic or paced focus with its own
-    shape; random artefacts do not repeat). A P wave is too small and a T wave too smooth
-    for either.
+    shape recurs in at least ``min_recurrence`` other such beats (an ectopic or paced focus
+    with its own shape; random artefacts do not repeat). A P wave is too small and a T
+    wave too smooth for either.
     """
     if beats.size < _TEMPLATE_MIN_BEATS:
         return np.ones(beats.size, dtype=bool)

@@ -21,11 +21,15 @@ The detector works on the whole recording at once (offline, not sample by sample
    closer than 360 ms the one less than half as steep (Pan–Tompkins' T-wave test);
    weaker waves tied to beats at a fixed lag within each 30 s (±30 ms, ≥ 4 times and
    ≥ 15 % of beats); weak beats that split one normal RR interval in two (the two
-   intervals together < 1.2 × the local reference RR with < 50 % of the weaker
-   neighbour's score, or < 1.05 × with < 80 %) — and a suspect is removed only when it
-   is not QRS-like. A premature ventricular beat at a fixed coupling interval
-   (bigeminy) is therefore kept. The first and last beat are dropped when neither
-   QRS-like nor half the median score (noise cut at an edge).
+   intervals together < 1.2 × the local reference RR with < 50 % of the score of the
+   weaker of its nearest *strong* neighbours — beats of ≥ 30 % of the median score, so
+   two artefacts in one interval cannot shield each other —, or < 1.05 × with < 80 %)
+   — and a suspect is removed only when it is not QRS-like. A premature ventricular
+   beat at a fixed coupling interval (bigeminy) is therefore kept. One exception to the
+   QRS-like override, by physiology: within 250 ms of a beat (the ventricles' absolute
+   refractory period) a wave less than half as steep is that beat's own tail, whatever
+   its shape. The first and last beat are dropped when neither QRS-like nor half the
+   median score (noise cut at an edge).
 6. **Location**: each beat moves to the largest deflection (±80 ms, against the median
    of ±200 ms) of the recording's dominant QRS polarity, or to the opposite one when
    that is 1.5 × larger for this beat (inverted ECG, ectopic beats).
@@ -86,6 +90,7 @@ _MIN_RELATIVE_HEIGHT = 0.20
 _MIN_PROMINENCE = 1.5
 _BACKGROUND_HALF_S = 1.0
 _CONFLICT_S = 0.36
+_REFRACTORY_ECHO_S = 0.25  # ventricular absolute refractory period (physiology, not tuned)
 _CONFLICT_RATIO = 0.20
 _SATELLITE_CHUNK_S = 30.0
 _TYPICAL_FRACTION = 0.5
@@ -181,7 +186,11 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     cand, score, height = cand[keep], score[keep], height[keep]
     beats, beat_scores = _resolve_conflicts(cand, score, int(_CONFLICT_S * fs))
     looks_qrs = qrs_like(wide, beats, fs, rule)
-    keep_beat = ~shallow_neighbours(beats, height[np.searchsorted(cand, beats)], fs) | looks_qrs
+    slope = height[np.searchsorted(cand, beats)]
+    # inside the ventricles' refractory period, a wave less than half as steep as its beat is
+    # that beat's own tail or T wave, whatever its shape
+    echo = shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S)
+    keep_beat = (~shallow_neighbours(beats, slope, fs) | looks_qrs) & ~echo
     beats, beat_scores, looks_qrs = beats[keep_beat], beat_scores[keep_beat], looks_qrs[keep_beat]
     suspect = np.zeros(beats.size, dtype=bool)
     chunk = int(_SATELLITE_CHUNK_S * fs)

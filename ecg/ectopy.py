@@ -107,7 +107,7 @@ class EctopyRule:
     pac_max_ratio: float = PAC_RATIO
     pvc_max_corr: float = PVC_MAX_CORR
     clean_min_corr: float = CLEAN_MIN_CORR
-    pac_max_premature_share: float = 1.0
+    pac_max_premature_share: float = 0.25
     pvc_late_min_width: float = 1.4
     pac_single_max_ratio: float = 0.65
 

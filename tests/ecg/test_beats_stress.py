@@ -75,3 +75,30 @@ def test_inverted_ectopy_found_on_the_main_deflection() -> None:
     kinds, rr = pattern("NNV", 10, 0.8, 0.4)
     x, r_true = beat_train(kinds, rr, 360.0, v_amp=1.2)
     assert _errors(r_true, detect_r_peaks(-x, 360.0), 360.0) == (0, 0)
+
+
+
+def test_two_artefacts_in_one_interval_do_not_shield_each_other() -> None:
+    """Two weak waves between the same pair of beats: each is judged against the strong
+    beats around it, not against the other weak wave (which would make it look strong)."""
+    from ecg.beat_morphology import remove_split_beats
+
+    beats = np.arange(0, 20 * 300, 300)  # one beat per second at 300 Hz
+    score = np.ones(beats.size)
+    extra = np.array([1130, 1190, 2130, 2190])  # two pairs of artefacts, 60 ms apart
+    all_beats = np.sort(np.concatenate([beats, extra]))
+    all_score = np.where(np.isin(all_beats, extra), 0.2, 1.0)
+    kept, _, _ = remove_split_beats(all_beats, all_score, np.zeros(all_beats.size, dtype=bool))
+    assert kept.tolist() == beats.tolist()
+    qrs_like = np.isin(all_beats, extra)  # QRS-like waves are never removed for their timing
+    kept, _, _ = remove_split_beats(all_beats, all_score, qrs_like)
+    assert kept.tolist() == all_beats.tolist()
+
+
+def test_shallow_wave_inside_the_refractory_period() -> None:
+    from ecg.beat_morphology import shallow_neighbours
+
+    beats = np.array([0, 57, 300, 390, 600])  # at 300 Hz: 190 ms and 300 ms after a beat
+    slope = np.array([1.0, 0.4, 1.0, 0.4, 1.0])
+    assert shallow_neighbours(beats, slope, 300.0, within_s=0.25).tolist() == [False, True, False, False, False]
+    assert shallow_neighbours(beats, slope, 300.0).tolist() == [False, True, False, True, False]
