@@ -246,7 +246,7 @@ def _wilson(k: int, n: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--records", nargs="*")
     ap.add_argument("--cache", type=Path, help="pickle of the prepared windows (reused when present)")

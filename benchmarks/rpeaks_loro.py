@@ -107,7 +107,7 @@ def choose(grid: np.ndarray, rows: np.ndarray) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--records", nargs="*", help="MIT-BIH records to score (default: all)")
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                   **{p: summary(peers[p]) for p in peer_names},
                   "per_record_fn_fp": {rec: [int(loro[i, 1]), int(loro[i, 2])] for i, rec in enumerate(records)}},
     }
-    print("per record, cardiolink LORO (FN, FP):", result["mitdb"]["per_record_fn_fp"])
+    print("per record, cardiolink LORO (FN, FP):", {rec: [int(loro[i, 1]), int(loro[i, 2])] for i, rec in enumerate(records)})
     shipped = choose(grid, np.arange(n))
     result["rule_chosen_on_all_mitdb"] = GRID[shipped].__dict__
     if cpsc.is_dir() and not args.no_cpsc:
