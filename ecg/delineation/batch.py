@@ -38,7 +38,7 @@ from .lead import (
 )
 from .pt import isoelectric_all, p_waves, t_waves
 from .qrs import locate_many, qrs_bounds_all
-from .vec import Rows, masked_ptp
+from .vec import Rows, masked_ptp, median1d
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -78,7 +78,7 @@ def _noise_mv(sv: StackedViews, rows: Rows, stack_row: np.ndarray, on: np.ndarra
         k = stack_row[j]
         resid = (sv.clean_mv[k] - sv.smooth_mv[k])[outside[j]]
         if resid.size >= int(0.5 * fs):
-            out[j] = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+            out[j] = 1.4826 * median1d(np.abs(resid - median1d(resid)))
     return out
 
 
