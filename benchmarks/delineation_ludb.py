@@ -106,6 +106,8 @@ class Tally:
         self.fn: dict[str, int] = dict.fromkeys(BOUNDARIES, 0)
         self.fp: dict[str, int] = dict.fromkeys(BOUNDARIES, 0)
         self.err_ms: dict[str, list[float]] = {k: [] for k in BOUNDARIES}
+        #: per record (one entry per ``add``): errors (ms) and TP/FN/FP, for the bootstrap
+        self.by_record: dict[str, list[tuple[np.ndarray, int, int, int]]] = {k: [] for k in BOUNDARIES}
 
     def add(self, ref: dict[str, np.ndarray], det: dict[str, np.ndarray], span: tuple[int, int], fs_hz: float) -> None:
         """Score one lead; unmatched detections count as false only inside ``span``."""
@@ -114,21 +116,50 @@ class Tally:
             d = det[k][det[k] >= 0]
             errors, det_used = match(ref[k], d, tol)
             inside = (d >= span[0]) & (d <= span[1])
-            self.tp[k] += len(errors)
-            self.fn[k] += int(ref[k].size) - len(errors)
-            self.fp[k] += int(np.sum(inside & ~det_used))
-            self.err_ms[k].extend(e * 1000.0 / fs_hz for e in errors)
+            tp, fn, fp = len(errors), int(ref[k].size) - len(errors), int(np.sum(inside & ~det_used))
+            self.tp[k] += tp
+            self.fn[k] += fn
+            self.fp[k] += fp
+            e_ms = np.asarray(errors, dtype=np.float64) * 1000.0 / fs_hz
+            self.err_ms[k].extend(e_ms.tolist())
+            self.by_record[k].append((e_ms, tp, fn, fp))
 
-    def row(self, k: str) -> dict[str, float]:
+    def row(self, k: str) -> dict[str, Any]:
         tp, fn, fp = self.tp[k], self.fn[k], self.fp[k]
         e = np.asarray(self.err_ms[k])
-        return {
+        out: dict[str, Any] = {
             "se": 100.0 * tp / (tp + fn) if tp + fn else float("nan"),
             "ppv": 100.0 * tp / (tp + fp) if tp + fp else float("nan"),
             "mean_ms": float(e.mean()) if e.size else float("nan"),
             "sd_ms": float(e.std(ddof=1)) if e.size > 1 else float("nan"),
             "n_ref": tp + fn,
         }
+        if k in TARGETED:
+            out["ci95"] = record_bootstrap(self.by_record[k])
+        return out
+
+
+def record_bootstrap(rows: list[tuple[np.ndarray, int, int, int]], n_boot: int = 1000, seed: int = 5
+                     ) -> dict[str, list[float]]:
+    """95 % percentile intervals of mean, SD, Se and PPV, resampling records (beats of one
+    record are not independent)."""
+    if len(rows) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    stats: dict[str, list[float]] = {"mean_ms": [], "sd_ms": [], "se": [], "ppv": []}
+    for _ in range(n_boot):
+        pick = [rows[i] for i in rng.integers(0, len(rows), len(rows))]
+        e = np.concatenate([r[0] for r in pick])
+        tp, fn, fp = (sum(r[j] for r in pick) for j in (1, 2, 3))
+        if e.size > 1:
+            stats["mean_ms"].append(float(e.mean()))
+            stats["sd_ms"].append(float(e.std(ddof=1)))
+        if tp + fn:
+            stats["se"].append(100.0 * tp / (tp + fn))
+        if tp + fp:
+            stats["ppv"].append(100.0 * tp / (tp + fp))
+    return {k: [round(float(np.percentile(v, 2.5)), 1), round(float(np.percentile(v, 97.5)), 1)]
+            for k, v in stats.items() if v}
 
 
 # ----------------------------------------------------------------------------- methods
@@ -149,7 +180,7 @@ def _fold_delineator() -> Any:
 
 
 def cardiolink_method(x_mv: np.ndarray, fs_hz: float) -> dict[str, np.ndarray]:
-    """What ``cardio measure`` reports: ``ecg.delineate.measure`` (learned delineator)."""
+    """The learned delineator through the run-time path, ``ecg.delineate.measure(..., delineator=...)``."""
     from ecg.delineate import measure
 
     return _beats_dict(measure(x_mv, fs_hz, delineator=_fold_delineator()).beats)
@@ -263,7 +294,7 @@ def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None,
                     span = (int(round(span[0] * resample_hz / fs)), int(round(span[1] * resample_hz / fs)))
                     fs = resample_hz
                 _CURRENT["record"] = name
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
@@ -271,7 +302,7 @@ def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None,
                 except Exception:  # neurokit2 raises on some (paced) records: count them
                     failures += 1
                     det = {k: np.zeros(0, dtype=np.int64) for k in BOUNDARIES}
-                seconds += time.perf_counter() - t0
+                seconds += time.process_time() - t0
                 tally.add(ref, det, span, fs)
                 ri, oi = reference_intervals_ms(ref, fs), our_intervals_ms(det, fs)
                 row: dict[str, object] = {"record": name}
@@ -318,8 +349,16 @@ def markdown(result: dict) -> str:
                 cells.append("n/a" if r["mean_ms"] is None else f"{r['mean_ms']:+.1f} ± {r['sd_ms']:.1f} (n={r['n']})")
             lines.append(f"| {k[:-3].upper()} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines.append("")
+        lines.append("95 % CI by record bootstrap (mean / SD ms, Se / PPV %):")
+        for k in TARGETED:
+            for m in methods:
+                ci = per_method[m]["boundaries"][k].get("ci95", {})
+                if ci:
+                    lines.append(f"- {k} {m}: mean {ci.get('mean_ms')}, SD {ci.get('sd_ms')}, Se {ci.get('se')}, "
+                                 f"PPV {ci.get('ppv')}")
         lines.append("failures (raised): " + ", ".join(f"{m} {per_method[m]['failures']}" for m in methods)
-                     + "; time per lead: " + ", ".join(f"{m} {per_method[m]['ms_per_lead']:.0f} ms" for m in methods))
+                     + "; CPU time per lead: " + ", ".join(f"{m} {per_method[m]['ms_per_lead']:.0f} ms" for m in methods))
     return "\n".join(lines)
 
 

@@ -95,3 +95,15 @@ class TestLearnedDelineator:
     def test_flat_lead_stays_null_with_a_reason(self) -> None:
         got = learned.delineate_learned(LeadContext.of(np.full(5000, 0.01), 500.0))
         assert "all" in got.reasons
+
+    def test_mean_of_both_where_both_else_the_one_that_found_it(self) -> None:
+        rule = np.array([100, -1, 300, 400])
+        seg = np.array([110, 205, -1, 401])
+        np.testing.assert_array_equal(learned._combine(rule, seg, "mean"), [105, 205, 300, 400])
+        np.testing.assert_array_equal(learned._combine(rule, seg, "rule"), rule)
+        np.testing.assert_array_equal(learned._combine(rule, seg, "learned"), seg)
+
+    def test_af_record_gets_no_p_from_either_source(self, fixtures_dir: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "38.hea")  # atrial fibrillation
+        m = measure(rec.lead(rec.lead_index("i")), rec.fs_hz, delineator=learned.delineate_learned)
+        assert m.pr_ms is None and "pr_ms" in m.reasons and all(b.p_on is None for b in m.beats)
