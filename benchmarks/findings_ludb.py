@@ -16,8 +16,9 @@ right_axis_deviation   ``Electric axis of the heart: right axis deviation``
 pac                    ``Atrial extrasystole`` (any type)
 pvc                    ``Ventricular extrasystole`` (any type)
 long_qtc / short_qtc   no LUDB statement: the reference is the QTc (Fridericia) of
-                       the cardiologists' own wave boundaries (:func:`annotated_qt_rr`),
-                       judged with the same limits for the header's ``<sex>``
+                       the cardiologists' own wave boundaries (:func:`annotated_qt_rr`:
+                       earliest QRS onset to latest T end over the 12 leads), judged
+                       with the same limits for the header's ``<sex>``
 ====================== ==========================================================
 
 The cloud is not told the patient's sex (its long-QTc limit is then the women's); the
@@ -124,46 +125,56 @@ def tally(rows: list[tuple[bool, bool]]) -> dict[str, Any]:
             "specificity": round(tn / (tn + fp), 4) if tn + fp else None, "specificity_ci95": wilson(tn, tn + fp)}
 
 
-def _lead_qt_ms(ann_symbols: list[str], ann_samples: list[int], fs_hz: float) -> tuple[float | None, list[int]]:
-    """Median annotated QT of one lead (QRS onset → the T end before the next QRS), and its R peaks."""
-    onsets, peaks, t_ends = [], [], []
+def _lead_beats(ann_symbols: list[str], ann_samples: list[int]) -> list[tuple[int, int, int | None]]:
+    """``(qrs_on, r_peak, t_end or None)`` of every annotated beat of one lead (the T end is
+    the first one after the QRS onset and before the next beat's)."""
+    beats, t_ends = [], []
     for j, sym in enumerate(ann_symbols):
-        if sym == "N" and 0 < j < len(ann_symbols) - 1:
-            onsets.append(ann_samples[j - 1])
-            peaks.append(ann_samples[j])
+        if sym == "N" and 0 < j < len(ann_symbols) - 1 and ann_symbols[j - 1] == "(":
+            beats.append((ann_samples[j - 1], ann_samples[j]))
         elif sym == "t" and j < len(ann_symbols) - 1 and ann_symbols[j + 1] == ")":
             t_ends.append(ann_samples[j + 1])
-    qts = []
-    for i, on in enumerate(onsets):
-        nxt = onsets[i + 1] if i + 1 < len(onsets) else math.inf
+    out: list[tuple[int, int, int | None]] = []
+    for i, (on, peak) in enumerate(beats):
+        nxt = beats[i + 1][0] if i + 1 < len(beats) else math.inf
         ends = [t for t in t_ends if on < t < nxt]
-        if ends:
-            qts.append((ends[0] - on) * 1000.0 / fs_hz)
-    return (float(np.median(qts)) if len(qts) >= 2 else None), peaks
+        out.append((on, peak, ends[0] if ends else None))
+    return out
 
 
-def annotated_qt_rr(record_base: Path, fs_hz: float, leads: tuple[str, ...] = tuple(s.lower() for s in STANDARD)
-                    ) -> tuple[float | None, float | None]:
+def annotated_qt_rr(record_base: Path, fs_hz: float, leads: tuple[str, ...] = tuple(s.lower() for s in STANDARD),
+                    onset_pct: float = 25.0, end_pct: float = 75.0) -> tuple[float | None, float | None]:
     """Reference QT and RR (ms) of one LUDB record from the cardiologists' wave boundaries.
 
-    Per lead, the median over beats of QRS onset → the end of the T wave that follows it;
-    the record's QT is the median over the annotated leads; RR is the median interval
-    between the annotated QRS peaks of the lead with the most of them.
+    Per beat (beats matched across leads within 100 ms of their QRS onset; a beat counts
+    when at least half of the annotated leads mark its T end), QT runs from the
+    ``onset_pct`` percentile of the annotated QRS onsets over leads to the ``end_pct``
+    percentile of the T ends: 25/75 is the definition ``ecg.delineate.measure_leads`` uses
+    for its global boundaries; 0/100 (earliest onset to latest end in any lead) is the
+    AHA/ACCF/HRS one for simultaneous leads, which on separately annotated leads also adds
+    the annotators' lead-to-lead scatter. The record's QT is the median over beats (≥ 2);
+    RR the median interval between the annotated QRS peaks of the lead with the most beats.
     """
     import wfdb
 
-    qts, rr_ms = [], None
-    best = 0
+    per_lead = []
     for lead in leads:
-        if not record_base.with_suffix(f".{lead}").is_file():
-            continue
-        ann = wfdb.rdann(str(record_base), lead)
-        qt, peaks = _lead_qt_ms(list(ann.symbol), [int(x) for x in ann.sample], fs_hz)
-        if qt is not None:
-            qts.append(qt)
-        if len(peaks) >= 3 and len(peaks) > best:
-            best, rr_ms = len(peaks), float(np.median(np.diff(peaks))) * 1000.0 / fs_hz
-    return (float(np.median(qts)) if qts else None), rr_ms
+        if record_base.with_suffix(f".{lead}").is_file():
+            ann = wfdb.rdann(str(record_base), lead)
+            per_lead.append(_lead_beats(list(ann.symbol), [int(x) for x in ann.sample]))
+    if not per_lead:
+        return None, None
+    anchor = max(per_lead, key=len)
+    rr_ms = float(np.median(np.diff([p for _, p, _ in anchor]))) * 1000.0 / fs_hz if len(anchor) >= 3 else None
+    reach = 0.1 * fs_hz
+    qts = []
+    for on0, _, _ in anchor:
+        same = [b for beats in per_lead for b in beats if abs(b[0] - on0) <= reach]
+        ends = [t for _, _, t in same if t is not None]
+        if len(ends) >= max(1, len(per_lead) / 2):
+            onsets = [on for on, _, _ in same]
+            qts.append((float(np.percentile(ends, end_pct)) - float(np.percentile(onsets, onset_pct))) * 1000.0 / fs_hz)
+    return (float(np.median(qts)) if len(qts) >= 2 else None), rr_ms
 
 
 def header_sex(comments: list[str]) -> str | None:
@@ -175,11 +186,12 @@ def header_sex(comments: list[str]) -> str | None:
     return None
 
 
-def qtc_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def qtc_scores(rows: list[dict[str, Any]], ref_key: str = "qtc_ref_ms") -> dict[str, Any]:
     """Long/short QTc against the annotated QTc, and the measured − annotated QTc difference.
 
-    Each row holds ``sex``, ``qtc_ref_ms`` (Fridericia of the annotated QT and RR) and
-    ``measurements.qtcMs`` (the cloud's). Rows without either QTc are left out and counted.
+    Each row holds ``sex``, ``ref_key`` (the reported formula's QTc of the annotated QT and
+    RR) and ``measurements.qtcMs`` (the cloud's). Rows without either QTc are left out and
+    counted.
     """
     from ecg.findings import interval_findings, qtc_limits
 
@@ -191,7 +203,7 @@ def qtc_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                                  "short_qtc_cloud_no_sex": []}
     diffs, skipped = [], 0
     for r in rows:
-        ref, got = r.get("qtc_ref_ms"), (r["measurements"] or {}).get("qtcMs")
+        ref, got = r.get(ref_key), (r["measurements"] or {}).get("qtcMs")
         if ref is None or got is None:
             skipped += 1
             continue
@@ -237,10 +249,12 @@ def ludb(data: Path) -> dict[str, Any]:
                 false[code].append(f"{name}{'-' if ref else '+'}")
         for code in RATE_ONLY:
             rates[code] += code in found
-        qt_ref, rr_ref = annotated_qt_rr(base / "data" / name, float(rec.fs))
-        qtc_ref = reported_qtc_ms(**dict(zip(("bazett_ms", "fridericia_ms"), qtc_ms(qt_ref, rr_ref), strict=True)))
+        refs = {}
+        for key, pct in (("qtc_ref_ms", (25.0, 75.0)), ("qtc_ref_extreme_ms", (0.0, 100.0))):
+            qt_ref, rr_ref = annotated_qt_rr(base / "data" / name, float(rec.fs), onset_pct=pct[0], end_pct=pct[1])
+            refs[key] = reported_qtc_ms(**dict(zip(("bazett_ms", "fridericia_ms"), qtc_ms(qt_ref, rr_ref), strict=True)))
         rows.append({"record": name, "found": sorted(found), "measurements": body.get("measurements"),
-                     "sex": header_sex(rec.comments), "qtc_ref_ms": qtc_ref,
+                     "sex": header_sex(rec.comments), **refs,
                      "reference": sorted(c for c, pat in REFERENCE.items() if re.search(pat, text)),
                      "flutter": "flutter" in text})
         print(f"ludb {name:>4}: {sorted(found)} {body.get('measurements')}", flush=True)
@@ -311,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"ludb": ludb(args.data)}
     result["ludb_margin_cv"] = margin_cv(result["ludb"]["per_record"])
     result["ludb_qtc"] = qtc_scores(result["ludb"]["per_record"])
+    result["ludb_qtc_extreme"] = qtc_scores(result["ludb"]["per_record"], "qtc_ref_extreme_ms")
     if not args.skip_mitdb and (args.data / "mitdb").is_dir():
         result["mitdb_30s"] = mitdb_windows(args.data)
     for db, block in result.items():

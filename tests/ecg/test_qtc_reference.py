@@ -31,6 +31,8 @@ def test_annotated_qt_and_rr_of_a_sinus_record(bench: ModuleType) -> None:
     peaks = np.asarray(ann.sample)[np.asarray(ann.symbol) == "N"]
     assert rr == pytest.approx(float(np.median(np.diff(peaks))) * 2.0)
     assert 300.0 < qt < 480.0
+    widest, _ = bench.annotated_qt_rr(LUDB / "2", 500.0, onset_pct=0.0, end_pct=100.0)
+    assert widest >= qt  # earliest onset to latest T end is never shorter
     assert bench.header_sex(wfdb.rdheader(str(LUDB / "2")).comments) in ("M", "F")
     assert bench.header_sex(["<age>: 40"]) is None
 
