@@ -375,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segmenter-folds", type=Path, default=None,
                         help="training run folder (folds.json, foldK/delineation.tflite): each record is "
                              "delineated by the fold model that did not train on it; only those records are scored")
+    parser.add_argument("--folds", type=int, nargs="+", default=None,
+                        help="with --segmenter-folds: score only these folds' records (e.g. 2 3 4)")
     args = parser.parse_args(argv)
     if not (args.data / "ludb" / "RECORDS").is_file():
         print(f"LUDB not found under {args.data}/ludb (set --data or CARDIOLINK_DATA)", file=sys.stderr)
@@ -388,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         records = []
         for k, fold in enumerate(folds):
             model = args.segmenter_folds / f"fold{k}" / "delineation.tflite"
-            if model.is_file():
+            if model.is_file() and (args.folds is None or k in args.folds):
                 _SEGMENTER_OF.update(dict.fromkeys(fold, model))
                 records += fold
         print(f"cross-validated: {len(records)} records held out by {len({str(v) for v in _SEGMENTER_OF.values()})} fold models")
