@@ -180,6 +180,15 @@ def reliability(y: np.ndarray, p_af: np.ndarray, bins: int = 10) -> list[dict[st
     return rows
 
 
+def answers_by_label(y: np.ndarray, cat: np.ndarray, readable: np.ndarray) -> dict[str, dict[str, int]]:
+    """Counts of each label per answered category; the unreadable ones split into the quality
+    gate's (the model never ran) and the model's (``model_noise``: best guess ~)."""
+    unr = cat == CATEGORIES.index("unreadable")
+    rows = {name: cat == j for j, name in enumerate(CATEGORIES)}
+    rows |= {"unreadable: quality gate": unr & ~readable, "unreadable: model_noise": unr & readable}
+    return {name: {c: int(np.sum(sel & (y == i))) for i, c in enumerate(CLASSES)} for name, sel in rows.items()}
+
+
 def _table(fig: dict[str, list[float]]) -> str:
     words = {
         "af_se": "AF sensitivity, classifiable", "af_sp": "AF specificity, classifiable",
@@ -187,6 +196,7 @@ def _table(fig: dict[str, list[float]]) -> str:
         "unreadable": "unreadable (all)", "cinc_f1_all": "CinC F1, all, reported codes",
         "cinc_f1_strict": "CinC F1, all, inconclusive = miss", "cinc_f1_classifiable": "CinC F1, classifiable",
         "af_ppv": "AF positive predictive value, classifiable",
+        "noise_given_rhythm": "~-labelled recordings answered sinus, AF or other",
     }
     lines = ["| figure | value (95 % CI) | target |", "|---|---|---|"]
     for k, (v, lo, hi) in fig.items():
@@ -237,9 +247,11 @@ def main(argv: list[str] | None = None) -> int:
             v = ext[k]  # type: ignore[index]
             print(f"- {k}: {v[0]:.3f} ({v[1]:.3f}–{v[2]:.3f})")
         print(f"- answers by label: {ext['categories_by_label']}\n")
-    inc = got["categories"] == CATEGORIES.index("inconclusive")
-    out["inconclusive_truth"] = {c: int(np.sum(inc & (y == i))) for i, c in enumerate(CLASSES)}
-    print(f"true classes of the inconclusive recordings (N/A/O/~): {out['inconclusive_truth']}\n")
+    out["answers_by_label"] = answers_by_label(y, got["categories"], readable)
+    print("## Answers by label (screen())\n\n| answer | " + " | ".join(CLASSES) + " |\n|---|" + "---|" * len(CLASSES))
+    for name, row in out["answers_by_label"].items():  # type: ignore[attr-defined]
+        print(f"| {name} | " + " | ".join(str(row[c]) for c in CLASSES) + " |")
+    print()
     out["reliability_p_af"] = reliability(y[readable], got["probs"][readable, 1])
     out["ece_p_af"] = round(expected_calibration_error(got["probs"][readable, 1], y[readable] == 1), 4)
     ms = model_cpu_ms(args.data, model)

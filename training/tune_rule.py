@@ -19,7 +19,14 @@ Sources of the probabilities the rule is tuned on:
   a rule tuned on the other four fifths.
 
 In both cases the values written are those tuned on all of the source, and the command
-prints the cross-validated figures and the spread of the per-part values (stability).
+prints the cross-validated figures, their margins over the targets (in standard errors) and
+the spread of the per-part values (stability).
+
+``--joint-noise-weight`` lets the ``~`` class weight take part in the margin search
+(:data:`training.rule.NOISE_WEIGHTS`, with the guard on ``~``-labelled recordings given a
+rhythm answer); not the shipped procedure (model card: tried on ``s1``, not adopted)::
+
+    .venv/bin/python -m training.tune_rule --source oof --run training/runs/s1 --joint-noise-weight --dry-run
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel
 from ecg.rr_features import rr_features
 from ecg.screening import screen
 from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, default_data_dir, load_readable, read_labels, split_records
-from training.rule import CATEGORY_NAMES, cross_validate, rule_figures, tune
+from training.rule import CATEGORY_NAMES, NOISE_WEIGHTS, cross_validate, rule_figures, target_margins, tune
 from training.train import record_probs
 
 __all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "main"]
@@ -125,6 +132,55 @@ def _print_figures(title: str, f: dict[str, float]) -> None:
     print(f"{title}: " + ", ".join(f"{k} {v:.4f}" for k, v in f.items()))
 
 
+def _boot_figures(y: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = 1000,
+                  seed: int = 1) -> list[dict[str, np.ndarray]]:
+    """Per run, each figure of :func:`rule_figures` on ``n_boot`` record resamples (the same for all runs)."""
+    rng = np.random.default_rng(seed)
+    out: list[dict[str, list[float]]] = [{} for _ in runs]
+    for _ in range(n_boot):
+        i = rng.integers(0, y.size, y.size)
+        for acc, (code, cat) in zip(out, runs):
+            for k, v in rule_figures(y[i], code[i], cat[i]).items():
+                acc.setdefault(k, []).append(v)
+    return [{k: np.array(v) for k, v in acc.items()} for acc in out]
+
+
+def _ci(vals: np.ndarray) -> str:
+    vals = vals[np.isfinite(vals)]
+    return f"({np.percentile(vals, 2.5):.4f} to {np.percentile(vals, 97.5):.4f})"
+
+
+def _report_cv(y: np.ndarray, code: np.ndarray, cat: np.ndarray, parts: list, boot: dict[str, np.ndarray]) -> None:  # type: ignore[type-arg]
+    cv = rule_figures(y, code, cat)
+    print("cross-validated (95 % bootstrap CI over records): " + ", ".join(f"{k} {v:.4f} {_ci(boot[k])}" for k, v in cv.items()))
+    _print_figures("  margins over the targets (standard errors)", target_margins(y, cv))
+    noise = y == CLASSES.index("~")
+    print("  ~-labelled recordings by answer: " + ", ".join(
+        f"{name} {int((cat[noise] == i).sum())}" for i, name in enumerate(CATEGORY_NAMES)) + f" (of {int(noise.sum())})")
+    for key in ("af_call_min", "af_band_min"):
+        vals = [getattr(q, key) for q in parts]
+        print(f"  per-part {key}: {min(vals):.3f}–{max(vals):.3f}")
+    print("  per-part ~ weight: " + ", ".join(f"{q.class_weights[-1]:.3f}" for q in parts))
+
+
+def _cross_validated(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, joint: bool) -> None:
+    """Print the cross-validated figures with CIs; with ``joint``, also the shipped procedure's
+    and the paired bootstrap difference (joint − shipped) of each figure."""
+    code, cat, parts = cross_validate(y, probs, readable, noise_weights=NOISE_WEIGHTS if joint else ())
+    if not joint:
+        _report_cv(y, code, cat, parts, _boot_figures(y, [(code, cat)])[0])
+        return
+    code0, cat0, parts0 = cross_validate(y, probs, readable)
+    b_joint, b_ref = _boot_figures(y, [(code, cat), (code0, cat0)])
+    print("== the shipped procedure (~ weight for the CinC F1)")
+    _report_cv(y, code0, cat0, parts0, b_ref)
+    print("== the ~ weight in the joint margin search")
+    _report_cv(y, code, cat, parts, b_joint)
+    f_joint, f_ref = rule_figures(y, code, cat), rule_figures(y, code0, cat0)
+    print("paired difference joint − shipped (95 % CI): " + ", ".join(
+        f"{k} {f_joint[k] - f_ref[k]:+.4f} {_ci(b_joint[k] - b_ref[k])}" for k in f_ref))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=default_data_dir())
@@ -132,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", type=Path, default=None, help="run directory (for --source oof)")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model whose sidecar gets the values")
     p.add_argument("--dry-run", action="store_true", help="print, do not write the sidecar")
+    p.add_argument("--joint-noise-weight", action="store_true",
+                   help="the ~ weight joins the margin search (training.rule.NOISE_WEIGHTS), not the shipped procedure")
     args = p.parse_args(argv)
     model = RhythmModel(args.model)
     if args.source == "oof":
@@ -144,12 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         probs, readable = got["probs"], got["readable"].astype(bool)
         what = (f"5-fold CV on the validation-split predictions of {model.version} ({y.size} records; "
                 "out-of-fold predictions of this ensemble were not stored)")
-    code, cat, parts = cross_validate(y, probs, readable)
-    _print_figures("cross-validated", rule_figures(y, code, cat))
-    for key in ("af_call_min", "af_band_min"):
-        vals = [getattr(q, key) for q in parts]
-        print(f"  per-part {key}: {min(vals):.3f}–{max(vals):.3f}")
-    params, fitted = tune(y, probs, readable)
+    _cross_validated(y, probs, readable, args.joint_noise_weight)
+    noise_weights = NOISE_WEIGHTS if args.joint_noise_weight else ()
+    params, fitted = tune(y, probs, readable, noise_weights=noise_weights)
     _print_figures("tuned on all of the source (optimistic)", fitted)
     section = params.to_dict() | {"tuned_on": what}
     print(json.dumps(section, indent=1))

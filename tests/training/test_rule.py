@@ -10,11 +10,14 @@ import pytest
 from ecg.model import DEFAULT_MODEL_PATH, DecisionParams
 from training.rule import (
     CATEGORY_NAMES,
+    NOISE_WEIGHTS,
     TARGETS,
     apply_gate_and_rule,
     cross_validate,
     make_params,
+    noise_cap,
     rule_figures,
+    target_margins,
     tune,
 )
 
@@ -74,6 +77,20 @@ class TestFigures:
         assert f["af_sp"] == pytest.approx(3 / 4)  # non-AF classifiable 3, 4, 5, 7: 4 is a false alarm
         assert f["not_classified"] == pytest.approx(2 / 8)
         assert f["cinc_f1_all"] > f["cinc_f1_strict"]
+        assert f["noise_given_rhythm"] == 0.0  # the one ~ record is unreadable
+
+    def test_margins_in_standard_errors(self) -> None:
+        y = np.array([1] * 100 + [0] * 900)
+        f = {"af_se": 0.93, "af_sp": 0.99 + np.sqrt(0.99 * 0.01 / 900), "not_classified": 0.2, "cinc_f1_all": 0.81}
+        m = target_margins(y, f)
+        assert m["af_se"] == pytest.approx(0.0) and m["af_sp"] == pytest.approx(1.0)
+        assert m["not_classified"] == pytest.approx(-0.1 / np.sqrt(0.09 / 1000))
+        assert m["cinc_f1_all"] == pytest.approx(-1.0)
+
+    def test_noise_cap(self) -> None:
+        assert noise_cap(0.2, 100) == pytest.approx(0.24)
+        assert noise_cap(0.0, 10) == pytest.approx(0.1)  # at least one recording
+        assert noise_cap(0.5, 0) == 1.0
 
 
 def _synthetic(n: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +114,17 @@ class TestTuning:
         y, p = _synthetic(1500, 1, noise=2.5)
         _, f = tune(y, p, np.ones(y.size, bool))
         assert f["margin"] < 0
+
+    def test_joint_noise_weight_search_keeps_the_guard_and_never_loses_margin(self) -> None:
+        y, p = _synthetic(800, 3, noise=1.6)
+        readable = np.ones(y.size, bool)
+        ref_prm, ref = tune(y, p, readable)
+        prm, f = tune(y, p, readable, noise_weights=NOISE_WEIGHTS)
+        assert f["margin"] >= ref["margin"]  # the reference is one of the candidates
+        assert f["noise_given_rhythm"] <= f["noise_cap"] + 1e-9
+        assert f["noise_cap"] == pytest.approx(noise_cap(ref["noise_given_rhythm"], int((y == 3).sum())))
+        if prm.class_weights[3] != ref_prm.class_weights[3]:
+            assert f["margin"] > ref["margin"]  # a new ~ weight only on a strictly better margin
 
     def test_cross_validation_covers_every_record_once(self) -> None:
         y, p = _synthetic(600, 2, noise=1.0)
@@ -136,3 +164,22 @@ class TestShippedRuleOnHeldOutSample:
         f = rule_figures(np.array(y), np.array(code), np.array(cat))
         assert f["af_sp"] >= 0.97 and f["af_se"] >= 0.85
         assert f["not_classified"] <= 0.2 and f["cinc_f1_all"] >= 0.72
+
+
+def test_benchmark_answers_by_label_splits_the_unreadable_answers() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "rhythm_screening.py"
+    spec = importlib.util.spec_from_file_location("rhythm_screening_under_test", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    y = np.array([0, 3, 3, 2, 1])
+    cat = np.array([SIN, UNR, UNR, UNR, INC])
+    readable = np.array([True, False, True, True, True])
+    rows = bench.answers_by_label(y, cat, readable)
+    assert rows["unreadable"] == {"N": 0, "A": 0, "O": 1, "~": 2}
+    assert rows["unreadable: quality gate"] == {"N": 0, "A": 0, "O": 0, "~": 1}
+    assert rows["unreadable: model_noise"] == {"N": 0, "A": 0, "O": 1, "~": 1}
+    assert rows["inconclusive"]["A"] == 1 and rows["sinus_rhythm"]["N"] == 1
