@@ -23,9 +23,9 @@ adopted, see the model card) lets the ``~`` weight take part in the margin searc
 ``~`` weight turns some model-noise answers into rhythm answers and frees budget for the AF
 band. Guard: a candidate may give a rhythm answer (sinus, AF, other) to at most
 :func:`noise_cap` of the ``~``-labelled recordings — the share under the F1-chosen ``~``
-weight plus one standard error of it — so noise is not simply traded for the budget. :func:`cross_validate` tunes on
-K-1 parts and applies the rule to the remaining part, so every figure it returns comes from
-records the tuning did not see.
+weight plus one standard error of it — so noise is not simply traded for the budget.
+:func:`cross_validate` tunes on K-1 parts and applies the rule to the remaining part, so
+every figure it returns comes from records the tuning did not see.
 """
 
 from __future__ import annotations

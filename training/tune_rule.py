@@ -41,7 +41,7 @@ import numpy as np
 import scipy.io
 
 from ecg import beats
-from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel
+from ecg.model import CLASSES, DEFAULT_MODEL_PATH, DecisionParams, RhythmModel
 from ecg.rr_features import rr_features
 from ecg.screening import screen
 from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, default_data_dir, load_readable, read_labels, split_records
@@ -150,9 +150,11 @@ def _ci(vals: np.ndarray) -> str:
     return f"({np.percentile(vals, 2.5):.4f} to {np.percentile(vals, 97.5):.4f})"
 
 
-def _report_cv(y: np.ndarray, code: np.ndarray, cat: np.ndarray, parts: list, boot: dict[str, np.ndarray]) -> None:  # type: ignore[type-arg]
+def _report_cv(y: np.ndarray, code: np.ndarray, cat: np.ndarray, parts: list[DecisionParams],
+               boot: dict[str, np.ndarray]) -> None:
     cv = rule_figures(y, code, cat)
-    print("cross-validated (95 % bootstrap CI over records): " + ", ".join(f"{k} {v:.4f} {_ci(boot[k])}" for k, v in cv.items()))
+    print("cross-validated (95 % bootstrap CI over records): "
+          + ", ".join(f"{k} {v:.4f} {_ci(boot[k])}" for k, v in cv.items()))
     _print_figures("  margins over the targets (standard errors)", target_margins(y, cv))
     noise = y == CLASSES.index("~")
     print("  ~-labelled recordings by answer: " + ", ".join(
