@@ -19,6 +19,7 @@ from cloud.validation import (
     SAMPLE_MIN,
 )
 from ecg.classes import CATEGORIES, CLASS_CODES
+from ecg.findings import QTC_FORMULA
 
 _INT32 = {"type": "integer", "minimum": SAMPLE_MIN, "maximum": SAMPLE_MAX}
 _NULLABLE_NUMBER = {"type": "number", "nullable": True}
@@ -121,8 +122,11 @@ def _result_schema() -> dict[str, Any]:
             "heartRate": {**_NULLABLE_NUMBER, "description": "beats per minute"},
             "measurements": {
                 "type": "object",
-                "required": ["prMs", "qrsMs", "qtMs", "qtcMs"],
-                "properties": {k: nullable_ms for k in ("prMs", "qrsMs", "qtMs", "qtcMs")},
+                "required": ["prMs", "qrsMs", "qtMs", "qtcMs", "qtcFormula"],
+                "properties": {**{k: nullable_ms for k in ("prMs", "qrsMs", "qtMs", "qtcMs")},
+                               "qtcFormula": {"type": "string", "enum": [QTC_FORMULA, None], "nullable": True,
+                                              "description": "the heart-rate correction of qtcMs; "
+                                                             "null when qtcMs is null"}},
             },
             "quality": {
                 "type": "object",

@@ -36,6 +36,7 @@ import numpy as np
 from cloud.errors import UnanalysableSignal
 from cloud.validation import AnalysisRequest
 from ecg.classes import RHYTHM_CLASSES, UNREADABLE
+from ecg.findings import QTC_FORMULA
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -271,6 +272,7 @@ def _body(
             "qrsMs": _finite_or_none(measured.get("qrs_ms")),
             "qtMs": _finite_or_none(measured.get("qt_ms")),
             "qtcMs": _finite_or_none(measured.get("qtc_ms")),
+            "qtcFormula": QTC_FORMULA if _finite_or_none(measured.get("qtc_ms")) is not None else None,
         },
         "quality": quality,
     }

@@ -383,6 +383,12 @@ def _ms(value: Any) -> str:
     return f"{value:.0f} ms" if ok else "—"
 
 
+def _qtc_name(meas: dict[str, Any]) -> str:
+    """"QTc (Fridericia)" when the answer names its formula (it always does since 2026-12)."""
+    formula = meas.get("qtcFormula")
+    return f"QTc ({escape(formula)})" if isinstance(formula, str) and formula else "QTc"
+
+
 def _result_html(result: dict[str, Any], png: bytes, pdf: bytes | None) -> str:
     rhythm = result.get("rhythm")
     rows = [f"<tr><th>Rhythm</th><td id=rhythm>{escape(str(rhythm.get('label')))}</td></tr>"] if isinstance(rhythm, dict) else []
@@ -392,7 +398,7 @@ def _result_html(result: dict[str, Any], png: bytes, pdf: bytes | None) -> str:
                         f"<td>{_probability(d, '{:.2f}') or 'finding'}</td></tr>")
     meas = result.get("measurements") or {}
     facts = [("Heart rate", result.get("heartRate"), "bpm")] + [
-        (name, meas.get(key), "ms") for key, name in (("prMs", "PR"), ("qrsMs", "QRS"), ("qtMs", "QT"), ("qtcMs", "QTc"))]
+        (name, meas.get(key), "ms") for key, name in (("prMs", "PR"), ("qrsMs", "QRS"), ("qtMs", "QT"), ("qtcMs", _qtc_name(meas)))]
     facts_html = "".join(
         f"<tr><th>{name}</th><td>{'—' if not isinstance(v, (int, float)) else f'{v:.0f} {unit}'}</td></tr>"
         for name, v, unit in facts)

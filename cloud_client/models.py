@@ -107,12 +107,17 @@ class Rhythm:
 
 @dataclass(frozen=True)
 class Measurements:
-    """Interval measurements in milliseconds (None when not measurable)."""
+    """Interval measurements in milliseconds (None when not measurable).
+
+    ``qtc_formula`` names the heart-rate correction of ``qtc_ms`` ("Fridericia"); None from a
+    server that does not say (before 2026-12 those sent Bazett's value).
+    """
 
     pr_ms: float | None
     qrs_ms: float | None
     qt_ms: float | None
     qtc_ms: float | None
+    qtc_formula: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ class AnalysisResult:
                 measurements=Measurements(
                     _opt_float(m.get("prMs")), _opt_float(m.get("qrsMs")),
                     _opt_float(m.get("qtMs")), _opt_float(m.get("qtcMs")),
+                    str(m["qtcFormula"]) if isinstance(m.get("qtcFormula"), str) else None,
                 ),
                 quality=Quality(bool(q["readable"]), [str(r) for r in q.get("reasons", [])]),
                 leads=[str(x) for x in body["leads"]],

@@ -24,7 +24,8 @@ def _check_result(body: dict[str, Any], leads: list[str]) -> None:
     assert [d["code"] for d in rhythm] and {d["code"] for d in rhythm} <= {"N", "A", "O", "~"}
     assert sum(d["probability"] for d in rhythm) == pytest.approx(1.0, abs=0.01)
     assert rhythm == sorted(rhythm, key=lambda d: -d["probability"])
-    assert set(body["measurements"]) == {"prMs", "qrsMs", "qtMs", "qtcMs"}
+    assert set(body["measurements"]) == {"prMs", "qrsMs", "qtMs", "qtcMs", "qtcFormula"}
+    assert body["measurements"]["qtcFormula"] == "Fridericia"
     assert isinstance(body["quality"]["readable"], bool)
     assert body["processingMs"] > 0
 

@@ -200,3 +200,15 @@ class TestRetries:
 
     def test_token_not_in_repr(self) -> None:
         assert "secret" not in repr(CloudClient("http://x", "secret-token"))
+
+
+def test_measurements_name_their_qtc_formula() -> None:
+    from cloud_client.models import AnalysisResult
+
+    body = {"status": "completed", "recordId": "r1", "modelVersion": "m", "diagnoses": [], "heartRate": None,
+            "measurements": {"prMs": None, "qrsMs": None, "qtMs": 380.0, "qtcMs": 420.0, "qtcFormula": "Fridericia"},
+            "quality": {"readable": True, "reasons": []}, "leads": ["I"], "processingMs": 1.0}
+    assert AnalysisResult.from_json(body).measurements.qtc_formula == "Fridericia"
+    del body["measurements"]["qtcFormula"]  # an older server: formula unknown, value still read
+    old = AnalysisResult.from_json(body).measurements
+    assert old.qtc_formula is None and old.qtc_ms == 420.0
