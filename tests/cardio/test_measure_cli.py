@@ -73,3 +73,22 @@ class TestMeasureCli:
         csv.write_text("\n".join(f"{v:.5f}" for v in rec.signals_mv[:, 0]))
         rc, (d,), _ = run(capsys, "--json", "--fs-hz", "300", str(csv))
         assert rc == 0 and d["qrs_ms"] is not None
+
+
+class TestLearnedDelineator:
+    def test_learned_delineator_is_a_user_option(self, capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
+        path = str(fixtures_dir / "ludb" / "2.hea")
+        rc, (rules,), _ = run(capsys, "--json", path)
+        rc2, (learned,), _ = run(capsys, "--json", "--delineator", "learned", path)
+        assert rc == rc2 == 0
+        assert rules["delineator"] == "rules" and learned["delineator"] == "learned"
+        assert FIELDS <= set(learned) and all(set(b) == BEAT_KEYS for b in learned["beats"])
+        assert [b["r_peak"] for b in learned["beats"]] == [b["r_peak"] for b in rules["beats"]]  # same beats
+        assert learned["qrs_ms"] is not None and abs(learned["qrs_ms"] - rules["qrs_ms"]) < 40
+        # a different path, not a relabelled copy: at least one boundary differs
+        assert [b["qrs_on"] for b in learned["beats"]] != [b["qrs_on"] for b in rules["beats"]] or \
+            [b["t_off"] for b in learned["beats"]] != [b["t_off"] for b in rules["beats"]]
+
+    def test_learned_all_leads(self, capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
+        rc, (d,), _ = run(capsys, "--json", "--all-leads", "--delineator", "learned", str(fixtures_dir / "ludb" / "2"))
+        assert rc == 0 and d["delineator"] == "learned" and d["qrs_ms"] is not None
