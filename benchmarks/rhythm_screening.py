@@ -45,26 +45,22 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 _REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_REPO))
 
-from ecg import beats  # noqa: E402
 from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel  # noqa: E402
-from ecg.rr_features import rr_features  # noqa: E402
 from ecg.classes import CATEGORIES  # noqa: E402
 from ecg.screening import screen  # noqa: E402
 from training.calibrate import expected_calibration_error  # noqa: E402
 from training.extra import extra_windows  # noqa: E402
-from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, read_labels, split_records  # noqa: E402
+from training.data import CINC_FS_HZ  # noqa: E402
 from training.metrics import bootstrap_ci, cinc_f1  # noqa: E402
 from training.rule import TARGETS, apply_gate_and_rule, cross_validate, rule_figures  # noqa: E402
-from training.tune_rule import model_cpu_ms, validation_predictions  # noqa: E402
+from training.tune_rule import model_cpu_ms, models_cpu_ms, validation_predictions  # noqa: E402
 
 
 def figures_with_ci(y: np.ndarray, code: np.ndarray, cat: np.ndarray, n_boot: int = 1000) -> dict[str, list[float]]:
@@ -113,24 +109,7 @@ def cost_side_by_side(data_dir: Path, models: list[RhythmModel], n_records: int 
                       repeats: int = 7) -> dict[str, dict[str, float]]:
     """Model CPU ms per 30 s validation record of each model, measured record by record in turn
     (fastest of ``repeats`` runs each, one thread), so load changes hit every model alike."""
-    cinc = Path(data_dir) / "cinc2017"
-    validation, _ = split_records(read_labels(cinc))
-    times: list[list[float]] = [[] for _ in models]
-    for name in validation:
-        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0] / CINC_GAIN_COUNTS_PER_MV
-        if sig_mv.size != int(30 * CINC_FS_HZ):
-            continue
-        feats = rr_features(beats.detect_r_peaks(sig_mv, CINC_FS_HZ), CINC_FS_HZ, duration_s=30.0)
-        for m, out in zip(models, times):
-            wins = m.windows(sig_mv, CINC_FS_HZ)
-            runs = []
-            for _ in range(repeats):
-                t0 = time.process_time()
-                m.predict_windows(wins, feats)
-                runs.append((time.process_time() - t0) * 1000.0)
-            out.append(min(runs))
-        if len(times[0]) == n_records:
-            break
+    times = models_cpu_ms(data_dir, models, n_records, repeats)
     return {m.version: {"median_ms": round(float(np.median(t)), 3), "max_ms": round(float(np.max(t)), 3),
                         "windows_per_record": int(m.windows(np.zeros(9000), CINC_FS_HZ).shape[0]),
                         "macs_per_window": m.macs_per_window(), "bytes": m.path.stat().st_size, "n": len(t)}

@@ -177,9 +177,18 @@ def prepare_recording(sig_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.
     return x, feats
 
 
+def read_cinc_mv(cinc_dir: Path, name: str) -> np.ndarray:
+    """One CinC 2017 recording in mV (float64): the one CinC reader of training and benchmarks.
+
+    The same values as ``ecg.io.read_record(cinc_dir / f"{name}.hea")`` (a test checks it), read
+    straight from the MATLAB file: about 50x faster than through ``wfdb``, which matters in the
+    loops over all 7,249 recordings.
+    """
+    return scipy.io.loadmat(str(Path(cinc_dir) / f"{name}.mat"))["val"][0].astype(np.float64) / CINC_GAIN_COUNTS_PER_MV
+
+
 def _prepare_one(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    sig_mv = scipy.io.loadmat(str(path))["val"][0].astype(np.float64) / CINC_GAIN_COUNTS_PER_MV
-    return prepare_recording(sig_mv, CINC_FS_HZ)
+    return prepare_recording(read_cinc_mv(path.parent, path.stem), CINC_FS_HZ)
 
 
 def load_dataset(data_dir: Path, *, cache_dir: Path = CACHE_DIR, refresh: bool = False) -> Dataset:
@@ -243,7 +252,7 @@ def load_readable(data_dir: Path, *, names: list[str] | None = None, cache_dir: 
         known = dict(zip((str(n) for n in z["names"]), z["readable"].astype(bool).tolist()))
     missing = [n for n in wanted if n not in known]
     for name in missing:
-        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0].astype(np.float64) / CINC_GAIN_COUNTS_PER_MV
+        sig_mv = read_cinc_mv(cinc, name)
         try:
             peaks = beats.detect_r_peaks(sig_mv, CINC_FS_HZ)
             known[name] = bool(assess(sig_mv, CINC_FS_HZ, r_peaks=peaks).readable)

@@ -20,13 +20,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from ecg import beats
 from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel
 from ecg.rr_features import rr_features
 from ecg.screening import screen
-from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, default_data_dir, read_labels, split_records
+from training.data import CINC_FS_HZ, read_cinc_mv, default_data_dir, read_labels, split_records
 from training.metrics import (
     af_operating_point,
     af_sensitivity_at_specificity,
@@ -53,7 +52,7 @@ def evaluate(data_dir: Path, run: Path, model_path: Path, limit: int | None = No
     y = np.array([CLASSES.index(labels[n]) for n in validation])
     screened, p_int8, p_float, dec_float, elapsed = [], [], [], [], []
     for name in validation:
-        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0] / CINC_GAIN_COUNTS_PER_MV
+        sig_mv = read_cinc_mv(cinc, name)
         t0 = time.perf_counter()
         res = screen(sig_mv, CINC_FS_HZ, model=int8)
         elapsed.append(time.perf_counter() - t0)

@@ -38,17 +38,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from ecg import beats
 from ecg.model import CLASSES, DEFAULT_MODEL_PATH, DecisionParams, RhythmModel
 from ecg.rr_features import rr_features
 from ecg.screening import screen
-from training.data import CINC_FS_HZ, CINC_GAIN_COUNTS_PER_MV, default_data_dir, load_readable, read_labels, split_records
+from training.data import CINC_FS_HZ, read_cinc_mv, default_data_dir, load_readable, read_labels, split_records
 from training.rule import CATEGORY_NAMES, NOISE_WEIGHTS, cross_validate, rule_figures, target_margins, tune
 from training.train import record_probs
 
-__all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "main"]
+__all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "models_cpu_ms", "main"]
 
 _REPO = Path(__file__).resolve().parent.parent
 CACHE = _REPO / "training" / "runs" / "cache"
@@ -59,7 +58,7 @@ def screen_split(cinc: Path, names: list[str], model: RhythmModel) -> dict[str, 
     and category."""
     probs, readable, codes, cats = [], [], [], []
     for name in names:
-        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0] / CINC_GAIN_COUNTS_PER_MV
+        sig_mv = read_cinc_mv(cinc, name)
         res = screen(sig_mv, CINC_FS_HZ, model=model)
         probs.append([res.probabilities.get(c, np.nan) for c in CLASSES])
         readable.append(bool(res.probabilities))  # the gate let it through to the model
@@ -69,27 +68,35 @@ def screen_split(cinc: Path, names: list[str], model: RhythmModel) -> dict[str, 
             "categories": np.array(cats)}
 
 
-def model_cpu_ms(data_dir: Path, model: RhythmModel, n_records: int = 20, repeats: int = 7) -> np.ndarray:
-    """CPU ms of the int8 inference (all windows + RR input) per 30 s validation record:
-    the fastest of ``repeats`` runs per record (the least disturbed by other processes)."""
+def models_cpu_ms(data_dir: Path, models: list[RhythmModel], n_records: int = 20,
+                  repeats: int = 7) -> list[np.ndarray]:
+    """CPU ms of the int8 inference (all windows + RR input) per 30 s validation record, for each
+    model: the fastest of ``repeats`` runs per record (the least disturbed by other processes),
+    the models measured record by record in turn so load changes hit every model alike."""
     cinc = Path(data_dir) / "cinc2017"
     validation, _ = split_records(read_labels(cinc))
-    out = []
+    times: list[list[float]] = [[] for _ in models]
     for name in validation:
-        sig_mv = scipy.io.loadmat(str(cinc / f"{name}.mat"))["val"][0] / CINC_GAIN_COUNTS_PER_MV
+        sig_mv = read_cinc_mv(cinc, name)
         if sig_mv.size != int(30 * CINC_FS_HZ):
             continue
-        wins = model.windows(sig_mv, CINC_FS_HZ)
         feats = rr_features(beats.detect_r_peaks(sig_mv, CINC_FS_HZ), CINC_FS_HZ, duration_s=30.0)
-        times = []
-        for _ in range(repeats):
-            t0 = time.process_time()
-            model.predict_windows(wins, feats)
-            times.append((time.process_time() - t0) * 1000.0)
-        out.append(min(times))
-        if len(out) == n_records:
+        for model, out in zip(models, times):
+            wins = model.windows(sig_mv, CINC_FS_HZ)
+            runs = []
+            for _ in range(repeats):
+                t0 = time.process_time()
+                model.predict_windows(wins, feats)
+                runs.append((time.process_time() - t0) * 1000.0)
+            out.append(min(runs))
+        if len(times[0]) == n_records:
             break
-    return np.array(out)
+    return [np.array(t) for t in times]
+
+
+def model_cpu_ms(data_dir: Path, model: RhythmModel, n_records: int = 20, repeats: int = 7) -> np.ndarray:
+    """:func:`models_cpu_ms` of one model."""
+    return models_cpu_ms(data_dir, [model], n_records, repeats)[0]
 
 
 def validation_predictions(data_dir: Path, model: RhythmModel, cache_dir: Path = CACHE) -> tuple[np.ndarray, dict[str, np.ndarray]]:

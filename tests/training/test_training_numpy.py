@@ -122,3 +122,18 @@ class TestTuneWithAfThreshold:
         probs = rng.dirichlet(np.ones(4), 300) + 0.5 * np.eye(4)[y]
         w = tune_class_weights(y, probs, af_threshold=0.5, max_factor=2.0)
         assert w[1] == 1.0 and np.all((w >= 0.5 - 1e-9) & (w <= 2.0 + 1e-9))
+
+
+def test_read_cinc_mv_equals_the_ecg_reader(fixtures_dir: Path) -> None:
+    """The training/benchmark CinC reader gives exactly what ecg.io.read_record gives."""
+    from ecg.io import read_record
+    from training.data import CINC_FS_HZ, read_cinc_mv
+
+    cinc = fixtures_dir / "cinc2017"
+    names = sorted(p.stem for p in cinc.glob("*.hea"))
+    assert names
+    for name in names:
+        rec = read_record(cinc / f"{name}.hea")
+        got = read_cinc_mv(cinc, name)
+        assert rec.fs_hz == CINC_FS_HZ and got.dtype == np.float64
+        assert np.array_equal(got, rec.signals_mv[:, 0])
