@@ -137,7 +137,8 @@ def _as_1d(sig_mv: np.ndarray) -> np.ndarray:
     return x
 
 
-def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFAULT_QRS_LIKE) -> np.ndarray:
+def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFAULT_QRS_LIKE,
+                   wide_mv: np.ndarray | None = None) -> np.ndarray:
     """Detect R peaks in a single-lead ECG.
 
     Parameters
@@ -149,6 +150,9 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
         Sample rate in Hz (tested 100–1000 Hz).
     rule : QrsLikeRule, optional
         Which beats count as QRS-like (benchmarks tune it; callers keep the default).
+    wide_mv : numpy.ndarray, optional
+        This lead's :func:`detector_band` view, when the caller holds it already
+        (``ecg.context.LeadContext.wide_mv``); computed here otherwise. Same result.
 
     Returns
     -------
@@ -173,7 +177,9 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
     if np.ptp(x) == 0:
         return np.zeros(0, dtype=np.int64)
-    wide = _wide(x, fs)
+    wide = _wide(x, fs) if wide_mv is None else np.asarray(wide_mv, dtype=np.float64)
+    if wide.shape != x.shape:
+        raise SignalError(f"wide_mv has shape {wide.shape}, the lead {x.shape}", reason="bad_shape")
     env = _envelope(wide, fs)
     cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:

@@ -367,10 +367,11 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.n
     Returns the centres and the smoothed energy."""
     if r_peaks.size == 0 or x.shape[0] < 64:
         return r_peaks, np.zeros(x.shape[0])
+    band = zero_phase(x, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=0)
+    squared = band * band
     energy = np.zeros(x.shape[0])
-    for lead in range(x.shape[1]):  # the 1-D path reuses the cached filter state
-        band = zero_phase(x[:, lead], 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz))
-        energy += band * band
+    for lead in range(x.shape[1]):  # summed lead by lead, in order (same rounding as before)
+        energy += squared[:, lead]
     width = max(1, int(0.04 * fs_hz))
     energy = np.convolve(energy, np.ones(width) / width, mode="same")
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)

@@ -20,9 +20,9 @@ def detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     real = beats.detect_r_peaks
 
-    def counting(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    def counting(sig_mv: np.ndarray, fs_hz: float, **kwargs: Any) -> np.ndarray:
         seen.append(int(np.asarray(sig_mv).shape[0]))
-        return real(sig_mv, fs_hz)
+        return real(sig_mv, fs_hz, **kwargs)
 
     monkeypatch.setattr(beats, "detect_r_peaks", counting)
     return seen

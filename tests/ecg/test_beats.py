@@ -169,3 +169,24 @@ class TestBadInput:
         peaks = detect_r_peaks(x, fs)
         np.testing.assert_array_equal(peaks, np.arange(100, x.size, 200))
         assert heart_rate_bpm(peaks, fs) == pytest.approx(75.0)
+
+
+class TestSharedWideView:
+    """The context hands its 0.5–40 Hz view in (``wide_mv=``): the same peaks, bit for bit."""
+
+    def test_handing_the_band_in_changes_nothing(self) -> None:
+        from ecg.beats import detector_band
+
+        rng = np.random.default_rng(7)
+        fs = 300.0
+        x = np.zeros(int(30 * fs))
+        x[150 :: int(0.8 * fs)] = 1.0
+        x = np.convolve(x, np.hanning(15), "same") + 0.05 * rng.standard_normal(x.size) + 0.2
+        alone = detect_r_peaks(x, fs)
+        assert alone.size > 30
+        assert np.array_equal(detect_r_peaks(x, fs, wide_mv=detector_band(x, fs)), alone)
+
+    def test_a_band_of_another_length_is_refused(self) -> None:
+        x = np.convolve(np.tile(np.r_[1.0, np.zeros(299)], 30), np.hanning(15), "same")
+        with pytest.raises(SignalError):
+            detect_r_peaks(x, 300.0, wide_mv=np.zeros(x.size - 1))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,9 +30,9 @@ def count_detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = beats.detect_r_peaks
 
-    def counting(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    def counting(sig_mv: np.ndarray, fs_hz: float, **kwargs: Any) -> np.ndarray:
         calls.append(1)
-        return real(sig_mv, fs_hz)
+        return real(sig_mv, fs_hz, **kwargs)
 
     monkeypatch.setattr(beats, "detect_r_peaks", counting)
     return calls

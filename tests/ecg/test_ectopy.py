@@ -179,3 +179,23 @@ class TestEvidence:
     def test_rule_is_validated(self, field: str, value: float) -> None:
         with pytest.raises(ValueError, match=field):
             EctopyRule(**{field: value})
+
+
+class TestQrsEnergy:
+    def test_all_leads_filtered_at_once_equal_lead_by_lead(self) -> None:
+        """One 2-D band-pass of the (n, 12) array gives the per-lead energy sum bit for bit."""
+        from ecg.ectopy import _qrs_centres
+        from ecg.filters import zero_phase
+
+        rng = np.random.default_rng(3)
+        fs = 500.0
+        x = rng.standard_normal((5000, 12)).cumsum(axis=0) * 0.01
+        r = np.arange(200, 4800, 400)
+        expected = np.zeros(x.shape[0])
+        for lead in range(x.shape[1]):
+            band = zero_phase(x[:, lead], 2, (5.0, 20.0), "bandpass", fs)
+            expected += band * band
+        width = int(0.04 * fs)
+        expected = np.convolve(expected, np.ones(width) / width, mode="same")
+        _, energy = _qrs_centres(x, fs, r)
+        assert np.array_equal(energy, expected)
