@@ -29,6 +29,10 @@ _SIGMA_WAVE_S = 0.012
 _SIGMA_T_S = 0.020
 
 
+#: the array fields :class:`LeadViews` and :class:`StackedViews` share (one lead / one row per lead)
+_VIEW_NAMES = ("clean_mv", "smooth_mv", "slope_qrs", "slope_wave", "slope_t")
+
+
 @dataclass(frozen=True)
 class LeadViews:
     """Filtered views of one lead (all arrays share the input's length).
@@ -111,9 +115,7 @@ class StackedViews:
         return np.asarray(getattr(self, name)).reshape(-1)
 
     def lead(self, row: int) -> LeadViews:
-        return LeadViews(clean_mv=self.clean_mv[row], smooth_mv=self.smooth_mv[row], slope_qrs=self.slope_qrs[row],
-                         slope_wave=self.slope_wave[row], slope_t=self.slope_t[row], fs_hz=self.fs_hz, stack=self,
-                         row=row)
+        return LeadViews(**{k: getattr(self, k)[row] for k in _VIEW_NAMES}, fs_hz=self.fs_hz, stack=self, row=row)
 
     @classmethod
     def of(cls, views: list[LeadViews]) -> tuple[StackedViews, np.ndarray]:
@@ -122,8 +124,7 @@ class StackedViews:
         first = views[0].stack
         if first is not None and all(v.stack is first for v in views):
             return first, np.array([v.row for v in views], dtype=np.int64)
-        names = ("clean_mv", "smooth_mv", "slope_qrs", "slope_wave", "slope_t")
-        arrays = {k: np.stack([getattr(v, k) for v in views]) for k in names}
+        arrays = {k: np.stack([getattr(v, k) for v in views]) for k in _VIEW_NAMES}
         return cls(**arrays, fs_hz=views[0].fs_hz), np.arange(len(views), dtype=np.int64)
 
 
