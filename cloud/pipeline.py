@@ -176,9 +176,11 @@ def _single_lead(leads: _Leads) -> dict[str, Any]:
 
 
 def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
+    from ecg.context import share_wide
     from ecg.delineate import measure_leads
     from ecg.errors import SignalError
 
+    share_wide(leads.measured)  # screening, R peaks, quality and premature beats read them: one pass
     per_lead: list[ScreeningResult] = []
     for index in _rhythm_leads(lead_names):
         try:

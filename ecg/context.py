@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.delineation.lead import LeadWaves
     from ecg.quality import Quality
 
-__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_views", "share_lead_waves",
+__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_wide", "share_views", "share_lead_waves",
            "share_beat_marks", "REFERENCE_LEADS"]
 
 Delineator = Callable[["LeadContext"], "LeadWaves"]
@@ -221,6 +221,31 @@ def context_for(sig_mv: np.ndarray, fs_hz: float, context: LeadContext | None = 
         raise ValueError(f"the context holds {context.n_samples} samples at {context.fs_hz:g} Hz, "
                          f"not {np.asarray(sig_mv).shape[0]} at {float(fs_hz):g} Hz")
     return context
+
+
+def _one_recording(contexts: list[LeadContext]) -> bool:
+    """Two or more contexts of one recording (same rate and length)."""
+    return len(contexts) >= 2 and all(c.fs_hz == contexts[0].fs_hz and c.n_samples == contexts[0].n_samples
+                                      for c in contexts)
+
+
+def share_wide(contexts: list[LeadContext]) -> None:
+    """Compute the 0.5–40 Hz view (:attr:`LeadContext.wide_mv`) of every context of one
+    recording that lacks it in one filter pass over all leads (``ecg.beats.detector_bands``:
+    each lead gets what it gets alone). Too short a recording is left alone: each context
+    then raises when asked, as without sharing."""
+    from ecg.beats import detector_bands
+
+    todo = [c for c in contexts if "wide_mv" not in c._cache]
+    if not _one_recording(todo):
+        return
+    try:
+        rows = detector_bands(np.stack([c.signal_mv for c in todo]), todo[0].fs_hz)
+    except SignalError:
+        return
+    for c, wide in zip(todo, rows):
+        c.computed["wide_mv"] += 1
+        c.provide("wide_mv", wide)
 
 
 def share_views(contexts: list[LeadContext]) -> None:

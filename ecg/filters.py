@@ -68,18 +68,20 @@ def butter_tf(order: int, cut_hz: Band, btype: str, fs_hz: float) -> tuple[np.nd
 
 
 def zero_phase_steady(x: np.ndarray, order: int, cut_hz: Band, btype: str, fs_hz: float) -> np.ndarray:
-    """Forward-backward filtering of a 1-D signal, each pass started in steady state
-    (no padding: cheaper than ``sosfiltfilt`` and free of its edge transients)."""
+    """Forward-backward filtering along the last axis (one signal, or one per row), each
+    pass started in steady state (no padding: cheaper than ``sosfiltfilt`` and free of its
+    edge transients). Row by row the same arithmetic as filtering each row alone."""
+    x = np.asarray(x)
     if order <= 2 and btype in ("lowpass", "highpass"):
         b, a, zi = butter_tf(order, cut_hz, btype, fs_hz)
-        y, _ = _sps.lfilter(b, a, x, zi=zi * x[0])
-        y, _ = _sps.lfilter(b, a, y[::-1], zi=zi * y[-1])
-        return y[::-1]
+        y, _ = _sps.lfilter(b, a, x, axis=-1, zi=zi * x[..., :1])
+        y, _ = _sps.lfilter(b, a, y[..., ::-1], axis=-1, zi=zi * y[..., -1:])
+        return y[..., ::-1]
     sos = butter_sos(order, cut_hz, btype, fs_hz)
-    zi = butter_sos_zi(order, cut_hz, btype, fs_hz)
-    y, _ = _sps.sosfilt(sos, x, zi=zi * x[0])
-    y, _ = _sps.sosfilt(sos, y[::-1], zi=zi * y[-1])
-    return y[::-1]
+    zi = butter_sos_zi(order, cut_hz, btype, fs_hz).reshape((sos.shape[0],) + (1,) * (x.ndim - 1) + (2,))
+    y, _ = _sps.sosfilt(sos, x, axis=-1, zi=zi * x[None, ..., :1])
+    y, _ = _sps.sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[None, ..., -1:])
+    return y[..., ::-1]
 
 
 def zero_phase(x: np.ndarray, order: int, cut_hz: Band, btype: str, fs_hz: float, *, axis: int = 0,

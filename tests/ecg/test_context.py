@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ecg import beats
-from ecg.context import LeadContext, context_for, contexts_of
+from ecg.context import LeadContext, context_for, contexts_of, share_wide
 from ecg.delineate import measure, measure_leads
 from ecg.delineation.lead import LeadWaves, delineate_context
 from ecg.ectopy import find_ectopy_in
@@ -125,6 +125,23 @@ class TestSameAnswers:
             ctx.r_peaks[0] = 1
         with pytest.raises(ValueError):
             ctx.signal_mv[0] = 1.0
+
+
+class TestSharedWide:
+    def test_one_pass_gives_each_lead_its_own_view(self, fixtures_dir: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2")
+        ctxs = contexts_of(rec.signals_mv, rec.fs_hz, rec.lead_names)
+        share_wide(ctxs)
+        for j, c in enumerate(ctxs):
+            assert c.computed["wide_mv"] == 1
+            assert np.array_equal(c.wide_mv, beats.detector_band(rec.signals_mv[:, j], rec.fs_hz))
+        share_wide(ctxs)  # nothing left to do
+        assert all(c.computed["wide_mv"] == 1 for c in ctxs)
+
+    def test_too_short_is_left_to_each_lead(self) -> None:
+        ctxs = contexts_of(np.ones((100, 3)), 300.0)  # 0.33 s: below the detector's minimum
+        share_wide(ctxs)
+        assert all("wide_mv" not in c._cache for c in ctxs)
 
 
 class TestPluggableDelineator:
