@@ -23,6 +23,11 @@ __all__ = ["butter_sos", "butter_sos_zi", "butter_tf", "zero_phase_steady", "zer
 
 Band = float | tuple[float, float]
 
+try:  # the compiled kernel behind scipy.signal.sosfilt (see _sosfilt_rows)
+    from scipy.signal._sosfilt import _sosfilt as _SOSFILT
+except ImportError:  # pragma: no cover - another scipy layout
+    _SOSFILT = None
+
 
 def _frozen(a: object) -> np.ndarray:
     # shared between callers: nobody may change it (scipy's sosfilt needs a writable
@@ -67,21 +72,44 @@ def butter_tf(order: int, cut_hz: Band, btype: str, fs_hz: float) -> tuple[np.nd
     return _frozen(b), _frozen(a), _frozen(_sps.lfilter_zi(b, a))
 
 
+def _sosfilt_rows(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
+    """``scipy.signal.sosfilt`` along the rows of a C-contiguous float64 ``(rows, n)`` array,
+    started from ``zi`` (``(rows, sections, 2)``); ``x`` is filtered in place and returned.
+
+    The compiled kernel that ``sosfilt`` itself calls, without its ~0.1 ms of argument
+    checks, axis moves and copies per call (``tests/ecg/test_context.py`` holds it equal
+    to ``sosfilt``); the public function when the kernel is not there.
+    """
+    if _SOSFILT is None:  # pragma: no cover - another scipy layout
+        y, _ = _sps.sosfilt(sos, x, axis=-1, zi=np.moveaxis(zi, 1, 0))
+        return np.asarray(y)
+    _SOSFILT(sos, x, np.ascontiguousarray(zi))
+    return x
+
+
+def _forward_backward(sos: np.ndarray, zi: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Forward then backward ``sosfilt`` of the rows of a fresh C-contiguous float64 2-D
+    array (consumed), each pass started at ``zi`` times its first sample."""
+    x = np.ascontiguousarray(x)  # no copy when it already is
+    y = _sosfilt_rows(sos, x, zi[None, :, :] * x[:, :1, None])
+    y = np.ascontiguousarray(y[:, ::-1])
+    y = _sosfilt_rows(sos, y, zi[None, :, :] * y[:, :1, None])
+    return y[:, ::-1]
+
+
 def zero_phase_steady(x: np.ndarray, order: int, cut_hz: Band, btype: str, fs_hz: float) -> np.ndarray:
     """Forward-backward filtering along the last axis (one signal, or one per row), each
     pass started in steady state (no padding: cheaper than ``sosfiltfilt`` and free of its
     edge transients). Row by row the same arithmetic as filtering each row alone."""
-    x = np.asarray(x)
+    x = np.asarray(x, dtype=np.float64)
     if order <= 2 and btype in ("lowpass", "highpass"):
         b, a, zi = butter_tf(order, cut_hz, btype, fs_hz)
         y, _ = _sps.lfilter(b, a, x, axis=-1, zi=zi * x[..., :1])
         y, _ = _sps.lfilter(b, a, y[..., ::-1], axis=-1, zi=zi * y[..., -1:])
         return y[..., ::-1]
-    sos = butter_sos(order, cut_hz, btype, fs_hz)
-    zi = butter_sos_zi(order, cut_hz, btype, fs_hz).reshape((sos.shape[0],) + (1,) * (x.ndim - 1) + (2,))
-    y, _ = _sps.sosfilt(sos, x, axis=-1, zi=zi * x[None, ..., :1])
-    y, _ = _sps.sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[None, ..., -1:])
-    return y[..., ::-1]
+    rows = np.array(x.reshape(-1, x.shape[-1]), order="C")  # a copy: filtered in place
+    y = _forward_backward(butter_sos(order, cut_hz, btype, fs_hz), butter_sos_zi(order, cut_hz, btype, fs_hz), rows)
+    return y.reshape(x.shape)
 
 
 def zero_phase(x: np.ndarray, order: int, cut_hz: Band, btype: str, fs_hz: float, *, axis: int = 0,
@@ -97,18 +125,19 @@ def zero_phase(x: np.ndarray, order: int, cut_hz: Band, btype: str, fs_hz: float
     moved = x.ndim > 1 and axis not in (-1, x.ndim - 1)
     if moved:
         x = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+    shape = x.shape
     taps = 2 * sos.shape[0] + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
     edge = 3 * taps if padlen is None else int(padlen)
-    if x.shape[-1] <= edge:
-        raise ValueError(f"the signal ({x.shape[-1]} samples) must be longer than the padding ({edge})")
-    ext = x
+    if shape[-1] <= edge:
+        raise ValueError(f"the signal ({shape[-1]} samples) must be longer than the padding ({edge})")
+    rows = x.reshape(-1, shape[-1])
     if edge > 0:
-        ext = np.concatenate((2 * x[..., :1] - x[..., edge:0:-1], x, 2 * x[..., -1:] - x[..., -2 : -(edge + 2) : -1]),
-                             axis=-1)
-    zi = butter_sos_zi(order, cut_hz, btype, fs_hz).reshape((sos.shape[0],) + (1,) * (x.ndim - 1) + (2,))
-    y, _ = _sps.sosfilt(sos, ext, axis=-1, zi=zi * ext[None, ..., :1])
-    y, _ = _sps.sosfilt(sos, y[..., ::-1], axis=-1, zi=zi * y[None, ..., -1:])
-    y = y[..., ::-1]
+        ext = np.concatenate((2 * rows[:, :1] - rows[:, edge:0:-1], rows,
+                              2 * rows[:, -1:] - rows[:, -2 : -(edge + 2) : -1]), axis=1)
+    else:
+        ext = np.array(rows, order="C")  # a copy: filtered in place
+    y = _forward_backward(sos, butter_sos_zi(order, cut_hz, btype, fs_hz), ext)
     if edge > 0:
-        y = y[..., edge:-edge]
+        y = y[:, edge:-edge]
+    y = y.reshape(shape)
     return np.moveaxis(y, -1, axis) if moved else y

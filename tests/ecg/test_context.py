@@ -191,6 +191,26 @@ class TestFilterDesigns:
         ref = sps.sosfiltfilt(sps.butter(4, 40.0, btype="lowpass", fs=500.0, output="sos"), x)
         assert np.array_equal(zero_phase(x, 4, 40.0, "lowpass", 500.0), ref)
 
+    @pytest.mark.parametrize("axis", [0, 1])
+    def test_zero_phase_of_several_leads_is_sosfiltfilt(self, axis: int) -> None:
+        from scipy import signal as sps
+
+        x = np.random.default_rng(4).standard_normal((3000, 4) if axis == 0 else (4, 3000))
+        ref = sps.sosfiltfilt(sps.butter(2, (5.0, 20.0), btype="bandpass", fs=300.0, output="sos"), x, axis=axis)
+        assert np.array_equal(zero_phase(x, 2, (5.0, 20.0), "bandpass", 300.0, axis=axis), ref)
+
+    def test_steady_start_rows_are_scipys_sosfilt(self) -> None:
+        from scipy import signal as sps
+
+        from ecg.filters import butter_sos_zi, zero_phase_steady
+
+        x = np.random.default_rng(5).standard_normal((3, 2000))
+        sos, zi = butter_sos(3, (0.5, 40.0), "bandpass", 300.0), butter_sos_zi(3, (0.5, 40.0), "bandpass", 300.0)
+        for row, got in zip(x, zero_phase_steady(x, 3, (0.5, 40.0), "bandpass", 300.0)):
+            y, _ = sps.sosfilt(sos, row, zi=zi * row[0])
+            y, _ = sps.sosfilt(sos, y[::-1], zi=zi * y[-1])
+            assert np.array_equal(got, y[::-1])
+
 
 def test_import_screening_pulls_no_pandas_or_wfdb() -> None:
     code = ("import sys, ecg.screening, ecg.delineate, ecg.ectopy, ecg.context; "
