@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -109,8 +110,41 @@ def resample(sig: np.ndarray, fs_hz: float, target_fs_hz: float) -> tuple[np.nda
     if abs(target - fs) < 1e-9:
         return x, fs
     ratio = Fraction(target / fs).limit_denominator(1000)
-    y = _sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
+    y = _resample_poly(x, ratio.numerator, ratio.denominator)
     return y, fs * ratio.numerator / ratio.denominator
+
+
+@lru_cache(maxsize=32)
+def _polyphase_design(up: int, down: int) -> tuple[np.ndarray, int, int]:
+    """``scipy.signal.resample_poly``'s default anti-aliasing filter for ``up``/``down``
+    (Kaiser window, β = 5, ``10 * max(up, down)`` taps each side, times ``up``), zero-padded
+    in front to centre the output, and the output samples to drop in front. Built once."""
+    max_rate = max(up, down)
+    half_len = 10 * max_rate
+    h = np.asarray(_sps.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)), dtype=np.float64)
+    h *= up
+    n_pre_pad = down - half_len % down
+    h = np.concatenate((np.zeros(n_pre_pad), h))
+    h.setflags(write=False)
+    return h, n_pre_pad, (half_len + n_pre_pad) // down
+
+
+def _resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
+    """``scipy.signal.resample_poly(x, up, down, axis=0)`` (float64, default window and
+    padding) with the filter design cached: the same arithmetic, without designing the
+    filter on every call."""
+    if up == down:
+        return x.copy()
+    h, _, n_pre_remove = _polyphase_design(up, down)
+    n_in = x.shape[0]
+    n_out = -(-n_in * up // down)
+    n_post_pad = 0  # resample_poly's rule: enough zeros that the kept outputs exist
+    while ((n_in - 1) * up + h.size + n_post_pad - 1) // down + 1 < n_out + n_pre_remove:
+        n_post_pad += 1
+    if n_post_pad:
+        h = np.concatenate((h, np.zeros(n_post_pad)))
+    y = _sps.upfirdn(h, x, up, down, axis=0)
+    return y[n_pre_remove : n_pre_remove + n_out]
 
 
 @dataclass(frozen=True)

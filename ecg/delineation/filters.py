@@ -10,9 +10,10 @@ for the QRS complex, larger ones for the P and T waves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import correlate1d, gaussian_filter1d
 
 from ecg.filters import zero_phase
 
@@ -152,14 +153,29 @@ def make_views(x_mv: np.ndarray, fs_hz: float) -> LeadViews:
     return make_views_many(np.asarray(x_mv, dtype=np.float64)[:, None], fs_hz)[0]
 
 
+@lru_cache(maxsize=32)
+def _gauss_weights(sigma: float, order: int) -> np.ndarray:
+    """The weights ``scipy.ndimage.gaussian_filter1d(..., sigma, order=order)`` correlates
+    with (its impulse response: exact), built once per scale and rate."""
+    radius = int(4.0 * sigma + 0.5)  # gaussian_filter1d's default truncation
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    w = np.ascontiguousarray(gaussian_filter1d(impulse, sigma, order=order, mode="constant")[::-1])
+    w.setflags(write=False)
+    return w
+
+
 def stack_views(x_mv: np.ndarray, fs_hz: float) -> StackedViews:
     """The views of every column of ``(n_samples, n_leads)``: each filter runs once over
     all leads, along the contiguous time axis (the same arithmetic per lead)."""
     clean = _band_limit(np.ascontiguousarray(np.asarray(x_mv, dtype=np.float64).T), fs_hz)
 
     def gauss(sigma_s: float, order: int) -> np.ndarray:
-        y = gaussian_filter1d(clean, max(sigma_s * fs_hz, 0.8), axis=-1, order=order)
-        return np.asarray(y * fs_hz if order else y)
+        # gaussian_filter1d(clean, sigma, axis=-1, order=order) with its weights cached
+        y = correlate1d(clean, _gauss_weights(max(sigma_s * fs_hz, 0.8), order), axis=-1, mode="reflect")
+        if order:
+            y *= fs_hz
+        return y
 
     return StackedViews(clean_mv=clean, smooth_mv=gauss(_SIGMA_WAVE_S, 0), slope_qrs=gauss(_SIGMA_QRS_S, 1),
                         slope_wave=gauss(_SIGMA_WAVE_S, 1), slope_t=gauss(_SIGMA_T_S, 1), fs_hz=float(fs_hz))

@@ -199,6 +199,33 @@ class TestFilterDesigns:
         ref = sps.sosfiltfilt(sps.butter(2, (5.0, 20.0), btype="bandpass", fs=300.0, output="sos"), x, axis=axis)
         assert np.array_equal(zero_phase(x, 2, (5.0, 20.0), "bandpass", 300.0, axis=axis), ref)
 
+    @pytest.mark.parametrize(("fs", "target"), [(300.0, 150.0), (500.0, 150.0), (360.0, 250.0), (128.0, 300.0)])
+    @pytest.mark.parametrize("n", [9000, 3001, 37])
+    def test_resample_is_resample_poly(self, fs: float, target: float, n: int) -> None:
+        from fractions import Fraction
+
+        from scipy import signal as sps
+
+        from ecg.preprocess import resample
+
+        x = np.random.default_rng(n).standard_normal((n, 2))
+        r = Fraction(target / fs).limit_denominator(1000)
+        y, fs_out = resample(x, fs, target)
+        assert fs_out == target and np.array_equal(y, sps.resample_poly(x, r.numerator, r.denominator, axis=0))
+
+    @pytest.mark.parametrize("fs", [250.0, 300.0, 500.0])
+    def test_delineator_views_are_gaussian_filters(self, fs: float) -> None:
+        from scipy.ndimage import gaussian_filter1d
+
+        from ecg.delineation.filters import _band_limit, stack_views
+
+        x = np.random.default_rng(int(fs)).standard_normal((int(10 * fs), 2)).cumsum(axis=0)
+        sv, clean = stack_views(x, fs), _band_limit(np.ascontiguousarray(x.T), fs)
+        assert np.array_equal(sv.smooth_mv, gaussian_filter1d(clean, 0.012 * fs, axis=-1))
+        for name, sigma_s in (("slope_qrs", 0.004), ("slope_wave", 0.012), ("slope_t", 0.020)):
+            ref = gaussian_filter1d(clean, max(sigma_s * fs, 0.8), axis=-1, order=1) * fs
+            assert np.array_equal(getattr(sv, name), ref), name
+
     def test_steady_start_rows_are_scipys_sosfilt(self) -> None:
         from scipy import signal as sps
 
