@@ -36,7 +36,7 @@ from .lead import (
     _empty,
     _qrs_similarity,
 )
-from .pt import isoelectric_all, p_waves, t_waves
+from .pt import TWaves, isoelectric_all, p_waves, t_from_peak, t_prefer, t_search
 from .qrs import locate_many, qrs_bounds_all
 from .vec import Rows, masked_ptp, median1d
 
@@ -101,13 +101,23 @@ def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray]) -> None:
     start, stop, usable = _t_windows(sv, rows, w)
     u = np.flatnonzero(usable)
     start, stop, base, lead = start[u], stop[u], rows.base[u], rows.lead[u]
-    iso = isoelectric_all(sv, w["qrs_on"][u], base)
+    search = t_search(sv, base, start, stop, isoelectric_all(sv, w["qrs_on"][u], base))
+    if search is None:
+        drop_odd_t(w, sv.fs_hz, rows)
+        return
     # first pass without preference gives each lead's usual T polarity
-    first = t_waves(sv, base, start, stop, iso)
-    found = np.bincount(lead[first.found], minlength=rows.n_leads)
-    positive = np.bincount(lead[first.found & (first.amplitude_mv > 0)], minlength=rows.n_leads)
+    t = t_from_peak(sv, base, start, stop, search, search.k)
+    found = np.bincount(lead[t.found], minlength=rows.n_leads)
+    positive = np.bincount(lead[t.found & (t.amplitude_mv > 0)], minlength=rows.n_leads)
     polarity = np.where(found == 0, 0.0, np.where(positive >= 0.5 * found, 1.0, -1.0))
-    t = t_waves(sv, base, start, stop, iso, polarity[lead])
+    # the second pass, with it: only the beats whose peak it moves differ from the first
+    k = t_prefer(search, polarity[lead])
+    redo = np.flatnonzero(k != search.k)
+    if redo.size:
+        again = t_from_peak(sv, base[redo], start[redo], stop[redo], search.take(redo), k[redo])
+        t = TWaves(*(a.copy() for a in t))
+        for mine, theirs in zip(t, again):
+            mine[redo] = theirs
     sel = u[t.found]
     w["t_peak"][sel], w["t_off"][sel] = t.peak[t.found], t.offset[t.found]
     drop_odd_t(w, sv.fs_hz, rows)

@@ -9,7 +9,8 @@ import numpy as np
 from .filters import StackedViews
 from .vec import clip_index, first_true, masked_argmax, ranges, row_median, walk_down
 
-__all__ = ["t_waves", "p_waves", "isoelectric_all", "TWaves", "PWaves"]
+__all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "TSearch", "p_waves", "isoelectric_all", "TWaves",
+           "PWaves"]
 
 #: T offset: slope falls below this fraction of the steepest descending slope
 _T_END_FRACTION = 0.45
@@ -87,6 +88,66 @@ def _second_lobe(dev: np.ndarray, valid: np.ndarray, k: np.ndarray, sign: np.nda
     return ok, z + j
 
 
+class TSearch(NamedTuple):
+    """The T windows of many beats read once: deviation rows from the isoelectric level,
+    their mask, the arg-max of ``|dev|`` per row and the rows long enough to search."""
+
+    dev: np.ndarray
+    valid: np.ndarray
+    k: np.ndarray
+    ok: np.ndarray
+
+    def take(self, rows: np.ndarray) -> TSearch:
+        """The search of some rows (same columns: every step is row by row)."""
+        return TSearch(self.dev[rows], self.valid[rows], self.k[rows], self.ok[rows])
+
+
+def t_search(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray,
+             iso_mv: np.ndarray) -> TSearch | None:
+    """Read the T window ``[start, stop]`` of each beat (None when no window is long enough)."""
+    ok = stop - start >= int(0.08 * sv.fs_hz)
+    if not ok.any():
+        return None
+    dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
+    return TSearch(dev, valid, k, ok)
+
+
+def t_prefer(search: TSearch, polarity: np.ndarray) -> np.ndarray:
+    """Per beat, the T peak's column with the lead's usual polarity ``polarity`` (per beat,
+    0 for none) preferred unless the opposite deviation is far larger."""
+    dev, valid, k = search.dev, search.valid, search.k
+    if not polarity.any():
+        return k
+    rows = np.arange(k.size)
+    k_pol = masked_argmax(dev * polarity[:, None], valid)
+    flip = (dev[rows, k] * polarity < 0) & (np.abs(dev[rows, k_pol]) * _T_POLARITY_PREFERENCE >= np.abs(dev[rows, k]))
+    return np.where(flip, k_pol, k)
+
+
+def t_from_peak(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, search: TSearch,
+                k: np.ndarray) -> TWaves:
+    """T waves of the beats of ``search`` with their peaks at columns ``k`` (row by row:
+    any subset of rows gives those rows' result)."""
+    fs = sv.fs_hz
+    n = sv.n_samples
+    dev, valid = search.dev, search.valid
+    rows = np.arange(k.size)
+    amp = dev[rows, k]
+    sign = np.where(amp >= 0, 1.0, -1.0)
+    has_lobe, lobe = _second_lobe(dev, valid, k, sign, fs)
+    last = start + np.where(has_lobe, lobe, k)
+    last_sign = np.where(has_lobe, -sign, sign)
+    tail_n = stop - last + 1
+    ok = search.ok & (tail_n >= 3)
+    slope_t = sv.flat("slope_t")
+    idx, tail_valid = ranges(last, tail_n, n, base=base)
+    steep = clip_index(last + masked_argmax(-slope_t[idx] * last_sign[:, None], tail_valid), n)
+    ok &= last_sign * slope_t[base + steep] < 0
+    a = sv.flat("abs_slope_t")
+    end = walk_down(a, steep, +1, _T_END_FRACTION * a[base + steep], np.where(ok, stop, steep), n, base)
+    return TWaves(ok, start + k, end, amp)
+
+
 def t_waves(
     sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray,
     polarity: np.ndarray | None = None,
@@ -101,35 +162,14 @@ def t_waves(
     that lobe. The offset is where the slope after the steepest return towards the
     baseline falls below a fraction of that slope.
     """
-    fs = sv.fs_hz
-    n = sv.n_samples
     start = np.asarray(start, dtype=np.int64)
     stop = np.asarray(stop, dtype=np.int64)
-    m = start.size
-    none = TWaves(np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.zeros(m))
-    ok = stop - start >= int(0.08 * fs)
-    if not ok.any():
-        return none
-    dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
-    rows = np.arange(m)
-    if polarity is not None and polarity.any():
-        k_pol = masked_argmax(dev * polarity[:, None], valid)
-        flip = (dev[rows, k] * polarity < 0) & (np.abs(dev[rows, k_pol]) * _T_POLARITY_PREFERENCE >= np.abs(dev[rows, k]))
-        k = np.where(flip, k_pol, k)  # keep the lead's usual T polarity unless the other is far larger
-    amp = dev[rows, k]
-    sign = np.where(amp >= 0, 1.0, -1.0)
-    has_lobe, lobe = _second_lobe(dev, valid, k, sign, fs)
-    last = start + np.where(has_lobe, lobe, k)
-    last_sign = np.where(has_lobe, -sign, sign)
-    tail_n = stop - last + 1
-    ok &= tail_n >= 3
-    slope_t = sv.flat("slope_t")
-    idx, tail_valid = ranges(last, tail_n, n, base=base)
-    steep = clip_index(last + masked_argmax(-slope_t[idx] * last_sign[:, None], tail_valid), n)
-    ok &= last_sign * slope_t[base + steep] < 0
-    a = sv.flat("abs_slope_t")
-    end = walk_down(a, steep, +1, _T_END_FRACTION * a[base + steep], np.where(ok, stop, steep), n, base)
-    return TWaves(ok, start + k, end, amp)
+    search = t_search(sv, base, start, stop, iso_mv)
+    if search is None:
+        m = start.size
+        return TWaves(np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.zeros(m))
+    k = search.k if polarity is None else t_prefer(search, polarity)
+    return t_from_peak(sv, base, start, stop, search, k)
 
 
 def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray) -> PWaves:
