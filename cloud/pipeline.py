@@ -199,9 +199,10 @@ def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
     if rhythm["category"] == UNREADABLE.category:
         summary = {"heart_rate_bpm": None, "quality": {"readable": False, "reasons": ["model_noise"]}}
         return _body(rhythm, probabilities, summary, {}, version, [])
-    measure_mv = np.column_stack([c.signal_mv for c in leads.measured])
+    same_rate = leads.measured[0].fs_hz == leads.fs_hz  # the contexts hold the recording's own columns
+    measure_mv = leads.signals_mv if same_rate else np.column_stack([c.signal_mv for c in leads.measured])
     measured = measure_leads(measure_mv, leads.measured[0].fs_hz, list(lead_names),
-                             contexts=leads.measured).to_dict(beats=False)
+                             contexts=leads.measured).to_dict(beats=False, leads=False)
     summary = {"heart_rate_bpm": heart_rate, "quality": readable[0].quality.to_dict()}
     rhythm_lead = lead_names.index("II") if "II" in lead_names else 0
     ectopic = _ectopy(leads, rhythm_lead, rhythm["code"])

@@ -134,16 +134,19 @@ class LeadsMeasurements:
     qtc_bazett_ms: float | None = None
     qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
 
-    def to_dict(self, *, beats: bool = True) -> dict[str, Any]:
+    def to_dict(self, *, beats: bool = True, leads: bool = True) -> dict[str, Any]:
         """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead); no
-        ``"beats"`` anywhere when ``beats`` is False."""
-        return {
+        ``"beats"`` anywhere when ``beats`` is False, no ``"leads"`` when ``leads`` is
+        False (callers that read only the global values)."""
+        out = {
             "lead": "global",
             "lead_names": list(self.lead_names),
             **_summary_dict(self, beats),
             "axis_deg": _round1(self.axis_deg),
-            "leads": [m.to_dict(beats=beats) for m in self.leads],
         }
+        if leads:
+            out["leads"] = [m.to_dict(beats=beats) for m in self.leads]
+        return out
 
 
 def _round1(v: float | None) -> float | None:

@@ -181,6 +181,9 @@ class TestTwelveLeads:
         d = mm.to_dict()
         json.dumps(d, allow_nan=False)
         assert d["lead"] == "global" and len(d["leads"]) == 12
+        glob = mm.to_dict(beats=False, leads=False)  # what the cloud reads: the global values only
+        assert "leads" not in glob and "beats" not in glob
+        assert glob == {k: v for k, v in mm.to_dict(beats=False).items() if k != "leads"}
 
     def test_af_record_has_no_global_pr(self, ludb_dir: Path) -> None:
         rec = read_record(ludb_dir / "38.hea")
