@@ -34,7 +34,6 @@ from .lead import (
     MISSING,
     LeadWaves,
     _empty,
-    _qrs_similarity,
 )
 from .pt import TWaves, isoelectric_all, p_waves, t_from_peak, t_prefer, t_search
 from .qrs import locate_many, qrs_bounds_all
@@ -220,13 +219,52 @@ def single_lead_rows(views: LeadViews, w: dict[str, np.ndarray]) -> tuple[Stacke
     return sv, Rows(np.zeros(m, dtype=np.int64), np.full(m, int(stack_row[0]) * sv.n_samples, dtype=np.int64), 1)
 
 
-def _gate(views: LeadViews, r: np.ndarray, qrs_amp: float, noise: float) -> str | None:
+def _qrs_similarity_all(sv: StackedViews, rows: Rows, r: np.ndarray) -> np.ndarray:
+    """Per lead, :func:`~ecg.delineation.lead._qrs_similarity` of its beats (all leads in
+    one pass; row by row and lead by lead the same arithmetic)."""
+    n = sv.n_samples
+    half = int(0.06 * sv.fs_hz)
+    inner = np.flatnonzero((r - half >= 0) & (r + half < n))
+    lead = rows.lead[inner]
+    counts = np.bincount(lead, minlength=rows.n_leads)
+    out = np.ones(rows.n_leads)
+    judged = np.flatnonzero(counts >= 3)
+    if judged.size == 0:
+        return out
+    use = inner[np.isin(lead, judged)]
+    lead = rows.lead[use]
+    m = sv.flat("clean_mv")[(rows.base[use] + r[use])[:, None] + np.arange(-half, half + 1)[None, :]]
+    # per lead the median beat: each lead's rows sorted column-wise (padding after them)
+    size = counts[judged]
+    slot = np.arange(use.size) - np.repeat(np.cumsum(size) - size, size)
+    block = np.full((judged.size, int(size.max()), m.shape[1]), np.inf)
+    block[np.repeat(np.arange(judged.size), size), slot] = m
+    block.sort(axis=1)
+    at = np.arange(judged.size)
+    tpl = (block[at, (size - 1) // 2] + block[at, size // 2]) / 2.0  # np.median(axis=0): the middle pair's mean
+    mc = m - m.mean(axis=1, keepdims=True)
+    tc = tpl - tpl.mean(axis=1, keepdims=True)
+    ends = np.cumsum(size)
+    dot = np.empty(use.size)
+    tt = np.empty(judged.size)
+    for g in range(judged.size):  # BLAS products lead by lead, as for one lead alone
+        dot[ends[g] - size[g] : ends[g]] = mc[ends[g] - size[g] : ends[g]] @ tc[g]
+        tt[g] = float(tc[g] @ tc[g])
+    group = np.repeat(at, size)
+    den = np.sqrt((mc * mc).sum(axis=1) * tt[group])
+    ok = (m.std(axis=1) > 0) & (tpl.std(axis=1) > 0)[group] & (den > 0)
+    corr = np.where(ok, dot / np.where(ok, den, 1.0), 0.0)
+    out[judged] = Rows(group, np.zeros(use.size, dtype=np.int64), judged.size).median(corr)
+    return out
+
+
+def _gate(qrs_amp: float, noise: float, corr: float) -> str | None:
     """Why nothing of this lead is measured (None: it is)."""
     if qrs_amp < MIN_QRS_MV:
         return f"QRS amplitude {qrs_amp:.3f} mV below {MIN_QRS_MV} mV: too low to measure"
     if noise > 0 and qrs_amp / noise < MIN_QRS_SNR:
         return f"too noisy: QRS amplitude only {qrs_amp / noise:.1f} x the noise"
-    if (corr := _qrs_similarity(views, r)) < MIN_QRS_CORR:
+    if corr < MIN_QRS_CORR:
         return f"too noisy: detected beats are not alike (median correlation {corr:.2f})"
     return None
 
@@ -246,9 +284,8 @@ def delineate_many(contexts: list[LeadContext]) -> list[LeadWaves]:
     amps = _qrs_all(sv, rows, r, w)
     qrs_amp = rows.median(amps)
     noise = _noise_mv(sv, rows, stack_row, w["qrs_on"], w["qrs_off"])
-    ends = np.cumsum(counts)
-    spans = [slice(int(e - c), int(e)) for e, c in zip(ends, counts)]
-    gates = [None if counts[j] == 0 else _gate(views[j], r[spans[j]], float(qrs_amp[j]), float(noise[j]))
+    corr = _qrs_similarity_all(sv, rows, r)
+    gates = [None if counts[j] == 0 else _gate(float(qrs_amp[j]), float(noise[j]), float(corr[j]))
              for j in range(len(contexts))]
     ok = np.array([counts[j] > 0 and gates[j] is None for j in range(len(contexts))])
     keep = ok[lead]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lead import MISSING
-from .vec import median1d, ranges
+from .vec import median1d, ranges, row_percentile
 
 __all__ = ["median_interval_ms", "qtc_ms", "detect_pacing", "detect_pacing_many", "MIN_BEATS"]
 
@@ -85,7 +85,7 @@ def detect_pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray |
     out = [False] * x.shape[0]
     if fs_hz < 250.0 or not judged or x.shape[1] < 3:
         return out
-    scale = np.percentile(np.abs(np.diff(x[judged], axis=1)), 99.0, axis=1)
+    scale = row_percentile(np.abs(np.diff(x[judged], axis=1)), 99.0)  # np.percentile(..., axis=1)
     dd = np.abs(np.diff(x[judged], 2, axis=1))
     size = dd.shape[1]
     on = np.concatenate([ons[j] for j in judged])  # type: ignore[misc]

@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 __all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp",
-           "median1d", "row_median", "percentiles", "clip_index", "Rows"]
+           "median1d", "row_median", "percentiles", "row_percentile", "clip_index", "Rows"]
 
 
 def clip_index(idx: np.ndarray, size: int) -> np.ndarray:
@@ -58,6 +58,22 @@ def percentiles(values: np.ndarray, q: float | list[float]) -> np.ndarray:
     t = virtual - np.where(last, -1.0, below)
     diff = b - a
     return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def row_percentile(a: np.ndarray, q: float) -> np.ndarray:
+    """``np.percentile(a, q, axis=1)`` (method "linear") of a 2-D array without NaN, with at
+    least one column: the arithmetic of :func:`percentiles`, row by row."""
+    n = a.shape[1]
+    virtual = (n - 1) * (np.float64(q) / 100)
+    last = bool(virtual >= n - 1)
+    below = float(np.floor(virtual))
+    i = n - 1 if last else int(below)
+    j = n - 1 if last else int(below) + 1
+    part = np.partition(a, sorted({i, j}), axis=1)
+    lo, hi = part[:, i], part[:, j]
+    t = virtual - (-1.0 if last else below)
+    diff = hi - lo
+    return hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
 
 
 def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,

@@ -216,3 +216,25 @@ class TestTwelveLeads:
         rec = read_record(ludb_dir / "2.hea")
         mm = measure_leads(rec.signals_mv[:, 6:], rec.fs_hz, rec.lead_names[6:])
         assert mm.axis_deg is None and "axis_deg" in mm.reasons
+
+
+def test_beat_similarity_of_all_leads_at_once_is_each_leads_own(ludb_dir: Path) -> None:
+    from ecg.context import contexts_of, share_beat_marks, share_views
+    from ecg.delineation.batch import _qrs_similarity_all
+    from ecg.delineation.filters import StackedViews
+    from ecg.delineation.lead import _qrs_similarity
+    from ecg.delineation.qrs import locate_many
+    from ecg.delineation.vec import Rows
+
+    rec = read_record(ludb_dir / "34.hea")
+    ctxs = contexts_of(rec.signals_mv, rec.fs_hz, rec.lead_names)
+    share_beat_marks(ctxs)
+    share_views(ctxs)
+    sv, stack_row = StackedViews.of([c.views for c in ctxs])
+    located = locate_many([c.beat_marks for c in ctxs], sv, stack_row)
+    lead = np.repeat(np.arange(len(ctxs)), [p.size for p, _ in located])
+    r = np.concatenate([p for p, _ in located])
+    r[lead == 3] = r[lead == 3][::-1].copy()  # another lead's beats in another order: still each lead's own
+    corr = _qrs_similarity_all(sv, Rows(lead, stack_row[lead] * sv.n_samples, len(ctxs)), r)
+    for j, c in enumerate(ctxs):
+        assert corr[j] == _qrs_similarity(c.views, r[lead == j])

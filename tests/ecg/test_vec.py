@@ -72,3 +72,18 @@ def test_walks_match_the_scalar_walks(a: np.ndarray, data: st.DataObject) -> Non
             got = settled_edge(a, start, step, thr, gap, stop, thr + 3, 4)
             assert got.tolist() == [_settled_edge_scalar(a, int(s), step, float(t), gap, int(e), float(t) + 3, 4)
                                     for s, t, e in zip(start, thr, stop)]
+
+
+arrays2d = st.tuples(st.integers(1, 4), st.integers(1, 60), st.integers(0, 2**31 - 1)).map(
+    lambda t: np.random.default_rng(t[2]).standard_normal((t[0], t[1])).round(t[2] % 3 + 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays2d, st.sampled_from([0.0, 1.0, 25.0, 50.0, 75.0, 90.0, 99.0, 99.9, 100.0]))
+def test_order_statistics_are_numpys(a: np.ndarray, q: float) -> None:
+    from ecg.delineation.vec import median1d, percentiles, row_median, row_percentile
+
+    assert np.array_equal(row_percentile(a, q), np.percentile(a, q, axis=1))
+    assert np.array_equal(row_median(a), np.median(a, axis=1))
+    assert median1d(a[0]) == np.median(a[0])
+    assert np.array_equal(percentiles(a[0], [1.0, q]), np.percentile(a[0], [1.0, q]))
