@@ -48,8 +48,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from ecg.context import LeadContext
+from ecg.delineation.vec import clip_index, median1d
 from ecg.filters import zero_phase
 from ecg.findings import Finding
 
@@ -296,12 +298,12 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
               wide: np.ndarray) -> BeatEvidence:
     before, after, shift = spans
     rr = np.diff(r).astype(np.float64)
-    median_rr = float(np.median(rr))
+    median_rr = median1d(rr)
     reference = np.fmax(median_rr, np.concatenate([rr, [median_rr]]))  # usual RR or the pause after
     premature = _premature(rr, reference)
     dominant = ~premature
     windows = _windows(x, r, before, after)
-    template = np.median(windows[dominant] if dominant.sum() >= 3 else windows, axis=0)
+    template = _median0(windows[dominant] if np.count_nonzero(dominant) >= 3 else windows)
     padded = _windows(x, r, before + shift, after + shift)  # one extraction, then shifted views
     corr = _best_shift_correlation(padded, template, before + after + 1)
     # a neighbour is clean when it looks like the dominant beat or like this beat (a couplet)
@@ -309,15 +311,15 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
     prev_ok = np.concatenate([[np.inf], np.fmax(corr[:-1], pair)])
     next_ok = np.concatenate([np.fmax(corr[1:], pair), [np.inf]])
     neighbours = np.fmin(prev_ok, next_ok)
-    amplitude = np.ptp(windows, axis=1).mean(axis=1) / max(float(np.ptp(template, axis=0).mean()), 1e-9)
+    amplitude = _mean(_ptp(windows, 1), 1) / max(float(_mean(_ptp(template, 0), 0)), 1e-9)
     width = _energy_width(energy, r, fs_hz)
-    width = width / max(float(np.median(width[dominant] if dominant.any() else width)), 1.0)
+    width = width / max(median1d(width[dominant] if dominant.any() else width), 1.0)
     return BeatEvidence(
         r=r, rr_in=np.concatenate([[np.inf], rr]), reference=reference, premature=premature,
         plausible=np.concatenate([[False], rr >= MIN_COUPLING_S * fs_hz]),
         pause=np.concatenate([rr, [0.0]]) / median_rr, corr=corr,
         neighbour_corr=np.where(np.isfinite(neighbours), neighbours, 1.0), amplitude=amplitude, width=width,
-        wide=wide, dominant_corr=float(np.median(corr[dominant])) if dominant.any() else 0.0, premature_share=float(premature.mean()),
+        wide=wide, dominant_corr=median1d(corr[dominant]) if dominant.any() else 0.0, premature_share=float(premature.mean()),
     )
 
 
@@ -326,14 +328,13 @@ def _adjacent_correlation(windows: np.ndarray) -> np.ndarray:
     a, b = windows[:-1], windows[1:]
     num = (a * b).sum(axis=1)
     den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0).mean(axis=1)
+    return _mean(np.where(den > 0, num / np.maximum(den, 1e-12), 0.0), 1)
 
 
 def _energy_width(energy: np.ndarray, r: np.ndarray, fs_hz: float) -> np.ndarray:
     """Per beat, how many samples within ±150 ms its QRS energy stays above 10 % of its peak."""
     half = int(0.15 * fs_hz)
-    idx = np.clip(r[:, None] + np.arange(-half, half + 1)[None, :], 0, energy.size - 1)
-    seg = energy[idx]
+    seg = energy[clip_index(r[:, None] + np.arange(-half, half + 1)[None, :], energy.size)]
     return np.count_nonzero(seg >= _WIDTH_LEVEL * seg.max(axis=1, keepdims=True), axis=1).astype(np.float64)
 
 
@@ -373,7 +374,7 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.n
     for lead in range(x.shape[1]):  # summed lead by lead, in order (same rounding as before)
         energy += squared[:, lead]
     width = max(1, int(0.04 * fs_hz))
-    energy = np.convolve(energy, np.ones(width) / width, mode="same")
+    energy = uniform_filter1d(energy, width, mode="constant")  # = np.convolve(.., box, "same"), by running sums
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
     lo = np.maximum(r_peaks - search_before, 0)
     hi = np.minimum(r_peaks + search_after + 1, x.shape[0])
@@ -390,16 +391,35 @@ def _windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarra
 
 
 def _centred(windows: np.ndarray) -> np.ndarray:
-    return windows - windows.mean(axis=1, keepdims=True)
+    return windows - _mean(windows, 1, keepdims=True)
+
+
+def _mean(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """``a.mean(axis)`` (the same sum and division) without its per-call overhead."""
+    return np.add.reduce(a, axis=axis, keepdims=keepdims) / a.shape[axis]
+
+
+def _ptp(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.ptp(a, axis)`` without its per-call overhead."""
+    return a.max(axis=axis) - a.min(axis=axis)
+
+
+def _median0(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=0)`` (the middle value, or the mean of the middle pair) by one
+    partial sort, without its per-call overhead."""
+    n = a.shape[0]
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(a, (lo, hi) if hi != lo else lo, axis=0)
+    return (part[lo] + part[hi]) / 2.0
 
 
 def _best_shift_correlation(padded: np.ndarray, template: np.ndarray, span: int) -> np.ndarray:
     """Per beat, the best over shifts of :func:`_correlation` of its ``span``-sample window
     with the template (every shift in one call)."""
     win = np.lib.stride_tricks.sliding_window_view(padded, span, axis=1)  # (beats, shifts, leads, span)
-    win = win - win.mean(axis=3, keepdims=True)
+    win = win - _mean(win, 3, keepdims=True)
     num = np.einsum("bklt,tl->bkl", win, template)
     den = np.sqrt(np.einsum("bklt,bklt->bkl", win, win) * np.einsum("tl,tl->l", template, template))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(den > 0, num / den, 0.0)
-    return corr.mean(axis=2).max(axis=1)
+    return _mean(corr, 2).max(axis=1)
