@@ -24,6 +24,7 @@ very same code. TensorFlow is never imported here: the runtime is ``ai-edge-lite
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -472,6 +473,12 @@ _LOAD_LOCK = threading.Lock()
 _CACHE: dict[str, RhythmModel] = {}
 
 
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str) -> str:
+    """The absolute path of ``path`` (resolved once: every screening asks for the model)."""
+    return str(Path(path).resolve())
+
+
 def load_model(path: str | Path | None = None) -> RhythmModel:
     """Load (once per process) and return the rhythm model.
 
@@ -485,7 +492,7 @@ def load_model(path: str | Path | None = None) -> RhythmModel:
     ModelError
         The file or sidecar is missing or unreadable, or no TFLite runtime is installed.
     """
-    key = str(Path(path or DEFAULT_MODEL_PATH).resolve())
+    key = _resolved(str(path or DEFAULT_MODEL_PATH))
     with _LOAD_LOCK:
         if key not in _CACHE:
             _CACHE[key] = RhythmModel(Path(key))

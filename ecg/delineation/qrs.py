@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import Rows, clip_index, masked_argmax, percentiles, ranges, settled_edge
+from .vec import Rows, clip_index, masked_argmax, ranges, settled_edge
 
 __all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
 
@@ -70,13 +70,9 @@ def _gentle(sv: StackedViews, rows: Rows, det: np.ndarray) -> np.ndarray:
     half = int(0.05 * sv.fs_hz)
     idx = clip_index(det[:, None] + np.arange(-half, half + 1)[None, :], n) + rows.base[:, None]
     steep = sv.flat("abs_slope_qrs")[idx].max(axis=1)
-    gentle = np.zeros(det.size, dtype=bool)
-    counts = rows.count()
-    ends = np.cumsum(counts)
-    for j in np.flatnonzero(counts >= 3):
-        s = steep[ends[j] - counts[j] : ends[j]]
-        gentle[ends[j] - counts[j] : ends[j]] = s < _MIN_BEAT_SLOPE_FRACTION * float(percentiles(s, 90)[0])
-    return gentle
+    level = rows.percentile(steep, 90)  # per lead, np.percentile(steep, 90)
+    enough = rows.count() >= 3
+    return enough[rows.lead] & (steep < _MIN_BEAT_SLOPE_FRACTION * level[rows.lead])
 
 
 def locate_many(detections: list[np.ndarray], sv: StackedViews,

@@ -87,3 +87,21 @@ def test_order_statistics_are_numpys(a: np.ndarray, q: float) -> None:
     assert np.array_equal(row_median(a), np.median(a, axis=1))
     assert median1d(a[0]) == np.median(a[0])
     assert np.array_equal(percentiles(a[0], [1.0, q]), np.percentile(a[0], [1.0, q]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=40), st.integers(0, 2**31 - 1),
+       st.sampled_from([0.0, 10.0, 50.0, 90.0, 100.0]))
+def test_per_lead_order_statistics_are_numpys(leads: list[int], seed: int, q: float) -> None:
+    from ecg.delineation.vec import Rows
+
+    lead = np.sort(np.asarray(leads))
+    values = np.random.default_rng(seed).standard_normal(lead.size).round(1)
+    rows = Rows(lead, np.zeros(lead.size, dtype=np.int64), 5)
+    got_p, got_m = rows.percentile(values, q), rows.median(values)
+    for j in range(5):
+        mine = values[lead == j]
+        if mine.size == 0:
+            assert np.isnan(got_p[j]) and np.isnan(got_m[j])
+        else:
+            assert got_p[j] == np.percentile(mine, q) and got_m[j] == np.median(mine)
