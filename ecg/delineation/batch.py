@@ -96,11 +96,12 @@ def _t_windows(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray]) -> tuple[
     return start, np.minimum(stop, n - 1), usable
 
 
-def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray]) -> None:
+def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], iso: np.ndarray) -> None:
+    """T waves of every beat into ``w`` (``iso``: each beat's isoelectric level)."""
     start, stop, usable = _t_windows(sv, rows, w)
     u = np.flatnonzero(usable)
     start, stop, base, lead = start[u], stop[u], rows.base[u], rows.lead[u]
-    search = t_search(sv, base, start, stop, isoelectric_all(sv, w["qrs_on"][u], base))
+    search = t_search(sv, base, start, stop, iso[u])
     if search is None:
         drop_odd_t(w, sv.fs_hz, rows)
         return
@@ -140,8 +141,9 @@ def drop_odd_t(w: dict[str, np.ndarray], fs: float, rows: Rows | None = None) ->
 
 
 def _p_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], qrs_amp: np.ndarray,
-           noise: np.ndarray) -> np.ndarray:
-    """P waves of every beat into ``w``; returns each beat's P amplitude (0 without one)."""
+           noise: np.ndarray, iso: np.ndarray) -> np.ndarray:
+    """P waves of every beat into ``w`` (``iso``: each beat's isoelectric level); returns
+    each beat's P amplitude (0 without one)."""
     fs = sv.fs_hz
     on = w["qrs_on"]
     t_off, qrs_off = _shift(w["t_off"], 1), _shift(w["qrs_off"], 1)
@@ -153,7 +155,7 @@ def _p_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], qrs_amp: np.n
     if tried.size == 0:
         return amps
     base = rows.base[tried]
-    p = p_waves(sv, base, start[tried], on[tried] - int(0.03 * fs), isoelectric_all(sv, on[tried], base))
+    p = p_waves(sv, base, start[tried], on[tried] - int(0.03 * fs), iso[tried])
     floor = np.maximum(_P_MIN_SNR * noise, _P_MIN_QRS_FRACTION * qrs_amp)[rows.lead[tried]]
     keep = p.found & (np.abs(p.amplitude_mv) >= floor) & (p.offset < on[tried])
     sel = tried[keep]
@@ -290,8 +292,9 @@ def delineate_many(contexts: list[LeadContext]) -> list[LeadWaves]:
     ok = np.array([counts[j] > 0 and gates[j] is None for j in range(len(contexts))])
     keep = ok[lead]
     sub, ws = rows.take(keep), {k: v[keep] for k, v in w.items()}
-    _t_all(sv, sub, ws)
-    p_amps = _p_all(sv, sub, ws, qrs_amp, noise)
+    iso = isoelectric_all(sv, ws["qrs_on"], sub.base)  # the level before each QRS: T and P both read it
+    _t_all(sv, sub, ws, iso)
+    p_amps = _p_all(sv, sub, ws, qrs_amp, noise, iso)
     why_no_p = check_p_consistency(ws, fs, sub)
     tp = tp_activity(sv, ws, p_amps, sub)  # read only where the P waves passed so far
     why_no_p = [why if why is not None else tp[j] for j, why in enumerate(why_no_p)]
