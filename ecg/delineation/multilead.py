@@ -79,14 +79,14 @@ def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -
     tol = int(_SAME_BEAT_S * fs_hz)
     usable = [lw for lw in leads if "all" not in lw.reasons and lw.n_beats > 0]
     min_p = max(2, len(usable) // 4)
-    vals = {k: np.full((r_ref.size, len(usable)), np.nan) for k in WAVE_KEYS}
-    for j, lw in enumerate(usable):  # one vectorised pass per lead
+    stacked = np.full((len(WAVE_KEYS), r_ref.size, len(usable)), np.nan)  # boundary × reference beat × lead
+    for j, lw in enumerate(usable):  # one vectorised pass per lead, all boundaries at once
         r_lead = lw.waves["r_peak"]
         k = _nearest(r_lead, r_ref)
         same = np.abs(r_lead[k] - r_ref) <= tol
-        for key in WAVE_KEYS:
-            v = lw.waves[key][k]
-            vals[key][:, j] = np.where(same & (v != MISSING), v, np.nan)
+        v = np.stack([lw.waves[key] for key in WAVE_KEYS])[:, k]
+        stacked[:, :, j] = np.where(same & (v != MISSING), v, np.nan)
+    vals = dict(zip(WAVE_KEYS, stacked))
     rules = {"qrs_on": _GLOBAL_PERCENTILE, "p_on": _GLOBAL_PERCENTILE, "qrs_off": 100.0 - _GLOBAL_PERCENTILE,
              "t_off": 100.0 - _GLOBAL_PERCENTILE, "p_peak": 50.0, "p_off": 50.0, "t_peak": 50.0}
     for key, q in rules.items():
