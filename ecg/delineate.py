@@ -33,7 +33,7 @@ from ecg.context import (
     share_views,
 )
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
-from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shape
+from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shapes
 from ecg.delineation.summary import detect_pacing, detect_pacing_many, median_interval_ms, qtc_ms
 from ecg.errors import SignalError
 from ecg.findings import (
@@ -330,10 +330,11 @@ def _shape_findings(
     sex: Sex = None,
 ) -> tuple[float | None, list[Finding]]:
     """Frontal axis and the findings drawn from QRS shapes (axis deviation, BBB)."""
-    shapes: dict[str, QrsShape | None] = {}
-    for want in ("i", "ii", "avf", "v1", "v6"):
-        j = lead_index(names, want)
-        shapes[want] = None if j is None else qrs_shape(waves[j], glob)
+    wanted = {want: lead_index(names, want) for want in ("i", "ii", "avf", "v1", "v6")}
+    present = [want for want, j in wanted.items() if j is not None]
+    measured = qrs_shapes([waves[wanted[want]] for want in present], glob)  # type: ignore[index]
+    shapes: dict[str, QrsShape | None] = {want: None for want in wanted}
+    shapes.update(zip(present, measured))
     axis = frontal_axis_deg(shapes["i"], shapes["avf"], shapes["ii"])
     if axis is None:
         reasons["axis_deg"] = "needs usable leads I and aVF (or I and II)"

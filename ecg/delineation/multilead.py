@@ -14,7 +14,7 @@ from .lead import MISSING, WAVE_KEYS, LeadWaves
 from .pt import isoelectric_all
 from .vec import masked_argmax, median1d, ranges
 
-__all__ = ["global_waves", "frontal_axis_deg", "qrs_shape", "QrsShape", "lead_index"]
+__all__ = ["global_waves", "frontal_axis_deg", "qrs_shape", "qrs_shapes", "QrsShape", "lead_index"]
 
 #: a beat of another lead is the same beat if its main deflection is this close, s
 _SAME_BEAT_S = 0.10
@@ -109,24 +109,34 @@ class QrsShape:
 
 def qrs_shape(lw: LeadWaves, glob: dict[str, np.ndarray]) -> QrsShape | None:
     """Morphology of one lead inside the global QRS boundaries, or None."""
-    if lw.views is None or "all" in lw.reasons:
-        return None
+    return qrs_shapes([lw], glob)[0]
+
+
+def qrs_shapes(leads: list[LeadWaves], glob: dict[str, np.ndarray]) -> list[QrsShape | None]:
+    """:func:`qrs_shape` of several leads of one recording in one pass (the same global
+    boundaries in every lead; lead by lead the same arithmetic)."""
+    out: list[QrsShape | None] = [None] * len(leads)
     on, off = glob["qrs_on"], glob["qrs_off"]
     ok = (on != MISSING) & (off != MISSING) & (off - on >= 3)
-    if not ok.any():
-        return None
+    use = [j for j, lw in enumerate(leads) if lw.views is not None and "all" not in lw.reasons]
+    if not ok.any() or not use:
+        return out
     on, off = on[ok], off[ok]
-    sv, row = StackedViews.of([lw.views])
-    base = np.full(on.size, int(row[0]) * sv.n_samples, dtype=np.int64)
-    iso = isoelectric_all(sv, on, base)  # the median over the 20 ms before each onset
-    idx, valid = ranges(on, off - on + 1, sv.n_samples, base=base)
+    sv, row = StackedViews.of([leads[j].views for j in use])  # type: ignore[misc]
+    nb = on.size
+    base = np.repeat(row * sv.n_samples, nb)
+    on_all, off_all = np.tile(on, len(use)), np.tile(off, len(use))
+    iso = isoelectric_all(sv, on_all, base)  # the median over the 20 ms before each onset
+    idx, valid = ranges(on_all, off_all - on_all + 1, sv.n_samples, base=base)
     seg = sv.flat("clean_mv")[idx] - iso[:, None]
     pos = np.maximum(np.where(valid, seg, -np.inf).max(axis=1), 0.0)
     neg = np.minimum(np.where(valid, seg, np.inf).min(axis=1), 0.0)
     order = (masked_argmax(seg, valid) > masked_argmax(-seg, valid)).astype(np.float64)
-    p, n = median1d(pos), median1d(neg)
-    return QrsShape(QrsMorphology(p, n, bool(np.mean(order) > 0.5)), p + n)
-
+    for g, j in enumerate(use):
+        beats = slice(g * nb, (g + 1) * nb)
+        p, n = median1d(pos[beats]), median1d(neg[beats])
+        out[j] = QrsShape(QrsMorphology(p, n, bool(np.mean(order[beats]) > 0.5)), p + n)
+    return out
 
 def frontal_axis_deg(lead_i: QrsShape | None, lead_avf: QrsShape | None, lead_ii: QrsShape | None) -> float | None:
     """Frontal QRS axis in degrees (−180, 180] from net deflections.
