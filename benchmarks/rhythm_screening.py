@@ -116,14 +116,48 @@ def cost_side_by_side(data_dir: Path, models: list[RhythmModel], n_records: int 
             for m, t in zip(models, times)}
 
 
-def oof_figures(run: Path, data_dir: Path, temperature: float) -> dict[str, object]:
-    """Rule cross-validated on a run's pooled out-of-fold predictions, with CIs, and their calibration."""
-    from training.tune_rule import _oof
+def stage_two_cpu_us(data_dir: Path, model: RhythmModel, n_records: int = 20, repeats: int = 200) -> dict[str, float]:
+    """CPU µs of the second stage per record (:meth:`ecg.model.RhythmModel.refine` on the context's
+    quality and RR features, the CNN's probabilities given), fastest of ``repeats`` per record."""
+    import time
 
-    y, probs, readable = _oof(run, data_dir, temperature)
-    code, cat, _ = cross_validate(y, probs, readable)
-    return {"n": int(y.size), "cv_rule": figures_with_ci(y, code, cat),
+    from ecg.context import LeadContext
+    from ecg.rr_features import rr_features
+    from training.data import read_cinc_mv, read_labels, split_records
+
+    cinc = Path(data_dir) / "cinc2017"
+    validation, _ = split_records(read_labels(cinc))
+    times = []
+    for name in validation[:n_records]:
+        ctx = LeadContext.of(read_cinc_mv(cinc, name), CINC_FS_HZ)
+        rr, quality = rr_features(ctx.r_peaks, CINC_FS_HZ, duration_s=ctx.duration_s), ctx.quality
+        probs = model.predict_windows(model.windows(ctx.signal_mv, CINC_FS_HZ), rr)
+        runs = []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            model.refine(probs, rr, quality)
+            runs.append((time.process_time() - t0) * 1e6)
+        times.append(min(runs))
+    return {"median_us": round(float(np.median(times)), 1), "max_us": round(float(np.max(times)), 1), "n": len(times)}
+
+
+def oof_figures(run: Path, data_dir: Path, model: RhythmModel) -> dict[str, object]:
+    """A run's pooled out-of-fold predictions answered as the shipped model answers, with CIs, and
+    their calibration: with a second stage (``stage_two`` in the sidecar), stage and rule by nested
+    cross-validation (``training.stage_two.nested_cv``); without one, the rule cross-validated
+    on the CNN's probabilities. The gate verdicts and RR features are the current context's."""
+    from training.stage_two import VARIANTS, nested_cv, oof_table
+
+    t = oof_table(run, data_dir, model)
+    y, readable = t.y, t.readable
+    if model.stage_two is not None:
+        code, cat, probs, _ = nested_cv(t, VARIANTS["stage"])
+    else:
+        probs = t.probs
+        code, cat, _ = cross_validate(y, probs, readable)
+    return {"n": int(y.size), "stage_two": model.stage_two is not None, "cv_rule": figures_with_ci(y, code, cat),
             "argmax_cinc_f1": round(float(cinc_f1(y, probs.argmax(axis=1))), 4),
+            "answers_by_label": answers_by_label(y, cat, readable),
             "reliability_p_af": reliability(y[readable], probs[readable, 1]),
             "ece_p_af": round(expected_calibration_error(probs[readable, 1], y[readable] == 1), 4)}
 
@@ -236,16 +270,23 @@ def main(argv: list[str] | None = None) -> int:
     ms = model_cpu_ms(args.data, model)
     out["model_cpu_ms_per_30s_record"] = {"median": round(float(np.median(ms)), 3), "max": round(float(np.max(ms)), 3),
                                            "n": int(ms.size), "how": "fastest of 7 runs per record, one thread"}
+    if model.stage_two is not None:
+        out["stage_two_cpu_us_per_record"] = stage_two_cpu_us(args.data, model)
+        print(f"second stage CPU per record: {out['stage_two_cpu_us_per_record']}\n")
     print(f"## Reliability of p(A) (expected calibration error {out['ece_p_af']:.3f})\n\n| p(A) bin | n | mean p(A) | observed AF |\n|---|---|---|---|")
     for r in out["reliability_p_af"]:  # type: ignore[attr-defined]
         print(f"| {r['bin']} | {r['n']} | {r['mean_p']:.3f} | {r['observed']:.3f} |")
     print(f"\nmodel CPU per 30 s record (int8, all windows; fastest of 7 runs each, {ms.size} records): "
           f"median {np.median(ms):.2f} ms, max {np.max(ms):.2f} ms")
     if args.oof is not None:
-        oof = oof_figures(args.oof, args.data, float(model.meta.get("temperature", 1.0)))
+        oof = oof_figures(args.oof, args.data, model)
         out["out_of_fold"] = oof
+        how = "stage two and rule by nested CV" if oof["stage_two"] else "rule cross-validated on them"
         print(f"\n## Out-of-fold ({oof['n']} training records, fold models of {args.oof.name}), "
-              f"rule cross-validated on them (5 parts)\n\n" + _table(oof["cv_rule"]))  # type: ignore[arg-type]
+              f"{how} (5 parts)\n\n" + _table(oof["cv_rule"]))  # type: ignore[arg-type]
+        print("\n| answer (out-of-fold) | " + " | ".join(CLASSES) + " |\n|---|" + "---|" * len(CLASSES))
+        for name, row in oof["answers_by_label"].items():  # type: ignore[attr-defined]
+            print(f"| {name} | " + " | ".join(str(row[c]) for c in CLASSES) + " |")
         print(f"\narg-max CinC F1 {oof['argmax_cinc_f1']:.3f}; expected calibration error of p(A) {oof['ece_p_af']:.3f}")
     if args.diagram is not None:
         tables = {"validation (shipped model)": out["reliability_p_af"]}

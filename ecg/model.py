@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,11 @@ from ecg.classes import CLASS_CODES, ClassTableError, check_model_metadata
 from ecg.errors import EcgError, SignalError
 from ecg.filters import zero_phase
 from ecg.preprocess import resample
+from ecg.rr_features import FEATURE_NAMES as RR_NAMES
+from ecg.stage_two import StageTwo, quality_numbers
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ecg.quality import Quality
 
 __all__ = [
     "CLASSES",
@@ -362,6 +367,9 @@ class RhythmModel:
             self.window_samples = int(meta["window_samples"])
             self.stride_samples = int(meta["stride_samples"])
             self.decision = DecisionParams.from_dict(meta["decision"])
+            self.stage_two: StageTwo | None = StageTwo.from_dict(meta["stage_two"]) if "stage_two" in meta else None
+            if self.stage_two is not None and len(self.rr_mean) != len(RR_NAMES):
+                raise ValueError(f"rr_mean has {len(self.rr_mean)} values, the stage reads {len(RR_NAMES)} RR features")
         except ClassTableError as exc:
             raise ModelError(str(exc), path=str(meta_path)) from None
         except (KeyError, TypeError, ValueError) as exc:
@@ -411,9 +419,32 @@ class RhythmModel:
         probs = np.clip(probs / max(len(windows), 1), 0.0, None)
         return probs / max(float(probs.sum()), 1e-9)
 
-    def predict(self, sig_mv: np.ndarray, fs_hz: float, rr_features: np.ndarray) -> np.ndarray:
-        """Class probabilities of one recording (see :meth:`predict_windows`)."""
-        return self.predict_windows(self.windows(sig_mv, fs_hz), rr_features)
+    def predict(self, sig_mv: np.ndarray, fs_hz: float, rr_features: np.ndarray,
+                quality: Quality | None = None) -> np.ndarray:
+        """Class probabilities of one recording: the CNN's (:meth:`predict_windows`), then,
+        when the sidecar has a ``stage_two`` section, the second stage's (:meth:`refine`).
+
+        Parameters
+        ----------
+        sig_mv, fs_hz : the recording (millivolts at its rate).
+        rr_features : np.ndarray
+            Raw features from :func:`ecg.rr_features.rr_features` of the context's R peaks.
+        quality : Quality, optional
+            The context's quality (:attr:`ecg.context.LeadContext.quality`); required when
+            the sidecar has a second stage.
+        """
+        probs = self.predict_windows(self.windows(sig_mv, fs_hz), rr_features)
+        return probs if self.stage_two is None else self.refine(probs, rr_features, quality)
+
+    def refine(self, probs: np.ndarray, rr_features: np.ndarray, quality: Quality | None) -> np.ndarray:
+        """The second stage (:mod:`ecg.stage_two`) on the CNN's probabilities of one recording
+        (returns ``probs`` unchanged when the sidecar has none)."""
+        if self.stage_two is None:
+            return probs
+        if quality is None:
+            raise ValueError(f"{self.version} has a second stage: predict() needs the context's quality")
+        rr_z = self.standardise_rr(rr_features).reshape(1, -1)
+        return self.stage_two.probabilities(probs.reshape(1, -1), rr_z, quality_numbers(quality).reshape(1, -1))[0]
 
     def macs_per_window(self) -> int:
         """Multiply-accumulates of one invoke (one window), counted from the graph's operators.

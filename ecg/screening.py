@@ -11,7 +11,9 @@ it. It runs, once per recording:
    a recording shorter than :data:`MIN_DURATION_S`, flat, lead-off, clipped, implausible
    morphology (e.g. a square wave) ... give an **unreadable** answer with the quality
    reasons — the model is not run, and there is no heart rate;
-3. the shipped TFLite model (:mod:`ecg.model`) on the waveform and RR features;
+3. the shipped TFLite model (:mod:`ecg.model`) on the waveform and RR features, then its
+   second stage (:mod:`ecg.stage_two`) on the model's probabilities, those RR features and
+   the quality numbers of step 2 (nothing recomputed);
 4. the decision rule, :func:`decide` (:func:`apply_rule` for the code and category),
    with the parameters of the sidecar's ``decision`` section
    (:class:`ecg.model.DecisionParams`); a ``~`` decision is unreadable too (quality reason
@@ -285,7 +287,7 @@ def screen(
     if not quality.readable:
         return _unreadable(quality, rhythm.version)
     hr = ctx.heart_rate_bpm
-    probs = rhythm.predict(x, fs, rr_features(peaks, fs, duration_s=x.size / fs))
+    probs = rhythm.predict(x, fs, rr_features(peaks, fs, duration_s=x.size / fs), quality)
     prob_map = {c: float(p) for c, p in zip(CLASS_CODES, probs)}
     verdict = decide(prob_map, hr, rhythm.decision)
     if verdict.category == UNREADABLE.category:

@@ -140,9 +140,9 @@ def _grids(y: np.ndarray, pa: np.ndarray, readable: np.ndarray) -> tuple[np.ndar
     neg = np.sort(pa[(y != A) & readable])
     pos = pa[(y == A) & readable]
     call = np.quantile(neg, np.linspace(0.97, 0.999, 24)) + 1e-9 if neg.size else np.array([0.5])
-    call = np.unique(np.concatenate([call, [0.5, 0.6, 0.7, 0.8]]))
+    call = np.unique(np.round(np.concatenate([call, [0.5, 0.6, 0.7, 0.8]]), 4))  # as written into rhythm.json
     band = np.quantile(pos, np.linspace(0.0, 0.25, 21)) if pos.size else np.array([])
-    band = np.unique(np.concatenate([[0.0, 0.05, 0.1, 0.15, 0.2, 0.3], band]))
+    band = np.unique(np.round(np.concatenate([[0.0, 0.05, 0.1, 0.15, 0.2, 0.3], band]), 4))
     return call, band, np.array([0.0, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75])
 
 
@@ -184,7 +184,7 @@ def _search(y: np.ndarray, p: np.ndarray, readable: np.ndarray, w: np.ndarray, s
 
 
 def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, targets: dict[str, float] = TARGETS,
-         noise_weights: Sequence[float] = ()) -> tuple[DecisionParams, dict[str, float]]:
+         noise_weights: Sequence[float] = (), noise_share_cap: float | None = None) -> tuple[DecisionParams, dict[str, float]]:
     """Parameters maximising the smallest standard-error margin over the targets (module doc).
 
     First the reference: class weights for the CinC F1 (``~`` included) and the grid (the
@@ -193,6 +193,10 @@ def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, targets: dic
     at most :func:`noise_cap` of the ``~``-labelled recordings get a rhythm answer. Ties go
     to the earlier candidate (the reference first), then to the fewest recordings left
     unclassified.
+
+    ``noise_share_cap`` (e.g. :func:`noise_cap` of another procedure's share) keeps only
+    reference rules giving a rhythm answer to at most that share of the ``~``-labelled records
+    (ignored when no rule of the grid passes it).
 
     Returns
     -------
@@ -206,7 +210,11 @@ def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, targets: dic
     se = {k: np.sqrt(targets[k] * (1 - targets[k]) / max(m, 1)) for k, m in
           (("af_se", n_af), ("af_sp", n_other), ("not_classified", n))}
     w_f1 = _tune_weights(y, p, readable)
-    best_key, best = _search(y, p, readable, w_f1, se, targets, 1.0)
+    best_key, best = (-np.inf, -np.inf), None
+    if noise_share_cap is not None:  # the guard first; unguarded only when no rule passes it
+        best_key, best = _search(y, p, readable, w_f1, se, targets, noise_share_cap)
+    if best is None:
+        best_key, best = _search(y, p, readable, w_f1, se, targets, 1.0)
     assert best is not None
     ref = rule_figures(y, *apply_gate_and_rule(p, readable, best))["noise_given_rhythm"]
     cap = noise_cap(0.0 if np.isnan(ref) else ref, int((y == NOISY).sum()))

@@ -81,7 +81,7 @@ class _FixedModel:
         self.probs = np.asarray(probs, dtype=np.float64)
         self.decision = _PARAMS
 
-    def predict(self, sig_mv: np.ndarray, fs_hz: float, rr: np.ndarray) -> np.ndarray:
+    def predict(self, sig_mv: np.ndarray, fs_hz: float, rr: np.ndarray, quality: object = None) -> np.ndarray:
         return self.probs
 
     def decide(self, probs: np.ndarray) -> int:

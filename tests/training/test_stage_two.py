@@ -1,0 +1,68 @@
+"""Tests of the second stage's fit (training.stage_two), numpy/scipy only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecg.stage_two import FEATURES, StageTwo
+from training.stage_two import choose_l2, cross_fit, fit_stage, parts_of
+
+
+def _data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the stage's width whose first columns carry the class (plus noise)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = rng.normal(0, 1, (n, len(FEATURES)))
+    x[np.arange(n), y] += 2.5
+    return x, y
+
+
+class TestFit:
+    def test_learns_a_separable_signal(self) -> None:
+        x, y = _data()
+        stage = fit_stage(x, y, 1e-3)
+        assert isinstance(stage, StageTwo)
+        z = ((x - stage.mean) / stage.std) @ stage.weights + stage.bias
+        assert np.mean(np.argmax(z, axis=1) == y) > 0.8
+
+    def test_stronger_penalty_gives_smaller_weights(self) -> None:
+        x, y = _data()
+        assert np.abs(fit_stage(x, y, 1e-1).weights).sum() < np.abs(fit_stage(x, y, 1e-4).weights).sum()
+
+    def test_section_is_valid_for_the_runtime(self) -> None:
+        x, y = _data()
+        d = fit_stage(x, y, 1e-2).to_dict()
+        assert StageTwo.from_dict(d).weights.shape == (len(FEATURES), 4)
+
+
+class TestCrossFit:
+    def test_a_part_is_answered_by_stages_that_never_saw_it(self) -> None:
+        x, y = _data(400)
+        part = parts_of(y, 4)
+        fit_on = np.ones(y.size, dtype=bool)
+        before = cross_fit(x, y, fit_on, part, 1e-2)
+        y2 = y.copy()
+        y2[part == 0] = (y2[part == 0] + 1) % 4  # change only part 0's labels
+        after = cross_fit(x, y2, fit_on, part, 1e-2)
+        assert np.allclose(before[part == 0], after[part == 0])  # part 0's answers do not use its labels
+        assert not np.allclose(before[part == 1], after[part == 1])
+
+    def test_records_left_out_of_the_fit_are_still_answered(self) -> None:
+        x, y = _data(400)
+        part = parts_of(y, 4)
+        fit_on = np.arange(y.size) % 5 != 0
+        p = cross_fit(x, y, fit_on, part, 1e-2)
+        assert np.all(np.isfinite(p)) and np.allclose(p.sum(axis=1), 1.0)
+
+    def test_parts_are_stratified(self) -> None:
+        y = np.repeat(np.arange(4), [100, 20, 40, 8])
+        part = parts_of(y, 4)
+        for c in range(4):
+            counts = np.bincount(part[y == c], minlength=4)
+            assert counts.max() - counts.min() <= 1
+
+    def test_l2_comes_from_the_grid(self) -> None:
+        x, y = _data(300)
+        from training.stage_two import L2_GRID
+
+        assert choose_l2(x, y, np.ones(y.size, dtype=bool), parts_of(y, 3)) in L2_GRID
