@@ -123,6 +123,7 @@ def _ours_twelve(rec: Record) -> None:
 STEPS: tuple[tuple[str, str, str], ...] = (
     ("ecg.beats", "detect_r_peaks", "R peaks (`ecg.beats.detect_r_peaks`)"),
     ("ecg.beats", "detector_band", "0.5–40 Hz view (`LeadContext.wide_mv`)"),
+    ("ecg.beats", "detector_bands", "0.5–40 Hz view (`LeadContext.wide_mv`)"),
     ("ecg.beats", "band_envelope", "QRS envelope (`LeadContext.qrs_envelope`)"),
     ("ecg.quality", "assess_context", "signal quality (`ecg.quality`)"),
     ("ecg.model:RhythmModel", "windows", "rhythm model input (band-pass, resample, windows)"),
