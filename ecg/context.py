@@ -256,7 +256,8 @@ def share_views(contexts: list[LeadContext]) -> None:
     todo = [c for c in contexts if "views" not in c._cache]
     if len(todo) < 2 or any(c.fs_hz != todo[0].fs_hz or c.n_samples != todo[0].n_samples for c in todo):
         return
-    for c, views in zip(todo, make_views_many(np.column_stack([c.signal_mv for c in todo]), todo[0].fs_hz)):
+    leads = np.stack([c.signal_mv for c in todo])  # one row per lead: its transpose is read without a copy
+    for c, views in zip(todo, make_views_many(leads.T, todo[0].fs_hz)):
         c.computed["views"] += 1
         c.provide("views", views)
 

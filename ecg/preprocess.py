@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from scipy import signal as _sps
@@ -121,7 +121,8 @@ def _polyphase_design(up: int, down: int) -> tuple[np.ndarray, int, int]:
     in front to centre the output, and the output samples to drop in front. Built once."""
     max_rate = max(up, down)
     half_len = 10 * max_rate
-    h = np.asarray(_sps.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)), dtype=np.float64)
+    kaiser: Any = ("kaiser", 5.0)  # resample_poly's default window (scipy's stubs type it as str only)
+    h = np.asarray(_sps.firwin(2 * half_len + 1, 1.0 / max_rate, window=kaiser), dtype=np.float64)
     h *= up
     n_pre_pad = down - half_len % down
     h = np.concatenate((np.zeros(n_pre_pad), h))

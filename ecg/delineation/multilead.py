@@ -86,7 +86,7 @@ def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -
         same = np.abs(r_lead[k] - r_ref) <= tol
         v = np.stack([lw.waves[key] for key in WAVE_KEYS])[:, k]
         stacked[:, :, j] = np.where(same & (v != MISSING), v, np.nan)
-    vals = dict(zip(WAVE_KEYS, stacked))
+    vals: dict[str, np.ndarray] = dict(zip(WAVE_KEYS, stacked))
     rules = {"qrs_on": _GLOBAL_PERCENTILE, "p_on": _GLOBAL_PERCENTILE, "qrs_off": 100.0 - _GLOBAL_PERCENTILE,
              "t_off": 100.0 - _GLOBAL_PERCENTILE, "p_peak": 50.0, "p_off": 50.0, "t_peak": 50.0}
     for key, q in rules.items():
