@@ -14,7 +14,7 @@ import numpy as np
 from ecg.delineation.vec import clip_index, median1d, row_median
 
 __all__ = ["QrsLikeRule", "DEFAULT_QRS_LIKE", "qrs_like", "shallow_neighbours", "satellite_suspects",
-           "remove_split_beats", "weak_edges", "running_median"]
+           "remove_split_beats", "weak_edges", "running_median", "repeated_waves"]
 
 _CONFLICT_S = 0.36
 _SPLIT_RR_FACTOR = 1.2
@@ -31,6 +31,9 @@ _STRONG_FRACTION = 0.3
 _TEMPLATE_MIN_BEATS = 8
 _AMPLITUDE_HALF_S = 0.06
 _RECURRENCE_MAX = 4000
+_ECHO_MAX_LAG_S = 0.5  # a T wave ends within a QT interval of its beat
+_ECHO_MIN_CORR = 0.9
+_ECHO_REFERENCES = 16
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,13 @@ class QrsLikeRule:
     min_recurrence : int
         A beat of its own shape counts only when that shape recurs in at least this many
         other beats (an ectopic focus repeats itself; artefacts do not).
+    noisy : float
+        A beat is in a noisy stretch when the median QRS envelope within ±1 s reaches this
+        fraction of the typical beat's envelope (0.1: clean ECG stays near 0.05).
+    noisy_span : float
+        In a noisy stretch, a beat that is not QRS-like and splits less than this many
+        usual RR intervals in two is removed whatever its score (elsewhere: 1.2, and only
+        weak beats).
     """
 
     min_corr: float = 0.8
@@ -57,9 +67,12 @@ class QrsLikeRule:
     min_sharpness: float = 0.2
     max_sharpness: float = 2.0
     min_recurrence: int = 8
+    noisy: float = 0.1
+    noisy_span: float = 1.5
 
     def __post_init__(self) -> None:
-        for name in ("min_corr", "min_amplitude", "min_sharpness", "max_sharpness", "min_recurrence"):
+        for name in ("min_corr", "min_amplitude", "min_sharpness", "max_sharpness", "min_recurrence", "noisy",
+                     "noisy_span"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 10.0):
                 raise ValueError(f"QrsLikeRule.{name} must be within [0, 10], got {v!r}")
@@ -113,10 +126,13 @@ def satellite_suspects(beats: np.ndarray, score: np.ndarray, fs: float) -> np.nd
 
 
 def remove_split_beats(
-    beats: np.ndarray, score: np.ndarray, qrs_like: np.ndarray
+    beats: np.ndarray, score: np.ndarray, qrs_like: np.ndarray, noisy: np.ndarray | None = None,
+    noisy_span: float = _SPLIT_RR_FACTOR,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drop weak beats that split one normal RR interval into two and do not look like a
-    QRS complex (P waves, artefacts); QRS-like ones stay whatever their timing."""
+    QRS complex (P waves, artefacts); QRS-like ones stay whatever their timing. Beats in a
+    ``noisy`` stretch that are not QRS-like are dropped whatever their score when their two
+    intervals together are under ``noisy_span`` usual RRs (noise spikes between beats)."""
     for _ in range(10):
         if beats.size < 4:
             break
@@ -138,6 +154,8 @@ def remove_split_beats(
         flag[1:-1] = ((span < _SPLIT_RR_FACTOR) & (rel < _SPLIT_SCORE_RATIO)) | (
             (span < _SPLIT_TIGHT_RR_FACTOR) & (rel < _SPLIT_TIGHT_SCORE_RATIO)
         )
+        if noisy is not None:
+            flag[1:-1] |= noisy[1:-1] & (span < noisy_span)
         flag &= ~qrs_like
         if not flag.any():
             break
@@ -148,6 +166,7 @@ def remove_split_beats(
         weaker_right[:-1] = flag[1:] & (score[1:] <= score[:-1])
         drop = flag & ~weaker_left & ~weaker_right
         beats, score, qrs_like = beats[~drop], score[~drop], qrs_like[~drop]
+        noisy = None if noisy is None else noisy[~drop]
     return beats, score, qrs_like
 
 
@@ -226,3 +245,47 @@ def running_median(x: np.ndarray, size: int) -> np.ndarray:
     step = padded.strides[0]
     windows = np.lib.stride_tricks.as_strided(padded, (x.size, size), (step, step), writeable=False)
     return np.partition(windows, half, axis=1)[:, half]
+
+
+def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float) -> np.ndarray:
+    """Beats that are the wave following their predecessor: the same waveform lies at the
+    same lag after the predecessor's neighbours that have no beat there (their own T wave).
+
+    Only a beat less than half as steep as its predecessor and within 500 ms of it (a QT
+    interval) is judged. Its ±100 ms waveform is compared (correlation ≥ 0.9, amplitude
+    within 0.5–1.5 ×) with the median waveform at the same lag after the 16 nearest other
+    beats as steep as the predecessor whose next beat comes later. A premature beat (bigeminy, couplets) differs from
+    what follows the other beats and stays; so does one in a rhythm where every beat is
+    followed that early (nothing to compare with).
+    """
+    out = np.zeros(beats.size, dtype=bool)
+    if beats.size < _TEMPLATE_MIN_BEATS:
+        return out
+    gap = np.diff(beats)
+    judged = np.flatnonzero((gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])) + 1
+    if judged.size == 0:
+        return out
+    half = max(1, int(0.1 * fs))
+    lag = gap[judged - 1]
+    following = np.concatenate((gap, [np.iinfo(np.int64).max // 4]))  # samples to the next beat
+    # references per judged beat: as steep as its predecessor, no beat within its lag (+100 ms)
+    free = (following[None, :] > (lag + half)[:, None]) & (slope[None, :] >= _PAIR_SLOPE_RATIO * slope[judged - 1][:, None])
+    free[np.arange(judged.size), judged - 1] = False
+    distance = np.where(free, np.abs(np.arange(beats.size)[None, :] - judged[:, None]), np.iinfo(np.int64).max)
+    near = np.argsort(distance, axis=1, kind="stable")[:, :_ECHO_REFERENCES]  # nearest first, earlier on ties
+    valid = np.take_along_axis(free, near, axis=1)
+    k = np.arange(-half, half + 1)
+    windows = wide[clip_index(beats[near][:, :, None] + lag[:, None, None] + k, wide.size)]
+    if valid.all():
+        expected = np.median(windows, axis=1)
+    else:
+        use = valid | ~valid.any(axis=1, keepdims=True)  # a row without references is rejected below
+        expected = np.nanmedian(np.where(use[:, :, None], windows, np.nan), axis=1)
+    seen = wide[clip_index(beats[judged][:, None] + k, wide.size)]
+    e = expected - expected.mean(axis=1, keepdims=True)
+    c = seen - seen.mean(axis=1, keepdims=True)
+    den = np.sqrt((e * e).sum(axis=1) * (c * c).sum(axis=1))
+    corr = np.where(den > 0, (e * c).sum(axis=1) / np.maximum(den, 1e-300), 0.0)
+    amp = np.ptp(seen, axis=1) / np.maximum(np.ptp(expected, axis=1), 1e-12)
+    out[judged] = (valid.sum(axis=1) >= 4) & (corr >= _ECHO_MIN_CORR) & (amp >= 0.5) & (amp <= 1.5)
+    return out

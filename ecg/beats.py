@@ -17,7 +17,12 @@ The detector works on the whole recording at once (offline, not sample by sample
    built from its taller half of beats; a beat is *QRS-like* when its slope waveform
    correlates with the template's (|r| ≥ 0.8) or when it has at least 40 % of the
    template's amplitude and 20 % of its sharpness (largest slope / amplitude): an
-   ectopic, aberrant or paced beat. Three tests then name *suspects* — of two beats
+   ectopic, aberrant or paced beat — unless it *repeats what follows the other beats*: a
+   beat less than half as steep as its predecessor, within 500 ms of it, whose waveform
+   (±100 ms) matches (r ≥ 0.9, 0.5–1.5 × the amplitude) the median waveform at the same
+   lag after the nearest beats as steep as that predecessor with no beat there — their T
+   wave (tall T waves beside small R waves; a premature beat differs from what follows
+   the other beats). Three tests then name *suspects* — of two beats
    closer than 360 ms the one less than half as steep (Pan–Tompkins' T-wave test);
    weaker waves tied to beats at a fixed lag within each 30 s (±30 ms, ≥ 4 times and
    ≥ 15 % of beats); weak beats that split one normal RR interval in two (the two
@@ -25,7 +30,11 @@ The detector works on the whole recording at once (offline, not sample by sample
    weaker of its nearest *strong* neighbours — beats of ≥ 30 % of the median score, so
    two artefacts in one interval cannot shield each other —, or < 1.05 × with < 80 %)
    — and a suspect is removed only when it is not QRS-like. A premature ventricular
-   beat at a fixed coupling interval (bigeminy) is therefore kept. One exception to the
+   beat at a fixed coupling interval (bigeminy) is therefore kept. In a *noisy stretch*
+   (median QRS envelope within ±1 s ≥ 10 % of the typical beat's: EMG, motion, baseline
+   jumps) a beat that is not QRS-like and splits less than 1.5 usual RRs in two is
+   removed whatever its score (noise spikes between beats; a premature beat with its
+   pause spans ≈ 2). One exception to the
    QRS-like override, by physiology: within 250 ms of a beat (the ventricles' absolute
    refractory period) a wave less than half as steep is that beat's own tail, whatever
    its shape. The first and last beat are dropped when neither QRS-like nor half the
@@ -34,9 +43,10 @@ The detector works on the whole recording at once (offline, not sample by sample
    of ±200 ms) of the recording's dominant QRS polarity, or to the opposite one when
    that is 1.5 × larger for this beat (inverted ECG, ectopic beats).
 
-The QRS-like rule (:class:`QrsLikeRule`) is the one tuned part: it is chosen by
-leave-one-record-out on MIT-BIH (``benchmarks/rpeaks_loro.py``); the synthetic stress
-set in ``tests/ecg/test_beats_stress.py`` checks ectopy, pacing, BBB and noise.
+The QRS-like rule and the noisy-stretch span (:class:`QrsLikeRule`) are the one tuned
+part: chosen by leave-one-record-out on MIT-BIH (``benchmarks/rpeaks_loro.py``); the
+synthetic stress set in ``tests/ecg/test_beats_stress.py`` checks ectopy, pacing, BBB,
+tall T waves and noise.
 
 Everything is vectorised numpy/scipy (per call a few dozen array operations, whatever the
 number of beats); a walk candidate by candidate resolves conflicts only at rates under
@@ -57,6 +67,7 @@ from ecg.beat_morphology import (
     QrsLikeRule,
     qrs_like,
     remove_split_beats,
+    repeated_waves,
     satellite_suspects,
     shallow_neighbours,
     weak_edges,
@@ -187,36 +198,53 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     wide = _wide(x, fs) if wide_mv is None else np.asarray(wide_mv, dtype=np.float64)
     if wide.shape != x.shape:
         raise SignalError(f"wide_mv has shape {wide.shape}, the lead {x.shape}", reason="bad_shape")
+    found = _candidates(wide, fs)
+    if found is None:
+        return np.zeros(0, dtype=np.int64)
+    cand, score, height, background = found
+    beats, beat_scores = _resolve_conflicts(cand, score, int(_CONFLICT_S * fs))
+    at = np.searchsorted(cand, beats)
+    beats = _reject_waves(wide, beats, beat_scores, height[at], background[at], fs, rule)
+    return beats if beats.size == 0 else _locate(wide, beats, fs)
+
+
+def _candidates(wide: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Steps 1–3: envelope maxima above the local level and background, with their score,
+    envelope height and background (median envelope within ±1 s); None when there are none."""
     env = _envelope(wide, fs)
     cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:
-        return np.zeros(0, dtype=np.int64)
+        return None
     height = env[cand]
     score = height * _window(wide, cand, int(_AMPLITUDE_HALF_S * fs), _ptp)
+    background = _background(env, cand, fs)
     keep = (height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)) & (
-        height >= _MIN_PROMINENCE * _background(env, cand, fs)
+        height >= _MIN_PROMINENCE * background
     )
-    cand, score, height = cand[keep], score[keep], height[keep]
-    beats, beat_scores = _resolve_conflicts(cand, score, int(_CONFLICT_S * fs))
-    looks_qrs = qrs_like(wide, beats, fs, rule)
-    slope = height[np.searchsorted(cand, beats)]
+    return cand[keep], score[keep], height[keep], background[keep]
+
+
+def _reject_waves(wide: np.ndarray, beats: np.ndarray, score: np.ndarray, slope: np.ndarray,
+                  background: np.ndarray, fs: float, rule: QrsLikeRule) -> np.ndarray:
+    """Step 5: P/T waves and noise out by morphology (with timing, never by timing alone)."""
+    if beats.size == 0:
+        return beats
+    noisy = background >= rule.noisy * median1d(slope)  # stretch's envelope against the typical beat's
+    # a wave that repeats what follows the other beats at the same lag is a T wave
+    looks_qrs = qrs_like(wide, beats, fs, rule) & ~repeated_waves(wide, beats, slope, fs)
     # inside the ventricles' refractory period, a wave less than half as steep as its beat is
     # that beat's own tail or T wave, whatever its shape
     echo = shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S)
-    keep_beat = (~shallow_neighbours(beats, slope, fs) | looks_qrs) & ~echo
-    beats, beat_scores, looks_qrs = beats[keep_beat], beat_scores[keep_beat], looks_qrs[keep_beat]
+    keep = (~shallow_neighbours(beats, slope, fs) | looks_qrs) & ~echo
+    beats, score, looks_qrs, noisy = beats[keep], score[keep], looks_qrs[keep], noisy[keep]
     suspect = np.zeros(beats.size, dtype=bool)
     chunk = int(_SATELLITE_CHUNK_S * fs)
     for start in range(0, int(beats[-1]) + 1 if beats.size else 0, chunk):
         lo, hi = np.searchsorted(beats, [start, start + chunk])
-        suspect[lo:hi] = satellite_suspects(beats[lo:hi], beat_scores[lo:hi], fs)
-    keep_beat = ~suspect | looks_qrs
-    beats, beat_scores, looks_qrs = beats[keep_beat], beat_scores[keep_beat], looks_qrs[keep_beat]
-    beats, beat_scores, looks_qrs = remove_split_beats(beats, beat_scores, looks_qrs)
-    beats = beats[~weak_edges(beat_scores, looks_qrs)]
-    if beats.size == 0:
-        return beats
-    return _locate(wide, beats, fs)
+        suspect[lo:hi] = satellite_suspects(beats[lo:hi], score[lo:hi], fs)
+    keep = ~suspect | looks_qrs
+    beats, score, looks_qrs = remove_split_beats(beats[keep], score[keep], looks_qrs[keep], noisy[keep], rule.noisy_span)
+    return beats[~weak_edges(score, looks_qrs)]
 
 
 def _envelope(wide: np.ndarray, fs: float) -> np.ndarray:
