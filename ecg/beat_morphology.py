@@ -66,7 +66,7 @@ class QrsLikeRule:
     min_amplitude: float = 0.4
     min_sharpness: float = 0.2
     max_sharpness: float = 2.0
-    min_recurrence: int = 8
+    min_recurrence: int = 2
     noisy: float = 0.1
     noisy_span: float = 1.5
 
@@ -193,7 +193,8 @@ def weak_edges(score: np.ndarray, qrs_like: np.ndarray) -> np.ndarray:
     return drop
 
 
-def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule) -> np.ndarray:
+def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
+             noisy: np.ndarray | None = None) -> np.ndarray:
     """Beats whose morphology is that of a QRS complex of this recording.
 
     Against the record's QRS template (its taller half of beats): a beat is QRS-like when
@@ -201,8 +202,9 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule) 
     conducted beat, whatever its size), or when its peak-to-peak amplitude reaches 40 %
     of the template's, its sharpness (largest slope / amplitude) 20–200 % of it, and its
     shape recurs in at least ``min_recurrence`` other such beats (an ectopic or paced focus
-    with its own shape; random artefacts do not repeat). A P wave is too small and a T
-    wave too smooth for either.
+    with its own shape; random artefacts do not repeat) — for a beat in a ``noisy``
+    stretch, other such beats outside noisy stretches (noise spikes resemble each other).
+    A P wave is too small and a T wave too smooth for either.
     """
     if beats.size < _TEMPLATE_MIN_BEATS:
         return np.ones(beats.size, dtype=bool)
@@ -220,19 +222,24 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule) 
     sharp_enough = (sharp_ratio >= rule.min_sharpness) & (sharp_ratio <= rule.max_sharpness)
     normal = np.abs(corr) >= rule.min_corr
     ectopic = sized & sharp_enough & ~normal
-    ectopic[ectopic] = _recurring(slope[ectopic], rule.min_corr, rule.min_recurrence)
+    ectopic[ectopic] = _recurring(slope[ectopic], rule.min_corr, rule.min_recurrence,
+                                  None if noisy is None else noisy[ectopic])
     return normal | ectopic
 
 
-def _recurring(slopes: np.ndarray, min_corr: float, min_others: int) -> np.ndarray:
+def _recurring(slopes: np.ndarray, min_corr: float, min_others: int, noisy: np.ndarray | None = None) -> np.ndarray:
     """Which of these waveforms match at least ``min_others`` others (|r| ≥ ``min_corr``):
-    an ectopic focus repeats its shape, random artefacts do not."""
+    an ectopic focus repeats its shape, random artefacts do not. A waveform in a ``noisy``
+    stretch counts only matches outside noisy stretches (noise resembles noise)."""
     if slopes.shape[0] == 0:
         return np.zeros(0, dtype=bool)
     if slopes.shape[0] > _RECURRENCE_MAX:  # so many wide beats: a rhythm of its own
         return np.ones(slopes.shape[0], dtype=bool)
     unit = slopes / np.maximum(np.linalg.norm(slopes, axis=1, keepdims=True), 1e-12)
-    matches = np.count_nonzero(np.abs(unit @ unit.T) >= min_corr, axis=1) - 1
+    alike = np.abs(unit @ unit.T) >= min_corr
+    matches = np.count_nonzero(alike, axis=1) - 1
+    if noisy is not None and noisy.any():
+        matches[noisy] = np.count_nonzero(alike[noisy][:, ~noisy], axis=1)
     return matches >= min_others
 
 
@@ -247,14 +254,16 @@ def running_median(x: np.ndarray, size: int) -> np.ndarray:
     return np.partition(windows, half, axis=1)[:, half]
 
 
-def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float) -> np.ndarray:
+def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float,
+                   among: np.ndarray | None = None) -> np.ndarray:
     """Beats that are the wave following their predecessor: the same waveform lies at the
     same lag after the predecessor's neighbours that have no beat there (their own T wave).
 
     Only a beat less than half as steep as its predecessor and within 500 ms of it (a QT
     interval) is judged. Its ±100 ms waveform is compared (correlation ≥ 0.9, amplitude
     within 0.5–1.5 ×) with the median waveform at the same lag after the 16 nearest other
-    beats as steep as the predecessor whose next beat comes later. A premature beat (bigeminy, couplets) differs from
+    beats as steep as the predecessor whose next beat comes later. With ``among``, only
+    those beats are judged. A premature beat (bigeminy, couplets) differs from
     what follows the other beats and stays; so does one in a rhythm where every beat is
     followed that early (nothing to compare with).
     """
@@ -262,7 +271,8 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     if beats.size < _TEMPLATE_MIN_BEATS:
         return out
     gap = np.diff(beats)
-    judged = np.flatnonzero((gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])) + 1
+    close = (gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
+    judged = np.flatnonzero(close if among is None else close & among[1:]) + 1
     if judged.size == 0:
         return out
     half = max(1, int(0.1 * fs))

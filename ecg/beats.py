@@ -17,7 +17,8 @@ The detector works on the whole recording at once (offline, not sample by sample
    built from its taller half of beats; a beat is *QRS-like* when its slope waveform
    correlates with the template's (|r| ≥ 0.8) or when it has at least 40 % of the
    template's amplitude and 20 % of its sharpness (largest slope / amplitude): an
-   ectopic, aberrant or paced beat — unless it *repeats what follows the other beats*: a
+   ectopic, aberrant or paced beat, whose shape recurs (in beats outside noisy stretches,
+   for a beat in one) — unless it *repeats what follows the other beats*: a
    beat less than half as steep as its predecessor, within 500 ms of it, whose waveform
    (±100 ms) matches (r ≥ 0.9, 0.5–1.5 × the amplitude) the median waveform at the same
    lag after the nearest beats as steep as that predecessor with no beat there — their T
@@ -231,7 +232,8 @@ def _reject_waves(wide: np.ndarray, beats: np.ndarray, score: np.ndarray, slope:
         return beats
     noisy = background >= rule.noisy * median1d(slope)  # stretch's envelope against the typical beat's
     # a wave that repeats what follows the other beats at the same lag is a T wave
-    looks_qrs = qrs_like(wide, beats, fs, rule) & ~repeated_waves(wide, beats, slope, fs)
+    looks_qrs = qrs_like(wide, beats, fs, rule, noisy)
+    looks_qrs &= ~repeated_waves(wide, beats, slope, fs, among=looks_qrs)
     # inside the ventricles' refractory period, a wave less than half as steep as its beat is
     # that beat's own tail or T wave, whatever its shape
     echo = shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S)
