@@ -66,3 +66,29 @@ class TestCrossFit:
         from training.stage_two import L2_GRID
 
         assert choose_l2(x, y, np.ones(y.size, dtype=bool), parts_of(y, 3)) in L2_GRID
+
+
+class TestShip:
+    def test_written_sidecar_loads_and_screens(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        import json
+        import shutil
+
+        from ecg.model import DEFAULT_MODEL_PATH, RhythmModel
+        from training.stage_two import OofTable, ship
+
+        rng = np.random.default_rng(5)
+        n = 500
+        y = rng.choice(4, n, p=[0.6, 0.15, 0.2, 0.05])
+        probs = rng.dirichlet(np.ones(4), n) * 0.5 + 0.5 * np.eye(4)[y]
+        t = OofTable(np.array([f"r{i}" for i in range(n)]), y, probs, np.tile(probs[:, [3, 1, 1]], 1),
+                     rng.random(n) > 0.02, rng.normal(0, 1, (n, 14)), np.abs(rng.normal(1, 0.3, (n, 5))),
+                     np.zeros((n, 2)))
+        shutil.copy(DEFAULT_MODEL_PATH, tmp_path / "m.tflite")
+        meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+        (tmp_path / "m.json").write_text(json.dumps(meta))
+        ship(t, tmp_path / "m.tflite", (np.argmax(probs, axis=1), np.argmax(probs, axis=1)))
+        model = RhythmModel(tmp_path / "m.tflite")
+        assert model.stage_two is not None
+        written = json.loads((tmp_path / "m.json").read_text())
+        assert written["stage_two"]["l2"] in (1e-4, 1e-3, 1e-2, 1e-1)
+        assert "nested_cross_validated_out_of_fold" in written["decision"]
