@@ -186,9 +186,9 @@ def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | No
         return None
     beats = wide[inner[:, None] + np.arange(-half, half + 1)[None, :]]
     beats = beats - beats.mean(axis=1, keepdims=True)
-    template = np.median(beats, axis=0)
+    template = row_median(beats.T)  # np.median(beats, axis=0)
     num = beats @ template
-    den = np.linalg.norm(beats, axis=1) * np.linalg.norm(template)
+    den = np.sqrt((beats * beats).sum(axis=1)) * np.sqrt(template.dot(template))  # np.linalg.norm's arithmetic
     corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
     return median1d(corr)
 
@@ -214,7 +214,7 @@ def _slope_balance(x: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
     for group in (net >= 0, net < 0):
         if np.count_nonzero(group) < 3:
             continue
-        template = np.convolve(np.median(beats[group], axis=0), np.ones(width) / width, mode="valid")
+        template = np.convolve(row_median(beats[group].T), np.ones(width) / width, mode="valid")  # median beat
         slopes = np.diff(template)
         rise, fall = float(slopes.max()), float(-slopes.min())
         balance = min(rise, fall) / max(rise, fall) if max(rise, fall) > 0 else 0.0
