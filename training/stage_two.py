@@ -11,7 +11,7 @@ Data: the pooled out-of-fold predictions of a run's three fold models (5,799 tra
 records; window logits calibrated with the shipped temperature and averaged per record, as
 the exported graph and :mod:`ecg.model` do), with each record's context numbers from
 :mod:`training.stage_two_data` (quality gate verdict and numbers, RR features of the current
-R-peak detector). The validation split is never read here.
+R-peak detector). No validation-split record is used.
 
 The stage (:class:`ecg.stage_two.StageTwo`) is a multinomial logistic regression with an L2
 penalty chosen by inner cross-validated log-loss. Nested CV (:func:`nested_cv`), the parts
@@ -19,8 +19,12 @@ those of :func:`training.rule.cross_validate` (stratified, seed 16): for each ou
 the stage is cross-fitted on the other parts (inner 4 parts) to give them honest stacked
 probabilities, the rule (:func:`training.rule.tune`) is tuned on those, the stage is refitted
 on all other parts, and stage + rule answer the outer part. So every figure comes from
-records neither the stage nor the rule saw. The shipped stage is fitted on all out-of-fold
-records; the shipped rule is tuned on their cross-fitted stacked probabilities.
+records neither the stage nor the rule saw. The rule's guard (:func:`cnn_noise_cap`) keeps
+the share of ``~``-labelled records given a rhythm answer within the CNN-alone rule's share
+plus one standard error. :data:`VARIANTS` lists the other ways tried. Writing the sidecar
+(without ``--dry-run``) fits the ``stage`` variant on all out-of-fold records and tunes the
+rule on their cross-fitted stacked probabilities. On ``s1`` no variant met the adoption
+criterion (model card, "Second stage"), so the shipped sidecar has no stage.
 """
 
 from __future__ import annotations
