@@ -22,8 +22,7 @@ attribute           what (computed by)
 ==================  ===========================================================
 
 The delineator is pluggable: any callable ``(LeadContext) -> LeadWaves``
-(:data:`Delineator`); the default is the rule-based
-:func:`ecg.delineation.lead.delineate_context`.
+(:data:`Delineator`); the default is :func:`ecg.delineation.learned.default_delineator`'s.
 
 ``computed`` counts how often each step ran (tests use it to prove "once").
 
@@ -76,7 +75,8 @@ class LeadContext:
     lead : str or None
         Lead name, when known.
     delineator : Delineator or None
-        Delineator used for :attr:`lead_waves` (None: the rule-based default).
+        Delineator used for :attr:`lead_waves` (None: the default,
+        :func:`ecg.delineation.learned.default_delineator`).
     computed : collections.Counter
         How many times each step ran.
     """
@@ -189,9 +189,9 @@ class LeadContext:
     @property
     def lead_waves(self) -> LeadWaves:
         """Per-beat P/QRS/T boundaries from this context's delineator."""
-        from ecg.delineation.lead import delineate_context
+        from ecg.delineation.learned import default_delineator
 
-        run = self.delineator or delineate_context
+        run = self.delineator or default_delineator()
         return self._once("lead_waves", lambda: run(self))
 
 
@@ -263,18 +263,27 @@ def share_views(contexts: list[LeadContext]) -> None:
 
 
 def share_lead_waves(contexts: list[LeadContext]) -> None:
-    """Delineate, in one pass over all leads, every context of one recording that uses the
-    rule delineator and lacks its boundaries (:func:`ecg.delineation.batch.delineate_many`:
-    each lead gets what it would get alone); views are shared first (:func:`share_views`)."""
-    from ecg.delineation.batch import delineate_many
+    """Delineate, in one pass over all leads, every context of one recording that lacks its
+    boundaries and whose delineator has an all-leads form
+    (:func:`ecg.delineation.learned.many_of`: the rule and the learned delineator; each lead
+    gets what it would get alone); views are shared first (:func:`share_views`)."""
+    from ecg.delineation.learned import many_of
 
-    todo = [c for c in contexts if c.delineator is None and "lead_waves" not in c._cache]
+    todo = [c for c in contexts if "lead_waves" not in c._cache]
     if len(todo) < 2 or any(c.fs_hz != todo[0].fs_hz or c.n_samples != todo[0].n_samples for c in todo):
         return
-    share_views(todo)
-    for c, waves in zip(todo, delineate_many(todo)):
-        c.computed["lead_waves"] += 1
-        c.provide("lead_waves", waves)
+    groups: dict[Any, list[LeadContext]] = {}
+    for c in todo:
+        many = many_of(c.delineator)
+        if many is not None:
+            groups.setdefault(many, []).append(c)
+    for many, group in groups.items():
+        if len(group) < 2:
+            continue
+        share_views(group)
+        for c, waves in zip(group, many(group)):
+            c.computed["lead_waves"] += 1
+            c.provide("lead_waves", waves)
 
 
 #: leads whose R peaks may serve every lead of a recording (the rhythm strips, in order)

@@ -34,10 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--all-leads", action="store_true",
                         help="measure all leads together (global 12-lead boundaries, axis, bundle branch blocks)")
     parser.add_argument("--sex", choices=("M", "F"), help="selects the long-QTc limit (Fridericia: 450 ms men, 460 ms women; not given: 460 ms)")
-    parser.add_argument("--delineator", choices=("rules", "learned"), default="rules",
-                        help="P/QRS/T boundaries from the rule delineator (default) or the learned wave segmenter "
-                        "checked by the rules (closer to cardiologists' boundaries on LUDB, about 2.5x the CPU; "
-                        "see docs/measurements.md)")
+    parser.add_argument("--delineator", choices=("rules", "learned"), default=None,
+                        help="P/QRS/T boundaries from the learned wave segmenter or the rule delineator (default: "
+                        "the one the phone and the cloud use; --json names it; see docs/measurements.md)")
     add_input_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per record (JSON Lines)")
     parser.set_defaults(func=run_measure)
@@ -50,18 +49,18 @@ def measure_path(path: str, args: argparse.Namespace) -> dict[str, Any]:
     rec = read_input(path, args)
     lead, all_leads, sex = args.lead, args.all_leads, args.sex
     sex_arg = "M" if sex == "M" else "F" if sex == "F" else None
-    delineator = None
-    if args.delineator == "learned":
-        from ecg.delineation.learned import delineate_learned
+    from ecg.delineation.learned import LEARNED_IS_DEFAULT, delineate_learned
+    from ecg.delineation.lead import delineate_context
 
-        delineator = delineate_learned
+    name = args.delineator or ("learned" if LEARNED_IS_DEFAULT else "rules")
+    delineator = delineate_learned if name == "learned" else delineate_context
     if all_leads:
         out = measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, sex=sex_arg, delineator=delineator).to_dict()
     else:
         j = rec.lead_index(lead)
         out = measure(rec.signals_mv[:, j], rec.fs_hz, lead=rec.lead_names[j], sex=sex_arg,
                       delineator=delineator).to_dict()
-    return {"record": rec.name, "delineator": args.delineator, **out}
+    return {"record": rec.name, "delineator": name, **out}
 
 
 def _fmt(v: float | None, unit: str) -> str:

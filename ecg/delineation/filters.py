@@ -17,7 +17,8 @@ from scipy.ndimage import correlate1d, gaussian_filter1d
 
 from ecg.filters import zero_phase
 
-__all__ = ["LeadViews", "StackedViews", "make_views", "make_views_many", "stack_views", "HIGHPASS_HZ", "LOWPASS_HZ"]
+__all__ = ["LeadViews", "StackedViews", "make_views", "make_views_many", "stack_views", "band_limit", "HIGHPASS_HZ",
+           "LOWPASS_HZ"]
 
 #: baseline-wander corner of the zero-phase high-pass filter
 HIGHPASS_HZ = 0.5
@@ -129,7 +130,9 @@ class StackedViews:
         return cls(**arrays, fs_hz=views[0].fs_hz), np.arange(len(views), dtype=np.int64)
 
 
-def _band_limit(x_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+def band_limit(x_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The ``clean_mv`` view: 0.5–40 Hz zero phase along the last axis (also the learned
+    segmenter's input band, :mod:`ecg.delineation.segmenter_input`)."""
     y = zero_phase(x_mv, 2, HIGHPASS_HZ, "highpass", fs_hz, axis=-1)
     if fs_hz > 2.2 * LOWPASS_HZ:
         y = zero_phase(y, 4, LOWPASS_HZ, "lowpass", fs_hz, axis=-1)
@@ -168,7 +171,7 @@ def _gauss_weights(sigma: float, order: int) -> np.ndarray:
 def stack_views(x_mv: np.ndarray, fs_hz: float) -> StackedViews:
     """The views of every column of ``(n_samples, n_leads)``: each filter runs once over
     all leads, along the contiguous time axis (the same arithmetic per lead)."""
-    clean = _band_limit(np.ascontiguousarray(np.asarray(x_mv, dtype=np.float64).T), fs_hz)
+    clean = band_limit(np.ascontiguousarray(np.asarray(x_mv, dtype=np.float64).T), fs_hz)
 
     def gauss(sigma_s: float, order: int) -> np.ndarray:
         # gaussian_filter1d(clean, sigma, axis=-1, order=order) with its weights cached

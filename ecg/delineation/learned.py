@@ -1,81 +1,234 @@
-"""The learned delineator: the segmenter's boundaries inside the rule delineator's checks.
+"""The learned delineator: the segmenter's boundaries on the rule delineator's beats and gates.
 
-For one lead (:class:`ecg.context.LeadContext`):
+For the leads of one recording (:class:`ecg.context.LeadContext`, same rate and length),
+all at once:
 
-1. the rule delineator (:func:`ecg.delineation.lead.delineate_context`) runs first — it
-   places each beat on its R wave and decides whether the lead can be measured at all
-   (QRS amplitude, noise, beats alike); an unmeasurable lead stays null with its reason;
-2. the segmenter (:mod:`ecg.delineation.segmenter`) labels every sample P / QRS / T, and
-   each beat takes its QRS, the T after it and the P before it; a boundary comes from the
-   source that :data:`SOURCE` names — QRS and P boundaries are the mean of the segmenter's
-   and the rule delineator's, the T end is the segmenter's (chosen on cross-validated LUDB
-   figures, see ``docs/performance.md``); a beat whose P wave only the rules found keeps
-   it; P and T peaks are the samples farthest from the line joining the wave's onset and
-   offset;
-3. the rule delineator's consistency checks run on the result: T waves far from the
-   record's median QT are dropped, and P waves are kept only when most beats have one at
-   a steady distance from the QRS with a quiet T–P stretch (otherwise none, with the
-   reason: e.g. atrial fibrillation); when only the rule delineator's P waves pass these
-   checks, they are kept.
+1. each lead's beats are placed on its own R wave exactly as the rule delineator places
+   them (:func:`ecg.delineation.qrs.locate_many` on the shared filtered views);
+2. the segmenter (:mod:`ecg.delineation.segmenter`) labels every sample of every lead
+   P / QRS / T in one invoke, from the leads' ``clean_mv`` views; each beat takes its QRS,
+   the T after it and the P before it, each with a confidence
+   (:func:`~ecg.delineation.segmenter.beat_boundaries_many`);
+3. the rule delineator's QRS search runs (the only rule boundary search): its QRS
+   amplitudes and noise feed the rule delineator's lead gates, which decide whether a lead
+   can be measured at all (QRS amplitude, noise, beats alike; an unmeasurable lead stays
+   null with its reason), and the QRS offset is the mean of its and the segmenter's
+   (:data:`QRS_SOURCE`: that measurably helps);
+4. the network decides which waves are there: a T wave counts when its mean T
+   probability reaches :data:`T_MIN_SCORE` (then T ends far from the lead's median QT
+   are dropped), a P wave when its largest P probability reaches :data:`P_MIN_SCORE`;
+   a lead reports P waves only when the network found one before most beats
+   (:data:`P_CHECK`; otherwise none, with the reason: e.g. atrial fibrillation).
 
-Without the segmenter model (or without a TFLite runtime) the rule delineator's answer
-is returned unchanged.
+The constants were chosen on the held-out records of cross-validation folds 0–1 and
+confirmed on folds 2–4 (``docs/performance.md``). Without the segmenter model (or without
+a TFLite runtime) the rule delineator's answer is returned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecg.model import ModelError
 
-from .lead import MISSING, LeadWaves, _check_p_consistency, _drop_odd_t, _tp_activity, delineate_context
-from .segmenter import WaveSegmenter, beat_boundaries, load_segmenter
+from .batch import (
+    _NO_P,
+    _gate,
+    _noise_mv,
+    _qrs_all,
+    _qrs_similarity_all,
+    check_p_consistency,
+    delineate_many,
+    drop_odd_t,
+    tp_activity,
+)
+from .filters import LeadViews, StackedViews
+from .lead import _P_MIN_BEAT_FRACTION, MISSING, LeadWaves, _empty, delineate_context
+from .qrs import locate_many
+from .segmenter import WaveSegmenter, beat_boundaries_many, load_segmenter
+from .vec import Rows, masked_argmax, ranges
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
 
-__all__ = ["delineate_learned", "SOURCE", "P_FILL_FROM_RULE", "P_FALLBACK_TO_RULE"]
+__all__ = ["delineate_learned", "delineate_learned_many", "default_delineator", "many_of", "LEARNED_IS_DEFAULT",
+           "P_MIN_SCORE", "T_MIN_SCORE", "P_TP_CHECK",
+           "P_CHECK", "QRS_SOURCE"]
 
-#: which delineator sets each boundary: "learned", "rule", or "mean" (the average of the
-#: two where both found it, else the one that did). Chosen on the held-out records of CV
-#: folds 0 and 1 and confirmed on the folds not looked at (``docs/performance.md``): the
-#: two delineators' QRS and P errors are partly independent, so their mean is tighter
-#: than either (lead I QRS onset SD 9.2 ms against 11.1 learned and 13.0 rules).
-SOURCE = {
-    "p_on": "mean", "p_off": "mean",
-    "qrs_on": "mean", "qrs_off": "mean",
-    "t_off": "learned",
-}
-#: beats where the segmenter found no P wave but the rule delineator did keep the rule's
-P_FILL_FROM_RULE = True
-#: when the learned P waves fail the record's P checks (steady PR, quiet T–P) but the rule
-#: delineator's passed them, the rule delineator's P waves are kept
-P_FALLBACK_TO_RULE = True
+#: the delineator every caller gets unless it names one (``ecg.context.LeadContext``):
+#: phone, cloud and ``cardio measure`` alike
+LEARNED_IS_DEFAULT = False
+
+#: a P wave counts when its largest P probability reaches this (chosen on CV folds 0–1)
+P_MIN_SCORE = 0.5
+#: where each QRS boundary comes from: "learned" (the segmenter), "rule" (the rule
+#: delineator's QRS search) or "mean" (their average where both exist)
+QRS_SOURCE = {"qrs_on": "learned", "qrs_off": "mean"}
+#: a T wave counts when its mean T probability reaches this (chosen on CV folds 0–1)
+T_MIN_SCORE = 0.83
+#: which lead-level P check runs: "most_beats" (P waves before most beats, else none),
+#: "steady" (the rule delineator's: also a steady P–QRS distance, off-distance P waves
+#: dropped) or "none" (chosen on CV folds 0–1: "none" let a fibrillation record through)
+P_CHECK = "most_beats"
+#: apply the rule delineator's T–P activity check (flutter/fibrillation waves as large as P)
+P_TP_CHECK = False
+_WAVES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
 
 
-def _combine(rule: np.ndarray, learned: np.ndarray, source: str) -> np.ndarray:
-    if source == "rule":
-        return rule.copy()
-    if source == "learned":
-        return learned.copy()
-    both = (rule != MISSING) & (learned != MISSING)
-    out = np.where(learned != MISSING, learned, rule)
-    out[both] = np.round((rule[both] + learned[both]) / 2.0).astype(out.dtype)
+def _peaks(x: np.ndarray, on: np.ndarray, off: np.ndarray, n: int, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per wave: the sample farthest from the line joining its onset and offset, and that
+    distance (mV); ``MISSING``/0 where the wave is absent."""
+    peak = np.full(on.size, MISSING, dtype=np.int64)
+    amp = np.zeros(on.size)
+    sel = np.flatnonzero((on >= 0) & (off > on))
+    if sel.size == 0:
+        return peak, amp
+    a, b, bb = on[sel], off[sel], base[sel]
+    idx, valid = ranges(a, b - a + 1, n, base=bb)
+    seg = x[idx]
+    first, last = x[bb + a], x[bb + b]
+    k = np.arange(idx.shape[1])[None, :]
+    line = first[:, None] + (last - first)[:, None] * k / np.maximum(b - a, 1)[:, None]
+    dev = np.abs(seg - line)
+    j = masked_argmax(dev, valid)
+    peak[sel], amp[sel] = a + j, dev[np.arange(sel.size), j]
+    return peak, amp
+
+
+def _learned_waves(seg: WaveSegmenter, sv: StackedViews, stack_row: np.ndarray,
+                   located: list[tuple[np.ndarray, float]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every beat's segmenter boundaries (``WAVE_KEYS`` + ``t_on``) and its P and T
+    confidences ``(beats, 2)``, lead after lead."""
+    fs, n = sv.fs_hz, sv.n_samples
+    probs = seg.probabilities_many(sv.clean_mv[stack_row], fs)
+    b = beat_boundaries_many(probs, [peaks for peaks, _ in located], fs, n)
+    w = _empty(b["p_score"].size)
+    w["r_peak"][:] = np.concatenate([p for p, _ in located]) if located else np.zeros(0, dtype=np.int64)
+    for key in (*_WAVES, "t_on"):
+        w[key] = b[key]
+    return w, np.stack([b["p_score"], b["t_score"]], axis=1)
+
+
+def delineate_learned_many(contexts: list[LeadContext], segmenter: WaveSegmenter | None = None) -> list[LeadWaves]:
+    """The learned delineator on the leads of one recording (same rate and length).
+
+    Parameters
+    ----------
+    contexts : list of LeadContext
+        The leads (their beat marks and filtered views are reused).
+    segmenter : WaveSegmenter, optional
+        The model to run (default: the shipped one).
+
+    Returns
+    -------
+    list of LeadWaves
+        One per context, as from the rule delineator; the rule delineator's own answer
+        when no segmenter can be loaded.
+    """
+    try:
+        seg = segmenter or load_segmenter()
+    except ModelError:
+        return delineate_many(contexts)
+    views = [c.views for c in contexts]
+    sv, stack_row = StackedViews.of(views)
+    fs, n = sv.fs_hz, sv.n_samples
+    located = locate_many([c.beat_marks for c in contexts], sv, stack_row)
+    counts = np.array([p.size for p, _ in located], dtype=np.int64)
+    lead = np.repeat(np.arange(len(contexts), dtype=np.int64), counts)
+    rows = Rows(lead, stack_row[lead] * n, len(contexts))
+    w, scores = _learned_waves(seg, sv, stack_row, located)
+    r = w["r_peak"]
+    rule = {k: np.full(r.size, MISSING, dtype=np.int64) for k in ("qrs_on", "r_peak", "qrs_off")}
+    qrs_amp = rows.median(_qrs_all(sv, rows, r, rule))  # the rule delineator's QRS search and gates
+    noise = _noise_mv(sv, rows, stack_row, rule["qrs_on"], rule["qrs_off"])
+    corr = _qrs_similarity_all(sv, rows, r)
+    _combine_qrs(w, rule)
+    gates = [None if counts[j] == 0 else _gate(float(qrs_amp[j]), float(noise[j]), float(corr[j]))
+             for j in range(len(contexts))]
+    ok = np.array([counts[j] > 0 and gates[j] is None for j in range(len(contexts))], dtype=bool)
+    keep = ok[lead]
+    sub, ws, score = rows.take(keep), {k: v[keep] for k, v in w.items()}, scores[keep]
+    why_no_p = _judge_waves(sv, sub, ws, score)
+    return _lead_waves(located, views, ws, why_no_p, gates, qrs_amp, noise, fs)
+
+
+def _lead_waves(located: list[tuple[np.ndarray, float]], views: list[LeadViews], ws: dict[str, np.ndarray],
+                why_no_p: list[str | None], gates: list[str | None], qrs_amp: np.ndarray, noise: np.ndarray,
+                fs: float) -> list[LeadWaves]:
+    """One :class:`LeadWaves` per lead from the measured leads' rows ``ws`` (in lead order)."""
+    out: list[LeadWaves] = []
+    offset = 0
+    for j, (peaks, polarity) in enumerate(located):
+        if peaks.size == 0:
+            out.append(LeadWaves(_empty(0), fs, polarity, 0.0, float("inf"), {"all": "no QRS complex detected"},
+                                 views[j]))
+            continue
+        if gates[j] is not None:
+            out.append(LeadWaves(_empty(peaks.size), fs, polarity, float(qrs_amp[j]), float(noise[j]),
+                                 {"all": str(gates[j])}, views[j]))
+            continue
+        span = slice(offset, offset + peaks.size)
+        offset += peaks.size
+        waves = {k: v[span] for k, v in ws.items() if k != "t_on"}
+        reasons: dict[str, str] = {}
+        if why_no_p[j] is not None:
+            for k in ("p_on", "p_peak", "p_off"):
+                waves[k][:] = MISSING
+            reasons["p"] = str(why_no_p[j])
+        out.append(LeadWaves(waves, fs, polarity, float(qrs_amp[j]), float(noise[j]), reasons, views[j]))
     return out
 
 
-def _peaks(x: np.ndarray, on: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per wave: the sample farthest from the onset–offset line, and that distance (mV)."""
-    peak = np.full(on.size, MISSING, dtype=np.int64)
-    amp = np.zeros(on.size)
-    for i in np.flatnonzero((on >= 0) & (off > on)):
-        seg = x[on[i] : off[i] + 1]
-        dev = np.abs(seg - np.linspace(seg[0], seg[-1], seg.size))
-        j = int(np.argmax(dev))
-        peak[i], amp[i] = on[i] + j, float(dev[j])
-    return peak, amp
+def _combine_qrs(w: dict[str, np.ndarray], rule: dict[str, np.ndarray]) -> None:
+    """QRS boundaries from :data:`QRS_SOURCE`: the segmenter's, the rule delineator's QRS
+    search's, or (``"mean"``) the average of both where both exist."""
+    for key, source in QRS_SOURCE.items():
+        mine, theirs = w[key], rule[key]
+        if source == "rule":
+            w[key] = theirs.copy()
+        elif source == "mean":
+            both = (mine != MISSING) & (theirs != MISSING)
+            out = np.where(mine != MISSING, mine, theirs)
+            out[both] = np.rint((mine[both] + theirs[both]) / 2.0).astype(np.int64)
+            w[key] = out
+
+
+def _p_before_most_beats(w: dict[str, np.ndarray], fs: float, rows: Rows) -> list[str | None]:
+    """Per lead, the reason it has no P wave when the segmenter found one before fewer than
+    :data:`ecg.delineation.lead._P_MIN_BEAT_FRACTION` of its beats (those far enough from the
+    record start to have room for one), else None."""
+    has = w["p_on"] != MISSING
+    eligible = rows.count() - rows.count(w["qrs_on"] < int(0.34 * fs))
+    few = (eligible <= 0) | (rows.count(has) < np.maximum(2, _P_MIN_BEAT_FRACTION * eligible))
+    return [_NO_P if f else None for f in few.tolist()]
+
+
+def _judge_waves(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], scores: np.ndarray) -> list[str | None]:
+    """Unsure T waves and odd T ends dropped, P waves judged, P/T peaks; per lead, why it
+    has no P wave."""
+    n = sv.n_samples
+    smooth = sv.flat("smooth_mv")
+    unsure = scores[:, 1] < T_MIN_SCORE
+    for k in ("t_on", "t_off"):
+        w[k][unsure] = MISSING
+    w["t_peak"], _ = _peaks(smooth, w["t_on"], w["t_off"], n, rows.base)
+    drop_odd_t(w, sv.fs_hz, rows)
+    weak = scores[:, 0] < P_MIN_SCORE
+    for k in ("p_on", "p_off"):
+        w[k][weak] = MISSING
+    w["p_peak"], p_amps = _peaks(smooth, w["p_on"], w["p_off"], n, rows.base)
+    why: list[str | None] = [None] * rows.n_leads
+    if P_CHECK == "most_beats":
+        why = _p_before_most_beats(w, sv.fs_hz, rows)
+    elif P_CHECK == "steady":
+        why = check_p_consistency(w, sv.fs_hz, rows)
+    if P_TP_CHECK:
+        tp = tp_activity(sv, w, p_amps, rows)
+        why = [a if a is not None else b for a, b in zip(why, tp)]
+    return why
 
 
 def delineate_learned(ctx: LeadContext, segmenter: WaveSegmenter | None = None) -> LeadWaves:
@@ -93,35 +246,23 @@ def delineate_learned(ctx: LeadContext, segmenter: WaveSegmenter | None = None) 
     LeadWaves
         As from the rule delineator, with the learned boundaries.
     """
-    rule = delineate_context(ctx)
-    if "all" in rule.reasons or rule.n_beats == 0 or rule.views is None:
-        return rule
-    try:
-        seg = segmenter or load_segmenter()
-    except ModelError:
-        return rule
-    fs = ctx.fs_hz
-    learned = beat_boundaries(seg.probabilities(ctx.signal_mv, fs), rule.waves["r_peak"], fs, ctx.n_samples)
-    w = {k: v.copy() for k, v in rule.waves.items()}
-    for key, source in SOURCE.items():
-        w[key] = _combine(rule.waves[key], learned[key], source)
-    if P_FILL_FROM_RULE and "p" not in rule.reasons:
-        gap = (w["p_on"] == MISSING) & (rule.waves["p_on"] != MISSING)
-        w["p_on"][gap], w["p_off"][gap] = rule.waves["p_on"][gap], rule.waves["p_off"][gap]
-    smooth = rule.views.smooth_mv
-    if SOURCE["t_off"] == "learned":
-        t_on = np.where(w["t_off"] >= 0, learned["t_on"], MISSING)
-        w["t_peak"], _ = _peaks(smooth, t_on, w["t_off"])
-    _drop_odd_t(w, fs)
-    reasons = {k: v for k, v in rule.reasons.items() if k != "p"}
-    w["p_peak"], p_amps = _peaks(smooth, w["p_on"], w["p_off"])
-    why_no_p = _check_p_consistency(w, fs) or _tp_activity(rule.views, w, p_amps)
-    if why_no_p is not None and P_FALLBACK_TO_RULE and "p" not in rule.reasons:
-        for k in ("p_on", "p_peak", "p_off"):
-            w[k] = rule.waves[k].copy()
-        why_no_p = None
-    if why_no_p is not None:
-        for k in ("p_on", "p_peak", "p_off"):
-            w[k][:] = MISSING
-        reasons["p"] = why_no_p
-    return LeadWaves(w, fs, rule.polarity, rule.qrs_amplitude_mv, rule.noise_mv, reasons, rule.views)
+    return delineate_learned_many([ctx], segmenter)[0]
+
+
+def default_delineator() -> Callable[[LeadContext], LeadWaves]:
+    """The delineator used when a caller names none (:data:`LEARNED_IS_DEFAULT`)."""
+    return delineate_learned if LEARNED_IS_DEFAULT else delineate_context
+
+
+def many_of(delineator: Callable[[LeadContext], LeadWaves] | None
+            ) -> Callable[[list[LeadContext]], list[LeadWaves]] | None:
+    """The all-leads-at-once form of a delineator (None: the default's), or None when it
+    has none (then each lead is delineated alone)."""
+    from . import batch, learned
+
+    d = delineator or default_delineator()
+    if d is delineate_learned:
+        return learned.delineate_learned_many  # looked up when called (benchmarks wrap them)
+    if d is delineate_context:
+        return batch.delineate_many
+    return None

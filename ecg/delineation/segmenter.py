@@ -1,31 +1,42 @@
 """The learned wave segmenter at run time (LiteRT) and its per-beat boundaries.
 
 The model (``ecg/models/delineation.tflite``, trained by ``training/delineation``) labels
-every sample of one lead, prepared by :func:`ecg.delineation.segmenter_input.prepare`
-at 250 Hz, as background, P, QRS or T. Longer leads run in overlapping windows whose
-central parts are stitched. :func:`beat_boundaries` turns the per-sample probabilities into
-per-beat onsets and offsets at the recording's own rate: each detected R peak takes the
-QRS segment around it, the first T segment after that QRS and the last P segment before
-it (never across a neighbouring beat). Boundaries fall where the wave's probability
-crosses one half, interpolated between samples.
+every sample of one lead, prepared by :func:`ecg.delineation.segmenter_input.prepare_many`
+at :data:`~ecg.delineation.segmenter_input.MODEL_FS_HZ`, as background, P, QRS or T. It is
+fully convolutional: all leads of a recording run in one invoke of shape
+``(leads, samples, 1)`` (one interpreter per input shape, a few kept); leads longer than
+:data:`MAX_SAMPLES` run in overlapping chunks whose centres are stitched.
+:func:`beat_boundaries` turns the per-sample probabilities into per-beat onsets and offsets
+at the recording's own rate: each R peak takes the QRS segment around it, the first T
+segment after that QRS and the last P segment before it (never across a neighbouring
+beat). A boundary falls where the wave's probability meets the strongest other class's,
+interpolated between samples; each P wave also gets a confidence (its largest P
+probability).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare
+from ecg.delineation.filters import band_limit
+from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare_many
 from ecg.model import ModelError, _interpreter_class, _quant_of
 
-__all__ = ["WaveSegmenter", "load_segmenter", "beat_boundaries", "DEFAULT_SEGMENTER_PATH", "segmenter_available"]
+__all__ = ["WaveSegmenter", "load_segmenter", "beat_boundaries", "beat_boundaries_many", "DEFAULT_SEGMENTER_PATH",
+           "segmenter_available", "MAX_SAMPLES"]
 
 DEFAULT_SEGMENTER_PATH = Path(__file__).resolve().parent.parent / "models" / "delineation.tflite"
-_MARGIN = 256  # samples at the model rate discarded at each inner window edge
+#: longest lead (samples at the model rate, ≈ 2.2 min) run in one piece; longer ones are chunked
+MAX_SAMPLES = 16384
+_MARGIN = 256  # samples at the model rate discarded at each inner chunk edge
+_MULTIPLE = 8  # the U-Net pools by 2 three times
+_SHAPES_KEPT = 4
 _P, _QRS, _T = CLASSES.index("p"), CLASSES.index("qrs"), CLASSES.index("t")
 #: shortest segment kept per wave (s)
 _MIN_S = {_P: 0.03, _QRS: 0.03, _T: 0.06}
@@ -34,7 +45,7 @@ _QRS_REACH_S = 0.06
 
 
 class WaveSegmenter:
-    """A loaded segmenter with its JSON sidecar (one interpreter, thread-safe)."""
+    """A loaded segmenter with its JSON sidecar (thread-safe; one thread per invoke)."""
 
     def __init__(self, tflite_path: Path) -> None:
         path = Path(tflite_path)
@@ -47,40 +58,72 @@ class WaveSegmenter:
         if float(self.meta.get("fs_hz", -1)) != MODEL_FS_HZ or list(self.meta.get("classes", [])) != list(CLASSES):
             raise ModelError("segmenter sidecar does not match this code (rate or classes)", path=str(path))
         self.version = str(self.meta.get("version", "?"))
+        self._content = path.read_bytes()
         self._lock = threading.Lock()
-        self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
-        self._interp.allocate_tensors()
-        self._in = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
-        self.window = int(self._in["shape"][1])
+        self._interps: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        probe = self._interpreter((1, int(self.meta.get("window", 1280))))
+        self._in, self._out = probe.get_input_details()[0], probe.get_output_details()[0]
         self._q_in, self._q_out = _quant_of(self._in), _quant_of(self._out)
 
-    def _run(self, chunk: np.ndarray) -> np.ndarray:
-        self._interp.set_tensor(self._in["index"], self._q_in.quantise(chunk.reshape(1, -1, 1)))
-        self._interp.invoke()
-        return self._q_out.dequantise(self._interp.get_tensor(self._out["index"]))[0]
+    def _interpreter(self, shape: tuple[int, int]) -> Any:
+        """An interpreter allocated for input ``(batch, samples, 1)`` (a few shapes kept)."""
+        it = self._interps.get(shape)
+        if it is None:
+            it = _interpreter_class()(model_content=self._content, num_threads=1)
+            detail = it.get_input_details()[0]
+            if tuple(detail["shape"][:2]) != shape:
+                it.resize_tensor_input(detail["index"], [shape[0], shape[1], 1], strict=False)
+            it.allocate_tensors()
+            self._interps[shape] = it
+            while len(self._interps) > _SHAPES_KEPT:
+                self._interps.popitem(last=False)
+        self._interps.move_to_end(shape)
+        return it
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """``(b, L)`` prepared float32 rows, L a multiple of 8 → ``(b, L, 4)`` probabilities."""
+        it = self._interpreter((batch.shape[0], batch.shape[1]))
+        it.set_tensor(self._in["index"], self._q_in.quantise(batch[..., None]))
+        it.invoke()
+        return self._q_out.dequantise(it.get_tensor(self._out["index"])).astype(np.float32)
+
+    def run_prepared(self, x: np.ndarray) -> np.ndarray:
+        """Prepared input ``(leads, m)`` → probabilities ``(leads, m, 4)`` at the model rate."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float32))
+        n_leads, m = x.shape
+        with self._lock:
+            if m <= MAX_SAMPLES:
+                width = -(-max(m, _MULTIPLE) // _MULTIPLE) * _MULTIPLE
+                batch = np.zeros((n_leads, width), dtype=np.float32)
+                batch[:, :m] = x
+                return self._run(batch)[:, :m]
+            return self._chunked(x)
+
+    def _chunked(self, x: np.ndarray) -> np.ndarray:
+        n_leads, m = x.shape
+        w, step = MAX_SAMPLES, MAX_SAMPLES - 2 * _MARGIN
+        starts = list(range(0, max(m - w, 0) + step, step))
+        out = np.zeros((n_leads, m, len(CLASSES)), dtype=np.float32)
+        for s in starts:
+            lo = min(s, max(m - w, 0))
+            chunk = np.zeros((n_leads, w), dtype=np.float32)
+            seg = x[:, lo : lo + w]
+            chunk[:, : seg.shape[1]] = seg
+            p = self._run(chunk)
+            keep_lo = 0 if lo == 0 else _MARGIN
+            keep_hi = min(w, m - lo) if lo + w >= m else w - _MARGIN
+            out[:, lo + keep_lo : lo + keep_hi] = p[:, keep_lo:keep_hi]
+        return out
+
+    def probabilities_many(self, clean_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+        """Per-sample class probabilities ``(leads, m, 4)`` at the model rate from the
+        leads' band-limited views ``(leads, n)`` (the delineator's ``clean_mv``)."""
+        return self.run_prepared(prepare_many(clean_mv, fs_hz))
 
     def probabilities(self, sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-        """Per-sample class probabilities ``(n, 4)`` at :data:`MODEL_FS_HZ` for one lead."""
-        x = prepare(sig_mv, fs_hz)
-        n, w = x.size, self.window
-        step = w - 2 * _MARGIN
-        out = np.zeros((n, len(CLASSES)), dtype=np.float64)
-        with self._lock:
-            start = 0
-            while True:
-                lo = max(0, start - _MARGIN)
-                chunk = np.zeros(w, dtype=np.float32)
-                seg = x[lo : lo + w]
-                chunk[: seg.size] = seg
-                p = self._run(chunk)
-                keep_lo = start - lo
-                keep_hi = min(n - lo, w if lo + w >= n else w - _MARGIN)
-                out[lo + keep_lo : lo + keep_hi] = p[keep_lo:keep_hi]
-                if lo + w >= n:
-                    break
-                start = lo + keep_hi
-        return out
+        """Per-sample class probabilities ``(m, 4)`` at the model rate for one raw lead (mV)."""
+        clean = band_limit(np.asarray(sig_mv, dtype=np.float64).reshape(1, -1), fs_hz)
+        return self.probabilities_many(clean, fs_hz)[0]
 
 
 def _segments(label: np.ndarray, cls: int) -> np.ndarray:
@@ -91,55 +134,128 @@ def _segments(label: np.ndarray, cls: int) -> np.ndarray:
     return seg[(seg[:, 1] - seg[:, 0] + 1) >= _MIN_S[cls] * MODEL_FS_HZ]
 
 
-def _crossing(p: np.ndarray, i_in: int, i_out: int) -> float:
-    """Fractional index between neighbours ``i_in`` (inside the wave) and ``i_out`` where
-    the probability crosses 0.5."""
-    if not 0 <= i_out < p.size:
-        return float(i_in)
-    a, b = p[i_in], p[i_out]
-    frac = 0.5 if a == b else float(np.clip((a - 0.5) / (a - b), 0.0, 1.0))
-    return i_in + frac * (i_out - i_in)
+def _edge(margin: np.ndarray, inside: np.ndarray, step: int) -> np.ndarray:
+    """Where the class margin (its probability minus the strongest other's) crosses zero
+    between ``inside`` and its neighbour ``inside + step``, as a wave boundary: the labels
+    mark a sample as inside when the boundary is within half a sample of it, so the
+    crossing is moved back by half a sample."""
+    a = margin[inside]
+    b = margin[inside + step]  # the neighbour exists: every lead is followed by a gap (see _flat)
+    rising = a > b
+    frac = np.where(rising, a / np.where(rising, a - b, 1.0), 0.5)  # in [0, 1]: a >= 0 >= b where rising
+    return inside + step * (np.minimum(frac, 1.0) - 0.5)
 
 
-def beat_boundaries(probs: np.ndarray, r_peaks: np.ndarray, fs_hz: float, n_samples: int) -> dict[str, np.ndarray]:
-    """Per-beat ``p_on, p_off, qrs_on, qrs_off, t_on, t_off`` (sample indices at ``fs_hz``,
-    -1 where absent) from segmenter probabilities and the beats' R peaks."""
-    label = np.argmax(probs, axis=1)
+def _segment_reduce(v: np.ndarray, seg: np.ndarray, how: str) -> np.ndarray:
+    """Per inclusive segment ``(k, 2)``, the largest (``"max"``) or mean (``"mean"``) value
+    of ``v`` inside it."""
+    if seg.size == 0:
+        return np.zeros(0)
+    idx = (seg + np.array([0, 1])).reshape(-1)
+    if idx[-1] >= v.size:
+        idx = idx[:-1]
+    if how == "max":
+        return np.maximum.reduceat(v, idx)[::2].astype(np.float64)
+    return np.add.reduceat(v.astype(np.float64), idx)[::2] / (seg[:, 1] - seg[:, 0] + 1)
+
+
+#: samples of "no class" between leads in the flattened labels (longer than any reach)
+_GAP = 64
+
+
+def _flat(probs: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Leads ``(L, m, 4)`` → flat labels with a gap after every lead, per-class margins
+    (probability minus the strongest other class) and the flat P and T probabilities."""
+    n_leads, m, _ = probs.shape
+    label = np.full((n_leads, m + _GAP), -1, dtype=np.int64)
+    label[:, :m] = np.argmax(probs, axis=2)
+    ch = [probs[:, :, c] for c in range(probs.shape[2])]
+    bg_or = {_P: np.maximum(ch[0], np.maximum(ch[_QRS], ch[_T])), _QRS: np.maximum(ch[0], np.maximum(ch[_P], ch[_T])),
+             _T: np.maximum(ch[0], np.maximum(ch[_P], ch[_QRS]))}
+    margins = {}
+    for c, strongest_other in bg_or.items():
+        mc = np.full((n_leads, m + _GAP), -1.0, dtype=np.float32)
+        mc[:, :m] = ch[c] - strongest_other
+        margins[c] = mc.reshape(-1)
+    prob = {}
+    for c in (_P, _T):
+        pc = np.zeros((n_leads, m + _GAP), dtype=np.float32)
+        pc[:, :m] = ch[c]
+        prob[c] = pc.reshape(-1)
+    return label.reshape(-1), margins, prob
+
+
+def beat_boundaries_many(probs: np.ndarray, r_peaks: list[np.ndarray], fs_hz: float,
+                         n_samples: int) -> dict[str, np.ndarray]:
+    """:func:`beat_boundaries` of several leads at once: probabilities ``(L, m, 4)`` and one
+    array of R peaks per lead → per-beat arrays, the beats of lead 0 first."""
+    n_leads, m, _ = probs.shape
+    width = m + _GAP
     scale = fs_hz / MODEL_FS_HZ
-    r = np.asarray(r_peaks, dtype=np.float64) / scale
-    keys = ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")
-    out = {k: np.full(r.size, -1, dtype=np.int64) for k in keys}
-    segs = {c: _segments(label, c) for c in (_P, _QRS, _T)}
+    counts = [int(np.asarray(r).size) for r in r_peaks]
+    lead = np.repeat(np.arange(n_leads), counts)
+    nb = lead.size
+    r = np.concatenate([np.asarray(x, dtype=np.float64) for x in r_peaks]) / scale if nb else np.zeros(0)
+    r = r + lead * width
+    out = {k: np.full(nb, -1, dtype=np.int64) for k in ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")}
+    out["p_score"] = np.zeros(nb)
+    out["t_score"] = np.zeros(nb)
+    label, margin, prob = _flat(probs)
+    q, t, p = (_segments(label, c) for c in (_QRS, _T, _P))
+    if nb == 0 or q.size == 0:
+        return out
+    origin = lead * width
 
-    def to_fs(v: float) -> int:
-        return int(np.clip(round(v * scale), 0, n_samples - 1))
+    def to_fs(v: np.ndarray, at: np.ndarray) -> np.ndarray:
+        return np.minimum(np.maximum(np.rint((v - origin[at]) * scale), 0), n_samples - 1).astype(np.int64)
 
-    qrs_of = np.full(r.size, -1)
-    reach = _QRS_REACH_S * MODEL_FS_HZ
-    q = segs[_QRS]
-    for i, ri in enumerate(r):
-        if q.size:
-            dist = np.maximum(0, np.maximum(q[:, 0] - ri, ri - q[:, 1]))
-            j = int(np.argmin(dist))
-            if dist[j] <= reach and j not in qrs_of[max(0, i - 1) : i]:
-                qrs_of[i] = j
-                out["qrs_on"][i] = to_fs(_crossing(probs[:, _QRS], int(q[j, 0]), int(q[j, 0]) - 1))
-                out["qrs_off"][i] = to_fs(_crossing(probs[:, _QRS], int(q[j, 1]), int(q[j, 1]) + 1))
-    for i, ri in enumerate(r):
-        j = qrs_of[i]
-        if j < 0:
-            continue
-        lo, hi = int(q[j, 1]), (int(q[qrs_of[i + 1], 0]) if i + 1 < r.size and qrs_of[i + 1] >= 0 else label.size)
-        t = segs[_T][(segs[_T][:, 0] > lo) & (segs[_T][:, 1] < hi)]
-        if t.size:
-            out["t_on"][i] = to_fs(_crossing(probs[:, _T], int(t[0, 0]), int(t[0, 0]) - 1))
-            out["t_off"][i] = to_fs(_crossing(probs[:, _T], int(t[0, 1]), int(t[0, 1]) + 1))
-        prev = int(q[qrs_of[i - 1], 1]) if i > 0 and qrs_of[i - 1] >= 0 else -1
-        p = segs[_P][(segs[_P][:, 0] > prev) & (segs[_P][:, 1] < int(q[j, 0]))]
-        if p.size and (i == 0 or out["t_off"][i - 1] < 0 or p[-1, 0] * scale > out["t_off"][i - 1]):
-            out["p_on"][i] = to_fs(_crossing(probs[:, _P], int(p[-1, 0]), int(p[-1, 0]) - 1))
-            out["p_off"][i] = to_fs(_crossing(probs[:, _P], int(p[-1, 1]), int(p[-1, 1]) + 1))
+    # the QRS segment nearest each R peak (at most one beat per segment)
+    j0 = np.clip(np.searchsorted(q[:, 0], r, side="right") - 1, 0, len(q) - 1)
+    cand = np.stack([j0, np.minimum(j0 + 1, len(q) - 1)], axis=1)
+    dist = np.maximum(0.0, np.maximum(q[cand, 0] - r[:, None], r[:, None] - q[cand, 1]))
+    pick = np.argmin(dist, axis=1)
+    j = cand[np.arange(nb), pick]
+    ok = dist[np.arange(nb), pick] <= _QRS_REACH_S * MODEL_FS_HZ
+    ok[1:] &= ~(ok[:-1] & (j[1:] == j[:-1]))
+    qs, qe = q[j, 0], q[j, 1]
+    at = np.flatnonzero(ok)
+    out["qrs_on"][at] = to_fs(_edge(margin[_QRS], qs[at], -1), at)
+    out["qrs_off"][at] = to_fs(_edge(margin[_QRS], qe[at], +1), at)
+    # neighbouring found QRS complexes of the same lead bound each beat's T and P
+    nxt = origin + m
+    prv = origin - 1
+    same = lead[at[1:]] == lead[at[:-1]]
+    nxt[at[:-1][same]] = qs[at[1:][same]]
+    prv[at[1:][same]] = qe[at[:-1][same]]
+    t_off_model = np.full(nb, -np.inf)
+    if t.size:
+        k = np.minimum(np.searchsorted(t[:, 0], qe, side="right"), len(t) - 1)
+        has = ok & (t[k, 0] > qe) & (t[k, 1] < nxt)
+        at = np.flatnonzero(has)
+        out["t_on"][at] = to_fs(_edge(margin[_T], t[k[at], 0], -1), at)
+        t_off_model[at] = _edge(margin[_T], t[k[at], 1], +1)
+        out["t_off"][at] = to_fs(t_off_model[at], at)
+        out["t_score"][at] = _segment_reduce(prob[_T], t, "mean")[k[at]]
+    if p.size:
+        k = np.searchsorted(p[:, 1], qs, side="left") - 1
+        kk = np.maximum(k, 0)
+        prev_t = np.concatenate(([-np.inf], t_off_model[:-1]))
+        prev_t[np.concatenate(([True], lead[1:] != lead[:-1]))] = -np.inf
+        has = ok & (k >= 0) & (p[kk, 0] > prv) & (p[kk, 0] > prev_t)
+        at = np.flatnonzero(has)
+        out["p_on"][at] = to_fs(_edge(margin[_P], p[kk[at], 0], -1), at)
+        out["p_off"][at] = to_fs(_edge(margin[_P], p[kk[at], 1], +1), at)
+        out["p_score"][at] = _segment_reduce(prob[_P], p, "max")[kk[at]]
     return out
+
+
+def beat_boundaries(probs: np.ndarray, r_peaks: np.ndarray, fs_hz: float,
+                    n_samples: int) -> dict[str, np.ndarray]:
+    """Per-beat ``p_on, p_off, qrs_on, qrs_off, t_on, t_off`` (sample indices at ``fs_hz``,
+    -1 where absent), ``p_score`` (the P wave's largest probability) and ``t_score`` (the T
+    wave's mean probability; both 0 without the wave) from one lead's segmenter
+    probabilities ``(m, 4)`` and its beats' R peaks."""
+    return beat_boundaries_many(np.asarray(probs)[None], [np.asarray(r_peaks)], fs_hz, n_samples)
 
 
 _LOAD_LOCK = threading.Lock()

@@ -78,7 +78,7 @@ class TestMeasureCli:
 class TestLearnedDelineator:
     def test_learned_delineator_is_a_user_option(self, capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
         path = str(fixtures_dir / "ludb" / "2.hea")
-        rc, (rules,), _ = run(capsys, "--json", path)
+        rc, (rules,), _ = run(capsys, "--json", "--delineator", "rules", path)
         rc2, (learned,), _ = run(capsys, "--json", "--delineator", "learned", path)
         assert rc == rc2 == 0
         assert rules["delineator"] == "rules" and learned["delineator"] == "learned"
@@ -88,6 +88,16 @@ class TestLearnedDelineator:
         # a different path, not a relabelled copy: at least one boundary differs
         assert [b["qrs_on"] for b in learned["beats"]] != [b["qrs_on"] for b in rules["beats"]] or \
             [b["t_off"] for b in learned["beats"]] != [b["t_off"] for b in rules["beats"]]
+
+    def test_default_is_what_phone_and_cloud_use(self, capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
+        from ecg.delineation.learned import LEARNED_IS_DEFAULT
+
+        path = str(fixtures_dir / "ludb" / "2.hea")
+        rc, (d,), _ = run(capsys, "--json", path)
+        name = "learned" if LEARNED_IS_DEFAULT else "rules"
+        rc2, (named,), _ = run(capsys, "--json", "--delineator", name, path)
+        assert rc == rc2 == 0 and d["delineator"] == name
+        assert [b["qrs_on"] for b in d["beats"]] == [b["qrs_on"] for b in named["beats"]]
 
     def test_learned_all_leads(self, capsys: pytest.CaptureFixture[str], fixtures_dir: Path) -> None:
         rc, (d,), _ = run(capsys, "--json", "--all-leads", "--delineator", "learned", str(fixtures_dir / "ludb" / "2"))

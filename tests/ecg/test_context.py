@@ -217,10 +217,10 @@ class TestFilterDesigns:
     def test_delineator_views_are_gaussian_filters(self, fs: float) -> None:
         from scipy.ndimage import gaussian_filter1d
 
-        from ecg.delineation.filters import _band_limit, stack_views
+        from ecg.delineation.filters import band_limit, stack_views
 
         x = np.random.default_rng(int(fs)).standard_normal((int(10 * fs), 2)).cumsum(axis=0)
-        sv, clean = stack_views(x, fs), _band_limit(np.ascontiguousarray(x.T), fs)
+        sv, clean = stack_views(x, fs), band_limit(np.ascontiguousarray(x.T), fs)
         assert np.array_equal(sv.smooth_mv, gaussian_filter1d(clean, 0.012 * fs, axis=-1))
         for name, sigma_s in (("slope_qrs", 0.004), ("slope_wave", 0.012), ("slope_t", 0.020)):
             ref = gaussian_filter1d(clean, max(sigma_s * fs, 0.8), axis=-1, order=1) * fs

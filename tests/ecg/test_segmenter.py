@@ -11,10 +11,11 @@ import wfdb
 
 from ecg.context import LeadContext
 from ecg.delineate import measure
-from ecg.delineation import learned
+from ecg.delineation import learned, segmenter
+from ecg.delineation.filters import band_limit
 from ecg.delineation.lead import delineate_context
 from ecg.delineation.segmenter import DEFAULT_SEGMENTER_PATH, beat_boundaries, load_segmenter
-from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare
+from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare, prepare_many
 from ecg.io import read_record
 from ecg.model import ModelError
 
@@ -30,23 +31,33 @@ def _probs(labels: list[tuple[int, int, int]], n: int) -> np.ndarray:
 
 class TestBoundaries:
     def test_each_beat_takes_its_own_waves_at_the_recording_rate(self) -> None:
-        # at 250 Hz: P 100-120, QRS 140-160, T 200-240; second beat 300/340-360/400-440
+        # at the model rate (125 Hz): P 100-120, QRS 140-160, T 200-240; second beat 300/340-360/400-440
         labels = [(1, 100, 120), (2, 140, 160), (3, 200, 240), (1, 300, 320), (2, 340, 360), (3, 400, 440)]
-        p = _probs(labels, 600)
-        b = beat_boundaries(p, np.array([300, 700]), 500.0, 1200)  # R peaks at 500 Hz
-        # onsets fall half a model sample before the first labelled sample, offsets after the last
-        assert b["qrs_on"].tolist() == [279, 679] and b["qrs_off"].tolist() == [321, 721]
-        assert b["p_on"].tolist() == [199, 599] and b["t_off"].tolist() == [481, 881]
+        b = beat_boundaries(_probs(labels, 600), np.array([600, 1400]), 4 * MODEL_FS_HZ, 2400)  # R peaks at 500 Hz
+        # a boundary is the first / last labelled sample (the labels' convention), at the recording's rate
+        assert b["qrs_on"].tolist() == [560, 1360] and b["qrs_off"].tolist() == [640, 1440]
+        assert b["p_on"].tolist() == [400, 1200] and b["t_off"].tolist() == [960, 1760]
+        assert b["p_score"].tolist() == [1.0, 1.0]
+
+    def test_boundary_interpolated_where_the_wave_meets_the_strongest_other_class(self) -> None:
+        p = _probs([(2, 140, 160)], 600)
+        p[139] = [0.7, 0.0, 0.3, 0.0]  # QRS margin -0.4 just before, +1 at 140: crossing 0.4/1.4 before 140
+        b = beat_boundaries(p, np.array([600]), 4 * MODEL_FS_HZ, 2400)
+        assert b["qrs_on"][0] == round(4 * (140 - 1.0 / 1.4 + 0.5))
 
     def test_no_wave_across_a_neighbouring_beat(self) -> None:
         labels = [(2, 140, 160), (2, 340, 360), (3, 400, 440)]  # the first beat has no T of its own
-        b = beat_boundaries(_probs(labels, 600), np.array([300, 700]), 500.0, 1200)
+        b = beat_boundaries(_probs(labels, 600), np.array([600, 1400]), 500.0, 2400)
         assert b["t_off"][0] == -1 and b["t_off"][1] > 0
-        assert (b["p_on"] == -1).all()
+        assert (b["p_on"] == -1).all() and (b["p_score"] == 0).all()
 
     def test_a_beat_without_qrs_segment_gets_nothing(self) -> None:
-        b = beat_boundaries(_probs([(2, 140, 160)], 600), np.array([300, 1000]), 500.0, 1200)
+        b = beat_boundaries(_probs([(2, 140, 160)], 600), np.array([600, 2000]), 500.0, 2400)
         assert b["qrs_on"][1] == -1 and b["t_off"][1] == -1
+
+    def test_two_beats_never_share_one_qrs(self) -> None:
+        b = beat_boundaries(_probs([(2, 140, 160)], 600), np.array([590, 610]), 500.0, 2400)
+        assert b["qrs_on"][0] > 0 and b["qrs_on"][1] == -1
 
 
 class TestRuntime:
@@ -60,10 +71,29 @@ class TestRuntime:
         assert meta["fs_hz"] == MODEL_FS_HZ and meta["classes"] == list(CLASSES)
         seg = load_segmenter()
         x = np.sin(np.arange(7500) / 30.0)
-        for fs, n in ((250.0, 7500), (500.0, 7500), (360.0, 4000)):
+        for fs, n in ((250.0, 7500), (500.0, 7500), (360.0, 4000), (300.0, 9000)):
             p = seg.probabilities(x[:n], fs)
             assert p.shape == (prepare(x[:n], fs).size, 4)
             np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=0.05)
+
+    def test_leads_batched_in_one_invoke_equal_each_alone(self, fixtures_dir: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        seg = load_segmenter()
+        clean = band_limit(rec.signals_mv[:, :3].T, rec.fs_hz)
+        both = seg.probabilities_many(clean, rec.fs_hz)
+        for j in range(3):
+            np.testing.assert_array_equal(both[j], seg.probabilities_many(clean[j : j + 1], rec.fs_hz)[0])
+
+    def test_long_leads_run_in_stitched_chunks(self, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        seg = load_segmenter()
+        x = prepare_many(band_limit(rec.signals_mv[:, :1].T, rec.fs_hz), rec.fs_hz)
+        whole = seg.run_prepared(x)
+        monkeypatch.setattr(segmenter, "MAX_SAMPLES", 640)  # 1250 samples: three chunks
+        chunked = seg.run_prepared(x)
+        assert chunked.shape == whole.shape
+        agree = np.mean(np.argmax(chunked[0], axis=1) == np.argmax(whole[0], axis=1))
+        assert agree >= 0.98
 
 
 class TestLearnedDelineator:
@@ -96,12 +126,35 @@ class TestLearnedDelineator:
         got = learned.delineate_learned(LeadContext.of(np.full(5000, 0.01), 500.0))
         assert "all" in got.reasons
 
-    def test_mean_of_both_where_both_else_the_one_that_found_it(self) -> None:
-        rule = np.array([100, -1, 300, 400])
-        seg = np.array([110, 205, -1, 401])
-        np.testing.assert_array_equal(learned._combine(rule, seg, "mean"), [105, 205, 300, 400])
-        np.testing.assert_array_equal(learned._combine(rule, seg, "rule"), rule)
-        np.testing.assert_array_equal(learned._combine(rule, seg, "learned"), seg)
+    def test_no_rule_p_or_t_search_runs(self, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from ecg.delineation import batch
+
+        def forbidden(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the rule delineator's boundary search ran")
+
+        for name in ("_t_all", "_p_all"):  # the rule T and P searches; only its QRS search runs
+            monkeypatch.setattr(batch, name, forbidden)
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        got = learned.delineate_learned(LeadContext.of(rec.lead(rec.lead_index("ii")), rec.fs_hz))
+        assert not got.reasons and (got.waves["qrs_on"] >= 0).all()
+
+    def test_unsure_p_waves_are_dropped(self, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        x = rec.lead(rec.lead_index("ii"))
+        assert (learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves["p_on"] >= 0).sum() >= 8
+        monkeypatch.setattr(learned, "P_MIN_SCORE", 1.01)  # no P wave is ever that sure
+        got = learned.delineate_learned(LeadContext.of(x, rec.fs_hz))
+        assert (got.waves["p_on"] == -1).all() and "p" in got.reasons
+
+    def test_all_leads_at_once_equal_each_alone(self, fixtures_dir: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        ctxs = [LeadContext.of(rec.signals_mv[:, j], rec.fs_hz) for j in range(rec.signals_mv.shape[1])]
+        together = learned.delineate_learned_many(ctxs)
+        for j, lw in enumerate(together):
+            alone = learned.delineate_learned(LeadContext.of(rec.signals_mv[:, j], rec.fs_hz))
+            assert lw.reasons == alone.reasons
+            for k, v in alone.waves.items():
+                np.testing.assert_array_equal(lw.waves[k], v)
 
     def test_af_record_gets_no_p_from_either_source(self, fixtures_dir: Path) -> None:
         rec = read_record(fixtures_dir / "ludb" / "38.hea")  # atrial fibrillation

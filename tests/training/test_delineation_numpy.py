@@ -49,7 +49,8 @@ class TestAugment:
         for _ in range(5):
             x, y, w = augmented_lead(lead, rng)
             assert x.dtype == np.float32 and np.abs(x).max() <= CLIP
-            assert 0.85 * 2500 <= x.size <= 1.15 * 2500 and y.size == x.size == w.size
+            n = 5000 * MODEL_FS_HZ / 500.0
+            assert 0.85 * n <= x.size <= 1.15 * n and y.size == x.size == w.size
             qrs = np.flatnonzero(y == 2)
             assert qrs.size > 0 and w[qrs].all()
 

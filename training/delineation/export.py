@@ -7,10 +7,12 @@ Usage (training venv)::
 
 ``final`` goes to ``ecg/models/delineation.{tflite,json}`` (the shipped model); ``foldK``
 to ``<run>/foldK/delineation.{tflite,json}`` (used by ``benchmarks/delineation_ludb.py
---segmenter-folds`` for cross-validated figures). The graph is rebuilt with a fixed input
-of :data:`WINDOW` samples (the network is fully convolutional, so the weights are the
-same), calibrated on prepared windows of training leads, and converted with int8
-inputs, weights, activations and outputs. The sidecar records the rate, classes, window,
+--segmenter-folds`` for cross-validated figures). The graph is rebuilt with an input
+of any length (the network is fully convolutional; the runtime sizes the input per
+recording) with every batch norm folded into its convolution
+(:mod:`training.delineation.inference`, checked equal to the trained model), calibrated on
+prepared :data:`WINDOW`-sample windows of training leads, and converted with int8 inputs,
+weights, activations and outputs. The sidecar records the rate, classes, window,
 training records, epochs and the int8-vs-float label agreement on held-out leads.
 """
 
@@ -28,11 +30,12 @@ import numpy as np
 from ecg.delineation.segmenter_input import CLASSES, CLIP, MODEL_FS_HZ
 from training.delineation.augment import clean_input
 from training.delineation.data import Lead, default_data_dir, load_ludb
-from training.delineation.model import KERNEL, WIDTHS, build_model
+from training.delineation.inference import check_equal, inference_model
+from training.delineation.model import ARCHS, DEFAULT_ARCH, build_model
 
 log = logging.getLogger("training.delineation.export")
 
-WINDOW = 2560
+WINDOW = 1280
 SHIPPED = Path(__file__).resolve().parents[2] / "ecg" / "models" / "delineation.tflite"
 
 
@@ -64,6 +67,7 @@ def _labels(tflite: bytes, windows: np.ndarray) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_content=tflite, num_threads=1)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], [1, windows.shape[1], 1], strict=False)
     it.allocate_tensors()
     i, o = it.get_input_details()[0], it.get_output_details()[0]
     s_in, z_in = i["quantization"]
@@ -85,9 +89,13 @@ def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]]) -
     held = set(done["held_out_records"])
     train = [ld for ld in leads if ld.record not in held]
     check = [ld for ld in leads if ld.record in held] or train
-    model = build_model(WINDOW)
-    model.load_weights(job_dir / "final.weights.h5")
-    q = convert(model, _windows(train, 200, seed=1))
+    arch = ARCHS[done.get("arch", DEFAULT_ARCH)]
+    trained = build_model(None, arch)  # any length: the runtime sizes the input per recording
+    trained.load_weights(job_dir / "final.weights.h5")
+    model = inference_model(trained, arch)  # batch norms folded into the convolutions
+    calibration = _windows(train, 200, seed=1)
+    check_equal(trained, model, calibration[:16])
+    q = convert(model, calibration)
     f = convert(model, None)
     probe = _windows(check, 64, seed=2)
     agreement = float(np.mean(_labels(q, probe) == _labels(f, probe)))
@@ -96,8 +104,7 @@ def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]]) -
     meta = {
         "version": f"delineation-{dt.date.today():%Y.%m}-{job}",
         "fs_hz": MODEL_FS_HZ, "classes": list(CLASSES), "window": WINDOW, "clip": CLIP,
-        "architecture": {"type": "1-D U-Net", "widths": list(WIDTHS), "kernel": KERNEL,
-                         "parameters": int(model.count_params())},
+        "architecture": {**arch.as_dict(), "parameters": int(trained.count_params())},
         "training": {"data": "LUDB (shared 160 records), every lead", "epochs": done["epochs"],
                      "n_train_leads": done["n_train_leads"], "held_out_records": sorted(held, key=int)},
         "int8_float_label_agreement": round(agreement, 4),

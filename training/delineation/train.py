@@ -28,6 +28,7 @@ import numpy as np
 from training.delineation.augment import make_batch
 from training.delineation.data import N_FOLDS, Lead, default_data_dir, folds_by_record, load_ludb
 from training.delineation.evaluate import predict_leads, sample_scores
+from training.delineation.model import ARCHS, DEFAULT_ARCH
 
 log = logging.getLogger("training.delineation.train")
 
@@ -38,7 +39,7 @@ def _cosine_lr(base: float, epoch: int, epochs: int) -> float:
     return 0.05 * base + 0.95 * base * 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
 
 
-def _load_or_build(job_dir: Path, lr: float) -> tuple[Any, dict[str, Any]]:
+def _load_or_build(job_dir: Path, lr: float, arch: str) -> tuple[Any, dict[str, Any]]:
     from tensorflow import keras
 
     from training.delineation.model import build_model
@@ -47,20 +48,20 @@ def _load_or_build(job_dir: Path, lr: float) -> tuple[Any, dict[str, Any]]:
     if state_path.exists() and (job_dir / "last.keras").exists():
         model = keras.models.load_model(job_dir / "last.keras")
         return model, json.loads(state_path.read_text())
-    model = build_model()
+    model = build_model(arch=arch)
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy")
     return model, {"epoch": 0, "history": []}
 
 
 def train_job(job: str, train: list[Lead], held: list[Lead], run: Path, epochs: int, batch: int, lr: float,
-              crops_per_lead: int) -> None:
+              crops_per_lead: int, arch: str = DEFAULT_ARCH) -> None:
     """Train (or resume) one job to ``epochs`` epochs and mark it done."""
     job_dir = run / job
     job_dir.mkdir(parents=True, exist_ok=True)
     if (job_dir / "done.json").exists():
         log.info("%s already done", job)
         return
-    model, state = _load_or_build(job_dir, lr)
+    model, state = _load_or_build(job_dir, lr, arch)
     job_id = int(job[4:]) if job.startswith("fold") else 99
     for epoch in range(int(state["epoch"]), epochs):
         t0 = time.process_time()
@@ -80,7 +81,7 @@ def train_job(job: str, train: list[Lead], held: list[Lead], run: Path, epochs: 
         (job_dir / "state.json").write_text(json.dumps(state, indent=1))
         log.info("%s %s", job, json.dumps(entry))
     model.save_weights(job_dir / "final.weights.h5")
-    (job_dir / "done.json").write_text(json.dumps({"epochs": epochs, "n_train_leads": len(train),
+    (job_dir / "done.json").write_text(json.dumps({"epochs": epochs, "n_train_leads": len(train), "arch": arch,
                                                    "held_out_records": sorted({ld.record for ld in held})}))
 
 
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--crops-per-lead", type=int, default=1)
+    ap.add_argument("--arch", choices=sorted(ARCHS), default=DEFAULT_ARCH)
     ap.add_argument("--jobs", nargs="*", default=[*(f"fold{k}" for k in range(N_FOLDS)), "final"])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         held_records = set(folds[int(job[4:])]) if job.startswith("fold") else set()
         train = [ld for ld in leads if ld.record not in held_records]
         held = [ld for ld in leads if ld.record in held_records]
-        train_job(job, train, held, args.run, args.epochs, args.batch, args.lr, args.crops_per_lead)
+        train_job(job, train, held, args.run, args.epochs, args.batch, args.lr, args.crops_per_lead, args.arch)
     return 0
 
 
