@@ -157,7 +157,7 @@ def _as_1d(sig_mv: np.ndarray) -> np.ndarray:
 
 
 def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFAULT_QRS_LIKE,
-                   wide_mv: np.ndarray | None = None) -> np.ndarray:
+                   wide_mv: np.ndarray | None = None, envelope: np.ndarray | None = None) -> np.ndarray:
     """Detect R peaks in a single-lead ECG.
 
     Parameters
@@ -172,6 +172,9 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     wide_mv : numpy.ndarray, optional
         This lead's :func:`detector_band` view, when the caller holds it already
         (``ecg.context.LeadContext.wide_mv``); computed here otherwise. Same result.
+    envelope : numpy.ndarray, optional
+        :func:`band_envelope` of ``wide_mv``, when the caller holds it already
+        (``ecg.context.LeadContext.qrs_envelope``); computed here otherwise. Same result.
 
     Returns
     -------
@@ -199,7 +202,10 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     wide = _wide(x, fs) if wide_mv is None else np.asarray(wide_mv, dtype=np.float64)
     if wide.shape != x.shape:
         raise SignalError(f"wide_mv has shape {wide.shape}, the lead {x.shape}", reason="bad_shape")
-    found = _candidates(wide, fs)
+    env = _envelope(wide, fs) if envelope is None else np.asarray(envelope, dtype=np.float64)
+    if env.shape != x.shape:
+        raise SignalError(f"envelope has shape {env.shape}, the lead {x.shape}", reason="bad_shape")
+    found = _candidates(wide, env, fs)
     if found is None:
         return np.zeros(0, dtype=np.int64)
     cand, score, height, background = found
@@ -209,10 +215,11 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     return beats if beats.size == 0 else _locate(wide, beats, fs)
 
 
-def _candidates(wide: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Steps 1–3: envelope maxima above the local level and background, with their score,
-    envelope height and background (median envelope within ±1 s); None when there are none."""
-    env = _envelope(wide, fs)
+def _candidates(wide: np.ndarray, env: np.ndarray, fs: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Steps 2–3: maxima of the QRS envelope ``env`` above the local level and background,
+    with their score, envelope height and background (median envelope within ±1 s); None
+    when there are none."""
     cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:
         return None

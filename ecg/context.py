@@ -152,7 +152,8 @@ class LeadContext:
         from ecg import beats
 
         def make() -> np.ndarray:
-            peaks = np.asarray(beats.detect_r_peaks(self.signal_mv, self.fs_hz, wide_mv=self.wide_mv), dtype=np.int64)
+            peaks = np.asarray(beats.detect_r_peaks(self.signal_mv, self.fs_hz, wide_mv=self.wide_mv,
+                                                    envelope=self.qrs_envelope), dtype=np.int64)
             peaks.setflags(write=False)
             return peaks
 

@@ -190,3 +190,28 @@ class TestSharedWideView:
         x = np.convolve(np.tile(np.r_[1.0, np.zeros(299)], 30), np.hanning(15), "same")
         with pytest.raises(SignalError):
             detect_r_peaks(x, 300.0, wide_mv=np.zeros(x.size - 1))
+
+    def test_handing_the_envelope_in_changes_nothing(self) -> None:
+        """The context's QRS envelope (``envelope=``) is the detector's own: same peaks,
+        and one envelope per lead when R peaks and quality both need it."""
+        from ecg.beats import band_envelope, detector_band
+        from ecg.context import LeadContext
+
+        rng = np.random.default_rng(8)
+        fs = 250.0
+        x = np.zeros(int(30 * fs))
+        x[100 :: int(0.9 * fs)] = 1.0
+        x = np.convolve(x, np.hanning(13), "same") + 0.05 * rng.standard_normal(x.size)
+        wide = detector_band(x, fs)
+        alone = detect_r_peaks(x, fs)
+        assert alone.size > 30
+        assert np.array_equal(detect_r_peaks(x, fs, wide_mv=wide, envelope=band_envelope(wide, fs)), alone)
+        ctx = LeadContext.of(x, fs)
+        assert np.array_equal(ctx.r_peaks, alone)
+        ctx.qrs_envelope  # noqa: B018 - reading it must not compute it again
+        assert ctx.computed["qrs_envelope"] == 1
+
+    def test_an_envelope_of_another_length_is_refused(self) -> None:
+        x = np.convolve(np.tile(np.r_[1.0, np.zeros(299)], 30), np.hanning(15), "same")
+        with pytest.raises(SignalError):
+            detect_r_peaks(x, 300.0, envelope=np.zeros(x.size - 1))
