@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.analysis_cost import cpu_ms  # noqa: E402
 from ecg.context import LeadContext, contexts_of, share_beat_marks, share_views  # noqa: E402
 from ecg.delineation import batch, learned  # noqa: E402
 from ecg.delineation.filters import StackedViews  # noqa: E402
@@ -37,17 +37,6 @@ from ecg.delineation.qrs import locate_many  # noqa: E402
 from ecg.delineation.segmenter import beat_boundaries_many, load_segmenter  # noqa: E402
 from ecg.delineation.segmenter_input import prepare_many  # noqa: E402
 from ecg.io import Record, read_record  # noqa: E402
-
-
-def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median CPU time (ms) of ``fn`` over ``repeats`` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times) * 1000.0
 
 
 def _records(folder: Path, pattern: str, keep: Callable[[Record], bool], n: int) -> list[Record]:
