@@ -335,8 +335,15 @@ def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
     """Median envelope over ±1 s around each candidate (computed at 10 Hz)."""
     step = max(1, int(fs / 10))
     coarse = env[::step]
-    bg = median_filter(coarse, size=_odd(2 * _BACKGROUND_HALF_S * fs / step), mode="mirror")
-    return bg[np.minimum(cand // step, bg.size - 1)]
+    size = _odd(2 * _BACKGROUND_HALF_S * fs / step)
+    at = np.minimum(cand // step, coarse.size - 1)
+    half = size // 2
+    if coarse.size <= half:  # windows reach past one reflection: ndimage's own rule
+        return median_filter(coarse, size=size, mode="mirror")[at]
+    # median_filter(mode="mirror") read at the candidates only: their windows of the
+    # mirrored coarse envelope, one partial sort
+    mirrored = np.concatenate((coarse[half:0:-1], coarse, coarse[-2 : -half - 2 : -1]))
+    return np.partition(mirrored[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]
 
 
 def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[np.ndarray, np.ndarray]:

@@ -215,3 +215,41 @@ class TestSharedWideView:
         x = np.convolve(np.tile(np.r_[1.0, np.zeros(299)], 30), np.hanning(15), "same")
         with pytest.raises(SignalError):
             detect_r_peaks(x, 300.0, envelope=np.zeros(x.size - 1))
+
+
+class TestCostOnlyHelpers:
+    """The cost-only rewrites give the values of the numpy/scipy calls they replace."""
+
+    @pytest.mark.parametrize("n", [5, 10, 11, 12, 40, 301])
+    def test_background_is_the_mirrored_running_median_read_at_the_candidates(self, n: int) -> None:
+        from scipy.ndimage import median_filter
+
+        from ecg.beats import _background
+
+        rng = np.random.default_rng(n)
+        fs = 100.0
+        env = rng.random(n * 10) ** 3
+        cand = np.sort(rng.choice(env.size, size=min(env.size, 25), replace=False))
+        expected = median_filter(env[::10], size=21, mode="mirror")[np.minimum(cand // 10, n - 1)]
+        assert np.array_equal(_background(env, cand, fs), expected)
+
+    def test_running_median_is_ndimage_nearest(self) -> None:
+        from scipy.ndimage import median_filter
+
+        from ecg.beat_morphology import running_median
+
+        rng = np.random.default_rng(1)
+        for n in (1, 2, 5, 9, 30):
+            x = rng.random(n)
+            assert np.array_equal(running_median(x, 9), median_filter(x, size=9, mode="nearest"))
+
+    def test_conflicts_fixed_point_is_the_walk(self) -> None:
+        from ecg.beats import _TYPICAL_FRACTION, _resolve_conflicts, _resolve_conflicts_walk
+
+        rng = np.random.default_rng(2)
+        for _ in range(200):
+            cand = np.cumsum(rng.integers(60, 200, size=40))  # ≥ 60 apart, near = 108
+            score = rng.random(40) ** 4
+            got = _resolve_conflicts(cand, score, 108)
+            want = _resolve_conflicts_walk(cand, score, 108, _TYPICAL_FRACTION * float(np.median(score)))
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
