@@ -105,6 +105,8 @@ def satellite_suspects(beats: np.ndarray, score: np.ndarray, fs: float) -> np.nd
         return np.zeros(beats.size, dtype=bool)
     gap = np.diff(beats)
     close = gap < int(_CONFLICT_S * fs)
+    if np.count_nonzero(close) < _SATELLITE_MIN_COUNT:  # too few close pairs to tie any wave
+        return np.zeros(beats.size, dtype=bool)
     # the satellite's other interval must be much longer (not a fast regular rhythm)
     before = np.concatenate(([0], gap[:-1]))  # interval ending at the pair's first beat
     after = np.concatenate((gap[1:], [0]))  # interval starting at the pair's second beat
@@ -215,7 +217,7 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
     sharp = np.abs(slope).max(axis=1) / np.maximum(amp, 1e-12)
     tall = amp >= median1d(amp)
     template = row_median(slope[tall].T)
-    norm = np.sqrt(np.add.reduce(slope * slope, axis=1)) * np.linalg.norm(template)
+    norm = np.sqrt(np.add.reduce(slope * slope, axis=1)) * np.sqrt(template.dot(template))  # = linalg.norm
     corr = (slope @ template) / np.maximum(norm, 1e-12)
     sized = amp >= rule.min_amplitude * median1d(amp[tall])
     sharp_ratio = sharp / max(median1d(sharp[tall]), 1e-12)
@@ -235,7 +237,7 @@ def _recurring(slopes: np.ndarray, min_corr: float, min_others: int, noisy: np.n
         return np.zeros(0, dtype=bool)
     if slopes.shape[0] > _RECURRENCE_MAX:  # so many wide beats: a rhythm of its own
         return np.ones(slopes.shape[0], dtype=bool)
-    unit = slopes / np.maximum(np.linalg.norm(slopes, axis=1, keepdims=True), 1e-12)
+    unit = slopes / np.maximum(np.sqrt(np.add.reduce(slopes * slopes, axis=1, keepdims=True)), 1e-12)
     alike = np.abs(unit @ unit.T) >= min_corr
     matches = np.count_nonzero(alike, axis=1) - 1
     if noisy is not None and noisy.any():
