@@ -1,0 +1,101 @@
+"""CPU cost of R peaks and premature beats per 30-s lead, this tree against another one.
+
+What ``cloud.pipeline.analyse`` pays for them on one lead: :func:`ecg.beats.detect_r_peaks`
+given the context's 0.5–40 Hz view (and its QRS envelope, where the tree's detector takes
+it) and :func:`ecg.ectopy.find_ectopy` on that view. Each tree runs in its own
+subprocess, the trees interleaved round by round (so load swings hit both alike); the
+figure per tree is the best (least) mean over ``--passes`` passes of all records, in
+thread CPU time, taken over the rounds. CinC 2017 records of exactly 30 s at 300 Hz.
+
+Usage::
+
+    git archive <old-commit> | tar -x -C /tmp/old_tree
+    nice -n 10 .venv/bin/python benchmarks/rpeaks_cost.py --data ../shared/data --against /tmp/old_tree
+
+Without ``--against`` only this tree is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+_CHILD = r"""
+import glob, inspect, json, sys, time
+sys.path.insert(0, sys.argv[1])
+from ecg.io import read_record
+import ecg.beats as beats
+from ecg.ectopy import find_ectopy
+
+files = sorted(glob.glob(sys.argv[2] + "/cinc2017/A*.hea"))
+records = []
+for f in files:
+    r = read_record(f[:-4])
+    if r.n_samples == int(30 * r.fs_hz):
+        records.append(r)
+    if len(records) == int(sys.argv[3]):
+        break
+takes_envelope = "envelope" in inspect.signature(beats.detect_r_peaks).parameters
+items = []
+for r in records:
+    x, fs = r.signals_mv[:, 0], r.fs_hz
+    wide = beats.detector_band(x, fs)
+    extra = {"envelope": beats.band_envelope(wide, fs)} if takes_envelope else {}
+    items.append((x, fs, wide, extra, beats.detect_r_peaks(x, fs, wide_mv=wide, **extra)))
+
+def r_peaks():
+    for x, fs, wide, extra, _ in items:
+        beats.detect_r_peaks(x, fs, wide_mv=wide, **extra)
+
+def ectopy():
+    for x, fs, wide, _, peaks in items:
+        find_ectopy(wide[:, None], fs, peaks)
+
+out = {"envelope_handed_in": takes_envelope, "records": len(items)}
+for name, run in (("r_peaks_ms", r_peaks), ("ectopy_ms", ectopy)):
+    best = float("inf")
+    for _ in range(int(sys.argv[4])):
+        start = time.thread_time()
+        run()
+        best = min(best, (time.thread_time() - start) / len(items))
+    out[name] = 1000.0 * best
+print(json.dumps(out))
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--against", type=Path, help="another source tree (e.g. a `git archive` export) to time alike")
+    ap.add_argument("--records", type=int, default=20)
+    ap.add_argument("--passes", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=4)
+    args = ap.parse_args(argv)
+    if not (args.data / "cinc2017").is_dir():
+        print(f"CinC 2017 records not found under {args.data}", file=sys.stderr)
+        return 2
+    trees = {"this tree": REPO, **({"against": args.against.resolve()} if args.against else {})}
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(args.rounds):
+        for name, tree in trees.items():
+            done = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(args.data), str(args.records),
+                                   str(args.passes)], capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout)
+            seen = best.setdefault(name, row)
+            for key in ("r_peaks_ms", "ectopy_ms"):
+                seen[key] = min(seen[key], row[key])
+    print(f"load average {os.getloadavg()[0]:.1f}; CPU ms per 30-s 300 Hz lead, best of {args.rounds} rounds")
+    for name, row in best.items():
+        print(f"{name:>10}: detect_r_peaks {row['r_peaks_ms']:.2f} ms (envelope handed in: {row['envelope_handed_in']}), "
+              f"find_ectopy {row['ectopy_ms']:.2f} ms, {row['records']} records")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
