@@ -368,11 +368,16 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.n
     Returns the centres and the smoothed energy."""
     if r_peaks.size == 0 or x.shape[0] < 64:
         return r_peaks, np.zeros(x.shape[0])
-    band = zero_phase(x, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=0)
-    squared = band * band
-    energy = np.zeros(x.shape[0])
-    for lead in range(x.shape[1]):  # summed lead by lead, in order (same rounding as before)
-        energy += squared[:, lead]
+    band_hz = (5.0, min(20.0, 0.45 * fs_hz))
+    if x.shape[1] == 1:  # one lead: the 1-D filter gives the same samples without the axis moves
+        band = zero_phase(x[:, 0], 2, band_hz, "bandpass", float(fs_hz))
+        energy = band * band
+    else:
+        band = zero_phase(x, 2, band_hz, "bandpass", float(fs_hz), axis=0)
+        squared = band * band
+        energy = np.zeros(x.shape[0])
+        for lead in range(x.shape[1]):  # summed lead by lead, in order (same rounding as before)
+            energy += squared[:, lead]
     width = max(1, int(0.04 * fs_hz))
     energy = uniform_filter1d(energy, width, mode="constant")  # = np.convolve(.., box, "same"), by running sums
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
@@ -381,7 +386,8 @@ def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.n
     k = np.arange(search_before + search_after + 1)
     valid = k[None, :] < (hi - lo)[:, None]
     values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], x.shape[0] - 1)], -np.inf)
-    return np.unique(lo + np.argmax(values, axis=1)), energy
+    centres = lo + np.argmax(values, axis=1)
+    return (centres if bool(np.all(centres[1:] > centres[:-1])) else np.unique(centres)), energy
 
 
 def _windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:

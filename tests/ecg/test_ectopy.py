@@ -203,3 +203,18 @@ class TestQrsEnergy:
         _, energy = _qrs_centres(x, fs, r)
         assert np.array_equal(energy, expected)
         assert np.allclose(energy, box, rtol=1e-12, atol=1e-15 * float(box.max()))
+
+    def test_one_lead_takes_the_1d_filter_with_the_same_samples(self) -> None:
+        """One lead is filtered as a 1-D signal: the energy equals the (n, 1) array's path."""
+        from scipy.ndimage import uniform_filter1d
+
+        from ecg.ectopy import _qrs_centres
+        from ecg.filters import zero_phase
+
+        rng = np.random.default_rng(4)
+        fs = 300.0
+        x = rng.standard_normal((9000, 1)).cumsum(axis=0) * 0.01
+        band = zero_phase(x, 2, (5.0, 20.0), "bandpass", fs, axis=0)
+        expected = uniform_filter1d(np.zeros(x.shape[0]) + band[:, 0] * band[:, 0], int(0.04 * fs), mode="constant")
+        _, energy = _qrs_centres(x, fs, np.arange(300, 8700, 250))
+        assert np.array_equal(energy, expected)
