@@ -29,6 +29,10 @@ LOWPASS_HZ = 40.0
 _SIGMA_QRS_S = 0.004
 _SIGMA_WAVE_S = 0.012
 _SIGMA_T_S = 0.020
+#: the P- and T-wave slopes are computed at the record's rate divided by the largest integer
+#: that keeps at least this rate (500 Hz: at 250 Hz), then interpolated back linearly; their
+#: Gaussians pass nothing above ≈ 30 Hz, so the coarser grid loses nothing the searches use
+_WAVE_SLOPE_MIN_HZ = 250.0
 
 
 #: the array fields :class:`LeadViews` and :class:`StackedViews` share (one lead / one row per lead)
@@ -180,8 +184,44 @@ def stack_views(x_mv: np.ndarray, fs_hz: float) -> StackedViews:
             y *= fs_hz
         return y
 
+    step = wave_slope_step(fs_hz)
+    coarse = clean if step == 1 else np.ascontiguousarray(clean[:, ::step])
+
+    def wave_slope(sigma_s: float) -> np.ndarray:
+        rate = fs_hz / step
+        y = correlate1d(coarse, _gauss_weights(max(sigma_s * rate, 0.8), 1), axis=-1, mode="reflect")
+        y *= rate
+        return y if step == 1 else _upsample_linear(y, step, clean.shape[-1])
+
     return StackedViews(clean_mv=clean, smooth_mv=gauss(_SIGMA_WAVE_S, 0), slope_qrs=gauss(_SIGMA_QRS_S, 1),
-                        slope_wave=gauss(_SIGMA_WAVE_S, 1), slope_t=gauss(_SIGMA_T_S, 1), fs_hz=float(fs_hz))
+                        slope_wave=wave_slope(_SIGMA_WAVE_S), slope_t=wave_slope(_SIGMA_T_S), fs_hz=float(fs_hz))
+
+
+def wave_slope_step(fs_hz: float) -> int:
+    """The decimation step of the P- and T-wave slopes at ``fs_hz`` (1: full rate)."""
+    return max(1, int(fs_hz // _WAVE_SLOPE_MIN_HZ))
+
+
+def _upsample_linear(y: np.ndarray, step: int, n: int) -> np.ndarray:
+    """Rows of ``y`` (samples ``0, step, 2 step, ...`` of an ``n``-sample grid) linearly
+    interpolated onto the whole grid (held flat after the last coarse sample)."""
+    m = y.shape[-1]
+    out = np.empty(y.shape[:-1] + (n,))
+    out[..., ::step] = y
+    for r in range(1, step):
+        w = r / step
+        k = (n - 1 - r) // step + 1  # fine samples j * step + r, j < k
+        inner = min(k, m - 1)
+        if step == 2:  # the midpoint: (a + b) / 2
+            mid = np.add(y[..., :inner], y[..., 1 : inner + 1])
+            mid *= 0.5
+        else:
+            mid = y[..., :inner] * (1.0 - w)
+            mid += y[..., 1 : inner + 1] * w
+        out[..., r : r + step * inner : step] = mid
+        if k > inner:
+            out[..., r + step * inner :: step] = y[..., -1:]
+    return out
 
 
 def make_views_many(x_mv: np.ndarray, fs_hz: float) -> list[LeadViews]:

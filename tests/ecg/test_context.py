@@ -217,14 +217,36 @@ class TestFilterDesigns:
     def test_delineator_views_are_gaussian_filters(self, fs: float) -> None:
         from scipy.ndimage import gaussian_filter1d
 
-        from ecg.delineation.filters import band_limit, stack_views
+        from ecg.delineation.filters import band_limit, stack_views, wave_slope_step
 
         x = np.random.default_rng(int(fs)).standard_normal((int(10 * fs), 2)).cumsum(axis=0)
         sv, clean = stack_views(x, fs), band_limit(np.ascontiguousarray(x.T), fs)
         assert np.array_equal(sv.smooth_mv, gaussian_filter1d(clean, 0.012 * fs, axis=-1))
-        for name, sigma_s in (("slope_qrs", 0.004), ("slope_wave", 0.012), ("slope_t", 0.020)):
-            ref = gaussian_filter1d(clean, max(sigma_s * fs, 0.8), axis=-1, order=1) * fs
-            assert np.array_equal(getattr(sv, name), ref), name
+        ref = gaussian_filter1d(clean, max(0.004 * fs, 0.8), axis=-1, order=1) * fs
+        assert np.array_equal(sv.slope_qrs, ref)
+        step = wave_slope_step(fs)
+        assert step == (2 if fs == 500.0 else 1)
+        grid = np.arange(0, clean.shape[1], step)
+        for name, sigma_s in (("slope_wave", 0.012), ("slope_t", 0.020)):
+            # the P/T slopes: Gaussian derivatives on every step-th sample, linear in between
+            coarse = gaussian_filter1d(clean[:, ::step], sigma_s * fs / step, axis=-1, order=1) * (fs / step)
+            want = np.array([np.interp(np.arange(clean.shape[1]), grid, row) for row in coarse])
+            assert np.allclose(getattr(sv, name), want, rtol=0, atol=1e-12 * np.abs(want).max()), name
+            full = gaussian_filter1d(clean, sigma_s * fs, axis=-1, order=1) * fs
+            inner = slice(int(0.1 * fs), -int(0.1 * fs))  # the reflected ends differ more
+            assert np.abs(getattr(sv, name) - full)[:, inner].max() <= 0.03 * np.abs(full).max(), name
+
+    @pytest.mark.parametrize("step", [2, 3, 4])
+    def test_linear_upsampling_is_numpys_interp(self, step: int) -> None:
+        from ecg.delineation.filters import _upsample_linear
+
+        rng = np.random.default_rng(step)
+        for n in range(1, 40):
+            fine = rng.standard_normal((2, n))
+            grid = np.arange(0, n, step)
+            coarse = fine[:, ::step]
+            want = np.array([np.interp(np.arange(n), grid, row) for row in coarse])
+            assert np.allclose(_upsample_linear(coarse, step, n), want, rtol=0, atol=1e-12), n
 
     def test_steady_start_rows_are_scipys_sosfilt(self) -> None:
         from scipy import signal as sps
