@@ -34,7 +34,13 @@ from ecg.context import (
 )
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shapes
-from ecg.delineation.summary import detect_pacing, detect_pacing_many, median_interval_ms, qtc_ms
+from ecg.delineation.summary import (
+    detect_pacing,
+    detect_pacing_many,
+    median_interval_ms,
+    median_intervals_many,
+    qtc_ms,
+)
 from ecg.errors import SignalError
 from ecg.findings import (
     Finding,
@@ -182,22 +188,30 @@ def _beats(waves: dict[str, np.ndarray]) -> tuple[Beat, ...]:
     return tuple(Beat(*[None if v == MISSING else v for v in row]) for row in zip(*columns))
 
 
+#: the intervals :func:`_intervals` reports: name → (start boundary, end boundary)
+_INTERVALS = {"qrs_ms": ("qrs_on", "qrs_off"), "pr_ms": ("p_on", "qrs_on"), "qt_ms": ("qrs_on", "t_off")}
+
+#: :func:`~ecg.delineation.summary.median_interval_ms` of each of :data:`_INTERVALS`, by name
+Known = dict[str, tuple[float | None, str | None]]
+
+
 def _interval(
-    waves: dict[str, np.ndarray], a: str, b: str, fs: float, name: str, reasons: dict[str, str]
+    waves: dict[str, np.ndarray], fs: float, name: str, reasons: dict[str, str], known: Known | None
 ) -> float | None:
-    value, why = median_interval_ms(waves, a, b, fs)
+    value, why = known[name] if known is not None else median_interval_ms(waves, *_INTERVALS[name], fs)
     if value is None and name not in reasons:
         reasons[name] = why or "not measured"
     return value
 
 
 def _intervals(
-    w: dict[str, np.ndarray], fs: float, reasons: dict[str, str]
+    w: dict[str, np.ndarray], fs: float, reasons: dict[str, str], known: Known | None = None
 ) -> tuple[float | None, float | None, float | None]:
-    """PR, QRS, QT; PR and QT start at the QRS onset, so they fall with a bad QRS."""
-    qrs = _interval(w, "qrs_on", "qrs_off", fs, "qrs_ms", reasons)
-    pr = _interval(w, "p_on", "qrs_on", fs, "pr_ms", reasons)
-    qt = _interval(w, "qrs_on", "t_off", fs, "qt_ms", reasons)
+    """PR, QRS, QT; PR and QT start at the QRS onset, so they fall with a bad QRS
+    (``known``: their medians already computed, e.g. by :func:`_known_intervals`)."""
+    qrs = _interval(w, fs, "qrs_ms", reasons, known)
+    pr = _interval(w, fs, "pr_ms", reasons, known)
+    qt = _interval(w, fs, "qt_ms", reasons, known)
     if qrs is None and "qrs_ms" in reasons and "unreliable" in reasons["qrs_ms"]:
         for key in ("pr_ms", "qt_ms"):
             reasons.setdefault(key, "QRS onsets unreliable: " + reasons["qrs_ms"])
@@ -210,9 +224,19 @@ def _rate(r_peaks: np.ndarray, fs: float) -> tuple[float | None, float | None]:
     return heart_rate_bpm(r_peaks, fs), median_rr_ms(r_peaks, fs)
 
 
-def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex, paced: bool | None = None) -> Measurements:
+def _known_intervals(waves: list[dict[str, np.ndarray]], fs: float) -> list[Known]:
+    """The interval medians of several leads, each interval in one pass over all leads."""
+    per = {name: median_intervals_many(waves, a, b, fs) for name, (a, b) in _INTERVALS.items()}
+    return [{name: per[name][j] for name in per} for j in range(len(waves))]
+
+
+def summarise(
+    lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex, paced: bool | None = None,
+    intervals: Known | None = None,
+) -> Measurements:
     """Turn one lead's per-beat boundaries into :class:`Measurements` (``paced``: the
-    lead's :func:`~ecg.delineation.summary.detect_pacing`, when the caller has it)."""
+    lead's :func:`~ecg.delineation.summary.detect_pacing`, ``intervals``: its interval
+    medians (:func:`_known_intervals`), when the caller has them)."""
     fs = lw.fs_hz
     w = lw.waves
     reasons: dict[str, str] = {}
@@ -227,7 +251,7 @@ def summarise(lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex, pa
     elif "p" in lw.reasons:
         reasons["pr_ms"] = lw.reasons["p"]
     paced = "all" not in lw.reasons and (detect_pacing(x_mv, fs, w["qrs_on"]) if paced is None else paced)
-    pr, qrs, qt = _intervals(w, fs, reasons)
+    pr, qrs, qt = _intervals(w, fs, reasons, intervals)
     if paced:
         pr = qrs = qt = None
         for k in ("pr_ms", "qrs_ms", "qt_ms"):
@@ -403,8 +427,9 @@ def measure_leads(
     share_lead_waves(contexts)
     waves = [c.lead_waves for c in contexts]
     pacing = detect_pacing_many(x, fs, [None if "all" in lw.reasons else lw.waves["qrs_on"] for lw in waves])
-    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, paced=pac)
-               for lw, c, name, pac in zip(waves, contexts, names, pacing, strict=True)]
+    known = _known_intervals([lw.waves for lw in waves], fs)
+    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, paced=pac, intervals=kn)
+               for lw, c, name, pac, kn in zip(waves, contexts, names, pacing, known, strict=True)]
     glob = global_waves(names, waves, fs)
     reasons: dict[str, str] = {}
     hr, rr = _rate(glob["r_peak"], fs)

@@ -238,3 +238,23 @@ def test_beat_similarity_of_all_leads_at_once_is_each_leads_own(ludb_dir: Path) 
     corr = _qrs_similarity_all(sv, Rows(lead, stack_row[lead] * sv.n_samples, len(ctxs)), r)
     for j, c in enumerate(ctxs):
         assert corr[j] == _qrs_similarity(c.views, r[lead == j])
+
+
+def test_interval_medians_of_all_leads_at_once_are_each_leads_own() -> None:
+    from ecg.delineation.lead import MISSING
+    from ecg.delineation.summary import median_interval_ms, median_intervals_many
+
+    rng = np.random.default_rng(11)
+    for trial in range(200):
+        leads = []
+        for _ in range(int(rng.integers(1, 13))):
+            n = int(rng.integers(0, 25))
+            start = np.cumsum(rng.integers(200, 600, n))
+            # steady intervals, noisy ones (over the spread limit) and missing boundaries
+            end = start + rng.integers(40, 60 if trial % 3 else 400, n)
+            start = np.where(rng.random(n) < 0.2, MISSING, start)
+            end = np.where(rng.random(n) < 0.2, MISSING, end)
+            leads.append({"qrs_on": start, "qrs_off": end, "t_off": end})
+        for a, b in (("qrs_on", "qrs_off"), ("qrs_on", "t_off")):
+            fs = float(rng.choice([250.0, 300.0, 500.0]))
+            assert median_intervals_many(leads, a, b, fs) == [median_interval_ms(w, a, b, fs) for w in leads]
