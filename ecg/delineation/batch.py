@@ -33,6 +33,7 @@ from .lead import (
     MIN_QRS_SNR,
     MISSING,
     LeadWaves,
+    WAVE_KEYS,
     _empty,
 )
 from .pt import TWaves, isoelectric_all, p_waves, t_from_peak, t_prefer, t_search
@@ -298,20 +299,32 @@ def delineate_many(contexts: list[LeadContext]) -> list[LeadWaves]:
     why_no_p = check_p_consistency(ws, fs, sub)
     tp = tp_activity(sv, ws, p_amps, sub)  # read only where the P waves passed so far
     why_no_p = [why if why is not None else tp[j] for j, why in enumerate(why_no_p)]
+    return lead_waves_of(located, views, ws, why_no_p, gates, qrs_amp, noise, fs)
+
+
+def lead_waves_of(located: list[tuple[np.ndarray, float]], views: list[LeadViews], ws: dict[str, np.ndarray],
+                  why_no_p: list[str | None], gates: list[str | None], qrs_amp: np.ndarray, noise: np.ndarray,
+                  fs: float) -> list[LeadWaves]:
+    """One :class:`LeadWaves` per lead from the measured leads' rows ``ws`` (in lead order).
+
+    A lead without beats or stopped by its gate gets empty boundaries and the reason; a lead
+    whose P waves were judged absent gets missing P boundaries and ``reasons["p"]``. Keys of
+    ``ws`` outside ``WAVE_KEYS`` (such as the segmenter's ``t_on``) are left out.
+    """
     out: list[LeadWaves] = []
     offset = 0
     for j, (peaks, polarity) in enumerate(located):
-        if counts[j] == 0:
+        if peaks.size == 0:
             out.append(LeadWaves(_empty(0), fs, polarity, 0.0, float("inf"), {"all": "no QRS complex detected"},
                                  views[j]))
             continue
-        if not ok[j]:
-            out.append(LeadWaves(_empty(int(counts[j])), fs, polarity, float(qrs_amp[j]), float(noise[j]),
+        if gates[j] is not None:
+            out.append(LeadWaves(_empty(peaks.size), fs, polarity, float(qrs_amp[j]), float(noise[j]),
                                  {"all": str(gates[j])}, views[j]))
             continue
-        span = slice(offset, offset + int(counts[j]))
-        offset += int(counts[j])
-        waves = {k: v[span] for k, v in ws.items()}
+        span = slice(offset, offset + peaks.size)
+        offset += peaks.size
+        waves = {k: v[span] for k, v in ws.items() if k in WAVE_KEYS}
         reasons: dict[str, str] = {}
         if why_no_p[j] is not None:
             for k in ("p_on", "p_peak", "p_off"):

@@ -43,6 +43,7 @@ from .batch import (
     check_p_consistency,
     delineate_many,
     drop_odd_t,
+    lead_waves_of,
     tp_activity,
 )
 from .filters import LeadViews, StackedViews
@@ -152,34 +153,7 @@ def delineate_learned_many(contexts: list[LeadContext], segmenter: WaveSegmenter
     keep = ok[lead]
     sub, ws, score = rows.take(keep), {k: v[keep] for k, v in w.items()}, scores[keep]
     why_no_p = _judge_waves(sv, sub, ws, score)
-    return _lead_waves(located, views, ws, why_no_p, gates, qrs_amp, noise, fs)
-
-
-def _lead_waves(located: list[tuple[np.ndarray, float]], views: list[LeadViews], ws: dict[str, np.ndarray],
-                why_no_p: list[str | None], gates: list[str | None], qrs_amp: np.ndarray, noise: np.ndarray,
-                fs: float) -> list[LeadWaves]:
-    """One :class:`LeadWaves` per lead from the measured leads' rows ``ws`` (in lead order)."""
-    out: list[LeadWaves] = []
-    offset = 0
-    for j, (peaks, polarity) in enumerate(located):
-        if peaks.size == 0:
-            out.append(LeadWaves(_empty(0), fs, polarity, 0.0, float("inf"), {"all": "no QRS complex detected"},
-                                 views[j]))
-            continue
-        if gates[j] is not None:
-            out.append(LeadWaves(_empty(peaks.size), fs, polarity, float(qrs_amp[j]), float(noise[j]),
-                                 {"all": str(gates[j])}, views[j]))
-            continue
-        span = slice(offset, offset + peaks.size)
-        offset += peaks.size
-        waves = {k: v[span] for k, v in ws.items() if k != "t_on"}
-        reasons: dict[str, str] = {}
-        if why_no_p[j] is not None:
-            for k in ("p_on", "p_peak", "p_off"):
-                waves[k][:] = MISSING
-            reasons["p"] = str(why_no_p[j])
-        out.append(LeadWaves(waves, fs, polarity, float(qrs_amp[j]), float(noise[j]), reasons, views[j]))
-    return out
+    return lead_waves_of(located, views, ws, why_no_p, gates, qrs_amp, noise, fs)
 
 
 def _combine_qrs(w: dict[str, np.ndarray], rule: dict[str, np.ndarray]) -> None:
