@@ -4,7 +4,8 @@ Per sample: stretch-or-compress (±10 % in time), a random 20 s crop (zero-padde
 shorter), amplitude scaling, polarity flip (finger ECG polarity depends on which hand
 touches which electrode), Gaussian noise and baseline wander. Per batch: mixup of signals,
 RR features and labels. Class imbalance: records are drawn with probability proportional
-to ``count(label) ** -0.5`` (between uniform and fully balanced).
+to ``count(label) ** -0.5`` (between uniform and fully balanced); ``class_scale`` multiplies
+a class's share of the draws (``s2``: the noise class's share halved, see docs/training.md).
 """
 
 from __future__ import annotations
@@ -16,10 +17,19 @@ from ecg.model import CLIP_SD, MODEL_FS_HZ, WINDOW_SAMPLES
 __all__ = ["Augmenter", "sampling_probabilities", "random_crop"]
 
 
-def sampling_probabilities(y: np.ndarray, n_classes: int, power: float = -0.5) -> np.ndarray:
-    """Per-record draw probabilities ∝ ``count(label) ** power``."""
+def sampling_probabilities(y: np.ndarray, n_classes: int, power: float = -0.5,
+                           class_scale: np.ndarray | None = None) -> np.ndarray:
+    """Per-record draw probabilities ∝ ``count(label) ** power × class_scale[label]``.
+
+    ``class_scale`` (default all ones) multiplies each class's share of the draws before the
+    shares are normalised again; a scale must be positive.
+    """
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    w = np.where(counts > 0, np.maximum(counts, 1.0) ** power, 0.0)[y]
+    scale = np.ones(n_classes) if class_scale is None else np.asarray(class_scale, dtype=np.float64)
+    if scale.shape != (n_classes,) or np.any(scale <= 0):
+        raise ValueError(f"class_scale must hold {n_classes} positive numbers, got {class_scale!r}")
+    w = np.where(counts > 0, np.maximum(counts, 1.0) ** power, 0.0) * scale
+    w = w[y]
     return w / w.sum()
 
 
@@ -50,17 +60,19 @@ class Augmenter:
     seed : int
     mixup_p : float
         Probability that a batch is mixed up.
+    class_scale : np.ndarray, optional
+        Per-class multiplier of the draw shares (:func:`sampling_probabilities`).
     """
 
     def __init__(self, signals: list[np.ndarray], rr_z: np.ndarray, y: np.ndarray, n_classes: int,
-                 *, seed: int, mixup_p: float = 0.25) -> None:
+                 *, seed: int, mixup_p: float = 0.25, class_scale: np.ndarray | None = None) -> None:
         self.signals = signals
         self.rr_z = rr_z.astype(np.float32)
         self.y = y
         self.n_classes = n_classes
         self.rng = np.random.default_rng(seed)
         self.mixup_p = mixup_p
-        self.p = sampling_probabilities(y, n_classes)
+        self.p = sampling_probabilities(y, n_classes, class_scale=class_scale)
 
     def sample(self, i: int) -> np.ndarray:
         rng = self.rng

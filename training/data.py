@@ -64,23 +64,27 @@ CACHE_DIR = _REPO / "training" / "runs" / "cache"
 PREPARATION_SOURCES = ("model.py", "beats.py", "beat_morphology.py", "rr_features.py", "filters.py", "preprocess.py")
 
 
-def source_key() -> str:
-    """Hash of :data:`PREPARATION_SOURCES`: a cache built by other preparation code is stale."""
+#: what the quality gate's cached verdicts (:func:`load_readable`) also depend on
+GATE_SOURCES = PREPARATION_SOURCES + ("quality.py",)
+
+
+def source_key(sources: tuple[str, ...] = PREPARATION_SOURCES) -> str:
+    """Hash of ``sources`` (files under ``ecg/``): a cache built by other code is stale."""
     h = hashlib.sha256()
-    for name in PREPARATION_SOURCES:
+    for name in sources:
         h.update((_REPO / "ecg" / name).read_bytes())
     return h.hexdigest()[:16]
 
 
-def cache_is_current(cache_dir: Path, what: str) -> bool:
-    """Whether ``<cache_dir>/<what>.key`` names the current :func:`source_key`."""
+def cache_is_current(cache_dir: Path, what: str, sources: tuple[str, ...] = PREPARATION_SOURCES) -> bool:
+    """Whether ``<cache_dir>/<what>.key`` names the current :func:`source_key` of ``sources``."""
     key = Path(cache_dir) / f"{what}.key"
-    return key.is_file() and key.read_text().strip() == source_key()
+    return key.is_file() and key.read_text().strip() == source_key(sources)
 
 
-def mark_cache(cache_dir: Path, what: str) -> None:
+def mark_cache(cache_dir: Path, what: str, sources: tuple[str, ...] = PREPARATION_SOURCES) -> None:
     """Record that ``what`` was prepared by the current code."""
-    (Path(cache_dir) / f"{what}.key").write_text(source_key() + "\n")
+    (Path(cache_dir) / f"{what}.key").write_text(source_key(sources) + "\n")
 
 
 class DataMissingError(EcgError):
@@ -239,7 +243,8 @@ def load_readable(data_dir: Path, *, names: list[str] | None = None, cache_dir: 
 
     The decision rule is tuned on out-of-fold probabilities; records the gate calls
     unreadable never reach the rule at screening time, so the tuner needs this flag too.
-    Only ``names`` (default: every labelled record) are computed; the cache grows as needed.
+    Only ``names`` (default: every labelled record) are computed; the cache grows as needed
+    and is dropped when the detector or the gate changed (:data:`GATE_SOURCES`).
     """
     from ecg.quality import assess
 
@@ -247,7 +252,7 @@ def load_readable(data_dir: Path, *, names: list[str] | None = None, cache_dir: 
     wanted = sorted(read_labels(cinc)) if names is None else list(names)
     cache = Path(cache_dir) / "readable.npz"
     known: dict[str, bool] = {}
-    if cache.is_file():
+    if cache.is_file() and cache_is_current(cache_dir, "readable", GATE_SOURCES):
         z = np.load(cache)
         known = dict(zip((str(n) for n in z["names"]), z["readable"].astype(bool).tolist()))
     missing = [n for n in wanted if n not in known]
@@ -261,4 +266,5 @@ def load_readable(data_dir: Path, *, names: list[str] | None = None, cache_dir: 
     if missing:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         np.savez(cache, names=np.array(sorted(known)), readable=np.array([known[n] for n in sorted(known)]))
+        mark_cache(cache_dir, "readable", GATE_SOURCES)
     return {n: known[n] for n in wanted}

@@ -11,12 +11,16 @@ out) and is scored on fold *k* (CinC records only) from ``--eval-from`` on
 ``fold{k}/last.keras`` (model and optimiser) and ``fold{k}/state.json``; the best epoch's
 weights go to ``fold{k}/best.weights.h5`` and its out-of-fold record probabilities, window
 logits and window owners to ``fold{k}/oof.npz`` (the export fits the temperature on them). Rerunning resumes each unfinished fold
-from its last checkpoint; finished folds are skipped.
+from its last checkpoint; finished folds are skipped. ``config.json`` holds the options and a
+fingerprint of the prepared inputs (:func:`inputs_fingerprint`): a rerun whose inputs differ
+(e.g. the R-peak detector changed the RR features) is refused. ``--prepare-only`` builds the
+input caches and the run's config once, before the jobs start in parallel.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -44,6 +48,25 @@ def rr_stats(rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def standardise(rr: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Same rule as :meth:`ecg.model.RhythmModel.standardise_rr`."""
     return np.clip((rr - mean) / std, -5.0, 5.0).astype(np.float32)
+
+
+def inputs_fingerprint(data: Dataset, extra: Dataset | None) -> str:
+    """Hash of the prepared inputs (names, labels, RR features, 150 Hz signals as cached)."""
+    h = hashlib.sha256()
+    for ds in (data,) if extra is None else (data, extra):
+        h.update("\n".join(ds.names).encode())
+        h.update(np.asarray(ds.y, dtype=np.int64).tobytes())
+        h.update(np.asarray(ds.rr, dtype=np.float64).tobytes())
+        for x in ds.signals:
+            h.update(np.asarray(x, dtype=np.float16).tobytes())
+    return h.hexdigest()[:16]
+
+
+def class_scale(noise_draw_scale: float) -> np.ndarray:
+    """Per-class draw-share multipliers: ``noise_draw_scale`` for ``~``, 1 for the rhythms."""
+    scale = np.ones(len(CLASSES))
+    scale[CLASSES.index("~")] = noise_draw_scale
+    return scale
 
 
 def window_inputs(ds: Dataset, rr_z: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -136,7 +159,8 @@ def train_fold(job: str, data: Dataset, folds: list[list[str]], run: Path, args:
         model = build_model(job, arch=ArchSpec.from_dict(args.arch_spec))
         model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=1e-3),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.05))
-    aug = Augmenter(tr.signals, tr_z, tr.y, len(CLASSES), seed=args.seed * 100 + seed_offset * 10 + state["epoch"] + 1)
+    aug = Augmenter(tr.signals, tr_z, tr.y, len(CLASSES), seed=args.seed * 100 + seed_offset * 10 + state["epoch"] + 1,
+                    class_scale=class_scale(getattr(args, "noise_draw_scale", 1.0)))
     steps = max(len(tr.names) // args.batch, 1)
     for epoch in range(state["epoch"] + 1, args.epochs):
         t0, c0 = time.time(), time.process_time()
@@ -187,16 +211,23 @@ def _score_epoch(model, va: Dataset, va_z: np.ndarray, fold_dir: Path, state: di
 
 
 def _write_config(args: argparse.Namespace) -> None:
-    """The run's ``config.json``; a rerun with other training options is refused (resuming
-    must continue the same schedule)."""
+    """The run's ``config.json``; a rerun with other training options or other prepared inputs
+    is refused (resuming must continue the same schedule on the same inputs). Options added
+    later (``noise_draw_scale``, ``inputs``) are written only when set, so older runs still
+    resume."""
     keys = ("epochs", "batch", "lr", "seed", "arch", "select", "no_extra", "data")
-    config = {k: str(getattr(args, k)) for k in keys} | {"arch_spec": args.arch_spec}
+    config = {k: str(getattr(args, k)) for k in keys} | {"arch_spec": args.arch_spec, "data": str(Path(args.data).resolve())}
+    if getattr(args, "noise_draw_scale", 1.0) != 1.0:
+        config["noise_draw_scale"] = str(args.noise_draw_scale)
+    if getattr(args, "inputs", None) is not None:
+        config["inputs"] = args.inputs
     path = args.run / "config.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
+        diff = {k: (old.get(k), config.get(k)) for k in old.keys() | config.keys() if old.get(k) != config.get(k)}
         if diff:
-            raise SystemExit(f"{path} was written with other options {diff}; use a new --run")
+            raise SystemExit(f"{path} was written with other options or inputs {diff}; use a new --run"
+                             " (changed inputs: the model must be retrained on what the runtime computes)")
         return
     path.write_text(json.dumps(config, indent=1))
 
@@ -221,7 +252,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="score the held-out fold from this epoch on (default: the second half)")
     p.add_argument("--no-extra", action="store_true",
                    help="train on CinC 2017 only (no MIT-BIH / CPSC 2021 windows)")
+    p.add_argument("--noise-draw-scale", type=float, default=1.0,
+                   help="multiply the noise class's share of the training draws (s2: 0.5)")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="build the input caches and the run's config.json, then stop (run once before parallel jobs)")
     args = p.parse_args(argv)
+    if args.noise_draw_scale <= 0:
+        p.error("--noise-draw-scale must be positive")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import tensorflow as tf
 
@@ -241,9 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     train_names = [n for f in folds for n in f]
     mean, std = rr_stats(data.subset(train_names).rr)
     args.run.mkdir(parents=True, exist_ok=True)
-    (args.run / "rr_stats.json").write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist()}))
     args.arch_spec = ARCHS[args.arch].to_dict()
+    args.inputs = inputs_fingerprint(data, extra)
     _write_config(args)
+    (args.run / "rr_stats.json").write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist()}))
+    if args.prepare_only:
+        log.info("inputs prepared (fingerprint %s); config in %s", args.inputs, args.run / "config.json")
+        return 0
     log.info("records: %d train (%s), %d validation held out", len(train_names),
              "/".join(str(len(f)) for f in folds), len(validation))
     for job in args.folds.split(","):

@@ -11,7 +11,7 @@ import pytest
 from training import data as data_mod
 from training.arch import ARCHS, ArchSpec
 from training.data import Dataset
-from training.train import _job_sets, _write_config
+from training.train import _job_sets, _write_config, class_scale, inputs_fingerprint
 
 
 def _dataset(n: int) -> Dataset:
@@ -55,6 +55,41 @@ class TestRunConfig:
         with pytest.raises(SystemExit, match="epochs"):
             _write_config(self._args(tmp_path, 30))
 
+    def test_resuming_on_other_inputs_or_noise_share_is_refused(self, tmp_path: Path) -> None:
+        args = self._args(tmp_path, 40)
+        args.inputs, args.noise_draw_scale = "aaaa", 0.5
+        _write_config(args)
+        args.inputs = "bbbb"
+        with pytest.raises(SystemExit, match="inputs"):
+            _write_config(args)
+        args.inputs, args.noise_draw_scale = "aaaa", 1.0
+        with pytest.raises(SystemExit, match="noise_draw_scale"):
+            _write_config(args)
+
+    def test_a_run_configured_before_the_new_options_still_resumes(self, tmp_path: Path) -> None:
+        _write_config(self._args(tmp_path, 40))  # no inputs, default noise share
+        args = self._args(tmp_path, 40)
+        args.noise_draw_scale = 1.0
+        _write_config(args)  # the default noise share is not written, so nothing differs
+
+
+class TestInputs:
+    def test_fingerprint_follows_the_rr_features_and_signals(self) -> None:
+        ds = _dataset(4)
+        base = inputs_fingerprint(ds, None)
+        assert inputs_fingerprint(_dataset(4), None) == base
+        moved = _dataset(4)
+        moved.rr[2, 5] = 0.001
+        assert inputs_fingerprint(moved, None) != base
+        noisy = _dataset(4)
+        noisy.signals[1][3] = 0.5
+        assert inputs_fingerprint(noisy, None) != base
+        extra = Dataset(["mitdb@0"], np.array([1]), [np.zeros(10, np.float32)], np.zeros((1, 14)))
+        assert inputs_fingerprint(ds, extra) != base
+
+    def test_class_scale_changes_only_the_noise_class(self) -> None:
+        assert class_scale(0.5).tolist() == [1.0, 1.0, 1.0, 0.5]
+
 
 class TestCacheKey:
     def test_a_changed_preparation_source_makes_the_cache_stale(self, tmp_path: Path,
@@ -71,3 +106,18 @@ class TestCacheKey:
         assert data_mod.cache_is_current(cache, "cinc")
         (repo / "ecg" / "beats.py").write_text("x = 2\n")
         assert not data_mod.cache_is_current(cache, "cinc")
+
+    def test_the_gate_verdicts_also_go_stale_when_the_quality_gate_changes(self, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+        repo = tmp_path / "repo"
+        (repo / "ecg").mkdir(parents=True)
+        for name in data_mod.GATE_SOURCES:
+            (repo / "ecg" / name).write_text("x = 1\n")
+        monkeypatch.setattr(data_mod, "_REPO", repo)
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        data_mod.mark_cache(cache, "cinc")
+        data_mod.mark_cache(cache, "readable", data_mod.GATE_SOURCES)
+        (repo / "ecg" / "quality.py").write_text("x = 2\n")
+        assert data_mod.cache_is_current(cache, "cinc")
+        assert not data_mod.cache_is_current(cache, "readable", data_mod.GATE_SOURCES)

@@ -95,6 +95,19 @@ class TestAugment:
         assert p.sum() == pytest.approx(1.0)
         assert p[y == 1].sum() == pytest.approx(np.sqrt(10) / (np.sqrt(10) + np.sqrt(90)))
 
+    def test_class_scale_multiplies_a_class_share(self) -> None:
+        y = np.array([0] * 81 + [3] * 9)
+        base = sampling_probabilities(y, 4)[y == 3].sum()  # sqrt 9 / (sqrt 9 + sqrt 81) = 0.25
+        halved = sampling_probabilities(y, 4, class_scale=np.array([1.0, 1.0, 1.0, 0.5]))
+        assert base == pytest.approx(0.25) and halved.sum() == pytest.approx(1.0)
+        assert halved[y == 3].sum() == pytest.approx(1.5 / 10.5)  # 0.5·3 / (9 + 0.5·3)
+        assert np.allclose(halved[y == 0], halved[0])  # within a class, draws stay uniform
+
+    @pytest.mark.parametrize("scale", [np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0, 0.0])])
+    def test_class_scale_rejected_when_malformed(self, scale: np.ndarray) -> None:
+        with pytest.raises(ValueError, match="class_scale"):
+            sampling_probabilities(np.array([0, 3]), 4, class_scale=scale)
+
     def test_crop_and_pad(self) -> None:
         rng = np.random.default_rng(0)
         long = np.arange(5000, dtype=np.float32)
