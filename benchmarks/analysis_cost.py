@@ -81,6 +81,11 @@ def _records(data: Path | None, folder: str, pattern: str, keep: Callable[[Recor
     paths = sorted((data / folder).glob(pattern)) if data is not None and (data / folder).is_dir() else []
     if not paths:
         paths = sorted((REPO / "tests/fixtures" / fixture).glob("*.hea"))
+    return first_records(paths, keep, n)
+
+
+def first_records(paths: list[Path], keep: Callable[[Record], bool], n: int) -> list[Record]:
+    """The first *n* records of *paths* (read in order) that *keep* accepts."""
     out = []
     for p in paths:
         rec = read_record(p)

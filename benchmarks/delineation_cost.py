@@ -29,25 +29,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.analysis_cost import cpu_ms  # noqa: E402
+from benchmarks.analysis_cost import cpu_ms, first_records  # noqa: E402
 from ecg.context import LeadContext, contexts_of, share_beat_marks, share_views  # noqa: E402
 from ecg.delineation import batch, learned  # noqa: E402
 from ecg.delineation.filters import StackedViews  # noqa: E402
 from ecg.delineation.qrs import locate_many  # noqa: E402
 from ecg.delineation.segmenter import beat_boundaries_many, load_segmenter  # noqa: E402
 from ecg.delineation.segmenter_input import prepare_many  # noqa: E402
-from ecg.io import Record, read_record  # noqa: E402
+from ecg.io import Record  # noqa: E402
 
 
 def _records(folder: Path, pattern: str, keep: Callable[[Record], bool], n: int) -> list[Record]:
-    out = []
-    for p in sorted(folder.glob(pattern)):
-        rec = read_record(p)
-        if keep(rec):
-            out.append(rec)
-        if len(out) == n:
-            break
-    return out
+    return first_records(sorted(folder.glob(pattern)), keep, n)
 
 
 def _ready(contexts: list[LeadContext]) -> list[LeadContext]:
