@@ -109,6 +109,26 @@ def rule_figures(y: np.ndarray, code: np.ndarray, cat: np.ndarray) -> dict[str, 
     }
 
 
+
+def bootstrap_figures(y: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = 1000,
+                      seed: int = 1) -> list[dict[str, np.ndarray]]:
+    """Per run, each figure of :func:`rule_figures` on ``n_boot`` record resamples (the same for all runs,
+    so paired differences between runs are meaningful)."""
+    rng = np.random.default_rng(seed)
+    out: list[dict[str, list[float]]] = [{} for _ in runs]
+    for _ in range(n_boot):
+        i = rng.integers(0, y.size, y.size)
+        for acc, (code, cat) in zip(out, runs):
+            for k, v in rule_figures(y[i], code[i], cat[i]).items():
+                acc.setdefault(k, []).append(v)
+    return [{k: np.array(v) for k, v in acc.items()} for acc in out]
+
+
+def ci_text(vals: np.ndarray) -> str:
+    """The 95 % percentile interval of the finite *vals*, as ``(lo to hi)``."""
+    vals = vals[np.isfinite(vals)]
+    return f"({np.percentile(vals, 2.5):.4f} to {np.percentile(vals, 97.5):.4f})"
+
 def noise_cap(share: float, n_noise: int) -> float:
     """Largest share of ``~``-labelled recordings the tuner may answer with a rhythm: the
     reference ``share`` plus one binomial standard error (1 when there are none)."""

@@ -41,7 +41,8 @@ from scipy.optimize import minimize
 from ecg.model import CLASSES, DEFAULT_MODEL_PATH, RhythmModel
 from ecg.stage_two import KINDS, P_FLOOR, StageTwo, design
 from training.data import default_data_dir
-from training.rule import TARGETS, apply_gate_and_rule, cross_validate, noise_cap, rule_figures, target_margins, tune
+from training.rule import (TARGETS, apply_gate_and_rule, bootstrap_figures, ci_text, cross_validate, noise_cap,
+                           rule_figures, target_margins, tune)
 from training.stage_two_data import load_inputs
 from training.train import record_probs, softmax
 
@@ -242,28 +243,11 @@ def nested_cv(t: OofTable, variant: Variant = Variant(),
     return code, cat, stacked, l2s
 
 
-def _boot(y: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = 1000) -> list[dict[str, np.ndarray]]:
-    """Each figure of :func:`training.rule.rule_figures` per run on the same ``n_boot`` record resamples."""
-    rng = np.random.default_rng(1)
-    acc: list[dict[str, list[float]]] = [{} for _ in runs]
-    for _ in range(n_boot):
-        i = rng.integers(0, y.size, y.size)
-        for a, (code, cat) in zip(acc, runs):
-            for key, v in rule_figures(y[i], code[i], cat[i]).items():
-                a.setdefault(key, []).append(v)
-    return [{key: np.array(v) for key, v in a.items()} for a in acc]
-
-
-def _ci(v: np.ndarray) -> str:
-    v = v[np.isfinite(v)]
-    return f"({np.percentile(v, 2.5):.4f} to {np.percentile(v, 97.5):.4f})"
-
-
 def compare(y: np.ndarray, readable: np.ndarray, runs: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, object]:
     """Figures with bootstrap CIs of each run, the smallest target margin, answers of ``~``-labelled
     and of model-noise recordings by label, and the paired difference of each run from the first."""
     names = list(runs)
-    boots = _boot(y, list(runs.values()))
+    boots = bootstrap_figures(y, list(runs.values()))
     out: dict[str, object] = {}
     for name, (code, cat), b in zip(names, runs.values(), boots):
         f = rule_figures(y, code, cat)
@@ -271,7 +255,7 @@ def compare(y: np.ndarray, readable: np.ndarray, runs: dict[str, tuple[np.ndarra
         unr = cat == 3
         model_noise = unr & readable
         print(f"== {name}")
-        print("  " + ", ".join(f"{key} {v:.4f} {_ci(b[key])}" for key, v in f.items()))
+        print("  " + ", ".join(f"{key} {v:.4f} {ci_text(b[key])}" for key, v in f.items()))
         print(f"  smallest margin {min(margins.values()):+.3f} SE ({min(margins, key=margins.get)}); "  # type: ignore[arg-type]
               + ", ".join(f"{key} {v:+.2f}" for key, v in margins.items()))
         by_label = {c: int((model_noise & (y == i)).sum()) for i, c in enumerate(CLASSES)}
@@ -286,7 +270,7 @@ def compare(y: np.ndarray, readable: np.ndarray, runs: dict[str, tuple[np.ndarra
     for name, code_cat, b in zip(names[1:], list(runs.values())[1:], boots[1:]):
         f = rule_figures(y, *code_cat)
         print(f"paired difference {name} − {names[0]}: " + ", ".join(
-            f"{key} {f[key] - f0[key]:+.4f} {_ci(b[key] - boots[0][key])}" for key in f0))
+            f"{key} {f[key] - f0[key]:+.4f} {ci_text(b[key] - boots[0][key])}" for key in f0))
     return out
 
 

@@ -44,7 +44,8 @@ from ecg.model import CLASSES, DEFAULT_MODEL_PATH, DecisionParams, RhythmModel
 from ecg.rr_features import rr_features
 from ecg.screening import screen
 from training.data import CINC_FS_HZ, read_cinc_mv, default_data_dir, load_readable, read_labels, split_records
-from training.rule import CATEGORY_NAMES, NOISE_WEIGHTS, cross_validate, rule_figures, target_margins, tune
+from training.rule import (CATEGORY_NAMES, NOISE_WEIGHTS, bootstrap_figures, ci_text, cross_validate, rule_figures,
+                           target_margins, tune)
 from training.train import record_probs
 
 __all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "models_cpu_ms", "main"]
@@ -139,29 +140,11 @@ def _print_figures(title: str, f: dict[str, float]) -> None:
     print(f"{title}: " + ", ".join(f"{k} {v:.4f}" for k, v in f.items()))
 
 
-def _boot_figures(y: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = 1000,
-                  seed: int = 1) -> list[dict[str, np.ndarray]]:
-    """Per run, each figure of :func:`rule_figures` on ``n_boot`` record resamples (the same for all runs)."""
-    rng = np.random.default_rng(seed)
-    out: list[dict[str, list[float]]] = [{} for _ in runs]
-    for _ in range(n_boot):
-        i = rng.integers(0, y.size, y.size)
-        for acc, (code, cat) in zip(out, runs):
-            for k, v in rule_figures(y[i], code[i], cat[i]).items():
-                acc.setdefault(k, []).append(v)
-    return [{k: np.array(v) for k, v in acc.items()} for acc in out]
-
-
-def _ci(vals: np.ndarray) -> str:
-    vals = vals[np.isfinite(vals)]
-    return f"({np.percentile(vals, 2.5):.4f} to {np.percentile(vals, 97.5):.4f})"
-
-
 def _report_cv(y: np.ndarray, code: np.ndarray, cat: np.ndarray, parts: list[DecisionParams],
                boot: dict[str, np.ndarray]) -> None:
     cv = rule_figures(y, code, cat)
     print("cross-validated (95 % bootstrap CI over records): "
-          + ", ".join(f"{k} {v:.4f} {_ci(boot[k])}" for k, v in cv.items()))
+          + ", ".join(f"{k} {v:.4f} {ci_text(boot[k])}" for k, v in cv.items()))
     _print_figures("  margins over the targets (standard errors)", target_margins(y, cv))
     noise = y == CLASSES.index("~")
     print("  ~-labelled recordings by answer: " + ", ".join(
@@ -177,17 +160,17 @@ def _cross_validated(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, joi
     and the paired bootstrap difference (joint − shipped) of each figure."""
     code, cat, parts = cross_validate(y, probs, readable, noise_weights=NOISE_WEIGHTS if joint else ())
     if not joint:
-        _report_cv(y, code, cat, parts, _boot_figures(y, [(code, cat)])[0])
+        _report_cv(y, code, cat, parts, bootstrap_figures(y, [(code, cat)])[0])
         return
     code0, cat0, parts0 = cross_validate(y, probs, readable)
-    b_joint, b_ref = _boot_figures(y, [(code, cat), (code0, cat0)])
+    b_joint, b_ref = bootstrap_figures(y, [(code, cat), (code0, cat0)])
     print("== the shipped procedure (~ weight for the CinC F1)")
     _report_cv(y, code0, cat0, parts0, b_ref)
     print("== the ~ weight in the joint margin search")
     _report_cv(y, code, cat, parts, b_joint)
     f_joint, f_ref = rule_figures(y, code, cat), rule_figures(y, code0, cat0)
     print("paired difference joint − shipped (95 % CI): " + ", ".join(
-        f"{k} {f_joint[k] - f_ref[k]:+.4f} {_ci(b_joint[k] - b_ref[k])}" for k in f_ref))
+        f"{k} {f_joint[k] - f_ref[k]:+.4f} {ci_text(b_joint[k] - b_ref[k])}" for k in f_ref))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,15 +92,21 @@ class TestInputs:
 
 
 class TestCacheKey:
-    def test_a_changed_preparation_source_makes_the_cache_stale(self, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    @staticmethod
+    def _fake_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sources: tuple[str, ...]) -> tuple[Path, Path]:
+        """A repository holding *sources* under ``ecg/`` (the cache key reads them) and an empty cache folder."""
         repo = tmp_path / "repo"
         (repo / "ecg").mkdir(parents=True)
-        for name in data_mod.PREPARATION_SOURCES:
+        for name in sources:
             (repo / "ecg" / name).write_text("x = 1\n")
         monkeypatch.setattr(data_mod, "_REPO", repo)
         cache = tmp_path / "cache"
         cache.mkdir()
+        return repo, cache
+
+    def test_a_changed_preparation_source_makes_the_cache_stale(self, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        repo, cache = self._fake_repo(tmp_path, monkeypatch, data_mod.PREPARATION_SOURCES)
         assert not data_mod.cache_is_current(cache, "cinc")
         data_mod.mark_cache(cache, "cinc")
         assert data_mod.cache_is_current(cache, "cinc")
@@ -109,13 +115,7 @@ class TestCacheKey:
 
     def test_the_gate_verdicts_also_go_stale_when_the_quality_gate_changes(self, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-        repo = tmp_path / "repo"
-        (repo / "ecg").mkdir(parents=True)
-        for name in data_mod.GATE_SOURCES:
-            (repo / "ecg" / name).write_text("x = 1\n")
-        monkeypatch.setattr(data_mod, "_REPO", repo)
-        cache = tmp_path / "cache"
-        cache.mkdir()
+        repo, cache = self._fake_repo(tmp_path, monkeypatch, data_mod.GATE_SOURCES)
         data_mod.mark_cache(cache, "cinc")
         data_mod.mark_cache(cache, "readable", data_mod.GATE_SOURCES)
         (repo / "ecg" / "quality.py").write_text("x = 2\n")
