@@ -45,7 +45,7 @@ from training.train import record_probs, standardise
 log = logging.getLogger("training.export")
 
 
-def _pooled_oof(run: Path, folds: list[int]) -> dict[str, np.ndarray]:
+def pooled_oof(run: Path, folds: list[int]) -> dict[str, np.ndarray]:
     """Pooled out-of-fold predictions: names, labels, record probabilities and, when stored,
     the window logits with their record index (offset into the pooled records)."""
     names, ys, ps, zs, owners, n = [], [], [], [], [], 0
@@ -71,7 +71,7 @@ def tune_decision(run: Path, folds: list[int], data_dir: Path) -> tuple[float, D
     the out-of-fold record NLL; the rule is tuned on the calibrated probabilities (with the
     quality gate's verdict per record) and its figures are 5-fold cross-validated.
     """
-    oof = _pooled_oof(run, folds)
+    oof = pooled_oof(run, folds)
     y = oof["y"]
     temperature, probs = 1.0, oof["probs"]
     if "window_logits" in oof:
@@ -129,7 +129,7 @@ def strip_names(tflite_bytes: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def _load_member(run: Path, job: str, config: dict):  # type: ignore[no-untyped-def,type-arg]
+def load_member(run: Path, job: str, config: dict):  # type: ignore[no-untyped-def,type-arg]
     """The Keras model of one job of a run: its architecture from ``config.json`` and its kept
     weights (``last.weights.h5`` of a fixed schedule, else ``best.weights.h5``)."""
     from training.arch import ArchSpec
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
              decision.to_dict(), {k: round(v, 4) for k, v in cv_figures.items()})
     config = json.loads((args.run / "config.json").read_text())
     jobs = ["final"] if args.ship == "final" else [f"fold{k}" for k in folds]
-    members = [_load_member(args.run, job, config) for job in jobs]
+    members = [load_member(args.run, job, config) for job in jobs]
     ens = build_ensemble(members, temperature)
     float_bytes = convert(ens)
     int8_bytes = strip_names(convert(ens, _representative(data, train_names, mean, std, 400, SPLIT_SEED, _input_order(float_bytes))))

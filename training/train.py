@@ -160,7 +160,8 @@ def train_fold(job: str, data: Dataset, folds: list[list[str]], run: Path, args:
         model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=1e-3),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.05))
     aug = Augmenter(tr.signals, tr_z, tr.y, len(CLASSES), seed=args.seed * 100 + seed_offset * 10 + state["epoch"] + 1,
-                    class_scale=class_scale(getattr(args, "noise_draw_scale", 1.0)))
+                    class_scale=class_scale(getattr(args, "noise_draw_scale", 1.0)),
+                    noise_stretch_p=getattr(args, "noise_stretch_p", 0.0), noise_label=CLASSES.index("~"))
     steps = max(len(tr.names) // args.batch, 1)
     for epoch in range(state["epoch"] + 1, args.epochs):
         t0, c0 = time.time(), time.process_time()
@@ -213,12 +214,14 @@ def _score_epoch(model, va: Dataset, va_z: np.ndarray, fold_dir: Path, state: di
 def _write_config(args: argparse.Namespace) -> None:
     """The run's ``config.json``; a rerun with other training options or other prepared inputs
     is refused (resuming must continue the same schedule on the same inputs). Options added
-    later (``noise_draw_scale``, ``inputs``) are written only when set, so older runs still
+    later (``noise_draw_scale``, ``noise_stretch_p``, ``inputs``) are written only when set, so older runs still
     resume."""
     keys = ("epochs", "batch", "lr", "seed", "arch", "select", "no_extra", "data")
     config = {k: str(getattr(args, k)) for k in keys} | {"arch_spec": args.arch_spec, "data": str(Path(args.data).resolve())}
     if getattr(args, "noise_draw_scale", 1.0) != 1.0:
         config["noise_draw_scale"] = str(args.noise_draw_scale)
+    if getattr(args, "noise_stretch_p", 0.0) != 0.0:
+        config["noise_stretch_p"] = str(args.noise_stretch_p)
     if getattr(args, "inputs", None) is not None:
         config["inputs"] = args.inputs
     path = args.run / "config.json"
@@ -254,11 +257,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="train on CinC 2017 only (no MIT-BIH / CPSC 2021 windows)")
     p.add_argument("--noise-draw-scale", type=float, default=1.0,
                    help="multiply the noise class's share of the training draws (s2: 0.5)")
+    p.add_argument("--noise-stretch-p", type=float, default=0.0,
+                   help="share of N/A/O samples given noise stretches with their label kept (s3: 0.3)")
     p.add_argument("--prepare-only", action="store_true",
                    help="build the input caches and the run's config.json, then stop (run once before parallel jobs)")
     args = p.parse_args(argv)
     if args.noise_draw_scale <= 0:
         p.error("--noise-draw-scale must be positive")
+    if not 0.0 <= args.noise_stretch_p <= 1.0:
+        p.error("--noise-stretch-p must be within 0..1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import tensorflow as tf
 

@@ -46,6 +46,7 @@ from ecg.screening import screen
 from training.data import CINC_FS_HZ, read_cinc_mv, default_data_dir, load_readable, read_labels, split_records
 from training.rule import (CATEGORY_NAMES, NOISE_WEIGHTS, bootstrap_figures, ci_text, cross_validate, rule_figures,
                            target_margins, tune)
+from training.calibrate import fit_temperature
 from training.train import record_probs
 
 __all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "models_cpu_ms", "main"]
@@ -120,20 +121,23 @@ def validation_predictions(data_dir: Path, model: RhythmModel, cache_dir: Path =
     return y, got
 
 
-def _oof(run: Path, data_dir: Path, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pooled out-of-fold labels, probabilities (with the model's temperature when window
-    logits were stored, as the exported graph computes them) and gate verdicts."""
-    ys, ps, names = [], [], []
-    for fold in sorted(run.glob("fold*/oof.npz")):
-        z = np.load(fold)
-        ys.append(z["y"])
-        names += [str(n) for n in z["names"]]
-        if "window_logits" in z:
-            ps.append(record_probs(z["window_logits"], z["window_owner"], len(z["y"]), temperature))
-        else:
-            ps.append(z["probs"])
+def _oof(run: Path, data_dir: Path, temperature: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pooled out-of-fold labels, probabilities and gate verdicts. With window logits stored, the
+    probabilities use ``temperature`` as the exported graph does; ``None`` fits it on those
+    logits first (:func:`training.export.tune_decision`'s step, for runs not exported)."""
+    from training.export import pooled_oof
+
+    folds = sorted(int(f.parent.name.removeprefix("fold")) for f in run.glob("fold*/oof.npz"))
+    oof = pooled_oof(run, folds)
+    names = [str(n) for n in oof["names"]]
+    probs = oof["probs"]
+    if "window_logits" in oof:
+        if temperature is None:
+            temperature = fit_temperature(oof["window_logits"], oof["window_owner"], oof["y"])
+            print(f"temperature fitted on the pooled out-of-fold window logits: {temperature:.4f}")
+        probs = record_probs(oof["window_logits"], oof["window_owner"], len(names), temperature)
     readable = load_readable(data_dir, names=names)
-    return np.concatenate(ys), np.concatenate(ps), np.array([readable[n] for n in names])
+    return oof["y"], probs, np.array([readable[n] for n in names])
 
 
 def _print_figures(title: str, f: dict[str, float]) -> None:
@@ -182,12 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print, do not write the sidecar")
     p.add_argument("--joint-noise-weight", action="store_true",
                    help="the ~ weight joins the margin search (training.rule.NOISE_WEIGHTS), not the shipped procedure")
+    p.add_argument("--fit-temperature", action="store_true",
+                   help="with --source oof: fit the temperature on the run's out-of-fold logits instead of the model's")
     args = p.parse_args(argv)
     model = RhythmModel(args.model)
     if args.source == "oof":
         if args.run is None:
             p.error("--source oof needs --run")
-        y, probs, readable = _oof(args.run, args.data, float(model.meta.get("temperature", 1.0)))
+        temperature = None if args.fit_temperature else float(model.meta.get("temperature", 1.0))
+        y, probs, readable = _oof(args.run, args.data, temperature)
         what = f"pooled out-of-fold predictions of {args.run.name} ({y.size} training records)"
     else:
         y, got = validation_predictions(args.data, model)

@@ -66,6 +66,14 @@ class TestRunConfig:
         with pytest.raises(SystemExit, match="noise_draw_scale"):
             _write_config(args)
 
+    def test_resuming_with_another_noise_stretch_share_is_refused(self, tmp_path: Path) -> None:
+        args = self._args(tmp_path, 40)
+        args.noise_stretch_p = 0.3
+        _write_config(args)
+        args.noise_stretch_p = 0.0
+        with pytest.raises(SystemExit, match="noise_stretch_p"):
+            _write_config(args)
+
     def test_a_run_configured_before_the_new_options_still_resumes(self, tmp_path: Path) -> None:
         _write_config(self._args(tmp_path, 40))  # no inputs, default noise share
         args = self._args(tmp_path, 40)

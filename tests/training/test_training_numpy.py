@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecg.model import CLIP_SD, WINDOW_SAMPLES
-from training.augment import Augmenter, random_crop, sampling_probabilities
+from training.augment import Augmenter, add_noise_stretches, random_crop, sampling_probabilities
 from training.data import N_FOLDS, VALIDATION_FRACTION, DataMissingError, read_labels, split_records
 from training.metrics import (
     af_operating_point,
@@ -126,6 +126,56 @@ class TestAugment:
         assert np.abs(x["signal"]).max() <= CLIP_SD
         assert lab.shape == (8, 4) and np.allclose(lab.sum(1), 1.0)
         assert (lab.max(1) >= 0.5).all()
+
+
+class TestNoiseStretches:
+    def test_stretches_are_local_and_keep_the_sd(self) -> None:
+        rng = np.random.default_rng(3)
+        w = np.sin(np.arange(WINDOW_SAMPLES) / 20.0).astype(np.float32)
+        for _ in range(20):
+            out = add_noise_stretches(w, rng, [])
+            assert out.dtype == np.float32 and out.shape == w.shape and np.all(np.isfinite(out))
+            assert float(out.std()) == pytest.approx(float(w.std()), rel=1e-4)
+            ratio = out / np.where(np.abs(w) > 1e-3, w, np.nan)
+            clean = np.isclose(ratio, np.nanmedian(ratio), rtol=1e-4)
+            # untouched samples are only rescaled; one or two stretches of 1-4 s (150-1200 samples)
+            assert 150 * 0.5 <= int((~clean).sum()) <= 2 * 600 + 10
+
+    def test_the_recorded_kind_reads_the_pool(self) -> None:
+        w = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
+        w[::150] = 1.0
+        big = [np.full(9000, 50.0, dtype=np.float32)]  # a pool crop is unmistakable
+        outs = [add_noise_stretches(w, np.random.default_rng(s), big) for s in range(30)]
+        assert any(float(np.abs(o - w * float(w.std()) / float(o.std())).max()) > 0.5 and
+                   float(np.median(np.abs(np.diff(o)))) < 1e-3 for o in outs)
+
+    def test_augmenter_adds_stretches_only_to_readable_labels(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import training.augment as augment
+
+        calls: list[int] = []
+
+        def spy(w: np.ndarray, rng: np.random.Generator, pool: list[np.ndarray]) -> np.ndarray:
+            calls.append(len(pool))
+            return w
+
+        monkeypatch.setattr(augment, "add_noise_stretches", spy)
+        rng = np.random.default_rng(4)
+        sigs = [rng.normal(size=4000).astype(np.float32) for _ in range(8)]
+        aug = Augmenter(sigs, np.zeros((8, 14)), np.array([0, 1, 2, 3] * 2), 4, seed=0, noise_stretch_p=1.0)
+        for i in (3, 7):
+            aug.sample(i)
+        assert calls == []  # ~-labelled samples never get a stretch
+        for i in (0, 1, 2, 4):
+            aug.sample(i)
+        assert calls == [2] * 4  # every readable one at p = 1, with the two ~ signals as the pool
+
+    def test_zero_probability_draws_nothing(self) -> None:
+        rng = np.random.default_rng(5)
+        sigs = [rng.normal(size=4000).astype(np.float32) for _ in range(8)]
+        y = np.array([0, 1, 2, 3] * 2)
+        a = Augmenter(sigs, np.zeros((8, 14)), y, 4, seed=9)
+        b = Augmenter(sigs, np.zeros((8, 14)), y, 4, seed=9, noise_stretch_p=0.0)
+        assert np.array_equal(a.batch(16)[0]["signal"], b.batch(16)[0]["signal"])
 
 
 class TestTuneWithAfThreshold:
