@@ -264,14 +264,48 @@ def our_intervals_ms(det: dict[str, np.ndarray], fs_hz: float) -> dict[str, floa
 
 
 # ----------------------------------------------------------------------------- run
-def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None,
-        records: list[str] | None = None, resample_hz: float | None = None) -> dict:
-    ludb = data_dir / "ludb"
-    names = [line.strip().split("/")[-1] for line in (ludb / "RECORDS").read_text().split()]
+def record_names(data_dir: Path, records: list[str] | None = None, limit: int | None = None) -> list[str]:
+    """LUDB record names under ``data_dir/ludb`` (only ``records`` when given, the first ``limit``)."""
+    names = [line.strip().split("/")[-1] for line in (data_dir / "ludb" / "RECORDS").read_text().split()]
     if records is not None:
         names = [n for n in names if n in set(records)]
-    if limit:
-        names = names[:limit]
+    return names[:limit] if limit else names
+
+
+def lead_signal(data_dir: Path, name: str, lead: str, resample_hz: float | None = None
+                ) -> tuple[np.ndarray, float, dict[str, np.ndarray], tuple[int, int]]:
+    """One LUDB lead (mV), its rate, its reference boundaries and annotated span, resampled
+    (signal and annotations) to ``resample_hz`` when given."""
+    path = str(data_dir / "ludb" / "data" / name)
+    rec = wfdb.rdrecord(path)
+    col = [s.lower() for s in rec.sig_name].index(lead)
+    x = np.asarray(rec.p_signal[:, col], dtype=np.float64)
+    ref, span = reference_waves(path, lead)
+    fs = float(rec.fs)
+    if resample_hz:
+        from ecg.delineation.segmenter_input import resample_to
+
+        x = resample_to(x, fs, resample_hz)
+        ref = {k: np.round(v * resample_hz / fs).astype(np.int64) for k, v in ref.items()}
+        span = (int(round(span[0] * resample_hz / fs)), int(round(span[1] * resample_hz / fs)))
+        fs = resample_hz
+    return x, fs, ref, span
+
+
+def delineate_quietly(method: str, name: str, x: np.ndarray, fs: float) -> dict[str, np.ndarray] | None:
+    """``METHODS[method]`` on one lead of record ``name`` (None when it raised)."""
+    _CURRENT["record"] = name
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return METHODS[method](x, fs)
+    except Exception:  # neurokit2 raises on some (paced) records: count them
+        return None
+
+
+def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None,
+        records: list[str] | None = None, resample_hz: float | None = None) -> dict:
+    names = record_names(data_dir, records, limit)
     result: dict = {"records": len(names), "fs_hz": resample_hz or 500.0, "leads": {}}
     for lead in leads:
         per_method: dict = {}
@@ -280,29 +314,13 @@ def run(data_dir: Path, leads: list[str], methods: list[str], limit: int | None,
             interval_err: dict[str, list[float]] = {"pr_ms": [], "qrs_ms": [], "qt_ms": []}
             per_record = []
             for name in names:
-                path = str(ludb / "data" / name)
-                rec = wfdb.rdrecord(path)
-                col = [s.lower() for s in rec.sig_name].index(lead)
-                x = np.asarray(rec.p_signal[:, col], dtype=np.float64)
-                ref, span = reference_waves(path, lead)
-                fs = float(rec.fs)
-                if resample_hz:
-                    from ecg.delineation.segmenter_input import resample_to
-
-                    x = resample_to(x, fs, resample_hz)
-                    ref = {k: np.round(v * resample_hz / fs).astype(np.int64) for k, v in ref.items()}
-                    span = (int(round(span[0] * resample_hz / fs)), int(round(span[1] * resample_hz / fs)))
-                    fs = resample_hz
-                _CURRENT["record"] = name
+                x, fs, ref, span = lead_signal(data_dir, name, lead, resample_hz)
                 t0 = time.process_time()
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        det = METHODS[m](x, fs)
-                except Exception:  # neurokit2 raises on some (paced) records: count them
+                det = delineate_quietly(m, name, x, fs)
+                seconds += time.process_time() - t0
+                if det is None:
                     failures += 1
                     det = {k: np.zeros(0, dtype=np.int64) for k in BOUNDARIES}
-                seconds += time.process_time() - t0
                 tally.add(ref, det, span, fs)
                 ri, oi = reference_intervals_ms(ref, fs), our_intervals_ms(det, fs)
                 row: dict[str, object] = {"record": name}
@@ -362,6 +380,19 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def use_fold_models(run_dir: Path, folds: list[int] | None = None) -> dict[str, int]:
+    """Delineate each record with the fold model that did not train on it (``run_dir``:
+    ``folds.json`` and ``foldK/delineation.tflite``); returns record → fold of the records
+    held out by an exported fold model (only ``folds`` when given)."""
+    fold_of: dict[str, int] = {}
+    for k, fold in enumerate(json.loads((run_dir / "folds.json").read_text())):
+        model = run_dir / f"fold{k}" / "delineation.tflite"
+        if model.is_file() and (folds is None or k in folds):
+            _SEGMENTER_OF.update(dict.fromkeys(fold, model))
+            fold_of.update(dict.fromkeys(fold, k))
+    return fold_of
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Delineation accuracy on LUDB: cardiolink beside neurokit2 (dwt).")
     default_data = os.environ.get("CARDIOLINK_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -386,13 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.segmenter is not None:
         _SEGMENTER_OF["*"] = args.segmenter
     if args.segmenter_folds is not None:
-        folds = json.loads((args.segmenter_folds / "folds.json").read_text())
-        records = []
-        for k, fold in enumerate(folds):
-            model = args.segmenter_folds / f"fold{k}" / "delineation.tflite"
-            if model.is_file() and (args.folds is None or k in args.folds):
-                _SEGMENTER_OF.update(dict.fromkeys(fold, model))
-                records += fold
+        records = list(use_fold_models(args.segmenter_folds, args.folds))
         print(f"cross-validated: {len(records)} records held out by {len({str(v) for v in _SEGMENTER_OF.values()})} fold models")
     result = run(args.data, args.leads, args.methods, args.limit, records, args.fs)
     print(markdown(result))

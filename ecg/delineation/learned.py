@@ -50,6 +50,7 @@ from .filters import LeadViews, StackedViews
 from .lead import _P_MIN_BEAT_FRACTION, MISSING, LeadWaves, _empty, delineate_context
 from .qrs import locate_many
 from .segmenter import WaveSegmenter, beat_boundaries_many, load_segmenter
+from .summary import MIN_BEATS, median_intervals_many
 from .vec import Rows, masked_argmax, ranges
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -146,7 +147,7 @@ def delineate_learned_many(contexts: list[LeadContext], segmenter: WaveSegmenter
     qrs_amp = rows.median(_qrs_all(sv, rows, r, rule))  # the rule delineator's QRS search and gates
     noise = _noise_mv(sv, rows, stack_row, rule["qrs_on"], rule["qrs_off"])
     corr = _qrs_similarity_all(sv, rows, r)
-    _combine_qrs(w, rule)
+    _combine_qrs(w, rule, _unsteady_qrs(rule, counts, fs)[lead])
     gates = [None if counts[j] == 0 else _gate(float(qrs_amp[j]), float(noise[j]), float(corr[j]))
              for j in range(len(contexts))]
     ok = np.array([counts[j] > 0 and gates[j] is None for j in range(len(contexts))], dtype=bool)
@@ -156,9 +157,28 @@ def delineate_learned_many(contexts: list[LeadContext], segmenter: WaveSegmenter
     return lead_waves_of(located, views, ws, why_no_p, gates, qrs_amp, noise, fs)
 
 
-def _combine_qrs(w: dict[str, np.ndarray], rule: dict[str, np.ndarray]) -> None:
+def _unsteady_qrs(rule: dict[str, np.ndarray], counts: np.ndarray, fs: float) -> np.ndarray:
+    """Per lead, True when the rule delineator's QRS search finds QRS widths that vary
+    between beats beyond the interval limit (:data:`ecg.delineation.summary.MAX_SPREAD_MS`):
+    on one rhythm the QRS barely changes, so a wide spread means the complexes sit in noise.
+    The segmenter's own boundaries can be steady on noise (it always draws a wave shape)."""
+    ends = np.cumsum(counts)
+    per_lead = [{"qrs_on": rule["qrs_on"][e - c : e], "qrs_off": rule["qrs_off"][e - c : e]}
+                for e, c in zip(ends.tolist(), counts.tolist(), strict=True)]
+    out = np.zeros(counts.size, dtype=bool)
+    for j, (waves, (value, _)) in enumerate(zip(per_lead, median_intervals_many(per_lead, "qrs_on", "qrs_off", fs),
+                                               strict=True)):
+        both = int(np.sum((waves["qrs_on"] != MISSING) & (waves["qrs_off"] != MISSING)))
+        out[j] = value is None and both >= MIN_BEATS
+    return out
+
+
+def _combine_qrs(w: dict[str, np.ndarray], rule: dict[str, np.ndarray], unsteady: np.ndarray) -> None:
     """QRS boundaries from :data:`QRS_SOURCE`: the segmenter's, the rule delineator's QRS
-    search's, or (``"mean"``) the average of both where both exist."""
+    search's, or (``"mean"``) the average of both where both exist; beats of leads where the
+    rule search's QRS widths are unsteady (``unsteady``, per beat) take the rule search's, so
+    the interval checks find them unreliable and report no QRS, PR or QT exactly as the
+    rule delineator does (no interval from a stretch of noise)."""
     for key, source in QRS_SOURCE.items():
         mine, theirs = w[key], rule[key]
         if source == "rule":
@@ -168,6 +188,8 @@ def _combine_qrs(w: dict[str, np.ndarray], rule: dict[str, np.ndarray]) -> None:
             out = np.where(mine != MISSING, mine, theirs)
             out[both] = np.rint((mine[both] + theirs[both]) / 2.0).astype(np.int64)
             w[key] = out
+    for key in ("qrs_on", "qrs_off"):
+        w[key][unsteady] = rule[key][unsteady]
 
 
 def _p_before_most_beats(w: dict[str, np.ndarray], fs: float, rows: Rows) -> list[str | None]:

@@ -156,6 +156,24 @@ class TestLearnedDelineator:
             for k, v in alone.waves.items():
                 np.testing.assert_array_equal(lw.waves[k], v)
 
+    def test_noisy_cinc_record_gets_no_intervals(self, cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        path, label = cinc2017_fixture["A00022"]  # labelled too noisy to classify
+        assert label == "~"
+        rec = read_record(path)
+        x = rec.signals_mv[:, 0]
+        m = measure(x, rec.fs_hz, delineator=learned.delineate_learned)
+        for key in ("qrs_ms", "qt_ms", "qtc_ms"):
+            assert getattr(m, key) is None and "unreliable" in m.reasons[key]
+        assert m.pr_ms is None and "pr_ms" in m.reasons
+        assert m.heart_rate_bpm == measure(x, rec.fs_hz, delineator=delineate_context).heart_rate_bpm  # R peaks alike
+
+    def test_steady_lead_keeps_the_segmenter_qrs(self, fixtures_dir: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        x = rec.lead(rec.lead_index("i"))
+        qrs = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves["qrs_on"]
+        rule = delineate_context(LeadContext.of(x, rec.fs_hz)).waves["qrs_on"]
+        assert (qrs >= 0).all() and not np.array_equal(qrs, rule)  # the unsteady-lead fallback did not fire
+
     def test_af_record_gets_no_p_from_either_source(self, fixtures_dir: Path) -> None:
         rec = read_record(fixtures_dir / "ludb" / "38.hea")  # atrial fibrillation
         m = measure(rec.lead(rec.lead_index("i")), rec.fs_hz, delineator=learned.delineate_learned)

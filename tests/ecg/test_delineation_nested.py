@@ -1,0 +1,60 @@
+"""The nested cross-validation that chooses the learned delineator's settings (benchmarks/delineation_nested.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def nested() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("delineation_nested", REPO / "benchmarks" / "delineation_nested.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["delineation_nested"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _rows(sd: float, n_rec: int, se: float, seed: int) -> list[tuple[np.ndarray, int, int, int]]:
+    rng = np.random.default_rng(seed)
+    tp = int(round(10 * se))
+    return [(rng.normal(0.0, sd, tp), tp, 10 - tp, 0) for _ in range(n_rec)]
+
+
+def test_each_fold_is_scored_with_a_choice_made_without_it(nested: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(nested.GRID, "x", [{"A": 0}, {"A": 1}])
+    fold = np.repeat(np.arange(5), 4)
+    # candidate 1 is better everywhere except on fold 4's records, where it is terrible
+    good, bad = _rows(5.0, 20, 1.0, 1), _rows(10.0, 20, 1.0, 2)
+    one = [*good[:16], *_rows(60.0, 4, 1.0, 3)]
+    out = nested.nested({"x": [bad, one]}, {"x": bad}, fold)["x"]
+    # the other folds see fold 4's bad records among theirs and keep 0; fold 4 never sees them
+    assert out["per_fold_choice"] == [{"A": 0}] * 4 + [{"A": 1}]
+    assert out["nested"]["sd_ms"] > 20.0  # ...so they count, unhidden, in the nested figure
+    assert out["all_folds_choice"] == {"A": 0}  # with them in, candidate 0 wins
+
+
+def test_sensitivity_floor_excludes_a_tighter_but_blinder_candidate(nested: ModuleType,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(nested.GRID, "p_on", [{"A": 0}, {"A": 1}])
+    fold = np.repeat(np.arange(5), 4)
+    loose, tight_blind = _rows(15.0, 20, 1.0, 4), _rows(5.0, 20, 0.8, 5)  # Se 100 % vs 80 % (floor 96 %)
+    out = nested.nested({"p_on": [loose, tight_blind]}, {"p_on": loose}, fold)["p_on"]
+    assert out["per_fold_choice"] == [{"A": 0}] * 5 and out["nested"]["se"] == 100.0
+
+
+def test_settings_are_restored(nested: ModuleType) -> None:
+    from ecg.delineation import learned
+
+    before = (dict(learned.QRS_SOURCE), learned.P_MIN_SCORE)
+    with nested.settings({"QRS_SOURCE.qrs_on": "rule", "P_MIN_SCORE": 0.99}):
+        assert learned.QRS_SOURCE["qrs_on"] == "rule" and learned.P_MIN_SCORE == 0.99
+    assert (dict(learned.QRS_SOURCE), learned.P_MIN_SCORE) == before
