@@ -1,11 +1,14 @@
-"""CPU cost of R peaks and premature beats per 30-s lead, this tree against another one.
+"""CPU cost of R peaks and premature beats, this tree against another one.
 
-What ``cloud.pipeline.analyse`` pays for them on one lead: :func:`ecg.beats.detect_r_peaks`
-given the context's 0.5–40 Hz view (and its QRS envelope, where the tree's detector takes
-it) and :func:`ecg.ectopy.find_ectopy` on that view. Each tree runs in its own
+What ``cloud.pipeline.analyse`` pays for them: on one lead (CinC 2017 records of exactly
+30 s at 300 Hz), :func:`ecg.beats.detect_r_peaks` given the context's 0.5–40 Hz view (and
+its QRS envelope, where the tree's detector takes it) and :func:`ecg.ectopy.find_ectopy`
+on that view; on 12 leads (LUDB, 10 s at 500 Hz, ``--records12``),
+:func:`ecg.ectopy.find_ectopy_in` on the recording's contexts (their 0.5–40 Hz views
+and lead II's R peaks already computed, as in the cloud). Each tree runs in its own
 subprocess, the trees interleaved round by round (so load swings hit both alike); the
 figure per tree is the best (least) mean over ``--passes`` passes of all records, in
-thread CPU time, taken over the rounds. CinC 2017 records of exactly 30 s at 300 Hz.
+thread CPU time, taken over the rounds.
 
 Usage::
 
@@ -31,7 +34,8 @@ import glob, inspect, json, sys, time
 sys.path.insert(0, sys.argv[1])
 from ecg.io import read_record
 import ecg.beats as beats
-from ecg.ectopy import find_ectopy
+from ecg.context import contexts_of, share_wide
+from ecg.ectopy import find_ectopy, find_ectopy_in
 
 files = sorted(glob.glob(sys.argv[2] + "/cinc2017/A*.hea"))
 records = []
@@ -49,6 +53,17 @@ for r in records:
     extra = {"envelope": beats.band_envelope(wide, fs)} if takes_envelope else {}
     items.append((x, fs, wide, extra, beats.detect_r_peaks(x, fs, wide_mv=wide, **extra)))
 
+twelve = []
+for f in sorted(glob.glob(sys.argv[2] + "/ludb/data/*.hea"))[: int(sys.argv[5])]:
+    r = read_record(f[:-4])
+    names = [n.lower() for n in r.lead_names]
+    if r.signals_mv.shape[1] != 12 or "ii" not in names:
+        continue
+    ctxs = contexts_of(r.signals_mv, r.fs_hz, r.lead_names)
+    share_wide(ctxs)
+    ctxs[names.index("ii")].r_peaks
+    twelve.append((ctxs, names.index("ii")))
+
 def r_peaks():
     for x, fs, wide, extra, _ in items:
         beats.detect_r_peaks(x, fs, wide_mv=wide, **extra)
@@ -57,13 +72,18 @@ def ectopy():
     for x, fs, wide, _, peaks in items:
         find_ectopy(wide[:, None], fs, peaks)
 
-out = {"envelope_handed_in": takes_envelope, "records": len(items)}
-for name, run in (("r_peaks_ms", r_peaks), ("ectopy_ms", ectopy)):
+def ectopy12():
+    for ctxs, lead in twelve:
+        find_ectopy_in(ctxs, lead)
+
+out = {"envelope_handed_in": takes_envelope, "records": len(items), "records12": len(twelve)}
+for name, run, n in (("r_peaks_ms", r_peaks, len(items)), ("ectopy_ms", ectopy, len(items)),
+                     ("ectopy12_ms", ectopy12, len(twelve))):
     best = float("inf")
     for _ in range(int(sys.argv[4])):
         start = time.thread_time()
         run()
-        best = min(best, (time.thread_time() - start) / len(items))
+        best = min(best, (time.thread_time() - start) / max(n, 1))
     out[name] = 1000.0 * best
 print(json.dumps(out))
 """
@@ -74,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--against", type=Path, help="another source tree (e.g. a `git archive` export) to time alike")
     ap.add_argument("--records", type=int, default=20)
+    ap.add_argument("--records12", type=int, default=20, help="LUDB 12-lead records (0: none)")
     ap.add_argument("--passes", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args(argv)
@@ -85,15 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         for name, tree in trees.items():
             done = subprocess.run([sys.executable, "-c", _CHILD, str(tree), str(args.data), str(args.records),
-                                   str(args.passes)], capture_output=True, text=True, check=True)
+                                   str(args.passes), str(args.records12)], capture_output=True, text=True, check=True)
             row = json.loads(done.stdout)
             seen = best.setdefault(name, row)
-            for key in ("r_peaks_ms", "ectopy_ms"):
+            for key in ("r_peaks_ms", "ectopy_ms", "ectopy12_ms"):
                 seen[key] = min(seen[key], row[key])
-    print(f"load average {os.getloadavg()[0]:.1f}; CPU ms per 30-s 300 Hz lead, best of {args.rounds} rounds")
+    print(f"load average {os.getloadavg()[0]:.1f}; CPU ms per record, best of {args.rounds} rounds")
     for name, row in best.items():
-        print(f"{name:>10}: detect_r_peaks {row['r_peaks_ms']:.2f} ms (envelope handed in: {row['envelope_handed_in']}), "
-              f"find_ectopy {row['ectopy_ms']:.2f} ms, {row['records']} records")
+        print(f"{name:>10}: 30-s 300 Hz lead: detect_r_peaks {row['r_peaks_ms']:.2f} ms (envelope handed in: "
+              f"{row['envelope_handed_in']}), find_ectopy {row['ectopy_ms']:.2f} ms, {row['records']} records; "
+              f"12 leads 10 s: find_ectopy_in {row['ectopy12_ms']:.2f} ms, {row['records12']} records")
     return 0
 
 

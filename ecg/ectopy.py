@@ -236,8 +236,16 @@ def beat_evidence(signals_mv: np.ndarray, fs_hz: float, r_peaks: np.ndarray,
                   qrs_ms: list[float | None] | None = None) -> BeatEvidence:
     """The evidence of every beat (see :func:`find_ectopy` for the parameters)."""
     x = np.asarray(signals_mv, dtype=np.float64)
-    x = x[:, None] if x.ndim == 1 else x
-    r, energy = _qrs_centres(x, fs_hz, np.asarray(r_peaks, dtype=np.int64))
+    rows = x[None, :] if x.ndim == 1 else np.ascontiguousarray(x.T)
+    return _beat_evidence(rows, fs_hz, r_peaks, qrs_ms)
+
+
+def _beat_evidence(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray,
+                   qrs_ms: list[float | None] | None = None) -> BeatEvidence:
+    """:func:`beat_evidence` of the leads as the rows of a C-contiguous ``(leads, samples)``
+    float64 array (the layout the filters work in: no transposed copies)."""
+    x = rows.T  # (samples, leads) view: windows are gathered from it
+    r, energy = _qrs_centres(rows, fs_hz, np.asarray(r_peaks, dtype=np.int64))
     before, after = int(_WINDOW_S[0] * fs_hz), int(_WINDOW_S[1] * fs_hz)
     shift = max(1, int(_ALIGN_S * fs_hz))
     keep = (r - before - shift >= 0) & (r + after + shift < x.shape[0])
@@ -349,8 +357,8 @@ def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0, *, rul
     fs = contexts[0].fs_hz
     if any(c.fs_hz != fs or c.n_samples != contexts[0].n_samples for c in contexts):
         raise ValueError("the lead contexts of one recording must share rate and length")
-    wide = np.column_stack([c.wide_mv for c in contexts])
-    return find_ectopy(wide, fs, contexts[rhythm_lead].r_peaks, rule=rule)
+    rows = np.stack([c.wide_mv for c in contexts])  # (leads, samples), no transposed copy
+    return classify(_beat_evidence(rows, fs, contexts[rhythm_lead].r_peaks), rule)
 
 
 def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -361,31 +369,24 @@ def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (rr_prev < PREMATURE_RATIO * reference) & (rr_prev < SUDDEN_RATIO * rr_before)
 
 
-def _qrs_centres(x: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Move each beat's fiducial to the peak of its QRS energy (5-20 Hz, all leads)
-    found from ``_SEARCH_S[0]`` before to ``_SEARCH_S[1]`` after the detector's mark
-    (detectors tend to mark wide beats late), so beats are timed and compared alike.
-    Returns the centres and the smoothed energy."""
-    if r_peaks.size == 0 or x.shape[0] < 64:
-        return r_peaks, np.zeros(x.shape[0])
-    band_hz = (5.0, min(20.0, 0.45 * fs_hz))
-    if x.shape[1] == 1:  # one lead: the 1-D filter gives the same samples without the axis moves
-        band = zero_phase(x[:, 0], 2, band_hz, "bandpass", float(fs_hz))
-        energy = band * band
-    else:
-        band = zero_phase(x, 2, band_hz, "bandpass", float(fs_hz), axis=0)
-        squared = band * band
-        energy = np.zeros(x.shape[0])
-        for lead in range(x.shape[1]):  # summed lead by lead, in order (same rounding as before)
-            energy += squared[:, lead]
+def _qrs_centres(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move each beat's fiducial to the peak of its QRS energy (5-20 Hz, all leads: the
+    rows of ``(leads, samples)``) found from ``_SEARCH_S[0]`` before to ``_SEARCH_S[1]``
+    after the detector's mark (detectors tend to mark wide beats late), so beats are timed
+    and compared alike. Returns the centres and the smoothed energy."""
+    n = rows.shape[1]
+    if r_peaks.size == 0 or n < 64:
+        return r_peaks, np.zeros(n)
+    band = zero_phase(rows, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=-1)
+    energy = np.add.reduce(band * band, axis=0)  # summed lead by lead, in order
     width = max(1, int(0.04 * fs_hz))
     energy = uniform_filter1d(energy, width, mode="constant")  # = np.convolve(.., box, "same"), by running sums
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
     lo = np.maximum(r_peaks - search_before, 0)
-    hi = np.minimum(r_peaks + search_after + 1, x.shape[0])
+    hi = np.minimum(r_peaks + search_after + 1, n)
     k = np.arange(search_before + search_after + 1)
     valid = k[None, :] < (hi - lo)[:, None]
-    values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], x.shape[0] - 1)], -np.inf)
+    values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], n - 1)], -np.inf)
     centres = lo + np.argmax(values, axis=1)
     return (centres if bool(np.all(centres[1:] > centres[:-1])) else np.unique(centres)), energy
 
@@ -420,12 +421,28 @@ def _median0(a: np.ndarray) -> np.ndarray:
 
 
 def _best_shift_correlation(padded: np.ndarray, template: np.ndarray, span: int) -> np.ndarray:
-    """Per beat, the best over shifts of :func:`_correlation` of its ``span``-sample window
-    with the template (every shift in one call)."""
-    win = np.lib.stride_tricks.sliding_window_view(padded, span, axis=1)  # (beats, shifts, leads, span)
-    win = win - _mean(win, 3, keepdims=True)
-    num = np.einsum("bklt,tl->bkl", win, template)
-    den = np.sqrt(np.einsum("bklt,bklt->bkl", win, win) * np.einsum("tl,tl->l", template, template))
+    """Per beat, the best over shifts of the correlation (mean over leads) of its
+    ``span``-sample window with the template.
+
+    ``padded`` is ``(beats, span + shifts - 1, leads)``. Each shifted window's sum, sum of
+    squares and dot product with the template come from three batched matrix products
+    (a band of ones and the template's Toeplitz matrix): the window's mean is removed
+    algebraically (Σ(w - w̄)·t = Σw·t - w̄·Σt, Σ(w - w̄)² = Σw² - (Σw)²/span) instead of
+    materialising every centred window.
+    """
+    _, samples, leads = padded.shape
+    shifts = samples - span + 1
+    # row k of the Toeplitz matrix holds the template at samples k … k + span - 1, zeros elsewhere
+    zeros_around = np.zeros((leads, 2 * (shifts - 1) + span))
+    zeros_around[:, shifts - 1 : shifts - 1 + span] = template.T
+    toeplitz = np.lib.stride_tricks.sliding_window_view(zeros_around, samples, axis=1)[:, ::-1]  # (leads, shifts, samples)
+    lag = np.arange(samples)[None, :] - np.arange(shifts)[:, None]
+    band = ((lag >= 0) & (lag < span)).astype(np.float64)  # (shifts, samples): the window of shift k
+    p = np.ascontiguousarray(padded.transpose(2, 1, 0))  # (leads, samples, beats)
+    sums = band @ p
+    centred_dot = toeplitz @ p - sums * (template.sum(axis=0) / span)[:, None, None]
+    variance = np.maximum(band @ (p * p) - sums * sums / span, 0.0)
+    den = np.sqrt(variance * np.einsum("tl,tl->l", template, template)[:, None, None])
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.where(den > 0, num / den, 0.0)
-    return _mean(corr, 2).max(axis=1)
+        corr = np.where(den > 0, centred_dot / den, 0.0)  # (leads, shifts, beats)
+    return (_mean(corr, 0)).max(axis=0)

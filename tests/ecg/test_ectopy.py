@@ -183,7 +183,7 @@ class TestEvidence:
 
 class TestQrsEnergy:
     def test_all_leads_filtered_at_once_equal_lead_by_lead(self) -> None:
-        """One 2-D band-pass of the (n, 12) array gives the per-lead energy sum bit for bit."""
+        """One band-pass of the (12, n) rows gives the per-lead energy sum bit for bit."""
         from ecg.ectopy import _qrs_centres
         from scipy.ndimage import uniform_filter1d
 
@@ -200,12 +200,12 @@ class TestQrsEnergy:
         width = int(0.04 * fs)
         box = np.convolve(expected, np.ones(width) / width, mode="same")  # the centred 40 ms mean
         expected = uniform_filter1d(expected, width, mode="constant")  # the same by running sums
-        _, energy = _qrs_centres(x, fs, r)
+        _, energy = _qrs_centres(np.ascontiguousarray(x.T), fs, r)
         assert np.array_equal(energy, expected)
         assert np.allclose(energy, box, rtol=1e-12, atol=1e-15 * float(box.max()))
 
     def test_one_lead_takes_the_1d_filter_with_the_same_samples(self) -> None:
-        """One lead is filtered as a 1-D signal: the energy equals the (n, 1) array's path."""
+        """One lead (one row) gives the energy of the (n, 1) array's path."""
         from scipy.ndimage import uniform_filter1d
 
         from ecg.ectopy import _qrs_centres
@@ -216,5 +216,45 @@ class TestQrsEnergy:
         x = rng.standard_normal((9000, 1)).cumsum(axis=0) * 0.01
         band = zero_phase(x, 2, (5.0, 20.0), "bandpass", fs, axis=0)
         expected = uniform_filter1d(np.zeros(x.shape[0]) + band[:, 0] * band[:, 0], int(0.04 * fs), mode="constant")
-        _, energy = _qrs_centres(x, fs, np.arange(300, 8700, 250))
+        _, energy = _qrs_centres(np.ascontiguousarray(x.T), fs, np.arange(300, 8700, 250))
         assert np.array_equal(energy, expected)
+
+
+class TestBestShiftCorrelation:
+    @staticmethod
+    def _direct(padded: np.ndarray, template: np.ndarray, span: int) -> np.ndarray:
+        """The definition: every shifted window centred, correlated with the template per
+        lead, averaged over leads, best shift."""
+        best = np.full(padded.shape[0], -np.inf)
+        for k in range(padded.shape[1] - span + 1):
+            w = padded[:, k : k + span, :]
+            w = w - w.mean(axis=1, keepdims=True)
+            num = np.einsum("btl,tl->bl", w, template)
+            den = np.sqrt(np.einsum("btl,btl->bl", w, w) * np.einsum("tl,tl->l", template, template))
+            corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+            best = np.maximum(best, corr.mean(axis=1))
+        return best
+
+    @pytest.mark.parametrize("leads", [1, 3, 12])
+    def test_equals_the_definition(self, leads: int) -> None:
+        """The matrix-product form equals centring every shifted window (to rounding),
+        including a flat lead (correlation 0 there) and a template shorter than the window."""
+        from ecg.ectopy import _best_shift_correlation
+
+        rng = np.random.default_rng(leads)
+        span, shift = 61, 9
+        padded = rng.standard_normal((7, span + 2 * shift, leads)).cumsum(axis=1) + 5.0  # offset: tests the centring
+        padded[:, :, -1] = 0.0 if leads > 1 else padded[:, :, -1]
+        template = rng.standard_normal((span, leads)).cumsum(axis=0)
+        got = _best_shift_correlation(padded, template, span)
+        assert got.shape == (7,)
+        assert np.allclose(got, self._direct(padded, template, span), rtol=0, atol=1e-12)
+
+    def test_a_shifted_copy_of_the_template_correlates_fully(self) -> None:
+        from ecg.ectopy import _best_shift_correlation
+
+        rng = np.random.default_rng(7)
+        template = rng.standard_normal((41, 2))
+        padded = np.zeros((1, 41 + 10, 2))
+        padded[0, 3:44] = 2.0 * template + 1.0  # shift 3, scaled and offset
+        assert _best_shift_correlation(padded, template - template.mean(axis=0), 41)[0] == pytest.approx(1.0, abs=1e-12)
