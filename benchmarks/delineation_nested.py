@@ -36,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import delineation_ludb as bench  # noqa: E402
 
-#: candidate settings of ``ecg.delineation.learned`` per targeted boundary (first: shipped)
+#: candidate settings of ``ecg.delineation.learned`` per targeted boundary (first: the values
+#: shipped before the 2026-12-01 nested choice; ties go to the first listed)
 GRID: dict[str, list[dict[str, Any]]] = {
     "qrs_on": [{"QRS_SOURCE.qrs_on": v} for v in ("learned", "mean", "rule")],
     "qrs_off": [{"QRS_SOURCE.qrs_off": v} for v in ("mean", "learned", "rule")],

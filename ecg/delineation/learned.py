@@ -12,16 +12,19 @@ all at once:
 3. the rule delineator's QRS search runs (the only rule boundary search): its QRS
    amplitudes and noise feed the rule delineator's lead gates, which decide whether a lead
    can be measured at all (QRS amplitude, noise, beats alike; an unmeasurable lead stays
-   null with its reason), and the QRS offset is the mean of its and the segmenter's
-   (:data:`QRS_SOURCE`: that measurably helps);
+   null with its reason); each QRS onset and offset is the mean of its and the segmenter's
+   (:data:`QRS_SOURCE`: that measurably helps); on a lead where its QRS widths vary
+   beyond the interval limit (noise) its boundaries are kept, so that lead gets no QRS,
+   PR or QT, as from the rule delineator;
 4. the network decides which waves are there: a T wave counts when its mean T
    probability reaches :data:`T_MIN_SCORE` (then T ends far from the lead's median QT
    are dropped), a P wave when its largest P probability reaches :data:`P_MIN_SCORE`;
    a lead reports P waves only when the network found one before most beats
    (:data:`P_CHECK`; otherwise none, with the reason: e.g. atrial fibrillation).
 
-The constants were chosen on the held-out records of cross-validation folds 0–1 and
-confirmed on folds 2–4 (``docs/performance.md``). Without the segmenter model (or without
+The constants (QRS sources, P and T thresholds, P checks) are those chosen on all five
+cross-validation folds by the nested procedure of ``benchmarks/delineation_nested.py``,
+whose per-fold choices give the unseen-record figures (``docs/performance.md``). Without the segmenter model (or without
 a TFLite runtime) the rule delineator's answer is returned.
 """
 
@@ -64,16 +67,16 @@ __all__ = ["delineate_learned", "delineate_learned_many", "default_delineator", 
 #: phone, cloud and ``cardio measure`` alike
 LEARNED_IS_DEFAULT = False
 
-#: a P wave counts when its largest P probability reaches this (chosen on CV folds 0–1)
-P_MIN_SCORE = 0.5
+#: a P wave counts when its largest P probability reaches this
+P_MIN_SCORE = 0.7
 #: where each QRS boundary comes from: "learned" (the segmenter), "rule" (the rule
 #: delineator's QRS search) or "mean" (their average where both exist)
-QRS_SOURCE = {"qrs_on": "learned", "qrs_off": "mean"}
-#: a T wave counts when its mean T probability reaches this (chosen on CV folds 0–1)
+QRS_SOURCE = {"qrs_on": "mean", "qrs_off": "mean"}
+#: a T wave counts when its mean T probability reaches this
 T_MIN_SCORE = 0.83
 #: which lead-level P check runs: "most_beats" (P waves before most beats, else none),
 #: "steady" (the rule delineator's: also a steady P–QRS distance, off-distance P waves
-#: dropped) or "none" (chosen on CV folds 0–1: "none" let a fibrillation record through)
+#: dropped) or "none" ("none" let a fibrillation record through)
 P_CHECK = "most_beats"
 #: apply the rule delineator's T–P activity check (flutter/fibrillation waves as large as P)
 P_TP_CHECK = False
