@@ -126,7 +126,7 @@ class EctopyRule:
 
 
 #: The shipped limits: those chosen on all MIT-BIH records by ``benchmarks/ectopy_mitdb.py``
-#: (run of 2026-12-01 22:15 UTC: 2 PVCs per 30 s, late-coupled width 1.4; one PAC, no
+#: (run of 2026-12-01 22:05 UTC: 2 PVCs per 30 s, late-coupled width 1.4; one PAC, no
 #: premature-share gate — the grid's choice for PAC since the 19:45 R-peak detector).
 DEFAULT_RULE = EctopyRule()
 
