@@ -115,21 +115,23 @@ def detect_pacing(x_mv: np.ndarray, fs_hz: float, qrs_on: np.ndarray) -> bool:
 def detect_pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]) -> list[bool]:
     """:func:`detect_pacing` of every column of ``(n_samples, n_leads)`` in one pass
     (``qrs_on[j]`` None: lead ``j`` is not judged, False)."""
-    x = np.ascontiguousarray(np.asarray(x_mv, dtype=np.float64).T)  # (leads, samples)
+    x = np.asarray(x_mv, dtype=np.float64)
     ons = [None if on is None else on[on != MISSING] for on in qrs_on]
     judged = [j for j, on in enumerate(ons) if on is not None and on.size >= 2]
-    out = [False] * x.shape[0]
-    if fs_hz < 250.0 or not judged or x.shape[1] < 3:
+    out = [False] * x.shape[1]
+    if fs_hz < 250.0 or not judged or x.shape[0] < 3:
         return out
-    scale = row_percentile(np.abs(np.diff(x[judged], axis=1)), 99.0)  # np.percentile(..., axis=1)
-    dd = np.abs(np.diff(x[judged], 2, axis=1))
-    size = dd.shape[1]
+    d1 = np.diff(x.T[judged], axis=1)  # (judged leads, samples - 1): one copy of the leads judged
+    scale = row_percentile(np.abs(d1), 99.0)  # np.percentile(..., axis=1)
+    size = d1.shape[1] - 1  # the second difference's length
     on = np.concatenate([ons[j] for j in judged])  # type: ignore[misc]
     row = np.repeat(np.arange(len(judged)), [ons[j].size for j in judged])  # type: ignore[union-attr]
     lo = np.maximum(on - int(_SPIKE_BEFORE_S * fs_hz), 0)
-    hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), size)  # dd[lo:hi]
-    idx, valid = ranges(lo, hi - lo, size, base=row * size)
-    top = np.where(valid, dd.reshape(-1)[idx], -np.inf).max(axis=1, initial=-np.inf)
+    hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), size)  # second difference [lo:hi]
+    idx, valid = ranges(lo, hi - lo, size, base=row * d1.shape[1])
+    flat = d1.reshape(-1)
+    dd = np.abs(flat[idx + 1] - flat[idx])  # |np.diff(x, 2)| at the windows only (the same subtraction)
+    top = np.where(valid, dd, -np.inf).max(axis=1, initial=-np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         spike = np.where(valid.any(axis=1), top / scale[row], 0.0) > _SPIKE_RATIO
     share = np.bincount(row[spike], minlength=len(judged)) / np.bincount(row, minlength=len(judged))
