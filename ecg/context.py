@@ -204,7 +204,9 @@ def contexts_of(signals_mv: np.ndarray, fs_hz: float, lead_names: tuple[str, ...
     names: list[str | None] = list(lead_names) if lead_names is not None else [None] * x.shape[1]
     if len(names) != x.shape[1]:
         raise SignalError(f"{len(names)} lead names for {x.shape[1]} leads", reason="bad_shape")
-    return [LeadContext.of(x[:, j], fs, lead=names[j], delineator=delineator) for j in range(x.shape[1])]
+    rows = np.array(x.T, dtype=np.float64, order="C")  # one copy, checked above: row j is lead j
+    rows.setflags(write=False)
+    return [LeadContext(signal_mv=rows[j], fs_hz=fs, lead=names[j], delineator=delineator) for j in range(x.shape[1])]
 
 
 def context_for(sig_mv: np.ndarray, fs_hz: float, context: LeadContext | None = None, *,
