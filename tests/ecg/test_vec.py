@@ -89,6 +89,16 @@ def test_order_statistics_are_numpys(a: np.ndarray, q: float) -> None:
     assert np.array_equal(percentiles(a[0], [1.0, q]), np.percentile(a[0], [1.0, q]))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(500, 9001), st.integers(0, 2**31 - 1), st.integers(0, 3))
+def test_median_of_many_values_is_numpys(n: int, seed: int, decimals: int) -> None:
+    from ecg.delineation.vec import median1d
+
+    a = np.random.default_rng(seed).standard_normal(n).round(decimals)  # ties when rounded coarsely
+    assert median1d(a) == np.median(a)
+    assert median1d(a[: n - n % 2]) == np.median(a[: n - n % 2])  # an even count: the middle pair's mean
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.integers(0, 3), min_size=1, max_size=40), st.integers(0, 2**31 - 1),
        st.sampled_from([0.0, 10.0, 50.0, 90.0, 100.0]))
