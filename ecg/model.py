@@ -16,9 +16,11 @@ its input rate, band and window against the model's input, and its ``decision`` 
 constants (:data:`MODEL_FS_HZ`, :data:`BAND_HZ`, ...) are what training writes into a new
 sidecar; at run time the loaded sidecar's values are used.
 
-This module owns that preparation so that training (``training/``) and screening use the
-very same code. TensorFlow is never imported here: the runtime is ``ai-edge-litert``
-(fallback ``tflite_runtime``). The interpreter is loaded once per process and cached.
+The preparation lives in :mod:`ecg.model_input` (so that training (``training/``) and
+screening use the very same code) and the ``decision`` section's parameters in
+:mod:`ecg.decision_params`; both are re-exported here, the one import for callers.
+TensorFlow is never imported here: the runtime is ``ai-edge-litert`` (fallback
+``tflite_runtime``). The interpreter is loaded once per process and cached.
 """
 
 from __future__ import annotations
@@ -30,17 +32,18 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ecg.classes import CLASS_CODES, ClassTableError, check_model_metadata
-from ecg.errors import EcgError, SignalError
-from ecg.filters import zero_phase
-from ecg.preprocess import resample
+from ecg.classes import ClassTableError, check_model_metadata
+from ecg.decision_params import CLASSES, DECISION_RULES, DecisionParams, decide
+from ecg.errors import EcgError
+from ecg.model_input import (BAND_HZ, CLIP_SD, MIN_FS_HZ, MODEL_FS_HZ, STRIDE_SAMPLES, WINDOW_SAMPLES,
+                             prepare_signal, signal_windows)
 from ecg.rr_features import FEATURE_NAMES as RR_NAMES
 from ecg.stage_two import StageTwo, quality_numbers
 
@@ -54,6 +57,7 @@ __all__ = [
     "STRIDE_SAMPLES",
     "MIN_FS_HZ",
     "BAND_HZ",
+    "CLIP_SD",
     "DEFAULT_MODEL_PATH",
     "DecisionParams",
     "DECISION_RULES",
@@ -64,21 +68,6 @@ __all__ = [
     "load_model",
     "decide",
 ]
-
-#: CinC 2017 class codes, in the order of the model's output (the table in :mod:`ecg.classes`)
-CLASSES: tuple[str, ...] = CLASS_CODES
-#: sample rate of the model's input (Hz)
-MODEL_FS_HZ = 150.0
-#: samples per model window (20 s at 150 Hz)
-WINDOW_SAMPLES = 3000
-#: hop between windows (10 s at 150 Hz)
-STRIDE_SAMPLES = 1500
-#: band of the model's input (Hz)
-BAND_HZ: tuple[float, float] = (0.5, 40.0)
-#: lowest sample rate accepted: the 40 Hz band edge needs some head-room
-MIN_FS_HZ = 100.0
-#: clip of the standardised signal (in standard deviations)
-CLIP_SD = 8.0
 
 _MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_PATH = _MODELS_DIR / "rhythm.tflite"
@@ -98,161 +87,6 @@ class ModelError(EcgError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
-
-
-#: decision rules this runtime implements (the sidecar's ``decision.rule``)
-DECISION_RULES = ("af-band-v1",)
-
-
-@dataclass(frozen=True)
-class DecisionParams:
-    """Parameters of the decision rule (:func:`ecg.screening.apply_rule`): the sidecar's ``decision``.
-
-    The rule is specified in ``docs/screening.md``; the values are tuned by training.
-
-    Attributes
-    ----------
-    rule : str
-        Name of the rule (one of :data:`DECISION_RULES`).
-    class_weights : tuple of float
-        One weight per class (order :data:`CLASSES`) multiplying the probabilities for the
-        best guess.
-    af_call_min : float
-        p(A) at or above which the answer is AF.
-    af_band_min : float
-        Lower end of the AF band: ``af_band_min <= p(A) < af_call_min`` is inconclusive.
-    min_probability : tuple of float
-        Per class (order :data:`CLASSES`): a best guess N or O below it is inconclusive
-        (0 where the sidecar gives none).
-    low_heart_rate_bpm, high_heart_rate_bpm : float
-        Heart-rate flags.
-    """
-
-    rule: str
-    class_weights: tuple[float, ...]
-    af_call_min: float
-    af_band_min: float
-    min_probability: tuple[float, ...]
-    low_heart_rate_bpm: float
-    high_heart_rate_bpm: float
-
-    def __post_init__(self) -> None:
-        if self.rule not in DECISION_RULES:
-            raise ValueError(f"decision rule {self.rule!r} is not one of {DECISION_RULES}")
-        w = self.class_weights
-        if len(w) != len(CLASSES) or not all(np.isfinite(v) and v > 0 for v in w):
-            raise ValueError(f"class_weights must be {len(CLASSES)} positive numbers, got {list(w)}")
-        if len(self.min_probability) != len(CLASSES) or not all(0.0 <= v <= 1.0 for v in self.min_probability):
-            raise ValueError(f"min_probability values must lie in [0, 1], got {list(self.min_probability)}")
-        if not 0.0 <= self.af_band_min <= self.af_call_min <= 1.0:
-            raise ValueError(f"need 0 <= af_band_min <= af_call_min <= 1, got {self.af_band_min!r}, {self.af_call_min!r}")
-        if not 0.0 < self.low_heart_rate_bpm < self.high_heart_rate_bpm:
-            raise ValueError(f"heart-rate flags must satisfy 0 < low < high, got "
-                             f"{self.low_heart_rate_bpm!r}, {self.high_heart_rate_bpm!r}")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DecisionParams:
-        """Parse a sidecar's ``decision`` section (raises ValueError, KeyError or TypeError).
-
-        ``class_weights`` names every class; ``min_probability`` names N and/or O.
-        """
-        weights, floors = d["class_weights"], d["min_probability"]
-        if set(weights) != set(CLASSES):
-            raise ValueError(f"class_weights must name exactly {list(CLASSES)}, got {sorted(weights)}")
-        if not set(floors) <= {"N", "O"}:
-            raise ValueError(f"min_probability may name N and O only, got {sorted(floors)}")
-        return cls(
-            rule=str(d["rule"]),
-            class_weights=tuple(float(weights[c]) for c in CLASSES),
-            af_call_min=float(d["af_call_min"]),
-            af_band_min=float(d["af_band_min"]),
-            min_probability=tuple(float(floors.get(c, 0.0)) for c in CLASSES),
-            low_heart_rate_bpm=float(d["low_heart_rate_bpm"]),
-            high_heart_rate_bpm=float(d["high_heart_rate_bpm"]),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The sidecar's ``decision`` section (without the free-text ``tuned_on``)."""
-        return {
-            "rule": self.rule,
-            "class_weights": dict(zip(CLASSES, self.class_weights)),
-            "af_call_min": self.af_call_min,
-            "af_band_min": self.af_band_min,
-            "min_probability": {c: v for c, v in zip(CLASSES, self.min_probability) if c in ("N", "O")},
-            "low_heart_rate_bpm": self.low_heart_rate_bpm,
-            "high_heart_rate_bpm": self.high_heart_rate_bpm,
-        }
-
-
-def prepare_signal(sig_mv: np.ndarray, fs_hz: float, *, fs_out_hz: float = MODEL_FS_HZ,
-                   band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
-    """Turn a single-lead ECG into the model's standardised input signal.
-
-    Parameters
-    ----------
-    sig_mv : np.ndarray
-        1-D ECG in millivolts (finite samples).
-    fs_hz : float
-        Its sample rate, at least :data:`MIN_FS_HZ`.
-    fs_out_hz : float
-        The model's input rate (the sidecar's ``input_fs_hz``).
-    band_hz : (float, float)
-        Band-pass corners (the sidecar's ``band_hz``).
-
-    Returns
-    -------
-    np.ndarray
-        ``float32`` signal at ``fs_out_hz``, zero mean, unit standard deviation,
-        clipped to ±:data:`CLIP_SD`.
-
-    Raises
-    ------
-    SignalError
-        Sample rate below :data:`MIN_FS_HZ`, non-finite samples, or fewer than one second.
-
-    Examples
-    --------
-    >>> x = prepare_signal(np.sin(np.arange(3000) / 30.0), 300.0)
-    >>> x.shape, x.dtype
-    ((1500,), dtype('float32'))
-    """
-    x = np.asarray(sig_mv, dtype=np.float64).reshape(-1)
-    fs = float(fs_hz)
-    if not np.isfinite(fs) or fs < MIN_FS_HZ:
-        raise SignalError(f"sample rate {fs_hz!r} Hz is below the model's minimum {MIN_FS_HZ:g} Hz",
-                          reason="bad_fs", fs_hz=fs if np.isfinite(fs) else None)
-    if x.size < fs or not np.all(np.isfinite(x)):
-        raise SignalError("signal must hold at least 1 s of finite samples", reason="too_short",
-                          fs_hz=fs, n_samples=int(x.size))
-    x = zero_phase(x - np.median(x), 3, (float(band_hz[0]), float(band_hz[1])), "bandpass", fs)
-    x, _ = resample(x, fs, fs_out_hz)
-    x = x - np.mean(x)
-    sd = float(np.std(x))
-    x = x / max(sd, 1e-6)
-    return np.clip(x, -CLIP_SD, CLIP_SD).astype(np.float32)
-
-
-def signal_windows(x: np.ndarray, window_samples: int = WINDOW_SAMPLES,
-                   stride_samples: int = STRIDE_SAMPLES) -> np.ndarray:
-    """Cut a prepared signal into overlapping model windows.
-
-    Windows start every ``stride_samples``; the last one is aligned to the end so no
-    sample is left out. A signal shorter than one window is zero-padded at the end.
-
-    Returns
-    -------
-    np.ndarray
-        ``(n_windows, window_samples)`` ``float32``.
-    """
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    if x.size <= window_samples:
-        out = np.zeros((1, window_samples), dtype=np.float32)
-        out[0, : x.size] = x
-        return out
-    starts = list(range(0, x.size - window_samples + 1, stride_samples))
-    if starts[-1] != x.size - window_samples:
-        starts.append(x.size - window_samples)
-    return np.stack([x[s : s + window_samples] for s in starts])
 
 
 #: what the LiteRT runtime prints on stderr (from C++) when it creates its CPU delegate
@@ -473,26 +307,6 @@ class RhythmModel:
         :func:`ecg.screening.decide` (rule ``af-band-v1``, :func:`ecg.screening.apply_rule`).
         """
         return int(decide(np.asarray(probs)[None, :], self.class_weights, self.af_threshold)[0])
-
-
-def decide(probs: np.ndarray, class_weights: np.ndarray, af_threshold: float | None = None) -> np.ndarray:
-    """Decided class index per row of ``probs`` (``(n, 4)``, order :data:`CLASSES`).
-
-    The r3 AF-first class choice that training's tuner uses; screening itself decides with
-    :func:`ecg.screening.apply_rule` (the sidecar's ``decision`` rule).
-
-    AF first: a row whose ``p(A) >= af_threshold`` is AF (the threshold is tuned for a
-    target specificity); the others take the arg-max of ``probs * class_weights`` over
-    N, O and ~. Without a threshold: the plain weighted arg-max over all four classes.
-    """
-    p = np.asarray(probs, dtype=np.float64) * np.asarray(class_weights, dtype=np.float64)
-    a = CLASSES.index("A")
-    if af_threshold is None:
-        return np.argmax(p, axis=1)
-    p[:, a] = -1.0
-    out = np.argmax(p, axis=1)
-    out[np.asarray(probs)[:, a] >= af_threshold] = a
-    return out
 
 
 def _quant_of(detail: dict[str, Any]) -> _Quant:
