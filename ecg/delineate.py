@@ -39,6 +39,7 @@ from ecg.delineation.summary import (
     detect_pacing_many,
     median_interval_ms,
     median_intervals_many,
+    qt_leads_disagree,
     qtc_ms,
 )
 from ecg.errors import SignalError
@@ -437,6 +438,9 @@ def measure_leads(
         reasons["heart_rate_bpm"] = "fewer than 2 beats in every lead"
     paced = any(m.paced for m in singles)
     pr, qrs, qt = _intervals(glob, fs, reasons)
+    disagree = qt_leads_disagree([m.qt_ms for m in singles])
+    if qt is not None and disagree is not None:
+        qt, reasons["qt_ms"] = None, disagree
     if pr is None and not paced:
         reasons["pr_ms"] = "no steady P wave in enough leads (e.g. atrial fibrillation or flutter)"
     if paced:

@@ -7,7 +7,8 @@ import numpy as np
 from .lead import MISSING
 from .vec import median1d, ranges, row_percentile
 
-__all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "MIN_BEATS"]
+__all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "MIN_BEATS",
+           "qt_leads_disagree", "MAX_QT_IQR_MS"]
 
 #: an interval is reported only when measured in at least this many beats
 MIN_BEATS = 3
@@ -17,6 +18,33 @@ MIN_BEATS = 3
 #: steady rhythm PR, QRS and QT barely change between beats, so a large spread means
 #: the boundaries were not found reliably (noise, artefact)
 MAX_SPREAD_MS = {("p_on", "qrs_on"): 40.0, ("qrs_on", "qrs_off"): 25.0, ("qrs_on", "t_off"): 45.0}
+
+
+#: the leads' own QTs (per-lead medians) may spread this much (ms, interquartile range) for
+#: a multi-lead QT: QT dispersion between the 12 leads (max − min) stays below about 100–150
+#: ms even in disease (Malik & Batchvarov, JACC 2000), so a middle half of the leads wider
+#: than that means at least a quarter of them took another wave (U, next P) for the T end
+MAX_QT_IQR_MS = 150.0
+
+
+def qt_leads_disagree(lead_qt_ms: list[float | None]) -> str | None:
+    """Why a multi-lead QT is not reported when the leads' own QTs disagree beyond
+    physiological QT dispersion (:data:`MAX_QT_IQR_MS`), else None (also with < 4 leads).
+
+    Examples
+    --------
+    >>> qt_leads_disagree([400.0, 410.0, 390.0, 405.0, None])
+    >>> qt_leads_disagree([380.0, 385.0, 390.0, 640.0, 650.0, 660.0])[:30]
+    'leads disagree on the T end: t'
+    """
+    qt = np.asarray([v for v in lead_qt_ms if v is not None], dtype=np.float64)
+    if qt.size < 4:
+        return None
+    iqr = float(np.percentile(qt, 75) - np.percentile(qt, 25))
+    if iqr <= MAX_QT_IQR_MS:
+        return None
+    return (f"leads disagree on the T end: their QTs span {iqr:.0f} ms between the quartiles (limit "
+            f"{MAX_QT_IQR_MS:.0f}): some took another wave for the T end")
 
 
 def median_interval_ms(

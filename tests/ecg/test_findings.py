@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ecg.findings import (
@@ -134,3 +136,36 @@ class TestBundleBranch:
     def test_needs_v1_and_v6_and_no_pacing(self) -> None:
         assert bundle_branch_findings(qrs_ms=140, v1=None, v6=QRS_V6) == []
         assert bundle_branch_findings(qrs_ms=140, v1=RSR_V1, v6=QRS_V6, paced=True) == []
+
+
+class TestMultiLeadQt:
+    """A 12-lead QT (and so long/short QTc) only when the leads agree on the T end."""
+
+    def test_leads_within_physiological_dispersion_agree(self) -> None:
+        from ecg.delineation.summary import qt_leads_disagree
+
+        assert qt_leads_disagree([380.0, 395.0, 400.0, 410.0, 420.0, 440.0, 450.0, None]) is None
+        assert qt_leads_disagree([380.0, 650.0, 660.0]) is None  # under 4 leads: not judged
+
+    def test_a_quarter_of_leads_on_another_wave_disagree(self) -> None:
+        from ecg.delineation.summary import MAX_QT_IQR_MS, qt_leads_disagree
+
+        # LUDB 107 (rules): six leads took a later wave; the annotated QTs span 370-450 ms
+        lead_qt = [650.0, 420.0, 372.0, 662.0, 638.0, 398.0, 382.0, 382.0, 376.0, 392.0, 662.0, 672.0]
+        why = qt_leads_disagree(lead_qt)
+        assert why is not None and "disagree" in why and f"{MAX_QT_IQR_MS:.0f}" in why
+
+    def test_measure_leads_reports_no_qt_or_qtc_then(self, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        import ecg.delineate as delineate
+        from ecg.io import read_record
+
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        names = tuple(rec.lead_names)
+        kept = delineate.measure_leads(rec.signals_mv, rec.fs_hz, names)
+        assert kept.qt_ms is not None and kept.qtc_ms is not None  # a real sinus record: the leads agree
+        monkeypatch.setattr(delineate, "qt_leads_disagree", lambda qts: "leads disagree on the T end: test")
+        m = delineate.measure_leads(rec.signals_mv, rec.fs_hz, names, sex="M")
+        assert m.qt_ms is None and m.qtc_ms is None and m.reasons["qt_ms"].startswith("leads disagree")
+        assert m.reasons["qtc_ms"] == m.reasons["qt_ms"]
+        assert not {"long_qtc", "short_qtc"} & {f.code for f in m.findings}
+        assert m.qrs_ms == kept.qrs_ms and m.heart_rate_bpm == kept.heart_rate_bpm  # nothing else changes
