@@ -1,0 +1,152 @@
+"""Where the abstentions, AF misses and false AF calls of a run come from, out-of-fold.
+
+On the pooled out-of-fold predictions of a run, with the decision rule cross-validated (the
+shipped procedure, :func:`training.rule.cross_validate`), every record is put in one source:
+
+- ``gate``: the quality gate (:func:`ecg.quality.assess`) called it unreadable; it never
+  reached the model. For these the model's own out-of-fold answer is shown too (what the
+  rule would have said had the gate let it through), with the gate's reasons;
+- ``model ~``: the model's weighted best guess was ``~`` (unreadable by the model);
+- ``AF band``: ``af_band_min <= p(A) < af_call_min`` or best guess A below the call;
+- ``N/O floor``: best guess N or O under its ``min_probability``;
+- otherwise the rhythm answer.
+
+Usage (runtime venv; from the repository root)::
+
+    .venv/bin/python -m training.abstentions --run training/runs/s2 --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ecg import beats
+from ecg.errors import EcgError
+from ecg.model import CLASSES, DEFAULT_MODEL_PATH, DecisionParams, RhythmModel
+from ecg.quality import assess
+from ecg.screening import apply_rule
+from training.data import CINC_FS_HZ, default_data_dir, read_cinc_mv
+from training.rule import AF, CATEGORY_NAMES, INCONCLUSIVE, UNREADABLE, cross_validate, rule_figures
+from training.tune_rule import _oof
+
+__all__ = ["SOURCES", "sources", "gate_reasons", "main"]
+
+#: source index → name (see the module doc)
+SOURCES = ("gate", "model ~", "AF band", "N/O floor", "answered")
+GATE, MODEL_NOISE, BAND, FLOOR, ANSWERED = range(5)
+
+
+def sources(probs: np.ndarray, readable: np.ndarray, cat: np.ndarray, parts: list[DecisionParams],
+            part_of: np.ndarray) -> np.ndarray:
+    """Source index (:data:`SOURCES`) of each record, from the rule of its own part."""
+    src = np.full(cat.size, ANSWERED)
+    src[~readable] = GATE
+    for j, prm in enumerate(parts):
+        rows = (part_of == j) & readable
+        p = np.nan_to_num(probs[rows])
+        best = np.argmax(p * np.asarray(prm.class_weights), axis=1)
+        pa = p[:, CLASSES.index("A")]
+        called = pa >= prm.af_call_min
+        band = ~called & (best != 3) & ((pa >= prm.af_band_min) | (best == AF))
+        s = np.full(best.size, ANSWERED)
+        s[(best == 3) & ~called] = MODEL_NOISE
+        s[band] = BAND
+        s[(cat[rows] == INCONCLUSIVE) & ~band] = FLOOR
+        src[rows] = s
+    return src
+
+
+def gate_reasons(data_dir: Path, names: list[str]) -> Counter:
+    """How often each reason of :func:`ecg.quality.assess` stops these records."""
+    cinc = Path(data_dir) / "cinc2017"
+    out: Counter = Counter()
+    for name in names:
+        sig_mv = read_cinc_mv(cinc, name)
+        try:
+            q = assess(sig_mv, CINC_FS_HZ, r_peaks=beats.detect_r_peaks(sig_mv, CINC_FS_HZ))
+            out.update(q.reasons or ["(none)"])
+        except EcgError as exc:
+            out.update([f"error: {type(exc).__name__}"])
+    return out
+
+
+def _parts(y: np.ndarray, k: int = 5, seed: int = 16) -> np.ndarray:
+    """The parts of :func:`training.rule.cross_validate` (same stratification and seed)."""
+    rng = np.random.default_rng(seed)
+    part = np.empty(y.size, dtype=int)
+    for c in range(4):
+        idx = np.flatnonzero(y == c)
+        part[idx[rng.permutation(idx.size)]] = np.arange(idx.size) % k
+    return part
+
+
+def _table(title: str, y: np.ndarray, src: np.ndarray, rows: np.ndarray) -> None:
+    print(f"{title} (n = {int(rows.sum())}), by label:")
+    for c, name in enumerate(CLASSES):
+        sel = rows & (y == c)
+        if sel.any():
+            print(f"  {name}: {int(sel.sum())} = " + ", ".join(
+                f"{SOURCES[s]} {int((src[sel] == s).sum())}" for s in range(len(SOURCES)) if (src[sel] == s).any()))
+
+
+def _gate_answers(y: np.ndarray, probs: np.ndarray, parts: list[DecisionParams], part_of: np.ndarray,
+                  gated: np.ndarray) -> None:
+    """What the rule of each record's part says on the model's out-of-fold probabilities of the
+    records the gate stopped."""
+    cats = np.zeros(y.size, dtype=int)
+    for j, prm in enumerate(parts):
+        rows = (part_of == j) & gated
+        if rows.any():
+            cats[rows] = apply_rule(np.nan_to_num(probs[rows]), prm)[1]
+    print("  the model's answer had the gate let them through (label: category counts):")
+    for c, name in enumerate(CLASSES):
+        sel = gated & (y == c)
+        if sel.any():
+            got = Counter(CATEGORY_NAMES[k] for k in cats[sel])
+            print(f"    {name} ({int(sel.sum())}): " + ", ".join(f"{k} {v}" for k, v in got.most_common()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=default_data_dir())
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model whose temperature to use")
+    p.add_argument("--no-reasons", action="store_true", help="skip the gate's reasons (re-runs the gate)")
+    args = p.parse_args(argv)
+    temperature = float(RhythmModel(args.model).meta.get("temperature", 1.0))
+    y, probs, readable = _oof(args.run, args.data, temperature)
+    code, cat, parts = cross_validate(y, probs, readable)
+    part_of = _parts(y)
+    src = sources(probs, readable, cat, parts, part_of)
+    fig = rule_figures(y, code, cat)
+    print(f"{args.run.name}, n = {y.size}: " + ", ".join(f"{k} {v:.4f}" for k, v in fig.items()))
+    print("sources over all records: " + ", ".join(f"{SOURCES[s]} {int((src == s).sum())}" for s in range(5)))
+    _table("not classified (unreadable or inconclusive)", y, src, cat >= UNREADABLE)
+    af = y == AF
+    _table("AF-labelled, not called AF (Se's misses, incl. unclassified)", y, src, af & (cat != AF))
+    miss = af & (cat <= 2) & (cat != AF)
+    print(f"  of those classifiable (the Se denominator): {int(miss.sum())} = " + ", ".join(
+        f"{CATEGORY_NAMES[k]} {int((cat[miss] == k).sum())}" for k in range(3) if (cat[miss] == k).any()))
+    _table("false AF calls (Sp)", y, src, ~af & (cat == AF))
+    gated = ~readable
+    _gate_answers(y, probs, parts, part_of, gated)
+    if not args.no_reasons:
+        names = [str(n) for n in np.asarray(_oof_names(args.run))[gated & (y != 3)]]
+        print(f"  gate reasons of the {len(names)} N/A/O-labelled records it stopped: "
+              + ", ".join(f"{k} {v}" for k, v in gate_reasons(args.data, names).most_common()))
+    return 0
+
+
+def _oof_names(run: Path) -> np.ndarray:
+    from training.export import pooled_oof
+
+    folds = sorted(int(f.parent.name.removeprefix("fold")) for f in run.glob("fold*/oof.npz"))
+    return pooled_oof(run, folds)["names"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
