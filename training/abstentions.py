@@ -30,7 +30,7 @@ from ecg.model import CLASSES, DEFAULT_MODEL_PATH, DecisionParams, RhythmModel
 from ecg.quality import assess
 from ecg.screening import apply_rule
 from training.data import CINC_FS_HZ, default_data_dir, read_cinc_mv
-from training.rule import AF, CATEGORY_NAMES, INCONCLUSIVE, UNREADABLE, cross_validate, rule_figures
+from training.rule import AF, CATEGORY_NAMES, INCONCLUSIVE, UNREADABLE, cross_validate, parts, rule_figures
 from training.tune_rule import _oof
 
 __all__ = ["SOURCES", "sources", "gate_reasons", "main"]
@@ -40,12 +40,12 @@ SOURCES = ("gate", "model ~", "AF band", "N/O floor", "answered")
 GATE, MODEL_NOISE, BAND, FLOOR, ANSWERED = range(5)
 
 
-def sources(probs: np.ndarray, readable: np.ndarray, cat: np.ndarray, parts: list[DecisionParams],
+def sources(probs: np.ndarray, readable: np.ndarray, cat: np.ndarray, rules: list[DecisionParams],
             part_of: np.ndarray) -> np.ndarray:
     """Source index (:data:`SOURCES`) of each record, from the rule of its own part."""
     src = np.full(cat.size, ANSWERED)
     src[~readable] = GATE
-    for j, prm in enumerate(parts):
+    for j, prm in enumerate(rules):
         rows = (part_of == j) & readable
         p = np.nan_to_num(probs[rows])
         best = np.argmax(p * np.asarray(prm.class_weights), axis=1)
@@ -74,16 +74,6 @@ def gate_reasons(data_dir: Path, names: list[str]) -> Counter:
     return out
 
 
-def _parts(y: np.ndarray, k: int = 5, seed: int = 16) -> np.ndarray:
-    """The parts of :func:`training.rule.cross_validate` (same stratification and seed)."""
-    rng = np.random.default_rng(seed)
-    part = np.empty(y.size, dtype=int)
-    for c in range(4):
-        idx = np.flatnonzero(y == c)
-        part[idx[rng.permutation(idx.size)]] = np.arange(idx.size) % k
-    return part
-
-
 def _table(title: str, y: np.ndarray, src: np.ndarray, rows: np.ndarray) -> None:
     print(f"{title} (n = {int(rows.sum())}), by label:")
     for c, name in enumerate(CLASSES):
@@ -93,12 +83,12 @@ def _table(title: str, y: np.ndarray, src: np.ndarray, rows: np.ndarray) -> None
                 f"{SOURCES[s]} {int((src[sel] == s).sum())}" for s in range(len(SOURCES)) if (src[sel] == s).any()))
 
 
-def _gate_answers(y: np.ndarray, probs: np.ndarray, parts: list[DecisionParams], part_of: np.ndarray,
+def _gate_answers(y: np.ndarray, probs: np.ndarray, rules: list[DecisionParams], part_of: np.ndarray,
                   gated: np.ndarray) -> None:
     """What the rule of each record's part says on the model's out-of-fold probabilities of the
     records the gate stopped."""
     cats = np.zeros(y.size, dtype=int)
-    for j, prm in enumerate(parts):
+    for j, prm in enumerate(rules):
         rows = (part_of == j) & gated
         if rows.any():
             cats[rows] = apply_rule(np.nan_to_num(probs[rows]), prm)[1]
@@ -119,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     temperature = float(RhythmModel(args.model).meta.get("temperature", 1.0))
     y, probs, readable = _oof(args.run, args.data, temperature)
-    code, cat, parts = cross_validate(y, probs, readable)
-    part_of = _parts(y)
-    src = sources(probs, readable, cat, parts, part_of)
+    code, cat, rules = cross_validate(y, probs, readable)
+    part_of = parts(y)
+    src = sources(probs, readable, cat, rules, part_of)
     fig = rule_figures(y, code, cat)
     print(f"{args.run.name}, n = {y.size}: " + ", ".join(f"{k} {v:.4f}" for k, v in fig.items()))
     print("sources over all records: " + ", ".join(f"{SOURCES[s]} {int((src == s).sum())}" for s in range(5)))
@@ -133,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{CATEGORY_NAMES[k]} {int((cat[miss] == k).sum())}" for k in range(3) if (cat[miss] == k).any()))
     _table("false AF calls (Sp)", y, src, ~af & (cat == AF))
     gated = ~readable
-    _gate_answers(y, probs, parts, part_of, gated)
+    _gate_answers(y, probs, rules, part_of, gated)
     if not args.no_reasons:
         names = [str(n) for n in np.asarray(_oof_names(args.run))[gated & (y != 3)]]
         print(f"  gate reasons of the {len(names)} N/A/O-labelled records it stopped: "

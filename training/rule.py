@@ -50,6 +50,7 @@ __all__ = [
     "rule_figures",
     "tune",
     "cross_validate",
+    "parts",
 ]
 
 #: category index → name (order of :func:`ecg.screening.apply_rule`'s categories)
@@ -268,6 +269,17 @@ def _margin(f: dict[str, float], se: dict[str, float], targets: dict[str, float]
                      (f["cinc_f1_all"] - targets["cinc_f1_all"]) / 0.01))
 
 
+def parts(y: np.ndarray, k: int = 5, seed: int = 16) -> np.ndarray:
+    """Part index (0 … ``k - 1``) of each record for :func:`cross_validate`: stratified by label, seeded."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    part = np.empty(y.size, dtype=int)
+    for c in range(4):
+        idx = np.flatnonzero(y == c)
+        part[idx[rng.permutation(idx.size)]] = np.arange(idx.size) % k
+    return part
+
+
 def cross_validate(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, k: int = 5, seed: int = 16,
                    targets: dict[str, float] = TARGETS,
                    noise_weights: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray, list[DecisionParams]]:
@@ -276,11 +288,7 @@ def cross_validate(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, k:
     Parts are stratified by label and seeded. Returns ``(codes, categories, params_per_part)``.
     """
     y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    part = np.empty(y.size, dtype=int)
-    for c in range(4):
-        idx = np.flatnonzero(y == c)
-        part[idx[rng.permutation(idx.size)]] = np.arange(idx.size) % k
+    part = parts(y, k, seed)
     code = np.zeros(y.size, dtype=int)
     cat = np.zeros(y.size, dtype=int)
     fitted = []
