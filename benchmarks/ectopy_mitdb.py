@@ -116,7 +116,12 @@ def judge(w: Window, rule: EctopyRule) -> tuple[dict[str, bool], Any]:
     if not w.readable:
         return {"pvc": False, "pac": False}, None
     if id(w) not in _EVIDENCE:
-        _EVIDENCE[id(w)] = beat_evidence(w.wide_mv.astype(np.float64), w.fs_hz, w.r_peaks)
+        from ecg.beats import band_envelope
+        from ecg.unreadable import unreadable_spans
+
+        wide = w.wide_mv.astype(np.float64)  # the cloud's path: the rhythm lead's unreadable stretches judged out
+        spans = unreadable_spans(band_envelope(wide, w.fs_hz), w.r_peaks, w.fs_hz)
+        _EVIDENCE[id(w)] = beat_evidence(wide, w.fs_hz, w.r_peaks, unreadable=spans)
     found = classify(_EVIDENCE[id(w)], rule)
     codes = {f.code for f in found.findings(atrial_fibrillation=w.af)}
     return {"pvc": "pvc" in codes, "pac": "pac" in codes}, found

@@ -26,12 +26,13 @@ A finding only when its evidence holds (:class:`EctopyRule` has the tuned limits
   irregular rhythms, ``absent_reason`` ``irregular_rhythm``; the shipped rule has none:
   atrial fibrillation is excluded by the rhythm decision instead);
 - each code needs ``min_pvc_beats`` / ``min_pac_beats`` such beats per 30 s (scaled to
-  the recording, at least one; the shipped rule: 2 PVCs, 1 PAC); with a larger PAC count,
+  the recording, at least one; the shipped rule: one of each); with a larger PAC count,
   one PAC suffices when it comes under ``pac_single_max_ratio`` × the usual RR.
 
 Beats closer than ``MIN_COUPLING_S`` to the previous one (detector errors), with an
-amplitude far from the dominant beat's, or next to a beat unlike the dominant one
-(correlation < ``NEIGHBOUR_MIN_CORR``: noise), are not classified. Nothing is reported
+amplitude far from the dominant beat's, next to a beat unlike the dominant one
+(correlation < ``NEIGHBOUR_MIN_CORR``: noise), or in or next to an unreadable stretch of
+the rhythm lead (:func:`ecg.unreadable.unreadable_spans`), are not classified. Nothing is reported
 (``absent_reason`` ``noisy``) when the dominant beats disagree among themselves (median
 correlation < ``clean_min_corr``), or (``too_few_beats``) with fewer than ``MIN_BEATS``.
 In atrial fibrillation :meth:`Ectopy.findings` keeps the PVCs only. The limits of
@@ -55,6 +56,7 @@ from ecg.context import LeadContext
 from ecg.delineation.vec import clip_index, median1d
 from ecg.filters import zero_phase
 from ecg.findings import Finding
+from ecg.unreadable import beats_in, unreadable_spans
 
 PREMATURE_RATIO = 0.85
 PVC_MAX_CORR = 0.80
@@ -105,13 +107,13 @@ class EctopyRule:
         RR (0.01: never).
     """
 
-    min_pvc_beats: int = 2
+    min_pvc_beats: int = 1
     min_pac_beats: int = 1
     pac_max_ratio: float = PAC_RATIO
     pvc_max_corr: float = PVC_MAX_CORR
     clean_min_corr: float = CLEAN_MIN_CORR
     pac_max_premature_share: float = 1.0
-    pvc_late_min_width: float = 1.4
+    pvc_late_min_width: float = 10.0
     pac_single_max_ratio: float = 0.01
 
     def __post_init__(self) -> None:
@@ -126,8 +128,8 @@ class EctopyRule:
 
 
 #: The shipped limits: those chosen on all MIT-BIH records by ``benchmarks/ectopy_mitdb.py``
-#: (run of 2026-12-01 22:05 UTC: 2 PVCs per 30 s, late-coupled width 1.4; one PAC, no
-#: premature-share gate — the grid's choice for PAC since the 19:45 R-peak detector).
+#: (run of 2026-12-01 22:19 UTC, beats in unreadable stretches not judged: one PVC, no
+#: late-coupled PVCs; one PAC, no premature-share gate).
 DEFAULT_RULE = EctopyRule()
 
 
@@ -177,7 +179,7 @@ class Ectopy:
 
 def find_ectopy(
     signals_mv: np.ndarray, fs_hz: float, r_peaks: np.ndarray, qrs_ms: list[float | None] | None = None,
-    *, rule: EctopyRule = DEFAULT_RULE,
+    *, rule: EctopyRule = DEFAULT_RULE, unreadable: np.ndarray | None = None,
 ) -> Ectopy:
     """Classify premature beats.
 
@@ -194,6 +196,9 @@ def find_ectopy(
         QRS width per beat (None when unknown), aligned with *r_peaks*.
     rule : EctopyRule, optional
         The limits (benchmarks vary them; callers keep the default).
+    unreadable : numpy.ndarray, optional
+        ``(k, 2)`` unreadable ``[start, end)`` sample ranges
+        (:func:`ecg.unreadable.unreadable_spans`): beats in or next to them are not judged.
 
     Returns
     -------
@@ -209,7 +214,7 @@ def find_ectopy(
     >>> find_ectopy(x, fs, peaks).pvc
     ()
     """
-    return classify(beat_evidence(signals_mv, fs_hz, r_peaks, qrs_ms), rule)
+    return classify(beat_evidence(signals_mv, fs_hz, r_peaks, qrs_ms, unreadable=unreadable), rule)
 
 
 @dataclass(frozen=True)
@@ -233,18 +238,19 @@ class BeatEvidence:
     dominant_corr: float  # median correlation of the non-premature beats
     premature_share: float  # share of the beats that are premature
     duration_s: float = PER_S  # length of the recording
+    unreadable: np.ndarray | None = None  # the beat or a neighbour in an unreadable stretch
 
 
 def beat_evidence(signals_mv: np.ndarray, fs_hz: float, r_peaks: np.ndarray,
-                  qrs_ms: list[float | None] | None = None) -> BeatEvidence:
+                  qrs_ms: list[float | None] | None = None, *, unreadable: np.ndarray | None = None) -> BeatEvidence:
     """The evidence of every beat (see :func:`find_ectopy` for the parameters)."""
     x = np.asarray(signals_mv, dtype=np.float64)
     rows = x[None, :] if x.ndim == 1 else np.ascontiguousarray(x.T)
-    return _beat_evidence(rows, fs_hz, r_peaks, qrs_ms)
+    return _beat_evidence(rows, fs_hz, r_peaks, qrs_ms, unreadable)
 
 
 def _beat_evidence(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray,
-                   qrs_ms: list[float | None] | None = None) -> BeatEvidence:
+                   qrs_ms: list[float | None] | None = None, unreadable: np.ndarray | None = None) -> BeatEvidence:
     """:func:`beat_evidence` of the leads as the rows of a C-contiguous ``(leads, samples)``
     float64 array (the layout the filters work in: no transposed copies)."""
     x = rows.T  # (samples, leads) view: windows are gathered from it
@@ -261,7 +267,12 @@ def _beat_evidence(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray,
         none = np.zeros(r.size)
         return BeatEvidence(r, none, none, none.astype(bool), none.astype(bool), none, none, none, none, none,
                             wide, float("nan"), float("nan"), x.shape[0] / fs_hz)
-    return replace(_evidence(x, fs_hz, r, energy, (before, after, shift), wide), duration_s=x.shape[0] / fs_hz)
+    near = None
+    if unreadable is not None:
+        inside = beats_in(r, unreadable)
+        near = inside | np.concatenate(([False], inside[:-1])) | np.concatenate((inside[1:], [False]))
+    return replace(_evidence(x, fs_hz, r, energy, (before, after, shift), wide), duration_s=x.shape[0] / fs_hz,
+                   unreadable=near)
 
 
 def classify(ev: BeatEvidence, rule: EctopyRule = DEFAULT_RULE) -> Ectopy:
@@ -271,6 +282,8 @@ def classify(ev: BeatEvidence, rule: EctopyRule = DEFAULT_RULE) -> Ectopy:
     if ev.dominant_corr < rule.clean_min_corr:  # the dominant beats disagree among themselves: noise
         return Ectopy(int(ev.r.size), (), (), rule, "noisy", duration_s=ev.duration_s)
     sized = ev.plausible & (ev.amplitude >= 0.5) & (ev.amplitude <= 4.0)  # a coupling and a size of a beat
+    if ev.unreadable is not None:
+        sized &= ~ev.unreadable  # no judgement in or next to an unreadable stretch
     judged = sized & (ev.neighbour_corr >= NEIGHBOUR_MIN_CORR)  # and clean neighbours (not a noise burst)
     different = sized & (ev.corr < rule.pvc_max_corr) & ((ev.width >= PVC_MIN_WIDTH) | (ev.corr < PVC_ANY_CORR) | ev.wide)
     is_pvc = _ventricular_runs(ev, different) | (judged & different & (ev.width >= rule.pvc_late_min_width))
@@ -361,7 +374,9 @@ def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0, *, rul
     if any(c.fs_hz != fs or c.n_samples != contexts[0].n_samples for c in contexts):
         raise ValueError("the lead contexts of one recording must share rate and length")
     rows = np.stack([c.wide_mv for c in contexts])  # (leads, samples), no transposed copy
-    return classify(_beat_evidence(rows, fs, contexts[rhythm_lead].r_peaks), rule)
+    lead = contexts[rhythm_lead]
+    spans = unreadable_spans(lead.qrs_envelope, lead.r_peaks, fs)
+    return classify(_beat_evidence(rows, fs, lead.r_peaks, unreadable=spans), rule)
 
 
 def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -52,8 +52,9 @@ class TestFindEctopy:
             assert [f.code for f in found.findings()] == ["pvc"]  # every 30 s window reports them
         assert ref_pvc == 30
         # many of 208's PVCs here come barely early (RR ≥ 0.9 x the median): the shipped rule
-        # (chosen by CV) counts only the premature ones, never more than the reference holds
-        assert 0.35 * ref_pvc <= found_pvc <= ref_pvc + 3  # 12 fusion beats may count either way
+        # (chosen by CV, no late-coupled test) counts only the premature ones, never more
+        # than the reference holds
+        assert 0.3 * ref_pvc <= found_pvc <= ref_pvc + 3  # 12 fusion beats may count either way
         late = EctopyRule(pvc_late_min_width=1.4)  # late-coupled wide beats count too
         assert sum(len(find_ectopy(seg, FS_HZ, r, rule=late).pvc) for seg, r, _ in
                    _segments(mitdb_fixture["208_1min"])) >= 0.6 * ref_pvc
@@ -76,7 +77,7 @@ class TestFindEctopy:
         ctx = LeadContext.of(x[:, 0], fs)
         found = find_ectopy_in([ctx])
         assert found == find_ectopy(ctx.wide_mv, fs, detect_r_peaks(x[:, 0], fs))
-        assert len(found.pvc) >= 5 and ctx.computed["r_peaks"] == 1
+        assert len(found.pvc) >= 3 and ctx.computed["r_peaks"] == 1
 
     @pytest.mark.parametrize("n_beats", [0, 3])
     def test_too_few_beats(self, n_beats: int) -> None:
@@ -130,9 +131,10 @@ class TestEvidence:
         assert [f.code for f in found.findings()] == ["pac"]
 
     def test_least_counts_scale_with_the_recording_length(self) -> None:
-        ten_s = Ectopy(n_beats=12, pvc=(500,), pac=(), duration_s=10.0)
+        two = EctopyRule(min_pvc_beats=2)
+        ten_s = Ectopy(n_beats=12, pvc=(500,), pac=(), rule=two, duration_s=10.0)
         assert [f.code for f in ten_s.findings()] == ["pvc"]  # 2 per 30 s -> 1 in 10 s
-        assert Ectopy(n_beats=36, pvc=(500,), pac=(), duration_s=30.0).findings() == []
+        assert Ectopy(n_beats=36, pvc=(500,), pac=(), rule=two, duration_s=30.0).findings() == []
 
     def test_several_pacs_make_a_finding(self) -> None:
         x, r = _train(*_sinus_with_early((6, 14, 22)))

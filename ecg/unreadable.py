@@ -1,0 +1,107 @@
+"""Unreadable stretches inside a recording: where detected beats are not measurements.
+
+A recording can be readable as a whole (``ecg.quality``) and still hold stretches of
+noise — muscle (EMG) bursts, motion, electrode pops — where the R-peak detector's beats
+are guesses: it misses beats there and takes spikes for beats. Such a stretch is marked
+*unreadable* when the running median (±1 s) of the detector's QRS envelope reaches
+:data:`UNREADABLE_LEVEL` of the typical beat's envelope height (the median at the R
+peaks): the noise floor is then within four times of a QRS complex, in slope terms. The
+±1 s median is the detector's own background (``ecg.beats``, step 5), at 10 Hz.
+
+The level is the one fixed part, chosen on the MIT-BIH records from a sweep (0.15–0.4)
+and checked on the CPSC 2021 sample, which played no part in the choice
+(``benchmarks/rpeaks_unreadable.py``; figures in ``docs/performance.md``, "R-peak
+detection"). Beats inside or next to an unreadable stretch should not feed a heart rate,
+RR intervals or premature-beat findings as if measured: :func:`beats_in` and
+:func:`rr_outside` say which.
+
+Examples
+--------
+>>> import numpy as np
+>>> env = np.full(3000, 0.01); peaks = np.arange(150, 3000, 300)
+>>> env[peaks] = 1.0
+>>> unreadable_spans(env, peaks, 300.0).shape
+(0, 2)
+>>> env[1200:2100] = 0.5  # three seconds of noise as steep as half a QRS
+>>> unreadable_spans(env, peaks, 300.0).tolist()  # on the 10 Hz grid
+[[1170, 2130]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from ecg.delineation.vec import median1d
+
+__all__ = ["UNREADABLE_LEVEL", "unreadable_spans", "beats_in", "rr_outside"]
+
+#: a stretch is unreadable when its ±1 s median QRS envelope reaches this share of the
+#: typical beat's envelope height
+UNREADABLE_LEVEL = 0.25
+_HALF_S = 1.0  # the detector's background: median over ±1 s
+_RATE_HZ = 10.0  # computed on a 10 Hz grid
+
+
+def unreadable_spans(envelope: np.ndarray, r_peaks: np.ndarray, fs_hz: float, *,
+                     level: float = UNREADABLE_LEVEL) -> np.ndarray:
+    """Unreadable stretches of one lead.
+
+    Parameters
+    ----------
+    envelope : numpy.ndarray
+        The lead's QRS envelope (``ecg.beats.band_envelope``, or
+        ``ecg.context.LeadContext.qrs_envelope``), 1-D.
+    r_peaks : numpy.ndarray
+        The lead's R peaks (sample indices); fewer than two: nothing is judged.
+    fs_hz : float
+        Sample rate (Hz).
+    level : float, optional
+        The share of the typical beat's envelope that makes a stretch unreadable
+        (benchmarks sweep it; callers keep the default).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(k, 2)``, int64: ``[start, end)`` sample ranges, sorted, disjoint.
+    """
+    env = np.asarray(envelope, dtype=np.float64)
+    peaks = np.asarray(r_peaks, dtype=np.int64)
+    if env.ndim != 1 or peaks.size < 2 or env.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    typical = median1d(env[np.clip(peaks, 0, env.size - 1)])
+    if not typical > 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    step = max(1, int(fs_hz / _RATE_HZ))
+    coarse = env[::step]
+    size = 2 * int(round(_HALF_S * fs_hz / step)) + 1
+    background = median_filter(coarse, size=size, mode="nearest")
+    flag = np.concatenate(([False], background >= level * typical, [False]))
+    edges = np.flatnonzero(flag[1:] != flag[:-1])
+    starts, ends = edges[0::2] * step, np.minimum(edges[1::2] * step, env.size)
+    return np.column_stack((starts, ends)).astype(np.int64)
+
+
+def beats_in(samples: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Which of ``samples`` (sample indices) lie inside one of ``spans``."""
+    at = np.asarray(samples, dtype=np.int64)
+    s = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    if s.shape[0] == 0:
+        return np.zeros(at.shape, dtype=bool)
+    k = np.searchsorted(s[:, 0], at, side="right") - 1  # the last span starting at or before
+    return (k >= 0) & (at < s[np.maximum(k, 0), 1])
+
+
+def rr_outside(r_peaks: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Per RR interval (``len(r_peaks) - 1``): True when neither of its beats lies in an
+    unreadable stretch and no stretch lies between them (a measured interval)."""
+    r = np.asarray(r_peaks, dtype=np.int64)
+    if r.size < 2:
+        return np.zeros(0, dtype=bool)
+    s = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    if s.shape[0] == 0:
+        return np.ones(r.size - 1, dtype=bool)
+    # a span touches [r[i], r[i + 1]] when it starts before r[i + 1] and ends after r[i]
+    first_ending_after = np.searchsorted(s[:, 1], r[:-1], side="right")
+    touches = (first_ending_after < s.shape[0]) & (s[np.minimum(first_ending_after, s.shape[0] - 1), 0] <= r[1:])
+    return ~touches
