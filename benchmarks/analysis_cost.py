@@ -131,6 +131,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("ecg.beats", "detector_bands", "0.5–40 Hz view (`LeadContext.wide_mv`)"),
     ("ecg.beats", "band_envelope", "QRS envelope (`LeadContext.qrs_envelope`)"),
     ("ecg.quality", "assess_context", "signal quality (`ecg.quality`)"),
+    ("ecg.quality", "assess_many", "signal quality (`ecg.quality`)"),
     ("ecg.model:RhythmModel", "windows", "rhythm model input (band-pass, resample, windows)"),
     ("ecg.model:RhythmModel", "predict_windows", "rhythm model invoke"),
     ("ecg.screening", "screen", "screening: RR features, decision (rest of `screen`)"),

@@ -176,15 +176,17 @@ def _single_lead(leads: _Leads) -> dict[str, Any]:
 
 
 def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
-    from ecg.context import share_wide
+    from ecg.context import share_quality, share_wide
     from ecg.delineate import measure_leads
     from ecg.errors import SignalError
 
     share_wide(leads.measured)  # screening, R peaks, quality and premature beats read them: one pass
+    screened = [leads.screening(index) for index in _rhythm_leads(lead_names)]  # each built once
+    share_quality(screened)  # the quality of the screened leads: one pass
     per_lead: list[ScreeningResult] = []
-    for index in _rhythm_leads(lead_names):
+    for ctx in screened:
         try:
-            per_lead.append(_screen(leads.screening(index)))
+            per_lead.append(_screen(ctx))
         except SignalError:
             continue
     if not per_lead:

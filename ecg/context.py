@@ -52,8 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.delineation.lead import LeadWaves
     from ecg.quality import Quality
 
-__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_wide", "share_views", "share_lead_waves",
-           "share_beat_marks", "REFERENCE_LEADS"]
+__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_wide", "share_quality", "share_views",
+           "share_lead_waves", "share_beat_marks", "REFERENCE_LEADS"]
 
 Delineator = Callable[["LeadContext"], "LeadWaves"]
 _T = TypeVar("_T")
@@ -249,6 +249,26 @@ def share_wide(contexts: list[LeadContext]) -> None:
     for c, wide in zip(todo, rows):
         c.computed["wide_mv"] += 1
         c.provide("wide_mv", wide)
+
+
+def share_quality(contexts: list[LeadContext]) -> None:
+    """Assess the quality (:attr:`LeadContext.quality`) of every context of one recording
+    that lacks it, the signal-wide measures of all of them in one pass
+    (:func:`ecg.quality.assess_many`: each lead gets what it gets alone). When that fails
+    (e.g. a lead too short for the R-peak detector) nothing is shared: each context then
+    raises or answers when asked, as without sharing."""
+    from ecg import quality
+
+    todo = [c for c in contexts if "quality" not in c._cache]
+    if not _one_recording(todo):
+        return
+    try:
+        found = quality.assess_many(todo)
+    except SignalError:
+        return
+    for c, q in zip(todo, found):
+        c.computed["quality"] += 1
+        c.provide("quality", q)
 
 
 def share_views(contexts: list[LeadContext]) -> None:

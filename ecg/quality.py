@@ -45,14 +45,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import signal as _sps
 
-from ecg.delineation.vec import median1d, percentiles, row_median
+from ecg.delineation.vec import median1d, row_median, row_percentiles
 from ecg.errors import SignalError
 from ecg.io import validate_fs
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
 
-__all__ = ["Quality", "assess", "assess_context", "MIN_DURATION_S"]
+__all__ = ["Quality", "assess", "assess_context", "assess_many", "MIN_DURATION_S"]
 
 #: Shortest readable recording (s).
 MIN_DURATION_S = 5.0
@@ -115,60 +115,65 @@ class Quality:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and stop indices of runs of True."""
-    m = np.concatenate(([False], mask, [False])).astype(np.int8)
-    d = np.diff(m)
-    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-
-
-def _clipped_mask(x: np.ndarray) -> np.ndarray:
-    span = float(np.ptp(x))
-    if span == 0:
-        return np.zeros(x.size, dtype=bool)
+def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Per row of ``(leads, n)``: the samples within 1e-6 of the row's span from its min or
+    max in runs of at least :data:`_CLIP_MIN_RUN` (none in a flat row)."""
     tol = 1e-6 * span
-    at_rail = (x >= x.max() - tol) | (x <= x.min() + tol)
-    starts, stops = _runs(at_rail)
-    keep = (stops - starts) >= _CLIP_MIN_RUN
-    edges = np.zeros(x.size + 1, dtype=np.int64)  # runs are disjoint: +1 at a start, -1 after its end
-    edges[starts[keep]] = 1
-    edges[stops[keep]] -= 1
-    return np.cumsum(edges[:-1]) > 0
+    at_rail = (x >= (hi - tol)[:, None]) | (x <= (lo + tol)[:, None])
+    m = np.zeros((x.shape[0], x.shape[1] + 2), dtype=np.int8)  # each row padded with False
+    m[:, 1:-1] = at_rail
+    d = np.diff(m, axis=1)
+    width = d.shape[1]
+    row, starts = np.divmod(np.flatnonzero(d == 1), width)  # row-major: each row's runs in order,
+    stops = np.flatnonzero(d == -1) % width  # starts and stops paired
+    keep = ((stops - starts) >= _CLIP_MIN_RUN) & (span[row] != 0)
+    if not keep.any():
+        return np.zeros(x.shape, dtype=bool)
+    edges = np.zeros((x.shape[0], x.shape[1] + 1), dtype=np.int64)  # +1 at a start, -1 after its end
+    np.add.at(edges, (row[keep], starts[keep]), 1)
+    np.add.at(edges, (row[keep], stops[keep]), -1)
+    return np.cumsum(edges[:, :-1], axis=1) > 0
 
 
-def _lead_off_fraction(x: np.ndarray, fs: float, clipped: np.ndarray) -> float:
+def _lead_off_fractions(x: np.ndarray, fs: float, clipped: np.ndarray) -> list[float]:
+    """Per row, the share of 1-s blocks that are flat or stuck at the rails."""
     win = max(2, int(fs))
-    n_win = x.size // win
+    n_win = x.shape[1] // win
     if n_win == 0:
-        return 0.0
-    blocks = x[: n_win * win].reshape(n_win, win)
-    flat = np.ptp(blocks, axis=1) < _LEAD_OFF_RANGE_MV
-    railed = clipped[: n_win * win].reshape(n_win, win).mean(axis=1) > 0.9
-    return float(np.count_nonzero(flat | railed)) / n_win
+        return [0.0] * x.shape[0]
+    blocks = x[:, : n_win * win].reshape(x.shape[0], n_win, win)
+    flat = blocks.max(axis=2) - blocks.min(axis=2) < _LEAD_OFF_RANGE_MV  # np.ptp
+    railed = clipped[:, : n_win * win].reshape(x.shape[0], n_win, win).mean(axis=2) > 0.9
+    return [float(count) / n_win for count in np.count_nonzero(flat | railed, axis=1).tolist()]
 
 
-def _hf_ratio(x: np.ndarray, fs: float) -> float | None:
+def _hf_ratios(x: np.ndarray, fs: float) -> list[float | None]:
+    """Per row, the power above 40 Hz over the 0.5–40 Hz power (None at or below 90 Hz)."""
     if fs <= 90:
-        return None
-    f, p = welch_psd(x - x.mean(), fs, min(x.size, int(2 * fs)))
-    band = p[(f >= 0.5) & (f < 40)].sum()
-    high = p[f >= 40].sum()
-    if band <= 0:
-        return float("inf") if high > 0 else 0.0
-    return float(high / band)
+        return [None] * x.shape[0]
+    f, p = welch_psd(x - x.mean(axis=-1, keepdims=True), fs, min(x.shape[-1], int(2 * fs)))
+    out: list[float | None] = []
+    for row in p:
+        band = row[(f >= 0.5) & (f < 40)].sum()
+        high = row[f >= 40].sum()
+        out.append((float("inf") if high > 0 else 0.0) if band <= 0 else float(high / band))
+    return out
 
 
 def welch_psd(x: np.ndarray, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
     """Welch's power spectral density, as ``scipy.signal.welch(x, fs, nperseg=nperseg)``
     (periodic Hann window, half overlap, mean removed per segment, one-sided density),
-    with every segment transformed in one call instead of one by one."""
+    with every segment transformed in one call instead of one by one; along the last axis
+    of one signal or of each row of ``(leads, n)`` (C-contiguous)."""
     step = nperseg - nperseg // 2
-    n_seg = (x.size - nperseg // 2) // step
+    n_seg = (x.shape[-1] - nperseg // 2) // step
     win = _hann(nperseg)
-    segs = np.lib.stride_tricks.as_strided(x, (n_seg, nperseg), (step * x.strides[0], x.strides[0]), writeable=False)
-    spec = np.fft.rfft((segs - segs.mean(axis=1, keepdims=True)) * win, axis=1)
-    p = (spec.real**2 + spec.imag**2).mean(axis=0) / (fs_hz * float(win @ win))
-    p[1 : -1 if nperseg % 2 == 0 else None] *= 2.0
+    shape = x.shape[:-1] + (n_seg, nperseg)
+    strides = x.strides[:-1] + (step * x.strides[-1], x.strides[-1])
+    segs = np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+    spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * win, axis=-1)
+    p = (spec.real**2 + spec.imag**2).mean(axis=-2) / (fs_hz * float(win @ win))
+    p[..., 1 : -1 if nperseg % 2 == 0 else None] *= 2.0
     return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), p
 
 
@@ -222,10 +227,10 @@ def _slope_balance(x: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
     return best
 
 
-def _prominence(env: np.ndarray, peaks: np.ndarray) -> float | None:
+def _prominence(env: np.ndarray, peaks: np.ndarray, base: float) -> float | None:
+    """Median QRS envelope at the beats over ``base``, the envelope's median over the trace."""
     if peaks.size == 0:
         return None
-    base = median1d(env)
     if base <= 0:
         return None
     at_beats = env[peaks[peaks < env.size]]
@@ -278,35 +283,75 @@ def assess(sig_mv: np.ndarray, fs_hz: float, *, r_peaks: np.ndarray | None = Non
 
 def assess_context(ctx: LeadContext) -> Quality:
     """:func:`assess` on an analysis context (its filtered view and R peaks are reused)."""
+    return assess_many([ctx])[0]
+
+
+def assess_many(contexts: list[LeadContext]) -> list[Quality]:
+    """:func:`assess_context` of the leads of one recording (same rate and length): the
+    signal-wide measures of all leads in one pass, row by row the same arithmetic."""
+    ctx0 = contexts[0]
+    fs, duration_s = ctx0.fs_hz, ctx0.duration_s
+    x = _rows([c.signal_mv for c in contexts])
+    pct = row_percentiles(x, [1, 99])
+    hi, lo = x.max(axis=1), x.min(axis=1)
+    span = hi - lo  # np.ptp
+    clipped = _clipped_masks(x, span, hi, lo)
+    clipped_fractions = clipped.mean(axis=1).tolist()
+    lead_off = _lead_off_fractions(x, fs, clipped)
+    hf: list[float | None] = _hf_ratios(x, fs) if x.shape[1] >= 16 else [None] * len(contexts)
+    beats = [j for j in range(len(contexts)) if duration_s >= 1.0 and span[j] > 0]  # the leads judged by beats
+    wide_range = np.full(len(contexts), np.nan)
+    env_median = np.full(len(contexts), np.nan)
+    if beats:
+        pct_wide = row_percentiles(_rows([contexts[j].wide_mv for j in beats]), [1, 99])
+        wide_range[beats] = pct_wide[:, 1] - pct_wide[:, 0]
+        env_median[beats] = row_median(_rows([contexts[j].qrs_envelope for j in beats]))
+    return [_judge(ctx, _SignalWide(pct[j, 1] - pct[j, 0], float(clipped_fractions[j]), lead_off[j], hf[j],
+                                    float(wide_range[j]), float(env_median[j])), bool(span[j] > 0))
+            for j, ctx in enumerate(contexts)]
+
+
+def _rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """Equal-length 1-D arrays as the rows of one C-contiguous array (one array: a view)."""
+    return np.ascontiguousarray(arrays[0])[None, :] if len(arrays) == 1 else np.stack(arrays)
+
+
+@dataclass(frozen=True)
+class _SignalWide:
+    """One lead's signal-wide measures (:func:`assess_many`)."""
+
+    range_mv: float
+    clipped_fraction: float
+    lead_off: float
+    hf: float | None
+    wide_range_mv: float
+    env_median: float
+
+
+def _judge(ctx: LeadContext, sw: _SignalWide, varies: bool) -> Quality:
+    """One lead's :class:`Quality` from its signal-wide measures and its beats."""
     x, fs = ctx.signal_mv, ctx.fs_hz
     duration_s = ctx.duration_s
     reasons: list[str] = []
     if duration_s < MIN_DURATION_S:
         reasons.append("too_short")
-    lo, hi = percentiles(x, [1, 99])
-    if hi - lo < _FLAT_RANGE_MV:
+    if sw.range_mv < _FLAT_RANGE_MV:
         reasons.append("flat")
-    clipped = _clipped_mask(x)
-    clipped_fraction = float(clipped.mean())
-    lead_off = _lead_off_fraction(x, fs, clipped)
-    if lead_off > _LEAD_OFF_FRACTION:
+    if sw.lead_off > _LEAD_OFF_FRACTION:
         reasons.append("lead_off")
-    if clipped_fraction > _CLIP_FRACTION and "flat" not in reasons:
+    if sw.clipped_fraction > _CLIP_FRACTION and "flat" not in reasons:
         reasons.append("clipped")
-    hf = _hf_ratio(x, fs) if x.size >= 16 else None
     n_beats, hr, corr, prominence, balance = 0, None, None, None, None
-    if duration_s >= 1.0 and np.ptp(x) > 0:
-        wide = ctx.wide_mv
-        lo_w, hi_w = percentiles(wide, [1, 99])
-        if hi_w - lo_w > _MAX_RANGE_MV:
+    if duration_s >= 1.0 and varies:
+        if sw.wide_range_mv > _MAX_RANGE_MV:
             reasons.append("implausible_amplitude")
-        if hf is not None and hf > _HF_RATIO:
+        if sw.hf is not None and sw.hf > _HF_RATIO:
             reasons.append("high_frequency_noise")
         peaks = ctx.r_peaks
         n_beats = int(peaks.size)
         hr = ctx.heart_rate_bpm
-        corr = _template_corr(wide, peaks, fs)
-        prominence = _prominence(ctx.qrs_envelope, peaks)
+        corr = _template_corr(ctx.wide_mv, peaks, fs)
+        prominence = _prominence(ctx.qrs_envelope, peaks, sw.env_median)
         balance = _slope_balance(x, peaks, fs)
     if hr is None or not _HR_MIN_BPM <= hr <= _HR_MAX_BPM:
         reasons.append("implausible_heart_rate")
@@ -322,9 +367,9 @@ def assess_context(ctx: LeadContext) -> Quality:
         duration_s=duration_s,
         n_beats=n_beats,
         heart_rate_bpm=hr,
-        clipped_fraction=clipped_fraction,
-        lead_off_fraction=lead_off,
-        hf_noise_ratio=hf,
+        clipped_fraction=sw.clipped_fraction,
+        lead_off_fraction=sw.lead_off,
+        hf_noise_ratio=sw.hf,
         template_corr=corr,
         qrs_prominence=prominence,
     )

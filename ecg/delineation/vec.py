@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 __all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp",
-           "median1d", "row_median", "percentiles", "row_percentile", "clip_index", "Rows"]
+           "median1d", "row_median", "percentiles", "row_percentile", "row_percentiles", "clip_index", "Rows"]
 
 
 def clip_index(idx: np.ndarray, size: int) -> np.ndarray:
@@ -48,6 +48,9 @@ def row_median(a: np.ndarray) -> np.ndarray:
     """``np.median(a, axis=1)`` of a 2-D array without NaN (same arithmetic, less overhead)."""
     w = a.shape[1]
     lo, hi = (w - 1) // 2, w // 2
+    if hi != lo and w >= _ONE_PASS_MIN:  # as in median1d: the lower middle value is the largest below
+        part = np.partition(a, hi, axis=1)
+        return (part[:, :hi].max(axis=1) + part[:, hi]) / 2.0
     part = np.partition(a, [lo, hi] if hi != lo else lo, axis=1)
     return (part[:, lo] + part[:, hi]) / 2.0
 
@@ -66,6 +69,22 @@ def percentiles(values: np.ndarray, q: float | list[float]) -> np.ndarray:
     t = virtual - np.where(last, -1.0, below)
     diff = b - a
     return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def row_percentiles(a: np.ndarray, q: list[float]) -> np.ndarray:
+    """:func:`percentiles` of each row of a 2-D array without NaN: ``(rows, len(q))``, the
+    same order statistics (one partial sort per row) and interpolation."""
+    n = a.shape[1]
+    virtual = (n - 1) * (np.atleast_1d(np.asarray(q, dtype=np.float64)) / 100)
+    below = np.floor(virtual)
+    last = virtual >= n - 1
+    i = np.where(last, n - 1, below).astype(np.intp)
+    j = np.where(last, n - 1, below + 1).astype(np.intp)
+    part = np.partition(a, np.unique(np.concatenate((i, j))), axis=1)
+    lo, hi = part[:, i], part[:, j]
+    t = virtual - np.where(last, -1.0, below)
+    diff = hi - lo
+    return np.where(t >= 0.5, hi - diff * (1 - t), lo + diff * t)
 
 
 def row_percentile(a: np.ndarray, q: float) -> np.ndarray:

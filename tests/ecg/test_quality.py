@@ -112,3 +112,29 @@ class TestCallerErrors:
     def test_multi_lead(self, clean: np.ndarray) -> None:
         with pytest.raises(SignalError):
             assess(np.column_stack([clean, clean]), FS)
+
+
+class TestAllLeadsAtOnce:
+    """``assess_many`` (one pass over the leads of a recording) gives each lead what
+    ``assess`` gives it alone, also with a flat, a lead-off and a clipped lead."""
+
+    def test_each_lead_as_alone(self, fixtures_dir: Path) -> None:
+        from ecg.context import LeadContext, contexts_of, share_quality
+        from ecg.quality import assess_many
+
+        rec = read_record(fixtures_dir / "ludb" / "2")
+        x = rec.signals_mv.copy()
+        x[:, 3] = 0.0  # flat
+        x[:2000, 4] = 0.37  # lead off for 4 s
+        x[:, 5] = np.clip(x[:, 5], -0.05, 0.05)  # clipped
+        together = assess_many(contexts_of(x, rec.fs_hz, rec.lead_names))
+        alone = [assess(x[:, j], rec.fs_hz) for j in range(x.shape[1])]
+        assert together == alone
+        assert {"flat", "lead_off", "clipped"} <= {r for q in together for r in q.reasons}
+        ctxs = contexts_of(x, rec.fs_hz, rec.lead_names)
+        share_quality(ctxs[:3])
+        assert [c.computed["quality"] for c in ctxs[:4]] == [1, 1, 1, 0]
+        assert [c.quality for c in ctxs[:3]] == alone[:3]
+        one = LeadContext.of(x[:, 0], rec.fs_hz)
+        share_quality([one])  # one lead: nothing shared, computed when asked
+        assert one.computed["quality"] == 0 and one.quality == alone[0]

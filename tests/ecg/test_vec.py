@@ -81,22 +81,26 @@ arrays2d = st.tuples(st.integers(1, 4), st.integers(1, 60), st.integers(0, 2**31
 @settings(max_examples=200, deadline=None)
 @given(arrays2d, st.sampled_from([0.0, 1.0, 25.0, 50.0, 75.0, 90.0, 99.0, 99.9, 100.0]))
 def test_order_statistics_are_numpys(a: np.ndarray, q: float) -> None:
-    from ecg.delineation.vec import median1d, percentiles, row_median, row_percentile
+    from ecg.delineation.vec import median1d, percentiles, row_median, row_percentile, row_percentiles
 
     assert np.array_equal(row_percentile(a, q), np.percentile(a, q, axis=1))
     assert np.array_equal(row_median(a), np.median(a, axis=1))
     assert median1d(a[0]) == np.median(a[0])
     assert np.array_equal(percentiles(a[0], [1.0, q]), np.percentile(a[0], [1.0, q]))
+    assert np.array_equal(row_percentiles(a, [1.0, q]), np.percentile(a, [1.0, q], axis=1).T)
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(500, 9001), st.integers(0, 2**31 - 1), st.integers(0, 3))
 def test_median_of_many_values_is_numpys(n: int, seed: int, decimals: int) -> None:
-    from ecg.delineation.vec import median1d
+    from ecg.delineation.vec import median1d, row_median, row_percentiles
 
     a = np.random.default_rng(seed).standard_normal(n).round(decimals)  # ties when rounded coarsely
     assert median1d(a) == np.median(a)
     assert median1d(a[: n - n % 2]) == np.median(a[: n - n % 2])  # an even count: the middle pair's mean
+    rows = np.stack([a[: n - n % 2], a[::-1][: n - n % 2]])
+    assert np.array_equal(row_median(rows), np.median(rows, axis=1))
+    assert np.array_equal(row_percentiles(rows, [1.0, 99.0]), np.percentile(rows, [1.0, 99.0], axis=1).T)
 
 
 @settings(max_examples=150, deadline=None)
