@@ -86,7 +86,7 @@ def shallow_neighbours(beats: np.ndarray, slope: np.ndarray, fs: float, within_s
     or P wave?)."""
     if beats.size < 2:
         return np.zeros(beats.size, dtype=bool)
-    close = np.diff(beats) < int(within_s * fs)
+    close = (beats[1:] - beats[:-1]) < int(within_s * fs)
     drop = np.zeros(beats.size, dtype=bool)
     drop[:-1] |= close & (slope[:-1] < _PAIR_SLOPE_RATIO * slope[1:])
     drop[1:] |= close & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
@@ -103,7 +103,7 @@ def satellite_suspects(beats: np.ndarray, score: np.ndarray, fs: float) -> np.nd
     """
     if beats.size < 2 * _SATELLITE_MIN_COUNT:
         return np.zeros(beats.size, dtype=bool)
-    gap = np.diff(beats)
+    gap = beats[1:] - beats[:-1]
     close = gap < int(_CONFLICT_S * fs)
     if np.count_nonzero(close) < _SATELLITE_MIN_COUNT:  # too few close pairs to tie any wave
         return np.zeros(beats.size, dtype=bool)
@@ -142,13 +142,13 @@ def remove_split_beats(
         # reference RR: intervals between two adjacent strong beats (none weak between)
         pair = is_strong[:-1] & is_strong[1:]
         if np.count_nonzero(pair) >= 3:
-            rr = np.diff(beats)[pair]
+            rr = (beats[1:] - beats[:-1])[pair]
             mid = ((beats[1:] + beats[:-1]) / 2)[pair]
         else:
             strong = beats[is_strong]
             if strong.size < 3:
                 break
-            rr, mid = np.diff(strong), (strong[1:] + strong[:-1]) / 2
+            rr, mid = strong[1:] - strong[:-1], (strong[1:] + strong[:-1]) / 2
         rr_ref = np.interp(beats[1:-1], mid, running_median(rr, 9))
         flag = np.zeros(beats.size, dtype=bool)
         span = (beats[2:] - beats[:-2]) / rr_ref
@@ -239,9 +239,9 @@ def _recurring(slopes: np.ndarray, min_corr: float, min_others: int, noisy: np.n
         return np.ones(slopes.shape[0], dtype=bool)
     unit = slopes / np.maximum(np.sqrt(np.add.reduce(slopes * slopes, axis=1, keepdims=True)), 1e-12)
     alike = np.abs(unit @ unit.T) >= min_corr
-    matches = np.count_nonzero(alike, axis=1) - 1
+    matches = alike.sum(axis=1) - 1  # = np.count_nonzero(alike, axis=1) - 1, less overhead
     if noisy is not None and noisy.any():
-        matches[noisy] = np.count_nonzero(alike[noisy][:, ~noisy], axis=1)
+        matches[noisy] = alike[noisy][:, ~noisy].sum(axis=1)
     return matches >= min_others
 
 
@@ -251,9 +251,9 @@ def running_median(x: np.ndarray, size: int) -> np.ndarray:
     per-call overhead on the few dozen values it gets here)."""
     half = size // 2
     padded = np.concatenate((np.full(half, x[0]), x, np.full(half, x[-1])))
-    step = padded.strides[0]
-    windows = np.lib.stride_tricks.as_strided(padded, (x.size, size), (step, step), writeable=False)
-    return np.partition(windows, half, axis=1)[:, half]
+    windows = padded[np.arange(x.size)[:, None] + np.arange(size)[None, :]]  # a small gather
+    windows.partition(half, axis=1)
+    return windows[:, half]
 
 
 def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float,
@@ -272,7 +272,7 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     out = np.zeros(beats.size, dtype=bool)
     if beats.size < _TEMPLATE_MIN_BEATS:
         return out
-    gap = np.diff(beats)
+    gap = beats[1:] - beats[:-1]
     close = (gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
     judged = np.flatnonzero(close if among is None else close & among[1:]) + 1
     if judged.size == 0:

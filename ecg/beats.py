@@ -356,7 +356,7 @@ def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[
     # candidates can conflict with a beat; a veto needs a neighbour ≥ 5 × stronger, which
     # the strongest-first walk has judged before: iterate "vetoed by an accepted
     # neighbour" to its (unique) fixed point, the walk's answer.
-    close = np.diff(cand) < near
+    close = (cand[1:] - cand[:-1]) < near
     weak = score < typical
     by_left = np.zeros(cand.size, dtype=bool)
     by_left[1:] = close & weak[1:] & (score[1:] < _CONFLICT_RATIO * score[:-1])
