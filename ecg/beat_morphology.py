@@ -66,7 +66,7 @@ class QrsLikeRule:
     min_amplitude: float = 0.4
     min_sharpness: float = 0.2
     max_sharpness: float = 2.0
-    min_recurrence: int = 2
+    min_recurrence: int = 8
     noisy: float = 0.1
     noisy_span: float = 1.5
 

@@ -32,8 +32,9 @@ The detector works on the whole recording at once (offline, not sample by sample
    two artefacts in one interval cannot shield each other —, or < 1.05 × with < 80 %)
    — and a suspect is removed only when it is not QRS-like. A premature ventricular
    beat at a fixed coupling interval (bigeminy) is therefore kept. In a *noisy stretch*
-   (median QRS envelope within ±1 s ≥ 10 % of the typical beat's: EMG, motion, baseline
-   jumps) a beat that is not QRS-like and splits less than 1.5 usual RRs in two is
+   (median QRS envelope within ±1 s ≥ 10 % of the typical beat's and ≥ twice the
+   recording's median: a burst of EMG, motion, baseline jumps — noise throughout the
+   recording is no stretch, and there slope correlations fail) a beat that is not QRS-like and splits less than 1.5 usual RRs in two is
    removed whatever its score (noise spikes between beats; a premature beat with its
    pause spans ≈ 2). One exception to the
    QRS-like override, by physiology: within 250 ms of a beat (the ventricles' absolute
@@ -106,6 +107,7 @@ _MIN_RELATIVE_HEIGHT = 0.20
 _MIN_PROMINENCE = 1.5
 _BACKGROUND_HALF_S = 1.0
 _CONFLICT_S = 0.36
+_BURST_FACTOR = 2.0  # a noise burst: background at least twice the record's median background
 _REFRACTORY_ECHO_S = 0.25  # ventricular absolute refractory period (physiology, not tuned)
 _CONFLICT_RATIO = 0.20
 _SATELLITE_CHUNK_S = 30.0
@@ -237,7 +239,9 @@ def _reject_waves(wide: np.ndarray, beats: np.ndarray, score: np.ndarray, slope:
     """Step 5: P/T waves and noise out by morphology (with timing, never by timing alone)."""
     if beats.size == 0:
         return beats
-    noisy = background >= rule.noisy * median1d(slope)  # stretch's envelope against the typical beat's
+    # a noisy stretch: its envelope against the typical beat's, and a burst — noisier than the
+    # record's usual background (a recording noisy throughout has no stretch to tell apart)
+    noisy = (background >= rule.noisy * median1d(slope)) & (background >= _BURST_FACTOR * median1d(background))
     # a wave that repeats what follows the other beats at the same lag is a T wave
     looks_qrs = qrs_like(wide, beats, fs, rule, noisy)
     looks_qrs &= ~repeated_waves(wide, beats, slope, fs, among=looks_qrs)

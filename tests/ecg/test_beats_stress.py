@@ -65,6 +65,20 @@ def test_wander_emg_and_mains(fs_hz: float, seed: int) -> None:
     assert _errors(r_true, detect_r_peaks(noisy, fs_hz), fs_hz) == (0, 0)
 
 
+@pytest.mark.parametrize("fs_hz", [250.0, 360.0])
+@pytest.mark.parametrize("unit", ["NV", "NNV", "NNNVV"], ids=["bigeminy", "trigeminy", "couplets"])
+@pytest.mark.parametrize("v_amp", [0.6, 1.0, 1.5])
+def test_ectopy_patterns_in_noise_throughout_keep_every_beat(fs_hz: float, unit: str, v_amp: float) -> None:
+    """Ectopy with wander, EMG (0.03 mV RMS) and mains hum over the whole recording: noise
+    throughout is no noise *burst*, so the noisy-stretch test (which removes beats that are
+    not QRS-like for splitting an RR interval) must not fire — it deleted most premature
+    beats and the beats before them when it judged every beat noisy (issue 11)."""
+    kinds, rr = pattern(unit, 12, 0.85, 0.4)
+    x, r_true = beat_train(kinds, rr, fs_hz, v_amp=v_amp)
+    noisy = add_noise(x, fs_hz, wander_mv=0.8, emg_mv=0.03, mains_mv=0.05, seed=1)
+    assert _errors(r_true, detect_r_peaks(noisy, fs_hz), fs_hz) == (0, 0)
+
+
 @pytest.mark.parametrize("rr_s", [0.33, 0.4, 1.5])
 def test_fast_and_slow_regular_rhythms(rr_s: float) -> None:
     x, r_true = beat_train("N" * 40, rr_s, 300.0)
