@@ -62,6 +62,26 @@ def _nearest(r_lead: np.ndarray, r_ref: np.ndarray) -> np.ndarray:
     return np.where(np.abs(r_lead[lo] - r_ref) <= np.abs(r_lead[hi] - r_ref), lo, hi)
 
 
+def _matched(usable: list[LeadWaves], r_ref: np.ndarray, tol: int) -> np.ndarray:
+    """``(boundary, reference beat, lead)``: each lead's boundaries of its beat nearest to each
+    reference beat (:func:`_nearest`, within ``tol`` samples; NaN where none or missing), all
+    leads at once: the leads' beats laid end to end, lead ``j``'s at ``j * span`` on."""
+    sizes = np.array([lw.n_beats for lw in usable], dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    waves = np.stack([np.concatenate([lw.waves[key] for lw in usable]) for key in WAVE_KEYS])
+    r_all = waves[WAVE_KEYS.index("r_peak")]
+    span = int(max(r_all.max(), r_ref.max())) + 1  # beats of one lead never reach the next lead's keys
+    lead = np.repeat(np.arange(len(usable), dtype=np.int64), sizes)
+    at = np.arange(len(usable), dtype=np.int64)[:, None]
+    found = np.searchsorted(lead * span + r_all, at * span + r_ref[None, :])  # per lead: searchsorted(r_lead, r_ref)
+    hi = np.clip(found - starts[:, None], 0, (sizes - 1)[:, None]) + starts[:, None]
+    lo = np.maximum(hi - 1, starts[:, None])
+    k = np.where(np.abs(r_all[lo] - r_ref) <= np.abs(r_all[hi] - r_ref), lo, hi)  # (lead, reference beat)
+    same = np.abs(r_all[k] - r_ref) <= tol
+    v = waves[:, k]  # (boundary, lead, reference beat)
+    return np.where(same & (v != MISSING), v, np.nan).transpose(0, 2, 1)
+
+
 def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -> dict[str, np.ndarray]:
     """Per-beat boundaries combined over leads (``MISSING`` where absent).
 
@@ -79,13 +99,7 @@ def global_waves(names: tuple[str, ...], leads: list[LeadWaves], fs_hz: float) -
     tol = int(_SAME_BEAT_S * fs_hz)
     usable = [lw for lw in leads if "all" not in lw.reasons and lw.n_beats > 0]
     min_p = max(2, len(usable) // 4)
-    stacked = np.full((len(WAVE_KEYS), r_ref.size, len(usable)), np.nan)  # boundary × reference beat × lead
-    for j, lw in enumerate(usable):  # one vectorised pass per lead, all boundaries at once
-        r_lead = lw.waves["r_peak"]
-        k = _nearest(r_lead, r_ref)
-        same = np.abs(r_lead[k] - r_ref) <= tol
-        v = np.stack([lw.waves[key] for key in WAVE_KEYS])[:, k]
-        stacked[:, :, j] = np.where(same & (v != MISSING), v, np.nan)
+    stacked = _matched(usable, r_ref, tol)  # boundary × reference beat × lead
     vals: dict[str, np.ndarray] = dict(zip(WAVE_KEYS, stacked))
     rules = {"qrs_on": _GLOBAL_PERCENTILE, "p_on": _GLOBAL_PERCENTILE, "qrs_off": 100.0 - _GLOBAL_PERCENTILE,
              "t_off": 100.0 - _GLOBAL_PERCENTILE, "p_peak": 50.0, "p_off": 50.0, "t_peak": 50.0}

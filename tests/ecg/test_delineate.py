@@ -258,3 +258,29 @@ def test_interval_medians_of_all_leads_at_once_are_each_leads_own() -> None:
         for a, b in (("qrs_on", "qrs_off"), ("qrs_on", "t_off")):
             fs = float(rng.choice([250.0, 300.0, 500.0]))
             assert median_intervals_many(leads, a, b, fs) == [median_interval_ms(w, a, b, fs) for w in leads]
+
+
+def test_global_waves_match_each_leads_nearest_beat(ludb_dir: Path) -> None:
+    """All leads matched to the reference beats at once = lead by lead with ``_nearest``."""
+    from ecg.context import contexts_of
+    from ecg.delineation.lead import MISSING, WAVE_KEYS
+    from ecg.delineation.multilead import _matched, _nearest
+
+    rng = np.random.default_rng(3)
+    for name in ("2", "34", "38"):
+        rec = read_record(ludb_dir / f"{name}.hea")
+        ctxs = contexts_of(rec.signals_mv, rec.fs_hz, rec.lead_names)
+        measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, contexts=ctxs)
+        leads = [c.lead_waves for c in ctxs if c.lead_waves.n_beats > 0]
+        for lw in leads[::2]:  # other leads miss a beat or are shifted: still each its own nearest
+            keep = np.sort(rng.choice(lw.n_beats, max(1, lw.n_beats - 1), replace=False))
+            lw.waves = {k: v[keep] for k, v in lw.waves.items()}
+            lw.waves["r_peak"] = np.maximum(lw.waves["r_peak"] + int(rng.integers(-60, 60)), 0)
+        r_ref = leads[1].waves["r_peak"]
+        tol = int(0.1 * rec.fs_hz)
+        got = _matched(leads, r_ref, tol)
+        for j, lw in enumerate(leads):
+            k = _nearest(lw.waves["r_peak"], r_ref)
+            same = np.abs(lw.waves["r_peak"][k] - r_ref) <= tol
+            v = np.stack([lw.waves[key] for key in WAVE_KEYS])[:, k]
+            assert np.array_equal(got[:, :, j], np.where(same & (v != MISSING), v, np.nan), equal_nan=True)
