@@ -14,6 +14,9 @@ shipped procedure, :func:`training.rule.cross_validate`), every record is put in
 Usage (runtime venv; from the repository root)::
 
     .venv/bin/python -m training.abstentions --run training/runs/s2 --data ../shared/data
+    # a new run beside the shipped one: its model's temperature, paired differences by record
+    .venv/bin/python -m training.abstentions --run training/runs/s4 --model training/runs/s4/model/rhythm.tflite \
+        --reference training/runs/s2 --data ../shared/data
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from ecg.model import CLASSES, DEFAULT_MODEL_PATH, DecisionParams, RhythmModel
 from ecg.quality import assess
 from ecg.screening import apply_rule
 from training.data import CINC_FS_HZ, default_data_dir, read_cinc_mv
-from training.rule import AF, CATEGORY_NAMES, INCONCLUSIVE, UNREADABLE, cross_validate, parts, rule_figures
+from training.rule import (AF, CATEGORY_NAMES, INCONCLUSIVE, NOISY, UNREADABLE, bootstrap_figures, ci_text,
+                           cross_validate, parts, rule_figures)
 from training.tune_rule import _oof
 
 __all__ = ["SOURCES", "sources", "gate_reasons", "main"]
@@ -51,9 +55,9 @@ def sources(probs: np.ndarray, readable: np.ndarray, cat: np.ndarray, rules: lis
         best = np.argmax(p * np.asarray(prm.class_weights), axis=1)
         pa = p[:, CLASSES.index("A")]
         called = pa >= prm.af_call_min
-        band = ~called & (best != 3) & ((pa >= prm.af_band_min) | (best == AF))
+        band = ~called & (best != NOISY) & ((pa >= prm.af_band_min) | (best == AF))
         s = np.full(best.size, ANSWERED)
-        s[(best == 3) & ~called] = MODEL_NOISE
+        s[(best == NOISY) & ~called] = MODEL_NOISE
         s[band] = BAND
         s[(cat[rows] == INCONCLUSIVE) & ~band] = FLOOR
         src[rows] = s
@@ -100,20 +104,20 @@ def _gate_answers(y: np.ndarray, probs: np.ndarray, rules: list[DecisionParams],
             print(f"    {name} ({int(sel.sum())}): " + ", ".join(f"{k} {v}" for k, v in got.most_common()))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=default_data_dir())
-    p.add_argument("--run", type=Path, required=True)
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model whose temperature to use")
-    p.add_argument("--no-reasons", action="store_true", help="skip the gate's reasons (re-runs the gate)")
-    args = p.parse_args(argv)
-    temperature = float(RhythmModel(args.model).meta.get("temperature", 1.0))
-    y, probs, readable = _oof(args.run, args.data, temperature)
-    code, cat, rules = cross_validate(y, probs, readable)
+def _argmax_noise(y: np.ndarray, probs: np.ndarray, readable: np.ndarray) -> str:
+    """The model's own noise behaviour, without the rule: plain arg-max behind the gate."""
+    best = np.argmax(np.nan_to_num(probs), axis=1)
+    best[~readable] = NOISY
+    return (f"N/A/O-labelled answered ~ {int(((best == NOISY) & (y != NOISY)).sum())}, "
+            f"~-labelled given a rhythm {int(((best != NOISY) & (y == NOISY)).sum())}, "
+            f"mean p(~) {float(np.nanmean(probs[:, NOISY])):.4f}")
+
+
+def _report(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, cat: np.ndarray,
+            rules: list[DecisionParams]) -> None:
+    """The source tables of one run (module doc)."""
     part_of = parts(y)
     src = sources(probs, readable, cat, rules, part_of)
-    fig = rule_figures(y, code, cat)
-    print(f"{args.run.name}, n = {y.size}: " + ", ".join(f"{k} {v:.4f}" for k, v in fig.items()))
     print("sources over all records: " + ", ".join(f"{SOURCES[s]} {int((src == s).sum())}" for s in range(5)))
     _table("not classified (unreadable or inconclusive)", y, src, cat >= UNREADABLE)
     af = y == AF
@@ -122,12 +126,45 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  of those classifiable (the Se denominator): {int(miss.sum())} = " + ", ".join(
         f"{CATEGORY_NAMES[k]} {int((cat[miss] == k).sum())}" for k in range(3) if (cat[miss] == k).any()))
     _table("false AF calls (Sp)", y, src, ~af & (cat == AF))
-    gated = ~readable
-    _gate_answers(y, probs, rules, part_of, gated)
+    _gate_answers(y, probs, rules, part_of, ~readable)
+
+
+def _compare(args: argparse.Namespace, y: np.ndarray, code: np.ndarray, cat: np.ndarray) -> None:
+    """Paired bootstrap differences run − reference of the cross-validated figures (same records)."""
+    temperature = float(RhythmModel(args.reference_model).meta.get("temperature", 1.0))
+    y_ref, probs_ref, readable_ref = _oof(args.reference, args.data, temperature)
+    if not (np.array_equal(_oof_names(args.run), _oof_names(args.reference)) and np.array_equal(y, y_ref)):
+        raise SystemExit("the reference run's out-of-fold records differ: no paired comparison")
+    code_ref, cat_ref, _ = cross_validate(y, probs_ref, readable_ref)
+    boot, boot_ref = bootstrap_figures(y, [(code, cat), (code_ref, cat_ref)])
+    fig, fig_ref = rule_figures(y, code, cat), rule_figures(y, code_ref, cat_ref)
+    print(f"{args.reference.name} (reference) arg-max: {_argmax_noise(y, probs_ref, readable_ref)}")
+    print(f"paired {args.run.name} − {args.reference.name} (95 % bootstrap CI): " + ", ".join(
+        f"{k} {fig[k] - fig_ref[k]:+.4f} {ci_text(boot[k] - boot_ref[k])}" for k in fig))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=default_data_dir())
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model whose temperature to use")
+    p.add_argument("--no-reasons", action="store_true", help="skip the gate's reasons (re-runs the gate)")
+    p.add_argument("--reference", type=Path, default=None, help="run to compare with, paired by record")
+    p.add_argument("--reference-model", type=Path, default=DEFAULT_MODEL_PATH, help="its model (temperature)")
+    args = p.parse_args(argv)
+    temperature = float(RhythmModel(args.model).meta.get("temperature", 1.0))
+    y, probs, readable = _oof(args.run, args.data, temperature)
+    code, cat, rules = cross_validate(y, probs, readable)
+    fig = rule_figures(y, code, cat)
+    print(f"{args.run.name}, n = {y.size}: " + ", ".join(f"{k} {v:.4f}" for k, v in fig.items()))
+    print(f"  arg-max: {_argmax_noise(y, probs, readable)}")
+    _report(y, probs, readable, cat, rules)
     if not args.no_reasons:
-        names = [str(n) for n in np.asarray(_oof_names(args.run))[gated & (y != 3)]]
+        names = [str(n) for n in np.asarray(_oof_names(args.run))[~readable & (y != NOISY)]]
         print(f"  gate reasons of the {len(names)} N/A/O-labelled records it stopped: "
               + ", ".join(f"{k} {v}" for k, v in gate_reasons(args.data, names).most_common()))
+    if args.reference is not None:
+        _compare(args, y, code, cat)
     return 0
 
 
