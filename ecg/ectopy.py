@@ -50,12 +50,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from ecg.context import LeadContext
-from ecg.delineation.vec import clip_index, median1d
-from ecg.filters import zero_phase
+from ecg.delineation.vec import median1d
 from ecg.findings import Finding
+from ecg.qrs_shape import (
+    adjacent_correlation,
+    best_shift_correlation,
+    energy_width,
+    mean,
+    median0,
+    ptp,
+    qrs_centres,
+    qrs_windows,
+)
 from ecg.unreadable import beats_in, unreadable_spans
 
 PREMATURE_RATIO = 0.85
@@ -74,10 +82,8 @@ CLEAN_MIN_CORR = 0.90
 NEIGHBOUR_MIN_CORR = 0.85
 INTERPOLATED_TOLERANCE = 0.15
 PER_S = 30.0  # the least counts of EctopyRule are per this many seconds
-_WIDTH_LEVEL = 0.1  # QRS width: energy above this share of the beat's peak
 _WINDOW_S = (0.08, 0.12)  # QRS window around the QRS energy peak: before, after
 _ALIGN_S = 0.03  # beats are aligned on the template within this shift
-_SEARCH_S = (0.15, 0.05)  # QRS energy peak searched this far before/after the detector's mark
 
 
 @dataclass(frozen=True)
@@ -255,7 +261,7 @@ def _beat_evidence(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray,
     """:func:`beat_evidence` of the leads as the rows of a C-contiguous ``(leads, samples)``
     float64 array (the layout the filters work in: no transposed copies)."""
     x = rows.T  # (samples, leads) view: windows are gathered from it
-    r, energy = _qrs_centres(rows, fs_hz, np.asarray(r_peaks, dtype=np.int64))
+    r, energy = qrs_centres(rows, fs_hz, np.asarray(r_peaks, dtype=np.int64))
     before, after = int(_WINDOW_S[0] * fs_hz), int(_WINDOW_S[1] * fs_hz)
     shift = max(1, int(_ALIGN_S * fs_hz))
     keep = (r - before - shift >= 0) & (r + after + shift < x.shape[0])
@@ -327,17 +333,17 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
     reference = np.fmax(median_rr, np.concatenate([rr, [median_rr]]))  # usual RR or the pause after
     premature = _premature(rr, reference)
     dominant = ~premature
-    windows = _windows(x, r, before, after)
-    template = _median0(windows[dominant] if np.count_nonzero(dominant) >= 3 else windows)
-    padded = _windows(x, r, before + shift, after + shift)  # one extraction, then shifted views
-    corr = _best_shift_correlation(padded, template, before + after + 1)
+    windows = qrs_windows(x, r, before, after)
+    template = median0(windows[dominant] if np.count_nonzero(dominant) >= 3 else windows)
+    padded = qrs_windows(x, r, before + shift, after + shift)  # one extraction, then shifted views
+    corr = best_shift_correlation(padded, template, before + after + 1)
     # a neighbour is clean when it looks like the dominant beat or like this beat (a couplet)
-    pair = np.fmax(_adjacent_correlation(windows), 0.0)
+    pair = np.fmax(adjacent_correlation(windows), 0.0)
     prev_ok = np.concatenate([[np.inf], np.fmax(corr[:-1], pair)])
     next_ok = np.concatenate([np.fmax(corr[1:], pair), [np.inf]])
     neighbours = np.fmin(prev_ok, next_ok)
-    amplitude = _mean(_ptp(windows, 1), 1) / max(float(_mean(_ptp(template, 0), 0)), 1e-9)
-    width = _energy_width(energy, r, fs_hz)
+    amplitude = mean(ptp(windows, 1), 1) / max(float(mean(ptp(template, 0), 0)), 1e-9)
+    width = energy_width(energy, r, fs_hz)
     width = width / max(median1d(width[dominant] if dominant.any() else width), 1.0)
     return BeatEvidence(
         r=r, rr_in=np.concatenate([[np.inf], rr]), reference=reference, premature=premature,
@@ -346,21 +352,6 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
         neighbour_corr=np.where(np.isfinite(neighbours), neighbours, 1.0), amplitude=amplitude, width=width,
         wide=wide, dominant_corr=median1d(corr[dominant]) if dominant.any() else 0.0, premature_share=float(premature.mean()),
     )
-
-
-def _adjacent_correlation(windows: np.ndarray) -> np.ndarray:
-    """Correlation of each beat's QRS window with the next one's (mean over leads)."""
-    a, b = windows[:-1], windows[1:]
-    num = (a * b).sum(axis=1)
-    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    return _mean(np.where(den > 0, num / np.maximum(den, 1e-12), 0.0), 1)
-
-
-def _energy_width(energy: np.ndarray, r: np.ndarray, fs_hz: float) -> np.ndarray:
-    """Per beat, how many samples within ±150 ms its QRS energy stays above 10 % of its peak."""
-    half = int(0.15 * fs_hz)
-    seg = energy[clip_index(r[:, None] + np.arange(-half, half + 1)[None, :], energy.size)]
-    return np.count_nonzero(seg >= _WIDTH_LEVEL * seg.max(axis=1, keepdims=True), axis=1).astype(np.float64)
 
 
 def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0, *, rule: EctopyRule = DEFAULT_RULE) -> Ectopy:
@@ -386,82 +377,3 @@ def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:
     rr_prev = np.concatenate([[np.inf], rr])
     rr_before = np.concatenate([[np.inf, np.inf], rr[:-1]])
     return (rr_prev < PREMATURE_RATIO * reference) & (rr_prev < SUDDEN_RATIO * rr_before)
-
-
-def _qrs_centres(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Move each beat's fiducial to the peak of its QRS energy (5-20 Hz, all leads: the
-    rows of ``(leads, samples)``) found from ``_SEARCH_S[0]`` before to ``_SEARCH_S[1]``
-    after the detector's mark (detectors tend to mark wide beats late), so beats are timed
-    and compared alike. Returns the centres and the smoothed energy."""
-    n = rows.shape[1]
-    if r_peaks.size == 0 or n < 64:
-        return r_peaks, np.zeros(n)
-    band = zero_phase(rows, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=-1)
-    energy = np.add.reduce(band * band, axis=0)  # summed lead by lead, in order
-    width = max(1, int(0.04 * fs_hz))
-    energy = uniform_filter1d(energy, width, mode="constant")  # = np.convolve(.., box, "same"), by running sums
-    search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
-    lo = np.maximum(r_peaks - search_before, 0)
-    hi = np.minimum(r_peaks + search_after + 1, n)
-    k = np.arange(search_before + search_after + 1)
-    valid = k[None, :] < (hi - lo)[:, None]
-    values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], n - 1)], -np.inf)
-    centres = lo + np.argmax(values, axis=1)
-    return (centres if bool(np.all(centres[1:] > centres[:-1])) else np.unique(centres)), energy
-
-
-def _windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:
-    """QRS windows, mean removed: shape (beats, samples, leads)."""
-    index = r[:, None] + np.arange(-before, after + 1)[None, :]
-    return _centred(x[index])
-
-
-def _centred(windows: np.ndarray) -> np.ndarray:
-    return windows - _mean(windows, 1, keepdims=True)
-
-
-def _mean(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
-    """``a.mean(axis)`` (the same sum and division) without its per-call overhead."""
-    return np.add.reduce(a, axis=axis, keepdims=keepdims) / a.shape[axis]
-
-
-def _ptp(a: np.ndarray, axis: int) -> np.ndarray:
-    """``np.ptp(a, axis)`` without its per-call overhead."""
-    return a.max(axis=axis) - a.min(axis=axis)
-
-
-def _median0(a: np.ndarray) -> np.ndarray:
-    """``np.median(a, axis=0)`` (the middle value, or the mean of the middle pair) by one
-    partial sort, without its per-call overhead."""
-    n = a.shape[0]
-    lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(a, (lo, hi) if hi != lo else lo, axis=0)
-    return (part[lo] + part[hi]) / 2.0
-
-
-def _best_shift_correlation(padded: np.ndarray, template: np.ndarray, span: int) -> np.ndarray:
-    """Per beat, the best over shifts of the correlation (mean over leads) of its
-    ``span``-sample window with the template.
-
-    ``padded`` is ``(beats, span + shifts - 1, leads)``. Each shifted window's sum, sum of
-    squares and dot product with the template come from three batched matrix products
-    (a band of ones and the template's Toeplitz matrix): the window's mean is removed
-    algebraically (Σ(w - w̄)·t = Σw·t - w̄·Σt, Σ(w - w̄)² = Σw² - (Σw)²/span) instead of
-    materialising every centred window.
-    """
-    _, samples, leads = padded.shape
-    shifts = samples - span + 1
-    # row k of the Toeplitz matrix holds the template at samples k … k + span - 1, zeros elsewhere
-    zeros_around = np.zeros((leads, 2 * (shifts - 1) + span))
-    zeros_around[:, shifts - 1 : shifts - 1 + span] = template.T
-    toeplitz = np.lib.stride_tricks.sliding_window_view(zeros_around, samples, axis=1)[:, ::-1]  # (leads, shifts, samples)
-    lag = np.arange(samples)[None, :] - np.arange(shifts)[:, None]
-    band = ((lag >= 0) & (lag < span)).astype(np.float64)  # (shifts, samples): the window of shift k
-    p = np.ascontiguousarray(padded.transpose(2, 1, 0))  # (leads, samples, beats)
-    sums = band @ p
-    centred_dot = toeplitz @ p - sums * (template.sum(axis=0) / span)[:, None, None]
-    variance = np.maximum(band @ (p * p) - sums * sums / span, 0.0)
-    den = np.sqrt(variance * np.einsum("tl,tl->l", template, template)[:, None, None])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.where(den > 0, centred_dot / den, 0.0)  # (leads, shifts, beats)
-    return (_mean(corr, 0)).max(axis=0)

@@ -189,7 +189,7 @@ class TestEvidence:
 class TestQrsEnergy:
     def test_all_leads_filtered_at_once_equal_lead_by_lead(self) -> None:
         """One band-pass of the (12, n) rows gives the per-lead energy sum bit for bit."""
-        from ecg.ectopy import _qrs_centres
+        from ecg.qrs_shape import qrs_centres as _qrs_centres
         from scipy.ndimage import uniform_filter1d
 
         from ecg.filters import zero_phase
@@ -213,7 +213,7 @@ class TestQrsEnergy:
         """One lead (one row) gives the energy of the (n, 1) array's path."""
         from scipy.ndimage import uniform_filter1d
 
-        from ecg.ectopy import _qrs_centres
+        from ecg.qrs_shape import qrs_centres as _qrs_centres
         from ecg.filters import zero_phase
 
         rng = np.random.default_rng(4)
@@ -244,7 +244,7 @@ class TestBestShiftCorrelation:
     def test_equals_the_definition(self, leads: int) -> None:
         """The matrix-product form equals centring every shifted window (to rounding),
         including a flat lead (correlation 0 there) and a template shorter than the window."""
-        from ecg.ectopy import _best_shift_correlation
+        from ecg.qrs_shape import best_shift_correlation as _best_shift_correlation
 
         rng = np.random.default_rng(leads)
         span, shift = 61, 9
@@ -256,7 +256,7 @@ class TestBestShiftCorrelation:
         assert np.allclose(got, self._direct(padded, template, span), rtol=0, atol=1e-12)
 
     def test_a_shifted_copy_of_the_template_correlates_fully(self) -> None:
-        from ecg.ectopy import _best_shift_correlation
+        from ecg.qrs_shape import best_shift_correlation as _best_shift_correlation
 
         rng = np.random.default_rng(7)
         template = rng.standard_normal((41, 2))
