@@ -30,9 +30,9 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import median_filter
 
-from ecg.delineation.vec import median1d
+from ecg.beat_morphology import running_median
+from ecg.delineation.vec import clip_index, median1d
 
 __all__ = ["UNREADABLE_LEVEL", "unreadable_spans", "beats_in", "rr_outside"]
 
@@ -69,17 +69,18 @@ def unreadable_spans(envelope: np.ndarray, r_peaks: np.ndarray, fs_hz: float, *,
     peaks = np.asarray(r_peaks, dtype=np.int64)
     if env.ndim != 1 or peaks.size < 2 or env.size == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    typical = median1d(env[np.clip(peaks, 0, env.size - 1)])
+    typical = median1d(env[clip_index(peaks, env.size)])
     if not typical > 0:
         return np.zeros((0, 2), dtype=np.int64)
     step = max(1, int(fs_hz / _RATE_HZ))
     coarse = env[::step]
     size = 2 * int(round(_HALF_S * fs_hz / step)) + 1
-    background = median_filter(coarse, size=size, mode="nearest")
-    flag = np.concatenate(([False], background >= level * typical, [False]))
-    edges = np.flatnonzero(flag[1:] != flag[:-1])
-    starts, ends = edges[0::2] * step, np.minimum(edges[1::2] * step, env.size)
-    return np.column_stack((starts, ends)).astype(np.int64)
+    background = running_median(coarse, size)  # = ndimage.median_filter(coarse, size, mode="nearest")
+    flag = np.zeros(coarse.size + 2, dtype=bool)
+    flag[1:-1] = background >= level * typical
+    edges = np.flatnonzero(flag[1:] != flag[:-1]).reshape(-1, 2) * step  # [start, end) pairs
+    np.minimum(edges, env.size, out=edges)
+    return edges.astype(np.int64, copy=False)
 
 
 def beats_in(samples: np.ndarray, spans: np.ndarray) -> np.ndarray:
