@@ -1,7 +1,7 @@
-"""Where real beats and step waves fall on ``ecg.quality``'s slope balance (``implausible_morphology``).
+"""Where real beats and step waves fall on ``ecg.quality``'s slope balance and step share (``implausible_morphology``).
 
 For each lead that passes every other quality check: min(steepest rise, steepest fall) /
-max(...) of the median beat within ±100 ms (``ecg.quality._slope_balance``). Real QRS
+max(...) of the median beat within ±100 ms (``ecg.quality._step_shape``). Real QRS
 complexes rise and fall; square and sawtooth waves only jump. Prints
 the low percentiles for CinC 2017 (every ``--step``-th record, lead I-like, 300 Hz) and
 LUDB (every lead, 500 Hz), and the values of square/sawtooth waves at several rates and
@@ -27,26 +27,27 @@ sys.path.insert(0, str(REPO))
 
 from ecg.beats import detect_r_peaks  # noqa: E402
 from ecg.io import read_record  # noqa: E402
-from ecg.quality import _MIN_SLOPE_BALANCE, _slope_balance, assess  # noqa: E402
+from ecg.quality import _MAX_STEP_SHARE, _MIN_SLOPE_BALANCE, _step_shape, assess  # noqa: E402
 
 CHECK = "implausible_morphology"
 
 
-def _balance_if_otherwise_readable(x: np.ndarray, fs_hz: float) -> float | None:
+def _shape_if_otherwise_readable(x: np.ndarray, fs_hz: float) -> tuple[float, float] | None:
     reasons = set(assess(x, fs_hz).reasons) - {CHECK}
     if reasons:
         return None
-    return _slope_balance(x, detect_r_peaks(x, fs_hz), fs_hz)
+    return _step_shape(x, detect_r_peaks(x, fs_hz), fs_hz)
 
 
-def _summary(name: str, values: list[float]) -> None:
-    v = np.asarray(values)
-    if v.size == 0:
+def _summary(name: str, values: list[tuple[float, float]]) -> None:
+    if not values:
         print(f"{name}: no leads")
         return
+    v, step = np.asarray(values).T
     p = np.percentile(v, [0, 0.5, 1, 5, 50])
-    print(f"{name}: n={v.size} min {p[0]:.3f}  p0.5 {p[1]:.3f}  p1 {p[2]:.3f}  p5 {p[3]:.3f}  median {p[4]:.3f}  "
-          f"below threshold {int(np.sum(v < _MIN_SLOPE_BALANCE))}")
+    print(f"{name}: n={v.size} balance min {p[0]:.3f}  p0.5 {p[1]:.3f}  p1 {p[2]:.3f}  p5 {p[3]:.3f}  median {p[4]:.3f}  "
+          f"below threshold {int(np.sum(v < _MIN_SLOPE_BALANCE))}; step share max {step.max():.3f}  "
+          f"above {_MAX_STEP_SHARE}: {int(np.sum(step > _MAX_STEP_SHARE))}")
 
 
 def _steps() -> None:
@@ -54,17 +55,17 @@ def _steps() -> None:
     rng = np.random.default_rng(3)
     for noise_mv in (0.0, 0.03, 0.1):
         for name in ("square 2 mV", "square 0.6 mV", "sawtooth 1 mV"):
-            worst, n = 0.0, 0
+            worst, lowest_step, n = 0.0, 1.0, 0
             for fs in (125.0, 250.0, 300.0, 500.0, 1000.0):
                 t = np.arange(int(30 * fs)) / fs
                 wave = {"square 2 mV": np.sign(np.sin(2 * np.pi * 1.2 * t)),
                         "square 0.6 mV": 0.3 * np.sign(np.sin(2 * np.pi * 1.2 * t)),
                         "sawtooth 1 mV": (t * 1.2) % 1.0}[name]
-                b = _balance_if_otherwise_readable(wave + rng.normal(0, noise_mv, t.size), fs)
+                b = _shape_if_otherwise_readable(wave + rng.normal(0, noise_mv, t.size), fs)
                 if b is not None:
-                    worst, n = max(worst, b), n + 1
+                    worst, lowest_step, n = max(worst, b[0]), min(lowest_step, b[1]), n + 1
             print(f"{name}, 1.2 Hz, noise {noise_mv} mV, 125-1000 Hz: {n} of 5 rates pass the other checks; "
-                  f"highest balance {worst:.3f}")
+                  f"highest balance {worst:.3f}, lowest step share {lowest_step:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--step", type=int, default=5, help="use every STEP-th CinC 2017 record")
     args = ap.parse_args(argv)
-    print(f"threshold: {_MIN_SLOPE_BALANCE}")
+    print(f"thresholds: balance < {_MIN_SLOPE_BALANCE} or step share > {_MAX_STEP_SHARE}")
     _steps()
     cinc = args.data / "cinc2017"
     if (cinc / "REFERENCE.csv").is_file():
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         values = []
         for name in names:
             rec = read_record(cinc / name)
-            b = _balance_if_otherwise_readable(rec.signals_mv[:, 0], rec.fs_hz)
+            b = _shape_if_otherwise_readable(rec.signals_mv[:, 0], rec.fs_hz)
             if b is not None:
                 values.append(b)
         _summary(f"CinC 2017 (every {args.step}th record)", values)
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         for hea in sorted(ludb.glob("*.hea")):
             rec = read_record(hea)
             for j in range(rec.signals_mv.shape[1]):
-                b = _balance_if_otherwise_readable(rec.signals_mv[:, j], rec.fs_hz)
+                b = _shape_if_otherwise_readable(rec.signals_mv[:, j], rec.fs_hz)
                 if b is not None:
                     values.append(b)
         _summary("LUDB (every lead)", values)

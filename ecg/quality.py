@@ -29,7 +29,12 @@ reason                      rule
                             a square or sawtooth wave only jumps. (Lowest real values:
                             0.11 in 1,439 otherwise-readable CinC 2017 records, 0.26 in
                             954 LUDB leads; square waves ≤ 0.07 at 125–1000 Hz;
-                            ``benchmarks/quality_slope_balance.py``.)
+                            ``benchmarks/quality_slope_balance.py``.) Or the median
+                            beat's net level change over ±100 ms is > 0.8 of its
+                            whole swing: it jumps and stays (noisy square waves can
+                            reach a balance of 0.08; their share is ≥ 0.90, real
+                            beats' ≤ 0.43 in 1,495 readable CinC 2017 records and
+                            ≤ 0.64 in 1,912 readable LUDB leads; same script).
 ==========================  =========================================================
 
 These thresholds are set from physiology and hardware facts (ECG amplitudes 0.1–5 mV,
@@ -70,6 +75,7 @@ _MIN_TEMPLATE_CORR = 0.6
 _MIN_QRS_PROMINENCE = 2.0
 _MIN_SLOPE_BALANCE = 0.08
 _SLOPE_HALF_WINDOW_S = 0.1
+_MAX_STEP_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -198,14 +204,16 @@ def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | No
     return median1d(corr)
 
 
-def _slope_balance(x: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
-    """min(rise, fall) / max(rise, fall) of the steepest slopes of the median beat (±100 ms).
+def _step_shape(x: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[float, float] | None:
+    """Slope balance and step share of the median beat (±100 ms): ``(balance, step)``.
 
     Beats are grouped by the sign of their net level change (a square wave's up and down
-    edges apart), each group of ≥ 3 beats gives a median beat (unfiltered signal, 10 ms
-    moving average: noise averages out, a band-pass would ring after a step), and the most
-    balanced group counts. Real QRS complexes, even wide ones with a slow return, rise and
-    fall; a square or sawtooth wave only jumps.
+    edges apart); each group of ≥ 3 beats gives a median beat (unfiltered signal: a
+    band-pass would ring after a step). ``balance`` is min(rise, fall) / max(rise, fall) of
+    its steepest slopes (10 ms moving average: noise averages out), ``step`` its net level
+    change over its whole swing; the most complex-like group counts for each. Real QRS
+    complexes, even wide ones with a slow return, rise and fall and come back towards their
+    baseline; a square or sawtooth wave only jumps and stays.
     """
     half = int(_SLOPE_HALF_WINDOW_S * fs)
     inner = peaks[(peaks > half) & (peaks < x.size - half - 1)]
@@ -215,15 +223,17 @@ def _slope_balance(x: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
     edge = max(1, int(0.02 * fs))
     net = row_median(beats[:, -edge:]) - row_median(beats[:, :edge])
     width = max(1, int(round(0.01 * fs)))
-    best: float | None = None
+    best: tuple[float, float] | None = None
     for group in (net >= 0, net < 0):
         if np.count_nonzero(group) < 3:
             continue
-        template = np.convolve(row_median(beats[group].T), np.ones(width) / width, mode="valid")  # median beat
-        slopes = np.diff(template)
+        median_beat = row_median(beats[group].T)
+        slopes = np.diff(np.convolve(median_beat, np.ones(width) / width, mode="valid"))
         rise, fall = float(slopes.max()), float(-slopes.min())
         balance = min(rise, fall) / max(rise, fall) if max(rise, fall) > 0 else 0.0
-        best = balance if best is None else max(best, balance)
+        swing = float(median_beat.max() - median_beat.min())
+        step = abs(float(median1d(net[group]))) / swing if swing > 0 else 1.0
+        best = (balance, step) if best is None else (max(best[0], balance), min(best[1], step))
     return best
 
 
@@ -341,7 +351,7 @@ def _judge(ctx: LeadContext, sw: _SignalWide, varies: bool) -> Quality:
         reasons.append("lead_off")
     if sw.clipped_fraction > _CLIP_FRACTION and "flat" not in reasons:
         reasons.append("clipped")
-    n_beats, hr, corr, prominence, balance = 0, None, None, None, None
+    n_beats, hr, corr, prominence, shape = 0, None, None, None, None
     if duration_s >= 1.0 and varies:
         if sw.wide_range_mv > _MAX_RANGE_MV:
             reasons.append("implausible_amplitude")
@@ -352,14 +362,14 @@ def _judge(ctx: LeadContext, sw: _SignalWide, varies: bool) -> Quality:
         hr = ctx.heart_rate_bpm
         corr = _template_corr(ctx.wide_mv, peaks, fs)
         prominence = _prominence(ctx.qrs_envelope, peaks, sw.env_median)
-        balance = _slope_balance(x, peaks, fs)
+        shape = _step_shape(x, peaks, fs)
     if hr is None or not _HR_MIN_BPM <= hr <= _HR_MAX_BPM:
         reasons.append("implausible_heart_rate")
     if corr is not None and corr < _MIN_TEMPLATE_CORR:
         reasons.append("irregular_morphology")
     if prominence is not None and prominence < _MIN_QRS_PROMINENCE:
         reasons.append("no_distinct_qrs")
-    if balance is not None and balance < _MIN_SLOPE_BALANCE:
+    if shape is not None and (shape[0] < _MIN_SLOPE_BALANCE or shape[1] > _MAX_STEP_SHARE):
         reasons.append("implausible_morphology")
     return Quality(
         readable=not reasons,

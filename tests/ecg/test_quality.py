@@ -55,6 +55,27 @@ class TestUnreadable:
         q = assess(x, FS)
         assert q.reasons == ["non_finite"] and not q.readable
 
+    def test_noisy_small_square_wave_is_a_step_not_a_beat(self) -> None:
+        # 0.44 mV square wave at 45/min with 0.04 mV noise (found by the phone/cloud property test): noise lifts
+        # the median beat's slope balance to 0.083, above its 0.08 limit, but each "beat" jumps and stays
+        from ecg.beats import detect_r_peaks
+        from ecg.quality import _MAX_STEP_SHARE, _MIN_SLOPE_BALANCE, _step_shape
+
+        t = np.arange(int(10.5 * FS)) / FS
+        x = 0.4375 * np.sign(np.sin(2 * np.pi * 0.75 * t)) + np.random.default_rng(0).normal(0, 0.0375, t.size)
+        x = np.rint(x * 200.0) / 200.0
+        shape = _step_shape(x, detect_r_peaks(x, FS), FS)
+        assert shape is not None and shape[0] > _MIN_SLOPE_BALANCE and shape[1] > _MAX_STEP_SHARE
+        q = assess(x, FS)
+        assert q.reasons == ["implausible_morphology"] and q.heart_rate_bpm is not None  # the gate, not the model
+
+    def test_real_beats_come_back(self, clean: np.ndarray) -> None:
+        from ecg.beats import detect_r_peaks
+        from ecg.quality import _step_shape
+
+        shape = _step_shape(clean, detect_r_peaks(clean, FS), FS)
+        assert shape is not None and shape[1] < 0.5
+
     def test_too_short(self, clean: np.ndarray) -> None:
         self._check(assess(clean[: int(4.5 * FS)], FS), "too_short")
 
