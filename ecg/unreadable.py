@@ -12,8 +12,8 @@ The level is the one fixed part, chosen on the MIT-BIH records from a sweep (0.1
 and checked on the CPSC 2021 sample, which played no part in the choice
 (``benchmarks/rpeaks_unreadable.py``; figures in ``docs/performance.md``, "R-peak
 detection"). Beats inside or next to an unreadable stretch should not feed a heart rate,
-RR intervals or premature-beat findings as if measured: :func:`beats_in` and
-:func:`rr_outside` say which.
+RR intervals or premature-beat findings as if measured: :func:`beats_in` says which
+(today only ``ecg.ectopy`` leaves them out).
 
 Examples
 --------
@@ -34,7 +34,7 @@ import numpy as np
 from ecg.beat_morphology import running_median
 from ecg.delineation.vec import clip_index, median1d
 
-__all__ = ["UNREADABLE_LEVEL", "unreadable_spans", "beats_in", "rr_outside"]
+__all__ = ["UNREADABLE_LEVEL", "unreadable_spans", "beats_in"]
 
 #: a stretch is unreadable when its ±1 s median QRS envelope reaches this share of the
 #: typical beat's envelope height
@@ -91,18 +91,3 @@ def beats_in(samples: np.ndarray, spans: np.ndarray) -> np.ndarray:
         return np.zeros(at.shape, dtype=bool)
     k = np.searchsorted(s[:, 0], at, side="right") - 1  # the last span starting at or before
     return (k >= 0) & (at < s[np.maximum(k, 0), 1])
-
-
-def rr_outside(r_peaks: np.ndarray, spans: np.ndarray) -> np.ndarray:
-    """Per RR interval (``len(r_peaks) - 1``): True when neither of its beats lies in an
-    unreadable stretch and no stretch lies between them (a measured interval)."""
-    r = np.asarray(r_peaks, dtype=np.int64)
-    if r.size < 2:
-        return np.zeros(0, dtype=bool)
-    s = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    if s.shape[0] == 0:
-        return np.ones(r.size - 1, dtype=bool)
-    # a span touches [r[i], r[i + 1]] when it starts before r[i + 1] and ends after r[i]
-    first_ending_after = np.searchsorted(s[:, 1], r[:-1], side="right")
-    touches = (first_ending_after < s.shape[0]) & (s[np.minimum(first_ending_after, s.shape[0] - 1), 0] <= r[1:])
-    return ~touches

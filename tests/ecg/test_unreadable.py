@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ecg.context import LeadContext
-from ecg.unreadable import beats_in, rr_outside, unreadable_spans
+from ecg.unreadable import beats_in, unreadable_spans
 
 from .synthetic_ecg import add_noise, beat_train
 from .test_beats_stress import _noise_burst
@@ -47,14 +47,6 @@ def test_beats_in_spans() -> None:
     assert beats_in(np.array([0, 99, 100, 199, 200, 510, 520, 900]), spans).tolist() == [
         False, False, True, True, False, True, False, False]
     assert beats_in(np.array([5, 6]), np.zeros((0, 2), dtype=np.int64)).tolist() == [False, False]
-
-
-def test_rr_outside_leaves_out_intervals_touching_a_span() -> None:
-    r = np.array([0, 300, 600, 900, 1200, 1500])
-    spans = np.array([[650, 700], [1200, 1250]])  # one between beats 2 and 3, one starting at beat 4
-    assert rr_outside(r, spans).tolist() == [True, True, False, False, False]
-    assert rr_outside(r, np.zeros((0, 2), dtype=np.int64)).all()
-    assert rr_outside(np.array([5]), spans).size == 0
 
 
 def test_premature_beats_in_an_unreadable_stretch_are_not_judged() -> None:
