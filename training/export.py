@@ -64,12 +64,14 @@ def pooled_oof(run: Path, folds: list[int]) -> dict[str, np.ndarray]:
     return out
 
 
-def tune_decision(run: Path, folds: list[int], data_dir: Path) -> tuple[float, DecisionParams, dict[str, float]]:
+def tune_decision(run: Path, folds: list[int], data_dir: Path,
+                  noise_weight_min: float | None = None) -> tuple[float, DecisionParams, dict[str, float]]:
     """Temperature and decision values from the pooled out-of-fold predictions (never validation).
 
     Returns ``(temperature, decision, cross_validated_figures)``: the temperature minimises
     the out-of-fold record NLL; the rule is tuned on the calibrated probabilities (with the
-    quality gate's verdict per record) and its figures are 5-fold cross-validated.
+    quality gate's verdict per record) and its figures are 5-fold cross-validated
+    (``noise_weight_min``: :func:`training.rule.tune`'s floor on the ``~`` weight).
     """
     oof = pooled_oof(run, folds)
     y = oof["y"]
@@ -79,8 +81,8 @@ def tune_decision(run: Path, folds: list[int], data_dir: Path) -> tuple[float, D
         probs = record_probs(oof["window_logits"], oof["window_owner"], len(y), temperature)
     readable_map = load_readable(data_dir, names=[str(v) for v in oof["names"]])
     readable = np.array([readable_map[str(v)] for v in oof["names"]])
-    code, cat, _ = cross_validate(y, probs, readable)
-    params, _ = tune(y, probs, readable)
+    code, cat, _ = cross_validate(y, probs, readable, noise_weight_min=noise_weight_min)
+    params, _ = tune(y, probs, readable, noise_weight_min=noise_weight_min)
     return temperature, params, rule_figures(y, code, cat)
 
 
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", type=str, default=None, help="model version (default rhythm-<run>-<date>)")
     p.add_argument("--ship", choices=("folds", "final"), default="folds",
                    help="folds: average the fold models in one graph; final: the one model trained on all training records")
+    p.add_argument("--noise-weight-min", type=float, default=None,
+                   help="lowest ~ class weight the rule's F1 search may choose (s5: 1.0; default: no floor)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from training.model import build_ensemble, count_macs
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     train_names = [n for f in split for n in f]
     stats = json.loads((args.run / "rr_stats.json").read_text())
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
-    temperature, decision, cv_figures = tune_decision(args.run, folds, args.data)
+    temperature, decision, cv_figures = tune_decision(args.run, folds, args.data, args.noise_weight_min)
     log.info("temperature %.3f; decision %s; cross-validated out-of-fold figures %s", temperature,
              decision.to_dict(), {k: round(v, 4) for k, v in cv_figures.items()})
     config = json.loads((args.run / "config.json").read_text())

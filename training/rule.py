@@ -139,21 +139,23 @@ def noise_cap(share: float, n_noise: int) -> float:
 
 
 def _tune_weights(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, max_factor: float = 2.0,
-                  noise_weight: float | None = None) -> np.ndarray:
-    """Class weights by coordinate search for the CinC F1 of the best guess (``~`` fixed when given)."""
+                  noise_weight: float | None = None, noise_weight_min: float | None = None) -> np.ndarray:
+    """Class weights by coordinate search for the CinC F1 of the best guess (``~`` fixed when given;
+    searched only at or above ``noise_weight_min`` when that is given)."""
     w = np.ones(4)
     if noise_weight is not None:
         w[NOISY] = noise_weight
     grid = np.exp(np.linspace(-np.log(max_factor), np.log(max_factor), 21))
+    noise_grid = grid if noise_weight_min is None else grid[grid >= noise_weight_min - 1e-12]
     for _ in range(2):
         for c in (A, O) if noise_weight is not None else (A, O, NOISY):
             scores = []
-            for g in grid:
+            for g in (noise_grid if c == NOISY else grid):
                 w[c] = g
                 code = np.argmax(probs * w, axis=1)
                 code[~readable] = NOISY
                 scores.append(cinc_f1(y, code))
-            w[c] = grid[int(np.argmax(scores))]
+            w[c] = (noise_grid if c == NOISY else grid)[int(np.argmax(scores))]
     return w
 
 
@@ -205,7 +207,8 @@ def _search(y: np.ndarray, p: np.ndarray, readable: np.ndarray, w: np.ndarray, s
 
 
 def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, targets: dict[str, float] = TARGETS,
-         noise_weights: Sequence[float] = (), noise_share_cap: float | None = None) -> tuple[DecisionParams, dict[str, float]]:
+         noise_weights: Sequence[float] = (), noise_share_cap: float | None = None,
+         noise_weight_min: float | None = None) -> tuple[DecisionParams, dict[str, float]]:
     """Parameters maximising the smallest standard-error margin over the targets (module doc).
 
     First the reference: class weights for the CinC F1 (``~`` included) and the grid (the
@@ -217,7 +220,9 @@ def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, targets: dic
 
     ``noise_share_cap`` (e.g. :func:`noise_cap` of another procedure's share) keeps only
     reference rules giving a rhythm answer to at most that share of the ``~``-labelled records
-    (ignored when no rule of the grid passes it).
+    (ignored when no rule of the grid passes it). ``noise_weight_min`` (e.g. 1.0, the ``s5``
+    procedure) is the lowest ``~`` weight the F1 search may choose: the rule may then make the
+    model's noise answers more frequent, never rarer than its own arg-max.
 
     Returns
     -------
@@ -230,7 +235,7 @@ def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, targets: dic
     n_af, n_other, n = int((y == A).sum()), int((y != A).sum()), y.size
     se = {k: np.sqrt(targets[k] * (1 - targets[k]) / max(m, 1)) for k, m in
           (("af_se", n_af), ("af_sp", n_other), ("not_classified", n))}
-    w_f1 = _tune_weights(y, p, readable)
+    w_f1 = _tune_weights(y, p, readable, noise_weight_min=noise_weight_min)
     best_key, best = (-np.inf, -np.inf), None
     if noise_share_cap is not None:  # the guard first; unguarded only when no rule passes it
         best_key, best = _search(y, p, readable, w_f1, se, targets, noise_share_cap)
@@ -240,7 +245,7 @@ def tune(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, targets: dic
     ref = rule_figures(y, *apply_gate_and_rule(p, readable, best))["noise_given_rhythm"]
     cap = noise_cap(0.0 if np.isnan(ref) else ref, int((y == NOISY).sum()))
     for g in noise_weights:
-        if np.isclose(g, w_f1[NOISY]):
+        if np.isclose(g, w_f1[NOISY]) or (noise_weight_min is not None and g < noise_weight_min - 1e-12):
             continue
         key, prm = _search(y, p, readable, _tune_weights(y, p, readable, noise_weight=g), se, targets, cap)
         if prm is not None and key > best_key:
@@ -282,10 +287,12 @@ def parts(y: np.ndarray, k: int = 5, seed: int = 16) -> np.ndarray:
 
 def cross_validate(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, k: int = 5, seed: int = 16,
                    targets: dict[str, float] = TARGETS,
-                   noise_weights: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray, list[DecisionParams]]:
+                   noise_weights: Sequence[float] = (),
+                   noise_weight_min: float | None = None) -> tuple[np.ndarray, np.ndarray, list[DecisionParams]]:
     """Codes and categories of every record from a rule tuned on the other ``k - 1`` parts.
 
-    Parts are stratified by label and seeded. Returns ``(codes, categories, params_per_part)``.
+    Parts are stratified by label and seeded; ``noise_weight_min`` as in :func:`tune`.
+    Returns ``(codes, categories, params_per_part)``.
     """
     y = np.asarray(y)
     part = parts(y, k, seed)
@@ -294,7 +301,8 @@ def cross_validate(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, *, k:
     fitted = []
     for j in range(k):
         tr, te = part != j, part == j
-        prm, _ = tune(y[tr], probs[tr], readable[tr], targets=targets, noise_weights=noise_weights)
+        prm, _ = tune(y[tr], probs[tr], readable[tr], targets=targets, noise_weights=noise_weights,
+                      noise_weight_min=noise_weight_min)
         code[te], cat[te] = apply_gate_and_rule(probs[te], readable[te], prm)
         fitted.append(prm)
     return code, cat, fitted

@@ -159,14 +159,16 @@ def _report_cv(y: np.ndarray, code: np.ndarray, cat: np.ndarray, parts: list[Dec
     print("  per-part ~ weight: " + ", ".join(f"{q.class_weights[-1]:.3f}" for q in parts))
 
 
-def _cross_validated(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, joint: bool) -> None:
+def _cross_validated(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, joint: bool,
+                     noise_weight_min: float | None = None) -> None:
     """Print the cross-validated figures with CIs; with ``joint``, also the shipped procedure's
     and the paired bootstrap difference (joint − shipped) of each figure."""
-    code, cat, parts = cross_validate(y, probs, readable, noise_weights=NOISE_WEIGHTS if joint else ())
+    code, cat, parts = cross_validate(y, probs, readable, noise_weights=NOISE_WEIGHTS if joint else (),
+                                      noise_weight_min=noise_weight_min)
     if not joint:
         _report_cv(y, code, cat, parts, bootstrap_figures(y, [(code, cat)])[0])
         return
-    code0, cat0, parts0 = cross_validate(y, probs, readable)
+    code0, cat0, parts0 = cross_validate(y, probs, readable, noise_weight_min=noise_weight_min)
     b_joint, b_ref = bootstrap_figures(y, [(code, cat), (code0, cat0)])
     print("== the shipped procedure (~ weight for the CinC F1)")
     _report_cv(y, code0, cat0, parts0, b_ref)
@@ -188,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the ~ weight joins the margin search (training.rule.NOISE_WEIGHTS), not the shipped procedure")
     p.add_argument("--fit-temperature", action="store_true",
                    help="with --source oof: fit the temperature on the run's out-of-fold logits instead of the model's")
+    p.add_argument("--noise-weight-min", type=float, default=None,
+                   help="lowest ~ class weight the F1 search may choose (s5's declared procedure: 1.0)")
     args = p.parse_args(argv)
     model = RhythmModel(args.model)
     if args.source == "oof":
@@ -201,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         probs, readable = got["probs"], got["readable"].astype(bool)
         what = (f"5-fold CV on the validation-split predictions of {model.version} ({y.size} records; "
                 "out-of-fold predictions of this ensemble were not stored)")
-    _cross_validated(y, probs, readable, args.joint_noise_weight)
+    _cross_validated(y, probs, readable, args.joint_noise_weight, args.noise_weight_min)
     noise_weights = NOISE_WEIGHTS if args.joint_noise_weight else ()
-    params, fitted = tune(y, probs, readable, noise_weights=noise_weights)
+    params, fitted = tune(y, probs, readable, noise_weights=noise_weights, noise_weight_min=args.noise_weight_min)
     _print_figures("tuned on all of the source (optimistic)", fitted)
     section = params.to_dict() | {"tuned_on": what}
     print(json.dumps(section, indent=1))

@@ -126,6 +126,16 @@ class TestTuning:
         if prm.class_weights[3] != ref_prm.class_weights[3]:
             assert f["margin"] > ref["margin"]  # a new ~ weight only on a strictly better margin
 
+    def test_noise_weight_floor_keeps_more_noise_answers(self) -> None:
+        y, p = _synthetic(800, 0, noise=1.6)  # the free F1 search picks a ~ weight of 0.5 here
+        readable = np.ones(y.size, bool)
+        free_prm, free = tune(y, p, readable)
+        prm, f = tune(y, p, readable, noise_weight_min=1.0)
+        assert free_prm.class_weights[3] < 1.0 <= prm.class_weights[3]
+        assert f["noise_given_rhythm"] <= free["noise_given_rhythm"]
+        code, _, fitted = cross_validate(y, p, readable, k=3, noise_weight_min=1.0)
+        assert all(q.class_weights[3] >= 1.0 for q in fitted)
+
     def test_cross_validation_covers_every_record_once(self) -> None:
         y, p = _synthetic(600, 2, noise=1.0)
         readable = np.ones(y.size, bool)
