@@ -43,7 +43,7 @@ QRS band below 40 Hz, heart rates 25–220 bpm), not fitted to a dataset.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -117,8 +117,15 @@ class Quality:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (floats rounded to 4 decimals)."""
-        d = asdict(self)
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+        out: dict[str, object] = {}
+        for k in _QUALITY_FIELDS:  # ``dataclasses.asdict`` without its recursion (a tenth of the cost)
+            v = getattr(self, k)
+            out[k] = round(v, 4) if isinstance(v, float) else list(v) if isinstance(v, list) else v
+        return out
+
+
+#: :class:`Quality`'s field names in order (the keys of :meth:`Quality.to_dict`)
+_QUALITY_FIELDS = tuple(f.name for f in fields(Quality))
 
 
 def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:

@@ -36,9 +36,9 @@ from .lead import (
     WAVE_KEYS,
     _empty,
 )
-from .pt import TWaves, isoelectric_all, p_waves, t_from_peak, t_prefer, t_search
+from .pt import isoelectric_all, p_waves, t_ends, t_prefer, t_search, t_turns
 from .qrs import locate_many, qrs_bounds_all
-from .vec import Rows, masked_ptp, median1d
+from .vec import Rows, masked_ptp, median1d, row_median
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -107,18 +107,17 @@ def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], iso: np.ndarr
         drop_odd_t(w, sv.fs_hz, rows)
         return
     # first pass without preference gives each lead's usual T polarity
-    t = t_from_peak(sv, base, start, stop, search, search.k)
-    found = np.bincount(lead[t.found], minlength=rows.n_leads)
-    positive = np.bincount(lead[t.found & (t.amplitude_mv > 0)], minlength=rows.n_leads)
+    turns = t_turns(sv, base, start, stop, search, search.k)
+    found = np.bincount(lead[turns.found], minlength=rows.n_leads)
+    positive = np.bincount(lead[turns.found & (turns.amplitude_mv > 0)], minlength=rows.n_leads)
     polarity = np.where(found == 0, 0.0, np.where(positive >= 0.5 * found, 1.0, -1.0))
-    # the second pass, with it: only the beats whose peak it moves differ from the first
+    # the second pass, with it: only the beats whose peak it moves differ from the first;
+    # the offsets (row by row) are searched once, after both
     k = t_prefer(search, polarity[lead])
     redo = np.flatnonzero(k != search.k)
     if redo.size:
-        again = t_from_peak(sv, base[redo], start[redo], stop[redo], search.take(redo), k[redo])
-        t = TWaves(*(a.copy() for a in t))
-        for mine, theirs in zip(t, again):
-            mine[redo] = theirs
+        turns = turns.put(redo, t_turns(sv, base[redo], start[redo], stop[redo], search.take(redo), k[redo]))
+    t = t_ends(sv, base, stop, turns)
     sel = u[t.found]
     w["t_peak"][sel], w["t_off"][sel] = t.peak[t.found], t.offset[t.found]
     drop_odd_t(w, sv.fs_hz, rows)
@@ -231,20 +230,16 @@ def _qrs_similarity_all(sv: StackedViews, rows: Rows, r: np.ndarray) -> np.ndarr
     lead = rows.lead[inner]
     counts = np.bincount(lead, minlength=rows.n_leads)
     out = np.ones(rows.n_leads)
-    judged = np.flatnonzero(counts >= 3)
+    judge = counts >= 3
+    judged = np.flatnonzero(judge)
     if judged.size == 0:
         return out
-    use = inner[np.isin(lead, judged)]
+    use = inner[judge[lead]]
     lead = rows.lead[use]
     m = sv.flat("clean_mv")[(rows.base[use] + r[use])[:, None] + np.arange(-half, half + 1)[None, :]]
-    # per lead the median beat: each lead's rows sorted column-wise (padding after them)
     size = counts[judged]
-    slot = np.arange(use.size) - np.repeat(np.cumsum(size) - size, size)
-    block = np.full((judged.size, int(size.max()), m.shape[1]), np.inf)
-    block[np.repeat(np.arange(judged.size), size), slot] = m
-    block.sort(axis=1)
     at = np.arange(judged.size)
-    tpl = (block[at, (size - 1) // 2] + block[at, size // 2]) / 2.0  # np.median(axis=0): the middle pair's mean
+    tpl = row_median(m.T)[None, :] if judged.size == 1 else _median_beats(m, size)
     mc = m - m.mean(axis=1, keepdims=True)
     tc = tpl - tpl.mean(axis=1, keepdims=True)
     ends = np.cumsum(size)
@@ -254,11 +249,24 @@ def _qrs_similarity_all(sv: StackedViews, rows: Rows, r: np.ndarray) -> np.ndarr
         dot[ends[g] - size[g] : ends[g]] = mc[ends[g] - size[g] : ends[g]] @ tc[g]
         tt[g] = float(tc[g] @ tc[g])
     group = np.repeat(at, size)
-    den = np.sqrt((mc * mc).sum(axis=1) * tt[group])
-    ok = (m.std(axis=1) > 0) & (tpl.std(axis=1) > 0)[group] & (den > 0)
+    mm = (mc * mc).sum(axis=1)  # n x the variance, as ``m.std`` sums it: std > 0 where mm / n > 0
+    den = np.sqrt(mm * tt[group])
+    width = m.shape[1]
+    ok = (mm / width > 0) & ((tc * tc).sum(axis=1) / width > 0)[group] & (den > 0)
     corr = np.where(ok, dot / np.where(ok, den, 1.0), 0.0)
     out[judged] = Rows(group, np.zeros(use.size, dtype=np.int64), judged.size).median(corr)
     return out
+
+
+def _median_beats(m: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Per group of ``size`` consecutive rows of ``m``, ``np.median(axis=0)``: each group's rows
+    sorted column-wise (padding after them), the middle pair's mean."""
+    slot = np.arange(m.shape[0]) - np.repeat(np.cumsum(size) - size, size)
+    block = np.full((size.size, int(size.max()), m.shape[1]), np.inf)
+    block[np.repeat(np.arange(size.size), size), slot] = m
+    block.sort(axis=1)
+    at = np.arange(size.size)
+    return (block[at, (size - 1) // 2] + block[at, size // 2]) / 2.0  # type: ignore[no-any-return]
 
 
 def _gate(qrs_amp: float, noise: float, corr: float) -> str | None:

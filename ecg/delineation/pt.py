@@ -9,7 +9,7 @@ import numpy as np
 from .filters import StackedViews
 from .vec import clip_index, first_true, masked_argmax, ranges, row_median, walk_down
 
-__all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "TSearch", "p_waves", "isoelectric_all", "TWaves",
+__all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "t_turns", "t_ends", "TSearch", "TTurns", "p_waves", "isoelectric_all", "TWaves",
            "PWaves"]
 
 #: T offset: slope falls below this fraction of the steepest descending slope
@@ -124,10 +124,27 @@ def t_prefer(search: TSearch, polarity: np.ndarray) -> np.ndarray:
     return np.where(flip, k_pol, k)
 
 
-def t_from_peak(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, search: TSearch,
-                k: np.ndarray) -> TWaves:
-    """T waves of the beats of ``search`` with their peaks at columns ``k`` (row by row:
-    any subset of rows gives those rows' result)."""
+class TTurns(NamedTuple):
+    """The T waves of many beats up to their steepest return towards the baseline:
+    ``found`` per beat, the peak, the sample of that steepest slope and the amplitude."""
+
+    found: np.ndarray
+    peak: np.ndarray
+    steep: np.ndarray
+    amplitude_mv: np.ndarray
+
+    def put(self, rows: np.ndarray, other: TTurns) -> TTurns:
+        """A copy with ``rows`` replaced by ``other``'s values."""
+        out = TTurns(*(a.copy() for a in self))
+        for mine, theirs in zip(out, other):
+            mine[rows] = theirs
+        return out
+
+
+def t_turns(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, search: TSearch,
+            k: np.ndarray) -> TTurns:
+    """The T waves of the beats of ``search`` with their peaks at columns ``k``, up to their
+    steepest return (row by row: any subset of rows gives those rows' result)."""
     fs = sv.fs_hz
     n = sv.n_samples
     dev, valid = search.dev, search.valid
@@ -143,9 +160,24 @@ def t_from_peak(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.
     idx, tail_valid = ranges(last, tail_n, n, base=base)
     steep = clip_index(last + masked_argmax(-slope_t[idx] * last_sign[:, None], tail_valid), n)
     ok &= last_sign * slope_t[base + steep] < 0
+    return TTurns(ok, start + k, steep, amp)
+
+
+def t_ends(sv: StackedViews, base: np.ndarray, stop: np.ndarray, turns: TTurns) -> TWaves:
+    """The T waves of ``turns`` with their offsets: where the slope after the steepest
+    return falls below a fraction of it (row by row)."""
     a = sv.flat("abs_slope_t")
-    end = walk_down(a, steep, +1, _T_END_FRACTION * a[base + steep], np.where(ok, stop, steep), n, base)
-    return TWaves(ok, start + k, end, amp)
+    steep = turns.steep
+    end = walk_down(a, steep, +1, _T_END_FRACTION * a[base + steep], np.where(turns.found, stop, steep),
+                    sv.n_samples, base)
+    return TWaves(turns.found, turns.peak, end, turns.amplitude_mv)
+
+
+def t_from_peak(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, search: TSearch,
+                k: np.ndarray) -> TWaves:
+    """T waves of the beats of ``search`` with their peaks at columns ``k`` (row by row:
+    any subset of rows gives those rows' result)."""
+    return t_ends(sv, base, stop, t_turns(sv, base, start, stop, search, k))
 
 
 def t_waves(

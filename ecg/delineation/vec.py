@@ -188,8 +188,10 @@ def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarra
         return stop.copy()
     idx, valid = ranges(start + step, length, a.size if size is None else size, step, base)
     below = valid & (a[idx] < np.asarray(threshold, dtype=np.float64)[:, None])
-    cs = np.concatenate([np.zeros((start.size, 1), dtype=np.int64), np.cumsum(below, axis=1)], axis=1)
-    full = (cs[:, gap:] - cs[:, :-gap]) == gap
+    width = below.shape[1] - gap + 1  # runs of ``gap`` starting at columns 0 … width - 1
+    full = below if gap == 1 else below[:, :width] & below[:, 1 : width + 1]
+    for s in range(2, gap):
+        full &= below[:, s : width + s]
     has, j = first_true(full)
     return np.where(has, start + step * (j + 1), stop)
 
@@ -280,6 +282,8 @@ class Rows:
     def percentile(self, values: np.ndarray, q: float) -> np.ndarray:
         """Per lead, ``np.percentile`` (method "linear") of its rows' ``values``; NaN for
         none. Each lead's values are sorted in one call; the arithmetic is :func:`percentiles`'."""
+        if self.n_leads == 1:  # one lead: one partial sort, the same order statistics and arithmetic
+            return percentiles(values, q) if values.size else np.full(1, np.nan)
         counts = np.bincount(self.lead, minlength=self.n_leads)
         out = np.full(self.n_leads, np.nan)
         has = np.flatnonzero(counts)

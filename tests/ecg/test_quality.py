@@ -36,6 +36,15 @@ class TestReadable:
         assert json.loads(json.dumps(d))["readable"] is True
         assert set(d) >= {"readable", "reasons", "heart_rate_bpm", "n_beats"}
 
+    def test_to_dict_equals_asdict_rounded(self, clean: np.ndarray) -> None:
+        from dataclasses import asdict
+
+        for q in (assess(clean, FS), Quality(False, ["flat"], 10.0, 0, None, 0.123456789, 1.0, None, None, None)):
+            d = q.to_dict()
+            want = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(q).items()}
+            assert d == want and list(d) == list(want)
+            assert d["reasons"] is not q.reasons  # a copy, as asdict's
+
     def test_precomputed_peaks_are_used(self, clean: np.ndarray) -> None:
         q = assess(clean, FS, r_peaks=np.array([0, 300]))
         assert q.n_beats == 2

@@ -65,7 +65,7 @@ def test_walks_match_the_scalar_walks(a: np.ndarray, data: st.DataObject) -> Non
         got = walk_down(a, start, step, thr, stop)
         want = [_walk_down_scalar(a, int(s), step, float(t), int(e)) for s, t, e in zip(start, thr, stop)]
         assert got.tolist() == want
-        for gap in (1, 2, 3):
+        for gap in (1, 2, 3, 4):
             got = quiet_edge(a, start, step, thr, gap, stop)
             assert got.tolist() == [_quiet_edge_scalar(a, int(s), step, float(t), gap, int(e))
                                     for s, t, e in zip(start, thr, stop)]
@@ -119,3 +119,18 @@ def test_per_lead_order_statistics_are_numpys(leads: list[int], seed: int, q: fl
             assert np.isnan(got_p[j]) and np.isnan(got_m[j])
         else:
             assert got_p[j] == np.percentile(mine, q) and got_m[j] == np.median(mine)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 2**31 - 1), st.sampled_from([0.0, 10.0, 50.0, 90.0, 100.0]))
+def test_one_lead_order_statistics_are_numpys(n: int, seed: int, q: float) -> None:
+    from ecg.delineation.vec import Rows
+
+    values = np.random.default_rng(seed).standard_normal(n).round(1)
+    rows = Rows(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), 1)
+    got_p, got_m = rows.percentile(values, q), rows.median(values)
+    assert got_p.shape == got_m.shape == (1,)
+    if n == 0:
+        assert np.isnan(got_p[0]) and np.isnan(got_m[0])
+    else:
+        assert got_p[0] == np.percentile(values, q) and got_m[0] == np.median(values)
