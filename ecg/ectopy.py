@@ -57,6 +57,7 @@ from ecg.findings import Finding
 from ecg.qrs_shape import (
     adjacent_correlation,
     best_shift_correlation,
+    centred,
     energy_width,
     mean,
     median0,
@@ -333,9 +334,10 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
     reference = np.fmax(median_rr, np.concatenate([rr, [median_rr]]))  # usual RR or the pause after
     premature = _premature(rr, reference)
     dominant = ~premature
-    windows = qrs_windows(x, r, before, after)
+    raw = qrs_windows(x, r, before + shift, after + shift, centre=False)  # one gather for both
+    windows = centred(raw[:, shift : raw.shape[1] - shift])
     template = median0(windows[dominant] if np.count_nonzero(dominant) >= 3 else windows)
-    padded = qrs_windows(x, r, before + shift, after + shift)  # one extraction, then shifted views
+    padded = centred(raw)  # then shifted views of it
     corr = best_shift_correlation(padded, template, before + after + 1)
     # a neighbour is clean when it looks like the dominant beat or like this beat (a couplet)
     pair = np.fmax(adjacent_correlation(windows), 0.0)

@@ -58,10 +58,11 @@ def qrs_centres(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np
     return (centres if bool(np.all(centres[1:] > centres[:-1])) else np.unique(centres)), energy
 
 
-def qrs_windows(x: np.ndarray, r: np.ndarray, before: int, after: int) -> np.ndarray:
-    """QRS windows, mean removed: shape (beats, samples, leads)."""
-    index = r[:, None] + np.arange(-before, after + 1)[None, :]
-    return centred(x[index])
+def qrs_windows(x: np.ndarray, r: np.ndarray, before: int, after: int, *, centre: bool = True) -> np.ndarray:
+    """QRS windows of ``x`` ``(samples, leads)``, mean removed unless ``centre`` is False:
+    shape (beats, samples, leads)."""
+    windows = x[r[:, None] + np.arange(-before, after + 1)[None, :]]
+    return centred(windows) if centre else windows
 
 
 def centred(windows: np.ndarray) -> np.ndarray:
@@ -103,7 +104,9 @@ def best_shift_correlation(padded: np.ndarray, template: np.ndarray, span: int) 
     # row k of the Toeplitz matrix holds the template at samples k … k + span - 1, zeros elsewhere
     zeros_around = np.zeros((leads, 2 * (shifts - 1) + span))
     zeros_around[:, shifts - 1 : shifts - 1 + span] = template.T
-    toeplitz = np.lib.stride_tricks.sliding_window_view(zeros_around, samples, axis=1)[:, ::-1]  # (leads, shifts, samples)
+    step = zeros_around.strides[1]  # row k, sample j: zeros_around[:, shifts - 1 - k + j] (a strided view)
+    toeplitz = np.lib.stride_tricks.as_strided(zeros_around[:, shifts - 1 :], shape=(leads, shifts, samples),
+                                               strides=(zeros_around.strides[0], -step, step), writeable=False)
     lag = np.arange(samples)[None, :] - np.arange(shifts)[:, None]
     band = ((lag >= 0) & (lag < span)).astype(np.float64)  # (shifts, samples): the window of shift k
     p = np.ascontiguousarray(padded.transpose(2, 1, 0))  # (leads, samples, beats)
