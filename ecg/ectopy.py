@@ -52,7 +52,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ecg.context import LeadContext
-from ecg.delineation.vec import median1d
+from ecg.delineation.vec import median1d, row_median
 from ecg.findings import Finding
 from ecg.qrs_shape import (
     adjacent_correlation,
@@ -60,7 +60,6 @@ from ecg.qrs_shape import (
     centred,
     energy_width,
     mean,
-    median0,
     ptp,
     qrs_centres,
     qrs_windows,
@@ -336,7 +335,8 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
     dominant = ~premature
     raw = qrs_windows(x, r, before + shift, after + shift, centre=False)  # one gather for both
     windows = centred(raw[:, shift : raw.shape[1] - shift])
-    template = median0(windows[dominant] if np.count_nonzero(dominant) >= 3 else windows)
+    typical = windows[dominant] if np.count_nonzero(dominant) >= 3 else windows
+    template = row_median(typical.reshape(typical.shape[0], -1).T).reshape(typical.shape[1:])  # median over beats
     padded = centred(raw)  # then shifted views of it
     corr = best_shift_correlation(padded, template, before + after + 1)
     # a neighbour is clean when it looks like the dominant beat or like this beat (a couplet)

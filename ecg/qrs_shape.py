@@ -3,7 +3,8 @@
 Each beat is re-centred on the peak of its 5–20 Hz QRS energy summed over the leads
 (:func:`qrs_centres`), its QRS window compared with the dominant beat's at the best shift
 within ±30 ms (:func:`best_shift_correlation`), and its QRS energy's width measured
-(:func:`energy_width`). Means, medians and ranges without numpy's per-call wrappers.
+(:func:`energy_width`). Means and ranges without numpy's per-call wrappers; the median
+over beats is ``ecg.delineation.vec.row_median``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from scipy.ndimage import uniform_filter1d
 from ecg.delineation.vec import clip_index
 from ecg.filters import zero_phase
 
-__all__ = ["qrs_centres", "qrs_windows", "centred", "mean", "ptp", "median0", "best_shift_correlation",
+__all__ = ["qrs_centres", "qrs_windows", "centred", "mean", "ptp", "best_shift_correlation",
            "adjacent_correlation", "energy_width"]
 
 _WIDTH_LEVEL = 0.1  # QRS width: energy above this share of the beat's peak
@@ -78,15 +79,6 @@ def mean(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
 def ptp(a: np.ndarray, axis: int) -> np.ndarray:
     """``np.ptp(a, axis)`` without its per-call overhead."""
     return a.max(axis=axis) - a.min(axis=axis)
-
-
-def median0(a: np.ndarray) -> np.ndarray:
-    """``np.median(a, axis=0)`` (the middle value, or the mean of the middle pair) by one
-    partial sort, without its per-call overhead."""
-    n = a.shape[0]
-    lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(a, (lo, hi) if hi != lo else lo, axis=0)
-    return (part[lo] + part[hi]) / 2.0
 
 
 def best_shift_correlation(padded: np.ndarray, template: np.ndarray, span: int) -> np.ndarray:
