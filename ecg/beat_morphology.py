@@ -196,7 +196,7 @@ def weak_edges(score: np.ndarray, qrs_like: np.ndarray) -> np.ndarray:
 
 
 def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
-             noisy: np.ndarray | None = None) -> np.ndarray:
+             noisy: np.ndarray | None = None, seg: np.ndarray | None = None) -> np.ndarray:
     """Beats whose morphology is that of a QRS complex of this recording.
 
     Against the record's QRS template (its taller half of beats): a beat is QRS-like when
@@ -206,12 +206,14 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
     shape recurs in at least ``min_recurrence`` other such beats (an ectopic or paced focus
     with its own shape; random artefacts do not repeat) — for a beat in a ``noisy``
     stretch, other such beats outside noisy stretches (noise spikes resemble each other).
-    A P wave is too small and a T wave too smooth for either.
+    A P wave is too small and a T wave too smooth for either. ``seg``: the beats' ±60 ms
+    waveforms of ``wide``, when the caller holds them (gathered here otherwise).
     """
     if beats.size < _TEMPLATE_MIN_BEATS:
         return np.ones(beats.size, dtype=bool)
-    half = max(1, int(_AMPLITUDE_HALF_S * fs))
-    seg = wide[clip_index(beats[:, None] + np.arange(-half, half + 1)[None, :], wide.size)]
+    if seg is None:
+        half = max(1, int(_AMPLITUDE_HALF_S * fs))
+        seg = wide[clip_index(beats[:, None] + np.arange(-half, half + 1)[None, :], wide.size)]
     amp = seg.max(axis=1) - seg.min(axis=1)
     slope = seg[:, 1:] - seg[:, :-1]
     sharp = np.abs(slope).max(axis=1) / np.maximum(amp, 1e-12)
@@ -288,11 +290,8 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     valid = np.take_along_axis(free, near, axis=1)
     k = np.arange(-half, half + 1)
     windows = wide[clip_index(beats[near][:, :, None] + lag[:, None, None] + k, wide.size)]
-    if valid.all():
-        expected = np.median(windows, axis=1)
-    else:
-        use = valid | ~valid.any(axis=1, keepdims=True)  # a row without references is rejected below
-        expected = np.nanmedian(np.where(use[:, :, None], windows, np.nan), axis=1)
+    use = valid | ~valid.any(axis=1, keepdims=True)  # a row without references is rejected below
+    expected = _masked_median(windows, use)
     seen = wide[clip_index(beats[judged][:, None] + k, wide.size)]
     e = expected - expected.mean(axis=1, keepdims=True)
     c = seen - seen.mean(axis=1, keepdims=True)
@@ -301,3 +300,15 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     amp = np.ptp(seen, axis=1) / np.maximum(np.ptp(expected, axis=1), 1e-12)
     out[judged] = (valid.sum(axis=1) >= 4) & (corr >= _ECHO_MIN_CORR) & (amp >= 0.5) & (amp <= 1.5)
     return out
+
+
+def _masked_median(windows: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """``np.nanmedian`` over axis 1 of ``(rows, refs, samples)`` with the references
+    ``use`` (``(rows, refs)``, at least one per row) and the others NaN: per row the sorted
+    used values' middle one, or the mean of the middle pair (numpy's arithmetic, without
+    its masked-array path)."""
+    ordered = np.sort(np.where(use[:, :, None], windows, np.inf), axis=1)  # unused last
+    count = np.add.reduce(use, axis=1)
+    rows = np.arange(windows.shape[0])
+    low, high = ordered[rows, (count - 1) // 2], ordered[rows, count // 2]
+    return (low + high) / 2.0

@@ -58,8 +58,6 @@ number of beats); a walk candidate by candidate resolves conflicts only at rates
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
-
 import numpy as np
 from scipy import signal as _sps
 from scipy.ndimage import median_filter
@@ -210,40 +208,44 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     found = _candidates(wide, env, fs)
     if found is None:
         return np.zeros(0, dtype=np.int64)
-    cand, score, height, background = found
+    cand, score, height, background, seg = found
     beats, beat_scores = _resolve_conflicts(cand, score, int(_CONFLICT_S * fs))
     at = np.searchsorted(cand, beats)
-    beats = _reject_waves(wide, beats, beat_scores, height[at], background[at], fs, rule)
+    beats = _reject_waves(wide, beats, beat_scores, height[at], background[at], fs, rule,
+                          None if seg is None else seg[at])
     return beats if beats.size == 0 else _locate(wide, beats, fs)
 
 
 def _candidates(wide: np.ndarray, env: np.ndarray, fs: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
     """Steps 2–3: maxima of the QRS envelope ``env`` above the local level and background,
-    with their score, envelope height and background (median envelope within ±1 s); None
-    when there are none."""
+    with their score, envelope height, background (median envelope within ±1 s) and ±60 ms
+    waveform of ``wide`` (None below 17 Hz); None when there are none."""
     cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
     if cand.size == 0:
         return None
     height = env[cand]
-    score = height * _window(wide, cand, int(_AMPLITUDE_HALF_S * fs), _ptp)
+    half = int(_AMPLITUDE_HALF_S * fs)
+    seg = wide[clip_index(cand[:, None] + np.arange(-half, half + 1)[None, :], wide.size)]
+    score = height * _ptp(seg, 1)
     background = _background(env, cand, fs)
     keep = (height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)) & (
         height >= _MIN_PROMINENCE * background
     )
-    return cand[keep], score[keep], height[keep], background[keep]
+    return cand[keep], score[keep], height[keep], background[keep], seg[keep] if half >= 1 else None
 
 
 def _reject_waves(wide: np.ndarray, beats: np.ndarray, score: np.ndarray, slope: np.ndarray,
-                  background: np.ndarray, fs: float, rule: QrsLikeRule) -> np.ndarray:
-    """Step 5: P/T waves and noise out by morphology (with timing, never by timing alone)."""
+                  background: np.ndarray, fs: float, rule: QrsLikeRule, seg: np.ndarray | None = None) -> np.ndarray:
+    """Step 5: P/T waves and noise out by morphology (with timing, never by timing alone);
+    ``seg``: the beats' ±60 ms waveforms, when the caller holds them."""
     if beats.size == 0:
         return beats
     # a noisy stretch: its envelope against the typical beat's, and a burst — noisier than the
     # record's usual background (a recording noisy throughout has no stretch to tell apart)
     noisy = (background >= rule.noisy * median1d(slope)) & (background >= _BURST_FACTOR * median1d(background))
     # a wave that repeats what follows the other beats at the same lag is a T wave
-    looks_qrs = qrs_like(wide, beats, fs, rule, noisy)
+    looks_qrs = qrs_like(wide, beats, fs, rule, noisy, seg)
     looks_qrs &= ~repeated_waves(wide, beats, slope, fs, among=looks_qrs)
     # inside the ventricles' refractory period, a wave less than half as steep as its beat is
     # that beat's own tail or T wave, whatever its shape
@@ -310,11 +312,6 @@ def band_envelope(wide_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     return _envelope(np.asarray(wide_mv, dtype=np.float64), float(fs_hz))
 
 
-def _window(x: np.ndarray, centres: np.ndarray, half: int, func: Callable[..., np.ndarray]) -> np.ndarray:
-    """``func(..., axis=1)`` over windows of ±``half`` samples around each centre."""
-    return func(x[clip_index(centres[:, None] + np.arange(-half, half + 1)[None, :], x.size)], axis=1)
-
-
 def _ptp(a: np.ndarray, axis: int) -> np.ndarray:
     """``np.ptp`` without its per-call overhead (same values)."""
     return a.max(axis=axis) - a.min(axis=axis)
@@ -329,7 +326,8 @@ def _local_level(cand: np.ndarray, height: np.ndarray, fs: float) -> np.ndarray:
     count = np.searchsorted(cand, grid + half) - lo
     idx = lo[:, None] + np.arange(max(1, int(count.max())))[None, :]
     vals = np.where(idx < (lo + count)[:, None], height[np.minimum(idx, height.size - 1)], -np.inf)
-    vals = np.sort(vals, axis=1)  # ascending, padding first
+    top = vals.shape[1]  # the k largest in place (ascending, padding below): a partial sort
+    vals.partition(list(range(max(0, top - _LEVEL_RANK), top)), axis=1)
     rank = np.minimum(count, _LEVEL_RANK) - 1
     level = np.where(count > 0, vals[np.arange(grid.size), vals.shape[1] - 1 - np.maximum(rank, 0)], np.inf)
     return level[np.minimum((cand + step // 2) // step, grid.size - 1)]
