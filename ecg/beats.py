@@ -45,6 +45,9 @@ The detector works on the whole recording at once (offline, not sample by sample
    of ±200 ms) of the recording's dominant QRS polarity, or to the opposite one when
    that is 1.5 × larger for this beat (inverted ECG, ectopic beats).
 
+Steps 1 (the band and the envelope) live in :mod:`ecg.beat_signal`, the P/T-wave tests of
+step 5 in :mod:`ecg.beat_morphology`; their public names are re-exported here.
+
 The QRS-like rule and the noisy-stretch span (:class:`QrsLikeRule`) are the one tuned
 part: chosen by leave-one-record-out on MIT-BIH (``benchmarks/rpeaks_loro.py``); the
 synthetic stress set in ``tests/ecg/test_beats_stress.py`` checks ectopy, pacing, BBB,
@@ -58,6 +61,7 @@ number of beats); a walk candidate by candidate resolves conflicts only at rates
 from __future__ import annotations
 
 import bisect
+
 import numpy as np
 from scipy import signal as _sps
 from scipy.ndimage import median_filter
@@ -72,9 +76,19 @@ from ecg.beat_morphology import (
     shallow_neighbours,
     weak_edges,
 )
+from ecg.beat_signal import (
+    MIN_DURATION_S,
+    as_one_lead,
+    band_envelope,
+    detector_band,
+    detector_bands,
+    envelope_of,
+    odd_width,
+    qrs_envelope,
+    wide_band,
+)
 from ecg.delineation.vec import clip_index, median1d, row_median
 from ecg.errors import SignalError
-from ecg.filters import zero_phase_steady
 from ecg.preprocess import check_signal
 
 __all__ = [
@@ -91,12 +105,7 @@ __all__ = [
     "DEFAULT_QRS_LIKE",
 ]
 
-#: Shortest signal :func:`detect_r_peaks` accepts (s).
-MIN_DURATION_S = 1.0
 
-_QRS_HIGHPASS_HZ = 5.0
-_WIDE_BAND_HZ = (0.5, 40.0)
-_ENVELOPE_S = 0.10
 _REFRACTORY_S = 0.20
 _AMPLITUDE_HALF_S = 0.06
 _LEVEL_HALF_WINDOW_S = 5.0
@@ -113,47 +122,6 @@ _TYPICAL_FRACTION = 0.5
 _LOCATE_HALF_S = 0.08
 _FLIP_FACTOR = 1.5
 _LOCATE_BASELINE_HALF_S = 0.2
-
-
-
-def _wide(x: np.ndarray, fs_hz: float) -> np.ndarray:
-    """The detector's 0.5–40 Hz zero-phase view (order 2, steady-state start) of one
-    lead, or of each row of ``(n_leads, n_samples)``."""
-    low, high = _WIDE_BAND_HZ
-    return zero_phase_steady(x - x[..., :1], 2, (low, min(high, 0.45 * fs_hz)), "bandpass", fs_hz)
-
-
-def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average of odd ``width``; near the ends, over the samples present."""
-    half = width // 2
-    n = x.size
-    c = np.empty(n + 2 * half + 1)  # running sum over half zeros, x, half zeros
-    c[: half + 1] = 0.0
-    np.cumsum(x, out=c[half + 1 : half + 1 + n])
-    c[half + 1 + n :] = c[half + n]
-    out = c[width:] - c[:-width]
-    if n <= 2 * half:
-        idx = np.arange(n)
-        return out / (np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1)
-    out /= width
-    edge = np.arange(half + 1, width) / width  # share of the window inside the signal
-    out[:half] /= edge
-    out[n - half :] /= edge[::-1]
-    return out
-
-
-def _odd(n: float) -> int:
-    k = max(1, int(round(n)))
-    return k if k % 2 else k + 1
-
-
-def _as_1d(sig_mv: np.ndarray) -> np.ndarray:
-    x = np.asarray(sig_mv, dtype=np.float64)
-    if x.ndim == 2 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 1:
-        raise SignalError(f"expected one lead (1-D), got shape {x.shape}", reason="bad_shape")
-    return x
 
 
 def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFAULT_QRS_LIKE,
@@ -196,13 +164,13 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     >>> detect_r_peaks(x, fs).tolist()[:3]
     [125, 375, 625]
     """
-    x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
+    x, fs = check_signal(as_one_lead(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
     if x.max() == x.min():
         return np.zeros(0, dtype=np.int64)
-    wide = _wide(x, fs) if wide_mv is None else np.asarray(wide_mv, dtype=np.float64)
+    wide = wide_band(x, fs) if wide_mv is None else np.asarray(wide_mv, dtype=np.float64)
     if wide.shape != x.shape:
         raise SignalError(f"wide_mv has shape {wide.shape}, the lead {x.shape}", reason="bad_shape")
-    env = _envelope(wide, fs) if envelope is None else np.asarray(envelope, dtype=np.float64)
+    env = envelope_of(wide, fs) if envelope is None else np.asarray(envelope, dtype=np.float64)
     if env.shape != x.shape:
         raise SignalError(f"envelope has shape {env.shape}, the lead {x.shape}", reason="bad_shape")
     found = _candidates(wide, env, fs)
@@ -262,56 +230,6 @@ def _reject_waves(wide: np.ndarray, beats: np.ndarray, score: np.ndarray, slope:
     return beats[~weak_edges(score, looks_qrs)]
 
 
-def _envelope(wide: np.ndarray, fs: float) -> np.ndarray:
-    """RMS slope of the QRS band, from the 0.5–40 Hz signal (5 Hz high-pass on top)."""
-    qrs = zero_phase_steady(wide, 2, _QRS_HIGHPASS_HZ, "highpass", fs)
-    power = np.empty_like(qrs)  # squared first difference (0 at the first sample)
-    power[0] = 0.0
-    np.subtract(qrs[1:], qrs[:-1], out=power[1:])
-    np.multiply(power, power, out=power)
-    return np.sqrt(_moving_average(power, _odd(_ENVELOPE_S * fs)))
-
-
-def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """The detector's QRS envelope: RMS slope (mV per sample) of the 5–30 Hz band, 100 ms.
-
-    Parameters
-    ----------
-    sig_mv : numpy.ndarray
-        One lead in mV.
-    fs_hz : float
-        Sample rate (Hz).
-
-    Returns
-    -------
-    numpy.ndarray
-        Same length as the signal; high over QRS complexes, low elsewhere.
-    """
-    return band_envelope(detector_band(sig_mv, fs_hz), fs_hz)
-
-
-def detector_band(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """The detector's 0.5–40 Hz zero-phase view of one lead in mV at ``fs_hz`` (order 2,
-    steady-state start); :func:`band_envelope` of it is :func:`qrs_envelope`."""
-    x, fs = check_signal(_as_1d(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
-    return _wide(x, fs)
-
-
-def detector_bands(leads_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """:func:`detector_band` of every row of ``(n_leads, n_samples)`` in one filter pass
-    (row by row the same arithmetic as one lead alone)."""
-    x = np.asarray(leads_mv, dtype=np.float64)
-    if x.ndim != 2:
-        raise SignalError(f"expected (n_leads, n_samples), got shape {x.shape}", reason="bad_shape")
-    check_signal(x.T, fs_hz, min_duration_s=MIN_DURATION_S)
-    return _wide(x, float(fs_hz))
-
-
-def band_envelope(wide_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """:func:`qrs_envelope` of a signal already in the detector's band (:func:`detector_band`)."""
-    return _envelope(np.asarray(wide_mv, dtype=np.float64), float(fs_hz))
-
-
 def _ptp(a: np.ndarray, axis: int) -> np.ndarray:
     """``np.ptp`` without its per-call overhead (same values)."""
     return a.max(axis=axis) - a.min(axis=axis)
@@ -337,7 +255,7 @@ def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
     """Median envelope over ±1 s around each candidate (computed at 10 Hz)."""
     step = max(1, int(fs / 10))
     coarse = env[::step]
-    size = _odd(2 * _BACKGROUND_HALF_S * fs / step)
+    size = odd_width(2 * _BACKGROUND_HALF_S * fs / step)
     at = np.minimum(cand // step, coarse.size - 1)
     half = size // 2
     if coarse.size <= half:  # windows reach past one reflection: ndimage's own rule

@@ -1,0 +1,127 @@
+"""The R-peak detector's views of one lead: its 0.5–40 Hz band and its QRS envelope.
+
+:func:`detector_band` is the 0.5–40 Hz zero-phase view (order 2, steady-state start) every
+beat-level step reads (``ecg.context.LeadContext.wide_mv``); :func:`band_envelope` of it
+is the QRS envelope (:func:`qrs_envelope`: RMS slope of the 5 Hz high-passed band over
+100 ms, linear in amplitude), from which :mod:`ecg.beats` picks its candidates and
+:mod:`ecg.unreadable` judges noise.
+
+Examples
+--------
+>>> import numpy as np
+>>> x = np.zeros(1000); x[500] = 1.0
+>>> env = qrs_envelope(x, 250.0)
+>>> int(np.argmax(env)) in range(490, 511), env.shape
+(True, (1000,))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecg.errors import SignalError
+from ecg.filters import zero_phase_steady
+from ecg.preprocess import check_signal
+
+__all__ = ["MIN_DURATION_S", "as_one_lead", "detector_band", "detector_bands", "band_envelope", "qrs_envelope",
+           "odd_width", "wide_band", "envelope_of"]
+
+#: Shortest signal the detector accepts (s).
+MIN_DURATION_S = 1.0
+
+_QRS_HIGHPASS_HZ = 5.0
+_WIDE_BAND_HZ = (0.5, 40.0)
+_ENVELOPE_S = 0.10
+
+
+def wide_band(x: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The detector's 0.5–40 Hz zero-phase view (order 2, steady-state start) of one
+    lead, or of each row of ``(n_leads, n_samples)``, without input checks."""
+    low, high = _WIDE_BAND_HZ
+    return zero_phase_steady(x - x[..., :1], 2, (low, min(high, 0.45 * fs_hz)), "bandpass", fs_hz)
+
+
+def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of odd ``width``; near the ends, over the samples present."""
+    half = width // 2
+    n = x.size
+    c = np.empty(n + 2 * half + 1)  # running sum over half zeros, x, half zeros
+    c[: half + 1] = 0.0
+    np.cumsum(x, out=c[half + 1 : half + 1 + n])
+    c[half + 1 + n :] = c[half + n]
+    out = c[width:] - c[:-width]
+    if n <= 2 * half:
+        idx = np.arange(n)
+        return out / (np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1)
+    out /= width
+    edge = np.arange(half + 1, width) / width  # share of the window inside the signal
+    out[:half] /= edge
+    out[n - half :] /= edge[::-1]
+    return out
+
+
+def odd_width(n: float) -> int:
+    """``n`` samples rounded to an odd window width (at least 1)."""
+    k = max(1, int(round(n)))
+    return k if k % 2 else k + 1
+
+
+def as_one_lead(sig_mv: np.ndarray) -> np.ndarray:
+    """One lead as a float64 1-D array (``(n,)`` or ``(n, 1)`` accepted)."""
+    x = np.asarray(sig_mv, dtype=np.float64)
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 1:
+        raise SignalError(f"expected one lead (1-D), got shape {x.shape}", reason="bad_shape")
+    return x
+
+
+def envelope_of(wide: np.ndarray, fs: float) -> np.ndarray:
+    """RMS slope of the QRS band, from the 0.5–40 Hz signal (5 Hz high-pass on top), without
+    input checks."""
+    qrs = zero_phase_steady(wide, 2, _QRS_HIGHPASS_HZ, "highpass", fs)
+    power = np.empty_like(qrs)  # squared first difference (0 at the first sample)
+    power[0] = 0.0
+    np.subtract(qrs[1:], qrs[:-1], out=power[1:])
+    np.multiply(power, power, out=power)
+    return np.sqrt(_moving_average(power, odd_width(_ENVELOPE_S * fs)))
+
+
+def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The detector's QRS envelope: RMS slope (mV per sample) of the 5–30 Hz band, 100 ms.
+
+    Parameters
+    ----------
+    sig_mv : numpy.ndarray
+        One lead in mV.
+    fs_hz : float
+        Sample rate (Hz).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same length as the signal; high over QRS complexes, low elsewhere.
+    """
+    return band_envelope(detector_band(sig_mv, fs_hz), fs_hz)
+
+
+def detector_band(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The detector's 0.5–40 Hz zero-phase view of one lead in mV at ``fs_hz`` (order 2,
+    steady-state start); :func:`band_envelope` of it is :func:`qrs_envelope`."""
+    x, fs = check_signal(as_one_lead(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
+    return wide_band(x, fs)
+
+
+def detector_bands(leads_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """:func:`detector_band` of every row of ``(n_leads, n_samples)`` in one filter pass
+    (row by row the same arithmetic as one lead alone)."""
+    x = np.asarray(leads_mv, dtype=np.float64)
+    if x.ndim != 2:
+        raise SignalError(f"expected (n_leads, n_samples), got shape {x.shape}", reason="bad_shape")
+    check_signal(x.T, fs_hz, min_duration_s=MIN_DURATION_S)
+    return wide_band(x, float(fs_hz))
+
+
+def band_envelope(wide_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """:func:`qrs_envelope` of a signal already in the detector's band (:func:`detector_band`)."""
+    return envelope_of(np.asarray(wide_mv, dtype=np.float64), float(fs_hz))
