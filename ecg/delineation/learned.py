@@ -51,6 +51,7 @@ from .batch import (
 )
 from .filters import LeadViews, StackedViews
 from .lead import _P_MIN_BEAT_FRACTION, MISSING, LeadWaves, _empty, delineate_context
+from .learned_refine import refine_p_on, refine_t_off
 from .qrs import locate_many
 from .segmenter import WaveSegmenter, beat_boundaries_many, load_segmenter
 from .summary import MIN_BEATS, median_intervals_many
@@ -61,7 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["delineate_learned", "delineate_learned_many", "default_delineator", "many_of", "LEARNED_IS_DEFAULT",
            "P_MIN_SCORE", "T_MIN_SCORE", "P_TP_CHECK",
-           "P_CHECK", "QRS_SOURCE"]
+           "P_CHECK", "QRS_SOURCE", "P_ON_REFINE", "T_OFF_REFINE"]
 
 #: the delineator every caller gets unless it names one (``ecg.context.LeadContext``):
 #: phone, cloud and ``cardio measure`` alike
@@ -70,7 +71,7 @@ LEARNED_IS_DEFAULT = False
 #: a P wave counts when its largest P probability reaches this
 P_MIN_SCORE = 0.7
 #: where each QRS boundary comes from: "learned" (the segmenter), "rule" (the rule
-#: delineator's QRS search) or "mean" (their average where both exist)
+#: delineator's QRS search), "mean" (their average where both exist) or "min" (the earlier)
 QRS_SOURCE = {"qrs_on": "mean", "qrs_off": "mean"}
 #: a T wave counts when its mean T probability reaches this
 T_MIN_SCORE = 0.83
@@ -80,6 +81,10 @@ T_MIN_SCORE = 0.83
 P_CHECK = "most_beats"
 #: apply the rule delineator's T–P activity check (flutter/fibrillation waves as large as P)
 P_TP_CHECK = False
+#: P onsets refined at the recording's rate (:data:`ecg.delineation.learned_refine.P_ON_MODES`)
+P_ON_REFINE = "net"
+#: T ends refined at the recording's rate (:data:`ecg.delineation.learned_refine.T_OFF_MODES`)
+T_OFF_REFINE = "net"
 _WAVES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
 
 
@@ -191,6 +196,9 @@ def _combine_qrs(w: dict[str, np.ndarray], rule: dict[str, np.ndarray], unsteady
             out = np.where(mine != MISSING, mine, theirs)
             out[both] = np.rint((mine[both] + theirs[both]) / 2.0).astype(np.int64)
             w[key] = out
+        elif source == "min":
+            both = (mine != MISSING) & (theirs != MISSING)
+            w[key] = np.where(both, np.minimum(mine, theirs), np.where(mine != MISSING, mine, theirs))
     for key in ("qrs_on", "qrs_off"):
         w[key][unsteady] = rule[key][unsteady]
 
@@ -214,11 +222,13 @@ def _judge_waves(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], scores:
     for k in ("t_on", "t_off"):
         w[k][unsure] = MISSING
     w["t_peak"], _ = _peaks(smooth, w["t_on"], w["t_off"], n, rows.base)
+    refine_t_off(sv, rows, w, T_OFF_REFINE)
     drop_odd_t(w, sv.fs_hz, rows)
     weak = scores[:, 0] < P_MIN_SCORE
     for k in ("p_on", "p_off"):
         w[k][weak] = MISSING
     w["p_peak"], p_amps = _peaks(smooth, w["p_on"], w["p_off"], n, rows.base)
+    refine_p_on(sv, rows, w, P_ON_REFINE)
     why: list[str | None] = [None] * rows.n_leads
     if P_CHECK == "most_beats":
         why = _p_before_most_beats(w, sv.fs_hz, rows)
