@@ -33,13 +33,15 @@ __all__ = ["P_ON_MODES", "T_OFF_MODES", "refine_p_on", "refine_t_off"]
 #: P-onset modes: the network's own, the criteria, or their mean with the network's
 P_ON_MODES = ("net", "tangent", "mean_tangent", "threshold", "mean_threshold")
 #: T-end modes
-T_OFF_MODES = ("net", "tangent", "mean_tangent")
+T_OFF_MODES = ("net", "tangent", "mean_tangent", "threshold", "mean_threshold")
 #: how far beyond the network's boundary the limb is searched (s)
 _REACH_S = 0.04
 #: how far from the network's boundary a criterion's boundary may land (s)
 _MAX_SHIFT_S = 0.08
 #: threshold criterion: fraction of the steepest rising slope
 _P_THRESHOLD_FRACTION = 0.3
+#: threshold criterion: fraction of the steepest falling slope (the rule delineator's T end)
+_T_THRESHOLD_FRACTION = 0.45
 
 
 def _limb(sv: StackedViews, base: np.ndarray, lo: np.ndarray, hi: np.ndarray, sign: np.ndarray,
@@ -97,7 +99,10 @@ def refine_t_off(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: s
     sign = np.where(sv.flat("smooth_mv")[base + peak] >= iso, 1.0, -1.0)
     hi = np.minimum(w["t_off"][sel] + int(_REACH_S * fs), n - 1)
     ok, pos, level, slope = _limb(sv, base, peak, hi, sign, "fall")
-    found = np.where(ok, _tangent(pos, level, slope, iso), np.nan)
+    if mode.endswith("tangent"):
+        found = np.where(ok, _tangent(pos, level, slope, iso), np.nan)
+    else:
+        found = np.where(ok, _walk_on(sv, base, pos, hi, -sign, -slope * sign), np.nan)
     found = np.where(found > peak, found, np.nan)
     _apply(w, "t_off", sel, found, mode, _MAX_SHIFT_S * fs)
 
@@ -131,7 +136,7 @@ def _walk_back(sv: StackedViews, base: np.ndarray, lo: np.ndarray, pos: np.ndarr
                steepest: np.ndarray) -> np.ndarray:
     """Per row, walking back from the steepest rise at ``pos`` (of ``sign * smooth_mv``;
     ``steepest`` > 0: that rise per sample) to ``lo``: the sample after the last one whose
-    rise falls below :data:`_P_THRESHOLD_FRACTION` of it (``lo`` when none does)."""
+    rise falls below :data:`_P_THRESHOLD_FRACTION` of it (NaN when none does)."""
     start = np.floor(pos).astype(np.int64)  # the difference's first sample
     idx, valid = ranges(lo, start - lo + 2, sv.n_samples, base=base)
     x = sv.flat("smooth_mv")[idx]
@@ -142,3 +147,18 @@ def _walk_back(sv: StackedViews, base: np.ndarray, lo: np.ndarray, pos: np.ndarr
     before = below & (k < (start - lo)[:, None])
     last = d.shape[1] - 1 - np.argmax(before[:, ::-1], axis=1)
     return np.where(before.any(axis=1), lo + last + 1.0, np.nan)
+
+
+def _walk_on(sv: StackedViews, base: np.ndarray, pos: np.ndarray, hi: np.ndarray, sign: np.ndarray,
+             steepest: np.ndarray) -> np.ndarray:
+    """Per row, walking on from the steepest rise at ``pos`` (of ``sign * smooth_mv``;
+    ``steepest`` > 0: that rise per sample) to ``hi``: the first sample whose rise falls below
+    :data:`_T_THRESHOLD_FRACTION` of it (NaN when none does)."""
+    start = np.floor(pos).astype(np.int64)  # the difference's first sample
+    idx, valid = ranges(start, hi - start + 1, sv.n_samples, base=base)
+    x = sv.flat("smooth_mv")[idx]
+    d = np.diff(x, axis=1) * sign[:, None]  # d[:, k] = rise from start + k to start + k + 1
+    k = np.arange(d.shape[1])[None, :]
+    below = valid[:, 1:] & (k >= 1) & (d < _T_THRESHOLD_FRACTION * steepest[:, None])
+    first = np.argmax(below, axis=1)
+    return np.where(below.any(axis=1), start + first.astype(np.float64), np.nan)
