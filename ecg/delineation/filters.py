@@ -35,8 +35,12 @@ _SIGMA_T_S = 0.020
 _WAVE_SLOPE_MIN_HZ = 250.0
 
 
-#: the array fields :class:`LeadViews` and :class:`StackedViews` share (one lead / one row per lead)
-_VIEW_NAMES = ("clean_mv", "smooth_mv", "slope_qrs", "slope_wave", "slope_t")
+#: the array fields :class:`LeadViews` and :class:`StackedViews` share (one lead / one row per lead),
+#: computed with the views
+_VIEW_NAMES = ("clean_mv", "smooth_mv", "slope_qrs")
+#: the slopes only the rule P/T searches read, computed from ``clean_mv`` on first access
+#: (the learned delineator never pays for them)
+_LAZY_NAMES = ("slope_wave", "slope_t")
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ class LeadViews:
     clean_mv : band-limited signal (0.5–40 Hz, zero phase), mV.
     smooth_mv : ``clean_mv`` smoothed at the P/T scale, mV.
     slope_qrs : slope at the QRS scale, mV/s.
-    slope_wave : slope at the P-wave scale, mV/s.
-    slope_t : slope at the T-wave scale, mV/s.
+    slope_wave : slope at the P-wave scale, mV/s (computed on first access).
+    slope_t : slope at the T-wave scale, mV/s (computed on first access).
     fs_hz : sample rate, Hz.
     stack : StackedViews or None
         The views of all leads of the recording computed together (this lead is row
@@ -60,11 +64,27 @@ class LeadViews:
     clean_mv: np.ndarray
     smooth_mv: np.ndarray
     slope_qrs: np.ndarray
-    slope_wave: np.ndarray
-    slope_t: np.ndarray
     fs_hz: float
     stack: StackedViews | None = field(default=None, repr=False, compare=False)
     row: int = 0
+
+    @property
+    def slope_wave(self) -> np.ndarray:
+        """Slope at the P-wave scale (mV/s): this lead's row of the stack's, computed once."""
+        return self._lazy("slope_wave")
+
+    @property
+    def slope_t(self) -> np.ndarray:
+        """Slope at the T-wave scale (mV/s): this lead's row of the stack's, computed once."""
+        return self._lazy("slope_t")
+
+    def _lazy(self, name: str) -> np.ndarray:
+        if self.stack is not None:
+            return getattr(self.stack, name)[self.row]  # type: ignore[no-any-return]
+        cache = self.__dict__.setdefault("_lazy_cache", {})
+        if name not in cache:
+            cache.update(zip(_LAZY_NAMES, (v[0] for v in _wave_slopes(self.clean_mv[None, :], self.fs_hz)), strict=True))
+        return cache[name]  # type: ignore[no-any-return]
 
     @property
     def abs_slope_qrs(self) -> np.ndarray:
@@ -93,19 +113,34 @@ class StackedViews:
     """The views of several leads of one recording as ``(n_leads, n_samples)`` arrays.
 
     The delineator reads them through flat indices ``row * n_samples + sample``
-    (:meth:`flat`), so one numpy call serves the beats of every lead.
+    (:meth:`flat`), so one numpy call serves the beats of every lead. ``slope_wave`` and
+    ``slope_t`` are computed for all rows on first access.
     """
 
     clean_mv: np.ndarray
     smooth_mv: np.ndarray
     slope_qrs: np.ndarray
-    slope_wave: np.ndarray
-    slope_t: np.ndarray
     fs_hz: float
 
     @property
     def n_samples(self) -> int:
         return int(self.clean_mv.shape[1])
+
+    @property
+    def slope_wave(self) -> np.ndarray:
+        """Slope at the P-wave scale of every lead (mV/s), computed once."""
+        return self._lazy("slope_wave")
+
+    @property
+    def slope_t(self) -> np.ndarray:
+        """Slope at the T-wave scale of every lead (mV/s), computed once."""
+        return self._lazy("slope_t")
+
+    def _lazy(self, name: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_lazy_cache", {})
+        if name not in cache:
+            cache.update(zip(_LAZY_NAMES, _wave_slopes(self.clean_mv, self.fs_hz), strict=True))
+        return cache[name]  # type: ignore[no-any-return]
 
     def absolute(self, name: str) -> np.ndarray:
         """``|view|`` of every lead (``name`` e.g. ``"slope_qrs"``), computed once."""
@@ -126,7 +161,8 @@ class StackedViews:
     @classmethod
     def of(cls, views: list[LeadViews]) -> tuple[StackedViews, np.ndarray]:
         """The stack holding ``views`` and each one's row in it: their own when they share
-        one, else a new stack (copies)."""
+        one, else a new stack (copies; its lazy slopes computed from the copied
+        ``clean_mv`` rows, the same arithmetic row by row)."""
         first = views[0].stack
         if first is not None and all(v.stack is first for v in views):
             return first, np.array([v.row for v in views], dtype=np.int64)
@@ -174,7 +210,8 @@ def _gauss_weights(sigma: float, order: int) -> np.ndarray:
 
 def stack_views(x_mv: np.ndarray, fs_hz: float) -> StackedViews:
     """The views of every column of ``(n_samples, n_leads)``: each filter runs once over
-    all leads, along the contiguous time axis (the same arithmetic per lead)."""
+    all leads, along the contiguous time axis (the same arithmetic per lead); the P/T
+    slopes wait until first read."""
     clean = band_limit(np.ascontiguousarray(np.asarray(x_mv, dtype=np.float64).T), fs_hz)
 
     def gauss(sigma_s: float, order: int) -> np.ndarray:
@@ -184,6 +221,13 @@ def stack_views(x_mv: np.ndarray, fs_hz: float) -> StackedViews:
             y *= fs_hz
         return y
 
+    return StackedViews(clean_mv=clean, smooth_mv=gauss(_SIGMA_WAVE_S, 0), slope_qrs=gauss(_SIGMA_QRS_S, 1),
+                        fs_hz=float(fs_hz))
+
+
+def _wave_slopes(clean: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(slope_wave, slope_t)`` of rows ``clean`` (mV/s): at the rate of
+    :func:`wave_slope_step`, interpolated back."""
     step = wave_slope_step(fs_hz)
     coarse = clean if step == 1 else np.ascontiguousarray(clean[:, ::step])
 
@@ -193,8 +237,7 @@ def stack_views(x_mv: np.ndarray, fs_hz: float) -> StackedViews:
         y *= rate
         return y if step == 1 else _upsample_linear(y, step, clean.shape[-1])
 
-    return StackedViews(clean_mv=clean, smooth_mv=gauss(_SIGMA_WAVE_S, 0), slope_qrs=gauss(_SIGMA_QRS_S, 1),
-                        slope_wave=wave_slope(_SIGMA_WAVE_S), slope_t=wave_slope(_SIGMA_T_S), fs_hz=float(fs_hz))
+    return wave_slope(_SIGMA_WAVE_S), wave_slope(_SIGMA_T_S)
 
 
 def wave_slope_step(fs_hz: float) -> int:
