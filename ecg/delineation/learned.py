@@ -20,9 +20,13 @@ all at once:
    probability reaches :data:`T_MIN_SCORE` (then T ends far from the lead's median QT
    are dropped), a P wave when its largest P probability reaches :data:`P_MIN_SCORE`;
    a lead reports P waves only when the network found one before most beats
-   (:data:`P_CHECK`; otherwise none, with the reason: e.g. atrial fibrillation).
+   (:data:`P_CHECK`; otherwise none, with the reason: e.g. atrial fibrillation);
+5. rules refine the network's boundaries at the recording's rate where that measurably
+   helps (:mod:`ecg.delineation.learned_refine`): each P onset (:data:`P_ON_REFINE`) and
+   T end (:data:`T_OFF_REFINE`) is the mean of the network's and a slope-threshold
+   boundary on the network's own wave.
 
-The constants (QRS sources, P and T thresholds, P checks) are those chosen on all five
+The constants (QRS sources, P and T thresholds, P checks, refinements) are those chosen on all five
 cross-validation folds by the nested procedure of ``benchmarks/delineation_nested.py``,
 whose per-fold choices give the unseen-record figures (``docs/performance.md``). Without the segmenter model (or without
 a TFLite runtime) the rule delineator's answer is returned.
@@ -82,9 +86,9 @@ P_CHECK = "most_beats"
 #: apply the rule delineator's T–P activity check (flutter/fibrillation waves as large as P)
 P_TP_CHECK = False
 #: P onsets refined at the recording's rate (:data:`ecg.delineation.learned_refine.P_ON_MODES`)
-P_ON_REFINE = "net"
+P_ON_REFINE = "mean_threshold"
 #: T ends refined at the recording's rate (:data:`ecg.delineation.learned_refine.T_OFF_MODES`)
-T_OFF_REFINE = "net"
+T_OFF_REFINE = "mean_threshold"
 _WAVES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
 
 

@@ -138,6 +138,31 @@ class TestLearnedDelineator:
         got = learned.delineate_learned(LeadContext.of(rec.lead(rec.lead_index("ii")), rec.fs_hz))
         assert not got.reasons and (got.waves["qrs_on"] >= 0).all()
 
+    def test_rule_only_slopes_are_never_computed(self, fixtures_dir: Path) -> None:
+        # slope_wave / slope_t serve only the rule P/T searches: the learned path must not pay for them
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        ctx = LeadContext.of(rec.lead(rec.lead_index("ii")), rec.fs_hz)
+        learned.delineate_learned(ctx)
+        assert ctx.views.stack is not None and "_lazy_cache" not in ctx.views.stack.__dict__
+        delineate_context(ctx)  # the rule delineator computes them when it needs them
+        assert set(ctx.views.stack.__dict__["_lazy_cache"]) == {"slope_wave", "slope_t"}
+
+    def test_refinements_move_only_p_onsets_and_t_ends(self, fixtures_dir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        x = rec.lead(rec.lead_index("ii"))
+        shipped = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves
+        monkeypatch.setattr(learned, "P_ON_REFINE", "net")
+        monkeypatch.setattr(learned, "T_OFF_REFINE", "net")
+        raw = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves
+        for k in raw:
+            if k not in ("p_on", "t_off"):
+                np.testing.assert_array_equal(shipped[k], raw[k])
+        for k in ("p_on", "t_off"):
+            moved = shipped[k] != raw[k]
+            assert moved.any() and ((shipped[k] >= 0) == (raw[k] >= 0)).all()
+            assert np.abs(shipped[k] - raw[k])[moved].max() <= 0.04 * rec.fs_hz  # half of the 80-ms limit
+
     def test_unsure_p_waves_are_dropped(self, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         rec = read_record(fixtures_dir / "ludb" / "2.hea")
         x = rec.lead(rec.lead_index("ii"))
