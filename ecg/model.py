@@ -243,13 +243,19 @@ class RhythmModel:
             Raw features from :func:`ecg.rr_features.rr_features`.
         """
         rr = self.standardise_rr(rr_features).reshape(1, -1)
-        probs = np.zeros(len(CLASSES), dtype=np.float64)
-        with self._lock:
+        n_win = len(windows)
+        wins = np.asarray(windows, dtype=np.float32).reshape(n_win, 1, -1, 1) if n_win else np.zeros((0, 1, 1, 1))
+        q_wins = self._q_sig.quantise(wins)  # elementwise, so all windows at once
+        outs = []
+        with self._lock:  # one invoke per window: the graph's batch is fixed at 1 (its RESHAPEs)
             self._interp.set_tensor(self._rr_in["index"], self._q_rr.quantise(rr))
-            for w in np.asarray(windows, dtype=np.float32):
-                self._interp.set_tensor(self._sig_in["index"], self._q_sig.quantise(w.reshape(1, -1, 1)))
+            for q_win in q_wins:
+                self._interp.set_tensor(self._sig_in["index"], q_win)
                 self._interp.invoke()
-                probs += self._q_out.dequantise(self._interp.get_tensor(self._out["index"]))[0]
+                outs.append(self._interp.get_tensor(self._out["index"])[0])
+        probs = np.zeros(len(CLASSES), dtype=np.float64)
+        for row in self._q_out.dequantise(np.array(outs)) if outs else ():
+            probs += row  # window by window, in order
         probs = np.clip(probs / max(len(windows), 1), 0.0, None)
         return probs / max(float(probs.sum()), 1e-9)
 

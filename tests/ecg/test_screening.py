@@ -106,6 +106,23 @@ class TestShippedModel:
         shapes = sorted(tuple(d["shape"]) for d in interp.get_input_details())
         assert shapes == [(1, len(FEATURE_NAMES)), (1, WINDOW_SAMPLES, 1)]
 
+    def test_windows_one_invoke_each_averaged_in_order(self) -> None:
+        """predict_windows quantises all windows at once: the same bytes as one window at a time."""
+        m = load_model()
+        rng = np.random.default_rng(10)
+        rr = rng.normal(0.0, 1.0, len(FEATURE_NAMES))
+        for n_win in (1, 2, 3):
+            wins = rng.normal(0.0, 1.0, (n_win, WINDOW_SAMPLES)).astype(np.float32)
+            total = np.zeros(len(CLASSES))
+            for w in wins:  # one window per interpreter call, as the graph's batch of 1 needs
+                m._interp.set_tensor(m._rr_in["index"], m._q_rr.quantise(m.standardise_rr(rr).reshape(1, -1)))
+                m._interp.set_tensor(m._sig_in["index"], m._q_sig.quantise(w.reshape(1, -1, 1)))
+                m._interp.invoke()
+                total += m._q_out.dequantise(m._interp.get_tensor(m._out["index"]))[0]
+            want = np.clip(total / n_win, 0.0, None)
+            want = want / max(float(want.sum()), 1e-9)
+            assert m.predict_windows(wins, rr).tobytes() == want.tobytes()
+
     def test_loaded_once(self) -> None:
         assert load_model() is load_model(DEFAULT_MODEL_PATH)
 
