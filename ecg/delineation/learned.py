@@ -55,7 +55,7 @@ from .batch import (
 )
 from .filters import LeadViews, StackedViews
 from .lead import _P_MIN_BEAT_FRACTION, MISSING, LeadWaves, _empty, delineate_context
-from .learned_refine import refine_p_on, refine_t_off
+from .learned_refine import isoelectric, refine_p_on, refine_t_off
 from .qrs import locate_many
 from .segmenter import WaveSegmenter, beat_boundaries_many, load_segmenter
 from .summary import MIN_BEATS, median_intervals_many
@@ -226,13 +226,14 @@ def _judge_waves(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], scores:
     for k in ("t_on", "t_off"):
         w[k][unsure] = MISSING
     w["t_peak"], _ = _peaks(smooth, w["t_on"], w["t_off"], n, rows.base)
-    refine_t_off(sv, rows, w, T_OFF_REFINE)
+    iso = isoelectric(sv, rows, w) if (T_OFF_REFINE, P_ON_REFINE) != ("net", "net") else None
+    refine_t_off(sv, rows, w, T_OFF_REFINE, iso)
     drop_odd_t(w, sv.fs_hz, rows)
     weak = scores[:, 0] < P_MIN_SCORE
     for k in ("p_on", "p_off"):
         w[k][weak] = MISSING
     w["p_peak"], p_amps = _peaks(smooth, w["p_on"], w["p_off"], n, rows.base)
-    refine_p_on(sv, rows, w, P_ON_REFINE)
+    refine_p_on(sv, rows, w, P_ON_REFINE, iso)
     why: list[str | None] = [None] * rows.n_leads
     if P_CHECK == "most_beats":
         why = _p_before_most_beats(w, sv.fs_hz, rows)

@@ -21,6 +21,8 @@ cross-validation by record (``benchmarks/delineation_nested.py``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .filters import StackedViews
@@ -28,7 +30,7 @@ from .lead import MISSING
 from .pt import isoelectric_all
 from .vec import Rows, ranges
 
-__all__ = ["P_ON_MODES", "T_OFF_MODES", "refine_p_on", "refine_t_off"]
+__all__ = ["P_ON_MODES", "T_OFF_MODES", "refine_p_on", "refine_t_off", "isoelectric"]
 
 #: P-onset modes: the network's own, the criteria, or their mean with the network's
 P_ON_MODES = ("net", "tangent", "mean_tangent", "threshold", "mean_threshold")
@@ -44,27 +46,36 @@ _P_THRESHOLD_FRACTION = 0.3
 _T_THRESHOLD_FRACTION = 0.45
 
 
+class _Limb(NamedTuple):
+    """Per row, the steepest difference of ``sign * smooth_mv`` over ``[lo, hi]``."""
+
+    ok: np.ndarray  # a difference of the expected sign exists
+    j: np.ndarray  # its column in ``d``
+    pos: np.ndarray  # its position: fractional sample, between its two samples
+    level: np.ndarray  # the signal there (mV)
+    slope: np.ndarray  # its slope (mV per sample, not multiplied by ``sign``)
+    d: np.ndarray  # rows of differences of ``sign * smooth_mv``: ``d[:, k]`` from ``lo + k`` to ``lo + k + 1``
+    valid: np.ndarray  # where ``d`` lies inside ``[lo, hi]``
+
+
 def _limb(sv: StackedViews, base: np.ndarray, lo: np.ndarray, hi: np.ndarray, sign: np.ndarray,
-          steepest: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row, the steepest slope of ``sign * smooth_mv`` over ``[lo, hi]``: ``"rise"`` the
-    largest, ``"fall"`` the most negative. Returns ``(ok, position, level, slope)``: the
-    position (fractional sample, between the two samples of the difference), the signal
-    there (mV) and the slope (mV per sample, not multiplied by ``sign``)."""
+          steepest: str) -> _Limb:
+    """The steepest ``"rise"`` (largest difference) or ``"fall"`` (most negative) of
+    ``sign * smooth_mv`` over ``[lo, hi]``, per row."""
     idx, valid = ranges(lo, hi - lo + 1, sv.n_samples, base=base)
     x = sv.flat("smooth_mv")[idx]
     d = np.diff(x, axis=1) * sign[:, None]
     ok_d = valid[:, 1:]
-    score = np.where(ok_d, d if steepest == "rise" else -d, -np.inf)
-    if score.shape[1] == 0:
+    if d.shape[1] == 0:
         z = np.zeros(lo.size)
-        return np.zeros(lo.size, dtype=bool), z, z, z
+        return _Limb(np.zeros(lo.size, dtype=bool), np.zeros(lo.size, dtype=np.int64), z, z, z, d, ok_d)
+    score = np.where(ok_d, d if steepest == "rise" else -d, -np.inf)
     j = np.argmax(score, axis=1)
     rows = np.arange(lo.size)
     best = score[rows, j]
     ok = np.isfinite(best) & (best > 0)
     level = (x[rows, j] + x[rows, j + 1]) / 2.0
-    slope = d[rows, j] * sign
-    return ok, lo + j + 0.5, level, slope
+    return _Limb(ok, j, lo + j + 0.5, level, d[rows, j] * sign, d, ok_d)
 
 
 def _tangent(pos: np.ndarray, level: np.ndarray, slope: np.ndarray, iso: np.ndarray) -> np.ndarray:
@@ -82,9 +93,16 @@ def _apply(w: dict[str, np.ndarray], key: str, sel: np.ndarray, found: np.ndarra
     w[key][sel[good]] = np.rint(value[good]).astype(np.int64)
 
 
-def refine_t_off(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: str) -> None:
+def isoelectric(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray]) -> np.ndarray:
+    """Each beat's isoelectric level (the PR segment before its QRS onset), the level the
+    criteria read (:func:`ecg.delineation.pt.isoelectric_all`)."""
+    return isoelectric_all(sv, w["qrs_on"], rows.base)
+
+
+def refine_t_off(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: str,
+                 iso: np.ndarray | None = None) -> None:
     """T ends in ``w`` by ``mode`` (:data:`T_OFF_MODES`), from each T wave's peak
-    (``w["t_peak"]``) on the network's T wave; in place."""
+    (``w["t_peak"]``) on the network's T wave; in place (``iso``: :func:`isoelectric`)."""
     if mode == "net":
         return
     if mode not in T_OFF_MODES:
@@ -94,22 +112,23 @@ def refine_t_off(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: s
     if sel.size == 0:
         return
     base = rows.base[sel]
-    iso = isoelectric_all(sv, w["qrs_on"][sel], base)
+    level = (isoelectric(sv, rows, w) if iso is None else iso)[sel]
     peak = w["t_peak"][sel]
-    sign = np.where(sv.flat("smooth_mv")[base + peak] >= iso, 1.0, -1.0)
+    sign = np.where(sv.flat("smooth_mv")[base + peak] >= level, 1.0, -1.0)
     hi = np.minimum(w["t_off"][sel] + int(_REACH_S * fs), n - 1)
-    ok, pos, level, slope = _limb(sv, base, peak, hi, sign, "fall")
+    limb = _limb(sv, base, peak, hi, sign, "fall")
     if mode.endswith("tangent"):
-        found = np.where(ok, _tangent(pos, level, slope, iso), np.nan)
+        found = np.where(limb.ok, _tangent(limb.pos, limb.level, limb.slope, level), np.nan)
     else:
-        found = np.where(ok, _walk_on(sv, base, pos, hi, -sign, -slope * sign), np.nan)
+        found = np.where(limb.ok, peak + _fall_ends(limb), np.nan)
     found = np.where(found > peak, found, np.nan)
     _apply(w, "t_off", sel, found, mode, _MAX_SHIFT_S * fs)
 
 
-def refine_p_on(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: str) -> None:
+def refine_p_on(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: str,
+                iso: np.ndarray | None = None) -> None:
     """P onsets in ``w`` by ``mode`` (:data:`P_ON_MODES`), from each P wave's peak
-    (``w["p_peak"]``) on the network's P wave; in place."""
+    (``w["p_peak"]``) on the network's P wave; in place (``iso``: :func:`isoelectric`)."""
     if mode == "net":
         return
     if mode not in P_ON_MODES:
@@ -119,46 +138,37 @@ def refine_p_on(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: st
     if sel.size == 0:
         return
     base = rows.base[sel]
-    iso = isoelectric_all(sv, w["qrs_on"][sel], base)
+    level = (isoelectric(sv, rows, w) if iso is None else iso)[sel]
     peak = w["p_peak"][sel]
-    sign = np.where(sv.flat("smooth_mv")[base + peak] >= iso, 1.0, -1.0)
+    sign = np.where(sv.flat("smooth_mv")[base + peak] >= level, 1.0, -1.0)
     lo = np.maximum(w["p_on"][sel] - int(_REACH_S * fs), 0)
-    ok, pos, level, slope = _limb(sv, base, lo, peak, sign, "rise")
+    limb = _limb(sv, base, lo, peak, sign, "rise")
     if mode.endswith("tangent"):
-        found = np.where(ok, _tangent(pos, level, slope, iso), np.nan)
+        found = np.where(limb.ok, _tangent(limb.pos, limb.level, limb.slope, level), np.nan)
     else:
-        found = np.where(ok, _walk_back(sv, base, lo, pos, sign, slope * sign), np.nan)
+        found = np.where(limb.ok, lo + _rise_starts(limb), np.nan)
     found = np.where(found < peak, found, np.nan)
     _apply(w, "p_on", sel, found, mode, _MAX_SHIFT_S * fs)
 
 
-def _walk_back(sv: StackedViews, base: np.ndarray, lo: np.ndarray, pos: np.ndarray, sign: np.ndarray,
-               steepest: np.ndarray) -> np.ndarray:
-    """Per row, walking back from the steepest rise at ``pos`` (of ``sign * smooth_mv``;
-    ``steepest`` > 0: that rise per sample) to ``lo``: the sample after the last one whose
-    rise falls below :data:`_P_THRESHOLD_FRACTION` of it (NaN when none does)."""
-    start = np.floor(pos).astype(np.int64)  # the difference's first sample
-    idx, valid = ranges(lo, start - lo + 2, sv.n_samples, base=base)
-    x = sv.flat("smooth_mv")[idx]
-    d = np.diff(x, axis=1) * sign[:, None]  # d[:, k] = rise from lo + k to lo + k + 1
-    ok = valid[:, 1:]
-    below = ok & (d < _P_THRESHOLD_FRACTION * steepest[:, None])
-    k = np.arange(d.shape[1])[None, :]
-    before = below & (k < (start - lo)[:, None])
-    last = d.shape[1] - 1 - np.argmax(before[:, ::-1], axis=1)
-    return np.where(before.any(axis=1), lo + last + 1.0, np.nan)
+def _rise_starts(limb: _Limb) -> np.ndarray:
+    """Per row, walking back from the steepest rise: the sample after the last difference
+    whose rise falls below :data:`_P_THRESHOLD_FRACTION` of the steepest (columns of the
+    limb; NaN when none does)."""
+    steepest = limb.d[np.arange(limb.j.size), limb.j] if limb.d.shape[1] else np.zeros(limb.j.size)
+    k = np.arange(limb.d.shape[1])[None, :]
+    before = limb.valid & (k < limb.j[:, None]) & (limb.d < _P_THRESHOLD_FRACTION * steepest[:, None])
+    last = limb.d.shape[1] - 1 - np.argmax(before[:, ::-1], axis=1)
+    return np.where(before.any(axis=1), last + 1.0, np.nan)
 
 
-def _walk_on(sv: StackedViews, base: np.ndarray, pos: np.ndarray, hi: np.ndarray, sign: np.ndarray,
-             steepest: np.ndarray) -> np.ndarray:
-    """Per row, walking on from the steepest rise at ``pos`` (of ``sign * smooth_mv``;
-    ``steepest`` > 0: that rise per sample) to ``hi``: the first sample whose rise falls below
-    :data:`_T_THRESHOLD_FRACTION` of it (NaN when none does)."""
-    start = np.floor(pos).astype(np.int64)  # the difference's first sample
-    idx, valid = ranges(start, hi - start + 1, sv.n_samples, base=base)
-    x = sv.flat("smooth_mv")[idx]
-    d = np.diff(x, axis=1) * sign[:, None]  # d[:, k] = rise from start + k to start + k + 1
-    k = np.arange(d.shape[1])[None, :]
-    below = valid[:, 1:] & (k >= 1) & (d < _T_THRESHOLD_FRACTION * steepest[:, None])
+def _fall_ends(limb: _Limb) -> np.ndarray:
+    """Per row, walking on from the steepest fall: the first difference whose fall drops
+    below :data:`_T_THRESHOLD_FRACTION` of the steepest (its first sample, a column of the
+    limb; NaN when none does)."""
+    fall = -limb.d
+    steepest = fall[np.arange(limb.j.size), limb.j] if fall.shape[1] else np.zeros(limb.j.size)
+    k = np.arange(fall.shape[1])[None, :]
+    below = limb.valid & (k > limb.j[:, None]) & (fall < _T_THRESHOLD_FRACTION * steepest[:, None])
     first = np.argmax(below, axis=1)
-    return np.where(below.any(axis=1), start + first.astype(np.float64), np.nan)
+    return np.where(below.any(axis=1), first.astype(np.float64), np.nan)
