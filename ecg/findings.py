@@ -75,7 +75,7 @@ conduction finding is produced.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = ["Finding", "QrsMorphology", "QtcLimits", "QTC_FORMULA", "QTC_FORMULAS", "qtc_limits", "reported_qtc_ms", "interval_findings", "axis_findings", "bundle_branch_findings", "Thresholds", "THRESHOLDS"]
@@ -135,9 +135,8 @@ class Finding:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict."""
-        d = asdict(self)
-        d["value"] = round(float(self.value), 1)
-        return d
+        return {"code": self.code, "label": self.label, "value": round(float(self.value), 1), "unit": self.unit,
+                "threshold": self.threshold, "source": self.source}  # dataclasses.asdict's keys, without its cost
 
 
 _CHOU = "Chou's Electrocardiography in Clinical Practice, 6th ed. (2008)"
@@ -181,8 +180,9 @@ class QtcLimits:
     source: str
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (the fields in order, as ``dataclasses.asdict`` gives them)."""
+        return {"formula": self.formula, "sex": self.sex, "long_ms": self.long_ms, "short_ms": self.short_ms,
+                "basis": self.basis, "source": self.source}
 
 
 def qtc_limits(sex: Sex, limits: Thresholds = THRESHOLDS) -> QtcLimits:

@@ -38,7 +38,7 @@ from .lead import (
 )
 from .pt import isoelectric_all, p_waves, t_ends, t_prefer, t_search, t_turns
 from .qrs import locate_many, qrs_bounds_all
-from .vec import Rows, masked_ptp, median1d, row_median
+from .vec import Rows, clip_index, masked_ptp, median1d, row_median
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -69,10 +69,11 @@ def _noise_mv(sv: StackedViews, rows: Rows, stack_row: np.ndarray, on: np.ndarra
     fs = sv.fs_hz
     n = sv.n_samples
     pad = int(0.03 * fs)
-    edges = np.zeros((rows.n_leads, n + 1), dtype=np.int64)  # +1 where a QRS span starts, -1 after it ends
-    np.add.at(edges, (rows.lead, np.clip(on - pad, 0, n)), 1)
-    np.add.at(edges, (rows.lead, np.clip(off + pad + 1, 0, n)), -1)
-    outside = np.cumsum(edges[:, :-1], axis=1) == 0
+    # per lead, +1 where a QRS span starts, -1 after it ends (counts: the same integers as np.add.at)
+    at = rows.lead * (n + 1)
+    edges = np.bincount(at + clip_index(on - pad, n + 1), minlength=rows.n_leads * (n + 1))
+    edges -= np.bincount(at + clip_index(off + pad + 1, n + 1), minlength=rows.n_leads * (n + 1))
+    outside = np.cumsum(edges.reshape(rows.n_leads, n + 1)[:, :-1], axis=1) == 0
     out = np.full(rows.n_leads, np.inf)
     for j in np.flatnonzero(rows.count() > 0):
         k = stack_row[j]

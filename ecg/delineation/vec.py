@@ -117,7 +117,7 @@ def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
     length = np.maximum(np.asarray(length, dtype=np.int64), 0)
     width = int(length.max()) if length.size else 0
     k = np.arange(width, dtype=np.int64)
-    idx = start[:, None] + step * k[None, :]
+    idx = start[:, None] + (k if step == 1 else step * k)[None, :]
     valid = k[None, :] < length[:, None]
     np.minimum(idx, max(size - 1, 0), out=idx)  # ufuncs: far cheaper than np.clip per call
     np.maximum(idx, 0, out=idx)
@@ -167,12 +167,14 @@ def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray
     v = a[idx]
     thr = np.asarray(threshold, dtype=np.float64)[:, None]
     nxt, cur = v[:, 1:], v[:, :-1]
-    ok = valid[:, 1:]
-    below = ok & (nxt < thr)
-    turn = ok & (nxt > cur) & (cur < 1.5 * thr)
-    has, j = first_true(below | turn)
+    below = nxt < thr
+    stop_here = nxt > cur  # a turn …
+    stop_here &= cur < 1.5 * thr  # … just above the threshold
+    stop_here |= below
+    stop_here &= valid[:, 1:]
+    has, j = first_true(stop_here)
     rows = np.arange(start.size)
-    hit_below = below[rows, j] if below.shape[1] else np.zeros(start.size, dtype=bool)
+    hit_below = below[rows, j] if below.shape[1] else np.zeros(start.size, dtype=bool)  # valid where ``has``
     end = start + step * n_steps
     return np.where(has, start + step * (j + np.where(hit_below, 1, 0)), end)
 

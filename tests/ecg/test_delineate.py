@@ -284,3 +284,30 @@ def test_global_waves_match_each_leads_nearest_beat(ludb_dir: Path) -> None:
             same = np.abs(lw.waves["r_peak"][k] - r_ref) <= tol
             v = np.stack([lw.waves[key] for key in WAVE_KEYS])[:, k]
             assert np.array_equal(got[:, :, j], np.where(same & (v != MISSING), v, np.nan), equal_nan=True)
+
+
+class TestAnswerDicts:
+    """The answer's dicts are built field by field (cheaper than ``dataclasses.asdict``): same keys, order, values."""
+
+    def test_findings_and_qtc_limits_equal_asdict(self) -> None:
+        from dataclasses import asdict
+
+        from ecg.findings import Finding, qtc_limits
+
+        f = Finding("long_qtc", "prolonged QTc", 480.04999, "ms", 470.0, "a source")
+        want = asdict(f)
+        want["value"] = round(float(f.value), 1)
+        assert f.to_dict() == want and list(f.to_dict()) == list(want)
+        for sex in ("M", "F", None):
+            q = qtc_limits(sex)
+            assert q.to_dict() == asdict(q) and list(q.to_dict()) == list(asdict(q))
+
+    def test_beats_carry_every_boundary_and_are_immutable(self) -> None:
+        from ecg.delineate import Beat
+        from ecg.delineation.lead import WAVE_KEYS
+
+        b = Beat(1, 2, 3, 4, 5, 6, None, 8)
+        assert tuple(b._fields) == tuple(WAVE_KEYS) and b.t_peak is None and b.r_peak == 5
+        assert b.to_dict() == dict(zip(WAVE_KEYS, (1, 2, 3, 4, 5, 6, None, 8)))
+        with pytest.raises(AttributeError):
+            b.r_peak = 7  # type: ignore[misc]
