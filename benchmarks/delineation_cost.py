@@ -11,9 +11,10 @@ the median over ``--repeats`` runs, both delineators interleaved record by recor
 1. The delineator alone, on contexts whose R peaks and filtered views are already computed
    (the part that differs): one LUDB lead I (10 s, 500 Hz), one CinC lead (30 s, 300 Hz),
    twelve LUDB leads (10 s) at once — ``ecg.delineation.batch.delineate_many`` (rules)
-   against ``ecg.delineation.learned.delineate_learned_many``, with the learned path's
-   parts: segmenter input (``prepare_many``), invoke (``WaveSegmenter.run_prepared``) and
-   per-beat boundaries (``beat_boundaries_many``).
+   against ``ecg.delineation.learned.delineate_learned_many`` (also without its rule
+   refinements, ``P_ON_REFINE``/``T_OFF_REFINE`` = "net"), with the learned path's parts:
+   segmenter input (``prepare_many``), invoke (``WaveSegmenter.run_prepared``) and per-beat
+   boundaries (``beat_boundaries_many``).
 2. With ``--cloud``: the whole cloud analysis in process (``cloud.pipeline.analyse``) with
    either delineator as the default (``ecg.delineation.learned.LEARNED_IS_DEFAULT``).
 """
@@ -56,11 +57,12 @@ def _ready(contexts: list[LeadContext]) -> list[LeadContext]:
 def delineator_rows(groups: list[list[LeadContext]], repeats: int) -> dict[str, float]:
     """Per-recording CPU ms of both delineators and of the learned path's parts."""
     seg = load_segmenter()
-    res: dict[str, list[float]] = {k: [] for k in ("rules", "learned", "input", "invoke", "boundaries")}
+    res: dict[str, list[float]] = {k: [] for k in ("rules", "learned", "unrefined", "input", "invoke", "boundaries")}
     for ctxs in groups:
         _ready(ctxs)
         res["rules"].append(cpu_ms(lambda: batch.delineate_many(ctxs), repeats))
         res["learned"].append(cpu_ms(lambda: learned.delineate_learned_many(ctxs, seg), repeats))
+        res["unrefined"].append(cpu_ms(lambda: _unrefined(ctxs, seg), repeats))
         sv, row = StackedViews.of([c.views for c in ctxs])
         x = prepare_many(sv.clean_mv[row], sv.fs_hz)
         res["input"].append(cpu_ms(lambda: prepare_many(sv.clean_mv[row], sv.fs_hz), repeats))
@@ -69,6 +71,16 @@ def delineator_rows(groups: list[list[LeadContext]], repeats: int) -> dict[str, 
         peaks = [p for p, _ in locate_many([c.beat_marks for c in ctxs], sv, row)]
         res["boundaries"].append(cpu_ms(lambda: beat_boundaries_many(probs, peaks, sv.fs_hz, sv.n_samples), repeats))
     return {k: round(statistics.median(v), 2) for k, v in res.items()}
+
+
+def _unrefined(ctxs: list[LeadContext], seg: object) -> object:
+    """The learned delineator without its rule refinements (P onset, T end: the network's)."""
+    saved = learned.P_ON_REFINE, learned.T_OFF_REFINE
+    learned.P_ON_REFINE = learned.T_OFF_REFINE = "net"
+    try:
+        return learned.delineate_learned_many(ctxs, seg)  # type: ignore[arg-type]
+    finally:
+        learned.P_ON_REFINE, learned.T_OFF_REFINE = saved
 
 
 def cloud_rows(records: list[Record], repeats: int) -> dict[str, float]:
@@ -111,17 +123,18 @@ def main(argv: list[str] | None = None) -> int:
         "one lead 30 s 300 Hz (CinC)": [[LeadContext.of(r.signals_mv[:, 0], r.fs_hz)] for r in cinc],
         "12 leads 10 s 500 Hz (LUDB)": [contexts_of(r.signals_mv, r.fs_hz, r.lead_names) for r in ludb[: args.records12]],
     }
-    print("| per recording (CPU ms) | rules | learned | learned: input / invoke / boundaries |")
-    print("|---|---|---|---|")
+    print("| per recording (CPU ms) | rules | learned | learned without refinements | learned: input / invoke / "
+          "boundaries |")
+    print("|---|---|---|---|---|")
     for label, groups in rows.items():
         r = delineator_rows(groups, args.repeats)
-        print(f"| {label} | {r['rules']} | {r['learned']} | {r['input']} / {r['invoke']} / {r['boundaries']} |",
-              flush=True)
+        print(f"| {label} | {r['rules']} | {r['learned']} | {r['unrefined']} | {r['input']} / {r['invoke']} / "
+              f"{r['boundaries']} |", flush=True)
     if args.cloud:
         for label, recs in (("cloud analysis, one lead 30 s", cinc), ("cloud analysis, 12 leads 10 s",
                                                                      ludb[: args.records12])):
             r = cloud_rows(recs, max(1, args.repeats // 2))
-            print(f"| {label} | {r['rules']} | {r['learned']} | |", flush=True)
+            print(f"| {label} | {r['rules']} | {r['learned']} | | |", flush=True)
     return 0
 
 
