@@ -58,3 +58,23 @@ def test_settings_are_restored(nested: ModuleType) -> None:
     with nested.settings({"QRS_SOURCE.qrs_on": "rule", "P_MIN_SCORE": 0.99}):
         assert learned.QRS_SOURCE["qrs_on"] == "rule" and learned.P_MIN_SCORE == 0.99
     assert (dict(learned.QRS_SOURCE), learned.P_MIN_SCORE) == before
+
+
+def test_every_candidate_names_its_whole_group_and_the_shipped_setting_is_one(nested: ModuleType) -> None:
+    from ecg.delineation import learned, learned_refine
+
+    def shipped(key: str) -> object:
+        head, _, sub = key.partition(".")
+        value = getattr(learned, head)  # a typo in the grid fails here
+        return value[sub] if sub else value
+
+    modes = {"P_ON_REFINE": learned_refine.P_ON_MODES, "T_OFF_REFINE": learned_refine.T_OFF_MODES,
+             "QRS_SOURCE.qrs_on": ("learned", "mean", "rule", "min"), "QRS_SOURCE.qrs_off": ("learned", "mean", "rule")}
+    for group, candidates in nested.GRID.items():
+        keys = set(candidates[0])
+        assert all(set(c) == keys for c in candidates), group  # no candidate leans on the shipped values
+        for c in candidates:
+            for key, value in c.items():
+                shipped(key)
+                assert value in modes.get(key, (value,)), (group, key, value)
+        assert {k: shipped(k) for k in keys} in candidates, group  # what ships was a candidate
