@@ -18,13 +18,14 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from ecg.errors import SignalError
 from ecg.filters import zero_phase_steady
 from ecg.preprocess import check_signal
 
 __all__ = ["MIN_DURATION_S", "as_one_lead", "detector_band", "detector_bands", "band_envelope", "qrs_envelope",
-           "odd_width", "wide_band", "envelope_of"]
+           "odd_width", "wide_band", "envelope_of", "noise_background", "background_step"]
 
 #: Shortest signal the detector accepts (s).
 MIN_DURATION_S = 1.0
@@ -32,6 +33,8 @@ MIN_DURATION_S = 1.0
 _QRS_HIGHPASS_HZ = 5.0
 _WIDE_BAND_HZ = (0.5, 40.0)
 _ENVELOPE_S = 0.10
+_BACKGROUND_HALF_S = 1.0  # the noise background: median envelope over ±1 s
+_BACKGROUND_RATE_HZ = 10.0  # computed on a 10 Hz grid
 
 
 def wide_band(x: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -125,3 +128,48 @@ def detector_bands(leads_mv: np.ndarray, fs_hz: float) -> np.ndarray:
 def band_envelope(wide_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     """:func:`qrs_envelope` of a signal already in the detector's band (:func:`detector_band`)."""
     return envelope_of(np.asarray(wide_mv, dtype=np.float64), float(fs_hz))
+
+
+
+def background_step(fs_hz: float) -> int:
+    """Samples per point of :func:`noise_background`'s 10 Hz grid."""
+    return max(1, int(fs_hz / _BACKGROUND_RATE_HZ))
+
+
+def noise_background(envelope: np.ndarray, fs_hz: float, samples: np.ndarray | None = None) -> np.ndarray:
+    """The envelope's noise background: its median over ±1 s, on a 10 Hz grid.
+
+    One definition for the detector (a candidate must stand out of it; a *noisy stretch*)
+    and for :mod:`ecg.unreadable`: ``scipy.ndimage.median_filter(envelope[::step], size,
+    mode="mirror")`` with ``step`` = :func:`background_step` and ``size`` the odd number of
+    grid points in 2 s.
+
+    Parameters
+    ----------
+    envelope : numpy.ndarray
+        A QRS envelope (:func:`band_envelope`), 1-D, non-empty.
+    fs_hz : float
+        Its sample rate (Hz).
+    samples : numpy.ndarray, optional
+        Sample indices at which to read it (the grid point at or before each); every grid
+        point when None.
+
+    Returns
+    -------
+    numpy.ndarray
+        The background at ``samples`` (or at each grid point ``k * step``).
+    """
+    step = background_step(fs_hz)
+    coarse = envelope[::step]
+    size = odd_width(2 * _BACKGROUND_HALF_S * fs_hz / step)
+    half = size // 2
+    at = None if samples is None else np.minimum(samples // step, coarse.size - 1)
+    if coarse.size <= half:  # windows reach past one reflection: ndimage's own rule
+        full = median_filter(coarse, size=size, mode="mirror")
+        return full if at is None else full[at]
+    if at is None:
+        at = np.arange(coarse.size)
+    # median_filter(mode="mirror") read at those points only: their windows of the mirrored
+    # coarse envelope, one partial sort
+    mirrored = np.concatenate((coarse[half:0:-1], coarse, coarse[-2 : -half - 2 : -1]))
+    return np.partition(mirrored[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]

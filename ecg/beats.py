@@ -64,7 +64,6 @@ import bisect
 
 import numpy as np
 from scipy import signal as _sps
-from scipy.ndimage import median_filter
 
 from ecg.beat_morphology import (
     DEFAULT_QRS_LIKE,
@@ -83,7 +82,7 @@ from ecg.beat_signal import (
     detector_band,
     detector_bands,
     envelope_of,
-    odd_width,
+    noise_background,
     qrs_envelope,
     wide_band,
 )
@@ -112,7 +111,6 @@ _LEVEL_HALF_WINDOW_S = 5.0
 _LEVEL_RANK = 3
 _MIN_RELATIVE_HEIGHT = 0.20
 _MIN_PROMINENCE = 1.5
-_BACKGROUND_HALF_S = 1.0
 _CONFLICT_S = 0.36
 _BURST_FACTOR = 2.0  # a noise burst: background at least twice the record's median background
 _REFRACTORY_ECHO_S = 0.25  # ventricular absolute refractory period (physiology, not tuned)
@@ -252,18 +250,8 @@ def _local_level(cand: np.ndarray, height: np.ndarray, fs: float) -> np.ndarray:
 
 
 def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
-    """Median envelope over ±1 s around each candidate (computed at 10 Hz)."""
-    step = max(1, int(fs / 10))
-    coarse = env[::step]
-    size = odd_width(2 * _BACKGROUND_HALF_S * fs / step)
-    at = np.minimum(cand // step, coarse.size - 1)
-    half = size // 2
-    if coarse.size <= half:  # windows reach past one reflection: ndimage's own rule
-        return median_filter(coarse, size=size, mode="mirror")[at]
-    # median_filter(mode="mirror") read at the candidates only: their windows of the
-    # mirrored coarse envelope, one partial sort
-    mirrored = np.concatenate((coarse[half:0:-1], coarse, coarse[-2 : -half - 2 : -1]))
-    return np.partition(mirrored[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]
+    """Median envelope over ±1 s around each candidate (:func:`ecg.beat_signal.noise_background`)."""
+    return noise_background(env, fs, cand)
 
 
 def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[np.ndarray, np.ndarray]:

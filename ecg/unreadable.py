@@ -6,7 +6,8 @@ are guesses: it misses beats there and takes spikes for beats. Such a stretch is
 *unreadable* when the running median (±1 s) of the detector's QRS envelope reaches
 :data:`UNREADABLE_LEVEL` of the typical beat's envelope height (the median at the R
 peaks): the noise floor is then within four times of a QRS complex, in slope terms. The
-±1 s median is the detector's own background (``ecg.beats``, step 5), at 10 Hz.
+±1 s median is the detector's own background (``ecg.beat_signal.noise_background``, the
+one definition, on a 10 Hz grid).
 
 The level is the one fixed part, chosen on the MIT-BIH records from a sweep (0.15–0.4)
 and checked on the CPSC 2021 sample, which played no part in the choice
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecg.beat_morphology import running_median
+from ecg.beat_signal import background_step, noise_background
 from ecg.delineation.vec import clip_index, median1d
 
 __all__ = ["UNREADABLE_LEVEL", "unreadable_spans", "beats_in"]
@@ -39,8 +40,6 @@ __all__ = ["UNREADABLE_LEVEL", "unreadable_spans", "beats_in"]
 #: a stretch is unreadable when its ±1 s median QRS envelope reaches this share of the
 #: typical beat's envelope height
 UNREADABLE_LEVEL = 0.25
-_HALF_S = 1.0  # the detector's background: median over ±1 s
-_RATE_HZ = 10.0  # computed on a 10 Hz grid
 
 
 def unreadable_spans(envelope: np.ndarray, r_peaks: np.ndarray, fs_hz: float, *,
@@ -72,11 +71,9 @@ def unreadable_spans(envelope: np.ndarray, r_peaks: np.ndarray, fs_hz: float, *,
     typical = median1d(env[clip_index(peaks, env.size)])
     if not typical > 0:
         return np.zeros((0, 2), dtype=np.int64)
-    step = max(1, int(fs_hz / _RATE_HZ))
-    coarse = env[::step]
-    size = 2 * int(round(_HALF_S * fs_hz / step)) + 1
-    background = running_median(coarse, size)  # = ndimage.median_filter(coarse, size, mode="nearest")
-    flag = np.zeros(coarse.size + 2, dtype=bool)
+    step = background_step(fs_hz)
+    background = noise_background(env, fs_hz)  # one value per step samples
+    flag = np.zeros(background.size + 2, dtype=bool)
     flag[1:-1] = background >= level * typical
     edges = np.flatnonzero(flag[1:] != flag[:-1]).reshape(-1, 2) * step  # [start, end) pairs
     np.minimum(edges, env.size, out=edges)

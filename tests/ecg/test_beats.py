@@ -233,6 +233,20 @@ class TestCostOnlyHelpers:
         expected = median_filter(env[::10], size=21, mode="mirror")[np.minimum(cand // 10, n - 1)]
         assert np.array_equal(_background(env, cand, fs), expected)
 
+    @pytest.mark.parametrize("n", [5, 10, 11, 12, 40, 301])
+    def test_noise_background_on_its_grid_is_the_mirrored_running_median(self, n: int) -> None:
+        from scipy.ndimage import median_filter
+
+        from ecg.beat_signal import background_step, noise_background
+
+        rng = np.random.default_rng(n)
+        env = rng.random(n * 30) ** 3
+        assert background_step(300.0) == 30
+        expected = median_filter(env[::30], size=21, mode="mirror")
+        assert np.array_equal(noise_background(env, 300.0), expected)
+        at = np.array([0, 29, 30, env.size - 1])
+        assert np.array_equal(noise_background(env, 300.0, at), expected[np.minimum(at // 30, n - 1)])
+
     def test_running_median_is_ndimage_nearest(self) -> None:
         from scipy.ndimage import median_filter
 

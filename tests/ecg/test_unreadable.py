@@ -36,6 +36,28 @@ def test_a_noise_burst_is_marked_and_nothing_else(fs_hz: float, seed: int) -> No
     assert not marked[: start - margin].any() and not marked[stop + margin :].any()
 
 
+@pytest.mark.parametrize("fs_hz", [100.0, 128.0, 300.0])
+def test_the_background_is_the_detectors_own_edges_included(fs_hz: float) -> None:
+    """One ±1 s noise background for the detector and the unreadable marks
+    (``ecg.beat_signal.noise_background``, mirrored at the ends): 0.4 s of steep noise at the
+    very start is no unreadable stretch (repeating the edge value, as the marks once did,
+    made the first second unreadable)."""
+    from ecg.beat_signal import background_step, noise_background
+
+    env = np.full(int(20 * fs_hz), 0.01)
+    peaks = np.arange(int(0.5 * fs_hz), env.size, int(fs_hz))
+    env[peaks] = 1.0
+    env[: int(0.4 * fs_hz)] = 0.5
+    step = background_step(fs_hz)
+    flagged = np.flatnonzero(noise_background(env, fs_hz) >= 0.25) * step
+    spans = unreadable_spans(env, peaks, fs_hz)
+    assert spans.shape == (0, 2) and flagged.size == 0
+    env[: int(1.5 * fs_hz)] = 0.5  # 1.5 s of it is a stretch, on the same grid
+    spans = unreadable_spans(env, peaks, fs_hz)
+    flagged = np.flatnonzero(noise_background(env, fs_hz) >= 0.25) * step
+    assert spans.tolist() == [[0, int(flagged[-1]) + step]]
+
+
 def test_nothing_is_judged_without_beats() -> None:
     env = np.ones(3000)
     assert unreadable_spans(env, np.array([100]), 300.0).shape == (0, 2)
