@@ -55,9 +55,10 @@ class LeadViews:
     slope_wave : slope at the P-wave scale, mV/s (computed on first access).
     slope_t : slope at the T-wave scale, mV/s (computed on first access).
     fs_hz : sample rate, Hz.
-    stack : StackedViews or None
+    stack : StackedViews
         The views of all leads of the recording computed together (this lead is row
-        ``row`` of it), so the delineator can search every lead's beats in one pass.
+        ``row`` of it), so the delineator can search every lead's beats in one pass; the
+        lazy slopes and absolute values are the stack's, computed once for every row.
     row : int
     """
 
@@ -65,8 +66,8 @@ class LeadViews:
     smooth_mv: np.ndarray
     slope_qrs: np.ndarray
     fs_hz: float
-    stack: StackedViews | None = field(default=None, repr=False, compare=False)
-    row: int = 0
+    stack: StackedViews = field(repr=False, compare=False)
+    row: int
 
     @property
     def slope_wave(self) -> np.ndarray:
@@ -79,12 +80,7 @@ class LeadViews:
         return self._lazy("slope_t")
 
     def _lazy(self, name: str) -> np.ndarray:
-        if self.stack is not None:
-            return getattr(self.stack, name)[self.row]  # type: ignore[no-any-return]
-        cache = self.__dict__.setdefault("_lazy_cache", {})
-        if name not in cache:
-            cache.update(zip(_LAZY_NAMES, (v[0] for v in _wave_slopes(self.clean_mv[None, :], self.fs_hz)), strict=True))
-        return cache[name]  # type: ignore[no-any-return]
+        return getattr(self.stack, name)[self.row]  # type: ignore[no-any-return]
 
     @property
     def abs_slope_qrs(self) -> np.ndarray:
@@ -102,10 +98,7 @@ class LeadViews:
         return self._abs("slope_t")
 
     def _abs(self, name: str) -> np.ndarray:
-        cache = self.__dict__.setdefault("_abs_cache", {})
-        if name not in cache:
-            cache[name] = self.stack.absolute(name)[self.row] if self.stack is not None else np.abs(getattr(self, name))
-        return cache[name]  # type: ignore[no-any-return]
+        return self.stack.absolute(name)[self.row]
 
 
 @dataclass(frozen=True)
@@ -164,7 +157,7 @@ class StackedViews:
         one, else a new stack (copies; its lazy slopes computed from the copied
         ``clean_mv`` rows, the same arithmetic row by row)."""
         first = views[0].stack
-        if first is not None and all(v.stack is first for v in views):
+        if all(v.stack is first for v in views):
             return first, np.array([v.row for v in views], dtype=np.int64)
         arrays = {k: np.stack([getattr(v, k) for v in views]) for k in _VIEW_NAMES}
         return cls(**arrays, fs_hz=views[0].fs_hz), np.arange(len(views), dtype=np.int64)
