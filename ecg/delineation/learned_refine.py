@@ -27,7 +27,7 @@ import numpy as np
 
 from .filters import StackedViews
 from .lead import MISSING
-from .pt import isoelectric_all
+from .pt import P_ON_FRACTION, T_END_FRACTION, isoelectric_all
 from .vec import Rows, ranges
 
 __all__ = ["P_ON_MODES", "T_OFF_MODES", "refine_p_on", "refine_t_off", "isoelectric"]
@@ -40,10 +40,6 @@ T_OFF_MODES = ("net", "tangent", "mean_tangent", "threshold", "mean_threshold")
 _REACH_S = 0.04
 #: how far from the network's boundary a criterion's boundary may land (s)
 _MAX_SHIFT_S = 0.08
-#: threshold criterion: fraction of the steepest rising slope
-_P_THRESHOLD_FRACTION = 0.3
-#: threshold criterion: fraction of the steepest falling slope (the rule delineator's T end)
-_T_THRESHOLD_FRACTION = 0.45
 
 
 class _Limb(NamedTuple):
@@ -153,22 +149,24 @@ def refine_p_on(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: st
 
 def _rise_starts(limb: _Limb) -> np.ndarray:
     """Per row, walking back from the steepest rise: the sample after the last difference
-    whose rise falls below :data:`_P_THRESHOLD_FRACTION` of the steepest (columns of the
-    limb; NaN when none does)."""
+    whose rise falls below :data:`~ecg.delineation.pt.P_ON_FRACTION` (the rule
+    delineator's P-onset fraction) of the steepest (columns of the limb; NaN when none
+    does)."""
     steepest = limb.d[np.arange(limb.j.size), limb.j] if limb.d.shape[1] else np.zeros(limb.j.size)
     k = np.arange(limb.d.shape[1])[None, :]
-    before = limb.valid & (k < limb.j[:, None]) & (limb.d < _P_THRESHOLD_FRACTION * steepest[:, None])
+    before = limb.valid & (k < limb.j[:, None]) & (limb.d < P_ON_FRACTION * steepest[:, None])
     last = limb.d.shape[1] - 1 - np.argmax(before[:, ::-1], axis=1)
     return np.where(before.any(axis=1), last + 1.0, np.nan)
 
 
 def _fall_ends(limb: _Limb) -> np.ndarray:
     """Per row, walking on from the steepest fall: the first difference whose fall drops
-    below :data:`_T_THRESHOLD_FRACTION` of the steepest (its first sample, a column of the
-    limb; NaN when none does)."""
+    below :data:`~ecg.delineation.pt.T_END_FRACTION` (the rule delineator's T-end
+    fraction) of the steepest (its first sample, a column of the limb; NaN when none
+    does)."""
     fall = -limb.d
     steepest = fall[np.arange(limb.j.size), limb.j] if fall.shape[1] else np.zeros(limb.j.size)
     k = np.arange(fall.shape[1])[None, :]
-    below = limb.valid & (k > limb.j[:, None]) & (fall < _T_THRESHOLD_FRACTION * steepest[:, None])
+    below = limb.valid & (k > limb.j[:, None]) & (fall < T_END_FRACTION * steepest[:, None])
     first = np.argmax(below, axis=1)
     return np.where(below.any(axis=1), first.astype(np.float64), np.nan)

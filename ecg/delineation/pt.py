@@ -13,7 +13,7 @@ __all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "t_turns", "t_ends"
            "PWaves"]
 
 #: T offset: slope falls below this fraction of the steepest descending slope
-_T_END_FRACTION = 0.45
+T_END_FRACTION = 0.45
 #: an opposite lobe this large relative to the main one, starting right after it,
 #: makes the T wave biphasic (searched up to _T_LOBE_SEARCH_S after the zero crossing)
 _T_LOBE_RATIO = 0.5
@@ -21,7 +21,7 @@ _T_LOBE_RATIO = 0.5
 _T_POLARITY_PREFERENCE = 2.0
 _T_LOBE_SEARCH_S = 0.06
 #: P boundaries: slope falls below this fraction of the steepest slope on that side
-_P_ON_FRACTION = 0.30
+P_ON_FRACTION = 0.30
 _P_OFF_FRACTION = 0.55
 
 
@@ -168,7 +168,7 @@ def t_ends(sv: StackedViews, base: np.ndarray, stop: np.ndarray, turns: TTurns) 
     return falls below a fraction of it (row by row)."""
     a = sv.flat("abs_slope_t")
     steep = turns.steep
-    end = walk_down(a, steep, +1, _T_END_FRACTION * a[base + steep], np.where(turns.found, stop, steep),
+    end = walk_down(a, steep, +1, T_END_FRACTION * a[base + steep], np.where(turns.found, stop, steep),
                     sv.n_samples, base)
     return TWaves(turns.found, turns.peak, end, turns.amplitude_mv)
 
@@ -235,7 +235,7 @@ def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndar
     ok &= (slope[base + m_on] * sign > 0) & (slope[base + m_off] * sign < 0)
     a = sv.flat("abs_slope_wave")
     lo_lim = np.maximum(start - int(0.04 * fs), 0)
-    onset = walk_down(a, m_on, -1, _P_ON_FRACTION * a[base + m_on], np.where(ok, lo_lim, m_on), n, base)
+    onset = walk_down(a, m_on, -1, P_ON_FRACTION * a[base + m_on], np.where(ok, lo_lim, m_on), n, base)
     offset = walk_down(a, m_off, +1, _P_OFF_FRACTION * a[base + m_off], np.where(ok, stop + int(0.01 * fs), m_off),
                        n, base)
     return PWaves(ok, onset, peak, offset, amp)
