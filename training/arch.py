@@ -7,6 +7,8 @@ builds; :data:`ARCHS` names the ones used:
   ≈ 72 k parameters, ≈ 11.4 M multiply-accumulates (MACs) per 20 s window;
 - ``s1``: the single model of 2026.12 (stem 16×9 stride 4, stages 16–64 channels with
   kernels 7–3), ≈ 74 k parameters, ≈ 5.4 M MACs per window;
+- ``s1w``: ``s1`` with its last two stages wider (64 and 96 channels instead of 48 and 64),
+  ≈ 6.6 M MACs per window — the ``s6`` candidate, paid for by the batched invoke;
 - ``s1dw``: a depthwise-separable variant of similar MACs, measured slower per MAC in int8
   LiteRT (``training/cost.py``), kept for the comparison.
 """
@@ -61,5 +63,6 @@ class ArchSpec:
 ARCHS: dict[str, ArchSpec] = {
     "r3": ArchSpec((16, 15, 2), STAGES),
     "s1": ArchSpec((16, 9, 4), ((16, 7, 2), (24, 7, 2), (32, 5, 2), (48, 5, 2), (64, 3, 2))),
+    "s1w": ArchSpec((16, 9, 4), ((16, 7, 2), (24, 7, 2), (32, 5, 2), (64, 5, 2), (96, 3, 2))),
     "s1dw": ArchSpec((24, 9, 4), ((32, 9, 2), (48, 9, 2), (64, 7, 2), (96, 5, 2), (128, 3, 2)), separable=True),
 }
