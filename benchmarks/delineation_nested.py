@@ -42,15 +42,18 @@ from benchmarks import delineation_ludb as bench  # noqa: E402
 #: "min" QRS onset, P-onset and T-end criteria) were added, each with the other settings of
 #: its group at the values shipped then, before any figure of them was seen; the T-end
 #: "threshold" modes in a second round after the first round's figures (disclosed in the model
-#: card). Every candidate names its group's settings in full, so the procedure does not
+#: card). 2026-12-02 03:00: the P-onset alignment candidates (``P_ON_ALIGN``), declared in the
+#: model card before any figure of them was seen. Every candidate names its group's settings in full, so the procedure does not
 #: depend on the values shipped now.
 GRID: dict[str, list[dict[str, Any]]] = {
     "qrs_on": [{"QRS_SOURCE.qrs_on": v} for v in ("learned", "mean", "rule", "min")],
     "qrs_off": [{"QRS_SOURCE.qrs_off": v} for v in ("mean", "learned", "rule")],
-    "p_on": [{"P_CHECK": c, "P_TP_CHECK": tp, "P_MIN_SCORE": s, "P_ON_REFINE": "net"}
+    "p_on": [{"P_CHECK": c, "P_TP_CHECK": tp, "P_MIN_SCORE": s, "P_ON_REFINE": "net", "P_ON_ALIGN": "none"}
              for c in ("most_beats", "steady") for tp in (False, True) for s in (0.5, 0.7)]
-    + [{"P_CHECK": "most_beats", "P_TP_CHECK": False, "P_MIN_SCORE": 0.7, "P_ON_REFINE": m}
-       for m in ("tangent", "mean_tangent", "threshold", "mean_threshold")],
+    + [{"P_CHECK": "most_beats", "P_TP_CHECK": False, "P_MIN_SCORE": 0.7, "P_ON_REFINE": m, "P_ON_ALIGN": "none"}
+       for m in ("tangent", "mean_tangent", "threshold", "mean_threshold")]
+    + [{"P_CHECK": "most_beats", "P_TP_CHECK": False, "P_MIN_SCORE": 0.7, "P_ON_REFINE": "mean_threshold",
+        "P_ON_ALIGN": m} for m in ("xcorr", "mean_xcorr")],
     "t_off": [{"T_MIN_SCORE": s, "T_OFF_REFINE": "net"} for s in (0.83, 0.5, 0.7, 0.9)]
     + [{"T_MIN_SCORE": 0.83, "T_OFF_REFINE": m} for m in ("tangent", "mean_tangent", "threshold", "mean_threshold")],
 }

@@ -55,7 +55,7 @@ from .batch import (
 )
 from .filters import LeadViews, StackedViews
 from .lead import _P_MIN_BEAT_FRACTION, MISSING, LeadWaves, _empty, delineate_context
-from .learned_refine import isoelectric, refine_p_on, refine_t_off
+from .learned_refine import align_p_on, isoelectric, refine_p_on, refine_t_off
 from .qrs import locate_many
 from .segmenter import WaveSegmenter, beat_boundaries_many, load_segmenter
 from .summary import MIN_BEATS, median_intervals_many
@@ -66,7 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["delineate_learned", "delineate_learned_many", "default_delineator", "many_of", "LEARNED_IS_DEFAULT",
            "P_MIN_SCORE", "T_MIN_SCORE", "P_TP_CHECK",
-           "P_CHECK", "QRS_SOURCE", "P_ON_REFINE", "T_OFF_REFINE"]
+           "P_CHECK", "QRS_SOURCE", "P_ON_REFINE", "T_OFF_REFINE", "P_ON_ALIGN"]
 
 #: the delineator every caller gets unless it names one (``ecg.context.LeadContext``):
 #: phone, cloud and ``cardio measure`` alike
@@ -87,6 +87,9 @@ P_CHECK = "most_beats"
 P_TP_CHECK = False
 #: P onsets refined at the recording's rate (:data:`ecg.delineation.learned_refine.P_ON_MODES`)
 P_ON_REFINE = "mean_threshold"
+#: P onsets placed alike within a lead's P waves (:func:`ecg.delineation.learned_refine.align_p_on`;
+#: "none", "xcorr" or "mean_xcorr")
+P_ON_ALIGN = "none"
 #: T ends refined at the recording's rate (:data:`ecg.delineation.learned_refine.T_OFF_MODES`)
 T_OFF_REFINE = "mean_threshold"
 _WAVES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
@@ -234,6 +237,7 @@ def _judge_waves(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], scores:
         w[k][weak] = MISSING
     w["p_peak"], p_amps = _peaks(smooth, w["p_on"], w["p_off"], n, rows.base)
     refine_p_on(sv, rows, w, P_ON_REFINE, iso)
+    align_p_on(sv, rows, w, P_ON_ALIGN)
     why: list[str | None] = [None] * rows.n_leads
     if P_CHECK == "most_beats":
         why = _p_before_most_beats(w, sv.fs_hz, rows)

@@ -30,12 +30,21 @@ from .lead import MISSING
 from .pt import P_ON_FRACTION, T_END_FRACTION, isoelectric_all
 from .vec import Rows, ranges
 
-__all__ = ["P_ON_MODES", "T_OFF_MODES", "refine_p_on", "refine_t_off", "isoelectric"]
+__all__ = ["P_ON_MODES", "T_OFF_MODES", "P_ALIGN_MODES", "refine_p_on", "refine_t_off", "align_p_on", "isoelectric"]
 
 #: P-onset modes: the network's own, the criteria, or their mean with the network's
 P_ON_MODES = ("net", "tangent", "mean_tangent", "threshold", "mean_threshold")
 #: T-end modes
 T_OFF_MODES = ("net", "tangent", "mean_tangent", "threshold", "mean_threshold")
+#: P-onset alignment modes (:func:`align_p_on`): none, the aligned onset, or its mean with the onset
+P_ALIGN_MODES = ("none", "xcorr", "mean_xcorr")
+#: half-width of the P-wave window compared with the lead's mean P wave (s; a P wave lasts ≤ 120 ms)
+_P_HALF_S = 0.06
+#: largest shift of a beat's P wave against the lead's mean P wave (s)
+_P_LAG_S = 0.04
+#: a lead's P onsets are aligned only with at least this many P waves
+_P_ALIGN_MIN = 3
+
 #: how far beyond the network's boundary the limb is searched (s)
 _REACH_S = 0.04
 #: how far from the network's boundary a criterion's boundary may land (s)
@@ -170,3 +179,47 @@ def _fall_ends(limb: _Limb) -> np.ndarray:
     below = limb.valid & (k > limb.j[:, None]) & (fall < T_END_FRACTION * steepest[:, None])
     first = np.argmax(below, axis=1)
     return np.where(below.any(axis=1), first.astype(np.float64), np.nan)
+
+
+def align_p_on(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], mode: str) -> None:
+    """P onsets in ``w`` placed the same way within every P wave of a lead (``mode``:
+    :data:`P_ALIGN_MODES`); in place.
+
+    Per lead, the mean of its P waves (``smooth_mv``, ±:data:`_P_HALF_S` around each
+    ``p_peak``, each less its own mean) is the template; each beat's P wave is aligned to
+    it by the shift (within ±:data:`_P_LAG_S`) of largest correlation; its onset becomes its
+    aligned position plus the lead's median (onset − aligned position). The onset follows
+    the beat's own P wave, so PR changes between beats are kept; only where within the wave
+    the onset lies is shared by the lead's beats. ``"mean_xcorr"`` averages that with the
+    beat's onset. Leads with fewer than :data:`_P_ALIGN_MIN` P waves keep theirs.
+    """
+    if mode == "none":
+        return
+    if mode not in P_ALIGN_MODES:
+        raise ValueError(f"unknown P-alignment mode {mode!r}")
+    sel = np.flatnonzero((w["p_on"] != MISSING) & (w["p_peak"] != MISSING))
+    lead = rows.lead[sel]
+    enough = rows.count((w["p_on"] != MISSING) & (w["p_peak"] != MISSING)) >= _P_ALIGN_MIN
+    sel, lead = sel[enough[lead]], lead[enough[lead]]
+    if sel.size == 0:
+        return
+    half, lag = int(round(_P_HALF_S * sv.fs_hz)), int(round(_P_LAG_S * sv.fs_hz))
+    width = 2 * half + 1
+    idx, _ = ranges(w["p_peak"][sel] - half - lag, np.full(sel.size, width + 2 * lag), sv.n_samples,
+                    base=rows.base[sel])
+    seg = sv.flat("smooth_mv")[idx]  # (beats, width + 2 lag), clipped at the lead's ends
+    shifted = np.lib.stride_tricks.sliding_window_view(seg, width, axis=1)  # (beats, 2 lag + 1, width)
+    shifted = shifted - shifted.mean(axis=2, keepdims=True)
+    centre = shifted[:, lag]
+    template = np.zeros((rows.n_leads, width))
+    np.add.at(template, lead, centre)
+    template = template[lead] - template[lead].mean(axis=1, keepdims=True)
+    num = np.einsum("bkw,bw->bk", shifted, template)
+    den = np.sqrt(np.einsum("bkw,bkw->bk", shifted, shifted)) * np.sqrt(np.sum(template**2, axis=1))[:, None]
+    corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), -np.inf)
+    aligned = w["p_peak"][sel] + np.argmax(corr, axis=1) - lag
+    offset = w["p_on"][sel] - aligned
+    sub = Rows(lead, rows.base[sel], rows.n_leads)
+    found = aligned + sub.median(offset.astype(np.float64))[lead]
+    value = found if mode == "xcorr" else (found + w["p_on"][sel]) / 2.0
+    w["p_on"][sel] = np.clip(np.rint(value).astype(np.int64), 0, w["p_peak"][sel] - 1)
