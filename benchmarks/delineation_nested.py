@@ -118,7 +118,7 @@ def _one(ref: dict[str, np.ndarray], det: dict[str, np.ndarray] | None, span: tu
 def pooled(rows: Rows) -> dict[str, float]:
     """Mean, SD (ms), Se and PPV (%) of pooled per-record rows."""
     e = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0)
-    tp, fn, fp = (sum(r[j] for r in rows) for j in (1, 2, 3))
+    tp, fn, fp = (int(sum(int(r[j]) for r in rows)) for j in (1, 2, 3))
     return {"mean_ms": float(e.mean()) if e.size else float("nan"),
             "sd_ms": float(e.std(ddof=1)) if e.size > 1 else float("nan"),
             "se": 100.0 * tp / max(tp + fn, 1), "ppv": 100.0 * tp / max(tp + fp, 1)}

@@ -35,10 +35,11 @@ from ecg.context import (
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shapes
 from ecg.delineation.summary import (
-    detect_pacing,
-    detect_pacing_many,
     median_interval_ms,
     median_intervals_many,
+    null_paced_beats,
+    paced_global_beats,
+    pacing_many,
     qt_leads_disagree,
     qtc_ms,
 )
@@ -235,12 +236,13 @@ def _known_intervals(waves: list[dict[str, np.ndarray]], fs: float) -> list[Know
 
 
 def summarise(
-    lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex, paced: bool | None = None,
-    intervals: Known | None = None,
+    lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex,
+    pacing: tuple[bool, np.ndarray] | None = None, intervals: Known | None = None,
 ) -> Measurements:
-    """Turn one lead's per-beat boundaries into :class:`Measurements` (``paced``: the
-    lead's :func:`~ecg.delineation.summary.detect_pacing`, ``intervals``: its interval
-    medians (:func:`_known_intervals`), when the caller has them)."""
+    """Turn one lead's per-beat boundaries into :class:`Measurements` (``pacing``: the
+    lead's :func:`~ecg.delineation.summary.pacing_many` — paced lead, paced beats —
+    ``intervals``: its interval medians (:func:`_known_intervals`), when the caller has them).
+    On a paced lead the beats a pacing spike starts get no QRS or P boundaries."""
     fs = lw.fs_hz
     w = lw.waves
     reasons: dict[str, str] = {}
@@ -254,7 +256,12 @@ def summarise(
             reasons[k] = lw.reasons["all"]
     elif "p" in lw.reasons:
         reasons["pr_ms"] = lw.reasons["p"]
-    paced = "all" not in lw.reasons and (detect_pacing(x_mv, fs, w["qrs_on"]) if paced is None else paced)
+    paced_beats: np.ndarray | None = None
+    if "all" in lw.reasons:
+        paced = False
+    else:
+        paced, paced_beats = pacing_many(np.asarray(x_mv, dtype=np.float64)[:, None], fs, [w["qrs_on"]])[0] \
+            if pacing is None else pacing
     pr, qrs, qt = _intervals(w, fs, reasons, intervals)
     if paced:
         pr = qrs = qt = None
@@ -263,6 +270,7 @@ def summarise(
         w = dict(w)
         for k in ("p_on", "p_peak", "p_off"):  # a pacing stimulus is easily taken for a P wave
             w[k] = np.full_like(w[k], MISSING)
+        w = null_paced_beats(w, paced_beats, reasons)
     qtc_b, qtc_f = qtc_ms(qt, rr)
     qtc = reported_qtc_ms(bazett_ms=qtc_b, fridericia_ms=qtc_f)
     if qtc is None:
@@ -365,7 +373,8 @@ def _shape_findings(
     shapes.update(zip(present, measured))
     axis = frontal_axis_deg(shapes["i"], shapes["avf"], shapes["ii"])
     if axis is None:
-        reasons["axis_deg"] = "needs usable leads I and aVF (or I and II)"
+        reasons["axis_deg"] = reasons["qrs_on"] if paced and "qrs_on" in reasons else \
+            "needs usable leads I and aVF (or I and II)"
     morph = {k: (None if v is None else v.morphology) for k, v in shapes.items()}
     found = axis_findings(axis)
     found += bundle_branch_findings(qrs_ms=qrs_ms, v1=morph["v1"], v6=morph["v6"], lead_i=morph["i"], paced=paced,
@@ -430,9 +439,9 @@ def measure_leads(
     share_views(contexts)
     share_lead_waves(contexts)
     waves = [c.lead_waves for c in contexts]
-    pacing = detect_pacing_many(x, fs, [None if "all" in lw.reasons else lw.waves["qrs_on"] for lw in waves])
+    pacing = pacing_many(x, fs, [None if "all" in lw.reasons else lw.waves["qrs_on"] for lw in waves])
     known = _known_intervals([lw.waves for lw in waves], fs)
-    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, paced=pac, intervals=kn)
+    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, pacing=pac, intervals=kn)
                for lw, c, name, pac, kn in zip(waves, contexts, names, pacing, known, strict=True)]
     glob = global_waves(names, waves, fs)
     reasons: dict[str, str] = {}
@@ -452,6 +461,8 @@ def measure_leads(
             reasons[k] = _PACED_REASON
         for k in ("p_on", "p_peak", "p_off"):
             glob[k][:] = MISSING
+        glob = null_paced_beats(glob, paced_global_beats(glob["r_peak"], [(lw.waves["r_peak"], beats) for lw, (
+            on, beats) in zip(waves, pacing, strict=True) if on], fs), reasons)
     qtc_b, qtc_f = qtc_ms(qt, rr)
     qtc = reported_qtc_ms(bazett_ms=qtc_b, fridericia_ms=qtc_f)
     if qtc is None:

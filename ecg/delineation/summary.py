@@ -7,7 +7,8 @@ import numpy as np
 from .lead import MISSING
 from .vec import median1d, ranges, row_percentile
 
-__all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "MIN_BEATS",
+__all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "pacing_many", "null_paced_beats", "paced_global_beats",
+           "PACED_BEAT_REASON", "MIN_BEATS",
            "qt_leads_disagree", "MAX_QT_IQR_MS"]
 
 #: an interval is reported only when measured in at least this many beats
@@ -143,10 +144,19 @@ def detect_pacing(x_mv: np.ndarray, fs_hz: float, qrs_on: np.ndarray) -> bool:
 def detect_pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]) -> list[bool]:
     """:func:`detect_pacing` of every column of ``(n_samples, n_leads)`` in one pass
     (``qrs_on[j]`` None: lead ``j`` is not judged, False)."""
+    return [paced for paced, _ in pacing_many(x_mv, fs_hz, qrs_on)]
+
+
+def pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]
+                ) -> list[tuple[bool, np.ndarray]]:
+    """Per column of ``(n_samples, n_leads)``: whether the lead is paced
+    (:func:`detect_pacing`) and, per beat of ``qrs_on[j]``, whether a pacing spike precedes
+    that beat's QRS onset (False for a beat without onset, for a lead not judged —
+    ``qrs_on[j]`` None or fewer than 2 onsets — and below 250 Hz)."""
     x = np.asarray(x_mv, dtype=np.float64)
     ons = [None if on is None else on[on != MISSING] for on in qrs_on]
     judged = [j for j, on in enumerate(ons) if on is not None and on.size >= 2]
-    out = [False] * x.shape[1]
+    out = [(False, np.zeros(0 if on is None else on.size, dtype=bool)) for on in qrs_on]
     if fs_hz < 250.0 or not judged or x.shape[0] < 3:
         return out
     d1 = np.diff(x.T[judged], axis=1)  # (judged leads, samples - 1): one copy of the leads judged
@@ -163,6 +173,47 @@ def detect_pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray |
     with np.errstate(divide="ignore", invalid="ignore"):
         spike = np.where(valid.any(axis=1), top / scale[row], 0.0) > _SPIKE_RATIO
     share = np.bincount(row[spike], minlength=len(judged)) / np.bincount(row, minlength=len(judged))
+    ends = np.cumsum([ons[j].size for j in judged])  # type: ignore[union-attr]
     for k, j in enumerate(judged):
-        out[j] = bool(scale[k] > 0 and share[k] >= _PACED_BEAT_FRACTION)
+        beats = np.zeros(qrs_on[j].size, dtype=bool)  # type: ignore[union-attr]
+        beats[qrs_on[j] != MISSING] = spike[ends[k] - ons[j].size : ends[k]] & (scale[k] > 0)  # type: ignore[index,union-attr]
+        out[j] = (bool(scale[k] > 0 and share[k] >= _PACED_BEAT_FRACTION), beats)
+    return out
+
+
+#: why a beat's QRS boundaries are null on a paced lead
+PACED_BEAT_REASON = ("paced beat: a pacing stimulus starts the QRS, so its onset and offset are not given "
+                     "(no boundary is invented at the stimulus)")
+#: the boundaries a paced beat does not get: its QRS (the stimulus starts it) and its P (a
+#: stimulus is easily taken for one)
+_PACED_NULL = ("qrs_on", "qrs_off", "p_on", "p_peak", "p_off")
+
+
+def null_paced_beats(waves: dict[str, np.ndarray], paced_beats: np.ndarray | None,
+                     reasons: dict[str, str]) -> dict[str, np.ndarray]:
+    """``waves`` with the QRS and P boundaries of the ``paced_beats`` (per-beat mask of
+    :func:`pacing_many`) null, and :data:`PACED_BEAT_REASON` under ``qrs_on``/``qrs_off`` in
+    ``reasons`` when any beat is; R peak, T peak and T end stay (real waves)."""
+    if paced_beats is None or not paced_beats.any():
+        return waves
+    out = dict(waves)
+    for k in _PACED_NULL:
+        out[k] = np.where(paced_beats, MISSING, waves[k])
+    n, total = int(paced_beats.sum()), int(paced_beats.size)
+    for k in ("qrs_on", "qrs_off"):
+        reasons[k] = f"{n} of {total} beats: {PACED_BEAT_REASON}"
+    return out
+
+
+def paced_global_beats(r_peaks: np.ndarray, leads: list[tuple[np.ndarray, np.ndarray]], fs_hz: float,
+                       same_beat_s: float = 0.10) -> np.ndarray:
+    """Per global beat (``r_peaks``), True when it is a paced beat of any lead: ``leads`` holds
+    each paced lead's ``(r_peaks, paced_beats)``; one beat is within ``same_beat_s`` of another
+    lead's (:data:`ecg.delineation.multilead._SAME_BEAT_S`)."""
+    out = np.zeros(r_peaks.size, dtype=bool)
+    tol = same_beat_s * fs_hz
+    for r, paced in leads:
+        marked = r[paced]
+        if marked.size and r_peaks.size:
+            out |= (np.abs(r_peaks[:, None] - marked[None, :]) <= tol).any(axis=1)
     return out
