@@ -24,7 +24,10 @@ all at once:
 5. rules refine the network's boundaries at the recording's rate where that measurably
    helps (:mod:`ecg.delineation.learned_refine`): each P onset (:data:`P_ON_REFINE`) and
    T end (:data:`T_OFF_REFINE`) is the mean of the network's and a slope-threshold
-   boundary on the network's own wave.
+   boundary on the network's own wave; then each P onset is averaged with the onset
+   placed alike within all the lead's P waves (:data:`P_ON_ALIGN`: each P wave aligned to
+   the lead's mean P wave, so the onset still follows the beat's own P wave and PR changes
+   between beats are kept).
 
 The constants (QRS sources, P and T thresholds, P checks, refinements) are those chosen on all five
 cross-validation folds by the nested procedure of ``benchmarks/delineation_nested.py``,
@@ -89,7 +92,7 @@ P_TP_CHECK = False
 P_ON_REFINE = "mean_threshold"
 #: P onsets placed alike within a lead's P waves (:func:`ecg.delineation.learned_refine.align_p_on`;
 #: "none", "xcorr" or "mean_xcorr")
-P_ON_ALIGN = "none"
+P_ON_ALIGN = "mean_xcorr"
 #: T ends refined at the recording's rate (:data:`ecg.delineation.learned_refine.T_OFF_MODES`)
 T_OFF_REFINE = "mean_threshold"
 _WAVES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
