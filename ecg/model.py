@@ -25,15 +25,10 @@ TensorFlow is never imported here: the runtime is ``ai-edge-litert`` (fallback
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
-import sys
-import tempfile
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +37,7 @@ import numpy as np
 from ecg.classes import ClassTableError, check_model_metadata
 from ecg.decision_params import CLASSES, DECISION_RULES, DecisionParams, decide
 from ecg.errors import EcgError
+from ecg.litert import interpreter_class, quant_of, without_runtime_banner
 from ecg.model_input import (BAND_HZ, CLIP_SD, MIN_FS_HZ, MODEL_FS_HZ, STRIDE_SAMPLES, WINDOW_SAMPLES,
                              prepare_signal, signal_windows)
 from ecg.rr_features import FEATURE_NAMES as RR_NAMES
@@ -59,6 +55,7 @@ __all__ = [
     "BAND_HZ",
     "CLIP_SD",
     "DEFAULT_MODEL_PATH",
+    "MAX_BATCH_WINDOWS",
     "DecisionParams",
     "DECISION_RULES",
     "ModelError",
@@ -68,6 +65,9 @@ __all__ = [
     "load_model",
     "decide",
 ]
+
+#: most windows in one invoke of a graph with a dynamic batch (bounds the interpreter's arena)
+MAX_BATCH_WINDOWS = 64
 
 _MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_PATH = _MODELS_DIR / "rhythm.tflite"
@@ -89,65 +89,15 @@ class ModelError(EcgError):
         self.path = path
 
 
-#: what the LiteRT runtime prints on stderr (from C++) when it creates its CPU delegate
-_RUNTIME_BANNER = "INFO: Created TensorFlow Lite XNNPACK delegate"
-
-
-@contextlib.contextmanager
-def _without_runtime_banner() -> Iterator[None]:
-    """Drop LiteRT's INFO banner, which its C++ code writes straight to file descriptor 2.
-
-    Everything else written to stderr meanwhile (by any thread) is passed on afterwards.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real stderr (embedded, closed): nothing to filter
-        yield
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
-                    if not line.startswith(_RUNTIME_BANNER)]
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
-
-
 def _interpreter_class() -> Any:
+    """LiteRT's ``Interpreter`` class (:func:`ecg.litert.interpreter_class`), a ModelError without one."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - depends on the install
-        try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
-        except ImportError as exc:
-            raise ModelError("neither ai-edge-litert nor tflite-runtime is installed",
-                             path="<runtime>") from exc
-    return Interpreter
+        return interpreter_class()
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelError(str(exc), path="<runtime>") from exc
 
 
-@dataclass(frozen=True)
-class _Quant:
-    scale: float
-    zero_point: int
-    dtype: Any
-
-    def quantise(self, x: np.ndarray) -> np.ndarray:
-        if self.scale == 0.0:
-            return x.astype(self.dtype)
-        info = np.iinfo(self.dtype)
-        q = np.round(x / self.scale) + self.zero_point
-        return np.clip(q, info.min, info.max).astype(self.dtype)
-
-    def dequantise(self, q: np.ndarray) -> np.ndarray:
-        if self.scale == 0.0:
-            return q.astype(np.float64)
-        return (q.astype(np.float64) - self.zero_point) * self.scale
+_quant_of = quant_of  # the delineation segmenter's import name
 
 
 class RhythmModel:
@@ -171,7 +121,7 @@ class RhythmModel:
         self.path = path
         self._read_meta(meta_path)
         self._lock = threading.Lock()
-        with _without_runtime_banner():
+        with without_runtime_banner():
             self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
             self._interp.allocate_tensors()
         inputs = self._interp.get_input_details()  # names are stripped: tell them by rank
@@ -187,6 +137,15 @@ class RhythmModel:
         self._q_sig = _quant_of(self._sig_in)
         self._q_rr = _quant_of(self._rr_in)
         self._q_out = _quant_of(self._out)
+        signature = self._sig_in.get("shape_signature", self._sig_in["shape"])
+        self._dynamic_batch = int(signature[0]) == -1 and int(self._rr_in.get("shape_signature", [0])[0]) == -1
+        self._batch = int(self._sig_in["shape"][0])
+        self._macs = self._count_macs()
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """Whether the graph takes any number of windows per invoke (else one window per invoke)."""
+        return self._dynamic_batch
 
     def _read_meta(self, meta_path: Path) -> None:
         """Check and take the sidecar's values (ModelError naming the sidecar when one is wrong)."""
@@ -233,7 +192,8 @@ class RhythmModel:
         return np.clip(z, -5.0, 5.0).astype(np.float32)
 
     def predict_windows(self, windows: np.ndarray, rr_features: np.ndarray) -> np.ndarray:
-        """Class probabilities (order :data:`CLASSES`) averaged over the windows.
+        """Class probabilities (order :data:`CLASSES`) averaged over the windows of one recording
+        (:meth:`predict_windows_many` of one recording).
 
         Parameters
         ----------
@@ -242,27 +202,72 @@ class RhythmModel:
         rr_features : np.ndarray
             Raw features from :func:`ecg.rr_features.rr_features`.
         """
-        rr = self.standardise_rr(rr_features).reshape(1, -1)
-        n_win = len(windows)
-        wins = np.asarray(windows, dtype=np.float32).reshape(n_win, 1, -1, 1) if n_win else np.zeros((0, 1, 1, 1))
-        q_wins = self._q_sig.quantise(wins)  # elementwise, so all windows at once
+        return self.predict_windows_many([windows], [rr_features])[0]
+
+    def predict_windows_many(self, windows: Sequence[np.ndarray], rr_features: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Class probabilities of several recordings, each averaged over its own windows.
+
+        All windows of all recordings go through the graph together (in invokes of at most
+        :data:`MAX_BATCH_WINDOWS` windows when the graph's batch is dynamic, one window per
+        invoke when it is fixed at 1); a window's probabilities do not depend on the others
+        in its batch (int8 kernels, row by row), so a recording gets the same answer alone or
+        in a batch.
+
+        Parameters
+        ----------
+        windows : sequence of np.ndarray
+            Per recording, ``(n_windows, WINDOW_SAMPLES)`` from :func:`signal_windows`.
+        rr_features : sequence of np.ndarray
+            Per recording, raw features from :func:`ecg.rr_features.rr_features`.
+
+        Returns
+        -------
+        list of np.ndarray
+            Per recording, probabilities in the order :data:`CLASSES` (all zero without windows).
+
+        Examples
+        --------
+        >>> model = load_model()  # doctest: +SKIP
+        >>> p1, p2 = model.predict_windows_many([w1, w2], [rr1, rr2])  # doctest: +SKIP
+        """
+        if len(windows) != len(rr_features):
+            raise ValueError(f"{len(windows)} recordings' windows but {len(rr_features)} RR feature rows")
+        counts = [len(w) for w in windows]
+        q_wins = [self._q_sig.quantise(np.asarray(w, dtype=np.float32).reshape(len(w), -1, 1)) for w in windows if len(w)]
+        q_rr = [np.repeat(self._q_rr.quantise(self.standardise_rr(f).reshape(1, -1)), n, axis=0)
+                for f, n in zip(rr_features, counts) if n]
+        rows = self._q_out.dequantise(self._invoke(np.concatenate(q_wins), np.concatenate(q_rr))) if q_wins else None
+        out, start = [], 0
+        for n in counts:
+            probs = np.zeros(len(CLASSES), dtype=np.float64)
+            for row in rows[start : start + n] if rows is not None else ():
+                probs += row  # window by window, in order
+            start += n
+            probs = np.clip(probs / max(n, 1), 0.0, None)
+            out.append(probs / max(float(probs.sum()), 1e-9))
+        return out
+
+    def _invoke(self, q_wins: np.ndarray, q_rr: np.ndarray) -> np.ndarray:
+        """The graph's int8 outputs ``(n, n_classes)`` of ``n`` quantised windows and RR rows."""
+        step = MAX_BATCH_WINDOWS if self._dynamic_batch else 1
         outs = []
-        with self._lock:  # one invoke per window: the graph's batch is fixed at 1 (its RESHAPEs)
-            self._interp.set_tensor(self._rr_in["index"], self._q_rr.quantise(rr))
-            for q_win in q_wins:
-                self._interp.set_tensor(self._sig_in["index"], q_win)
+        with self._lock:
+            for start in range(0, len(q_wins), step):
+                wins, rr = q_wins[start : start + step], q_rr[start : start + step]
+                if self._dynamic_batch and len(wins) != self._batch:
+                    self._interp.resize_tensor_input(self._sig_in["index"], [len(wins), *self._sig_in["shape"][1:]])
+                    self._interp.resize_tensor_input(self._rr_in["index"], [len(wins), *self._rr_in["shape"][1:]])
+                    self._interp.allocate_tensors()
+                    self._batch = len(wins)
+                self._interp.set_tensor(self._rr_in["index"], rr)
+                self._interp.set_tensor(self._sig_in["index"], wins)
                 self._interp.invoke()
-                outs.append(self._interp.get_tensor(self._out["index"])[0])
-        probs = np.zeros(len(CLASSES), dtype=np.float64)
-        for row in self._q_out.dequantise(np.array(outs)) if outs else ():
-            probs += row  # window by window, in order
-        probs = np.clip(probs / max(len(windows), 1), 0.0, None)
-        return probs / max(float(probs.sum()), 1e-9)
+                outs.append(self._interp.get_tensor(self._out["index"]).copy())
+        return np.concatenate(outs)
 
     def predict(self, sig_mv: np.ndarray, fs_hz: float, rr_features: np.ndarray,
                 quality: Quality | None = None) -> np.ndarray:
-        """Class probabilities of one recording: the CNN's (:meth:`predict_windows`), then,
-        when the sidecar has a ``stage_two`` section, the second stage's (:meth:`refine`).
+        """Class probabilities of one recording (:meth:`predict_many` of one recording).
 
         Parameters
         ----------
@@ -273,8 +278,28 @@ class RhythmModel:
             The context's quality (:attr:`ecg.context.LeadContext.quality`); required when
             the sidecar has a second stage.
         """
-        probs = self.predict_windows(self.windows(sig_mv, fs_hz), rr_features)
-        return probs if self.stage_two is None else self.refine(probs, rr_features, quality)
+        return self.predict_many([sig_mv], [fs_hz], [rr_features], [quality])[0]
+
+    def predict_many(self, sigs_mv: Sequence[np.ndarray], fs_hz: Sequence[float], rr_features: Sequence[np.ndarray],
+                     qualities: Sequence[Quality | None] | None = None) -> list[np.ndarray]:
+        """Class probabilities of several recordings: the CNN's over all their windows in one
+        batch (:meth:`predict_windows_many`), then per recording, when the sidecar has a
+        ``stage_two`` section, the second stage's (:meth:`refine`). A recording gets the same
+        probabilities alone or in a batch.
+
+        Parameters
+        ----------
+        sigs_mv, fs_hz : per recording, millivolts and its rate.
+        rr_features : per recording, raw features from :func:`ecg.rr_features.rr_features`.
+        qualities : per recording, the context's quality (required with a second stage).
+        """
+        if not len(sigs_mv) == len(fs_hz) == len(rr_features):
+            raise ValueError(f"{len(sigs_mv)} signals, {len(fs_hz)} rates and {len(rr_features)} RR feature rows")
+        quals = list(qualities) if qualities is not None else [None] * len(sigs_mv)
+        probs = self.predict_windows_many([self.windows(x, fs) for x, fs in zip(sigs_mv, fs_hz)], rr_features)
+        if self.stage_two is None:
+            return probs
+        return [self.refine(p, f, q) for p, f, q in zip(probs, rr_features, quals)]
 
     def refine(self, probs: np.ndarray, rr_features: np.ndarray, quality: Quality | None) -> np.ndarray:
         """The second stage (:mod:`ecg.stage_two`) on the CNN's probabilities of one recording
@@ -287,12 +312,16 @@ class RhythmModel:
         return self.stage_two.probabilities(probs.reshape(1, -1), rr_z, quality_numbers(quality).reshape(1, -1))[0]
 
     def macs_per_window(self) -> int:
-        """Multiply-accumulates of one invoke (one window), counted from the graph's operators.
+        """Multiply-accumulates of one window, counted from the graph's operators at load time.
 
         Convolutions count output elements × kernel taps × input channels (depthwise:
         × taps), fully connected layers weights; pooling, adds and activations are left out.
         This is the model's cost bound that does not depend on machine load.
         """
+        return self._macs
+
+    def _count_macs(self) -> int:
+        """:meth:`macs_per_window` from the tensor shapes of a batch of one window."""
         shapes = {d["index"]: tuple(int(v) for v in d["shape"]) for d in self._interp.get_tensor_details()}
         total = 0
         for op in self._interp._get_ops_details():  # noqa: SLF001 - the only listing of a graph's operators
@@ -313,11 +342,6 @@ class RhythmModel:
         :func:`ecg.screening.decide` (rule ``af-band-v1``, :func:`ecg.screening.apply_rule`).
         """
         return int(decide(np.asarray(probs)[None, :], self.class_weights, self.af_threshold)[0])
-
-
-def _quant_of(detail: dict[str, Any]) -> _Quant:
-    scale, zero = detail.get("quantization", (0.0, 0))
-    return _Quant(float(scale), int(zero), detail["dtype"])
 
 
 _LOAD_LOCK = threading.Lock()

@@ -13,7 +13,8 @@ validation split; build one graph from the shipped weights (``--ship final``: th
 trained on every training record with the folds' fixed schedule; ``--ship folds``: the
 folds' logits averaged), dividing the logits by the temperature and applying the softmax; convert it twice — float32 (for the agreement check, kept in the run directory)
 and full int8 (int8 inputs, weights, activations and output; calibrated on windows of
-training records) — and write ``ecg/models/rhythm.tflite`` and ``rhythm.json``.
+training records) with a dynamic batch dimension (:mod:`training.batch_graph`: one invoke for
+many windows) — and write ``ecg/models/rhythm.tflite`` and ``rhythm.json``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ecg.model import (
 )
 from ecg.rr_features import FEATURE_NAMES
 from training.data import SPLIT_SEED, VALIDATION_FRACTION, default_data_dir, load_dataset, load_readable, split_records
+from training.batch_graph import check_same_outputs, dynamic_batch
 from training.calibrate import fit_temperature
 from training.rule import cross_validate, rule_figures, tune
 from training.train import record_probs, standardise
@@ -175,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     members = [load_member(args.run, job, config) for job in jobs]
     ens = build_ensemble(members, temperature)
     float_bytes = convert(ens)
-    int8_bytes = strip_names(convert(ens, _representative(data, train_names, mean, std, 400, SPLIT_SEED, _input_order(float_bytes))))
+    batch1 = strip_names(convert(ens, _representative(data, train_names, mean, std, 400, SPLIT_SEED, _input_order(float_bytes))))
+    int8_bytes = dynamic_batch(batch1)  # same weights and quantisation, any number of windows per invoke
+    check_same_outputs(batch1, int8_bytes)
     (args.run / "rhythm_float.tflite").write_bytes(float_bytes)
     version = args.version or f"rhythm-{args.run.name}-{dt.date.today().isoformat()}"
     meta = {
