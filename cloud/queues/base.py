@@ -3,7 +3,8 @@
 Semantics (those of a stream with one consumer group): :meth:`JobQueue.enqueue` appends
 an opaque payload; :meth:`JobQueue.claim` hands the oldest unclaimed one to a consumer
 (a :class:`Delivery`), or re-hands one whose consumer went silent for ``claim_idle_s``
-(it died: kill -9, OOM, lost machine); :meth:`JobQueue.ack` removes it once its result is
+(it died: kill -9, OOM, lost machine); :meth:`JobQueue.claim_many` takes several at once
+without waiting (a worker analysing a batch), each with its own lease and attempts; :meth:`JobQueue.ack` removes it once its result is
 stored; :meth:`JobQueue.retry` puts it back at the end with its attempt count;
 :meth:`JobQueue.dead_letter` moves it aside with a reason. A consumer working on a long job
 calls :meth:`JobQueue.touch` so it is not taken for dead.
@@ -74,6 +75,12 @@ class JobQueue(Protocol):
 
     async def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
         """Oldest unclaimed (or abandoned) payload for *consumer*; ``None`` after *timeout_s*."""
+        ...
+
+    async def claim_many(self, consumer: str, max_count: int) -> list[Delivery]:
+        """Up to *max_count* payloads for *consumer* that can be claimed right now (abandoned
+        ones first, then the oldest unclaimed), each a :class:`Delivery` of its own (own
+        attempts, lease, ack); never waits: ``[]`` when none is there."""
         ...
 
     async def ack(self, delivery: Delivery) -> None:

@@ -89,10 +89,7 @@ class MemoryQueue:
             while True:
                 entry_id = self._next_claimable()
                 if entry_id is not None:
-                    entry = self._entries[entry_id]
-                    entry.attempts += 1
-                    entry.consumer, entry.touched_s = consumer, time.monotonic()
-                    return Delivery(entry_id, entry.payload, entry.attempts)
+                    return self._take(entry_id, consumer)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
@@ -100,6 +97,21 @@ class MemoryQueue:
                     await asyncio.wait_for(cond.wait(), min(remaining, self.claim_idle_s))
                 except TimeoutError:
                     pass
+
+    async def claim_many(self, consumer: str, max_count: int) -> list[Delivery]:
+        taken: list[Delivery] = []
+        while len(taken) < max_count:
+            entry_id = self._next_claimable()
+            if entry_id is None:
+                break
+            taken.append(self._take(entry_id, consumer))
+        return taken
+
+    def _take(self, entry_id: str, consumer: str) -> Delivery:
+        entry = self._entries[entry_id]
+        entry.attempts += 1
+        entry.consumer, entry.touched_s = consumer, time.monotonic()
+        return Delivery(entry_id, entry.payload, entry.attempts)
 
     def _next_claimable(self) -> str | None:
         while self._ready:

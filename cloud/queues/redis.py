@@ -9,6 +9,8 @@ of completion events.
 - :meth:`RedisQueue.enqueue`: one Lua script checks both bounds and ``XADD``\\ s atomically.
 - :meth:`RedisQueue.claim`: ``XAUTOCLAIM`` first (entries whose consumer has been silent
   for ``claim_idle_s``: it died), else ``XREADGROUP ... >`` blocking.
+- :meth:`RedisQueue.claim_many`: the same with ``COUNT n`` and no ``BLOCK`` (``BLOCK 0``
+  would wait forever): what is there now, possibly nothing.
 - :meth:`RedisQueue.ack`: ``XACK`` + ``XDEL`` after the result is stored.
 - :meth:`RedisQueue.retry`: re-``XADD`` at the end with the attempt count, then ack the old.
 - :meth:`RedisQueue.touch`: ``XCLAIM ... JUSTID`` by the owner resets the idle time.
@@ -122,23 +124,48 @@ class RedisQueue:
         return _text(value)
 
     async def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
+        entries = await self._reclaim(consumer, 1)
+        if not entries:
+            block_ms = max(1, int(min(timeout_s, BLOCK_MAX_S) * 1000))  # never 0: BLOCK 0 waits forever
+            entries = await self._read(consumer, 1, block_ms)
+        deliveries = await self._deliveries(entries)
+        return deliveries[0] if deliveries else None
+
+    async def claim_many(self, consumer: str, max_count: int) -> list[Delivery]:
+        if max_count < 1:
+            return []
+        entries = await self._reclaim(consumer, max_count)
+        if len(entries) < max_count:
+            entries += await self._read(consumer, max_count - len(entries), None)
+        return await self._deliveries(entries)
+
+    async def _reclaim(self, consumer: str, count: int) -> list[tuple[str, dict[Any, Any]]]:
+        """Up to *count* entries whose consumer has been silent for ``claim_idle_s``."""
         reclaimed = await self._call(
             "xautoclaim",
-            self._redis.xautoclaim(self.stream, GROUP, consumer, int(self.claim_idle_s * 1000), "0-0", count=1),
+            self._redis.xautoclaim(self.stream, GROUP, consumer, int(self.claim_idle_s * 1000), "0-0", count=count),
         )
-        entries = _stream_entries(_part(reclaimed, 1, "xautoclaim"), "xautoclaim")
+        return _stream_entries(_part(reclaimed, 1, "xautoclaim"), "xautoclaim")[:count]
+
+    async def _read(self, consumer: str, count: int, block_ms: int | None) -> list[tuple[str, dict[Any, Any]]]:
+        """Up to *count* new entries; ``block_ms`` None: answer at once (no BLOCK argument)."""
+        read = await self._call(
+            "xreadgroup", self._redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        )
+        return _stream_entries(_part(_part(read, 0, "xreadgroup"), 1, "xreadgroup"), "xreadgroup") if read else []
+
+    async def _deliveries(self, entries: list[tuple[str, dict[Any, Any]]]) -> list[Delivery]:
+        """Count one more delivery of each entry (one round trip) and wrap them."""
         if not entries:
-            block_ms = max(1, int(min(timeout_s, BLOCK_MAX_S) * 1000))
-            read = await self._call(
-                "xreadgroup", self._redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=block_ms)
-            )
-            entries = _stream_entries(_part(_part(read, 0, "xreadgroup"), 1, "xreadgroup"), "xreadgroup") if read else []
-        if not entries:
-            return None
-        entry_id, fields = entries[0]
-        delivered = await self._call("hincrby", self._redis.hincrby(self.deliveries_key, entry_id, 1))
-        previous = int(fields.get(b"attempts", b"0") or 0)
-        return Delivery(entry_id, bytes(fields.get(b"payload", b"")), previous + int(delivered))
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id, _ in entries:
+                pipe.hincrby(self.deliveries_key, entry_id, 1)
+            delivered = await self._call("hincrby", pipe.execute())
+        return [
+            Delivery(entry_id, bytes(fields.get(b"payload", b"")), int(fields.get(b"attempts", b"0") or 0) + int(n))
+            for (entry_id, fields), n in zip(entries, delivered, strict=True)
+        ]
 
     async def ack(self, delivery: Delivery) -> None:
         await self._call(

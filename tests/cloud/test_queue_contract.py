@@ -6,6 +6,7 @@ worker's handling of what a queue can deliver (malformed payloads, repeated deli
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,45 @@ class TestQueueContract:
         await asyncio.sleep(0.4)  # ... a dead one does not
         taken = await q.claim("other", 1.0)
         assert taken is not None and taken.payload == b"long" and taken.attempts == 2
+
+    async def test_claim_many_takes_what_is_there_without_waiting(self, make_queue: Any) -> None:
+        q = await make_queue()
+        started = time.monotonic()
+        assert await q.claim_many("w", 8) == []  # empty: answers at once (no blocking read)
+        assert time.monotonic() - started < 0.5
+        for i in range(5):
+            await q.enqueue(f"job{i}".encode())
+        assert await q.claim_many("w", 0) == []
+        first = await q.claim_many("w", 3)
+        rest = await q.claim_many("w", 8)
+        assert [d.payload for d in first + rest] == [f"job{i}".encode() for i in range(5)]
+        assert {d.attempts for d in first + rest} == {1} and len({d.id for d in first + rest}) == 5
+        assert await q.claim_many("w", 8) == [] and await q.claim("w", 0.05) is None
+
+    async def test_claimed_together_each_keeps_its_own_fate(self, make_queue: Any) -> None:
+        q = await make_queue()
+        for name in (b"ok", b"again", b"bad"):
+            await q.enqueue(name)
+        ok, again, bad = await q.claim_many("w", 3)
+        await q.ack(ok)
+        await q.retry(again)
+        await q.dead_letter(bad, "broken")
+        [back] = await q.claim_many("w", 3)
+        assert (back.payload, back.attempts) == (b"again", 2)
+        stats = await q.stats()
+        assert (stats.jobs, stats.bytes, stats.dead_letters) == (1, len(b"again"), 1)
+
+    async def test_claimed_together_each_has_its_own_lease(self, make_queue: Any) -> None:
+        q = await make_queue(claim_idle_s=0.3)
+        await q.enqueue(b"touched")
+        await q.enqueue(b"forgotten")
+        touched, _ = await q.claim_many("alive", 2)
+        for _ in range(4):
+            await asyncio.sleep(0.15)
+            await q.touch(touched, "alive")
+        taken = await q.claim_many("other", 5)  # only the untouched one was abandoned
+        assert [(d.payload, d.attempts) for d in taken] == [(b"forgotten", 2)]
+        assert await q.claim_many("other", 5) == []
 
     async def test_dead_letter_keeps_reason_and_frees_the_queue(self, make_queue: Any) -> None:
         q = await make_queue()
