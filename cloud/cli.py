@@ -60,6 +60,8 @@ def _backend_args(parser: argparse.ArgumentParser, *, queue_required: bool = Fal
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a request gets a failure answer")
     parser.add_argument("--claim-idle", type=float, default=30.0, help="seconds of silence before a job is re-claimed")
     parser.add_argument("--max-attempts", type=int, default=3, help="deliveries of a job before it is dead-lettered")
+    parser.add_argument("--batch-max", type=int, default=8,
+                        help="jobs already queued that one claim takes and analyses together (1 = one at a time)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +107,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> CloudConfig:
         timeout_s=args.timeout,
         claim_idle_s=args.claim_idle,
         max_attempts=args.max_attempts,
+        batch_max=args.batch_max,
         **extra,
     )
 

@@ -51,6 +51,10 @@ class CloudConfig:
         Bucket size of that budget (a larger request passes when the bucket is full).
     claim_idle_s : float
         A job whose worker has not reported for this long is taken by another worker.
+    batch_max : int
+        A worker that claims a job takes up to this many jobs already queued and analyses
+        them in one call (same-shaped one-lead recordings share filtering, quality and
+        delineation; answers unchanged); 1 = one job at a time. Never waits for a batch.
     poll_s : float
         A waiting request re-reads the store at this interval (completion events are
         best effort).
@@ -79,6 +83,7 @@ class CloudConfig:
     client_cost_per_s: float = 200_000.0
     client_cost_burst: float = 4_000_000.0
     claim_idle_s: float = 30.0
+    batch_max: int = 8
     poll_s: float = 1.0
     queue_url: str = "memory://"
     store_url: str | None = None
@@ -100,6 +105,7 @@ class CloudConfig:
         _check(self.client_cost_per_s > 0, "client_cost_per_s", "must be > 0")
         _check(self.client_cost_burst >= 1, "client_cost_burst", "must be >= 1")
         _check(self.claim_idle_s > 0, "claim_idle_s", "must be > 0")
+        _check(1 <= self.batch_max <= 64, "batch_max", "must be within 1..64")
         _check(self.poll_s > 0, "poll_s", "must be > 0")
         check_queue_url(self.queue_url)
         if self.store_url is not None:

@@ -28,6 +28,7 @@ findings, the reasons in ``quality``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,15 +36,13 @@ import numpy as np
 
 from cloud.errors import UnanalysableSignal
 from cloud.validation import AnalysisRequest
+from cloud.answer import body as _body
 from ecg.classes import RHYTHM_CLASSES, UNREADABLE
-from ecg.findings import QTC_FORMULA
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
     from ecg.screening import ScreeningResult
 
-#: labels of the rhythm model's classes (CinC 2017 classes; the class table, :mod:`ecg.classes`)
-RHYTHM_LABELS: dict[str, str] = {c.code: c.clinician_label for c in RHYTHM_CLASSES}
 MULTI_LEAD_TAG = "+leads"
 #: the delineator is validated at these rates (Hz); others are resampled into the range
 MEASURE_FS_HZ = (250.0, 1000.0)
@@ -97,14 +96,151 @@ def analyse(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, A
             body = _multi_lead(leads, request.lead_names)
     except EcgError as exc:
         raise UnanalysableSignal(str(exc)) from None
+    return _finished(body, request, (time.perf_counter() - started) * 1000.0)
+
+
+def _finished(body: dict[str, Any], request: AnalysisRequest, processing_ms: float) -> dict[str, Any]:
+    """The answer's bookkeeping fields."""
     body.update(
         status="completed",
         recordId=request.record_id,
         leads=list(request.lead_names),
         durationS=round(request.duration_s, 3),
-        processingMs=round((time.perf_counter() - started) * 1000.0, 2),
+        processingMs=round(processing_ms, 2),
     )
     return body
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request of a batch came to (picklable): exactly one field is set.
+
+    Attributes
+    ----------
+    body : dict or None
+        The answer (what :func:`analyse` returns).
+    unanalysable : UnanalysableSignal or None
+        What :func:`analyse` raised for a signal that cannot be analysed at all.
+    failure : str or None
+        Any other exception of the analysis, as ``"TypeError: ..."`` (retried by the worker).
+    """
+
+    body: dict[str, Any] | None = None
+    unanalysable: UnanalysableSignal | None = None
+    failure: str | None = None
+
+
+def outcome_of(analyser: Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]],
+               request: AnalysisRequest, settings: PipelineSettings) -> Outcome:
+    """``analyser(request, settings)`` as an :class:`Outcome` (never raises)."""
+    try:
+        return Outcome(body=analyser(request, settings))
+    except UnanalysableSignal as exc:
+        return Outcome(unanalysable=exc)
+    except Exception as exc:  # noqa: BLE001 - one request's failure is its own outcome
+        return Outcome(failure=f"{type(exc).__name__}: {exc}")
+
+
+def analyse_each(analyser: Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]],
+                 requests: list[AnalysisRequest], settings: PipelineSettings) -> list[Outcome]:
+    """The batch form of any per-request analyser: one by one, one :class:`Outcome` each."""
+    return [outcome_of(analyser, r, settings) for r in requests]
+
+
+def analyse_many(requests: list[AnalysisRequest], settings: PipelineSettings) -> list[Outcome]:
+    """Analyse several checked requests; the same answers as :func:`analyse` one by one.
+
+    One-lead requests of the same rate and length (inside the measurement range) form a
+    group whose filtered views, quality measures and delineation run in one pass over the
+    group's rows (:func:`ecg.context.share_wide`, :func:`~ecg.context.share_quality`,
+    :func:`~ecg.context.share_lead_waves`: each row gets what it gets alone); everything
+    else runs per record, on the very code path of :func:`analyse`. Other requests are
+    analysed alone. A request whose batched analysis raises is analysed again alone, so
+    one bad request never changes or fails the others' answers.
+
+    Parameters
+    ----------
+    requests : list of AnalysisRequest
+        Checked requests (any mix of rates, lengths and lead counts).
+    settings : PipelineSettings
+        The measurement rate range.
+
+    Returns
+    -------
+    list of Outcome
+        One per request, in order. An answer of a group carries ``processingMs`` = the
+        group's analysis time divided by its size (the shared pass cannot be split).
+
+    Examples
+    --------
+    >>> from cloud.openapi import example_request
+    >>> from cloud.validation import parse_request
+    >>> one = parse_request(example_request())
+    >>> [o.body["rhythm"] == analyse(one, PipelineSettings())["rhythm"] for o in analyse_many([one, one], PipelineSettings())]
+    [True, True]
+    """
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    for indices in _groups(requests, settings):
+        group = [requests[i] for i in indices]
+        done = _analyse_group(group, settings) if len(group) > 1 else analyse_each(analyse, group, settings)
+        for i, outcome in zip(indices, done, strict=True):
+            outcomes[i] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+def _groups(requests: list[AnalysisRequest], settings: PipelineSettings) -> list[list[int]]:
+    """Indices of requests analysed together: one lead, same rate (inside the measurement
+    range, so one context serves screening and measurement) and length; others alone."""
+    low, high = settings.measure_fs_hz
+    groups: dict[tuple[float, int], list[int]] = {}
+    alone: list[list[int]] = []
+    for i, r in enumerate(requests):
+        counts = r.samples_counts
+        if counts.shape[1] == 1 and low <= float(r.fs_hz) <= high:
+            groups.setdefault((float(r.fs_hz), int(counts.shape[0])), []).append(i)
+        else:
+            alone.append([i])
+    return [*groups.values(), *alone]
+
+
+def _analyse_group(group: list[AnalysisRequest], settings: PipelineSettings) -> list[Outcome]:
+    """Same-shaped one-lead requests: shared passes, then each on :func:`analyse`'s path."""
+    started = time.perf_counter()
+    try:
+        leads = [_leads_or_none(r, settings) for r in group]
+        _share([one.measured[0] for one in leads if one is not None])
+    except Exception:  # noqa: BLE001 - the shared pass failed: everyone alone
+        return analyse_each(analyse, group, settings)
+    bodies: list[dict[str, Any] | None] = []
+    for one in leads:
+        try:
+            bodies.append(None if one is None else _single_lead(one))
+        except Exception:  # noqa: BLE001 - re-analysed alone below
+            bodies.append(None)
+    share_ms = (time.perf_counter() - started) * 1000.0 / len(group)
+    return [outcome_of(analyse, r, settings) if body is None else Outcome(body=_finished(body, r, share_ms))
+            for r, body in zip(group, bodies, strict=True)]
+
+
+def _leads_or_none(request: AnalysisRequest, settings: PipelineSettings) -> _Leads | None:
+    """The request's contexts, or None when :func:`analyse` would not get that far."""
+    from ecg.errors import EcgError
+
+    try:
+        return _Leads.of(request, settings)
+    except (UnanalysableSignal, EcgError):
+        return None
+
+
+def _share(contexts: list[LeadContext]) -> None:
+    """One pass over the rows of same-shaped contexts for the 0.5–40 Hz view and the
+    quality of all, then the delineation of those whose quality is readable (only they
+    are measured)."""
+    from ecg.context import share_lead_waves, share_quality, share_wide
+
+    share_wide(contexts)
+    share_quality(contexts)
+    share_lead_waves([c for c in contexts if c.quality.readable])
 
 
 def warm_up() -> None:
@@ -244,66 +380,3 @@ def _ectopy(leads: _Leads, rhythm_lead: int, rhythm_code: str) -> list[Any]:
 
     af = rhythm_code == "A"
     return [f.to_dict() for f in find_ectopy_in(leads.measured, rhythm_lead).findings(atrial_fibrillation=af)]
-
-
-def _body(
-    rhythm: dict[str, Any],
-    probabilities: dict[str, float],
-    summary: dict[str, Any],
-    measured: dict[str, Any],
-    model_version: str,
-    extra_findings: list[Any],
-) -> dict[str, Any]:
-    """The answer. ``rhythm`` decides; an unreadable one carries no heart rate, interval or finding."""
-    diagnoses = [
-        {"code": code, "label": RHYTHM_LABELS.get(code, code), "probability": round(float(p), 4)}
-        for code, p in sorted(probabilities.items(), key=lambda item: -float(item[1]))
-    ]
-    quality = _quality(summary.get("quality"))
-    heart_rate = summary.get("heart_rate_bpm")
-    if rhythm["category"] == UNREADABLE.category or not quality["readable"]:
-        measured, extra_findings, heart_rate = {}, [], None
-        quality["readable"] = False
-    elif heart_rate is None:
-        heart_rate = measured.get("heart_rate_bpm")
-    diagnoses.extend(_findings(list(measured.get("findings") or []) + extra_findings))
-    return {
-        "modelVersion": model_version,
-        "rhythm": dict(rhythm),
-        "diagnoses": diagnoses,
-        "heartRate": _finite_or_none(heart_rate),
-        "measurements": {
-            "prMs": _finite_or_none(measured.get("pr_ms")),
-            "qrsMs": _finite_or_none(measured.get("qrs_ms")),
-            "qtMs": _finite_or_none(measured.get("qt_ms")),
-            "qtcMs": _finite_or_none(measured.get("qtc_ms")),
-            "qtcFormula": QTC_FORMULA if _finite_or_none(measured.get("qtc_ms")) is not None else None,
-        },
-        "quality": quality,
-    }
-
-
-def _findings(findings: Any) -> list[dict[str, Any]]:
-    """Measurement findings as diagnoses (no probability: they are rule-based)."""
-    out: list[dict[str, Any]] = []
-    for item in findings or []:
-        if isinstance(item, dict):
-            code = str(item.get("code") or item.get("name") or item.get("label"))
-            label = str(item.get("label") or item.get("description") or code)
-        else:
-            code = label = str(item)
-        out.append({"code": code, "label": label, "probability": None})
-    return out
-
-
-def _quality(quality: Any) -> dict[str, Any]:
-    if isinstance(quality, dict):
-        return {"readable": bool(quality.get("readable", True)), "reasons": [str(r) for r in quality.get("reasons", [])]}
-    return {"readable": True, "reasons": []}
-
-
-def _finite_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return round(number, 2) if np.isfinite(number) else None

@@ -13,6 +13,17 @@ never stops the service: the pool is rebuilt and the job retried. The answer is 
 then acknowledged, then announced (``publish``). A store failure announces
 ``store-error`` (waiting requests answer 503 at once) and re-queues the job. While a job
 runs, the worker touches it every ``claim_idle_s / 3`` so nobody re-claims it.
+
+Batches (issue 10, lever B): after claiming one delivery a claim loop takes, without
+waiting, up to ``batch_max - 1`` more that are already queued (an idle service keeps its
+latency: nothing waits for a batch to fill). Each delivery is checked as above on its own;
+those left are analysed in one executor call (:func:`cloud.pipeline.analyse_many`, which
+shares filtering, quality and delineation across same-shaped one-lead recordings and
+gives each the answer :func:`~cloud.pipeline.analyse` would). Each keeps its own lease
+(all touched while the batch runs), attempts, retry, dead letter, store, ack and
+announcement. If the batched call itself fails (a dead analysis process, anything
+unexpected), its deliveries are analysed again one by one, so one bad request cannot take
+the others down with it.
 """
 
 from __future__ import annotations
@@ -20,27 +31,30 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 from cloud.config import CloudConfig
 from cloud.errors import MalformedJob, QueueUnavailable, StoreUnavailable, UnanalysableSignal, Unavailable
 from cloud.jobs import Job
 from cloud.metrics import Metrics
-from cloud.pipeline import PipelineSettings, analyse, warm_up
+from cloud.pipeline import Outcome, PipelineSettings, analyse, analyse_each, analyse_many, warm_up
 from cloud.queues.base import Delivery, JobQueue
 from cloud.stores.base import Store, StoredResult
 from cloud.validation import AnalysisRequest
 
 log = logging.getLogger(__name__)
 Analyser = Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]]
+BatchAnalyser = Callable[[list[AnalysisRequest], PipelineSettings], list[Outcome]]
+_T = TypeVar("_T")
 #: pause after a backend failure before claiming again
 BACKOFF_S = 0.5
 
@@ -92,6 +106,9 @@ class Worker:
         Jobs analysed at once (claim loops and executor size).
     analyser : callable
         The analysis function (picklable for process executors).
+    batch_analyser : callable, optional
+        Its batch form (``config.batch_max`` > 1): :func:`cloud.pipeline.analyse_many` for
+        the real analysis, else the analyser applied one by one in one executor call.
     metrics : Metrics, optional
         Counters shared with the API in the embedded default.
     """
@@ -104,6 +121,7 @@ class Worker:
         *,
         concurrency: int,
         analyser: Analyser = analyse,
+        batch_analyser: BatchAnalyser | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.config, self.queue, self.store = config, queue, store
@@ -111,6 +129,9 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.name = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self._analyser = analyser
+        self._batch_analyser: BatchAnalyser = batch_analyser or (
+            analyse_many if analyser is analyse else functools.partial(analyse_each, analyser)
+        )
         self._settings = PipelineSettings()
         self._executor: concurrent.futures.Executor | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -141,7 +162,7 @@ class Worker:
             try:
                 delivery = await self.queue.claim(consumer, timeout_s=1.0)
                 if delivery is not None:
-                    await self._handle(delivery, consumer)
+                    await self._handle_all([delivery, *await self._claim_more(consumer)], consumer)
             except Unavailable as exc:
                 log.warning("worker %s: %s; retrying in %.1f s", consumer, exc, BACKOFF_S)
                 await asyncio.sleep(BACKOFF_S)
@@ -149,46 +170,96 @@ class Worker:
                 log.exception("worker %s: unexpected error", consumer)
                 await asyncio.sleep(BACKOFF_S)
 
-    async def _handle(self, delivery: Delivery, consumer: str) -> None:
+    async def _claim_more(self, consumer: str) -> list[Delivery]:
+        """What is already queued, up to ``batch_max - 1`` more (never waits)."""
+        if self.config.batch_max <= 1:
+            return []
+        try:
+            return await self.queue.claim_many(consumer, self.config.batch_max - 1)
+        except QueueUnavailable as exc:  # the one already claimed goes on alone
+            log.warning("worker %s: claiming more failed (%s)", consumer, exc)
+            return []
+
+    async def _handle_all(self, deliveries: list[Delivery], consumer: str) -> None:
+        ready = [(d, job) for d in deliveries if (job := await self._admit(d)) is not None]
+        if not ready:
+            return
+        self.in_flight += len(ready)
+        try:
+            results = await self._touching([d for d, _ in ready], consumer, self._analyse_ready([j for _, j in ready]))
+        finally:
+            self.in_flight -= len(ready)
+        concluded = await asyncio.gather(
+            *(self._conclude(d, job, result, status) for (d, job), (result, status) in zip(ready, results, strict=True)),
+            return_exceptions=True,
+        )
+        for (d, _), outcome in zip(ready, concluded, strict=True):
+            if isinstance(outcome, BaseException):  # that one is re-claimed after claim_idle_s
+                log.error("worker %s: concluding %s failed: %r", consumer, d.id, outcome)
+
+    async def _admit(self, delivery: Delivery) -> Job | None:
+        """The delivery's job if it is to be analysed; else it is dealt with here."""
         try:
             job = Job.decode(delivery.payload)
         except MalformedJob as exc:
             log.error("dead-lettering %s: %s", delivery.id, exc)
             await self.queue.dead_letter(delivery, str(exc))
-            return
+            return None
         if delivery.attempts > self.config.max_attempts:
             await self._give_up(delivery, job, f"delivered {delivery.attempts} times without an answer (worker died?)")
-            return
+            return None
         if await self.store.get_result(*job.key) is not None:  # answered before a crash
             await self.queue.ack(delivery)
             await self._announce(event(job, "stored"))
-            return
-        self.in_flight += 1
-        try:
-            result, status = await self._analyse_touching(delivery, consumer, job)
-        finally:
-            self.in_flight -= 1
+            return None
+        return job
+
+    async def _conclude(self, delivery: Delivery, job: Job, result: StoredResult | None, status: str) -> None:
         if result is None:
             await self._retry_or_give_up(delivery, job, status)
             return
         await self._store(delivery, job, status, result)
 
-    async def _analyse_touching(
-        self, delivery: Delivery, consumer: str, job: Job
-    ) -> tuple[StoredResult | None, str]:
-        toucher = asyncio.create_task(self._touch(delivery, consumer))
+    async def _touching(self, deliveries: list[Delivery], consumer: str, work: Awaitable[_T]) -> _T:
+        toucher = asyncio.create_task(self._touch(deliveries, consumer))
         try:
-            return await self._analyse(job)
+            return await work
         finally:
             toucher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await toucher
 
-    async def _touch(self, delivery: Delivery, consumer: str) -> None:
+    async def _touch(self, deliveries: list[Delivery], consumer: str) -> None:
         while True:
             await asyncio.sleep(self.config.claim_idle_s / 3)
-            with contextlib.suppress(QueueUnavailable):
-                await self.queue.touch(delivery, consumer)
+            for delivery in deliveries:
+                with contextlib.suppress(QueueUnavailable):
+                    await self.queue.touch(delivery, consumer)
+
+    async def _analyse_ready(self, jobs: list[Job]) -> list[tuple[StoredResult | None, str]]:
+        """``(result, status)`` per job: one alone, several in one batched call; when that
+        call fails as a whole, each again alone (in turn)."""
+        if len(jobs) == 1:
+            return [await self._analyse(jobs[0])]
+        assert self._executor is not None, "worker not started"
+        executor = self._executor
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes = await loop.run_in_executor(
+                executor, self._batch_analyser, [j.request for j in jobs], self._settings
+            )
+        except Exception as exc:  # noqa: BLE001 - isolate: everyone alone
+            if isinstance(exc, BrokenProcessPool):
+                self._renew_pool(executor, exc)
+            log.warning("batch of %d failed (%s: %s); analysing each alone", len(jobs), type(exc).__name__, exc)
+            return [await self._analyse(job) for job in jobs]
+        return [_result_of(outcome, job) for outcome, job in zip(outcomes, jobs, strict=True)]
+
+    def _renew_pool(self, executor: concurrent.futures.Executor, exc: BaseException) -> None:
+        if self._executor is executor:  # one dead analysis process: a new pool, not a dead service
+            log.warning("analysis process died (%s); restarting the pool", exc)
+            executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = new_executor(self.config, self.concurrency)
 
     async def _analyse(self, job: Job) -> tuple[StoredResult | None, str]:
         """``(result, status)``; ``(None, reason)`` when the attempt failed."""
@@ -200,10 +271,7 @@ class Worker:
         except UnanalysableSignal as exc:
             return StoredResult(exc.status, problem_document(exc.status, exc.problem, exc.detail), job.digest), "unanalysable"
         except BrokenProcessPool as exc:
-            if self._executor is executor:  # one dead analysis process: a new pool, not a dead service
-                log.warning("analysis process died (%s); restarting the pool", exc)
-                executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = new_executor(self.config, self.concurrency)
+            self._renew_pool(executor, exc)
             return None, f"analysis process died ({type(exc).__name__})"
         except Exception as exc:  # noqa: BLE001 - any analysis failure is retried, then reported
             return None, f"{type(exc).__name__}: {exc}"
@@ -243,3 +311,13 @@ class Worker:
     async def _announce(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(QueueUnavailable):
             await self.queue.publish(message)
+
+
+def _result_of(outcome: Outcome, job: Job) -> tuple[StoredResult | None, str]:
+    """A batch's outcome as :meth:`Worker._analyse` reports it."""
+    if outcome.body is not None:
+        return StoredResult(200, outcome.body, job.digest), "completed"
+    if outcome.unanalysable is not None:
+        exc = outcome.unanalysable
+        return StoredResult(exc.status, problem_document(exc.status, exc.problem, exc.detail), job.digest), "unanalysable"
+    return None, outcome.failure or "no outcome"
