@@ -227,7 +227,9 @@ def context_for(sig_mv: np.ndarray, fs_hz: float, context: LeadContext | None = 
 
 
 def _one_recording(contexts: list[LeadContext]) -> bool:
-    """Two or more contexts of one recording (same rate and length)."""
+    """Two or more contexts of the same rate and length: the leads of one recording, or
+    same-shaped one-lead recordings analysed together (``cloud.pipeline.analyse_many``);
+    every shared pass treats rows independently, so either gives each what it gets alone."""
     return len(contexts) >= 2 and all(c.fs_hz == contexts[0].fs_hz and c.n_samples == contexts[0].n_samples
                                       for c in contexts)
 
