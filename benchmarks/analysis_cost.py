@@ -3,7 +3,7 @@
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/analysis_cost.py [--data ../shared/data] [--records 20]
-        [--records12 10] [--repeats 5] [--steps] [--json out.json]
+        [--records12 10] [--repeats 5] [--steps] [--batch 4 8] [--json out.json]
 
 Everything is **CPU time of this process** (``time.process_time``: every thread, no
 waiting), so the figures hold on a shared machine; each figure is the median over records
@@ -21,6 +21,11 @@ of the median over ``--repeats`` runs, ours and the peer's interleaved record by
    one lead 30 s and 12 leads 10 s (targets ≤ 12 ms and ≤ 50 ms), with a 95 % bootstrap
    interval of the median over records (:func:`median_ci95`). HTTP and JSON are not
    in it: ``benchmarks/cloud_load.py`` reads the server's whole process tree for that.
+   Beside it, never instead of it: one lead 30 s **per record in batches of k**
+   (``--batch``, default 4 and 8): :func:`cloud.pipeline.analyse_many` on record *i* and
+   the k − 1 records after it (cyclically), CPU of the whole batched analysis (all steps)
+   divided by k — what a worker spends per record when the queue holds ≥ k same-shaped
+   one-lead jobs (under load); measured interleaved with the single-request figure.
 4. R peaks alone: :func:`ecg.beats.detect_r_peaks` on the raw signal vs
    ``neurokit2.ecg_peaks`` on an already cleaned signal and vs ``ecg_clean + ecg_peaks``.
 5. Linearity: :func:`ecg.delineate.measure` on the first 30 s … 10 min of MIT-BIH 100
@@ -53,7 +58,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cloud.pipeline import PipelineSettings, analyse  # noqa: E402
+from cloud.pipeline import PipelineSettings, analyse, analyse_many  # noqa: E402
 from cloud.validation import parse_request  # noqa: E402
 from ecg.beats import detect_r_peaks  # noqa: E402
 from ecg.context import LeadContext, contexts_of  # noqa: E402
@@ -143,6 +148,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("ecg.delineate", "_shape_findings", "axis, bundle-branch patterns"),
     ("ecg.ectopy", "find_ectopy_in", "premature beats (`ecg.ectopy`)"),
     ("cloud.pipeline", "analyse", "request → answer (scaling, contexts, rest)"),
+    ("cloud.pipeline", "analyse_many", "request → answer (scaling, contexts, rest)"),
 )
 
 
@@ -180,19 +186,27 @@ def _timed_steps(acc: dict[str, float]) -> Iterator[None]:
             setattr(owner, name, fn)
 
 
-def step_table(requests: list[Any], repeats: int) -> dict[str, float]:
+def step_table(requests: list[Any], repeats: int, batch: int = 1) -> dict[str, float]:
     """Exclusive CPU ms per record of each step of ``cloud.pipeline.analyse`` (mean over
-    records and ``repeats``, after one warm-up pass)."""
+    records and ``repeats``, after one warm-up pass); with ``batch`` k > 1, of
+    ``analyse_many`` on consecutive batches of k requests."""
     import cloud.pipeline as pipeline
 
     settings = PipelineSettings()
-    for request in requests:
-        pipeline.analyse(request, settings)
+    batches = [requests[i : i + batch] for i in range(0, len(requests), batch)]
+
+    def one_pass() -> None:
+        for group in batches:
+            if batch > 1:
+                pipeline.analyse_many(group, settings)
+            else:
+                pipeline.analyse(group[0], settings)
+
+    one_pass()
     acc: dict[str, float] = {}
     with _timed_steps(acc):
         for _ in range(repeats):
-            for request in requests:
-                pipeline.analyse(request, settings)
+            one_pass()
     runs = max(1, repeats * len(requests))
     return {label: acc[label] * 1000.0 / runs if label in acc else float("nan") for _, _, label in STEPS}
 
@@ -226,15 +240,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"load_before": os.getloadavg(), "data": str(data) if data else "fixtures",
                            "records": len(singles), "records12": len(twelve), "neurokit2": nk.__version__}
     rows: dict[str, list[float]] = {k: [] for k in (
-        "ours_1", "nk_1", "ours_12", "nk_12", "cloud_1", "cloud_12", "peaks_ours", "peaks_nk", "peaks_nk_clean")}
+        "ours_1", "nk_1", "ours_12", "nk_12", "cloud_1", "cloud_12", "peaks_ours", "peaks_nk", "peaks_nk_clean",
+        *(f"cloud_1_k{k}" for k in args.batch))}
     settings = PipelineSettings()
-    for rec in singles:
+    requests1 = [parse_request(_payload(rec)) for rec in singles]
+    for i, rec in enumerate(singles):
         x, fs = rec.signals_mv[:, 0], rec.fs_hz
         clean = nk.ecg_clean(x, sampling_rate=fs)
-        request = parse_request(_payload(rec))
+        request = requests1[i]
         rows["ours_1"].append(cpu_ms(lambda: _ours_one(x, fs), args.repeats))
         rows["nk_1"].append(cpu_ms(lambda: nk.ecg_process(x, sampling_rate=fs), args.repeats))
         rows["cloud_1"].append(cpu_ms(lambda: analyse(request, settings), args.repeats))
+        for k in args.batch:
+            rows[f"cloud_1_k{k}"].append(batch_ms(requests1, i, k, args.repeats))
         rows["peaks_ours"].append(cpu_ms(lambda: detect_r_peaks(x, fs), args.repeats))
         rows["peaks_nk"].append(cpu_ms(lambda: nk.ecg_peaks(clean, sampling_rate=fs), args.repeats))
         rows["peaks_nk_clean"].append(
@@ -246,13 +264,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                              for j in range(12)], args.repeats))
         rows["cloud_12"].append(cpu_ms(lambda: analyse(request, settings), args.repeats))
     res["median_cpu_ms"] = {k: _median(v) for k, v in rows.items()}
-    res["ci95_cpu_ms"] = {k: median_ci95(rows[k]) for k in ("cloud_1", "cloud_12")}
+    res["ci95_cpu_ms"] = {k: median_ci95(rows[k]) for k in ("cloud_1", "cloud_12", *(f"cloud_1_k{k}" for k in args.batch))}
+    res["batch"] = list(args.batch)
     if args.steps:
-        res["steps_ms"] = {"one lead 30 s": step_table([parse_request(_payload(r)) for r in singles], args.repeats),
-                           "12 leads 10 s": step_table([parse_request(_payload(r)) for r in twelve], args.repeats)}
+        res["steps_ms"] = {"one lead 30 s": step_table(requests1, args.repeats),
+                           "12 leads 10 s": step_table([parse_request(_payload(r)) for r in twelve], args.repeats),
+                           **{f"one lead 30 s, batches of {k}": step_table(requests1, args.repeats, k)
+                              for k in args.batch[-1:]}}
     res["linearity"] = _linearity(data, args.repeats)
     res["load_after"] = os.getloadavg()
     return res
+
+
+def batch_ms(requests: list[Any], start: int, k: int, repeats: int) -> float:
+    """CPU ms per record of :func:`cloud.pipeline.analyse_many` on ``requests[start]`` and
+    the ``k - 1`` after it (cyclically; distinct when there are at least ``k``)."""
+    batch = [requests[(start + j) % len(requests)] for j in range(k)]
+    settings = PipelineSettings()
+    return cpu_ms(lambda: analyse_many(batch, settings), repeats) / k
 
 
 def _linearity(data: Path | None, repeats: int) -> list[dict[str, float]]:
@@ -295,17 +324,20 @@ def report(res: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| one lead 30 s | {m['cloud_1']:.1f} {_ci(res, 'cloud_1')} | ≤ 12 |",
         f"| 12 leads 10 s | {m['cloud_12']:.1f} {_ci(res, 'cloud_12')} | ≤ 50 |",
+        *(f"| one lead 30 s, per record in batches of {k} (`analyse_many`; queue holding ≥ {k} such jobs) | "
+          f"{m[f'cloud_1_k{k}']:.1f} {_ci(res, f'cloud_1_k{k}')} | — |" for k in res.get("batch", [])),
         "",
         "| `measure` on MIT-BIH 100 | CPU ms | ms per minute of ECG |",
         "|---|---|---|",
     ]
     lines += [f"| {r['seconds']} s | {r['cpu_ms']:.1f} | {r['ms_per_min']:.1f} |" for r in res["linearity"]]
     if "steps_ms" in res:
-        one, twelve = res["steps_ms"]["one lead 30 s"], res["steps_ms"]["12 leads 10 s"]
-        lines += ["", "| step of `cloud.pipeline.analyse` (exclusive CPU ms per record, mean) | one lead 30 s | "
-                  "12 leads 10 s |", "|---|---|---|"]
-        lines += [f"| {label} | {one[label]:.2f} | {twelve[label]:.2f} |" for label in one]
-        lines.append(f"| **sum** | {np.nansum(list(one.values())):.1f} | {np.nansum(list(twelve.values())):.1f} |")
+        columns = list(res["steps_ms"])
+        tables = [res["steps_ms"][c] for c in columns]
+        lines += ["", "| step of `cloud.pipeline.analyse` (exclusive CPU ms per record, mean) | " + " | ".join(columns)
+                  + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [f"| {label} | " + " | ".join(f"{t[label]:.2f}" for t in tables) + " |" for label in tables[0]]
+        lines.append("| **sum** | " + " | ".join(f"{np.nansum(list(t.values())):.1f}" for t in tables) + " |")
     return "\n".join(lines)
 
 
@@ -316,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records12", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", action="store_true", help="also time each step of the cloud analysis")
+    ap.add_argument("--batch", type=int, nargs="*", default=[4, 8],
+                    help="batch sizes k of the one-lead 'per record in batches of k' figure (none: skip)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with warnings.catch_warnings():

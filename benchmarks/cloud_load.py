@@ -29,6 +29,7 @@ Usage::
     nice -n 10 .venv/bin/python benchmarks/cloud_load.py            # defaults
     .venv/bin/python benchmarks/cloud_load.py --scaled 1,2 --duration-s 20 --concurrency 8
     .venv/bin/python benchmarks/cloud_load.py --duration-s 5 --rate 20 --rate12 4 --json out.json
+    nice -n 10 .venv/bin/python benchmarks/cloud_load.py --batch-max 1   # workers without batched analysis
 
 Data: ``--data DIR`` (default ``$CARDIOLINK_DATA`` or ``../shared/data``); without it the
 committed fixtures in ``tests/fixtures/cinc2017`` are used for single-lead records and
@@ -228,7 +229,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, port: int, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, port: int, workers: int, batch_max: int = 8) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     token = subprocess.run(
         [sys.executable, "-m", "cloud.cli", "token", "create", "bench", "--data", str(data_dir)],
@@ -236,7 +237,8 @@ def start_server(data_dir: Path, port: int, workers: int) -> tuple[subprocess.Po
     ).stdout.strip()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloud.cli", "serve", "--port", str(port), "--data", str(data_dir),
-         "--workers", str(workers), "--executor", "process", "--rate", "1000000", "--burst", "1000000"],
+         "--workers", str(workers), "--executor", "process", "--rate", "1000000", "--burst", "1000000",
+         "--batch-max", str(batch_max)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     return proc, token
@@ -264,7 +266,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
     }
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
-        proc, token = start_server(Path(tmp), port, args.workers)
+        proc, token = start_server(Path(tmp), port, args.workers, args.batch_max)
         base = f"http://127.0.0.1:{port}"
         outcomes = []
         try:
@@ -321,7 +323,8 @@ async def run_scaled(args: argparse.Namespace, n_workers: int) -> dict[str, Any]
                                            "1000000", "--cost-rate", "1e12", "--cost-burst", "1e12"],
                                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             bases.append(f"http://127.0.0.1:{port}")
-        workers = [subprocess.Popen([*cli, "worker", *backends, "--executor", "thread", "--concurrency", "1"],
+        workers = [subprocess.Popen([*cli, "worker", *backends, "--executor", "thread", "--concurrency", "1",
+                                     "--batch-max", str(args.batch_max)],
                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                    for _ in range(n_workers)]
         procs += workers
@@ -387,6 +390,8 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, default=10.0, help="time per mode and kind")
     parser.add_argument("--max-requests", type=int, default=2000, help="requests per mode and kind at most")
     parser.add_argument("--json", type=Path, help="also write the outcomes here")
+    parser.add_argument("--batch-max", type=int, default=8,
+                        help="the workers' --batch-max (1: one job per claim, no batched analysis)")
     parser.add_argument("--scaled", help="comma-separated worker counts: 2 API replicas + N workers on Redis + PostgreSQL")
     args = parser.parse_args()
     if args.scaled:
@@ -399,7 +404,7 @@ def main() -> int:
             args.json.write_text(json.dumps(results, indent=2))
         return 0
     outcomes = asyncio.run(run(args))
-    print(f"\nserver: {args.workers} worker process(es) on {os.cpu_count()} cores")
+    print(f"\nserver: {args.workers} worker process(es) on {os.cpu_count()} cores, --batch-max {args.batch_max}")
     print(_table(outcomes))
     for o in outcomes:
         if o.mode == "saturation" and o.server_cpu_ms_per_record:
