@@ -11,23 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecg.delineation.vec import clip_index, median1d, row_median
+from ecg.beat_rows import gather, last_of_row, per_beat, row_counts, same_row, seg_arange, seg_median
+from ecg.beat_split import remove_split_beats, remove_split_beats_rows, running_median, weak_edges
+from ecg.delineation.vec import median1d, row_median
 
 __all__ = ["QrsLikeRule", "DEFAULT_QRS_LIKE", "qrs_like", "shallow_neighbours", "satellite_suspects",
-           "remove_split_beats", "weak_edges", "running_median", "repeated_waves"]
+           "remove_split_beats", "remove_split_beats_rows", "weak_edges", "running_median", "repeated_waves",
+           "gather"]
 
 _CONFLICT_S = 0.36
-_SPLIT_RR_FACTOR = 1.2
-_SPLIT_SCORE_RATIO = 0.5
 _PAIR_SLOPE_RATIO = 0.5
 _SATELLITE_MIN_COUNT = 4
 _SATELLITE_OUTER_FACTOR = 2.0
 _SATELLITE_MIN_SHARE = 0.15
 _SATELLITE_TOLERANCE_S = 0.03
 _SATELLITE_TIED_SHARE = 0.7
-_SPLIT_TIGHT_RR_FACTOR = 1.05
-_SPLIT_TIGHT_SCORE_RATIO = 0.8
-_STRONG_FRACTION = 0.3
 _TEMPLATE_MIN_BEATS = 8
 _AMPLITUDE_HALF_S = 0.06
 _RECURRENCE_MAX = 4000
@@ -81,122 +79,68 @@ class QrsLikeRule:
 #: The shipped rule (validated by leave-one-record-out on MIT-BIH: benchmarks/rpeaks_loro.py).
 DEFAULT_QRS_LIKE = QrsLikeRule()
 
-def shallow_neighbours(beats: np.ndarray, slope: np.ndarray, fs: float, within_s: float = _CONFLICT_S) -> np.ndarray:
+def shallow_neighbours(beats: np.ndarray, slope: np.ndarray, fs: float, within_s: float = _CONFLICT_S,
+                       row: np.ndarray | None = None) -> np.ndarray:
     """Of two beats closer than ``within_s`` (360 ms), the one less than half as steep (a T
-    or P wave?)."""
+    or P wave?). ``row``: each beat's row (:mod:`ecg.beat_rows`; only beats of one row pair)."""
     if beats.size < 2:
         return np.zeros(beats.size, dtype=bool)
-    close = (beats[1:] - beats[:-1]) < int(within_s * fs)
+    close = ((beats[1:] - beats[:-1]) < int(within_s * fs)) & same_row(row)
     drop = np.zeros(beats.size, dtype=bool)
     drop[:-1] |= close & (slope[:-1] < _PAIR_SLOPE_RATIO * slope[1:])
     drop[1:] |= close & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
     return drop
 
 
-def satellite_suspects(beats: np.ndarray, score: np.ndarray, fs: float) -> np.ndarray:
+def satellite_suspects(beats: np.ndarray, score: np.ndarray, fs: float, group: np.ndarray | None = None) -> np.ndarray:
     """Mask of the weaker waves that sit at a fixed lag before (P) or after (T) many beats.
 
     A P or T wave is tied to its QRS: the lag varies by a few ms, while a genuine close
     pair of beats (couplet, early ectopic beat) has a varying coupling interval. Only
     pairs whose other interval is ≥ 2 × the lag count, so a fast regular rhythm (every
-    interval short) is never halved.
+    interval short) is never halved. ``group``: each beat's group (non-decreasing ids; the
+    detector's 30-s chunks of each row), judged each on its own.
     """
-    if beats.size < 2 * _SATELLITE_MIN_COUNT:
-        return np.zeros(beats.size, dtype=bool)
-    gap = beats[1:] - beats[:-1]
-    close = gap < int(_CONFLICT_S * fs)
-    if np.count_nonzero(close) < _SATELLITE_MIN_COUNT:  # too few close pairs to tie any wave
-        return np.zeros(beats.size, dtype=bool)
-    # the satellite's other interval must be much longer (not a fast regular rhythm)
-    before = np.concatenate(([0], gap[:-1]))  # interval ending at the pair's first beat
-    after = np.concatenate((gap[1:], [0]))  # interval starting at the pair's second beat
     drop = np.zeros(beats.size, dtype=bool)
+    if beats.size < 2 * _SATELLITE_MIN_COUNT:
+        return drop
+    if group is not None and group[0] == group[-1]:
+        group = None  # one group
+    gap = beats[1:] - beats[:-1]
+    same = same_row(group)
+    close = (gap < int(_CONFLICT_S * fs)) & same
+    if np.count_nonzero(close) < _SATELLITE_MIN_COUNT:  # too few close pairs to tie any wave
+        return drop
+    g = np.zeros(beats.size, dtype=np.int64) if group is None else group - group[0]
+    n_groups = int(g[-1]) + 1
+    pair_group = g[:-1]
+    size = np.bincount(g, minlength=n_groups)
+    ok = (size >= 2 * _SATELLITE_MIN_COUNT) & (np.bincount(pair_group[close], minlength=n_groups) >= _SATELLITE_MIN_COUNT)
+    close &= ok[pair_group]
+    # the satellite's other interval must be much longer (not a fast regular rhythm)
+    inside = gap if group is None else np.where(same, gap, 0)  # (no interval across groups)
+    before = np.concatenate(([0], inside[:-1]))  # interval ending at the pair's first beat
+    after = np.concatenate((inside[1:], [0]))  # interval starting at the pair's second beat
     for first_weaker in (True, False):
         outer = before if first_weaker else after
         sel = close & (outer >= _SATELLITE_OUTER_FACTOR * gap)
         sel &= (score[:-1] < score[1:]) if first_weaker else (score[1:] < score[:-1])
-        if np.count_nonzero(sel) < max(_SATELLITE_MIN_COUNT, _SATELLITE_MIN_SHARE * beats.size):
+        count = np.bincount(pair_group[sel], minlength=n_groups)
+        sel &= (count >= np.maximum(_SATELLITE_MIN_COUNT, _SATELLITE_MIN_SHARE * size))[pair_group]
+        if not sel.any():
             continue
-        lag = gap[sel]
-        centre = median1d(lag)
-        tied = np.abs(lag - centre) <= _SATELLITE_TOLERANCE_S * fs
-        if np.count_nonzero(tied) < _SATELLITE_TIED_SHARE * lag.size:
-            continue
-        idx = np.flatnonzero(sel)[tied]
+        lag, lag_group = gap[sel], pair_group[sel]
+        centre = seg_median(lag, None if group is None else lag_group, n_groups)
+        tied = np.abs(lag - centre[lag_group]) <= _SATELLITE_TOLERANCE_S * fs
+        enough = np.bincount(lag_group[tied], minlength=n_groups) >= _SATELLITE_TIED_SHARE * count
+        idx = np.flatnonzero(sel)[tied & enough[lag_group]]
         drop[idx if first_weaker else idx + 1] = True
     return drop
 
 
-def remove_split_beats(
-    beats: np.ndarray, score: np.ndarray, qrs_like: np.ndarray, noisy: np.ndarray | None = None,
-    noisy_span: float = _SPLIT_RR_FACTOR,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Drop weak beats that split one normal RR interval into two and do not look like a
-    QRS complex (P waves, artefacts); QRS-like ones stay whatever their timing. Beats in a
-    ``noisy`` stretch that are not QRS-like are dropped whatever their score when their two
-    intervals together are under ``noisy_span`` usual RRs (noise spikes between beats)."""
-    for _ in range(10):
-        if beats.size < 4:
-            break
-        is_strong = score >= _STRONG_FRACTION * median1d(score)
-        # reference RR: intervals between two adjacent strong beats (none weak between)
-        pair = is_strong[:-1] & is_strong[1:]
-        if np.count_nonzero(pair) >= 3:
-            rr = (beats[1:] - beats[:-1])[pair]
-            mid = ((beats[1:] + beats[:-1]) / 2)[pair]
-        else:
-            strong = beats[is_strong]
-            if strong.size < 3:
-                break
-            rr, mid = strong[1:] - strong[:-1], (strong[1:] + strong[:-1]) / 2
-        rr_ref = np.interp(beats[1:-1], mid, running_median(rr, 9))
-        flag = np.zeros(beats.size, dtype=bool)
-        span = (beats[2:] - beats[:-2]) / rr_ref
-        rel = score[1:-1] / np.minimum(*_strong_neighbour_scores(score, is_strong))
-        flag[1:-1] = ((span < _SPLIT_RR_FACTOR) & (rel < _SPLIT_SCORE_RATIO)) | (
-            (span < _SPLIT_TIGHT_RR_FACTOR) & (rel < _SPLIT_TIGHT_SCORE_RATIO)
-        )
-        if noisy is not None:
-            flag[1:-1] |= noisy[1:-1] & (span < noisy_span)
-        flag &= ~qrs_like
-        if not flag.any():
-            break
-        # of two neighbouring flagged beats, remove only the weaker one this round
-        weaker_left = np.zeros(beats.size, dtype=bool)
-        weaker_left[1:] = flag[:-1] & (score[:-1] < score[1:])
-        weaker_right = np.zeros(beats.size, dtype=bool)
-        weaker_right[:-1] = flag[1:] & (score[1:] <= score[:-1])
-        drop = flag & ~weaker_left & ~weaker_right
-        beats, score, qrs_like = beats[~drop], score[~drop], qrs_like[~drop]
-        noisy = None if noisy is None else noisy[~drop]
-    return beats, score, qrs_like
-
-
-def _strong_neighbour_scores(score: np.ndarray, is_strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For beats 1..n-2: the score of the nearest strong beat before and after (the
-    adjacent beat when there is none), so two artefacts in one RR cannot shield each other."""
-    n = score.size
-    idx = np.arange(n)
-    last = np.maximum.accumulate(np.where(is_strong, idx, -1))  # last strong at or before i
-    nxt = np.minimum.accumulate(np.where(is_strong, idx, n)[::-1])[::-1]  # first strong at or after i
-    left, right = last[:-2], nxt[2:]
-    left = np.where(left >= 0, left, idx[:-2])
-    right = np.where(right < n, right, idx[2:])
-    return score[left], score[right]
-
-
-def weak_edges(score: np.ndarray, qrs_like: np.ndarray) -> np.ndarray:
-    """The first or last beat when it is neither QRS-like nor half as strong as the median
-    beat (noise cut at the recording's edge, which has no neighbour to be judged against)."""
-    drop = np.zeros(score.size, dtype=bool)
-    if score.size >= _TEMPLATE_MIN_BEATS:
-        weak = ~qrs_like & (score < _SPLIT_SCORE_RATIO * median1d(score))
-        drop[[0, -1]] = weak[[0, -1]]
-    return drop
-
-
 def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
-             noisy: np.ndarray | None = None, seg: np.ndarray | None = None) -> np.ndarray:
+             noisy: np.ndarray | None = None, seg: np.ndarray | None = None,
+             row: np.ndarray | None = None, n_rows: int = 1) -> np.ndarray:
     """Beats whose morphology is that of a QRS complex of this recording.
 
     Against the record's QRS template (its taller half of beats): a beat is QRS-like when
@@ -207,28 +151,68 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
     with its own shape; random artefacts do not repeat) — for a beat in a ``noisy``
     stretch, other such beats outside noisy stretches (noise spikes resemble each other).
     A P wave is too small and a T wave too smooth for either. ``seg``: the beats' ±60 ms
-    waveforms of ``wide``, when the caller holds them (gathered here otherwise).
+    waveforms of ``wide``, when the caller holds them (gathered here otherwise). With
+    ``row`` (each beat's row of a 2-D ``wide``, :mod:`ecg.beat_rows`) every row is judged
+    against its own template; rows of fewer than 8 beats are all QRS-like.
     """
-    if beats.size < _TEMPLATE_MIN_BEATS:
-        return np.ones(beats.size, dtype=bool)
+    out = np.ones(beats.size, dtype=bool)
+    big = row_counts(row, n_rows, beats.size) >= _TEMPLATE_MIN_BEATS
+    if not big.any():
+        return out
     if seg is None:
         half = max(1, int(_AMPLITUDE_HALF_S * fs))
-        seg = wide[clip_index(beats[:, None] + np.arange(-half, half + 1)[None, :], wide.size)]
+        seg = gather(wide, beats, np.arange(-half, half + 1), row)
+    judged = None if row is None or big.all() else np.flatnonzero(big[row])
+    if judged is not None:
+        seg, beats, row = seg[judged], beats[judged], row[judged]  # type: ignore[index]
+        noisy = None if noisy is None else noisy[judged]
     amp = seg.max(axis=1) - seg.min(axis=1)
     slope = seg[:, 1:] - seg[:, :-1]
     sharp = np.abs(slope).max(axis=1) / np.maximum(amp, 1e-12)
-    tall = amp >= median1d(amp)
-    template = row_median(slope[tall].T)
-    norm = np.sqrt(np.add.reduce(slope * slope, axis=1)) * np.sqrt(template.dot(template))  # = linalg.norm
-    corr = (slope @ template) / np.maximum(norm, 1e-12)
-    sized = amp >= rule.min_amplitude * median1d(amp[tall])
-    sharp_ratio = sharp / max(median1d(sharp[tall]), 1e-12)
+    tall = amp >= per_beat(seg_median(amp, row, n_rows), row)
+    template = _templates(slope, tall, row, n_rows)
+    norm = np.sqrt(np.add.reduce(slope * slope, axis=1)) * per_beat(np.sqrt(np.array([t.dot(t) for t in template])), row)
+    corr = _dots(slope, template, row, n_rows) / np.maximum(norm, 1e-12)  # norm: = linalg.norm
+    tall_row = None if row is None else row[tall]
+    sized = amp >= rule.min_amplitude * per_beat(seg_median(amp[tall], tall_row, n_rows), row)
+    sharp_ratio = sharp / per_beat(np.maximum(seg_median(sharp[tall], tall_row, n_rows), 1e-12), row)
     sharp_enough = (sharp_ratio >= rule.min_sharpness) & (sharp_ratio <= rule.max_sharpness)
     normal = np.abs(corr) >= rule.min_corr
     ectopic = sized & sharp_enough & ~normal
-    ectopic[ectopic] = _recurring(slope[ectopic], rule.min_corr, rule.min_recurrence,
-                                  None if noisy is None else noisy[ectopic])
-    return normal | ectopic
+    for r in [None] if row is None else np.unique(row[ectopic]):
+        mine = ectopic if r is None else ectopic & (row == r)
+        ectopic[mine] = _recurring(slope[mine], rule.min_corr, rule.min_recurrence, None if noisy is None else noisy[mine])
+    if judged is None:
+        return normal | ectopic
+    out[judged] = normal | ectopic
+    return out
+
+
+def _templates(slope: np.ndarray, tall: np.ndarray, row: np.ndarray | None, n_rows: int) -> np.ndarray:
+    """Per row the sample-wise median slope waveform of its tall beats: ``(n_rows, width)``
+    (``row_median`` of each row's tall waveforms)."""
+    if row is None:
+        return row_median(slope[tall].T)[None, :]
+    tall_row = row[tall]
+    counts = np.bincount(tall_row, minlength=n_rows)
+    stack = np.full((n_rows, max(1, int(counts.max())), slope.shape[1]), np.inf)
+    stack[tall_row, seg_arange(counts)] = slope[tall]
+    stack.sort(axis=1)  # unused places (inf) last
+    rows = np.arange(n_rows)
+    return (stack[rows, np.maximum(counts - 1, 0) // 2] + stack[rows, counts // 2]) / 2.0
+
+
+def _dots(slope: np.ndarray, template: np.ndarray, row: np.ndarray | None, n_rows: int) -> np.ndarray:
+    """``slope @ template`` of each row's beats with the row's template (one matrix-vector
+    product per row, as for the row alone)."""
+    if row is None:
+        return slope @ template[0]
+    out = np.empty(slope.shape[0])
+    bounds = np.searchsorted(row, np.arange(n_rows + 1))
+    for r in range(n_rows):
+        if bounds[r + 1] > bounds[r]:
+            out[bounds[r] : bounds[r + 1]] = slope[bounds[r] : bounds[r + 1]] @ template[r]
+    return out
 
 
 def _recurring(slopes: np.ndarray, min_corr: float, min_others: int, noisy: np.ndarray | None = None) -> np.ndarray:
@@ -247,19 +231,8 @@ def _recurring(slopes: np.ndarray, min_corr: float, min_others: int, noisy: np.n
     return matches >= min_others
 
 
-def running_median(x: np.ndarray, size: int) -> np.ndarray:
-    """``scipy.ndimage.median_filter(x, size, mode="nearest")`` of a non-empty 1-D array for
-    an odd ``size``: the same values, by one partial sort of the sliding windows (less
-    per-call overhead on the few dozen values it gets here)."""
-    half = size // 2
-    padded = np.concatenate((np.full(half, x[0]), x, np.full(half, x[-1])))
-    windows = padded[np.arange(x.size)[:, None] + np.arange(size)[None, :]]  # a small gather
-    windows.partition(half, axis=1)
-    return windows[:, half]
-
-
 def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float,
-                   among: np.ndarray | None = None) -> np.ndarray:
+                   among: np.ndarray | None = None, row: np.ndarray | None = None, n_rows: int = 1) -> np.ndarray:
     """Beats that are the wave following their predecessor: the same waveform lies at the
     same lag after the predecessor's neighbours that have no beat there (their own T wave).
 
@@ -269,30 +242,38 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     beats as steep as the predecessor whose next beat comes later. With ``among``, only
     those beats are judged. A premature beat (bigeminy, couplets) differs from
     what follows the other beats and stays; so does one in a rhythm where every beat is
-    followed that early (nothing to compare with).
+    followed that early (nothing to compare with). With ``row`` (:mod:`ecg.beat_rows`),
+    each row's beats against their own row's; rows of fewer than 8 beats judge none.
     """
     out = np.zeros(beats.size, dtype=bool)
-    if beats.size < _TEMPLATE_MIN_BEATS:
+    big = row_counts(row, n_rows, beats.size) >= _TEMPLATE_MIN_BEATS
+    if not big.any():
         return out
     gap = beats[1:] - beats[:-1]
     close = (gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
+    if row is not None:
+        close &= same_row(row) & big[row[1:]]
     judged = np.flatnonzero(close if among is None else close & among[1:]) + 1
     if judged.size == 0:
         return out
     half = max(1, int(0.1 * fs))
     lag = gap[judged - 1]
-    following = np.concatenate((gap, [np.iinfo(np.int64).max // 4]))  # samples to the next beat
+    # samples to the next beat of the row
+    following = np.where(last_of_row(row, beats.size), np.iinfo(np.int64).max // 4, np.concatenate((gap, [0])))
     # references per judged beat: as steep as its predecessor, no beat within its lag (+100 ms)
     free = (following[None, :] > (lag + half)[:, None]) & (slope[None, :] >= _PAIR_SLOPE_RATIO * slope[judged - 1][:, None])
+    if row is not None:
+        free &= row[None, :] == row[judged][:, None]
     free[np.arange(judged.size), judged - 1] = False
     distance = np.where(free, np.abs(np.arange(beats.size)[None, :] - judged[:, None]), np.iinfo(np.int64).max)
     near = np.argsort(distance, axis=1, kind="stable")[:, :_ECHO_REFERENCES]  # nearest first, earlier on ties
     valid = np.take_along_axis(free, near, axis=1)
     k = np.arange(-half, half + 1)
-    windows = wide[clip_index(beats[near][:, :, None] + lag[:, None, None] + k, wide.size)]
+    refs = (beats[near] + lag[:, None]).ravel()
+    windows = gather(wide, refs, k, None if row is None else row[near].ravel()).reshape(near.shape + (k.size,))
     use = valid | ~valid.any(axis=1, keepdims=True)  # a row without references is rejected below
     expected = _masked_median(windows, use)
-    seen = wide[clip_index(beats[judged][:, None] + k, wide.size)]
+    seen = gather(wide, beats[judged], k, None if row is None else row[judged])
     e = expected - expected.mean(axis=1, keepdims=True)
     c = seen - seen.mean(axis=1, keepdims=True)
     den = np.sqrt((e * e).sum(axis=1) * (c * c).sum(axis=1))

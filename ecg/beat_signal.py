@@ -45,21 +45,22 @@ def wide_band(x: np.ndarray, fs_hz: float) -> np.ndarray:
 
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average of odd ``width``; near the ends, over the samples present."""
+    """Centred moving average of odd ``width`` along the last axis (of one signal or of
+    each row); near the ends, over the samples present."""
     half = width // 2
-    n = x.size
-    c = np.empty(n + 2 * half + 1)  # running sum over half zeros, x, half zeros
-    c[: half + 1] = 0.0
-    np.cumsum(x, out=c[half + 1 : half + 1 + n])
-    c[half + 1 + n :] = c[half + n]
-    out = c[width:] - c[:-width]
+    n = x.shape[-1]
+    c = np.empty(x.shape[:-1] + (n + 2 * half + 1,))  # running sum over half zeros, x, half zeros
+    c[..., : half + 1] = 0.0
+    np.cumsum(x, axis=-1, out=c[..., half + 1 : half + 1 + n])
+    c[..., half + 1 + n :] = c[..., half + n : half + n + 1]
+    out = c[..., width:] - c[..., :-width]
     if n <= 2 * half:
         idx = np.arange(n)
         return out / (np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1)
     out /= width
     edge = np.arange(half + 1, width) / width  # share of the window inside the signal
-    out[:half] /= edge
-    out[n - half :] /= edge[::-1]
+    out[..., :half] /= edge
+    out[..., n - half :] /= edge[::-1]
     return out
 
 
@@ -80,12 +81,13 @@ def as_one_lead(sig_mv: np.ndarray) -> np.ndarray:
 
 
 def envelope_of(wide: np.ndarray, fs: float) -> np.ndarray:
-    """RMS slope of the QRS band, from the 0.5–40 Hz signal (5 Hz high-pass on top), without
+    """RMS slope of the QRS band, from the 0.5–40 Hz signal (5 Hz high-pass on top), of one
+    lead or of each row of ``(n_rows, n_samples)`` (row by row the same arithmetic), without
     input checks."""
     qrs = zero_phase_steady(wide, 2, _QRS_HIGHPASS_HZ, "highpass", fs)
     power = np.empty_like(qrs)  # squared first difference (0 at the first sample)
-    power[0] = 0.0
-    np.subtract(qrs[1:], qrs[:-1], out=power[1:])
+    power[..., 0] = 0.0
+    np.subtract(qrs[..., 1:], qrs[..., :-1], out=power[..., 1:])
     np.multiply(power, power, out=power)
     return np.sqrt(_moving_average(power, odd_width(_ENVELOPE_S * fs)))
 
@@ -136,7 +138,8 @@ def background_step(fs_hz: float) -> int:
     return max(1, int(fs_hz / _BACKGROUND_RATE_HZ))
 
 
-def noise_background(envelope: np.ndarray, fs_hz: float, samples: np.ndarray | None = None) -> np.ndarray:
+def noise_background(envelope: np.ndarray, fs_hz: float, samples: np.ndarray | None = None,
+                     rows: np.ndarray | None = None) -> np.ndarray:
     """The envelope's noise background: its median over ±1 s, on a 10 Hz grid.
 
     One definition for the detector (a candidate must stand out of it; a *noisy stretch*)
@@ -147,12 +150,16 @@ def noise_background(envelope: np.ndarray, fs_hz: float, samples: np.ndarray | N
     Parameters
     ----------
     envelope : numpy.ndarray
-        A QRS envelope (:func:`band_envelope`), 1-D, non-empty.
+        A QRS envelope (:func:`band_envelope`), 1-D, non-empty; or one per row of a 2-D
+        array, read with ``rows``.
     fs_hz : float
         Its sample rate (Hz).
     samples : numpy.ndarray, optional
         Sample indices at which to read it (the grid point at or before each); every grid
-        point when None.
+        point when None (1-D ``envelope`` only).
+    rows : numpy.ndarray, optional
+        With a 2-D ``envelope``: the row of each of ``samples`` (each row's background is
+        its own, as if alone).
 
     Returns
     -------
@@ -160,16 +167,22 @@ def noise_background(envelope: np.ndarray, fs_hz: float, samples: np.ndarray | N
         The background at ``samples`` (or at each grid point ``k * step``).
     """
     step = background_step(fs_hz)
-    coarse = envelope[::step]
+    env = envelope if rows is not None else envelope[None, :]
+    coarse = env[:, ::step]
     size = odd_width(2 * _BACKGROUND_HALF_S * fs_hz / step)
     half = size // 2
-    at = None if samples is None else np.minimum(samples // step, coarse.size - 1)
-    if coarse.size <= half:  # windows reach past one reflection: ndimage's own rule
-        full = median_filter(coarse, size=size, mode="mirror")
-        return full if at is None else full[at]
+    width = coarse.shape[1]
+    at = None if samples is None else np.minimum(samples // step, width - 1)
+    if width <= half:  # windows reach past one reflection: ndimage's own rule
+        full = np.stack([median_filter(c, size=size, mode="mirror") for c in coarse])
+        if at is None:
+            return full[0]
+        return full[0][at] if rows is None else full[rows, at]
     if at is None:
-        at = np.arange(coarse.size)
+        at = np.arange(width)
     # median_filter(mode="mirror") read at those points only: their windows of the mirrored
     # coarse envelope, one partial sort
-    mirrored = np.concatenate((coarse[half:0:-1], coarse, coarse[-2 : -half - 2 : -1]))
-    return np.partition(mirrored[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]
+    mirrored = np.concatenate((coarse[:, half:0:-1], coarse, coarse[:, -2 : -half - 2 : -1]), axis=1)
+    if rows is not None:
+        at = at + rows * mirrored.shape[1]
+    return np.partition(mirrored.ravel()[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]

@@ -45,8 +45,14 @@ The detector works on the whole recording at once (offline, not sample by sample
    of ±200 ms) of the recording's dominant QRS polarity, or to the opposite one when
    that is 1.5 × larger for this beat (inverted ECG, ectopic beats).
 
-Steps 1 (the band and the envelope) live in :mod:`ecg.beat_signal`, the P/T-wave tests of
-step 5 in :mod:`ecg.beat_morphology`; their public names are re-exported here.
+Steps 1 (the band and the envelope) live in :mod:`ecg.beat_signal`, steps 2–4 in
+:mod:`ecg.beat_candidates`, the P/T-wave tests of step 5 in :mod:`ecg.beat_morphology` and
+:mod:`ecg.beat_split`; the band's public names are re-exported here.
+
+:func:`detect_r_peaks_many` runs all of it on several rows at once (the leads of one
+recording, or same-shaped one-lead recordings): their candidates and beats lie in flat
+arrays with a row id (:mod:`ecg.beat_rows`), every per-recording statistic is taken per
+row, and each row gets bit for bit what :func:`detect_r_peaks` (one row) gives it.
 
 The QRS-like rule and the noisy-stretch span (:class:`QrsLikeRule`) are the one tuned
 part: chosen by leave-one-record-out on MIT-BIH (``benchmarks/rpeaks_loro.py``); the
@@ -60,16 +66,16 @@ number of beats); a walk candidate by candidate resolves conflicts only at rates
 
 from __future__ import annotations
 
-import bisect
-
 import numpy as np
-from scipy import signal as _sps
 
+from ecg.beat_candidates import TYPICAL_FRACTION as _TYPICAL_FRACTION  # noqa: F401 - tests read it here
+from ecg.beat_candidates import candidates_rows, resolve_rows
+from ecg.beat_candidates import resolve_conflicts_walk as _resolve_conflicts_walk  # noqa: F401 - tests
 from ecg.beat_morphology import (
     DEFAULT_QRS_LIKE,
     QrsLikeRule,
     qrs_like,
-    remove_split_beats,
+    remove_split_beats_rows,
     repeated_waves,
     satellite_suspects,
     shallow_neighbours,
@@ -86,12 +92,14 @@ from ecg.beat_signal import (
     qrs_envelope,
     wide_band,
 )
+from ecg.beat_rows import gather, per_beat, seg_median
 from ecg.delineation.vec import clip_index, median1d, row_median
 from ecg.errors import SignalError
 from ecg.preprocess import check_signal
 
 __all__ = [
     "detect_r_peaks",
+    "detect_r_peaks_many",
     "qrs_envelope",
     "detector_band",
     "band_envelope",
@@ -105,18 +113,10 @@ __all__ = [
 ]
 
 
-_REFRACTORY_S = 0.20
-_AMPLITUDE_HALF_S = 0.06
-_LEVEL_HALF_WINDOW_S = 5.0
-_LEVEL_RANK = 3
-_MIN_RELATIVE_HEIGHT = 0.20
-_MIN_PROMINENCE = 1.5
 _CONFLICT_S = 0.36
 _BURST_FACTOR = 2.0  # a noise burst: background at least twice the record's median background
 _REFRACTORY_ECHO_S = 0.25  # ventricular absolute refractory period (physiology, not tuned)
-_CONFLICT_RATIO = 0.20
 _SATELLITE_CHUNK_S = 30.0
-_TYPICAL_FRACTION = 0.5
 _LOCATE_HALF_S = 0.08
 _FLIP_FACTOR = 1.5
 _LOCATE_BASELINE_HALF_S = 0.2
@@ -124,7 +124,7 @@ _LOCATE_BASELINE_HALF_S = 0.2
 
 def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFAULT_QRS_LIKE,
                    wide_mv: np.ndarray | None = None, envelope: np.ndarray | None = None) -> np.ndarray:
-    """Detect R peaks in a single-lead ECG.
+    """Detect R peaks in a single-lead ECG (one row of :func:`detect_r_peaks_many`).
 
     Parameters
     ----------
@@ -165,88 +165,134 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
     x, fs = check_signal(as_one_lead(sig_mv), fs_hz, min_duration_s=MIN_DURATION_S)
     if x.max() == x.min():
         return np.zeros(0, dtype=np.int64)
-    wide = wide_band(x, fs) if wide_mv is None else np.asarray(wide_mv, dtype=np.float64)
-    if wide.shape != x.shape:
-        raise SignalError(f"wide_mv has shape {wide.shape}, the lead {x.shape}", reason="bad_shape")
-    env = envelope_of(wide, fs) if envelope is None else np.asarray(envelope, dtype=np.float64)
-    if env.shape != x.shape:
-        raise SignalError(f"envelope has shape {env.shape}, the lead {x.shape}", reason="bad_shape")
-    found = _candidates(wide, env, fs)
+    wide = None if wide_mv is None else _view_of(wide_mv, x.shape, "wide_mv")
+    env = None if envelope is None else _view_of(envelope, x.shape, "envelope")
+    return _detect_rows(x[None, :], fs, rule, wide, env)[0]
+
+
+def detect_r_peaks_many(signals_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFAULT_QRS_LIKE,
+                        wide_mv: np.ndarray | None = None, envelope: np.ndarray | None = None) -> list[np.ndarray]:
+    """:func:`detect_r_peaks` of every row of ``(n_rows, n_samples)`` in one pass.
+
+    The rows are the leads of one recording or same-shaped one-lead recordings; each row
+    gets exactly (bit for bit) what :func:`detect_r_peaks` gives it alone, while the
+    filters, envelopes, backgrounds and candidate tests run once over all rows (the
+    per-call overhead of numpy, which dominates one lead's cost, is paid once).
+
+    Parameters
+    ----------
+    signals_mv : numpy.ndarray
+        ``(n_rows, n_samples)`` in mV.
+    fs_hz : float
+        Sample rate of every row (Hz).
+    rule : QrsLikeRule, optional
+        As for :func:`detect_r_peaks`.
+    wide_mv, envelope : numpy.ndarray, optional
+        The rows' :func:`detector_bands` and their :func:`band_envelope`, when the
+        caller holds them (same shape as ``signals_mv``).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per row, its sorted R-peak sample indices (int64).
+
+    Raises
+    ------
+    SignalError
+        As :func:`detect_r_peaks` (any row), or not 2-D.
+
+    Examples
+    --------
+    >>> x = np.zeros((2, 2500)); x[0, 125::250] = 1.0; x[1, 100::200] = 1.0
+    >>> x = np.stack([np.convolve(r, np.hanning(15), "same") for r in x])
+    >>> [p.size for p in detect_r_peaks_many(x, 250.0)]
+    [10, 12]
+    """
+    x = np.asarray(signals_mv, dtype=np.float64)
+    if x.ndim != 2:
+        raise SignalError(f"expected (n_rows, n_samples), got shape {x.shape}", reason="bad_shape")
+    if x.shape[0] == 0:
+        return []
+    x = np.ascontiguousarray(check_signal(x.T, fs_hz, min_duration_s=MIN_DURATION_S)[0].T)
+    wide = None if wide_mv is None else _view_of(wide_mv, x.shape, "wide_mv")
+    env = None if envelope is None else _view_of(envelope, x.shape, "envelope")
+    return _detect_rows(x, float(fs_hz), rule, wide, env)
+
+
+def _view_of(view: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A handed-in view as float64 rows, checked against the signal's shape."""
+    v = np.asarray(view, dtype=np.float64)
+    if v.shape != shape:
+        raise SignalError(f"{name} has shape {v.shape}, the lead {shape}", reason="bad_shape")
+    return v if v.ndim == 2 else v[None, :]
+
+
+def _detect_rows(x: np.ndarray, fs: float, rule: QrsLikeRule, wide: np.ndarray | None,
+                 env: np.ndarray | None) -> list[np.ndarray]:
+    """Steps 1–6 on the rows of ``x`` (checked): per row its R peaks (none for a flat row)."""
+    out = [np.zeros(0, dtype=np.int64) for _ in range(x.shape[0])]
+    live = np.flatnonzero(x.max(axis=1) != x.min(axis=1))
+    if live.size == 0:
+        return out
+    every = live.size == x.shape[0]
+    wide = wide_band(x if every else x[live], fs) if wide is None else (wide if every else wide[live])
+    wide = np.ascontiguousarray(wide)
+    env = envelope_of(wide, fs) if env is None else np.ascontiguousarray(env if every else env[live])
+    found = candidates_rows(wide, env, fs)
     if found is None:
-        return np.zeros(0, dtype=np.int64)
-    cand, score, height, background, seg = found
-    beats, beat_scores = _resolve_conflicts(cand, score, int(_CONFLICT_S * fs))
-    at = np.searchsorted(cand, beats)
-    beats = _reject_waves(wide, beats, beat_scores, height[at], background[at], fs, rule,
-                          None if seg is None else seg[at])
-    return beats if beats.size == 0 else _locate(wide, beats, fs)
+        return out
+    pos, row, score, height, background, seg = found  # row: None for one row
+    k = live.size
+    acc = resolve_rows(pos, row, score, int(_CONFLICT_S * fs), k)
+    pos, row = _reject_waves(wide, pos[acc], None if row is None else row[acc], score[acc], height[acc],
+                             background[acc], fs, rule, None if seg is None else seg[acc], k)
+    if pos.size:
+        pos, row = _locate(wide, pos, row, fs, k)
+    if row is None:
+        out[live[0]] = pos
+        return out
+    bounds = np.searchsorted(row, np.arange(k + 1))
+    for i, r in enumerate(live):
+        out[r] = pos[bounds[i] : bounds[i + 1]]
+    return out
 
 
 def _candidates(wide: np.ndarray, env: np.ndarray, fs: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """Steps 2–3: maxima of the QRS envelope ``env`` above the local level and background,
-    with their score, envelope height, background (median envelope within ±1 s) and ±60 ms
-    waveform of ``wide`` (None below 17 Hz); None when there are none."""
-    cand, _ = _sps.find_peaks(env, distance=max(1, int(_REFRACTORY_S * fs)))
-    if cand.size == 0:
-        return None
-    height = env[cand]
-    half = int(_AMPLITUDE_HALF_S * fs)
-    seg = wide[clip_index(cand[:, None] + np.arange(-half, half + 1)[None, :], wide.size)]
-    score = height * _ptp(seg, 1)
-    background = _background(env, cand, fs)
-    keep = (height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, height, fs)) & (
-        height >= _MIN_PROMINENCE * background
-    )
-    return cand[keep], score[keep], height[keep], background[keep], seg[keep] if half >= 1 else None
+    """Steps 2–3 on one lead (:func:`_candidates_rows` of one row): candidates, scores,
+    heights, backgrounds and waveforms, or None when there are none."""
+    found = candidates_rows(wide[None, :], env[None, :], fs)
+    return None if found is None else (found[0], *found[2:])
 
 
-def _reject_waves(wide: np.ndarray, beats: np.ndarray, score: np.ndarray, slope: np.ndarray,
-                  background: np.ndarray, fs: float, rule: QrsLikeRule, seg: np.ndarray | None = None) -> np.ndarray:
+def _reject_waves(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, score: np.ndarray, slope: np.ndarray,
+                  background: np.ndarray, fs: float, rule: QrsLikeRule, seg: np.ndarray | None, k: int
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Step 5: P/T waves and noise out by morphology (with timing, never by timing alone);
-    ``seg``: the beats' ±60 ms waveforms, when the caller holds them."""
+    ``seg``: the beats' ±60 ms waveforms, when the caller holds them. Returns the kept
+    beats and their rows."""
     if beats.size == 0:
-        return beats
+        return beats, row
     # a noisy stretch: its envelope against the typical beat's, and a burst — noisier than the
     # record's usual background (a recording noisy throughout has no stretch to tell apart)
-    noisy = (background >= rule.noisy * median1d(slope)) & (background >= _BURST_FACTOR * median1d(background))
+    noisy = (background >= rule.noisy * per_beat(seg_median(slope, row, k), row)) & (
+        background >= _BURST_FACTOR * per_beat(seg_median(background, row, k), row))
     # a wave that repeats what follows the other beats at the same lag is a T wave
-    looks_qrs = qrs_like(wide, beats, fs, rule, noisy, seg)
-    looks_qrs &= ~repeated_waves(wide, beats, slope, fs, among=looks_qrs)
+    looks_qrs = qrs_like(wide, beats, fs, rule, noisy, seg, row, k)
+    looks_qrs &= ~repeated_waves(wide, beats, slope, fs, among=looks_qrs, row=row, n_rows=k)
     # inside the ventricles' refractory period, a wave less than half as steep as its beat is
     # that beat's own tail or T wave, whatever its shape
-    echo = shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S)
-    keep = (~shallow_neighbours(beats, slope, fs) | looks_qrs) & ~echo
+    echo = shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S, row=row)
+    keep = (~shallow_neighbours(beats, slope, fs, row=row) | looks_qrs) & ~echo
     beats, score, looks_qrs, noisy = beats[keep], score[keep], looks_qrs[keep], noisy[keep]
-    suspect = np.zeros(beats.size, dtype=bool)
-    chunk = int(_SATELLITE_CHUNK_S * fs)
-    for start in range(0, int(beats[-1]) + 1 if beats.size else 0, chunk):
-        lo, hi = np.searchsorted(beats, [start, start + chunk])
-        suspect[lo:hi] = satellite_suspects(beats[lo:hi], score[lo:hi], fs)
-    keep = ~suspect | looks_qrs
-    beats, score, looks_qrs = remove_split_beats(beats[keep], score[keep], looks_qrs[keep], noisy[keep], rule.noisy_span)
-    return beats[~weak_edges(score, looks_qrs)]
-
-
-def _ptp(a: np.ndarray, axis: int) -> np.ndarray:
-    """``np.ptp`` without its per-call overhead (same values)."""
-    return a.max(axis=axis) - a.min(axis=axis)
-
-
-def _local_level(cand: np.ndarray, height: np.ndarray, fs: float) -> np.ndarray:
-    """Per candidate, the k-th largest height within ±5 s (computed on a 1 s grid)."""
-    step = int(fs)
-    half = int(_LEVEL_HALF_WINDOW_S * fs)
-    grid = np.arange(0, int(cand[-1]) + step, step)
-    lo = np.searchsorted(cand, grid - half)
-    count = np.searchsorted(cand, grid + half) - lo
-    idx = lo[:, None] + np.arange(max(1, int(count.max())))[None, :]
-    vals = np.where(idx < (lo + count)[:, None], height[np.minimum(idx, height.size - 1)], -np.inf)
-    top = vals.shape[1]  # the k largest in place (ascending, padding below): a partial sort
-    vals.partition(list(range(max(0, top - _LEVEL_RANK), top)), axis=1)
-    rank = np.minimum(count, _LEVEL_RANK) - 1
-    level = np.where(count > 0, vals[np.arange(grid.size), vals.shape[1] - 1 - np.maximum(rank, 0)], np.inf)
-    return level[np.minimum((cand + step // 2) // step, grid.size - 1)]
+    row = None if row is None else row[keep]
+    chunk = int(_SATELLITE_CHUNK_S * fs)  # P/T satellites are judged per 30 s of each row
+    group = beats // chunk if row is None else row * (wide.shape[1] // chunk + 1) + beats // chunk
+    keep = ~satellite_suspects(beats, score, fs, group) | looks_qrs
+    beats, score, looks_qrs, row = remove_split_beats_rows(beats[keep], score[keep], looks_qrs[keep], noisy[keep],
+                                                          rule.noisy_span, None if row is None else row[keep], k)
+    keep = ~weak_edges(score, looks_qrs, row, k)
+    return beats[keep], None if row is None else row[keep]
 
 
 def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
@@ -256,66 +302,39 @@ def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
 
 def _resolve_conflicts(cand: np.ndarray, score: np.ndarray, near: int) -> tuple[np.ndarray, np.ndarray]:
     """Strongest first: a close, much weaker neighbour of an accepted beat is dropped,
-    unless it scores like a typical beat of the recording."""
-    typical = _TYPICAL_FRACTION * median1d(score) if score.size else 0.0
-    if cand.size > 2 and bool(np.any(cand[2:] - cand[:-2] < near)):
-        return _resolve_conflicts_walk(cand, score, near, typical)
-    # Candidates are ≥ 200 ms apart and ``near`` < 2 × that, so only the two adjacent
-    # candidates can conflict with a beat; a veto needs a neighbour ≥ 5 × stronger, which
-    # the strongest-first walk has judged before: iterate "vetoed by an accepted
-    # neighbour" to its (unique) fixed point, the walk's answer.
-    close = (cand[1:] - cand[:-1]) < near
-    weak = score < typical
-    by_left = np.zeros(cand.size, dtype=bool)
-    by_left[1:] = close & weak[1:] & (score[1:] < _CONFLICT_RATIO * score[:-1])
-    by_right = np.zeros(cand.size, dtype=bool)
-    by_right[:-1] = close & weak[:-1] & (score[:-1] < _CONFLICT_RATIO * score[1:])
-    accepted = np.ones(cand.size, dtype=bool)
-    while True:
-        vetoed = np.zeros(cand.size, dtype=bool)
-        vetoed[1:] |= by_left[1:] & accepted[:-1]
-        vetoed[:-1] |= by_right[:-1] & accepted[1:]
-        if not np.any(vetoed == accepted):
-            break
-        accepted = ~vetoed
-    return cand[accepted].astype(np.int64), score[accepted].astype(np.float64)
+    unless it scores like a typical beat of the recording (:func:`_resolve_rows` of one row)."""
+    acc = resolve_rows(cand, None, score, near, 1)
+    return cand[acc].astype(np.int64), score[acc].astype(np.float64)
 
 
-def _resolve_conflicts_walk(cand: np.ndarray, score: np.ndarray, near: int, typical: float
-                            ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_resolve_conflicts` candidate by candidate (when several may conflict)."""
-    accepted: list[int] = []
-    accepted_score: list[float] = []
-    for i in np.argsort(-score, kind="stable"):
-        pos = int(cand[i])
-        j = bisect.bisect_left(accepted, pos)
-        ok = True
-        if score[i] < typical:
-            for k in (j - 1, j):
-                if 0 <= k < len(accepted) and abs(accepted[k] - pos) < near:
-                    if score[i] < _CONFLICT_RATIO * accepted_score[k]:
-                        ok = False
-        if ok:
-            accepted.insert(j, pos)
-            accepted_score.insert(j, float(score[i]))
-    return np.asarray(accepted, dtype=np.int64), np.asarray(accepted_score)
-
-
-def _locate(wide: np.ndarray, beats: np.ndarray, fs: float) -> np.ndarray:
-    """Move each beat onto its R wave (largest deflection of the dominant polarity)."""
+def _locate(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, fs: float, k: int
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Step 6: move each beat onto its R wave (largest deflection of its row's dominant
+    polarity); returns the beats and their rows (None for one row)."""
+    n = wide.shape[1]
     half = max(1, int(_LOCATE_HALF_S * fs))
-    win = clip_index(beats[:, None] + np.arange(-half, half + 1)[None, :], wide.size)
-    seg = wide[win]
+    win = clip_index(beats[:, None] + np.arange(-half, half + 1)[None, :], n)
+    seg = wide[0][win] if row is None else wide.ravel()[win + (row * n)[:, None]]
     wide_half = max(half, int(_LOCATE_BASELINE_HALF_S * fs))
-    around = wide[clip_index(beats[:, None] + np.arange(-wide_half, wide_half + 1, 2)[None, :], wide.size)]
+    around = gather(wide, beats, np.arange(-wide_half, wide_half + 1, 2), row)
     seg = seg - row_median(around)[:, None]  # minus the baseline around the beat
     up = seg.max(axis=1)
     down = -seg.min(axis=1)
-    polarity = 1.0 if median1d(up) >= median1d(down) else -1.0
-    dominant, opposite = (up, down) if polarity > 0 else (down, up)
+    if row is None:
+        polarity = 1.0 if median1d(up) >= median1d(down) else -1.0
+        dominant, opposite = (up, down) if polarity > 0 else (down, up)
+    else:
+        polarity = np.where(seg_median(up, row, k) >= seg_median(down, row, k), 1.0, -1.0)[row]
+        dominant = np.where(polarity > 0, up, down)
+        opposite = np.where(polarity > 0, down, up)
     sign = np.where(opposite > _FLIP_FACTOR * dominant, -polarity, polarity)
     peaks = win[np.arange(win.shape[0]), np.argmax(sign[:, None] * seg, axis=1)].astype(np.int64)
-    return peaks if bool(np.all(peaks[1:] > peaks[:-1])) else np.unique(peaks)
+    if bool(np.all((peaks[1:] > peaks[:-1]) | (True if row is None else row[1:] != row[:-1]))):
+        return peaks, row
+    if row is None:
+        return np.unique(peaks), None
+    key = np.unique(row * (n + 1) + peaks)  # sorted and unique within each row
+    return key % (n + 1), key // (n + 1)
 
 
 def rr_intervals_ms(r_peaks: np.ndarray, fs_hz: float) -> np.ndarray:

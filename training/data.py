@@ -61,7 +61,8 @@ CACHE_DIR = _REPO / "training" / "runs" / "cache"
 
 
 #: the ``ecg`` modules whose code decides the prepared inputs (the cache key hashes them)
-PREPARATION_SOURCES = ("model_input.py", "beats.py", "beat_signal.py", "beat_morphology.py", "rr_features.py", "filters.py", "preprocess.py")
+PREPARATION_SOURCES = ("model_input.py", "beats.py", "beat_signal.py", "beat_morphology.py", "beat_candidates.py",
+                       "beat_split.py", "beat_rows.py", "rr_features.py", "filters.py", "preprocess.py")
 
 
 #: what the quality gate's cached verdicts (:func:`load_readable`) also depend on

@@ -1,0 +1,192 @@
+"""Beats that split one RR interval in two, and weak beats at a recording's edges.
+
+Step 5 of :mod:`ecg.beats` (after :mod:`ecg.beat_morphology`'s P/T tests): a weak beat
+between two strong ones that splits their usual RR interval in two is a P wave or an
+artefact unless it looks like a QRS complex; so is a weak first or last beat. Every
+function takes the beats of one row, or of several rows laid end to end (``row``, see
+:mod:`ecg.beat_rows`), each row judged as if alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecg.beat_rows import first_of_row, last_of_row, row_counts, row_starts, same_row, seg_arange, seg_median
+from ecg.delineation.vec import median1d
+
+__all__ = ["remove_split_beats", "remove_split_beats_rows", "weak_edges", "running_median"]
+
+_SPLIT_RR_FACTOR = 1.2
+_SPLIT_SCORE_RATIO = 0.5
+_SPLIT_TIGHT_RR_FACTOR = 1.05
+_SPLIT_TIGHT_SCORE_RATIO = 0.8
+_STRONG_FRACTION = 0.3
+_MIN_BEATS_FOR_EDGES = 8  # = the QRS template's least beats (ecg.beat_morphology)
+
+
+def remove_split_beats(
+    beats: np.ndarray, score: np.ndarray, qrs_like: np.ndarray, noisy: np.ndarray | None = None,
+    noisy_span: float = _SPLIT_RR_FACTOR,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop weak beats that split one normal RR interval into two and do not look like a
+    QRS complex (P waves, artefacts); QRS-like ones stay whatever their timing. Beats in a
+    ``noisy`` stretch that are not QRS-like are dropped whatever their score when their two
+    intervals together are under ``noisy_span`` usual RRs (noise spikes between beats).
+    One row of :func:`remove_split_beats_rows`."""
+    beats, score, qrs_like, _ = remove_split_beats_rows(beats, score, qrs_like, noisy, noisy_span)
+    return beats, score, qrs_like
+
+
+def remove_split_beats_rows(
+    beats: np.ndarray, score: np.ndarray, qrs_like: np.ndarray, noisy: np.ndarray | None = None,
+    noisy_span: float = _SPLIT_RR_FACTOR, row: np.ndarray | None = None, n_rows: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`remove_split_beats` of each row of a flat array (``row``: each beat's row,
+    :mod:`ecg.beat_rows`), in rounds over all rows at once: a row stops where it would
+    stop alone. Returns the kept beats, scores, QRS-like marks and rows."""
+    active = np.ones(n_rows, dtype=bool)
+    for _ in range(10):
+        if row is None:
+            if beats.size < 4:
+                break
+            is_strong = score >= _STRONG_FRACTION * median1d(score)
+            found = _reference_rr_one(beats, is_strong)
+        else:
+            active &= row_counts(row, n_rows, beats.size) >= 4
+            is_strong = score >= _STRONG_FRACTION * seg_median(score, row, n_rows)[row]
+            found = _reference_rr(beats, is_strong, row, n_rows, active)
+        if found is None:
+            break
+        rr_ref, inner = found
+        flag = _split_flags(beats, score, is_strong, inner, rr_ref, noisy, noisy_span, row) & ~qrs_like
+        if not flag.any():
+            break
+        if row is not None:
+            active &= np.bincount(row[flag], minlength=n_rows) > 0  # a row without flags is done
+        # of two neighbouring flagged beats, remove only the weaker one this round
+        same = same_row(row)
+        weaker_left = np.zeros(beats.size, dtype=bool)
+        weaker_left[1:] = flag[:-1] & (score[:-1] < score[1:]) & same
+        weaker_right = np.zeros(beats.size, dtype=bool)
+        weaker_right[:-1] = flag[1:] & (score[1:] <= score[:-1]) & same
+        keep = ~(flag & ~weaker_left & ~weaker_right)
+        beats, score, qrs_like = beats[keep], score[keep], qrs_like[keep]
+        noisy = None if noisy is None else noisy[keep]
+        row = None if row is None else row[keep]
+    return beats, score, qrs_like, row
+
+
+def _reference_rr_one(beats: np.ndarray, is_strong: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_reference_rr` of one row (fewer calls)."""
+    pair = is_strong[:-1] & is_strong[1:]
+    if np.count_nonzero(pair) >= 3:
+        rr = (beats[1:] - beats[:-1])[pair]
+        mid = ((beats[1:] + beats[:-1]) / 2)[pair]
+    else:
+        strong = beats[is_strong]
+        if strong.size < 3:
+            return None
+        rr, mid = strong[1:] - strong[:-1], (strong[1:] + strong[:-1]) / 2
+    return np.interp(beats[1:-1], mid, running_median(rr, 9)), np.arange(1, beats.size - 1)
+
+
+def _reference_rr(beats: np.ndarray, is_strong: np.ndarray, row: np.ndarray, n_rows: int,
+                  active: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per active row the reference RR at each inner beat (the running median of 9
+    intervals between adjacent strong beats — or between strong beats when fewer than 3
+    such pairs —, interpolated at the beat); ``active`` loses the rows without enough
+    strong beats. Returns the references and the inner beats' indices, or None."""
+    at = row
+    pair = is_strong[:-1] & is_strong[1:] & same_row(row)
+    by_pairs = np.bincount(at[:-1][pair], minlength=n_rows) >= 3
+    active &= by_pairs | (np.bincount(at[is_strong], minlength=n_rows) >= 3)
+    if not active.any():
+        return None
+    pair &= (active & by_pairs)[at[:-1]]
+    lone = is_strong & (active & ~by_pairs)[at]  # rows judged by their strong beats alone
+    strong, strong_row = beats[lone], at[lone]
+    consecutive = strong_row[1:] == strong_row[:-1]
+    rr = np.concatenate(((beats[1:] - beats[:-1])[pair], (strong[1:] - strong[:-1])[consecutive]))
+    mid = np.concatenate((((beats[1:] + beats[:-1]) / 2)[pair], ((strong[1:] + strong[:-1]) / 2)[consecutive]))
+    rr_row = np.concatenate((at[:-1][pair], strong_row[:-1][consecutive]))
+    order = np.argsort(rr_row, kind="stable")
+    rr, mid, rr_row = rr[order], mid[order], rr_row[order]
+    smooth = running_median(rr, 9, rr_row)
+    inner = np.flatnonzero(~first_of_row(row, beats.size) & ~last_of_row(row, beats.size) & active[at])
+    rr_ref = np.empty(inner.size)
+    starts = row_starts(np.bincount(rr_row, minlength=n_rows))
+    ends = starts + np.bincount(rr_row, minlength=n_rows)
+    inner_row = at[inner]
+    for r in np.flatnonzero(active):
+        sel = slice(*np.searchsorted(inner_row, [r, r + 1]))
+        rr_ref[sel] = np.interp(beats[inner[sel]], mid[starts[r]:ends[r]], smooth[starts[r]:ends[r]])
+    return rr_ref, inner
+
+
+def _split_flags(beats: np.ndarray, score: np.ndarray, is_strong: np.ndarray, inner: np.ndarray,
+                 rr_ref: np.ndarray, noisy: np.ndarray | None, noisy_span: float, row: np.ndarray | None) -> np.ndarray:
+    """Inner beats that split their reference RR in two while weak against their strong
+    neighbours (or, in a noisy stretch, whatever their score)."""
+    flag = np.zeros(beats.size, dtype=bool)
+    span = (beats[inner + 1] - beats[inner - 1]) / rr_ref
+    left, right = _strong_neighbours(is_strong, inner, row)
+    rel = score[inner] / np.minimum(score[left], score[right])
+    flag[inner] = ((span < _SPLIT_RR_FACTOR) & (rel < _SPLIT_SCORE_RATIO)) | (
+        (span < _SPLIT_TIGHT_RR_FACTOR) & (rel < _SPLIT_TIGHT_SCORE_RATIO)
+    )
+    if noisy is not None:
+        flag[inner] |= noisy[inner] & (span < noisy_span)
+    return flag
+
+
+def _strong_neighbours(is_strong: np.ndarray, inner: np.ndarray, row: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """For the ``inner`` beats: the nearest strong beat of the row before and after (the
+    adjacent beat when there is none), so two artefacts in one RR cannot shield each other."""
+    n = is_strong.size
+    idx = np.arange(n)
+    last = np.maximum.accumulate(np.where(is_strong, idx, -1))  # last strong at or before i
+    nxt = np.minimum.accumulate(np.where(is_strong, idx, n)[::-1])[::-1]  # first strong at or after i
+    left, right = last[inner - 1], nxt[inner + 1]
+    left_ok, right_ok = left >= 0, right < n
+    if row is not None:
+        left_ok &= row[np.maximum(left, 0)] == row[inner]
+        right_ok &= row[np.minimum(right, n - 1)] == row[inner]
+    return np.where(left_ok, left, inner - 1), np.where(right_ok, right, inner + 1)
+
+
+def weak_edges(score: np.ndarray, qrs_like: np.ndarray, row: np.ndarray | None = None, n_rows: int = 1) -> np.ndarray:
+    """The first or last beat (of each row) when it is neither QRS-like nor half as strong
+    as the row's median beat (noise cut at the recording's edge, which has no neighbour
+    to be judged against); rows of fewer than 8 beats keep theirs."""
+    drop = np.zeros(score.size, dtype=bool)
+    if score.size == 0:
+        return drop
+    if row is None:
+        if score.size >= _MIN_BEATS_FOR_EDGES:
+            weak = ~qrs_like & (score < _SPLIT_SCORE_RATIO * median1d(score))
+            drop[[0, -1]] = weak[[0, -1]]
+        return drop
+    big = row_counts(row, n_rows, score.size) >= _MIN_BEATS_FOR_EDGES
+    weak = ~qrs_like & (score < _SPLIT_SCORE_RATIO * seg_median(score, row, n_rows)[row]) & big[row]
+    edge = first_of_row(row, score.size) | last_of_row(row, score.size)
+    drop[edge] = weak[edge]
+    return drop
+
+
+def running_median(x: np.ndarray, size: int, row: np.ndarray | None = None) -> np.ndarray:
+    """``scipy.ndimage.median_filter(x, size, mode="nearest")`` of a non-empty 1-D array for
+    an odd ``size`` (of each row's run when ``row`` gives it, :mod:`ecg.beat_rows`): the
+    same values, by one partial sort of the sliding windows (less per-call overhead on the
+    few dozen values it gets here)."""
+    half = size // 2
+    if row is None:
+        padded = np.concatenate((np.full(half, x[0]), x, np.full(half, x[-1])))
+        windows = padded[np.arange(x.size)[:, None] + np.arange(size)[None, :]]  # a small gather
+    else:
+        counts = np.bincount(row)[row]
+        local = seg_arange(np.bincount(row)[np.unique(row)])
+        start = np.arange(x.size) - local
+        windows = x[start[:, None] + np.minimum(np.maximum(local[:, None] + np.arange(-half, half + 1)[None, :], 0),
+                                                (counts - 1)[:, None])]
+    windows.partition(half, axis=1)
+    return windows[:, half]
