@@ -6,7 +6,10 @@ its QRS envelope, where the tree's detector takes it), :func:`ecg.ectopy.find_ec
 on that view, and :func:`ecg.ectopy.find_ectopy_in` on the lead's context (the cloud's
 step: with the unreadable stretches of the lead); on 12 leads (LUDB, 10 s at 500 Hz, ``--records12``),
 :func:`ecg.ectopy.find_ectopy_in` on the recording's contexts (their 0.5–40 Hz views
-and lead II's R peaks already computed, as in the cloud). Each tree runs in its own
+and lead II's R peaks already computed, as in the cloud). Rows at once: R peaks of the
+12 leads of each LUDB record, and of batches of 8 CinC records of 30 s, by
+:func:`ecg.beats.detect_r_peaks_many` (views handed in) beside the same rows one by one
+(a tree without it: one by one for both), per record. Each tree runs in its own
 subprocess, the trees interleaved round by round (so load swings hit both alike); the
 figure per tree is the best (least) mean over ``--passes`` passes of all records, in
 thread CPU time, taken over the rounds.
@@ -29,9 +32,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+_TIMED = ("r_peaks_ms", "ectopy_ms", "ectopy_in_ms", "ectopy12_ms", "rows12_alone_ms", "rows12_many_ms",
+          "rows8_alone_ms", "rows8_many_ms")
 
 _CHILD = r"""
 import glob, inspect, json, sys, time
+import numpy as np
 sys.path.insert(0, sys.argv[1])
 from ecg.io import read_record
 import ecg.beats as beats
@@ -85,9 +91,34 @@ def ectopy12():
     for ctxs, lead in twelve:
         find_ectopy_in(ctxs, lead)
 
-out = {"envelope_handed_in": takes_envelope, "records": len(items), "records12": len(twelve)}
+many = getattr(beats, "detect_r_peaks_many", None)
+leads12 = []
+for ctxs, _ in twelve:
+    w = np.stack([c.wide_mv for c in ctxs])
+    leads12.append((np.stack([c.signal_mv for c in ctxs]), ctxs[0].fs_hz, w, np.stack([c.qrs_envelope for c in ctxs])))
+batches = [tuple(np.stack([it[j] for it in items[s:s + 8]]) for j in (0, 2)) + (items[s][1],)
+           for s in range(0, len(items) - 7, 8)]
+batches = [(x, fs, w, beats.band_envelope(w, fs) if takes_envelope else None) for x, w, fs in batches]
+
+def rows_alone(groups):
+    for x, fs, w, e in groups:
+        for i in range(x.shape[0]):
+            beats.detect_r_peaks(x[i], fs, wide_mv=w[i], **({} if e is None else {"envelope": e[i]}))
+
+def rows_many(groups):
+    if many is None:
+        return rows_alone(groups)
+    for x, fs, w, e in groups:
+        many(x, fs, wide_mv=w, envelope=e)
+
+out = {"envelope_handed_in": takes_envelope, "records": len(items), "records12": len(twelve),
+       "rows_api": many is not None, "batches8": len(batches)}
 for name, run, n in (("r_peaks_ms", r_peaks, len(items)), ("ectopy_ms", ectopy, len(items)),
-                     ("ectopy_in_ms", ectopy_in, len(ones)), ("ectopy12_ms", ectopy12, len(twelve))):
+                     ("ectopy_in_ms", ectopy_in, len(ones)), ("ectopy12_ms", ectopy12, len(twelve)),
+                     ("rows12_alone_ms", lambda: rows_alone(leads12), len(leads12)),
+                     ("rows12_many_ms", lambda: rows_many(leads12), len(leads12)),
+                     ("rows8_alone_ms", lambda: rows_alone(batches), 8 * len(batches)),
+                     ("rows8_many_ms", lambda: rows_many(batches), 8 * len(batches))):
     best = float("inf")
     for _ in range(int(sys.argv[4])):
         start = time.thread_time()
@@ -118,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                    str(args.passes), str(args.records12)], capture_output=True, text=True, check=True)
             row = json.loads(done.stdout)
             seen = best.setdefault(name, row)
-            for key in ("r_peaks_ms", "ectopy_ms", "ectopy_in_ms", "ectopy12_ms"):
+            for key in _TIMED:
                 seen[key] = min(seen[key], row[key])
     print(f"load average {os.getloadavg()[0]:.1f}; CPU ms per record, best of {args.rounds} rounds")
     for name, row in best.items():
@@ -126,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['envelope_handed_in']}), find_ectopy {row['ectopy_ms']:.2f} ms, find_ectopy_in (the cloud's step, "
               f"with the unreadable stretches) {row['ectopy_in_ms']:.2f} ms, {row['records']} records; "
               f"12 leads 10 s: find_ectopy_in {row['ectopy12_ms']:.2f} ms, {row['records12']} records")
+        print(f"{'':>10}  R peaks rows at once (rows API: {row['rows_api']}): 12 leads of 10 s per record "
+              f"{row['rows12_many_ms']:.2f} ms (one by one {row['rows12_alone_ms']:.2f}); 8 x 30-s records, per record "
+              f"{row['rows8_many_ms']:.2f} ms (one by one {row['rows8_alone_ms']:.2f}), {row['batches8']} batches")
     return 0
 
 

@@ -16,7 +16,7 @@ import bisect
 import numpy as np
 from scipy import signal as _sps
 
-from ecg.beat_rows import gather, per_beat, same_row, seg_arange, seg_median
+from ecg.beat_rows import gather, per_beat, seg_arange, seg_median, within_rows
 from ecg.beat_signal import noise_background
 
 __all__ = ["candidates_rows", "resolve_rows", "resolve_conflicts_walk", "TYPICAL_FRACTION"]
@@ -108,7 +108,7 @@ def resolve_rows(cand: np.ndarray, row: np.ndarray | None, score: np.ndarray, ne
     if cand.size == 0:
         return accepted
     typical = TYPICAL_FRACTION * seg_median(score, row, k)
-    crowded = (cand[2:] - cand[:-2] < near) & same_row(row, lag=2)
+    crowded = within_rows(cand[2:] - cand[:-2] < near, row, lag=2)
     walk = np.zeros(0, dtype=np.int64)
     if crowded.any():
         walk = np.zeros(1, dtype=np.int64) if row is None else np.unique(row[2:][crowded])
@@ -116,7 +116,7 @@ def resolve_rows(cand: np.ndarray, row: np.ndarray | None, score: np.ndarray, ne
     # candidates can conflict with a beat; a veto needs a neighbour ≥ 5 × stronger, which
     # the strongest-first walk has judged before: iterate "vetoed by an accepted
     # neighbour" to its (unique) fixed point, the walk's answer.
-    close = ((cand[1:] - cand[:-1]) < near) & same_row(row)
+    close = within_rows((cand[1:] - cand[:-1]) < near, row)
     if walk.size:
         close &= False if row is None else ~np.isin(row[1:], walk)
     weak = score < per_beat(typical, row)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecg.beat_rows import gather, last_of_row, per_beat, row_counts, same_row, seg_arange, seg_median
+from ecg.beat_rows import gather, last_of_row, per_beat, row_counts, same_row, seg_arange, seg_median, within_rows
 from ecg.beat_split import remove_split_beats, remove_split_beats_rows, running_median, weak_edges
 from ecg.delineation.vec import median1d, row_median
 
@@ -85,7 +85,7 @@ def shallow_neighbours(beats: np.ndarray, slope: np.ndarray, fs: float, within_s
     or P wave?). ``row``: each beat's row (:mod:`ecg.beat_rows`; only beats of one row pair)."""
     if beats.size < 2:
         return np.zeros(beats.size, dtype=bool)
-    close = ((beats[1:] - beats[:-1]) < int(within_s * fs)) & same_row(row)
+    close = within_rows((beats[1:] - beats[:-1]) < int(within_s * fs), row)
     drop = np.zeros(beats.size, dtype=bool)
     drop[:-1] |= close & (slope[:-1] < _PAIR_SLOPE_RATIO * slope[1:])
     drop[1:] |= close & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
@@ -156,13 +156,13 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
     against its own template; rows of fewer than 8 beats are all QRS-like.
     """
     out = np.ones(beats.size, dtype=bool)
-    big = row_counts(row, n_rows, beats.size) >= _TEMPLATE_MIN_BEATS
-    if not big.any():
+    big = _enough_beats(beats, row, n_rows)
+    if big is None:
         return out
     if seg is None:
         half = max(1, int(_AMPLITUDE_HALF_S * fs))
         seg = gather(wide, beats, np.arange(-half, half + 1), row)
-    judged = None if row is None or big.all() else np.flatnonzero(big[row])
+    judged = None if row is None or big.all() else np.flatnonzero(big[row])  # type: ignore[union-attr]
     if judged is not None:
         seg, beats, row = seg[judged], beats[judged], row[judged]  # type: ignore[index]
         noisy = None if noisy is None else noisy[judged]
@@ -171,7 +171,8 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
     sharp = np.abs(slope).max(axis=1) / np.maximum(amp, 1e-12)
     tall = amp >= per_beat(seg_median(amp, row, n_rows), row)
     template = _templates(slope, tall, row, n_rows)
-    norm = np.sqrt(np.add.reduce(slope * slope, axis=1)) * per_beat(np.sqrt(np.array([t.dot(t) for t in template])), row)
+    norm = np.sqrt(np.add.reduce(slope * slope, axis=1)) * (
+        np.sqrt(template[0].dot(template[0])) if row is None else np.sqrt(np.array([t.dot(t) for t in template]))[row])
     corr = _dots(slope, template, row, n_rows) / np.maximum(norm, 1e-12)  # norm: = linalg.norm
     tall_row = None if row is None else row[tall]
     sized = amp >= rule.min_amplitude * per_beat(seg_median(amp[tall], tall_row, n_rows), row)
@@ -186,6 +187,15 @@ def qrs_like(wide: np.ndarray, beats: np.ndarray, fs: float, rule: QrsLikeRule,
         return normal | ectopic
     out[judged] = normal | ectopic
     return out
+
+
+def _enough_beats(beats: np.ndarray, row: np.ndarray | None, n_rows: int) -> np.ndarray | bool | None:
+    """Which rows have the template's least beats: True for one row that has, a mask over
+    several rows, None when no row has."""
+    if row is None:
+        return True if beats.size >= _TEMPLATE_MIN_BEATS else None
+    big = row_counts(row, n_rows, beats.size) >= _TEMPLATE_MIN_BEATS
+    return big if big.any() else None
 
 
 def _templates(slope: np.ndarray, tall: np.ndarray, row: np.ndarray | None, n_rows: int) -> np.ndarray:
@@ -246,12 +256,12 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     each row's beats against their own row's; rows of fewer than 8 beats judge none.
     """
     out = np.zeros(beats.size, dtype=bool)
-    big = row_counts(row, n_rows, beats.size) >= _TEMPLATE_MIN_BEATS
-    if not big.any():
+    big = _enough_beats(beats, row, n_rows)
+    if big is None:
         return out
     gap = beats[1:] - beats[:-1]
     close = (gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
-    if row is not None:
+    if row is not None and big is not True:
         close &= same_row(row) & big[row[1:]]
     judged = np.flatnonzero(close if among is None else close & among[1:]) + 1
     if judged.size == 0:

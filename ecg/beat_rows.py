@@ -25,7 +25,7 @@ import numpy as np
 
 from ecg.delineation.vec import clip_index, median1d
 
-__all__ = ["gather", "row_counts", "per_beat", "seg_median", "same_row", "row_starts", "seg_arange", "first_of_row", "last_of_row"]
+__all__ = ["gather", "row_counts", "per_beat", "seg_median", "same_row", "within_rows", "row_starts", "seg_arange", "first_of_row", "last_of_row"]
 
 
 def row_counts(row: np.ndarray | None, n_rows: int, size: int) -> np.ndarray:
@@ -61,6 +61,11 @@ def seg_median(values: np.ndarray, row: np.ndarray | None, n_rows: int) -> np.nd
 def per_beat(per_row: np.ndarray, row: np.ndarray | None) -> np.ndarray | np.floating:
     """Each entry's value of its row (the one row's value, a scalar, when ``row`` is None)."""
     return per_row[0] if row is None else per_row[row]
+
+
+def within_rows(pairs: np.ndarray, row: np.ndarray | None, lag: int = 1) -> np.ndarray:
+    """``pairs`` (a mask over the pairs ``(i, i + lag)``) where both lie in one row."""
+    return pairs if row is None else pairs & (row[lag:] == row[:-lag])
 
 
 def same_row(row: np.ndarray | None, size: int | None = None, lag: int = 1) -> np.ndarray | bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecg.beat_rows import first_of_row, last_of_row, row_counts, row_starts, same_row, seg_arange, seg_median
+from ecg.beat_rows import first_of_row, last_of_row, row_counts, row_starts, seg_arange, seg_median, within_rows
 from ecg.delineation.vec import median1d
 
 __all__ = ["remove_split_beats", "remove_split_beats_rows", "weak_edges", "running_median"]
@@ -64,11 +64,10 @@ def remove_split_beats_rows(
         if row is not None:
             active &= np.bincount(row[flag], minlength=n_rows) > 0  # a row without flags is done
         # of two neighbouring flagged beats, remove only the weaker one this round
-        same = same_row(row)
         weaker_left = np.zeros(beats.size, dtype=bool)
-        weaker_left[1:] = flag[:-1] & (score[:-1] < score[1:]) & same
+        weaker_left[1:] = within_rows(flag[:-1] & (score[:-1] < score[1:]), row)
         weaker_right = np.zeros(beats.size, dtype=bool)
-        weaker_right[:-1] = flag[1:] & (score[1:] <= score[:-1]) & same
+        weaker_right[:-1] = within_rows(flag[1:] & (score[1:] <= score[:-1]), row)
         keep = ~(flag & ~weaker_left & ~weaker_right)
         beats, score, qrs_like = beats[keep], score[keep], qrs_like[keep]
         noisy = None if noisy is None else noisy[keep]
@@ -97,7 +96,7 @@ def _reference_rr(beats: np.ndarray, is_strong: np.ndarray, row: np.ndarray, n_r
     such pairs —, interpolated at the beat); ``active`` loses the rows without enough
     strong beats. Returns the references and the inner beats' indices, or None."""
     at = row
-    pair = is_strong[:-1] & is_strong[1:] & same_row(row)
+    pair = within_rows(is_strong[:-1] & is_strong[1:], row)
     by_pairs = np.bincount(at[:-1][pair], minlength=n_rows) >= 3
     active &= by_pairs | (np.bincount(at[is_strong], minlength=n_rows) >= 3)
     if not active.any():

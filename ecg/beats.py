@@ -167,7 +167,7 @@ def detect_r_peaks(sig_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFA
         return np.zeros(0, dtype=np.int64)
     wide = None if wide_mv is None else _view_of(wide_mv, x.shape, "wide_mv")
     env = None if envelope is None else _view_of(envelope, x.shape, "envelope")
-    return _detect_rows(x[None, :], fs, rule, wide, env)[0]
+    return _detect_rows(x[None, :], fs, rule, wide, env, live=np.zeros(1, dtype=np.int64))[0]
 
 
 def detect_r_peaks_many(signals_mv: np.ndarray, fs_hz: float, *, rule: QrsLikeRule = DEFAULT_QRS_LIKE,
@@ -228,10 +228,12 @@ def _view_of(view: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
 
 
 def _detect_rows(x: np.ndarray, fs: float, rule: QrsLikeRule, wide: np.ndarray | None,
-                 env: np.ndarray | None) -> list[np.ndarray]:
-    """Steps 1–6 on the rows of ``x`` (checked): per row its R peaks (none for a flat row)."""
+                 env: np.ndarray | None, live: np.ndarray | None = None) -> list[np.ndarray]:
+    """Steps 1–6 on the rows of ``x`` (checked): per row its R peaks (none for a flat row;
+    ``live``: the rows known not to be flat)."""
     out = [np.zeros(0, dtype=np.int64) for _ in range(x.shape[0])]
-    live = np.flatnonzero(x.max(axis=1) != x.min(axis=1))
+    if live is None:
+        live = np.flatnonzero(x.max(axis=1) != x.min(axis=1))
     if live.size == 0:
         return out
     every = live.size == x.shape[0]
@@ -287,7 +289,10 @@ def _reject_waves(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, s
     beats, score, looks_qrs, noisy = beats[keep], score[keep], looks_qrs[keep], noisy[keep]
     row = None if row is None else row[keep]
     chunk = int(_SATELLITE_CHUNK_S * fs)  # P/T satellites are judged per 30 s of each row
-    group = beats // chunk if row is None else row * (wide.shape[1] // chunk + 1) + beats // chunk
+    if row is None:
+        group = None if beats.size == 0 or beats[-1] < chunk else beats // chunk
+    else:
+        group = row * (wide.shape[1] // chunk + 1) + beats // chunk
     keep = ~satellite_suspects(beats, score, fs, group) | looks_qrs
     beats, score, looks_qrs, row = remove_split_beats_rows(beats[keep], score[keep], looks_qrs[keep], noisy[keep],
                                                           rule.noisy_span, None if row is None else row[keep], k)
@@ -329,7 +334,8 @@ def _locate(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, fs: flo
         opposite = np.where(polarity > 0, down, up)
     sign = np.where(opposite > _FLIP_FACTOR * dominant, -polarity, polarity)
     peaks = win[np.arange(win.shape[0]), np.argmax(sign[:, None] * seg, axis=1)].astype(np.int64)
-    if bool(np.all((peaks[1:] > peaks[:-1]) | (True if row is None else row[1:] != row[:-1]))):
+    ordered = peaks[1:] > peaks[:-1]
+    if bool(np.all(ordered if row is None else ordered | (row[1:] != row[:-1]))):
         return peaks, row
     if row is None:
         return np.unique(peaks), None
