@@ -261,7 +261,7 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
         return out
     gap = beats[1:] - beats[:-1]
     close = (gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
-    if row is not None and big is not True:
+    if row is not None and isinstance(big, np.ndarray):
         close &= same_row(row) & big[row[1:]]
     judged = np.flatnonzero(close if among is None else close & among[1:]) + 1
     if judged.size == 0:
