@@ -208,13 +208,15 @@ def _analyse_group(group: list[AnalysisRequest], settings: PipelineSettings) -> 
     started = time.perf_counter()
     try:
         leads = [_leads_or_none(r, settings) for r in group]
-        _share([one.measured[0] for one in leads if one is not None])
+        contexts = [one.measured[0] for one in leads if one is not None]
+        _share(contexts)
+        screened = iter(_screen_all(contexts))
     except Exception:  # noqa: BLE001 - the shared pass failed: everyone alone
         return analyse_each(analyse, group, settings)
     bodies: list[dict[str, Any] | None] = []
     for one in leads:
         try:
-            bodies.append(None if one is None else _single_lead(one))
+            bodies.append(None if one is None else _single_lead(one, next(screened)))
         except Exception:  # noqa: BLE001 - re-analysed alone below
             bodies.append(None)
     share_ms = (time.perf_counter() - started) * 1000.0 / len(group)
@@ -297,10 +299,29 @@ def _screen(ctx: LeadContext) -> ScreeningResult:
     return screen(ctx.signal_mv, ctx.fs_hz, context=ctx)
 
 
-def _single_lead(leads: _Leads) -> dict[str, Any]:
+def _screen_all(contexts: list[LeadContext]) -> list[ScreeningResult | None]:
+    """:func:`ecg.screening.screen_many` of the contexts (the model once over all), or each
+    alone when that raises (then None for a context whose own screening raises)."""
+    from ecg.errors import SignalError
+    from ecg.screening import screen_many
+
+    try:
+        return list(screen_many(contexts))
+    except SignalError:
+        out: list[ScreeningResult | None] = []
+        for ctx in contexts:
+            try:
+                out.append(_screen(ctx))
+            except SignalError:
+                out.append(None)
+        return out
+
+
+def _single_lead(leads: _Leads, screening: ScreeningResult | None = None) -> dict[str, Any]:
+    """The answer of a one-lead request; ``screening`` when it was screened already (a batch)."""
     from ecg.delineate import measure
 
-    screening = _screen(leads.screening(0))
+    screening = _screen(leads.screening(0)) if screening is None else screening
     rhythm = screening.rhythm()
     summary = {"heart_rate_bpm": screening.heart_rate_bpm, "quality": screening.quality.to_dict()}
     if not screening.quality.readable:  # no intervals or findings from a signal we cannot read
@@ -314,17 +335,11 @@ def _single_lead(leads: _Leads) -> dict[str, Any]:
 def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
     from ecg.context import share_quality, share_wide
     from ecg.delineate import measure_leads
-    from ecg.errors import SignalError
 
     share_wide(leads.measured)  # screening, R peaks, quality and premature beats read them: one pass
     screened = [leads.screening(index) for index in _rhythm_leads(lead_names)]  # each built once
     share_quality(screened)  # the quality of the screened leads: one pass
-    per_lead: list[ScreeningResult] = []
-    for ctx in screened:
-        try:
-            per_lead.append(_screen(ctx))
-        except SignalError:
-            continue
+    per_lead = [r for r in _screen_all(screened) if r is not None]
     if not per_lead:
         raise UnanalysableSignal("no lead could be analysed by the rhythm model")
     version = per_lead[0].model_version + MULTI_LEAD_TAG

@@ -24,7 +24,7 @@ Codes, categories and words come from the class table, :mod:`ecg.classes`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "apply_rule",
     "decide",
     "screen",
+    "screen_many",
 ]
 
 #: category of each CinC code (from the class table, :mod:`ecg.classes`)
@@ -281,13 +282,63 @@ def screen(
     rhythm = model or load_model()
     if x.size < MIN_DURATION_S * fs or not np.all(np.isfinite(x)):
         return _unreadable(assess(x, fs), rhythm.version)
-    ctx = context_for(x, fs, context)
-    peaks = ctx.r_peaks
-    quality = ctx.quality
-    if not quality.readable:
-        return _unreadable(quality, rhythm.version)
-    hr = ctx.heart_rate_bpm
-    probs = rhythm.predict(x, fs, rr_features(peaks, fs, duration_s=x.size / fs), quality)
+    return screen_many([context_for(x, fs, context)], model=rhythm)[0]
+
+
+def screen_many(contexts: Sequence[LeadContext], *, model: RhythmModel | None = None) -> list[ScreeningResult]:
+    """:func:`screen` of several leads or recordings, given their analysis contexts: each
+    gets what :func:`screen` gives it alone; the model runs once over the windows of all
+    readable ones (:meth:`ecg.model.RhythmModel.predict_many`).
+
+    Parameters
+    ----------
+    contexts : sequence of LeadContext
+        One per lead or recording (any rates and lengths); their R peaks and quality are
+        reused and kept.
+    model : RhythmModel, optional
+        Defaults to the shipped model.
+
+    Returns
+    -------
+    list of ScreeningResult
+        One per context, in order.
+
+    Raises
+    ------
+    SignalError
+        A context's rate is too low for screening, or its R peaks cannot be detected.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecg.context import LeadContext
+    >>> [r.category for r in screen_many([LeadContext.of(np.zeros(9000), 300.0)])]
+    ['unreadable']
+    """
+    rhythm = model or load_model()
+    results: list[ScreeningResult | None] = []
+    ready: list[tuple[int, LeadContext, np.ndarray]] = []  # (position, context, RR features)
+    for ctx in contexts:
+        x, fs = _one_lead(ctx.signal_mv, ctx.fs_hz)
+        if x.size < MIN_DURATION_S * fs:
+            results.append(_unreadable(assess(x, fs), rhythm.version))
+            continue
+        peaks = ctx.r_peaks
+        if not ctx.quality.readable:
+            results.append(_unreadable(ctx.quality, rhythm.version))
+            continue
+        ready.append((len(results), ctx, rr_features(peaks, fs, duration_s=x.size / fs)))
+        results.append(None)
+    probs = rhythm.predict_many([c.signal_mv for _, c, _ in ready], [c.fs_hz for _, c, _ in ready],
+                                [rr for _, _, rr in ready], [c.quality for _, c, _ in ready]) if ready else []
+    for (at, ctx, _), p in zip(ready, probs, strict=True):
+        results[at] = _verdict(ctx, p, rhythm)
+    return [r for r in results if r is not None]
+
+
+def _verdict(ctx: LeadContext, probs: np.ndarray, rhythm: RhythmModel) -> ScreeningResult:
+    """The decision on a readable context's model probabilities."""
+    quality, hr = ctx.quality, ctx.heart_rate_bpm
     prob_map = {c: float(p) for c, p in zip(CLASS_CODES, probs)}
     verdict = decide(prob_map, hr, rhythm.decision)
     if verdict.category == UNREADABLE.category:

@@ -84,6 +84,10 @@ class _FixedModel:
     def predict(self, sig_mv: np.ndarray, fs_hz: float, rr: np.ndarray, quality: object = None) -> np.ndarray:
         return self.probs
 
+    def predict_many(self, sigs_mv: list[np.ndarray], fs_hz: list[float], rr: list[np.ndarray],
+                     qualities: object = None) -> list[np.ndarray]:
+        return [self.probs for _ in sigs_mv]
+
     def decide(self, probs: np.ndarray) -> int:
         return int(np.argmax(probs))
 
