@@ -151,10 +151,12 @@ def analyse_many(requests: list[AnalysisRequest], settings: PipelineSettings) ->
     """Analyse several checked requests; the same answers as :func:`analyse` one by one.
 
     One-lead requests of the same rate and length (inside the measurement range) form a
-    group whose filtered views, quality measures and delineation run in one pass over the
-    group's rows (:func:`ecg.context.share_wide`, :func:`~ecg.context.share_quality`,
-    :func:`~ecg.context.share_lead_waves`: each row gets what it gets alone); everything
-    else runs per record, on the very code path of :func:`analyse`. Other requests are
+    group whose filtered views, R peaks, quality measures and delineation run in one pass
+    over the group's rows (:func:`ecg.context.share_wide`, :func:`~ecg.context.share_r_peaks`,
+    :func:`~ecg.context.share_quality`, :func:`~ecg.context.share_lead_waves`: each row
+    gets what it gets alone), and the rhythm model runs once over all their windows
+    (:func:`ecg.screening.screen_many`); everything else runs per record, on the very
+    code path of :func:`analyse`. Other requests are
     analysed alone. A request whose batched analysis raises is analysed again alone, so
     one bad request never changes or fails the others' answers.
 
@@ -235,12 +237,13 @@ def _leads_or_none(request: AnalysisRequest, settings: PipelineSettings) -> _Lea
 
 
 def _share(contexts: list[LeadContext]) -> None:
-    """One pass over the rows of same-shaped contexts for the 0.5–40 Hz view and the
-    quality of all, then the delineation of those whose quality is readable (only they
-    are measured)."""
-    from ecg.context import share_lead_waves, share_quality, share_wide
+    """One pass over the rows of same-shaped contexts for the 0.5–40 Hz view, the R peaks
+    and the quality of all, then the delineation of those whose quality is readable (only
+    they are measured)."""
+    from ecg.context import share_lead_waves, share_quality, share_r_peaks, share_wide
 
     share_wide(contexts)
+    share_r_peaks(contexts)
     share_quality(contexts)
     share_lead_waves([c for c in contexts if c.quality.readable])
 
@@ -333,12 +336,13 @@ def _single_lead(leads: _Leads, screening: ScreeningResult | None = None) -> dic
 
 
 def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
-    from ecg.context import share_quality, share_wide
+    from ecg.context import share_quality, share_r_peaks, share_wide
     from ecg.delineate import measure_leads
 
     share_wide(leads.measured)  # screening, R peaks, quality and premature beats read them: one pass
     screened = [leads.screening(index) for index in _rhythm_leads(lead_names)]  # each built once
-    share_quality(screened)  # the quality of the screened leads: one pass
+    share_r_peaks(screened)  # the R peaks of the screened leads: one pass
+    share_quality(screened)  # their quality: one pass
     per_lead = [r for r in _screen_all(screened) if r is not None]
     if not per_lead:
         raise UnanalysableSignal("no lead could be analysed by the rhythm model")

@@ -52,8 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.delineation.lead import LeadWaves
     from ecg.quality import Quality
 
-__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_wide", "share_quality", "share_views",
-           "share_lead_waves", "share_beat_marks", "REFERENCE_LEADS"]
+__all__ = ["LeadContext", "Delineator", "contexts_of", "context_for", "share_wide", "share_r_peaks", "share_quality",
+           "share_views", "share_lead_waves", "share_beat_marks", "REFERENCE_LEADS"]
 
 Delineator = Callable[["LeadContext"], "LeadWaves"]
 _T = TypeVar("_T")
@@ -251,6 +251,37 @@ def share_wide(contexts: list[LeadContext]) -> None:
     for c, wide in zip(todo, rows):
         c.computed["wide_mv"] += 1
         c.provide("wide_mv", wide)
+
+
+def share_r_peaks(contexts: list[LeadContext]) -> None:
+    """Detect the R peaks (:attr:`LeadContext.r_peaks`) of every context of the same rate
+    and length that lacks them in one call over all rows (``ecg.beats.detect_r_peaks_many``:
+    each row gets what ``detect_r_peaks`` gives it alone), their QRS envelopes in one pass
+    too; the 0.5–40 Hz views are shared first (:func:`share_wide`). When that fails (e.g. a
+    row too short for the detector) nothing is shared: each context then raises or answers
+    when asked, as without sharing."""
+    from ecg import beats
+
+    todo = [c for c in contexts if "r_peaks" not in c._cache]
+    if not _one_recording(todo):
+        return
+    share_wide(todo)
+    try:
+        wide = np.stack([c.wide_mv for c in todo])
+        need = [j for j, c in enumerate(todo) if "qrs_envelope" not in c._cache]
+        envelopes = beats.band_envelope(wide[need], todo[0].fs_hz) if need else None
+        for j, env in zip(need, envelopes if envelopes is not None else ()):
+            todo[j].computed["qrs_envelope"] += 1
+            todo[j].provide("qrs_envelope", env)
+        found = beats.detect_r_peaks_many(np.stack([c.signal_mv for c in todo]), todo[0].fs_hz, wide_mv=wide,
+                                          envelope=np.stack([c.qrs_envelope for c in todo]))
+    except SignalError:
+        return
+    for c, peaks in zip(todo, found, strict=True):
+        peaks = np.asarray(peaks, dtype=np.int64)
+        peaks.setflags(write=False)
+        c.computed["r_peaks"] += 1
+        c.provide("r_peaks", peaks)
 
 
 def share_quality(contexts: list[LeadContext]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cloud.pipeline import PipelineSettings, analyse
+from cloud.pipeline import PipelineSettings, analyse, analyse_many
 from cloud.validation import parse_request
 from ecg import beats
 from ecg.screening import screen
@@ -16,15 +16,21 @@ from ecg.screening import screen
 
 @pytest.fixture
 def detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Lengths of the signals given to the one R-peak seam, ``ecg.beats.detect_r_peaks``."""
+    """Lengths of the signals given to the R-peak seam, ``ecg.beats.detect_r_peaks`` (one
+    per call) and its rows form ``detect_r_peaks_many`` (one per row)."""
     seen: list[int] = []
-    real = beats.detect_r_peaks
+    real, real_many = beats.detect_r_peaks, beats.detect_r_peaks_many
 
     def counting(sig_mv: np.ndarray, fs_hz: float, **kwargs: Any) -> np.ndarray:
         seen.append(int(np.asarray(sig_mv).shape[0]))
         return real(sig_mv, fs_hz, **kwargs)
 
+    def counting_many(rows_mv: np.ndarray, fs_hz: float, **kwargs: Any) -> list[np.ndarray]:
+        seen.extend([int(np.asarray(rows_mv).shape[1])] * int(np.asarray(rows_mv).shape[0]))
+        return real_many(rows_mv, fs_hz, **kwargs)
+
     monkeypatch.setattr(beats, "detect_r_peaks", counting)
+    monkeypatch.setattr(beats, "detect_r_peaks_many", counting_many)
     return seen
 
 
@@ -43,6 +49,12 @@ class TestEveryStepOnce:
         # was 16 (3 rhythm leads + 12 delineated + ectopy), then 12: now the three rhythm
         # leads only; the other leads are delineated from lead II's beats (share_beat_marks)
         assert detections == [5000] * 3
+
+    def test_a_batch_detects_once_per_record(self, cinc_payload: Callable[..., dict[str, Any]],
+                                             detections: list[int]) -> None:
+        requests = [parse_request(cinc_payload(name, record_id=name, seconds=20)) for name in ("A00001", "A00004")]
+        assert all(o.body is not None for o in analyse_many(requests, PipelineSettings()))
+        assert detections == [6000, 6000]
 
     def test_a_rate_outside_the_measurement_range_screens_at_the_recording_rate(
         self, cinc_payload: Callable[..., dict[str, Any]], detections: list[int]

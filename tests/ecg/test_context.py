@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ecg import beats
-from ecg.context import LeadContext, context_for, contexts_of, share_wide
+from ecg.context import LeadContext, context_for, contexts_of, share_r_peaks, share_wide
 from ecg.delineate import measure, measure_leads
 from ecg.delineation.lead import LeadWaves, delineate_context
 from ecg.ectopy import find_ectopy_in
@@ -142,6 +142,28 @@ class TestSharedWide:
         ctxs = contexts_of(np.ones((100, 3)), 300.0)  # 0.33 s: below the detector's minimum
         share_wide(ctxs)
         assert all("wide_mv" not in c._cache for c in ctxs)
+
+
+class TestSharedRPeaks:
+    def test_one_call_gives_each_row_its_own_peaks(self, fixtures_dir: Path,
+                                                    cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2")
+        cinc = [read_record(cinc2017_fixture[n][0]).signals_mv[:3000, 0] for n in sorted(cinc2017_fixture)]
+        for rows, fs in ((rec.signals_mv, rec.fs_hz), (np.column_stack([*cinc, np.zeros(3000)]), 300.0)):
+            ctxs = contexts_of(rows, fs)
+            share_r_peaks(ctxs)  # the leads of one recording, or same-shaped recordings (one flat)
+            for j, c in enumerate(ctxs):
+                assert c.computed["r_peaks"] == 1 and c.computed["qrs_envelope"] == 1
+                assert np.array_equal(c.r_peaks, beats.detect_r_peaks(rows[:, j], fs))
+                assert np.array_equal(c.qrs_envelope, beats.qrs_envelope(rows[:, j], fs))
+                assert not c.r_peaks.flags.writeable
+            share_r_peaks(ctxs)  # nothing left to do
+            assert all(c.computed["r_peaks"] == 1 for c in ctxs)
+
+    def test_too_short_is_left_to_each_lead(self) -> None:
+        ctxs = contexts_of(np.ones((100, 3)), 300.0)
+        share_r_peaks(ctxs)
+        assert all("r_peaks" not in c._cache for c in ctxs)
 
 
 class TestPluggableDelineator:
