@@ -12,7 +12,7 @@ the median over ``--repeats`` runs, both delineators interleaved record by recor
    (the part that differs): one LUDB lead I (10 s, 500 Hz), one CinC lead (30 s, 300 Hz),
    twelve LUDB leads (10 s) at once — ``ecg.delineation.batch.delineate_many`` (rules)
    against ``ecg.delineation.learned.delineate_learned_many`` (also without its rule
-   refinements, ``P_ON_REFINE``/``T_OFF_REFINE`` = "net"), with the learned path's parts:
+   refinements, ``P_ON_REFINE``/``T_OFF_REFINE`` = "net", ``P_ON_ALIGN`` = "none"), with the learned path's parts:
    segmenter input (``prepare_many``), invoke (``WaveSegmenter.run_prepared``) and per-beat
    boundaries (``beat_boundaries_many``).
 2. With ``--cloud``: the whole cloud analysis in process (``cloud.pipeline.analyse``) with
@@ -74,13 +74,15 @@ def delineator_rows(groups: list[list[LeadContext]], repeats: int) -> dict[str, 
 
 
 def _unrefined(ctxs: list[LeadContext], seg: object) -> object:
-    """The learned delineator without its rule refinements (P onset, T end: the network's)."""
-    saved = learned.P_ON_REFINE, learned.T_OFF_REFINE
+    """The learned delineator without its rule refinements (P onset, T end: the network's; no
+    P-onset alignment)."""
+    saved = learned.P_ON_REFINE, learned.T_OFF_REFINE, learned.P_ON_ALIGN
     learned.P_ON_REFINE = learned.T_OFF_REFINE = "net"
+    learned.P_ON_ALIGN = "none"
     try:
         return learned.delineate_learned_many(ctxs, seg)  # type: ignore[arg-type]
     finally:
-        learned.P_ON_REFINE, learned.T_OFF_REFINE = saved
+        learned.P_ON_REFINE, learned.T_OFF_REFINE, learned.P_ON_ALIGN = saved
 
 
 def cloud_rows(records: list[Record], repeats: int) -> dict[str, float]:

@@ -12,8 +12,8 @@ all at once:
 3. the rule delineator's QRS search runs (the only rule boundary search): its QRS
    amplitudes and noise feed the rule delineator's lead gates, which decide whether a lead
    can be measured at all (QRS amplitude, noise, beats alike; an unmeasurable lead stays
-   null with its reason); each QRS onset and offset is the mean of its and the segmenter's
-   (:data:`QRS_SOURCE`: that measurably helps); on a lead where its QRS widths vary
+   null with its reason); each QRS offset is the mean of its and the segmenter's, each QRS
+   onset the segmenter's (:data:`QRS_SOURCE`: what measurably helps); on a lead where its QRS widths vary
    beyond the interval limit (noise) its boundaries are kept, so that lead gets no QRS,
    PR or QT, as from the rule delineator;
 4. the network decides which waves are there: a T wave counts when its mean T
@@ -79,7 +79,7 @@ LEARNED_IS_DEFAULT = False
 P_MIN_SCORE = 0.7
 #: where each QRS boundary comes from: "learned" (the segmenter), "rule" (the rule
 #: delineator's QRS search), "mean" (their average where both exist) or "min" (the earlier)
-QRS_SOURCE = {"qrs_on": "mean", "qrs_off": "mean"}
+QRS_SOURCE = {"qrs_on": "learned", "qrs_off": "mean"}
 #: a T wave counts when its mean T probability reaches this
 T_MIN_SCORE = 0.83
 #: which lead-level P check runs: "most_beats" (P waves before most beats, else none),

@@ -69,6 +69,7 @@ def test_every_candidate_names_its_whole_group_and_the_shipped_setting_is_one(ne
         return value[sub] if sub else value
 
     modes = {"P_ON_REFINE": learned_refine.P_ON_MODES, "T_OFF_REFINE": learned_refine.T_OFF_MODES,
+             "P_ON_ALIGN": learned_refine.P_ALIGN_MODES,
              "QRS_SOURCE.qrs_on": ("learned", "mean", "rule", "min"), "QRS_SOURCE.qrs_off": ("learned", "mean", "rule")}
     for group, candidates in nested.GRID.items():
         keys = set(candidates[0])
