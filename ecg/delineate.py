@@ -237,7 +237,7 @@ def _known_intervals(waves: list[dict[str, np.ndarray]], fs: float) -> list[Know
 
 def summarise(
     lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex,
-    pacing: tuple[bool, np.ndarray] | None = None, intervals: Known | None = None,
+    pacing: tuple[bool, np.ndarray | None] | None = None, intervals: Known | None = None,
 ) -> Measurements:
     """Turn one lead's per-beat boundaries into :class:`Measurements` (``pacing``: the
     lead's :func:`~ecg.delineation.summary.pacing_many` — paced lead, paced beats —
@@ -462,7 +462,7 @@ def measure_leads(
         for k in ("p_on", "p_peak", "p_off"):
             glob[k][:] = MISSING
         glob = null_paced_beats(glob, paced_global_beats(glob["r_peak"], [(lw.waves["r_peak"], beats) for lw, (
-            on, beats) in zip(waves, pacing, strict=True) if on], fs), reasons)
+            _, beats) in zip(waves, pacing, strict=True) if beats is not None], fs), reasons)
     qtc_b, qtc_f = qtc_ms(qt, rr)
     qtc = reported_qtc_ms(bazett_ms=qtc_b, fridericia_ms=qtc_f)
     if qtc is None:

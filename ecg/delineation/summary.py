@@ -148,15 +148,16 @@ def detect_pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray |
 
 
 def pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]
-                ) -> list[tuple[bool, np.ndarray]]:
+                ) -> list[tuple[bool, np.ndarray | None]]:
     """Per column of ``(n_samples, n_leads)``: whether the lead is paced
-    (:func:`detect_pacing`) and, per beat of ``qrs_on[j]``, whether a pacing spike precedes
-    that beat's QRS onset (False for a beat without onset, for a lead not judged —
-    ``qrs_on[j]`` None or fewer than 2 onsets — and below 250 Hz)."""
+    (:func:`detect_pacing`) and, for a paced lead, per beat of ``qrs_on[j]`` whether a pacing
+    spike precedes that beat's QRS onset (False for a beat without onset); None for a lead
+    not paced (not judged — ``qrs_on[j]`` None or fewer than 2 onsets — below 250 Hz, or
+    spikes before fewer than half its beats)."""
     x = np.asarray(x_mv, dtype=np.float64)
     ons = [None if on is None else on[on != MISSING] for on in qrs_on]
     judged = [j for j, on in enumerate(ons) if on is not None and on.size >= 2]
-    out = [(False, np.zeros(0 if on is None else on.size, dtype=bool)) for on in qrs_on]
+    out: list[tuple[bool, np.ndarray | None]] = [(False, None)] * len(qrs_on)
     if fs_hz < 250.0 or not judged or x.shape[0] < 3:
         return out
     d1 = np.diff(x.T[judged], axis=1)  # (judged leads, samples - 1): one copy of the leads judged
@@ -175,9 +176,11 @@ def pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]
     share = np.bincount(row[spike], minlength=len(judged)) / np.bincount(row, minlength=len(judged))
     ends = np.cumsum([ons[j].size for j in judged])  # type: ignore[union-attr]
     for k, j in enumerate(judged):
+        if not (scale[k] > 0 and share[k] >= _PACED_BEAT_FRACTION):
+            continue
         beats = np.zeros(qrs_on[j].size, dtype=bool)  # type: ignore[union-attr]
-        beats[qrs_on[j] != MISSING] = spike[ends[k] - ons[j].size : ends[k]] & (scale[k] > 0)  # type: ignore[index,union-attr]
-        out[j] = (bool(scale[k] > 0 and share[k] >= _PACED_BEAT_FRACTION), beats)
+        beats[qrs_on[j] != MISSING] = spike[ends[k] - ons[j].size : ends[k]]  # type: ignore[index,union-attr]
+        out[j] = (True, beats)
     return out
 
 

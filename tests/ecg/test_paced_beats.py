@@ -68,7 +68,10 @@ def test_spikes_before_a_minority_of_beats_null_nothing() -> None:
     m = measure(x, fs)
     assert not m.paced and "qrs_on" not in m.reasons and all(b.qrs_on is not None for b in m.beats)
     (lead_paced, beats), = pacing_many(x[:, None], fs, [np.array([b.qrs_on for b in m.beats])])
-    assert not lead_paced and beats.sum() == 1  # the per-beat test alone would have marked it
+    assert not lead_paced and beats is None  # a lead not paced has no paced beats
+    x7, _ = beat_train("NPPPNPPP", 0.9, fs)  # the same spike, now on a paced lead
+    m7 = measure(x7, fs)
+    assert m7.paced and [b.qrs_on is None for b in m7.beats] == [k == "P" for k in "NPPPNPPP"]
 
 
 def test_global_beat_matching() -> None:
