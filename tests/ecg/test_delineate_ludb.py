@@ -35,9 +35,17 @@ class TestLudbFloor:
             rec = wfdb.rdrecord(path)
             m = measure(rec.p_signal[:, 1], float(rec.fs), lead="ii")
             ref, _ = _reference(path, "ii")
+            # paced beats get no QRS boundaries by design (issue 11: "paced records: fields null
+            # with a reason"): left out of this floor, and only where LUDB's header says pacing
+            paced_r = np.asarray([b.r_peak for b in m.beats if b.qrs_on is None and b.r_peak is not None
+                                  and "paced beat" in m.reasons.get("qrs_on", "")])
+            if paced_r.size:
+                assert any("pacing" in c.lower() for c in rec.comments), name
             for key in errors:
                 det = np.asarray([getattr(b, key) for b in m.beats if getattr(b, key) is not None])
                 for r in ref[key]:
+                    if paced_r.size and np.min(np.abs(paced_r - r)) <= 75:
+                        continue
                     total += key == "qrs_on"
                     if det.size and np.min(np.abs(det - r)) <= 75:  # 150 ms at 500 Hz
                         errors[key].append(float(det[np.argmin(np.abs(det - r))] - r) * 2.0)
