@@ -167,22 +167,22 @@ def noise_background(envelope: np.ndarray, fs_hz: float, samples: np.ndarray | N
         The background at ``samples`` (or at each grid point ``k * step``).
     """
     step = background_step(fs_hz)
-    env = envelope if rows is not None else envelope[None, :]
-    coarse = env[:, ::step]
+    coarse = envelope[..., ::step]
     size = odd_width(2 * _BACKGROUND_HALF_S * fs_hz / step)
     half = size // 2
-    width = coarse.shape[1]
+    width = coarse.shape[-1]
     at = None if samples is None else np.minimum(samples // step, width - 1)
     if width <= half:  # windows reach past one reflection: ndimage's own rule
-        full = np.stack([median_filter(c, size=size, mode="mirror") for c in coarse])
+        full = median_filter(coarse, size=(1, size) if rows is not None else size, mode="mirror")
         if at is None:
-            return full[0]
-        return full[0][at] if rows is None else full[rows, at]
+            return full
+        return full[at] if rows is None else full[rows, at]
     if at is None:
         at = np.arange(width)
     # median_filter(mode="mirror") read at those points only: their windows of the mirrored
-    # coarse envelope, one partial sort
-    mirrored = np.concatenate((coarse[:, half:0:-1], coarse, coarse[:, -2 : -half - 2 : -1]), axis=1)
+    # coarse envelope (of each row), one partial sort
+    mirrored = np.concatenate((coarse[..., half:0:-1], coarse, coarse[..., -2 : -half - 2 : -1]), axis=-1)
     if rows is not None:
         at = at + rows * mirrored.shape[1]
-    return np.partition(mirrored.ravel()[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]
+        mirrored = mirrored.ravel()
+    return np.partition(mirrored[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]
