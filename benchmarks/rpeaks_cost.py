@@ -98,7 +98,8 @@ for ctxs, _ in twelve:
     leads12.append((np.stack([c.signal_mv for c in ctxs]), ctxs[0].fs_hz, w, np.stack([c.qrs_envelope for c in ctxs])))
 batches = [tuple(np.stack([it[j] for it in items[s:s + 8]]) for j in (0, 2)) + (items[s][1],)
            for s in range(0, len(items) - 7, 8)]
-batches = [(x, fs, w, beats.band_envelope(w, fs) if takes_envelope else None) for x, w, fs in batches]
+batches = [(x, fs, w, np.stack([beats.band_envelope(r, fs) for r in w]) if takes_envelope else None)
+           for x, w, fs in batches]
 
 def rows_alone(groups):
     for x, fs, w, e in groups:
