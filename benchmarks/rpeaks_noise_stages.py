@@ -19,7 +19,10 @@ background (and against the normal beats') for the shipped envelope and for slop
 envelopes of other bands (a direction for the detector, not a shipped choice).
 ``--envelope 3-15`` (or ``rss-3-15``: the root-sum-square of that and the shipped
 envelope) hands such an envelope to the detector in place of the shipped one (a
-prototype of that direction: the detector's other limits unchanged).
+prototype of that direction: the detector's other limits unchanged); ``split-rss-3-15``
+takes the candidates (and their conflicts) from the root-sum-square envelope but gives the
+P/T tests the shipped envelope's heights, scores and background (the detector's stages
+run one by one here, as ``ecg.beats`` chains them).
 
 Usage::
 
@@ -42,6 +45,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "ecg"))
 
 import ecg.beats as beats  # noqa: E402
+from ecg.beat_candidates import candidates_rows, resolve_rows  # noqa: E402
+from ecg.beat_morphology import DEFAULT_QRS_LIKE  # noqa: E402
 from ecg.beat_signal import noise_background, odd_width  # noqa: E402
 from ecg.filters import zero_phase_steady  # noqa: E402
 from synthetic_ecg import add_noise, beat_train, pattern  # type: ignore[import-not-found]  # noqa: E402
@@ -69,6 +74,25 @@ def envelope_for(wide: np.ndarray, fs: float) -> np.ndarray:
         return shipped
     other = _band_envelope(wide, fs, (3.0, 15.0))
     return other if ENVELOPE == "3-15" else np.sqrt(other * other + shipped * shipped)
+
+
+def _split_answer(wide: np.ndarray, fs: float, env: np.ndarray) -> np.ndarray:
+    """The detector's steps with candidates and conflicts on ``env`` and the P/T tests on the
+    shipped envelope's heights, scores (height × peak-to-peak) and ±1 s background."""
+    found = candidates_rows(wide[None, :], env[None, :], fs)
+    if found is None:
+        return np.zeros(0, dtype=np.int64)
+    pos, _, score, _, _, seg = found
+    acc = resolve_rows(pos, None, score, int(0.36 * fs), 1)
+    pos = pos[acc]
+    if seg is None:  # below 17 Hz: nothing to score by
+        return pos
+    seg = seg[acc]
+    shipped = beats.band_envelope(wide, fs)
+    height = shipped[pos]
+    kept, _ = beats._reject_waves(wide[None, :], pos, None, height * (seg.max(axis=1) - seg.min(axis=1)),  # noqa: SLF001
+                                  height, noise_background(shipped, fs, pos), fs, DEFAULT_QRS_LIKE, seg, 1)
+    return kept if kept.size == 0 else beats._locate(wide[None, :], kept, None, fs, 1)[0]  # noqa: SLF001
 
 
 def stages(emg_mv: float) -> dict[str, dict[str, int]]:
@@ -102,7 +126,10 @@ def _case(x: np.ndarray, fs: float, r_true: np.ndarray, is_v: np.ndarray) -> dic
     kept = np.zeros(0, dtype=np.int64)
     if cand is not None:
         kept, _ = beats._resolve_conflicts(cand[0], cand[1], int(0.36 * fs))  # noqa: SLF001
-    answer = beats.detect_r_peaks(x, fs, wide_mv=wide, envelope=env)
+    if ENVELOPE.startswith("split"):
+        answer = _split_answer(wide, fs, env)
+    else:
+        answer = beats.detect_r_peaks(x, fs, wide_mv=wide, envelope=env)
     return {"V beats": int(v.size), "envelope maxima": _found(v, maxima, tol),
             "candidates": _found(v, np.zeros(0, np.int64) if cand is None else cand[0], tol),
             "after conflicts": _found(v, kept, tol), "answer": _found(v, answer, tol),
@@ -144,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--emg", type=float, nargs="+", default=[0.03, 0.05], help="EMG RMS levels (mV)")
     ap.add_argument("--bands", action="store_true", help="also compare envelope bands (contrast of small ectopic beats)")
-    ap.add_argument("--envelope", choices=("shipped", "3-15", "rss-3-15"), default="shipped",
+    ap.add_argument("--envelope", choices=("shipped", "3-15", "rss-3-15", "split-rss-3-15"), default="shipped",
                     help="the envelope handed to the detector (a prototype; default the shipped one)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
