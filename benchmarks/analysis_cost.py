@@ -133,6 +133,7 @@ def _ours_twelve(rec: Record) -> None:
 #: module attribute times every call.
 STEPS: tuple[tuple[str, str, str], ...] = (
     ("ecg.beats", "detect_r_peaks", "R peaks (`ecg.beats.detect_r_peaks`)"),
+    ("ecg.beats", "detect_r_peaks_many", "R peaks (`ecg.beats.detect_r_peaks`)"),
     ("ecg.beats", "detector_band", "0.5–40 Hz view (`LeadContext.wide_mv`)"),
     ("ecg.beats", "detector_bands", "0.5–40 Hz view (`LeadContext.wide_mv`)"),
     ("ecg.beats", "band_envelope", "QRS envelope (`LeadContext.qrs_envelope`)"),
@@ -140,7 +141,9 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("ecg.quality", "assess_many", "signal quality (`ecg.quality`)"),
     ("ecg.model:RhythmModel", "windows", "rhythm model input (band-pass, resample, windows)"),
     ("ecg.model:RhythmModel", "predict_windows", "rhythm model invoke"),
+    ("ecg.model:RhythmModel", "predict_windows_many", "rhythm model invoke"),
     ("ecg.screening", "screen", "screening: RR features, decision (rest of `screen`)"),
+    ("ecg.screening", "screen_many", "screening: RR features, decision (rest of `screen`)"),
     ("ecg.delineation.filters", "stack_views", "delineator views (filters, slopes)"),
     ("ecg.delineation.batch", "delineate_many", "delineator (P/QRS/T of every beat, all leads)"),
     ("ecg.delineate", "summarise", "per-lead intervals, pacing, findings"),
