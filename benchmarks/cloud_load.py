@@ -238,6 +238,7 @@ def start_server(data_dir: Path, port: int, workers: int, batch_max: int = 8) ->
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloud.cli", "serve", "--port", str(port), "--data", str(data_dir),
          "--workers", str(workers), "--executor", "process", "--rate", "1000000", "--burst", "1000000",
+         "--cost-rate", "1e12", "--cost-burst", "1e12",
          "--batch-max", str(batch_max)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
