@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     thirty = _records(args.data, "cinc2017", "A*.hea", lambda r: r.n_samples == int(30 * r.fs_hz), args.records,
                       "cinc2017")
     mixed = _records(args.data, "cinc2017", "A*.hea", lambda r: True, args.records, "cinc2017")
-    sets = {"30 s": [parse_request(_payload(r)) for r in thirty], "any length": [parse_request(_payload(r)) for r in mixed]}
+    sets = {"30 s": [parse_request(_payload(r)) for r in thirty],
+            "any length": [parse_request(_payload(r)) for r in mixed]}
     print(f"load {os.getloadavg()[0]:.1f}; CinC 2017 from {args.data}")
     failed = False
     for name, requests in sets.items():

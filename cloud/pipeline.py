@@ -177,8 +177,8 @@ def analyse_many(requests: list[AnalysisRequest], settings: PipelineSettings) ->
     --------
     >>> from cloud.openapi import example_request
     >>> from cloud.validation import parse_request
-    >>> one = parse_request(example_request())
-    >>> [o.body["rhythm"] == analyse(one, PipelineSettings())["rhythm"] for o in analyse_many([one, one], PipelineSettings())]
+    >>> one, settings = parse_request(example_request()), PipelineSettings()
+    >>> [o.body["rhythm"] == analyse(one, settings)["rhythm"] for o in analyse_many([one, one], settings)]
     [True, True]
     """
     outcomes: list[Outcome | None] = [None] * len(requests)

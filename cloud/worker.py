@@ -269,7 +269,7 @@ class Worker:
         try:
             body = await loop.run_in_executor(executor, self._analyser, job.request, self._settings)
         except UnanalysableSignal as exc:
-            return StoredResult(exc.status, problem_document(exc.status, exc.problem, exc.detail), job.digest), "unanalysable"
+            return _unanalysable(exc, job)
         except BrokenProcessPool as exc:
             self._renew_pool(executor, exc)
             return None, f"analysis process died ({type(exc).__name__})"
@@ -318,6 +318,10 @@ def _result_of(outcome: Outcome, job: Job) -> tuple[StoredResult | None, str]:
     if outcome.body is not None:
         return StoredResult(200, outcome.body, job.digest), "completed"
     if outcome.unanalysable is not None:
-        exc = outcome.unanalysable
-        return StoredResult(exc.status, problem_document(exc.status, exc.problem, exc.detail), job.digest), "unanalysable"
+        return _unanalysable(outcome.unanalysable, job)
     return None, outcome.failure or "no outcome"
+
+
+def _unanalysable(exc: UnanalysableSignal, job: Job) -> tuple[StoredResult, str]:
+    """The stored 422 answer of a signal that cannot be analysed."""
+    return StoredResult(exc.status, problem_document(exc.status, exc.problem, exc.detail), job.digest), "unanalysable"

@@ -4,10 +4,11 @@ Semantics (those of a stream with one consumer group): :meth:`JobQueue.enqueue` 
 an opaque payload; :meth:`JobQueue.claim` hands the oldest unclaimed one to a consumer
 (a :class:`Delivery`), or re-hands one whose consumer went silent for ``claim_idle_s``
 (it died: kill -9, OOM, lost machine); :meth:`JobQueue.claim_many` takes several at once
-without waiting (a worker analysing a batch), each with its own lease and attempts; :meth:`JobQueue.ack` removes it once its result is
-stored; :meth:`JobQueue.retry` puts it back at the end with its attempt count;
-:meth:`JobQueue.dead_letter` moves it aside with a reason. A consumer working on a long job
-calls :meth:`JobQueue.touch` so it is not taken for dead.
+without waiting (a worker analysing a batch), each with its own lease and attempts;
+:meth:`JobQueue.ack` removes it once its result is stored; :meth:`JobQueue.retry` puts it
+back at the end with its attempt count; :meth:`JobQueue.dead_letter` moves it aside with a
+reason. A consumer working on a long job calls :meth:`JobQueue.touch` so it is not taken
+for dead.
 
 The queue also carries completion events (:meth:`JobQueue.publish`,
 :meth:`JobQueue.events`): a worker announces that a record was answered, so whichever API

@@ -187,7 +187,8 @@ class TestBatchingWorker:
         assert [d.reason[:14] for d in await queue.dead_letters()] == ["malformed job:"]
         await store.close()
 
-    async def test_one_at_a_time_when_batch_max_is_1(self, cinc_requests: list[AnalysisRequest], tmp_path: Path) -> None:
+    async def test_one_at_a_time_when_batch_max_is_1(self, cinc_requests: list[AnalysisRequest],
+                                                     tmp_path: Path) -> None:
         queue, store = MemoryQueue(100, 10_000_000), await open_store(None, tmp_path)
         jobs = await _enqueue(queue, store, cinc_requests[:3])
         recorder = Recorder()
