@@ -181,7 +181,7 @@ class Worker:
             return []
 
     async def _handle_all(self, deliveries: list[Delivery], consumer: str) -> None:
-        ready = [(d, job) for d in deliveries if (job := await self._admit(d)) is not None]
+        ready = await self._admit_all(deliveries, consumer)
         if not ready:
             return
         self.in_flight += len(ready)
@@ -196,6 +196,25 @@ class Worker:
         for (d, _), outcome in zip(ready, concluded, strict=True):
             if isinstance(outcome, BaseException):  # that one is re-claimed after claim_idle_s
                 log.error("worker %s: concluding %s failed: %r", consumer, d.id, outcome)
+
+    async def _admit_all(self, deliveries: list[Delivery], consumer: str) -> list[tuple[Delivery, Job]]:
+        """The deliveries to analyse. One whose checks hit an unavailable backend is left
+        claimed (re-claimed after ``claim_idle_s``) without holding up the others; when
+        all of them do, the error goes up (the claim loop backs off)."""
+        ready: list[tuple[Delivery, Job]] = []
+        failed: Unavailable | None = None
+        for delivery in deliveries:
+            try:
+                job = await self._admit(delivery)
+            except Unavailable as exc:
+                log.warning("worker %s: %s left for re-claim: %s", consumer, delivery.id, exc)
+                failed = exc
+                continue
+            if job is not None:
+                ready.append((delivery, job))
+        if failed is not None and not ready:
+            raise failed
+        return ready
 
     async def _admit(self, delivery: Delivery) -> Job | None:
         """The delivery's job if it is to be analysed; else it is dealt with here."""

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import cloud.pipeline as pipeline
 from cloud.config import CloudConfig
+from cloud.errors import StoreUnavailable
 from cloud.jobs import Job
 from cloud.pipeline import Outcome, PipelineSettings, analyse, analyse_each, analyse_many
 from cloud.queues import MemoryQueue, open_queue
@@ -249,3 +250,38 @@ class TestOverAnyQueue:
         assert letter.attempts == 2 and "this one is broken" in letter.reason
         assert (await any_queue.stats()).jobs == 0
         await store.close()
+
+
+class _StoreFailingFor:
+    """The real store, except that reading *record_id*'s result fails (its backend is away)."""
+
+    def __init__(self, inner: Any, record_id: str) -> None:
+        self.inner, self.record_id = inner, record_id
+
+    async def get_result(self, client_id: str, record_id: str) -> Any:
+        if record_id == self.record_id:
+            raise StoreUnavailable("injected: store unreachable")
+        return await self.inner.get_result(client_id, record_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_backend_failure_on_one_job_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    queue, store = MemoryQueue(100, 1_000_000), await open_store(None, tmp_path)
+    requests = [parse_request(_counts_payload(np.arange(500) % 9, 100.0, f"r{i}")) for i in range(3)]
+    jobs = await _enqueue(queue, store, requests)
+    flaky = _StoreFailingFor(store, "r1")
+    config = CloudConfig(data_dir=tmp_path, executor="thread", batch_max=8)
+    worker = Worker(config, queue, flaky, concurrency=1, analyser=_failing_for("none"))  # type: ignore[arg-type]
+    await worker.start()
+    try:
+        for _ in range(100):
+            if all([await store.get_result(*jobs[i].key) is not None for i in (0, 2)]):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+    assert [await store.get_result(*j.key) is not None for j in jobs] == [True, False, True]
+    assert (await queue.stats()).jobs == 1  # r1 stays claimed: re-claimed after claim_idle_s
+    await store.close()
