@@ -58,6 +58,8 @@ import numpy as np
 import wfdb
 
 REPO = Path(__file__).resolve().parents[1]
+#: answers that shed load by design (edge parse backlog, full queue, cost admission, rate limit)
+_SHED_STATUSES = (429, 503)
 LEAD_FIELDS = ["dataI", "dataII", "dataIII", "dataAVR", "dataAVL", "dataAVF"] + [f"dataV{i}" for i in range(1, 7)]
 
 
@@ -70,6 +72,7 @@ class Outcome:
     sent: int
     ok: int
     errors: int
+    shed: int  # of the errors: 503/429 answers, the service refusing work it has no room for (Retry-After)
     duration_s: float
     throughput_per_s: float
     p50_ms: float | None
@@ -160,6 +163,7 @@ def _outcome(kind: str, mode: str, latencies: list[float], errors: list[int], el
     pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if lat is not None else (lambda q: None)
     return Outcome(
         kind=kind, mode=mode, sent=len(latencies) + len(errors), ok=len(latencies), errors=len(errors),
+        shed=sum(status in _SHED_STATUSES for status in errors),
         duration_s=round(elapsed_s, 2), throughput_per_s=round(len(latencies) / elapsed_s, 1),
         p50_ms=pct(50), p90_ms=pct(90), p99_ms=pct(99), max_ms=None if lat is None else round(float(lat.max()), 1),
         **kw,
@@ -375,7 +379,8 @@ def _table(outcomes: list[Outcome]) -> str:
         load = f"{o.offered_per_s:g}/s offered" if o.offered_per_s else f"{o.concurrency} in flight"
         lines.append(
             f"{o.kind:<17} {o.mode:<10} {load:<15} ok {o.ok:>5}/{o.sent:<5} {o.throughput_per_s:>6.1f} rec/s"
-            f"  p50 {o.p50_ms} ms  p99 {o.p99_ms} ms  max {o.max_ms} ms"
+            + (f" (shed {o.shed}, other errors {o.errors - o.shed})" if o.errors else "")
+            + f"  p50 {o.p50_ms} ms  p99 {o.p99_ms} ms  max {o.max_ms} ms"
             + (f"  server CPU {o.server_cpu_ms_per_record} ms/rec" if o.server_cpu_ms_per_record else "")
         )
     return "\n".join(lines)
