@@ -17,9 +17,6 @@ Anything that cannot be measured is null, and ``reasons`` says why: no steady P 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
 import numpy as np
 
 from ecg.beats import heart_rate_bpm, median_rr_ms
@@ -46,7 +43,6 @@ from ecg.delineation.summary import (
 from ecg.errors import SignalError
 from ecg.findings import (
     Finding,
-    QtcLimits,
     Sex,
     axis_findings,
     bundle_branch_findings,
@@ -54,6 +50,7 @@ from ecg.findings import (
     qtc_limits,
     reported_qtc_ms,
 )
+from ecg.measurements import Beat, LeadsMeasurements, Measurements
 from ecg.preprocess import check_signal
 
 __all__ = ["Beat", "Measurements", "LeadsMeasurements", "measure", "measure_leads", "MIN_DURATION_S"]
@@ -62,129 +59,6 @@ __all__ = ["Beat", "Measurements", "LeadsMeasurements", "measure", "measure_lead
 MIN_DURATION_S = 2.0
 
 _PACED_REASON = "pacing spikes detected: intervals of paced beats are not conduction intervals"
-
-
-class Beat(NamedTuple):
-    """Boundaries of one beat, sample indices (None: wave absent or not found).
-
-    Immutable; a named tuple (built at a fraction of a frozen dataclass's cost: a 30-s
-    recording has ~35 of them per lead)."""
-
-    p_on: int | None
-    p_peak: int | None
-    p_off: int | None
-    qrs_on: int | None
-    r_peak: int | None
-    qrs_off: int | None
-    t_peak: int | None
-    t_off: int | None
-
-    def to_dict(self) -> dict[str, int | None]:
-        """JSON-ready dict with the keys of :data:`ecg.delineation.lead.WAVE_KEYS`."""
-        return {k: getattr(self, k) for k in WAVE_KEYS}
-
-
-@dataclass(frozen=True)
-class Measurements:
-    """Measurements of one lead.
-
-    Intervals are medians over beats, in ms; None when not measurable, with the
-    reason in ``reasons`` under the field's name. ``qtc_ms`` is the one reported QTc,
-    by ``qtc_limits.formula`` (:data:`ecg.findings.QTC_FORMULA`), judged with
-    ``qtc_limits``; ``qtc_bazett_ms`` and ``qtc_fridericia_ms`` are both formulas' values.
-    """
-
-    fs_hz: float
-    lead: str | None
-    beats: tuple[Beat, ...]
-    pr_ms: float | None
-    qrs_ms: float | None
-    qt_ms: float | None
-    qtc_ms: float | None
-    qtc_fridericia_ms: float | None
-    heart_rate_bpm: float | None
-    rr_ms: float | None
-    p_waves: bool
-    paced: bool
-    findings: tuple[Finding, ...]
-    reasons: dict[str, str] = field(default_factory=dict)
-    qtc_bazett_ms: float | None = None
-    qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
-
-    def to_dict(self, *, beats: bool = True) -> dict[str, Any]:
-        """JSON-ready dict (intervals rounded to 0.1 ms, heart rate to 0.1 bpm); without
-        ``"beats"`` when ``beats`` is False (callers that read only the intervals)."""
-        return {"lead": self.lead, **_summary_dict(self, beats)}
-
-
-@dataclass(frozen=True)
-class LeadsMeasurements:
-    """Measurements of a multi-lead recording: per lead, and global across leads.
-
-    ``beats`` and the intervals are global (see :func:`measure_leads`); ``leads``
-    holds each lead's own :class:`Measurements`.
-    """
-
-    fs_hz: float
-    lead_names: tuple[str, ...]
-    leads: tuple[Measurements, ...]
-    beats: tuple[Beat, ...]
-    pr_ms: float | None
-    qrs_ms: float | None
-    qt_ms: float | None
-    qtc_ms: float | None
-    qtc_fridericia_ms: float | None
-    heart_rate_bpm: float | None
-    rr_ms: float | None
-    axis_deg: float | None
-    p_waves: bool
-    paced: bool
-    findings: tuple[Finding, ...]
-    reasons: dict[str, str] = field(default_factory=dict)
-    qtc_bazett_ms: float | None = None
-    qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
-
-    def to_dict(self, *, beats: bool = True, leads: bool = True) -> dict[str, Any]:
-        """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead); no
-        ``"beats"`` anywhere when ``beats`` is False, no ``"leads"`` when ``leads`` is
-        False (callers that read only the global values)."""
-        out = {
-            "lead": "global",
-            "lead_names": list(self.lead_names),
-            **_summary_dict(self, beats),
-            "axis_deg": _round1(self.axis_deg),
-        }
-        if leads:
-            out["leads"] = [m.to_dict(beats=beats) for m in self.leads]
-        return out
-
-
-def _round1(v: float | None) -> float | None:
-    return None if v is None else round(float(v), 1)
-
-
-def _summary_dict(m: Measurements | LeadsMeasurements, beats: bool = True) -> dict[str, Any]:
-    """The fields both measurement types share, JSON-ready, in contract order."""
-    out: dict[str, Any] = {
-        "fs_hz": m.fs_hz,
-        "pr_ms": _round1(m.pr_ms),
-        "qrs_ms": _round1(m.qrs_ms),
-        "qt_ms": _round1(m.qt_ms),
-        "qtc_ms": _round1(m.qtc_ms),
-        "qtc_bazett_ms": _round1(m.qtc_bazett_ms),
-        "qtc_fridericia_ms": _round1(m.qtc_fridericia_ms),
-        "qtc_formula": m.qtc_limits.formula,
-        "qtc_limits": m.qtc_limits.to_dict(),
-        "heart_rate_bpm": _round1(m.heart_rate_bpm),
-        "rr_ms": _round1(m.rr_ms),
-        "p_waves": m.p_waves,
-        "paced": m.paced,
-        "findings": [f.to_dict() for f in m.findings],
-        "reasons": dict(m.reasons),
-    }
-    if not beats:
-        return out
-    return {"fs_hz": out.pop("fs_hz"), "beats": [b.to_dict() for b in m.beats], **out}
 
 
 def _beats(waves: dict[str, np.ndarray]) -> tuple[Beat, ...]:
