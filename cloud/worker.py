@@ -46,7 +46,7 @@ from cloud.config import CloudConfig
 from cloud.errors import MalformedJob, QueueUnavailable, StoreUnavailable, UnanalysableSignal, Unavailable
 from cloud.jobs import Job
 from cloud.metrics import Metrics
-from cloud.pipeline import Outcome, PipelineSettings, analyse, analyse_each, analyse_many, warm_up
+from cloud.pipeline import Outcome, PipelineSettings, analyse, analyse_each, analyse_many, outcome_of, warm_up
 from cloud.queues.base import Delivery, JobQueue
 from cloud.stores.base import Store, StoredResult
 from cloud.validation import AnalysisRequest
@@ -285,16 +285,14 @@ class Worker:
         assert self._executor is not None, "worker not started"
         executor = self._executor
         loop = asyncio.get_running_loop()
-        try:
-            body = await loop.run_in_executor(executor, self._analyser, job.request, self._settings)
-        except UnanalysableSignal as exc:
-            return _unanalysable(exc, job)
+        try:  # the analysis' own failures come back as the Outcome; these are the executor's
+            outcome = await loop.run_in_executor(executor, outcome_of, self._analyser, job.request, self._settings)
         except BrokenProcessPool as exc:
             self._renew_pool(executor, exc)
             return None, f"analysis process died ({type(exc).__name__})"
-        except Exception as exc:  # noqa: BLE001 - any analysis failure is retried, then reported
+        except Exception as exc:  # noqa: BLE001 - any other failure is retried, then reported
             return None, f"{type(exc).__name__}: {exc}"
-        return StoredResult(200, body, job.digest), "completed"
+        return _result_of(outcome, job)
 
     async def _store(self, delivery: Delivery, job: Job, status: str, result: StoredResult) -> None:
         try:
