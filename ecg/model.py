@@ -97,7 +97,6 @@ def _interpreter_class() -> Any:
         raise ModelError(str(exc), path="<runtime>") from exc
 
 
-_quant_of = quant_of  # the delineation segmenter's import name
 
 
 class RhythmModel:
@@ -134,9 +133,9 @@ class RhythmModel:
         if int(self._sig_in["shape"][1]) != self.window_samples:
             raise ModelError(f"sidecar window_samples {self.window_samples} differs from the model's input "
                              f"{int(self._sig_in['shape'][1])}", path=str(meta_path))
-        self._q_sig = _quant_of(self._sig_in)
-        self._q_rr = _quant_of(self._rr_in)
-        self._q_out = _quant_of(self._out)
+        self._q_sig = quant_of(self._sig_in)
+        self._q_rr = quant_of(self._rr_in)
+        self._q_out = quant_of(self._out)
         signature = self._sig_in.get("shape_signature", self._sig_in["shape"])
         self._dynamic_batch = int(signature[0]) == -1 and int(self._rr_in.get("shape_signature", [0])[0]) == -1
         self._batch = int(self._sig_in["shape"][0])

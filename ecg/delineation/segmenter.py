@@ -26,7 +26,8 @@ import numpy as np
 
 from ecg.delineation.filters import band_limit
 from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare_many
-from ecg.model import ModelError, _interpreter_class, _quant_of
+from ecg.litert import quant_of
+from ecg.model import ModelError, _interpreter_class
 
 __all__ = ["WaveSegmenter", "load_segmenter", "beat_boundaries", "beat_boundaries_many", "DEFAULT_SEGMENTER_PATH",
            "segmenter_available", "MAX_SAMPLES"]
@@ -63,7 +64,7 @@ class WaveSegmenter:
         self._interps: OrderedDict[tuple[int, int], Any] = OrderedDict()
         probe = self._interpreter((1, int(self.meta.get("window", 1280))))
         self._in, self._out = probe.get_input_details()[0], probe.get_output_details()[0]
-        self._q_in, self._q_out = _quant_of(self._in), _quant_of(self._out)
+        self._q_in, self._q_out = quant_of(self._in), quant_of(self._out)
 
     def _interpreter(self, shape: tuple[int, int]) -> Any:
         """An interpreter allocated for input ``(batch, samples, 1)`` (a few shapes kept)."""
