@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ecg.delineation.segmenter_input import CLIP, MODEL_FS_HZ, prepare
 from training.delineation.augment import CROP_SAMPLES, augmented_lead, clean_input, make_batch
-from training.delineation.data import Lead, folds_by_record, label_vector, load_ludb, wave_intervals
+from training.delineation.data import BoundaryWeight, Lead, folds_by_record, label_vector, load_ludb, wave_intervals
 
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -30,6 +31,23 @@ class TestLabels:
         y, w = label_vector(np.array([[2, 100, 120]]), (90, 200), 150, 0.5)
         assert y[50:61].tolist() == [2] * 11 and y[49] == 0 and y[61] == 0
         assert w[45:101].all() and not w[:45].any() and not w[101:].any()
+
+    def test_boundary_weights_near_onsets_and_offsets_only(self) -> None:
+        waves = np.array([[1, 100, 140], [2, 180, 220]])
+        y0, w0 = label_vector(waves, (90, 300), 150, 0.5)
+        y, w = label_vector(waves, (90, 300), 150, 0.5, BoundaryWeight(3.0, 2))
+        np.testing.assert_array_equal(y, y0)
+        heavy = np.flatnonzero(w == 3.0).tolist()
+        # edges at model samples 50, 70 (P) and 90, 110 (QRS), each ± 2 samples
+        assert heavy == [s for e in (50, 70, 90, 110) for s in range(e - 2, e + 3)]
+        assert set(np.unique(w[w != 3.0]).tolist()) == {0.0, 1.0}
+        assert not w[:45].any()  # outside the span stays unweighted
+
+    def test_boundary_weight_validated(self) -> None:
+        with pytest.raises(ValueError):
+            BoundaryWeight(0.5, 2)
+        with pytest.raises(ValueError):
+            BoundaryWeight(3.0, -1)
 
 
 class TestFolds:
@@ -53,6 +71,13 @@ class TestAugment:
             assert 0.85 * n <= x.size <= 1.15 * n and y.size == x.size == w.size
             qrs = np.flatnonzero(y == 2)
             assert qrs.size > 0 and w[qrs].all()
+
+    def test_boundary_weight_leaves_the_crops_alone(self) -> None:
+        x0, y0, w0 = make_batch([_lead(), _lead()], np.random.default_rng(5))
+        x, y, w = make_batch([_lead(), _lead()], np.random.default_rng(5), BoundaryWeight(3.0, 2))
+        np.testing.assert_array_equal(x, x0)
+        np.testing.assert_array_equal(y, y0)
+        assert (w >= w0).all() and (w == 3.0).any() and ((w0 > 0) == (w > 0)).all()
 
     def test_batch_shapes(self) -> None:
         x, y, w = make_batch([_lead(), _lead()], np.random.default_rng(0))

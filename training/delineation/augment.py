@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecg.delineation.segmenter_input import MODEL_FS_HZ, prepare, resample_to, typical_amplitude
-from training.delineation.data import LUDB_FS_HZ, Lead, label_vector
+from training.delineation.data import LUDB_FS_HZ, NO_BOUNDARY_WEIGHT, BoundaryWeight, Lead, label_vector
 
 __all__ = ["CROP_SAMPLES", "RATES_HZ", "STRETCHES", "make_batch", "clean_input"]
 
@@ -41,8 +41,13 @@ def _noise(x: np.ndarray, amp_mv: float, rng: np.random.Generator) -> np.ndarray
     return out
 
 
-def augmented_lead(lead: Lead, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One augmented, prepared lead with per-sample labels and weights at the model rate."""
+def augmented_lead(lead: Lead, rng: np.random.Generator, boundary: BoundaryWeight = NO_BOUNDARY_WEIGHT,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One augmented, prepared lead with per-sample labels and weights at the model rate.
+
+    ``boundary`` weights the samples near annotated wave boundaries (it draws nothing from
+    ``rng``: the crops are the same with or without it).
+    """
     amp = max(typical_amplitude(lead.sig_mv - np.median(lead.sig_mv), LUDB_FS_HZ), 1e-3)
     x = lead.sig_mv * rng.uniform(0.5, 2.0) * (-1.0 if rng.random() < 0.3 else 1.0)
     x = _noise(x, amp, rng)
@@ -51,7 +56,7 @@ def augmented_lead(lead: Lead, rng: np.random.Generator) -> tuple[np.ndarray, np
     xr = resample_to(x, LUDB_FS_HZ, rate * stretch)
     prepared = prepare(xr, rate)
     scale = prepared.size / lead.sig_mv.size
-    y, w = label_vector(lead.waves, lead.span, prepared.size, scale)
+    y, w = label_vector(lead.waves, lead.span, prepared.size, scale, boundary)
     return prepared, y, w
 
 
@@ -75,11 +80,12 @@ def _crop(x: np.ndarray, y: np.ndarray, w: np.ndarray, rng: np.random.Generator)
     return x[s : s + L], y[s : s + L], w[s : s + L]
 
 
-def make_batch(leads: list[Lead], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_batch(leads: list[Lead], rng: np.random.Generator, boundary: BoundaryWeight = NO_BOUNDARY_WEIGHT,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Arrays ``x (B, L, 1)``, ``y (B, L)`` and ``w (B, L)`` of augmented crops, one per lead."""
     xs, ys, ws = [], [], []
     for lead in leads:
-        x, y, w = _crop(*augmented_lead(lead, rng), rng)
+        x, y, w = _crop(*augmented_lead(lead, rng, boundary), rng)
         xs.append(x)
         ys.append(y)
         ws.append(w)

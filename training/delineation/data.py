@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LUDB_FS_HZ", "Lead", "load_ludb", "folds_by_record", "default_data_dir", "N_FOLDS"]
+__all__ = ["LUDB_FS_HZ", "Lead", "BoundaryWeight", "NO_BOUNDARY_WEIGHT", "load_ludb", "folds_by_record",
+           "default_data_dir", "label_vector", "N_FOLDS"]
 
 LUDB_FS_HZ = 500.0
 N_FOLDS = 5
@@ -32,6 +33,31 @@ class Lead:
     sig_mv: np.ndarray
     waves: np.ndarray  # (n, 3) int: class (1 P, 2 QRS, 3 T), onset, offset (samples at 500 Hz)
     span: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class BoundaryWeight:
+    """Loss weight of the samples near every annotated wave boundary.
+
+    Samples within ``radius`` model samples of an annotated onset or offset of any wave
+    (P, QRS, T), inside the annotated span, get weight ``factor`` instead of 1. ``factor``
+    1 (the default) is the plain span mask of the first recipe.
+    """
+
+    factor: float = 1.0
+    radius: int = 0
+
+    def __post_init__(self) -> None:
+        if not (1.0 <= self.factor <= 20.0):
+            raise ValueError(f"boundary weight factor {self.factor} outside 1..20")
+        if not (0 <= self.radius <= 32):
+            raise ValueError(f"boundary radius {self.radius} samples outside 0..32")
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"factor": self.factor, "radius_samples": self.radius}
+
+
+NO_BOUNDARY_WEIGHT = BoundaryWeight()
 
 
 def default_data_dir() -> Path:
@@ -87,19 +113,28 @@ def folds_by_record(records: list[str], n_folds: int = N_FOLDS, seed: int = SPLI
     return [sorted((order[i] for i in perm[k::n_folds]), key=lambda s: (len(s), s)) for k in range(n_folds)]
 
 
-def label_vector(waves: np.ndarray, span: tuple[int, int], n: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def label_vector(waves: np.ndarray, span: tuple[int, int], n: int, scale: float,
+                 boundary: BoundaryWeight = NO_BOUNDARY_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample class and weight at a rate ``scale`` × 500 Hz for ``n`` output samples.
 
     Samples inside the annotated span are background unless inside a wave; samples
-    outside the span get weight 0.
+    outside the span get weight 0; with ``boundary``, samples near a wave's onset or
+    offset (inside the span) get its factor.
     """
     y = np.zeros(n, dtype=np.int64)
     w = np.zeros(n, dtype=np.float32)
     lo = int(np.clip(round(span[0] * scale), 0, n))
     hi = int(np.clip(round(span[1] * scale) + 1, 0, n))
     w[lo:hi] = 1.0
+    edges = []
     for cls, on, off in waves:
         a = int(np.clip(round(on * scale), 0, n))
         b = int(np.clip(round(off * scale) + 1, 0, n))
         y[a:b] = cls
+        edges += [a, b - 1]
+    if boundary.factor != 1.0 and edges:
+        near = np.zeros(n, dtype=bool)
+        for e in edges:
+            near[max(e - boundary.radius, 0) : e + boundary.radius + 1] = True
+        w[near & (w > 0)] = boundary.factor
     return y, w

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from training.delineation.augment import make_batch
-from training.delineation.data import N_FOLDS, Lead, default_data_dir, folds_by_record, load_ludb
+from training.delineation.data import (N_FOLDS, NO_BOUNDARY_WEIGHT, BoundaryWeight, Lead, default_data_dir,
+                                      folds_by_record, load_ludb)
 from training.delineation.evaluate import predict_leads, sample_scores
 from training.delineation.model import ARCHS, DEFAULT_ARCH
 
@@ -54,7 +55,7 @@ def _load_or_build(job_dir: Path, lr: float, arch: str) -> tuple[Any, dict[str, 
 
 
 def train_job(job: str, train: list[Lead], held: list[Lead], run: Path, epochs: int, batch: int, lr: float,
-              crops_per_lead: int, arch: str = DEFAULT_ARCH) -> None:
+              crops_per_lead: int, arch: str = DEFAULT_ARCH, boundary: BoundaryWeight = NO_BOUNDARY_WEIGHT) -> None:
     """Train (or resume) one job to ``epochs`` epochs and mark it done."""
     job_dir = run / job
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ def train_job(job: str, train: list[Lead], held: list[Lead], run: Path, epochs: 
         order = np.concatenate([rng.permutation(len(train)) for _ in range(crops_per_lead)])
         losses = []
         for s in range(0, len(order) - batch + 1, batch):
-            x, y, w = make_batch([train[i] for i in order[s : s + batch]], rng)
+            x, y, w = make_batch([train[i] for i in order[s : s + batch]], rng, boundary)
             losses.append(float(model.train_on_batch(x, y, sample_weight=w)))
         entry: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
                                  "cpu_s": round(time.process_time() - t0, 1)}
@@ -82,7 +83,19 @@ def train_job(job: str, train: list[Lead], held: list[Lead], run: Path, epochs: 
         log.info("%s %s", job, json.dumps(entry))
     model.save_weights(job_dir / "final.weights.h5")
     (job_dir / "done.json").write_text(json.dumps({"epochs": epochs, "n_train_leads": len(train), "arch": arch,
+                                                   "boundary_weight": boundary.as_dict(),
                                                    "held_out_records": sorted({ld.record for ld in held})}))
+
+
+def _check_recipe(run: Path, recipe: dict[str, Any]) -> None:
+    """Write the run's recipe once; refuse to resume a run with another recipe."""
+    path = run / "recipe.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != recipe:
+            raise SystemExit(f"{run} was started with {old}, not {recipe}: use another --run")
+    else:
+        path.write_text(json.dumps(recipe, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--crops-per-lead", type=int, default=1)
     ap.add_argument("--arch", choices=sorted(ARCHS), default=DEFAULT_ARCH)
+    ap.add_argument("--boundary-weight", type=float, default=1.0,
+                    help="loss weight of samples near annotated wave onsets/offsets (1 = none)")
+    ap.add_argument("--boundary-radius", type=int, default=0, help="model samples (125 Hz) either side of a boundary")
     ap.add_argument("--jobs", nargs="*", default=[*(f"fold{k}" for k in range(N_FOLDS)), "final"])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -105,12 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     leads = load_ludb(args.data)
     folds = folds_by_record(sorted({ld.record for ld in leads}))
     args.run.mkdir(parents=True, exist_ok=True)
+    boundary = BoundaryWeight(args.boundary_weight, args.boundary_radius)
+    _check_recipe(args.run, {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "arch": args.arch,
+                             "crops_per_lead": args.crops_per_lead, "seed": SEED,
+                             "boundary_weight": boundary.as_dict()})
     (args.run / "folds.json").write_text(json.dumps(folds))
     for job in args.jobs:
         held_records = set(folds[int(job[4:])]) if job.startswith("fold") else set()
         train = [ld for ld in leads if ld.record not in held_records]
         held = [ld for ld in leads if ld.record in held_records]
-        train_job(job, train, held, args.run, args.epochs, args.batch, args.lr, args.crops_per_lead, args.arch)
+        train_job(job, train, held, args.run, args.epochs, args.batch, args.lr, args.crops_per_lead, args.arch,
+                  boundary)
     return 0
 
 
