@@ -31,7 +31,9 @@ from ecg.context import (
 )
 from ecg.delineation.lead import MISSING, WAVE_KEYS, LeadWaves
 from ecg.delineation.multilead import QrsShape, frontal_axis_deg, global_waves, lead_index, qrs_shapes
+from ecg.delineation.record_pacing import record_paced
 from ecg.delineation.summary import (
+    lead_pacing,
     median_interval_ms,
     median_intervals_many,
     null_paced_beats,
@@ -39,6 +41,7 @@ from ecg.delineation.summary import (
     pacing_many,
     qt_leads_disagree,
     qtc_ms,
+    spike_beats_many,
 )
 from ecg.errors import SignalError
 from ecg.findings import (
@@ -313,7 +316,11 @@ def measure_leads(
     share_views(contexts)
     share_lead_waves(contexts)
     waves = [c.lead_waves for c in contexts]
-    pacing = pacing_many(x, fs, [None if "all" in lw.reasons else lw.waves["qrs_on"] for lw in waves])
+    onsets = [None if "all" in lw.reasons else lw.waves["qrs_on"] for lw in waves]
+    spikes = spike_beats_many(x, fs, onsets)
+    pacing = [lead_pacing(sb, on) for sb, on in zip(spikes, onsets, strict=True)]
+    if not record_paced(names, onsets, spikes, pacing, fs):  # one-electrode notches are no pacing
+        pacing = [(False, None)] * len(pacing)
     known = _known_intervals([lw.waves for lw in waves], fs)
     singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, pacing=pac, intervals=kn)
                for lw, c, name, pac, kn in zip(waves, contexts, names, pacing, known, strict=True)]

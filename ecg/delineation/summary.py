@@ -7,7 +7,7 @@ import numpy as np
 from .lead import MISSING
 from .vec import median1d, ranges, row_percentile
 
-__all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "pacing_many", "null_paced_beats", "paced_global_beats",
+__all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "pacing_many", "spike_beats_many", "lead_pacing", "null_paced_beats", "paced_global_beats",
            "PACED_BEAT_REASON", "MIN_BEATS",
            "qt_leads_disagree", "MAX_QT_IQR_MS"]
 
@@ -154,10 +154,33 @@ def pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]
     spike precedes that beat's QRS onset (False for a beat without onset); None for a lead
     not paced (not judged — ``qrs_on[j]`` None or fewer than 2 onsets — below 250 Hz, or
     spikes before fewer than half its beats)."""
+    return [lead_pacing(sb, on) for sb, on in zip(spike_beats_many(x_mv, fs_hz, qrs_on), qrs_on, strict=True)]
+
+
+def lead_pacing(spikes: tuple[np.ndarray, np.ndarray] | None, qrs_on: np.ndarray | None
+                ) -> tuple[bool, np.ndarray | None]:
+    """One lead's :func:`pacing_many` entry from its :func:`spike_beats_many` entry: paced when
+    spikes precede at least half of the beats with a QRS onset."""
+    if spikes is None or qrs_on is None:
+        return False, None
+    beats = spikes[0]
+    if not int(beats.sum()) >= _PACED_BEAT_FRACTION * int(np.count_nonzero(qrs_on != MISSING)):
+        return False, None
+    return True, beats
+
+
+def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]
+                     ) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Per column of ``(n_samples, n_leads)`` and beat of ``qrs_on[j]``: whether a pacing-like
+    spike (see :func:`detect_pacing`) sits near that beat's QRS onset, and the sample of the
+    spike (the largest |second difference| there; :data:`MISSING` without a spike or onset).
+
+    None for a lead not judged: ``qrs_on[j]`` None or fewer than 2 onsets, a flat lead, or a
+    recording below 250 Hz."""
     x = np.asarray(x_mv, dtype=np.float64)
     ons = [None if on is None else on[on != MISSING] for on in qrs_on]
     judged = [j for j, on in enumerate(ons) if on is not None and on.size >= 2]
-    out: list[tuple[bool, np.ndarray | None]] = [(False, None)] * len(qrs_on)
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qrs_on)
     if fs_hz < 250.0 or not judged or x.shape[0] < 3:
         return out
     d1 = np.diff(x.T[judged], axis=1)  # (judged leads, samples - 1): one copy of the leads judged
@@ -169,18 +192,22 @@ def pacing_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]
     hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), size)  # second difference [lo:hi]
     idx, valid = ranges(lo, hi - lo, size, base=row * d1.shape[1])
     flat = d1.reshape(-1)
-    dd = np.abs(flat[idx + 1] - flat[idx])  # |np.diff(x, 2)| at the windows only (the same subtraction)
-    top = np.where(valid, dd, -np.inf).max(axis=1, initial=-np.inf)
+    dd = np.where(valid, np.abs(flat[idx + 1] - flat[idx]), -np.inf)  # |np.diff(x, 2)| at the windows only
+    at = dd.argmax(axis=1) if dd.shape[1] else np.zeros(dd.shape[0], dtype=np.int64)
+    top = np.take_along_axis(dd, at[:, None], axis=1)[:, 0] if dd.shape[1] else np.full(dd.shape[0], -np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         spike = np.where(valid.any(axis=1), top / scale[row], 0.0) > _SPIKE_RATIO
-    share = np.bincount(row[spike], minlength=len(judged)) / np.bincount(row, minlength=len(judged))
+    where = np.where(spike, idx[np.arange(idx.shape[0]), at] - row * d1.shape[1] + 1 if idx.shape[1] else 0, MISSING)
     ends = np.cumsum([ons[j].size for j in judged])  # type: ignore[union-attr]
     for k, j in enumerate(judged):
-        if not (scale[k] > 0 and share[k] >= _PACED_BEAT_FRACTION):
+        if not scale[k] > 0:
             continue
-        beats = np.zeros(qrs_on[j].size, dtype=bool)  # type: ignore[union-attr]
-        beats[qrs_on[j] != MISSING] = spike[ends[k] - ons[j].size : ends[k]]  # type: ignore[index,union-attr]
-        out[j] = (True, beats)
+        keep = qrs_on[j] != MISSING  # type: ignore[operator]
+        beats = np.zeros(keep.size, dtype=bool)
+        samples = np.full(keep.size, MISSING, dtype=np.int64)
+        beats[keep] = spike[ends[k] - keep.sum() : ends[k]]
+        samples[keep] = where[ends[k] - keep.sum() : ends[k]]
+        out[j] = (beats, samples)
     return out
 
 
