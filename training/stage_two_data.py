@@ -4,7 +4,8 @@ For every CinC 2017 record (training and validation split alike; which records a
 is decided by the caller) one :class:`ecg.context.LeadContext` is built exactly as
 :func:`ecg.screening.screen` builds it, and the numbers the context already holds are kept:
 the quality gate's verdict and numbers (:class:`ecg.quality.Quality`), the raw RR features of
-its R peaks (:func:`ecg.rr_features.rr_features`) and — for the experiment only, since the
+its R peaks (:func:`ecg.rr_features.rr_features`), the atrial-activity features of its view
+and R peaks (:func:`ecg.atrial.context_features`) and — for the experiment only, since the
 screening path does not delineate — the P-wave share and PR spread of the rule delineator
 (``ctx.lead_waves``), with the CPU time each step took.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecg.atrial import ABSENT, context_features
 from ecg.context import LeadContext
 from ecg.delineation.lead import MISSING
 from ecg.errors import EcgError
@@ -61,13 +63,15 @@ def record_inputs(sig_mv: np.ndarray, fs_hz: float) -> dict[str, object]:
     peaks = ctx.r_peaks
     rr = rr_features(peaks, fs_hz, duration_s=ctx.duration_s)
     t1 = time.process_time()
+    atrial = context_features(ctx) if q.readable else ABSENT.copy()
+    t_atrial = time.process_time()
     try:
         p = _p_numbers(ctx) if q.readable else np.array([0.0, 200.0])
     except EcgError:
         p = np.array([0.0, 200.0])
     t2 = time.process_time()
-    return {"readable": q.readable, "quality": quality_numbers(q), "rr": rr, "p": p,
-            "context_ms": (t1 - t0) * 1e3, "p_ms": (t2 - t1) * 1e3}
+    return {"readable": q.readable, "quality": quality_numbers(q), "rr": rr, "p": p, "atrial": atrial,
+            "context_ms": (t1 - t0) * 1e3, "atrial_ms": (t_atrial - t1) * 1e3, "p_ms": (t2 - t_atrial) * 1e3}
 
 
 #: ``ecg/`` modules that do not shape these numbers (the model, the verdict, the stage itself)
@@ -84,7 +88,7 @@ def _key() -> str:
 
 
 def load_inputs(data_dir: Path, cache_dir: Path = CACHE_DIR) -> dict[str, np.ndarray]:
-    """``{names, readable, quality (n, k), rr (n, 14), p (n, 2), context_ms, p_ms}`` of every
+    """``{names, readable, quality (n, k), rr (n, 14), p (n, 2), atrial (n, 6), context_ms, atrial_ms, p_ms}`` of every
     labelled record, from the cache when the ``ecg/`` sources have not changed."""
     cache = Path(cache_dir) / f"stage_two-{_key()}.npz"
     if cache.is_file():
@@ -98,7 +102,9 @@ def load_inputs(data_dir: Path, cache_dir: Path = CACHE_DIR) -> dict[str, np.nda
             log.info("%d / %d records", i, len(names))
     out = {"names": np.array(names), "readable": np.array([r["readable"] for r in rows]),
            "quality": np.array([r["quality"] for r in rows]), "rr": np.array([r["rr"] for r in rows]),
-           "p": np.array([r["p"] for r in rows]), "context_ms": np.array([r["context_ms"] for r in rows]),
+           "p": np.array([r["p"] for r in rows]), "atrial": np.array([r["atrial"] for r in rows]),
+           "context_ms": np.array([r["context_ms"] for r in rows]),
+           "atrial_ms": np.array([r["atrial_ms"] for r in rows]),
            "p_ms": np.array([r["p_ms"] for r in rows]), "quality_names": np.array(QUALITY_NUMBERS)}
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **out)  # type: ignore[arg-type]
@@ -111,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     got = load_inputs(args.data)
-    log.info("%d records, %d readable; context %.1f ms, P waves %.1f ms CPU per record (median)",
-             got["names"].size, int(got["readable"].sum()), float(np.median(got["context_ms"])),
-             float(np.median(got["p_ms"])))
+    ok = got["readable"].astype(bool)
+    log.info("%d records, %d readable; context %.1f ms, atrial features %.3f ms (readable), P waves %.1f ms CPU "
+             "per record (median)", got["names"].size, int(ok.sum()), float(np.median(got["context_ms"])),
+             float(np.median(got["atrial_ms"][ok])), float(np.median(got["p_ms"])))
     return 0
 
 
