@@ -80,6 +80,15 @@ def _offsets(fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=16)
+def _trend_basis(n: int) -> np.ndarray:
+    """Orthonormal ``(n, 2)`` basis of a constant and a line over ``n`` samples."""
+    t = np.arange(n) - (n - 1) / 2.0
+    basis = np.column_stack([np.full(n, 1.0 / math.sqrt(n)), t / math.sqrt(float(t @ t))])
+    basis.setflags(write=False)
+    return basis
+
+
+@lru_cache(maxsize=16)
 def _band_dft(n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     """``(freqs_hz, basis)``: the tapered DFT of ``n`` samples at ``rate_hz`` on the
     :data:`F_BAND_HZ` grid (:data:`GRID_STEP_HZ`) as one real ``(n, 2 * k)`` matrix (cosine
@@ -95,7 +104,9 @@ def _band_dft(n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _windows(wide_mv: np.ndarray, r_peaks: np.ndarray, fs_hz: float) -> tuple[np.ndarray, float] | None:
-    """Demeaned pre-QRS windows ``(beats, m)`` on the grid and the median QRS amplitude (mV), or None."""
+    """Detrended pre-QRS windows ``(beats, m)`` on the grid (each minus its least-squares line:
+    what is left of the baseline and of a T wave's slope would otherwise leak into the band's
+    lowest frequencies) and the median QRS amplitude (mV), or None."""
     pre_at, qrs_at = _offsets(fs_hz)
     a, b = np.searchsorted(r_peaks, (-pre_at[0], wide_mv.size - qrs_at[-1]))
     r = r_peaks[a:b, None]
@@ -104,7 +115,8 @@ def _windows(wide_mv: np.ndarray, r_peaks: np.ndarray, fs_hz: float) -> tuple[np
     qrs = wide_mv[r + qrs_at]
     amp = median1d(qrs.max(axis=1) - qrs.min(axis=1))
     pre = wide_mv[r + pre_at]
-    return pre - pre.sum(axis=1, keepdims=True) / pre.shape[1], amp
+    basis = _trend_basis(pre.shape[1])
+    return pre - (pre @ basis) @ basis.T, amp
 
 
 def _band_power(unlocked: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:

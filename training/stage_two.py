@@ -61,6 +61,9 @@ class Variant:
     ----------
     p_waves : bool
         Add the rule delineator's P-wave share and PR spread (not on the screening path).
+    atrial : bool
+        Add the atrial-activity features of :mod:`ecg.atrial` (from the context's view and
+        R peaks, on the screening path).
     windows : bool
         Add the CNN's per-window extremes (max p(~), min and max p(A) over the windows).
     noise_weight : float
@@ -73,6 +76,7 @@ class Variant:
     """
 
     p_waves: bool = False
+    atrial: bool = False
     windows: bool = False
     noise_weight: float = 1.0
     keep_cnn_noise: bool = False
@@ -84,6 +88,9 @@ VARIANTS: dict[str, Variant] = {
     "stage": Variant(),
     "stage-unguarded": Variant(guard=False),
     "p-waves-unguarded": Variant(p_waves=True, guard=False),
+    "atrial": Variant(atrial=True),
+    "atrial-unguarded": Variant(atrial=True, guard=False),
+    "atrial-keep-cnn-noise": Variant(atrial=True, keep_cnn_noise=True),
     "windows": Variant(windows=True),
     "windows-unguarded": Variant(windows=True, guard=False),
     "windows-noise-weight-3": Variant(windows=True, noise_weight=3.0),
@@ -96,13 +103,19 @@ class OofTable:
     """Pooled out-of-fold labels and probabilities with the context numbers of the same records."""
 
     def __init__(self, names: np.ndarray, y: np.ndarray, probs: np.ndarray, window_stats: np.ndarray,
-                 readable: np.ndarray, rr_z: np.ndarray, quality: np.ndarray, p_numbers: np.ndarray) -> None:
+                 readable: np.ndarray, rr_z: np.ndarray, quality: np.ndarray, p_numbers: np.ndarray,
+                 atrial: np.ndarray | None = None) -> None:
         self.names, self.y, self.probs, self.window_stats = names, y, probs, window_stats
         self.readable, self.rr_z, self.quality, self.p_numbers = readable, rr_z, quality, p_numbers
+        self.atrial = atrial
 
     def design(self, variant: Variant = Variant()) -> np.ndarray:
         """The stage's rows (:func:`ecg.stage_two.design`) plus the variant's extra columns."""
         cols = [design(self.probs, self.rr_z, self.quality)]
+        if variant.atrial:
+            if self.atrial is None:
+                raise ValueError("this table has no atrial features (rebuild training.stage_two_data)")
+            cols.append(self.atrial)
         if variant.p_waves:
             cols.append(np.column_stack([self.p_numbers[:, 0], self.p_numbers[:, 1] / 100.0]))
         if variant.windows:
@@ -135,7 +148,8 @@ def oof_table(run: Path, data_dir: Path, model: RhythmModel) -> OofTable:
     idx = np.array([row[n] for n in names])
     rr_z = np.stack([model.standardise_rr(v) for v in inputs["rr"][idx]]).astype(np.float64)
     return OofTable(np.array(names), np.concatenate(ys), np.concatenate(ps), np.concatenate(ws),
-                    inputs["readable"][idx].astype(bool), rr_z, inputs["quality"][idx], inputs["p"][idx])
+                    inputs["readable"][idx].astype(bool), rr_z, inputs["quality"][idx], inputs["p"][idx],
+                    inputs["atrial"][idx] if "atrial" in inputs else None)
 
 
 def _nll(theta: np.ndarray, x: np.ndarray, onehot: np.ndarray, l2: float) -> tuple[float, np.ndarray]:

@@ -79,6 +79,15 @@ class TestEdges:
     def test_flat_signal_gives_absent(self) -> None:
         assert np.array_equal(atrial_features(np.zeros(N), np.arange(150, N, 240), FS_HZ), ABSENT)
 
+    def test_a_sloping_baseline_is_not_atrial_activity(self) -> None:
+        r = np.arange(150, N - 100, 240)
+        spikes = np.zeros(N)
+        spikes[r] = 1.0
+        sloped = spikes + np.linspace(-2.0, 2.0, N)  # 0.4 mV/s drift: a line in every window
+        f = dict(zip(FEATURE_NAMES, atrial_features(sloped, r, FS_HZ).tolist()))
+        assert f["log_f_rel"] == pytest.approx(ABSENT[FEATURE_NAMES.index("log_f_rel")])
+        assert f["log_p_rel"] == pytest.approx(ABSENT[FEATURE_NAMES.index("log_p_rel")])
+
     def test_beats_at_the_edges_are_left_out(self) -> None:
         ctx = LeadContext.of(_record("sinus", 5), FS_HZ)
         r = ctx.r_peaks
