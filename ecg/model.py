@@ -265,7 +265,7 @@ class RhythmModel:
         return np.concatenate(outs)
 
     def predict(self, sig_mv: np.ndarray, fs_hz: float, rr_features: np.ndarray,
-                quality: Quality | None = None) -> np.ndarray:
+                quality: Quality | None = None, atrial: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities of one recording (:meth:`predict_many` of one recording).
 
         Parameters
@@ -276,11 +276,21 @@ class RhythmModel:
         quality : Quality, optional
             The context's quality (:attr:`ecg.context.LeadContext.quality`); required when
             the sidecar has a second stage.
+        atrial : np.ndarray, optional
+            The context's :func:`ecg.atrial.context_features`; required when the second
+            stage reads them (:attr:`needs_atrial`).
         """
-        return self.predict_many([sig_mv], [fs_hz], [rr_features], [quality])[0]
+        return self.predict_many([sig_mv], [fs_hz], [rr_features], [quality],
+                                 None if atrial is None else [atrial])[0]
+
+    @property
+    def needs_atrial(self) -> bool:
+        """Whether the second stage reads atrial-activity features (:mod:`ecg.atrial`)."""
+        return self.stage_two is not None and self.stage_two.atrial
 
     def predict_many(self, sigs_mv: Sequence[np.ndarray], fs_hz: Sequence[float], rr_features: Sequence[np.ndarray],
-                     qualities: Sequence[Quality | None] | None = None) -> list[np.ndarray]:
+                     qualities: Sequence[Quality | None] | None = None,
+                     atrial: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
         """Class probabilities of several recordings: the CNN's over all their windows in one
         batch (:meth:`predict_windows_many`), then per recording, when the sidecar has a
         ``stage_two`` section, the second stage's (:meth:`refine`). A recording gets the same
@@ -291,24 +301,31 @@ class RhythmModel:
         sigs_mv, fs_hz : per recording, millivolts and its rate.
         rr_features : per recording, raw features from :func:`ecg.rr_features.rr_features`.
         qualities : per recording, the context's quality (required with a second stage).
+        atrial : per recording, the context's atrial features (required when the second
+            stage reads them).
         """
         if not len(sigs_mv) == len(fs_hz) == len(rr_features):
             raise ValueError(f"{len(sigs_mv)} signals, {len(fs_hz)} rates and {len(rr_features)} RR feature rows")
         quals = list(qualities) if qualities is not None else [None] * len(sigs_mv)
+        atr = list(atrial) if atrial is not None else [None] * len(sigs_mv)
         probs = self.predict_windows_many([self.windows(x, fs) for x, fs in zip(sigs_mv, fs_hz)], rr_features)
         if self.stage_two is None:
             return probs
-        return [self.refine(p, f, q) for p, f, q in zip(probs, rr_features, quals)]
+        return [self.refine(p, f, q, a) for p, f, q, a in zip(probs, rr_features, quals, atr, strict=True)]
 
-    def refine(self, probs: np.ndarray, rr_features: np.ndarray, quality: Quality | None) -> np.ndarray:
+    def refine(self, probs: np.ndarray, rr_features: np.ndarray, quality: Quality | None,
+               atrial: np.ndarray | None = None) -> np.ndarray:
         """The second stage (:mod:`ecg.stage_two`) on the CNN's probabilities of one recording
         (returns ``probs`` unchanged when the sidecar has none)."""
         if self.stage_two is None:
             return probs
         if quality is None:
             raise ValueError(f"{self.version} has a second stage: predict() needs the context's quality")
+        if self.stage_two.atrial and atrial is None:
+            raise ValueError(f"{self.version}'s second stage reads atrial features: predict() needs them")
         rr_z = self.standardise_rr(rr_features).reshape(1, -1)
-        return self.stage_two.probabilities(probs.reshape(1, -1), rr_z, quality_numbers(quality).reshape(1, -1))[0]
+        a = None if atrial is None or not self.stage_two.atrial else np.asarray(atrial).reshape(1, -1)
+        return self.stage_two.probabilities(probs.reshape(1, -1), rr_z, quality_numbers(quality).reshape(1, -1), a)[0]
 
     def macs_per_window(self) -> int:
         """Multiply-accumulates of one window, counted from the graph's operators at load time.

@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -297,26 +297,31 @@ def ece_report(y: np.ndarray, readable: np.ndarray, probs: dict[str, np.ndarray]
     return out
 
 
-def ship(t: OofTable, model_path: Path, nested: tuple[np.ndarray, np.ndarray]) -> dict[str, object]:
-    """Fit the ``stage`` variant on all out-of-fold records, tune the rule (with the guard) on their
-    cross-fitted stacked probabilities and write both, with the nested-CV figures ``nested``
-    (codes, categories), into the sidecar of ``model_path``."""
-    x = t.design()
+def ship(t: OofTable, model_path: Path, nested: tuple[np.ndarray, np.ndarray], name: str = "stage") -> dict[str, object]:
+    """Fit the variant ``name`` (``stage`` or ``atrial``: the ones the runtime implements) on all
+    out-of-fold records, tune the rule (with the guard) on their cross-fitted stacked probabilities
+    and write both, with the nested-CV figures ``nested`` (codes, categories), into the sidecar of
+    ``model_path``."""
+    variant = VARIANTS[name]
+    if variant != Variant(atrial=variant.atrial):
+        raise ValueError(f"variant {name!r} cannot be shipped: the runtime implements 'stage' and 'atrial' only")
+    x = t.design(variant)
     part = parts_of(t.y)
     l2 = choose_l2(x, t.y, t.readable, part)
     stacked = cross_fit(x, t.y, t.readable, part, l2)
     params, _ = tune(t.y, stacked, t.readable, noise_share_cap=cnn_noise_cap(t.y, t.probs, t.readable))
-    stage = fit_stage(x[t.readable], t.y[t.readable], l2)
+    stage = replace(fit_stage(x[t.readable], t.y[t.readable], l2), atrial=variant.atrial)
     meta_path = model_path.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
     meta["stage_two"] = stage.to_dict() | {
-        "l2": l2, "fitted_on": f"pooled out-of-fold predictions of {len(t.y)} training records (readable ones)"}
+        "l2": l2, "variant": name,
+        "fitted_on": f"pooled out-of-fold predictions of {len(t.y)} training records (readable ones)"}
     meta["decision"] = params.to_dict() | {
         "tuned_on": "cross-fitted stage-two probabilities of the pooled out-of-fold predictions",
         "nested_cross_validated_out_of_fold": {k: round(v, 4) for k, v in rule_figures(t.y, *nested).items()
                                                if np.isfinite(v)}}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
-    print(f"wrote stage_two (l2 {l2:g}) and decision {params.to_dict()} into {meta_path}")
+    print(f"wrote stage_two {name} (l2 {l2:g}) and decision {params.to_dict()} into {meta_path}")
     return meta
 
 
@@ -347,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["stage"],
                    help="ways to build the stage, each judged by nested CV beside the CNN alone")
     p.add_argument("--dry-run", action="store_true", help="print the nested-CV comparison, write nothing")
+    p.add_argument("--ship", choices=("stage", "atrial"), default="stage",
+                   help="the variant written into the sidecar (without --dry-run)")
     p.add_argument("--json", type=Path, default=None, help="write the comparison here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -368,9 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     if not args.dry_run:
-        if "stage" not in args.variants:
-            p.error("writing the sidecar needs the nested-CV figures of --variants stage")
-        ship(t, args.model, runs["stage (nested CV)"])
+        if args.ship not in args.variants:
+            p.error(f"writing the sidecar needs the nested-CV figures of --variants {args.ship}")
+        ship(t, args.model, runs[f"{args.ship} (nested CV)"], args.ship)
     return 0
 
 

@@ -16,7 +16,7 @@ from ecg.model import DEFAULT_MODEL_PATH, ModelError, RhythmModel, load_model
 from ecg.quality import Quality
 from ecg.rr_features import rr_features
 from ecg.screening import MODEL_NOISE, screen
-from ecg.stage_two import FEATURES, StageTwo, StageTwoError, design, quality_numbers
+from ecg.stage_two import ATRIAL_FEATURES, FEATURES, StageTwo, StageTwoError, design, quality_numbers
 
 K, C = len(FEATURES), len(CLASS_CODES)
 
@@ -25,6 +25,13 @@ def _stage(bias: list[float] | None = None, seed: int = 0) -> StageTwo:
     rng = np.random.default_rng(seed)
     return StageTwo("logistic-v1", rng.normal(0, 1, K), rng.uniform(0.5, 2, K), rng.normal(0, 0.3, (K, C)),
                     np.asarray(bias if bias is not None else np.zeros(C), dtype=np.float64))
+
+
+def _atrial_stage(seed: int = 0) -> StageTwo:
+    rng = np.random.default_rng(seed)
+    k = K + len(ATRIAL_FEATURES)
+    return StageTwo("logistic-v1", rng.normal(0, 1, k), rng.uniform(0.5, 2, k), rng.normal(0, 0.3, (k, C)),
+                    np.zeros(C), atrial=True)
 
 
 def _model_with(tmp_path: Path, section: dict[str, object] | None) -> RhythmModel:
@@ -64,6 +71,25 @@ class TestSection:
         with pytest.raises(ModelError, match="m.json"):
             _model_with(tmp_path, bad)
 
+    def test_atrial_section_round_trip_and_needs_the_features(self) -> None:
+        stage = _atrial_stage()
+        d = json.loads(json.dumps(stage.to_dict()))
+        assert d["features"] == list(FEATURES + ATRIAL_FEATURES)
+        again = StageTwo.from_dict(d)
+        assert again.atrial
+        p, rr, q = np.array([[0.7, 0.1, 0.15, 0.05]]), np.zeros((1, 14)), np.array([[0.9, 5.0, 0.02, 0.0, 0.0]])
+        a = np.array([[0.8, 0.5, -2.0, -4.0, 5.0, 0.5]])
+        assert np.allclose(again.probabilities(p, rr, q, a), stage.probabilities(p, rr, q, a))
+        with pytest.raises(StageTwoError, match="reads"):
+            stage.probabilities(p, rr, q)
+        with pytest.raises(StageTwoError, match="does not read"):
+            _stage().probabilities(p, rr, q, a)
+
+    def test_atrial_section_with_base_shapes_is_refused(self) -> None:
+        bad = _stage().to_dict() | {"features": list(FEATURES + ATRIAL_FEATURES)}
+        with pytest.raises(StageTwoError, match="shapes"):
+            StageTwo.from_dict(bad)
+
     def test_missing_key_is_refused(self, tmp_path: Path) -> None:
         bad = _stage().to_dict()
         del bad["bias"]
@@ -102,6 +128,15 @@ class TestScreeningRunsIt:
         model = _model_with(tmp_path, _stage().to_dict())
         with pytest.raises(ValueError, match="quality"):
             model.predict(np.sin(np.arange(9000) / 40.0), 300.0, np.zeros(14))
+
+    def test_predict_needs_the_atrial_features_when_the_stage_reads_them(self, tmp_path: Path) -> None:
+        model = _model_with(tmp_path, _atrial_stage().to_dict())
+        assert model.needs_atrial
+        q = Quality(readable=True, template_corr=0.95, qrs_prominence=6.0, hf_noise_ratio=0.01)
+        x = np.sin(np.arange(9000) / 40.0)
+        with pytest.raises(ValueError, match="atrial"):
+            model.predict(x, 300.0, np.zeros(14), q)
+        assert model.predict(x, 300.0, np.zeros(14), q, np.zeros(len(ATRIAL_FEATURES))).shape == (C,)
 
     def test_a_stage_that_answers_noise_makes_it_unreadable(self, tmp_path: Path,
                                                             cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:

@@ -92,3 +92,33 @@ class TestShip:
         written = json.loads((tmp_path / "m.json").read_text())
         assert written["stage_two"]["l2"] in (1e-4, 1e-3, 1e-2, 1e-1)
         assert "nested_cross_validated_out_of_fold" in written["decision"]
+
+    def test_atrial_variant_ships_a_stage_that_reads_atrial_features(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        import json
+        import shutil
+
+        import pytest
+
+        from ecg.atrial import FEATURE_NAMES as ATRIAL_NAMES
+        from ecg.model import DEFAULT_MODEL_PATH, RhythmModel
+        from ecg.stage_two import ATRIAL_FEATURES
+        from training.stage_two import OofTable, ship
+
+        rng = np.random.default_rng(6)
+        n = 500
+        y = rng.choice(4, n, p=[0.6, 0.15, 0.2, 0.05])
+        probs = rng.dirichlet(np.ones(4), n) * 0.5 + 0.5 * np.eye(4)[y]
+        t = OofTable(np.array([f"r{i}" for i in range(n)]), y, probs, probs[:, [3, 1, 1]], rng.random(n) > 0.02,
+                     rng.normal(0, 1, (n, 14)), np.abs(rng.normal(1, 0.3, (n, 5))), np.zeros((n, 2)),
+                     rng.normal(0, 1, (n, len(ATRIAL_NAMES))))
+        shutil.copy(DEFAULT_MODEL_PATH, tmp_path / "m.tflite")
+        (tmp_path / "m.json").write_text(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+        codes = np.argmax(probs, axis=1)
+        ship(t, tmp_path / "m.tflite", (codes, codes), "atrial")
+        written = json.loads((tmp_path / "m.json").read_text())
+        assert written["stage_two"]["features"] == list(FEATURES + ATRIAL_FEATURES)
+        assert written["stage_two"]["variant"] == "atrial"
+        model = RhythmModel(tmp_path / "m.tflite")
+        assert model.needs_atrial
+        with pytest.raises(ValueError, match="cannot be shipped"):
+            ship(t, tmp_path / "m.tflite", (codes, codes), "atrial-keep-cnn-noise")
