@@ -163,10 +163,9 @@ def lead_pacing(spikes: tuple[np.ndarray, np.ndarray] | None, qrs_on: np.ndarray
     spikes precede at least half of the beats with a QRS onset."""
     if spikes is None or qrs_on is None:
         return False, None
-    beats = spikes[0]
-    if not int(beats.sum()) >= _PACED_BEAT_FRACTION * int(np.count_nonzero(qrs_on != MISSING)):
+    if not np.count_nonzero(spikes[0]) >= _PACED_BEAT_FRACTION * np.count_nonzero(qrs_on != MISSING):
         return False, None
-    return True, beats
+    return True, spikes[0]
 
 
 def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | None]
@@ -178,7 +177,8 @@ def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | N
     None for a lead not judged: ``qrs_on[j]`` None or fewer than 2 onsets, a flat lead, or a
     recording below 250 Hz."""
     x = np.asarray(x_mv, dtype=np.float64)
-    ons = [None if on is None else on[on != MISSING] for on in qrs_on]
+    keeps = [None if on is None else on != MISSING for on in qrs_on]
+    ons = [None if on is None else on[k] for on, k in zip(qrs_on, keeps, strict=True)]
     judged = [j for j, on in enumerate(ons) if on is not None and on.size >= 2]
     out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qrs_on)
     if fs_hz < 250.0 or not judged or x.shape[0] < 3:
@@ -193,21 +193,21 @@ def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | N
     idx, valid = ranges(lo, hi - lo, size, base=row * d1.shape[1])
     flat = d1.reshape(-1)
     dd = np.where(valid, np.abs(flat[idx + 1] - flat[idx]), -np.inf)  # |np.diff(x, 2)| at the windows only
-    at = dd.argmax(axis=1) if dd.shape[1] else np.zeros(dd.shape[0], dtype=np.int64)
-    top = np.take_along_axis(dd, at[:, None], axis=1)[:, 0] if dd.shape[1] else np.full(dd.shape[0], -np.inf)
+    pick = np.arange(dd.shape[0]), dd.argmax(axis=1) if dd.shape[1] else np.zeros(dd.shape[0], dtype=np.int64)
+    top = dd[pick] if dd.shape[1] else np.full(dd.shape[0], -np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
         spike = np.where(valid.any(axis=1), top / scale[row], 0.0) > _SPIKE_RATIO
-    where = np.where(spike, idx[np.arange(idx.shape[0]), at] - row * d1.shape[1] + 1 if idx.shape[1] else 0, MISSING)
-    ends = np.cumsum([ons[j].size for j in judged])  # type: ignore[union-attr]
+    keep = np.concatenate([keeps[j] for j in judged])  # type: ignore[misc]
+    beats = np.zeros(keep.size, dtype=bool)
+    beats[keep] = spike
+    samples = np.full(keep.size, MISSING, dtype=np.int64)
+    if dd.shape[1]:
+        samples[keep] = np.where(spike, idx[pick] - row * d1.shape[1] + 1, MISSING)  # the 2nd difference's centre
+    end = 0
     for k, j in enumerate(judged):
-        if not scale[k] > 0:
-            continue
-        keep = qrs_on[j] != MISSING  # type: ignore[operator]
-        beats = np.zeros(keep.size, dtype=bool)
-        samples = np.full(keep.size, MISSING, dtype=np.int64)
-        beats[keep] = spike[ends[k] - keep.sum() : ends[k]]
-        samples[keep] = where[ends[k] - keep.sum() : ends[k]]
-        out[j] = (beats, samples)
+        start, end = end, end + keeps[j].size  # type: ignore[union-attr]
+        if scale[k] > 0:
+            out[j] = (beats[start:end], samples[start:end])
     return out
 
 
