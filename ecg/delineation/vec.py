@@ -14,12 +14,17 @@ stay in the lead's own samples and are clipped into ``[0, size)``; only reading 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 __all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp",
            "median1d", "row_median", "percentiles", "row_percentile", "row_percentiles", "clip_index", "Rows"]
+
+
+#: the reductions behind ``a.max()``/``a.min()``/``a.any()`` without their Python wrappers
+_MAX, _MIN, _ANY = np.maximum.reduce, np.minimum.reduce, np.logical_or.reduce
 
 
 def clip_index(idx: np.ndarray, size: int) -> np.ndarray:
@@ -55,52 +60,63 @@ def row_median(a: np.ndarray) -> np.ndarray:
     return (part[:, lo] + part[:, hi]) / 2.0
 
 
-def percentiles(values: np.ndarray, q: float | list[float]) -> np.ndarray:
-    """``np.percentile(values, q)`` (method "linear") of a non-empty 1-D array without NaN:
-    the same order statistics and interpolation, found by one partial sort."""
-    n = values.size
-    virtual = (n - 1) * (np.atleast_1d(np.asarray(q, dtype=np.float64)) / 100)
+class _Plan(NamedTuple):
+    """Where numpy's "linear" percentiles of ``n`` values read and how they interpolate."""
+
+    kth: tuple[int, ...]  # the order statistics to place (sorted, unique)
+    i: np.ndarray  # per q, the lower and upper order statistic
+    j: np.ndarray
+    t: np.ndarray  # per q, the interpolation weight
+    upper: np.ndarray  # per q, whether numpy interpolates down from the upper value (t >= 0.5)
+    t_rest: np.ndarray  # 1 - t
+
+
+@lru_cache(maxsize=64)
+def _plan(n: int, q: tuple[float, ...]) -> _Plan:
+    """``np.percentile``'s index arithmetic (``_quantile``, method "linear") for ``n``
+    values, once per (n, q): the same float64 operations, done once instead of per call."""
+    virtual = (n - 1) * (np.asarray(q, dtype=np.float64) / 100)
     below = np.floor(virtual)
     last = virtual >= n - 1
     i = np.where(last, n - 1, below).astype(np.intp)
     j = np.where(last, n - 1, below + 1).astype(np.intp)
-    part = np.partition(values, np.unique(np.concatenate((i, j))))
-    a, b = part[i], part[j]
     t = virtual - np.where(last, -1.0, below)
+    kth = tuple(int(k) for k in np.unique(np.concatenate((i, j))))
+    for a in (i, j, t):
+        a.setflags(write=False)
+    return _Plan(kth, i, j, t, t >= 0.5, 1 - t)
+
+
+def _interpolate(a: np.ndarray, b: np.ndarray, plan: _Plan) -> np.ndarray:
+    """numpy's ``_lerp`` of the order statistics ``a`` (lower) and ``b`` (upper)."""
     diff = b - a
-    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    return np.where(plan.upper, b - diff * plan.t_rest, a + diff * plan.t)
+
+
+def percentiles(values: np.ndarray, q: float | list[float]) -> np.ndarray:
+    """``np.percentile(values, q)`` (method "linear") of a non-empty 1-D array without NaN:
+    the same order statistics and interpolation, found by one partial sort."""
+    plan = _plan(values.size, tuple(float(v) for v in np.atleast_1d(q)))
+    part = np.partition(values, plan.kth)
+    return _interpolate(part[plan.i], part[plan.j], plan)
 
 
 def row_percentiles(a: np.ndarray, q: list[float]) -> np.ndarray:
     """:func:`percentiles` of each row of a 2-D array without NaN: ``(rows, len(q))``, the
     same order statistics (one partial sort per row) and interpolation."""
-    n = a.shape[1]
-    virtual = (n - 1) * (np.atleast_1d(np.asarray(q, dtype=np.float64)) / 100)
-    below = np.floor(virtual)
-    last = virtual >= n - 1
-    i = np.where(last, n - 1, below).astype(np.intp)
-    j = np.where(last, n - 1, below + 1).astype(np.intp)
-    part = np.partition(a, np.unique(np.concatenate((i, j))), axis=1)
-    lo, hi = part[:, i], part[:, j]
-    t = virtual - np.where(last, -1.0, below)
-    diff = hi - lo
-    return np.where(t >= 0.5, hi - diff * (1 - t), lo + diff * t)
+    plan = _plan(a.shape[1], tuple(float(v) for v in q))
+    part = np.partition(a, plan.kth, axis=1)
+    return _interpolate(part[:, plan.i], part[:, plan.j], plan)
 
 
 def row_percentile(a: np.ndarray, q: float) -> np.ndarray:
     """``np.percentile(a, q, axis=1)`` (method "linear") of a 2-D array without NaN, with at
     least one column: the arithmetic of :func:`percentiles`, row by row."""
-    n = a.shape[1]
-    virtual = (n - 1) * (np.float64(q) / 100)
-    last = bool(virtual >= n - 1)
-    below = float(np.floor(virtual))
-    i = n - 1 if last else int(below)
-    j = n - 1 if last else int(below) + 1
-    part = np.partition(a, sorted({i, j}), axis=1)
-    lo, hi = part[:, i], part[:, j]
-    t = virtual - (-1.0 if last else below)
+    plan = _plan(a.shape[1], (float(q),))
+    part = np.partition(a, plan.kth, axis=1)
+    lo, hi = part[:, int(plan.i[0])], part[:, int(plan.j[0])]
     diff = hi - lo
-    return hi - diff * (1 - t) if t >= 0.5 else lo + diff * t
+    return hi - diff * float(plan.t_rest[0]) if plan.upper[0] else lo + diff * float(plan.t[0])
 
 
 def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
@@ -115,14 +131,20 @@ def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
     """
     start = np.asarray(start, dtype=np.int64)
     length = np.maximum(np.asarray(length, dtype=np.int64), 0)
-    width = int(length.max()) if length.size else 0
+    width = int(_MAX(length)) if length.size else 0
     k = np.arange(width, dtype=np.int64)
-    idx = start[:, None] + (k if step == 1 else step * k)[None, :]
     valid = k[None, :] < length[:, None]
+    shift = base is not None and bool(_ANY(base))  # one lead at offset 0 needs no shift
+    if width and int(_MIN(start)) + min(0, step * (width - 1)) >= 0 \
+            and int(_MAX(start)) + max(0, step * (width - 1)) <= size - 1:
+        # every index inside [0, size): the clip changes nothing, the shift goes to the starts
+        first = start + base if shift else start  # type: ignore[operator]
+        return first[:, None] + (k if step == 1 else step * k)[None, :], valid
+    idx = start[:, None] + (k if step == 1 else step * k)[None, :]
     np.minimum(idx, max(size - 1, 0), out=idx)  # ufuncs: far cheaper than np.clip per call
     np.maximum(idx, 0, out=idx)
-    if base is not None and base.any():  # one lead at offset 0 needs no shift
-        idx += base[:, None]
+    if shift:
+        idx += base[:, None]  # type: ignore[index]
     return idx, valid
 
 
