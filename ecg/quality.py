@@ -128,11 +128,14 @@ class Quality:
 _QUALITY_FIELDS = tuple(f.name for f in fields(Quality))
 
 
-def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray | None:
     """Per row of ``(leads, n)``: the samples within 1e-6 of the row's span from its min or
-    max in runs of at least :data:`_CLIP_MIN_RUN` (none in a flat row)."""
+    max in runs of at least :data:`_CLIP_MIN_RUN` (none in a flat row); None when no row
+    has any (the usual case: fewer samples at the rails than one run)."""
     tol = 1e-6 * span
     at_rail = (x >= (hi - tol)[:, None]) | (x <= (lo + tol)[:, None])
+    if int(np.count_nonzero(at_rail)) < _CLIP_MIN_RUN:
+        return None
     m = np.zeros((x.shape[0], x.shape[1] + 2), dtype=np.int8)  # each row padded with False
     m[:, 1:-1] = at_rail
     d = np.diff(m, axis=1)
@@ -141,23 +144,25 @@ def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarr
     stops = np.flatnonzero(d == -1) % width  # starts and stops paired
     keep = ((stops - starts) >= _CLIP_MIN_RUN) & (span[row] != 0)
     if not keep.any():
-        return np.zeros(x.shape, dtype=bool)
+        return None
     edges = np.zeros((x.shape[0], x.shape[1] + 1), dtype=np.int64)  # +1 at a start, -1 after its end
     np.add.at(edges, (row[keep], starts[keep]), 1)
     np.add.at(edges, (row[keep], stops[keep]), -1)
     return np.cumsum(edges[:, :-1], axis=1) > 0
 
 
-def _lead_off_fractions(x: np.ndarray, fs: float, clipped: np.ndarray) -> list[float]:
-    """Per row, the share of 1-s blocks that are flat or stuck at the rails."""
+def _lead_off_fractions(x: np.ndarray, fs: float, clipped: np.ndarray | None) -> list[float]:
+    """Per row, the share of 1-s blocks that are flat or stuck at the rails (``clipped``:
+    :func:`_clipped_masks`, None for none)."""
     win = max(2, int(fs))
     n_win = x.shape[1] // win
     if n_win == 0:
         return [0.0] * x.shape[0]
     blocks = x[:, : n_win * win].reshape(x.shape[0], n_win, win)
-    flat = blocks.max(axis=2) - blocks.min(axis=2) < _LEAD_OFF_RANGE_MV  # np.ptp
-    railed = clipped[:, : n_win * win].reshape(x.shape[0], n_win, win).mean(axis=2) > 0.9
-    return [float(count) / n_win for count in np.count_nonzero(flat | railed, axis=1).tolist()]
+    off = blocks.max(axis=2) - blocks.min(axis=2) < _LEAD_OFF_RANGE_MV  # flat (np.ptp)
+    if clipped is not None:
+        off |= clipped[:, : n_win * win].reshape(x.shape[0], n_win, win).mean(axis=2) > 0.9  # railed
+    return [float(count) / n_win for count in np.count_nonzero(off, axis=1).tolist()]
 
 
 def _hf_ratios(x: np.ndarray, fs: float) -> list[float | None]:
@@ -313,7 +318,7 @@ def assess_many(contexts: list[LeadContext]) -> list[Quality]:
     hi, lo = x.max(axis=1), x.min(axis=1)
     span = hi - lo  # np.ptp
     clipped = _clipped_masks(x, span, hi, lo)
-    clipped_fractions = clipped.mean(axis=1).tolist()
+    clipped_fractions = [0.0] * len(contexts) if clipped is None else clipped.mean(axis=1).tolist()
     lead_off = _lead_off_fractions(x, fs, clipped)
     hf: list[float | None] = _hf_ratios(x, fs) if x.shape[1] >= 16 else [None] * len(contexts)
     beats = [j for j in range(len(contexts)) if duration_s >= 1.0 and span[j] > 0]  # the leads judged by beats
