@@ -28,6 +28,11 @@ from ecg.errors import SignalError
 from ecg.filters import zero_phase
 from ecg.io import validate_fs
 
+try:  # the prepared filter behind scipy.signal.upfirdn (see _polyphase_filter)
+    from scipy.signal._upfirdn import _UpFIRDn as _UPFIRDN
+except ImportError:  # pragma: no cover - another scipy layout
+    _UPFIRDN = None
+
 __all__ = [
     "Step",
     "Pipeline",
@@ -109,9 +114,16 @@ def resample(sig: np.ndarray, fs_hz: float, target_fs_hz: float) -> tuple[np.nda
     fs, target = float(fs_hz), float(target_fs_hz)
     if abs(target - fs) < 1e-9:
         return x, fs
-    ratio = Fraction(target / fs).limit_denominator(1000)
-    y = _resample_poly(x, ratio.numerator, ratio.denominator)
-    return y, fs * ratio.numerator / ratio.denominator
+    up, down = _ratio(target / fs)
+    y = _resample_poly(x, up, down)
+    return y, fs * up / down
+
+
+@lru_cache(maxsize=64)
+def _ratio(r: float) -> tuple[int, int]:
+    """``(up, down)``: the closest fraction to ``r`` with a denominator ≤ 1000 (once per ratio)."""
+    ratio = Fraction(r).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
 
 
 @lru_cache(maxsize=32)
@@ -136,16 +148,28 @@ def _resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
     filter on every call."""
     if up == down:
         return x.copy()
-    h, _, n_pre_remove = _polyphase_design(up, down)
     n_in = x.shape[0]
+    n_out = -(-n_in * up // down)
+    n_pre_remove, apply = _polyphase_filter(up, down, n_in)
+    return apply(x)[n_pre_remove : n_pre_remove + n_out]  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=64)
+def _polyphase_filter(up: int, down: int, n_in: int) -> tuple[int, Any]:
+    """The output samples to drop in front and ``x -> upfirdn(h, x, up, down, axis=0)`` for
+    ``n_in`` input samples, with ``h`` padded by resample_poly's rule; scipy's prepared
+    filter object (the polyphase split of ``h``) is built once per length, not per call."""
+    h, _, n_pre_remove = _polyphase_design(up, down)
     n_out = -(-n_in * up // down)
     n_post_pad = 0  # resample_poly's rule: enough zeros that the kept outputs exist
     while ((n_in - 1) * up + h.size + n_post_pad - 1) // down + 1 < n_out + n_pre_remove:
         n_post_pad += 1
     if n_post_pad:
         h = np.concatenate((h, np.zeros(n_post_pad)))
-    y = _sps.upfirdn(h, x, up, down, axis=0)
-    return y[n_pre_remove : n_pre_remove + n_out]
+    if _UPFIRDN is None:  # pragma: no cover - another scipy layout
+        return n_pre_remove, lambda x: _sps.upfirdn(h, x, up, down, axis=0)
+    prepared = _UPFIRDN(h, np.float64, up, down)  # what upfirdn builds on every call
+    return n_pre_remove, lambda x: prepared.apply_filter(x, axis=0)
 
 
 @dataclass(frozen=True)
