@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecg.delineation.vec import median1d
 from ecg.errors import SignalError
 from ecg.filters import zero_phase
 from ecg.preprocess import resample
@@ -72,12 +73,14 @@ def prepare_signal(sig_mv: np.ndarray, fs_hz: float, *, fs_out_hz: float = MODEL
     if x.size < fs or not np.all(np.isfinite(x)):
         raise SignalError("signal must hold at least 1 s of finite samples", reason="too_short",
                           fs_hz=fs, n_samples=int(x.size))
-    x = zero_phase(x - np.median(x), 3, (float(band_hz[0]), float(band_hz[1])), "bandpass", fs)
+    x = zero_phase(x - median1d(x), 3, (float(band_hz[0]), float(band_hz[1])), "bandpass", fs)  # np.median's value
     x, _ = resample(x, fs, fs_out_hz)
     x = x - np.mean(x)
     sd = float(np.std(x))
     x = x / max(sd, 1e-6)
-    return np.clip(x, -CLIP_SD, CLIP_SD).astype(np.float32)
+    np.maximum(x, -CLIP_SD, out=x)  # np.clip's values (no NaN here) without its per-call overhead
+    np.minimum(x, CLIP_SD, out=x)
+    return x.astype(np.float32)
 
 
 def signal_windows(x: np.ndarray, window_samples: int = WINDOW_SAMPLES,
