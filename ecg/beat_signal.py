@@ -177,12 +177,14 @@ def noise_background(envelope: np.ndarray, fs_hz: float, samples: np.ndarray | N
         if at is None:
             return full
         return full[at] if rows is None else full[rows, at]
-    if at is None:
-        at = np.arange(width)
     # median_filter(mode="mirror") read at those points only: their windows of the mirrored
     # coarse envelope (of each row), one partial sort
     mirrored = np.concatenate((coarse[..., half:0:-1], coarse, coarse[..., -2 : -half - 2 : -1]), axis=-1)
-    if rows is not None:
+    if rows is not None and at is not None:
         at = at + rows * mirrored.shape[1]
         mirrored = mirrored.ravel()
-    return np.partition(mirrored[at[:, None] + np.arange(size)[None, :]], half, axis=1)[:, half]
+    step_bytes = mirrored.strides[-1]  # every window of the (flat, contiguous) mirrored envelope, as a view
+    every = np.ndarray((mirrored.size - size + 1, size), mirrored.dtype, mirrored, 0, (step_bytes, step_bytes))
+    windows = every[:width].copy() if at is None else every[at]
+    windows.partition(half, axis=1)
+    return windows[:, half]

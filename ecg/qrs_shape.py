@@ -9,8 +9,15 @@ over beats is ``ecg.delineation.vec.row_median``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+
+try:  # the compiled kernel behind scipy.ndimage.uniform_filter1d (see _box_mean)
+    from scipy.ndimage._nd_image import uniform_filter1d as _UNIFORM_1D
+except ImportError:  # pragma: no cover - another scipy layout
+    _UNIFORM_1D = None
 
 from ecg.delineation.vec import clip_index
 from ecg.filters import zero_phase
@@ -48,7 +55,7 @@ def qrs_centres(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np
     band = zero_phase(rows, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=-1)
     energy = np.add.reduce(band * band, axis=0)  # summed lead by lead, in order
     width = max(1, int(0.04 * fs_hz))
-    energy = uniform_filter1d(energy, width, mode="constant")  # = np.convolve(.., box, "same"), by running sums
+    energy = _box_mean(energy, width)  # = np.convolve(.., box, "same"), by running sums
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
     lo = np.maximum(r_peaks - search_before, 0)
     hi = np.minimum(r_peaks + search_after + 1, n)
@@ -57,6 +64,16 @@ def qrs_centres(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np
     values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], n - 1)], -np.inf)
     centres = lo + np.argmax(values, axis=1)
     return (centres if bool(np.all(centres[1:] > centres[:-1])) else np.unique(centres)), energy
+
+
+def _box_mean(x: np.ndarray, width: int) -> np.ndarray:
+    """``scipy.ndimage.uniform_filter1d(x, width, mode="constant")`` of a 1-D float64 array:
+    its compiled kernel, without the wrapper's argument handling (same values)."""
+    if _UNIFORM_1D is None:  # pragma: no cover - another scipy layout
+        return np.asarray(uniform_filter1d(x, width, mode="constant"))
+    out = np.zeros(x.shape)
+    _UNIFORM_1D(x, width, 0, out, 4, 0.0, 0)  # mode 4: "constant" (ndimage's _extend_mode_to_code)
+    return out
 
 
 def qrs_windows(x: np.ndarray, r: np.ndarray, before: int, after: int, *, centre: bool = True) -> np.ndarray:
@@ -97,15 +114,23 @@ def best_shift_correlation(padded: np.ndarray, template: np.ndarray, span: int) 
     zeros_around = np.zeros((leads, 2 * (shifts - 1) + span))
     zeros_around[:, shifts - 1 : shifts - 1 + span] = template.T
     step = zeros_around.strides[1]  # row k, sample j: zeros_around[:, shifts - 1 - k + j] (a strided view)
-    toeplitz = np.lib.stride_tricks.as_strided(zeros_around[:, shifts - 1 :], shape=(leads, shifts, samples),
-                                               strides=(zeros_around.strides[0], -step, step), writeable=False)
-    lag = np.arange(samples)[None, :] - np.arange(shifts)[:, None]
-    band = ((lag >= 0) & (lag < span)).astype(np.float64)  # (shifts, samples): the window of shift k
+    toeplitz = np.ndarray((leads, shifts, samples), np.float64, zeros_around, (shifts - 1) * step,
+                          (zeros_around.strides[0], -step, step))
+    band = _band(samples, shifts, span)  # (shifts, samples): the window of shift k
     p = np.ascontiguousarray(padded.transpose(2, 1, 0))  # (leads, samples, beats)
     sums = band @ p
     centred_dot = toeplitz @ p - sums * (template.sum(axis=0) / span)[:, None, None]
     variance = np.maximum(band @ (p * p) - sums * sums / span, 0.0)
     den = np.sqrt(variance * np.einsum("tl,tl->l", template, template)[:, None, None])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.where(den > 0, centred_dot / den, 0.0)  # (leads, shifts, beats)
+    positive = den > 0
+    corr = np.where(positive, centred_dot / np.where(positive, den, 1.0), 0.0)  # (leads, shifts, beats)
     return (mean(corr, 0)).max(axis=0)
+
+
+@lru_cache(maxsize=16)
+def _band(samples: int, shifts: int, span: int) -> np.ndarray:
+    """``(shifts, samples)``: ones where shift k's ``span``-sample window lies (cached, read-only)."""
+    lag = np.arange(samples)[None, :] - np.arange(shifts)[:, None]
+    band = ((lag >= 0) & (lag < span)).astype(np.float64)
+    band.setflags(write=False)
+    return band

@@ -263,3 +263,17 @@ class TestBestShiftCorrelation:
         padded = np.zeros((1, 41 + 10, 2))
         padded[0, 3:44] = 2.0 * template + 1.0  # shift 3, scaled and offset
         assert _best_shift_correlation(padded, template - template.mean(axis=0), 41)[0] == pytest.approx(1.0, abs=1e-12)
+
+
+class TestBoxMean:
+    """``qrs_shape._box_mean`` calls ndimage's compiled kernel directly: it must stay what
+    ``scipy.ndimage.uniform_filter1d(x, width, mode="constant")`` gives, bit for bit."""
+
+    @pytest.mark.parametrize("width", [1, 2, 7, 12, 20, 41])
+    def test_equals_uniform_filter1d(self, width: int) -> None:
+        from scipy.ndimage import uniform_filter1d
+
+        from ecg.qrs_shape import _box_mean
+
+        x = np.random.default_rng(width).standard_normal(3001) ** 2
+        assert np.array_equal(_box_mean(x, width), uniform_filter1d(x, width, mode="constant"))
