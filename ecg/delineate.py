@@ -114,12 +114,13 @@ def _known_intervals(waves: list[dict[str, np.ndarray]], fs: float) -> list[Know
 
 def summarise(
     lw: LeadWaves, x_mv: np.ndarray, *, lead: str | None, sex: Sex,
-    pacing: tuple[bool, np.ndarray | None] | None = None, intervals: Known | None = None,
+    pacing: tuple[bool, np.ndarray | None] | None = None, intervals: Known | None = None, beats: bool = True,
 ) -> Measurements:
     """Turn one lead's per-beat boundaries into :class:`Measurements` (``pacing``: the
     lead's :func:`~ecg.delineation.summary.pacing_many` — paced lead, paced beats —
-    ``intervals``: its interval medians (:func:`_known_intervals`), when the caller has them).
-    On a paced lead the beats a pacing spike starts get no QRS or P boundaries."""
+    ``intervals``: its interval medians (:func:`_known_intervals`), when the caller has them;
+    ``beats`` False: no per-beat boundaries, ``beats`` empty, for callers that read only the
+    intervals). On a paced lead the beats a pacing spike starts get no QRS or P boundaries."""
     fs = lw.fs_hz
     w = lw.waves
     reasons: dict[str, str] = {}
@@ -158,7 +159,7 @@ def summarise(
     return Measurements(
         fs_hz=fs,
         lead=lead,
-        beats=_beats(w),
+        beats=_beats(w) if beats else (),
         pr_ms=pr,
         qrs_ms=qrs,
         qt_ms=qt,
@@ -192,6 +193,7 @@ def measure(
     sex: Sex = None,
     context: LeadContext | None = None,
     delineator: Delineator | None = None,
+    beats: bool = True,
 ) -> Measurements:
     """Delineate one lead and measure its intervals.
 
@@ -211,6 +213,9 @@ def measure(
     delineator : Delineator, optional
         Delineator for a new context (default: the rule-based one; a given ``context``
         keeps its own).
+    beats : bool
+        False: leave the per-beat boundaries out (``beats`` empty) — for callers that read
+        only the intervals and findings (as ``to_dict(beats=False)``), saving their tuples.
 
     Returns
     -------
@@ -230,7 +235,7 @@ def measure(
     """
     x, fs = _one_lead(sig_mv, fs_hz)
     ctx = context_for(x, fs, context, lead=lead, delineator=delineator)
-    return summarise(ctx.lead_waves, ctx.signal_mv, lead=lead, sex=sex)
+    return summarise(ctx.lead_waves, ctx.signal_mv, lead=lead, sex=sex, beats=beats)
 
 
 def _shape_findings(
@@ -267,6 +272,7 @@ def measure_leads(
     sex: Sex = None,
     contexts: list[LeadContext] | None = None,
     delineator: Delineator | None = None,
+    beats: bool = True,
 ) -> LeadsMeasurements:
     """Delineate several simultaneous leads (e.g. the standard 12) of one recording.
 
@@ -292,6 +298,8 @@ def measure_leads(
         One analysis context per column (:func:`ecg.context.contexts_of`), reused.
     delineator : Delineator, optional
         Delineator for new contexts (default: the rule-based one).
+    beats : bool
+        False: no per-beat boundaries, global or per lead (``beats`` empty everywhere).
 
     Returns
     -------
@@ -322,7 +330,7 @@ def measure_leads(
     if not record_paced(names, onsets, spikes, pacing, fs):  # one-electrode notches are no pacing
         pacing = [(False, None)] * len(pacing)
     known = _known_intervals([lw.waves for lw in waves], fs)
-    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, pacing=pac, intervals=kn)
+    singles = [summarise(lw, c.signal_mv, lead=name, sex=sex, pacing=pac, intervals=kn, beats=beats)
                for lw, c, name, pac, kn in zip(waves, contexts, names, pacing, known, strict=True)]
     glob = global_waves(names, waves, fs)
     reasons: dict[str, str] = {}
@@ -359,7 +367,7 @@ def measure_leads(
         fs_hz=fs,
         lead_names=names,
         leads=tuple(singles),
-        beats=_beats(glob),
+        beats=_beats(glob) if beats else (),
         pr_ms=pr,
         qrs_ms=qrs,
         qt_ms=qt,

@@ -311,3 +311,15 @@ class TestAnswerDicts:
         assert b.to_dict() == dict(zip(WAVE_KEYS, (1, 2, 3, 4, 5, 6, None, 8)))
         with pytest.raises(AttributeError):
             b.r_peak = 7  # type: ignore[misc]
+
+    def test_without_beats_the_rest_is_the_same(self, cinc2017_fixture: dict[str, tuple[Path, str]],
+                                                ludb_dir: Path) -> None:
+        """``beats=False`` (the cloud's call) leaves only the per-beat tuples out."""
+        rec = read_record(cinc2017_fixture["A00001"][0])
+        full, lean = (measure(rec.signals_mv[:, 0], rec.fs_hz, beats=b) for b in (True, False))
+        assert len(full.beats) > 25 and lean.beats == ()
+        assert lean.to_dict(beats=False) == full.to_dict(beats=False)
+        rec = read_record(ludb_dir / "2.hea")
+        full12, lean12 = (measure_leads(rec.signals_mv, rec.fs_hz, rec.lead_names, beats=b) for b in (True, False))
+        assert len(full12.beats) > 5 and lean12.beats == () and all(m.beats == () for m in lean12.leads)
+        assert lean12.to_dict(beats=False) == full12.to_dict(beats=False)
