@@ -237,12 +237,11 @@ def _leads_or_none(request: AnalysisRequest, settings: PipelineSettings) -> _Lea
 
 
 def _share(contexts: list[LeadContext]) -> None:
-    """One pass over the rows of same-shaped contexts for the 0.5–40 Hz view, the R peaks
-    and the quality of all, then the delineation of those whose quality is readable (only
-    they are measured)."""
-    from ecg.context import share_lead_waves, share_quality, share_r_peaks, share_wide
+    """One pass over the rows of same-shaped contexts for the 0.5–40 Hz view and the R peaks
+    (:func:`~ecg.context.share_r_peaks` shares the views first) and the quality of all, then
+    the delineation of those whose quality is readable (only they are measured)."""
+    from ecg.context import share_lead_waves, share_quality, share_r_peaks
 
-    share_wide(contexts)
     share_r_peaks(contexts)
     share_quality(contexts)
     share_lead_waves([c for c in contexts if c.quality.readable])
@@ -330,7 +329,7 @@ def _single_lead(leads: _Leads, screening: ScreeningResult | None = None) -> dic
     if not screening.quality.readable:  # no intervals or findings from a signal we cannot read
         return _body(rhythm, screening.probabilities, summary, {}, screening.model_version, [])
     ctx = leads.measured[0]
-    measured = measure(ctx.signal_mv, ctx.fs_hz, context=ctx).to_dict(beats=False)
+    measured = measure(ctx.signal_mv, ctx.fs_hz, context=ctx, beats=False).to_dict(beats=False)
     ectopic = _ectopy(leads, 0, rhythm["code"])
     return _body(rhythm, screening.probabilities, summary, measured, screening.model_version, ectopic)
 
@@ -358,8 +357,8 @@ def _multi_lead(leads: _Leads, lead_names: tuple[str, ...]) -> dict[str, Any]:
         return _body(rhythm, probabilities, summary, {}, version, [])
     same_rate = leads.measured[0].fs_hz == leads.fs_hz  # the contexts hold the recording's own columns
     measure_mv = leads.signals_mv if same_rate else np.column_stack([c.signal_mv for c in leads.measured])
-    measured = measure_leads(measure_mv, leads.measured[0].fs_hz, list(lead_names),
-                             contexts=leads.measured).to_dict(beats=False, leads=False)
+    measured = measure_leads(measure_mv, leads.measured[0].fs_hz, list(lead_names), contexts=leads.measured,
+                             beats=False).to_dict(beats=False, leads=False)
     summary = {"heart_rate_bpm": heart_rate, "quality": readable[0].quality.to_dict()}
     rhythm_lead = lead_names.index("II") if "II" in lead_names else 0
     ectopic = _ectopy(leads, rhythm_lead, rhythm["code"])
