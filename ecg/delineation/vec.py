@@ -152,7 +152,7 @@ def masked_argmax(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Per row, the first index of the largest valid value (0 for a row with none)."""
     if values.shape[1] == 0:
         return np.zeros(values.shape[0], dtype=np.int64)
-    return np.argmax(np.where(valid, values, -np.inf), axis=1)
+    return np.where(valid, values, -np.inf).argmax(axis=1)  # type: ignore[no-any-return]
 
 
 def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +160,7 @@ def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if mask.shape[1] == 0:
         z = np.zeros(mask.shape[0], dtype=np.int64)
         return z.astype(bool), z
-    return np.asarray(mask.any(axis=1)), np.asarray(np.argmax(mask, axis=1))
+    return _ANY(mask, axis=1), mask.argmax(axis=1)  # mask.any(axis=1), np.argmax without the wrappers
 
 
 def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int | None = None,
@@ -195,10 +195,9 @@ def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray
     stop_here |= below
     stop_here &= valid[:, 1:]
     has, j = first_true(stop_here)
-    rows = np.arange(start.size)
-    hit_below = below[rows, j] if below.shape[1] else np.zeros(start.size, dtype=bool)  # valid where ``has``
-    end = start + step * n_steps
-    return np.where(has, start + step * (j + np.where(hit_below, 1, 0)), end)
+    if below.shape[1]:  # one more step where the walk stopped on a value below (valid where ``has``)
+        j += below[np.arange(start.size), j]
+    return np.where(has, start + step * j, start + step * n_steps)
 
 
 def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, gap: int,
