@@ -85,10 +85,19 @@ DETECTORS: dict[str, Detector] = {"cardiolink": _cardiolink, "neurokit2": _neuro
 
 def match(ref: np.ndarray, det: np.ndarray, tol: int) -> tuple[int, int, int]:
     """One-to-one matching within ``tol`` samples, closest pairs first. Returns TP, FN, FP."""
+    found, used = match_masks(ref, det, tol)
+    tp = int(found.sum())
+    return tp, int(found.size) - tp, int(used.size) - tp
+
+
+def match_masks(ref: np.ndarray, det: np.ndarray, tol: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`match`'s pairing as masks over the *sorted* ``ref`` and ``det``: which reference
+    beats were found, which detections were used."""
     ref = np.sort(np.asarray(ref, dtype=np.int64))
     det = np.sort(np.asarray(det, dtype=np.int64))
+    found, used = np.zeros(ref.size, dtype=bool), np.zeros(det.size, dtype=bool)
     if ref.size == 0 or det.size == 0:
-        return 0, int(ref.size), int(det.size)
+        return found, used
     pos = np.searchsorted(ref, det)
     pairs: list[tuple[int, int, int]] = []
     for k in (pos - 1, pos):
@@ -98,14 +107,11 @@ def match(ref: np.ndarray, det: np.ndarray, tol: int) -> tuple[int, int, int]:
         near = dist <= tol
         pairs += list(zip(dist[near].tolist(), d_idx[near].tolist(), k[ok][near].tolist()))
     pairs.sort()
-    used_d: set[int] = set()
-    used_r: set[int] = set()
     for _, d, r in pairs:
-        if d not in used_d and r not in used_r:
-            used_d.add(d)
-            used_r.add(r)
-    tp = len(used_r)
-    return tp, int(ref.size) - tp, int(det.size) - tp
+        if not used[d] and not found[r]:
+            used[d] = True
+            found[r] = True
+    return found, used
 
 
 def load(data: Path, rec: str) -> tuple[np.ndarray, float, np.ndarray]:
