@@ -101,7 +101,7 @@ def _t_windows(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray]) -> tuple[
 def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], iso: np.ndarray) -> None:
     """T waves of every beat into ``w`` (``iso``: each beat's isoelectric level)."""
     start, stop, usable = _t_windows(sv, rows, w)
-    u = np.flatnonzero(usable)
+    u = usable.nonzero()[0]
     start, stop, base, lead = start[u], stop[u], rows.base[u], rows.lead[u]
     search = t_search(sv, base, start, stop, iso[u])
     if search is None:
@@ -115,7 +115,7 @@ def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], iso: np.ndarr
     # the second pass, with it: only the beats whose peak it moves differ from the first;
     # the offsets (row by row) are searched once, after both
     k = t_prefer(search, polarity[lead])
-    redo = np.flatnonzero(k != search.k)
+    redo = (k != search.k).nonzero()[0]
     if redo.size:
         turns = turns.put(redo, t_turns(sv, base[redo], start[redo], stop[redo], search.take(redo), k[redo]))
     t = t_ends(sv, base, stop, turns)
@@ -152,7 +152,7 @@ def _p_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], qrs_amp: np.n
     start = on - int(0.30 * fs)
     start = np.where(rows.first, start, np.maximum(start, prev_end + int(0.01 * fs)))
     amps = np.zeros(on.size)
-    tried = np.flatnonzero(start >= int(0.04 * fs))
+    tried = (start >= int(0.04 * fs)).nonzero()[0]
     if tried.size == 0:
         return amps
     base = rows.base[tried]
@@ -200,7 +200,7 @@ def tp_activity(sv: StackedViews, w: dict[str, np.ndarray], p_amps: np.ndarray, 
     and coarse fibrillation waves fill it with deflections the size of the "P wave".
     """
     fs = sv.fs_hz
-    i = np.flatnonzero(~rows.last)  # beat i and the next beat of the same lead
+    i = (~rows.last).nonzero()[0]  # beat i and the next beat of the same lead
     t_off, p_on, amp = w["t_off"][i], w["p_on"][i + 1], p_amps[i + 1]
     lo, hi = t_off + int(0.02 * fs), p_on - int(0.02 * fs)
     sel = (p_on != MISSING) & (t_off != MISSING) & (amp > 0) & (hi - lo >= int(_TP_MIN_S * fs))
@@ -227,12 +227,12 @@ def _qrs_similarity_all(sv: StackedViews, rows: Rows, r: np.ndarray) -> np.ndarr
     one pass; row by row and lead by lead the same arithmetic)."""
     n = sv.n_samples
     half = int(0.06 * sv.fs_hz)
-    inner = np.flatnonzero((r - half >= 0) & (r + half < n))
+    inner = ((r - half >= 0) & (r + half < n)).nonzero()[0]
     lead = rows.lead[inner]
     counts = np.bincount(lead, minlength=rows.n_leads)
     out = np.ones(rows.n_leads)
     judge = counts >= 3
-    judged = np.flatnonzero(judge)
+    judged = judge.nonzero()[0]
     if judged.size == 0:
         return out
     use = inner[judge[lead]]

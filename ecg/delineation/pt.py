@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .filters import StackedViews
-from .vec import clip_index, first_true, masked_argmax, ranges, row_median, walk_down
+from .vec import any_reduce, clip_index, first_true, masked_argmax, ranges, row_median, walk_down
 
 __all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "t_turns", "t_ends", "TSearch", "TTurns", "p_waves", "isoelectric_all", "TWaves",
            "PWaves"]
@@ -54,7 +54,7 @@ def isoelectric_all(sv: StackedViews, qrs_on: np.ndarray, base: np.ndarray) -> n
     lo = np.maximum(on - width, 0)
     out = np.zeros(on.size)
     full = on - lo == width
-    if full.any():
+    if any_reduce(full):
         idx = clip_index(lo[full, None] + np.arange(width + 1)[None, :], n) + base[full, None]
         out[full] = row_median(smooth[idx])
     for i in np.flatnonzero(~full):  # beats at the very start of the record
@@ -106,7 +106,7 @@ def t_search(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.nda
              iso_mv: np.ndarray) -> TSearch | None:
     """Read the T window ``[start, stop]`` of each beat (None when no window is long enough)."""
     ok = stop - start >= int(0.08 * sv.fs_hz)
-    if not ok.any():
+    if not any_reduce(ok):
         return None
     dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
     return TSearch(dev, valid, k, ok)
@@ -116,7 +116,7 @@ def t_prefer(search: TSearch, polarity: np.ndarray) -> np.ndarray:
     """Per beat, the T peak's column with the lead's usual polarity ``polarity`` (per beat,
     0 for none) preferred unless the opposite deviation is far larger."""
     dev, valid, k = search.dev, search.valid, search.k
-    if not polarity.any():
+    if not any_reduce(polarity):
         return k
     rows = np.arange(k.size)
     k_pol = masked_argmax(dev * polarity[:, None], valid)
@@ -214,7 +214,7 @@ def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndar
     m = start.size
     zeros = np.zeros(m, dtype=np.int64)
     ok = stop - start >= int(0.06 * fs)
-    if not ok.any():
+    if not any_reduce(ok):
         return PWaves(np.zeros(m, dtype=bool), zeros, zeros, zeros, np.zeros(m))
     dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
     rows = np.arange(m)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import Rows, clip_index, masked_argmax, ranges, settled_edge
+from .vec import Rows, any_reduce, clip_index, masked_argmax, max_reduce, min_reduce, ranges, settled_edge
 
 __all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
 
@@ -69,7 +69,7 @@ def _gentle(sv: StackedViews, rows: Rows, det: np.ndarray) -> np.ndarray:
     n = sv.n_samples
     half = int(0.05 * sv.fs_hz)
     idx = clip_index(det[:, None] + np.arange(-half, half + 1)[None, :], n) + rows.base[:, None]
-    steep = sv.flat("abs_slope_qrs")[idx].max(axis=1)
+    steep = max_reduce(sv.flat("abs_slope_qrs")[idx], axis=1)
     level = rows.percentile(steep, 90)  # per lead, np.percentile(steep, 90)
     enough = rows.count() >= 3
     return enough[rows.lead] & (steep < _MIN_BEAT_SLOPE_FRACTION * level[rows.lead])
@@ -89,7 +89,7 @@ def locate_many(detections: list[np.ndarray], sv: StackedViews,
     clean = sv.flat("clean_mv")
     half = int(0.06 * fs)
     seg = clean[clip_index(det[:, None] + np.arange(-half, half + 1)[None, :], n) + rows.base[:, None]]
-    up, down = rows.median(seg.max(axis=1)), rows.median(-seg.min(axis=1))
+    up, down = rows.median(max_reduce(seg, axis=1)), rows.median(-min_reduce(seg, axis=1))
     polarity = np.where(rows.count() == 0, 1.0, np.where(up >= _POSITIVE_PREFERENCE * down, 1.0, -1.0))
     lo = np.maximum(det - half, 0)
     idx, valid = ranges(lo, np.minimum(det + half + 1, n) - lo, n, base=rows.base)
@@ -151,7 +151,7 @@ def qrs_bounds_all(
     b1 = np.minimum(np.asarray(hi, dtype=np.int64), r + int(_SEARCH_AFTER_S * fs))
     c0 = np.maximum(r - int(0.05 * fs), b0)
     idx, valid = ranges(c0, np.minimum(r + int(0.05 * fs), b1) + 1 - c0, n, base=base)
-    top = np.where(valid.any(axis=1), np.where(valid, a[idx], -np.inf).max(axis=1, initial=-np.inf), 0.0)
+    top = np.where(any_reduce(valid, axis=1), max_reduce(np.where(valid, a[idx], -np.inf), axis=1, initial=-np.inf), 0.0)
     gap = max(int(round(_QUIET_S * fs)), 2)
     look = int(_RESUME_S * fs)
     onset = settled_edge(a, r, -1, np.maximum(_ONSET_FRACTION * top, 3.0 * noise_slope), gap, b0,

@@ -24,7 +24,7 @@ __all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "
 
 
 #: the reductions behind ``a.max()``/``a.min()``/``a.any()`` without their Python wrappers
-_MAX, _MIN, _ANY = np.maximum.reduce, np.minimum.reduce, np.logical_or.reduce
+max_reduce, min_reduce, any_reduce = np.maximum.reduce, np.minimum.reduce, np.logical_or.reduce
 
 
 def clip_index(idx: np.ndarray, size: int) -> np.ndarray:
@@ -42,10 +42,11 @@ def median1d(values: np.ndarray) -> float:
     value, or the mean of the middle pair) without its per-call overhead."""
     n = values.size
     lo, hi = (n - 1) // 2, n // 2
+    part = values.copy(order="K")  # np.partition's copy, then its in-place partial sort (no wrapper)
     if hi != lo and n >= _ONE_PASS_MIN:  # the lower middle value: the largest below the upper one
-        part = np.partition(values, hi)
-        return float((part[:hi].max() + part[hi]) / 2.0)
-    part = np.partition(values, (lo, hi) if hi != lo else lo)
+        part.partition(hi)
+        return float((max_reduce(part[:hi]) + part[hi]) / 2.0)
+    part.partition((lo, hi) if hi != lo else lo)
     return float((part[lo] + part[hi]) / 2.0)
 
 
@@ -131,12 +132,12 @@ def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
     """
     start = np.asarray(start, dtype=np.int64)
     length = np.maximum(np.asarray(length, dtype=np.int64), 0)
-    width = int(_MAX(length)) if length.size else 0
+    width = int(max_reduce(length)) if length.size else 0
     k = np.arange(width, dtype=np.int64)
     valid = k[None, :] < length[:, None]
-    shift = base is not None and bool(_ANY(base))  # one lead at offset 0 needs no shift
-    if width and int(_MIN(start)) + min(0, step * (width - 1)) >= 0 \
-            and int(_MAX(start)) + max(0, step * (width - 1)) <= size - 1:
+    shift = base is not None and bool(any_reduce(base))  # one lead at offset 0 needs no shift
+    if width and int(min_reduce(start)) + min(0, step * (width - 1)) >= 0 \
+            and int(max_reduce(start)) + max(0, step * (width - 1)) <= size - 1:
         # every index inside [0, size): the clip changes nothing, the shift goes to the starts
         first = start + base if shift else start  # type: ignore[operator]
         return first[:, None] + (k if step == 1 else step * k)[None, :], valid
@@ -160,7 +161,7 @@ def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if mask.shape[1] == 0:
         z = np.zeros(mask.shape[0], dtype=np.int64)
         return z.astype(bool), z
-    return _ANY(mask, axis=1), mask.argmax(axis=1)  # mask.any(axis=1), np.argmax without the wrappers
+    return any_reduce(mask, axis=1), mask.argmax(axis=1)  # mask.any(axis=1), np.argmax without the wrappers
 
 
 def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int | None = None,
@@ -168,9 +169,9 @@ def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int | None =
     """Per row, ``x[lo:hi + 1].max() - x[lo:hi + 1].min()`` (0 for an empty range)."""
     idx, valid = ranges(lo, hi - lo + 1, x.size if size is None else size, base=base)
     v = x[idx]
-    top = np.where(valid, v, -np.inf).max(axis=1, initial=-np.inf)
-    bottom = np.where(valid, v, np.inf).min(axis=1, initial=np.inf)
-    return np.where(valid.any(axis=1), top - bottom, 0.0)
+    top = max_reduce(np.where(valid, v, -np.inf), axis=1, initial=-np.inf)
+    bottom = min_reduce(np.where(valid, v, np.inf), axis=1, initial=np.inf)
+    return np.where(any_reduce(valid, axis=1), top - bottom, 0.0)
 
 
 def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, stop: np.ndarray,
@@ -207,7 +208,7 @@ def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarra
     start = np.asarray(start, dtype=np.int64)
     stop = np.asarray(stop, dtype=np.int64)
     length = np.maximum((stop - start) * step, 0)
-    if start.size == 0 or int(length.max()) < gap:
+    if start.size == 0 or int(max_reduce(length)) < gap:
         return stop.copy()
     idx, valid = ranges(start + step, length, a.size if size is None else size, step, base)
     below = valid & (a[idx] < np.asarray(threshold, dtype=np.float64)[:, None])
@@ -232,9 +233,9 @@ def settled_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndar
     active = np.ones(edge.size, dtype=bool)
     for _ in range(4):
         active &= edge != stop
-        if not active.any():
+        if not any_reduce(active):
             break
-        sel = np.flatnonzero(active)
+        sel = active.nonzero()[0]
         e = edge[sel]
         b = None if base is None else base[sel]
         if step > 0:  # a[edge : edge + look]
