@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import signal as _sps
 
-from ecg.delineation.vec import median1d, row_median, row_percentiles
+from ecg.delineation.vec import max_reduce, median1d, min_reduce, row_median, row_percentiles
 from ecg.errors import SignalError
 from ecg.io import validate_fs
 
@@ -159,7 +159,7 @@ def _lead_off_fractions(x: np.ndarray, fs: float, clipped: np.ndarray | None) ->
     if n_win == 0:
         return [0.0] * x.shape[0]
     blocks = x[:, : n_win * win].reshape(x.shape[0], n_win, win)
-    off = blocks.max(axis=2) - blocks.min(axis=2) < _LEAD_OFF_RANGE_MV  # flat (np.ptp)
+    off = max_reduce(blocks, axis=2) - min_reduce(blocks, axis=2) < _LEAD_OFF_RANGE_MV  # flat (np.ptp)
     if clipped is not None:
         off |= clipped[:, : n_win * win].reshape(x.shape[0], n_win, win).mean(axis=2) > 0.9  # railed
     return [float(count) / n_win for count in np.count_nonzero(off, axis=1).tolist()]
@@ -169,13 +169,25 @@ def _hf_ratios(x: np.ndarray, fs: float) -> list[float | None]:
     """Per row, the power above 40 Hz over the 0.5–40 Hz power (None at or below 90 Hz)."""
     if fs <= 90:
         return [None] * x.shape[0]
-    f, p = welch_psd(x - x.mean(axis=-1, keepdims=True), fs, min(x.shape[-1], int(2 * fs)))
+    nperseg = min(x.shape[-1], int(2 * fs))
+    _, p = welch_psd(x - x.mean(axis=-1, keepdims=True), fs, nperseg)
+    in_band, above = _hf_bands(nperseg, fs)
     out: list[float | None] = []
     for row in p:
-        band = row[(f >= 0.5) & (f < 40)].sum()
-        high = row[f >= 40].sum()
+        band = row[in_band].sum()
+        high = row[above].sum()
         out.append((float("inf") if high > 0 else 0.0) if band <= 0 else float(high / band))
     return out
+
+
+@lru_cache(maxsize=16)
+def _hf_bands(nperseg: int, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """The 0.5–40 Hz and ≥ 40 Hz masks of :func:`welch_psd`'s frequencies (once per segment length and rate)."""
+    f = np.fft.rfftfreq(nperseg, 1.0 / fs)
+    masks = (f >= 0.5) & (f < 40), f >= 40
+    for m in masks:
+        m.setflags(write=False)
+    return masks
 
 
 def welch_psd(x: np.ndarray, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
@@ -315,7 +327,7 @@ def assess_many(contexts: list[LeadContext]) -> list[Quality]:
     fs, duration_s = ctx0.fs_hz, ctx0.duration_s
     x = _rows([c.signal_mv for c in contexts])
     pct = row_percentiles(x, [1, 99])
-    hi, lo = x.max(axis=1), x.min(axis=1)
+    hi, lo = max_reduce(x, axis=1), min_reduce(x, axis=1)
     span = hi - lo  # np.ptp
     clipped = _clipped_masks(x, span, hi, lo)
     clipped_fractions = [0.0] * len(contexts) if clipped is None else clipped.mean(axis=1).tolist()
