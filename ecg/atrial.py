@@ -4,9 +4,10 @@ Atrial fibrillation replaces the P wave, which is locked to the next QRS complex
 fibrillatory ("f") waves at 4–9 Hz that keep going regardless of the ventricles. So in the
 stretch before each QRS complex (:data:`PRE_QRS_S`), averaged over the recording's beats,
 
-- a **P wave** survives averaging: the beats' pre-QRS windows correlate with their median
-  (``p_corr``), most of their energy is the median's (``p_locked_share``), and the median
-  has a P-sized bump (``log_p_rel``, its peak-to-peak over the QRS amplitude);
+- a **P wave** survives averaging: the beats' pre-QRS windows (each minus its least-squares
+  line) correlate with their mean (``p_corr``), most of their energy is the mean's
+  (``p_locked_share``), and the mean has a P-sized bump (``log_p_rel``, its peak-to-peak
+  over the QRS amplitude);
 - **f waves** do not: what is left after subtracting the mean window (the unlocked part,
   a QRST cancellation restricted to the stretch where the atria show) is large
   (``log_f_rel``, its 3–12 Hz RMS over the QRS amplitude) and has a spectral peak in
@@ -33,10 +34,14 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecg.delineation.vec import median1d
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ecg.context import LeadContext
 
 __all__ = ["FEATURE_NAMES", "ABSENT", "MIN_BEATS", "PRE_QRS_S", "F_BAND_HZ", "atrial_features", "context_features"]
 
@@ -176,7 +181,7 @@ def atrial_features(wide_mv: np.ndarray, r_peaks: np.ndarray, fs_hz: float) -> n
                      math.log(max(f_rms / amp, REL_FLOOR)), float(freqs[peak]) if total > 0 else 0.0, organisation])
 
 
-def context_features(ctx: object) -> np.ndarray:
+def context_features(ctx: LeadContext) -> np.ndarray:
     """:func:`atrial_features` of an analysis context's ``wide_mv`` and ``r_peaks`` (computed
     once by the context and reused here)."""
-    return atrial_features(ctx.wide_mv, ctx.r_peaks, ctx.fs_hz)  # type: ignore[attr-defined]
+    return atrial_features(ctx.wide_mv, ctx.r_peaks, ctx.fs_hz)
