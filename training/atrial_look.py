@@ -136,10 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     g = groups(inputs, labels, args.oof, args.missed_below)
     print("groups (readable training records): " + ", ".join(f"{k} {v.size}" for k, v in g.items()))
     out = _table(inputs, g)
+    missed = [str(inputs["names"][i]) for i in g["missed AF"]]
+    print("missed AF records (for label review, not for any rule): " + " ".join(missed))
     if args.plot:
         _plot(inputs, g, args.plot)
     if args.json:
-        args.json.write_text(json.dumps({"groups": {k: int(v.size) for k, v in g.items()}, "features": out}, indent=1))
+        args.json.write_text(json.dumps({"groups": {k: int(v.size) for k, v in g.items()}, "missed_af": missed,
+                                         "features": out}, indent=1))
     return 0
 
 
