@@ -37,18 +37,19 @@ class Beat(NamedTuple):
         return {k: getattr(self, k) for k in WAVE_KEYS}
 
 
-@dataclass(frozen=True)
-class Measurements:
-    """Measurements of one lead.
+@dataclass(frozen=True, kw_only=True)
+class _Summary:
+    """The fields :class:`Measurements` and :class:`LeadsMeasurements` share (keyword-only,
+    so each adds its own without a field order to keep; the JSON key order is
+    :func:`_summary_dict`'s).
 
-    Intervals are medians over beats, in ms; None when not measurable, with the
-    reason in ``reasons`` under the field's name. ``qtc_ms`` is the one reported QTc,
-    by ``qtc_limits.formula`` (:data:`ecg.findings.QTC_FORMULA`), judged with
-    ``qtc_limits``; ``qtc_bazett_ms`` and ``qtc_fridericia_ms`` are both formulas' values.
+    Intervals are medians over beats, in ms; None when not measurable, with the reason in
+    ``reasons`` under the field's name. ``qtc_ms`` is the one reported QTc, by
+    ``qtc_limits.formula`` (:data:`ecg.findings.QTC_FORMULA`), judged with ``qtc_limits``;
+    ``qtc_bazett_ms`` and ``qtc_fridericia_ms`` are both formulas' values.
     """
 
     fs_hz: float
-    lead: str | None
     beats: tuple[Beat, ...]
     pr_ms: float | None
     qrs_ms: float | None
@@ -63,6 +64,13 @@ class Measurements:
     reasons: dict[str, str] = field(default_factory=dict)
     qtc_bazett_ms: float | None = None
     qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measurements(_Summary):
+    """Measurements of one lead (the fields of :class:`_Summary`, for ``lead``)."""
+
+    lead: str | None
 
     def to_dict(self, *, beats: bool = True) -> dict[str, Any]:
         """JSON-ready dict (intervals rounded to 0.1 ms, heart rate to 0.1 bpm); without
@@ -70,32 +78,17 @@ class Measurements:
         return {"lead": self.lead, **_summary_dict(self, beats)}
 
 
-@dataclass(frozen=True)
-class LeadsMeasurements:
+@dataclass(frozen=True, kw_only=True)
+class LeadsMeasurements(_Summary):
     """Measurements of a multi-lead recording: per lead, and global across leads.
 
-    ``beats`` and the intervals are global (see :func:`measure_leads`); ``leads``
-    holds each lead's own :class:`Measurements`.
+    ``beats`` and the intervals are global (see :func:`ecg.delineate.measure_leads`);
+    ``leads`` holds each lead's own :class:`Measurements`.
     """
 
-    fs_hz: float
     lead_names: tuple[str, ...]
     leads: tuple[Measurements, ...]
-    beats: tuple[Beat, ...]
-    pr_ms: float | None
-    qrs_ms: float | None
-    qt_ms: float | None
-    qtc_ms: float | None
-    qtc_fridericia_ms: float | None
-    heart_rate_bpm: float | None
-    rr_ms: float | None
     axis_deg: float | None
-    p_waves: bool
-    paced: bool
-    findings: tuple[Finding, ...]
-    reasons: dict[str, str] = field(default_factory=dict)
-    qtc_bazett_ms: float | None = None
-    qtc_limits: QtcLimits = field(default_factory=lambda: qtc_limits(None))
 
     def to_dict(self, *, beats: bool = True, leads: bool = True) -> dict[str, Any]:
         """JSON-ready dict: the global fields, then ``"leads"`` (one dict per lead); no
@@ -116,7 +109,7 @@ def _round1(v: float | None) -> float | None:
     return None if v is None else round(float(v), 1)
 
 
-def _summary_dict(m: Measurements | LeadsMeasurements, beats: bool = True) -> dict[str, Any]:
+def _summary_dict(m: _Summary, beats: bool = True) -> dict[str, Any]:
     """The fields both measurement types share, JSON-ready, in contract order."""
     out: dict[str, Any] = {
         "fs_hz": m.fs_hz,
