@@ -53,15 +53,14 @@ def candidates_rows(wide: np.ndarray, env: np.ndarray, fs: float
         cand = np.concatenate(peaks).astype(np.int64, copy=False)
         row = np.repeat(np.arange(k), counts)
         height = env.ravel()[cand + row * n]
-    half = int(_AMPLITUDE_HALF_S * fs)
-    seg = gather(wide, cand, np.arange(-half, half + 1), row)
-    score = height * _ptp(seg, 1)
     background = noise_background(env[0], fs, cand) if row is None else noise_background(env, fs, cand, rows=row)
     keep = (height >= _MIN_RELATIVE_HEIGHT * _local_level(cand, row, height, fs, n, k)) & (
         height >= _MIN_PROMINENCE * background
     )
-    return (cand[keep], None if row is None else row[keep], score[keep], height[keep], background[keep],
-            seg[keep] if half >= 1 else None)
+    cand, row, height = cand[keep], None if row is None else row[keep], height[keep]
+    half = int(_AMPLITUDE_HALF_S * fs)
+    seg = gather(wide, cand, np.arange(-half, half + 1), row)  # of the kept candidates only
+    return cand, row, height * _ptp(seg, 1), height, background[keep], seg if half >= 1 else None
 
 
 def _ptp(a: np.ndarray, axis: int) -> np.ndarray:
