@@ -298,7 +298,7 @@ def classify(ev: BeatEvidence, rule: EctopyRule = DEFAULT_RULE) -> Ectopy:
               & (ev.rr_in < rule.pac_max_ratio * ev.reference) & regular)
     strong = int(np.count_nonzero(is_pac & (ev.rr_in < rule.pac_single_max_ratio * ev.reference)))
     reason = None if regular else "irregular_rhythm"
-    return Ectopy(int(ev.r.size), tuple(int(v) for v in ev.r[is_pvc]), tuple(int(v) for v in ev.r[is_pac]), rule,
+    return Ectopy(int(ev.r.size), tuple(ev.r[is_pvc].tolist()), tuple(ev.r[is_pac].tolist()), rule,
                   reason, strong, ev.duration_s)
 
 
@@ -308,12 +308,12 @@ def _ventricular_runs(ev: BeatEvidence, different: np.ndarray) -> np.ndarray:
     followed by a pause (next RR ≥ ``PVC_MIN_PAUSE`` × median) or interpolated (the beats
     around the run one usual RR apart)."""
     n = different.size
+    if not different.any():  # no beat unlike the dominant one: no run
+        return np.zeros(n, dtype=bool)
     prev_d = np.concatenate([[False], different[:-1]])
     next_d = np.concatenate([different[1:], [False]])
     starts = np.flatnonzero(different & ~prev_d)
     ends = np.flatnonzero(different & ~next_d)
-    if starts.size == 0:
-        return np.zeros(n, dtype=bool)
     cum = np.concatenate([[0.0], np.cumsum(ev.pause)])
     span = cum[ends + 1] - cum[np.maximum(starts - 1, 0)]  # from the beat before the run to the one after, in RRs
     after = np.minimum(ends + 1, n - 1)

@@ -41,7 +41,8 @@ def energy_width(energy: np.ndarray, r: np.ndarray, fs_hz: float) -> np.ndarray:
     """Per beat, how many samples within ±150 ms its QRS energy stays above 10 % of its peak."""
     half = int(0.15 * fs_hz)
     seg = energy[clip_index(r[:, None] + np.arange(-half, half + 1)[None, :], energy.size)]
-    return np.count_nonzero(seg >= _WIDTH_LEVEL * seg.max(axis=1, keepdims=True), axis=1).astype(np.float64)
+    above = seg >= _WIDTH_LEVEL * seg.max(axis=1, keepdims=True)
+    return np.add.reduce(above, axis=1).astype(np.float64)  # = np.count_nonzero(above, axis=1), fewer calls
 
 
 def qrs_centres(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
