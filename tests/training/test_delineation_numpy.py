@@ -99,3 +99,13 @@ def test_loads_the_ludb_fixture(tmp_path: Path) -> None:
     for ld in leads:
         assert ld.sig_mv.size == 5000 and ld.span[0] < ld.span[1]
         assert set(ld.waves[:, 0].tolist()) == {1, 2, 3}
+
+
+def test_a_run_folder_refuses_another_recipe(tmp_path: Path) -> None:
+    from training.delineation.train import _check_recipe
+
+    recipe = {"epochs": 30, "boundary_weight": BoundaryWeight(3.0, 2).as_dict()}
+    _check_recipe(tmp_path, recipe)
+    _check_recipe(tmp_path, dict(recipe))  # the same recipe resumes
+    with pytest.raises(SystemExit, match="started with"):
+        _check_recipe(tmp_path, {**recipe, "boundary_weight": BoundaryWeight().as_dict()})
