@@ -79,14 +79,20 @@ class Quant:
         if self.scale == 0.0:
             return x.astype(self.dtype)
         info = np.iinfo(self.dtype)
-        q = np.round(x / self.scale) + self.zero_point
-        return np.clip(q, info.min, info.max).astype(self.dtype)
+        q = np.asarray(x / self.scale)  # a new array: rounded, shifted and saturated in place
+        np.round(q, out=q)
+        q += self.zero_point
+        np.maximum(q, info.min, out=q)
+        return np.minimum(q, info.max, out=q).astype(self.dtype)
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
         """The tensor's integers → real values (float64)."""
         if self.scale == 0.0:
             return q.astype(np.float64)
-        return (q.astype(np.float64) - self.zero_point) * self.scale
+        real = q.astype(np.float64)
+        real -= self.zero_point
+        real *= self.scale
+        return real
 
 
 def quant_of(detail: dict[str, Any]) -> Quant:

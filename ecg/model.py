@@ -187,8 +187,10 @@ class RhythmModel:
 
     def standardise_rr(self, features: np.ndarray) -> np.ndarray:
         """Standardise raw RR features with the training statistics (clipped to ±5)."""
-        z = (np.asarray(features, dtype=np.float64) - self.rr_mean) / self.rr_std
-        return np.clip(z, -5.0, 5.0).astype(np.float32)
+        z = np.asarray(features, dtype=np.float64) - self.rr_mean
+        z /= self.rr_std
+        np.maximum(z, -5.0, out=z)
+        return np.minimum(z, 5.0, out=z).astype(np.float32)
 
     def predict_windows(self, windows: np.ndarray, rr_features: np.ndarray) -> np.ndarray:
         """Class probabilities (order :data:`CLASSES`) averaged over the windows of one recording
@@ -242,8 +244,10 @@ class RhythmModel:
             for row in rows[start : start + n] if rows is not None else ():
                 probs += row  # window by window, in order
             start += n
-            probs = np.clip(probs / max(n, 1), 0.0, None)
-            out.append(probs / max(float(probs.sum()), 1e-9))
+            probs /= max(n, 1)
+            np.maximum(probs, 0.0, out=probs)
+            probs /= max(float(probs.sum()), 1e-9)
+            out.append(probs)
         return out
 
     def _invoke(self, q_wins: np.ndarray, q_rr: np.ndarray) -> np.ndarray:
@@ -262,7 +266,7 @@ class RhythmModel:
                 self._interp.set_tensor(self._sig_in["index"], wins)
                 self._interp.invoke()
                 outs.append(self._interp.get_tensor(self._out["index"]).copy())
-        return np.concatenate(outs)
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def predict(self, sig_mv: np.ndarray, fs_hz: float, rr_features: np.ndarray,
                 quality: Quality | None = None, atrial: np.ndarray | None = None) -> np.ndarray:
