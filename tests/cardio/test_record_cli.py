@@ -57,6 +57,13 @@ class TestRecordCommand:
         assert code == 1 and "cannot start the simulated device" in err and "Traceback" not in err
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default, as in a terminal session."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class TestInterrupt:
     def test_ctrl_c_says_what_was_kept_and_how_to_record_again(self, tmp_path: Path) -> None:
         import os
@@ -67,8 +74,11 @@ class TestInterrupt:
 
         repo = Path(__file__).resolve().parents[2]
         env = {**os.environ, "PYTHONPATH": str(repo), "CARDIOLINK_HOME": str(tmp_path)}
+        # A terminal's Ctrl-C: SIGINT at its default disposition in the child. A runner started as a background
+        # job (`cmd &` in a non-interactive shell) passes SIGINT down *ignored*, and Python then keeps ignoring it.
         proc = subprocess.Popen([sys.executable, "-m", "cardio", "record", "--simulate", "--quiet", "--no-sync"],
-                                cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
         first = proc.stderr.readline() if proc.stderr else ""
         assert "Starting the simulated device" in first  # progress from the first second
         deadline = time.monotonic() + 60
