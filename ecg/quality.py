@@ -48,11 +48,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import signal as _sps
 
 from ecg.delineation.vec import max_reduce, median1d, min_reduce, row_median, row_percentiles
 from ecg.errors import SignalError
 from ecg.io import validate_fs
+from ecg.spectrum import welch_psd
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -188,30 +188,6 @@ def _hf_bands(nperseg: int, fs: float) -> tuple[np.ndarray, np.ndarray]:
     for m in masks:
         m.setflags(write=False)
     return masks
-
-
-def welch_psd(x: np.ndarray, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
-    """Welch's power spectral density, as ``scipy.signal.welch(x, fs, nperseg=nperseg)``
-    (periodic Hann window, half overlap, mean removed per segment, one-sided density),
-    with every segment transformed in one call instead of one by one; along the last axis
-    of one signal or of each row of ``(leads, n)`` (C-contiguous)."""
-    step = nperseg - nperseg // 2
-    n_seg = (x.shape[-1] - nperseg // 2) // step
-    win = _hann(nperseg)
-    shape = x.shape[:-1] + (n_seg, nperseg)
-    strides = x.strides[:-1] + (step * x.strides[-1], x.strides[-1])
-    segs = np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
-    spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * win, axis=-1)
-    p = (spec.real**2 + spec.imag**2).mean(axis=-2) / (fs_hz * float(win @ win))
-    p[..., 1 : -1 if nperseg % 2 == 0 else None] *= 2.0
-    return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), p
-
-
-@lru_cache(maxsize=16)
-def _hann(nperseg: int) -> np.ndarray:
-    win = np.asarray(_sps.get_window("hann", nperseg), dtype=np.float64)
-    win.setflags(write=False)
-    return win
 
 
 def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:

@@ -295,7 +295,7 @@ def test_import_screening_pulls_no_pandas_or_wfdb() -> None:
 def test_welch_psd_is_scipys(n: int, fs: float, nperseg: int) -> None:
     from scipy import signal as sps
 
-    from ecg.quality import welch_psd
+    from ecg.spectrum import welch_psd
 
     x = np.random.default_rng(n).standard_normal(n)
     f, p = welch_psd(x, fs, nperseg)
