@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lead import MISSING
-from .summary import _PACED_BEAT_FRACTION
+from .summary import lead_pacing
 
 __all__ = ["COINCIDENCE_S", "LIMB_LEADS", "lead_source", "record_paced"]
 
@@ -84,9 +83,8 @@ def record_paced(names: tuple[str, ...], qrs_on: list[np.ndarray | None],
         seen = [spikes[k][1][spikes[k][0]] for k in judged  # type: ignore[index]
                 if lead_source(names[k]) != lead_source(names[j])]
         other = np.concatenate(seen)
-        mine = at[beats]
-        confirmed = (np.abs(mine[:, None] - other[None, :]) <= tol).any(axis=1)
-        n_beats = int(np.count_nonzero(qrs_on[j] != MISSING))  # type: ignore[operator]
-        if int(confirmed.sum()) >= _PACED_BEAT_FRACTION * n_beats:
+        confirmed = beats.copy()  # per beat: a spike, and one another source saw at that instant
+        confirmed[beats] = (np.abs(at[beats][:, None] - other[None, :]) <= tol).any(axis=1)
+        if lead_pacing((confirmed, at), qrs_on[j])[0]:  # the lead rule, on confirmed spikes only
             return True
     return False
