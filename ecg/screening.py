@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ecg.atrial import context_features
 from ecg.classes import CATEGORIES as ALL_CATEGORIES
 from ecg.classes import CLASS_CODES, RHYTHM_CLASSES, UNREADABLE, by_category
 from ecg.context import LeadContext, context_for
@@ -329,8 +330,9 @@ def screen_many(contexts: Sequence[LeadContext], *, model: RhythmModel | None = 
             continue
         ready.append((len(results), ctx, rr_features(peaks, fs, duration_s=x.size / fs)))
         results.append(None)
+    atrial = [context_features(c) for _, c, _ in ready] if rhythm.needs_atrial else None  # only if the stage reads them
     probs = rhythm.predict_many([c.signal_mv for _, c, _ in ready], [c.fs_hz for _, c, _ in ready],
-                                [rr for _, _, rr in ready], [c.quality for _, c, _ in ready]) if ready else []
+                                [rr for _, _, rr in ready], [c.quality for _, c, _ in ready], atrial) if ready else []
     for (at, ctx, _), p in zip(ready, probs, strict=True):
         results[at] = _verdict(ctx, p, rhythm)
     return [r for r in results if r is not None]

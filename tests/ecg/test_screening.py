@@ -76,6 +76,7 @@ class _FixedModel:
     """Test double with the RhythmModel interface returning fixed probabilities."""
 
     version = "fixed-test"
+    needs_atrial = False  # no second stage
 
     def __init__(self, probs: list[float]) -> None:
         self.probs = np.asarray(probs, dtype=np.float64)
@@ -85,7 +86,7 @@ class _FixedModel:
         return self.probs
 
     def predict_many(self, sigs_mv: list[np.ndarray], fs_hz: list[float], rr: list[np.ndarray],
-                     qualities: object = None) -> list[np.ndarray]:
+                     qualities: object = None, atrial: object = None) -> list[np.ndarray]:
         return [self.probs for _ in sigs_mv]
 
     def decide(self, probs: np.ndarray) -> int:

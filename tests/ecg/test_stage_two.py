@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecg.atrial import context_features
 from ecg.classes import CLASS_CODES
 from ecg.context import LeadContext
 from ecg.io import read_record
@@ -137,6 +138,19 @@ class TestScreeningRunsIt:
         with pytest.raises(ValueError, match="atrial"):
             model.predict(x, 300.0, np.zeros(14), q)
         assert model.predict(x, 300.0, np.zeros(14), q, np.zeros(len(ATRIAL_FEATURES))).shape == (C,)
+
+    def test_screen_hands_an_atrial_stage_the_context_features(self, tmp_path: Path,
+                                                               cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
+        stage = _atrial_stage(seed=5)
+        model = _model_with(tmp_path, stage.to_dict())
+        plain = _model_with(tmp_path / "plain", None)
+        sig, fs = _record(cinc2017_fixture, "A00004")
+        ctx = LeadContext.of(sig, fs)
+        rr = rr_features(ctx.r_peaks, fs, duration_s=ctx.duration_s)
+        want = stage.probabilities(plain.predict(sig, fs, rr)[None, :], plain.standardise_rr(rr)[None, :],
+                                   quality_numbers(ctx.quality)[None, :], context_features(ctx)[None, :])[0]
+        got = screen(sig, fs, model=model, context=ctx)
+        assert [got.probabilities[c] for c in CLASS_CODES] == pytest.approx(want.tolist(), abs=1e-9)
 
     def test_a_stage_that_answers_noise_makes_it_unreadable(self, tmp_path: Path,
                                                             cinc2017_fixture: dict[str, tuple[Path, str]]) -> None:
