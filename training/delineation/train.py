@@ -55,8 +55,10 @@ def _load_or_build(job_dir: Path, lr: float, arch: str) -> tuple[Any, dict[str, 
 
 
 def train_job(job: str, train: list[Lead], held: list[Lead], run: Path, epochs: int, batch: int, lr: float,
-              crops_per_lead: int, arch: str = DEFAULT_ARCH, boundary: BoundaryWeight = NO_BOUNDARY_WEIGHT) -> None:
-    """Train (or resume) one job to ``epochs`` epochs and mark it done."""
+              crops_per_lead: int, arch: str = DEFAULT_ARCH, boundary: BoundaryWeight = NO_BOUNDARY_WEIGHT,
+              seed: int = SEED) -> None:
+    """Train (or resume) one job to ``epochs`` epochs and mark it done (``seed`` draws the
+    crops and augmentations; the weights' initialisation is seeded in :func:`main`)."""
     job_dir = run / job
     job_dir.mkdir(parents=True, exist_ok=True)
     if (job_dir / "done.json").exists():
@@ -67,7 +69,7 @@ def train_job(job: str, train: list[Lead], held: list[Lead], run: Path, epochs: 
     for epoch in range(int(state["epoch"]), epochs):
         t0 = time.process_time()
         model.optimizer.learning_rate.assign(_cosine_lr(lr, epoch, epochs))
-        rng = np.random.default_rng([SEED, job_id, epoch])
+        rng = np.random.default_rng([seed, job_id, epoch])
         order = np.concatenate([rng.permutation(len(train)) for _ in range(crops_per_lead)])
         losses = []
         for s in range(0, len(order) - batch + 1, batch):
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boundary-weight", type=float, default=1.0,
                     help="loss weight of samples near annotated wave onsets/offsets (1 = none)")
     ap.add_argument("--boundary-radius", type=int, default=0, help="model samples (125 Hz) either side of a boundary")
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help="initialisation, crop and augmentation seed (the folds stay those of the split seed)")
     ap.add_argument("--jobs", nargs="*", default=[*(f"fold{k}" for k in range(N_FOLDS)), "final"])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -117,13 +121,13 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.keras.utils.set_random_seed(SEED)
+    tf.keras.utils.set_random_seed(args.seed)
     leads = load_ludb(args.data)
     folds = folds_by_record(sorted({ld.record for ld in leads}))
     args.run.mkdir(parents=True, exist_ok=True)
     boundary = BoundaryWeight(args.boundary_weight, args.boundary_radius)
     _check_recipe(args.run, {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "arch": args.arch,
-                             "crops_per_lead": args.crops_per_lead, "seed": SEED,
+                             "crops_per_lead": args.crops_per_lead, "seed": args.seed,
                              "boundary_weight": boundary.as_dict()})
     (args.run / "folds.json").write_text(json.dumps(folds))
     for job in args.jobs:
@@ -131,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         train = [ld for ld in leads if ld.record not in held_records]
         held = [ld for ld in leads if ld.record in held_records]
         train_job(job, train, held, args.run, args.epochs, args.batch, args.lr, args.crops_per_lead, args.arch,
-                  boundary)
+                  boundary, args.seed)
     return 0
 
 
