@@ -6,6 +6,9 @@ Usage::
     .venv-train/bin/python -m training.export --run training/runs/s1 --ship final
     # the fold models averaged in one graph (the r3 way)
     .venv-train/bin/python -m training.export --run training/runs/main --ship folds
+    # s2's final model with the temperature and rule of another run's out-of-fold predictions (s2f5)
+    .venv-train/bin/python -m training.export --run training/runs/s2 --oof-run training/runs/s2f5 \
+        --folds 0,1,2,3,4 --ship final --out training/runs/s2f5/model/rhythm.tflite
 
 Steps: fit the temperature on the pooled out-of-fold window logits and tune the decision
 rule (:mod:`training.rule`) on the calibrated out-of-fold probabilities, never on the
@@ -157,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", type=str, default=None, help="model version (default rhythm-<run>-<date>)")
     p.add_argument("--ship", choices=("folds", "final"), default="folds",
                    help="folds: average the fold models in one graph; final: the one model trained on all training records")
+    p.add_argument("--oof-run", type=Path, default=None,
+                   help="run whose fold*/oof.npz tune the temperature and rule (default --run; s2f5: the 5-fold "
+                        "run, while --run's final model, config and RR standardisation are shipped)")
     p.add_argument("--noise-weight-min", type=float, default=None,
                    help="lowest ~ class weight the rule's F1 search may choose (s5: 1.0; default: no floor)")
     args = p.parse_args(argv)
@@ -169,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     train_names = [n for f in split for n in f]
     stats = json.loads((args.run / "rr_stats.json").read_text())
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
-    temperature, decision, cv_figures = tune_decision(args.run, folds, args.data, args.noise_weight_min)
+    oof_run = args.oof_run or args.run
+    temperature, decision, cv_figures = tune_decision(oof_run, folds, args.data, args.noise_weight_min)
     log.info("temperature %.3f; decision %s; cross-validated out-of-fold figures %s", temperature,
              decision.to_dict(), {k: round(v, 4) for k, v in cv_figures.items()})
     config = json.loads((args.run / "config.json").read_text())
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     batch1 = strip_names(convert(ens, _representative(data, train_names, mean, std, 400, SPLIT_SEED, _input_order(float_bytes))))
     int8_bytes = dynamic_batch(batch1)  # same weights and quantisation, any number of windows per invoke
     check_same_outputs(batch1, int8_bytes)
-    (args.run / "rhythm_float.tflite").write_bytes(float_bytes)
+    (oof_run / "rhythm_float.tflite").write_bytes(float_bytes)  # the shipped run's folder stays as it was
     version = args.version or f"rhythm-{args.run.name}-{dt.date.today().isoformat()}"
     meta = {
         "version": version,
@@ -193,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "rr_mean": [float(v) for v in mean],
         "rr_std": [float(v) for v in std],
         "temperature": temperature,
-        "decision": decision.to_dict() | {"tuned_on": f"pooled out-of-fold predictions of {args.run.name}",
+        "decision": decision.to_dict() | {"tuned_on": f"pooled out-of-fold predictions of {oof_run.name}",
                                           "cross_validated_out_of_fold": {k: round(v, 4) for k, v in cv_figures.items()}},
         "folds": folds,
         "shipped": {"final": "one model trained on all training records; temperature and rule from the folds' "

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ecg.model import CLASSES
-from training.data import default_data_dir, load_dataset, split_records
+from training.data import N_FOLDS, default_data_dir, load_dataset, split_records
 from training.train import inputs_fingerprint, predict_records, standardise
 
 log = logging.getLogger("training.rescore")
@@ -38,10 +38,11 @@ def rescore(run: Path, out: Path, data_dir: Path, folds: list[int]) -> str:
     from training.export import load_member
 
     data = load_dataset(data_dir)
-    _, split = split_records(dict(zip(data.names, (CLASSES[i] for i in data.y))))
+    config = json.loads((run / "config.json").read_text())
+    _, split = split_records(dict(zip(data.names, (CLASSES[i] for i in data.y))),
+                             n_folds=int(config.get("n_folds", N_FOLDS)))
     stats = json.loads((run / "rr_stats.json").read_text())
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
-    config = json.loads((run / "config.json").read_text())
     for k in folds:
         va = data.subset(split[k])
         model = load_member(run, f"fold{k}", config)

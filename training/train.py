@@ -149,7 +149,7 @@ def train_fold(job: str, data: Dataset, folds: list[list[str]], run: Path, args:
     tr, va = _job_sets(job, data, folds, extra)
     tr_z = standardise(tr.rr, mean, std)
     va_z = standardise(va.rr, mean, std) if va is not None else None
-    seed_offset = N_FOLDS if job == "final" else int(job.removeprefix("fold"))
+    seed_offset = len(folds) if job == "final" else int(job.removeprefix("fold"))
     tf.keras.utils.set_random_seed(args.seed + seed_offset)
     last = fold_dir / "last.keras"
     if last.is_file():
@@ -214,7 +214,7 @@ def _score_epoch(model, va: Dataset, va_z: np.ndarray, fold_dir: Path, state: di
 def _write_config(args: argparse.Namespace) -> None:
     """The run's ``config.json``; a rerun with other training options or other prepared inputs
     is refused (resuming must continue the same schedule on the same inputs). Options added
-    later (``noise_draw_scale``, ``noise_stretch_p``, ``inputs``) are written only when set, so older runs still
+    later (``noise_draw_scale``, ``noise_stretch_p``, ``n_folds``, ``inputs``) are written only when set, so older runs still
     resume."""
     keys = ("epochs", "batch", "lr", "seed", "arch", "select", "no_extra", "data")
     config = {k: str(getattr(args, k)) for k in keys} | {"arch_spec": args.arch_spec, "data": str(Path(args.data).resolve())}
@@ -222,6 +222,8 @@ def _write_config(args: argparse.Namespace) -> None:
         config["noise_draw_scale"] = str(args.noise_draw_scale)
     if getattr(args, "noise_stretch_p", 0.0) != 0.0:
         config["noise_stretch_p"] = str(args.noise_stretch_p)
+    if getattr(args, "n_folds", N_FOLDS) != N_FOLDS:
+        config["n_folds"] = str(args.n_folds)
     if getattr(args, "inputs", None) is not None:
         config["inputs"] = args.inputs
     path = args.run / "config.json"
@@ -243,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--folds", type=str, default=",".join(str(i) for i in range(N_FOLDS)),
-                   help="comma-separated jobs: fold indices and/or 'final' (all training records)")
+    p.add_argument("--folds", type=str, default=None,
+                   help="comma-separated jobs: fold indices and/or 'final' (all training records); default all folds")
+    p.add_argument("--n-folds", type=int, default=N_FOLDS,
+                   help=f"number of folds of the training records (default {N_FOLDS}; s2f5: 5); the validation split is the same")
     p.add_argument("--arch", choices=sorted(ARCHS), default="s1", help="architecture (training/model.py ARCHS)")
     p.add_argument("--select", choices=("last", "best"), default="last",
                    help="last: fixed schedule, the last epoch is the model; best: epoch with the best held-out F1 (r3)")
@@ -266,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--noise-draw-scale must be positive")
     if not 0.0 <= args.noise_stretch_p <= 1.0:
         p.error("--noise-stretch-p must be within 0..1")
+    if args.n_folds < 2:
+        p.error("--n-folds must be at least 2")
+    if args.folds is None:
+        args.folds = ",".join(str(i) for i in range(args.n_folds))
+    bad = [j for j in args.folds.split(",") if j != "final" and not (j.isdigit() and int(j) < args.n_folds)]
+    if bad:
+        p.error(f"--folds: {bad} not a fold index below --n-folds {args.n_folds} nor 'final'")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import tensorflow as tf
 
@@ -281,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         names, y, sigs, rr = load_extra(args.data, CACHE_DIR)
         extra = Dataset(names, y, sigs, rr)
         log.info("extra windows: %d (N/A/O/~ %s)", len(names), np.bincount(y, minlength=len(CLASSES)).tolist())
-    validation, folds = split_records(dict(zip(data.names, (CLASSES[i] for i in data.y))))
+    validation, folds = split_records(dict(zip(data.names, (CLASSES[i] for i in data.y))), n_folds=args.n_folds)
     train_names = [n for f in folds for n in f]
     mean, std = rr_stats(data.subset(train_names).rr)
     args.run.mkdir(parents=True, exist_ok=True)

@@ -74,11 +74,19 @@ class TestRunConfig:
         with pytest.raises(SystemExit, match="noise_stretch_p"):
             _write_config(args)
 
+    def test_resuming_with_another_number_of_folds_is_refused(self, tmp_path: Path) -> None:
+        args = self._args(tmp_path, 40)
+        args.n_folds = 5
+        _write_config(args)
+        args.n_folds = 3
+        with pytest.raises(SystemExit, match="n_folds"):
+            _write_config(args)
+
     def test_a_run_configured_before_the_new_options_still_resumes(self, tmp_path: Path) -> None:
         _write_config(self._args(tmp_path, 40))  # no inputs, default noise share
         args = self._args(tmp_path, 40)
-        args.noise_draw_scale = 1.0
-        _write_config(args)  # the default noise share is not written, so nothing differs
+        args.noise_draw_scale, args.n_folds = 1.0, 3
+        _write_config(args)  # the default noise share and fold count are not written, so nothing differs
 
 
 class TestInputs:

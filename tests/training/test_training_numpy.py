@@ -42,6 +42,18 @@ class TestSplit:
             sizes = [sum(labels[r] == lab for r in f) for f in folds]
             assert max(sizes) - min(sizes) <= 1
 
+    def test_five_folds_keep_the_validation_records(self) -> None:
+        labels = _labels({"N": 500, "A": 80, "O": 240, "~": 30})
+        val3, folds3 = split_records(labels)
+        val5, folds5 = split_records(labels, n_folds=5)
+        assert val5 == val3 and len(folds5) == 5
+        assert sorted(n for f in folds5 for n in f) == sorted(n for f in folds3 for n in f)
+        for lab in ("N", "A", "O", "~"):
+            sizes = [sum(labels[r] == lab for r in f) for f in folds5]
+            assert max(sizes) - min(sizes) <= 1
+        with pytest.raises(ValueError, match="n_folds"):
+            split_records(labels, n_folds=1)
+
     def test_other_seed_other_split(self) -> None:
         labels = _labels({"N": 100, "A": 20, "O": 40, "~": 10})
         assert split_records(labels, seed=1)[0] != split_records(labels, seed=2)[0]
