@@ -14,6 +14,13 @@ recording) with every batch norm folded into its convolution
 prepared :data:`WINDOW`-sample windows of training leads, and converted with int8 inputs,
 weights, activations and outputs. The sidecar records the rate, classes, window,
 training records, epochs and the int8-vs-float label agreement on held-out leads.
+
+An ensemble (``--members RUN RUN ...`` with ``--run`` the output folder) is one graph: each
+member's folded network on the same input and the mean of their class probabilities,
+converted once, so the runtime invokes it like a single model::
+
+    /work/venv-train/bin/python -m training.delineation.export --run training/runs/e8/cv \
+        --members training/runs/d125/cv training/runs/s8/cv --data ../shared/data
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import numpy as np
 from ecg.delineation.segmenter_input import CLASSES, CLIP, MODEL_FS_HZ
 from training.delineation.augment import clean_input
 from training.delineation.data import Lead, default_data_dir, load_ludb
-from training.delineation.inference import check_equal, inference_model
+from training.delineation.inference import check_equal, ensemble_model, inference_model
 from training.delineation.model import ARCHS, DEFAULT_ARCH, build_model
 
 log = logging.getLogger("training.delineation.export")
@@ -82,29 +89,50 @@ def _labels(tflite: bytes, windows: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]]) -> Path:
-    """Convert one finished job; returns the written ``.tflite`` path."""
-    job_dir = run / job
+def _load_member(job_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """The trained Keras model of a finished job, its :class:`Arch` and ``done.json``."""
     done = json.loads((job_dir / "done.json").read_text())
-    held = set(done["held_out_records"])
-    train = [ld for ld in leads if ld.record not in held]
-    check = [ld for ld in leads if ld.record in held] or train
     arch = ARCHS[done.get("arch", DEFAULT_ARCH)]
     trained = build_model(None, arch)  # any length: the runtime sizes the input per recording
     trained.load_weights(job_dir / "final.weights.h5")
-    model = inference_model(trained, arch)  # batch norms folded into the convolutions
+    return trained, arch, done
+
+
+def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]],
+               members: list[Path] | None = None) -> Path:
+    """Convert one finished job; returns the written ``.tflite`` path.
+
+    With ``members`` (run folders trained on the same folds), the job of every member is
+    loaded and their probabilities are averaged in one graph (:func:`ensemble_model`),
+    written under ``run``; an ensemble's ``final`` also goes to ``run/final`` (copy it to
+    ``ecg/models`` only when it is adopted)."""
+    loaded = [_load_member(m / job) for m in members] if members else [_load_member(run / job)]
+    held_sets = {tuple(sorted(d["held_out_records"])) for _, _, d in loaded}
+    if len(held_sets) != 1:
+        raise SystemExit(f"{job}: the members held out different records")
+    done = loaded[0][2]
+    held = set(done["held_out_records"])
+    train = [ld for ld in leads if ld.record not in held]
+    check = [ld for ld in leads if ld.record in held] or train
+    if members:
+        model = ensemble_model([(t, a) for t, a, _ in loaded])
+        trained: Any = [t for t, _, _ in loaded]
+    else:
+        trained, arch, _ = loaded[0]
+        model = inference_model(trained, arch)  # batch norms folded into the convolutions
     calibration = _windows(train, 200, seed=1)
     check_equal(trained, model, calibration[:16])
     q = convert(model, calibration)
-    f = convert(model, None)
     probe = _windows(check, 64, seed=2)
-    agreement = float(np.mean(_labels(q, probe) == _labels(f, probe)))
-    target = SHIPPED if job == "final" else job_dir / "delineation.tflite"
+    agreement = float(np.mean(_labels(q, probe) == _labels(convert(model, None), probe)))
+    job_dir = run / job
+    job_dir.mkdir(parents=True, exist_ok=True)
+    target = SHIPPED if job == "final" and not members else job_dir / "delineation.tflite"
     target.write_bytes(q)
     meta = {
-        "version": f"delineation-{dt.date.today():%Y.%m}-{job}",
+        "version": f"delineation-{dt.date.today():%Y.%m}-{job}" + ("-ensemble" if members else ""),
         "fs_hz": MODEL_FS_HZ, "classes": list(CLASSES), "window": WINDOW, "clip": CLIP,
-        "architecture": {**arch.as_dict(), "parameters": int(trained.count_params())},
+        "architecture": _architecture(loaded, members),
         "training": {"data": "LUDB (shared 160 records), every lead", "epochs": done["epochs"],
                      "n_train_leads": done["n_train_leads"], "held_out_records": sorted(held, key=int)},
         "int8_float_label_agreement": round(agreement, 4),
@@ -115,18 +143,36 @@ def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]]) -
     return target
 
 
+def _architecture(loaded: list[tuple[Any, Any, dict[str, Any]]], members: list[Path] | None) -> dict[str, Any]:
+    """The sidecar's architecture entry: one network, or the ensemble's members."""
+    nets = [{**a.as_dict(), "parameters": int(t.count_params())} for t, a, _ in loaded]
+    if not members:
+        return nets[0]
+    return {"type": "ensemble (class probabilities averaged)", "parameters": sum(n["parameters"] for n in nets),
+            "members": [{"run": str(m), "seed": json.loads((m / "recipe.json").read_text()).get("seed")
+                         if (m / "recipe.json").is_file() else None, **n} for m, n in zip(members, nets, strict=True)]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=default_data_dir())
     ap.add_argument("--jobs", nargs="*")
+    ap.add_argument("--members", type=Path, nargs="+", default=None,
+                    help="run folders whose jobs are averaged into one graph, written under --run")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     leads = load_ludb(args.data)
-    folds = json.loads((args.run / "folds.json").read_text())
-    jobs = args.jobs or [p.name for p in sorted(args.run.iterdir()) if (p / "done.json").exists()]
+    source = args.members[0] if args.members else args.run
+    folds = json.loads((source / "folds.json").read_text())
+    if args.members:
+        if any(json.loads((m / "folds.json").read_text()) != folds for m in args.members):
+            raise SystemExit("the members were trained on different folds")
+        args.run.mkdir(parents=True, exist_ok=True)
+        (args.run / "folds.json").write_text(json.dumps(folds))
+    jobs = args.jobs or [p.name for p in sorted(source.iterdir()) if (p / "done.json").exists()]
     for job in jobs:
-        export_job(args.run, job, leads, folds)
+        export_job(args.run, job, leads, folds, args.members)
     return 0
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from training.delineation.model import N_CLASSES, Arch
 
-__all__ = ["inference_model", "check_equal"]
+__all__ = ["inference_model", "ensemble_model", "check_equal"]
 
 
 def _bn_fold(bn: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -30,11 +30,31 @@ def inference_model(trained: Any, arch: Arch, length: int | None = None) -> Any:
     and no batch-norm layers."""
     from tensorflow import keras
 
+    inp = keras.Input(shape=(length, 1), name="signal")
+    return keras.Model(inp, _folded(trained, arch, inp, "waves"), name="wave_segmenter_inference")
+
+
+def ensemble_model(members: list[tuple[Any, Arch]], length: int | None = None) -> Any:
+    """One Keras graph ``(batch, length, 1) → (batch, length, 4)``: every member's folded
+    network on the same input, their per-sample class probabilities averaged (so one
+    int8 conversion and one invoke serve the whole ensemble)."""
+    from tensorflow import keras
+
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    inp = keras.Input(shape=(length, 1), name="signal")
+    outs = [_folded(trained, arch, inp, f"waves_m{i}") for i, (trained, arch) in enumerate(members)]
+    return keras.Model(inp, keras.layers.Average(name="waves")(outs), name="wave_segmenter_ensemble")
+
+
+def _folded(trained: Any, arch: Arch, inp: Any, head_name: str) -> Any:
+    """The output tensor of ``trained`` rebuilt on ``inp`` with its batch norms folded."""
+    from tensorflow import keras
+
     convs = [ly for ly in trained.layers if isinstance(ly, (keras.layers.Conv1D, keras.layers.SeparableConv1D))]
     bns = [ly for ly in trained.layers if isinstance(ly, keras.layers.BatchNormalization)]
     head = convs.pop()  # the 1x1 softmax classifier
     pairs = iter(zip(convs, bns, strict=True))
-    inp = keras.Input(shape=(length, 1), name="signal")
 
     def conv_relu(x: Any, width: int, dilation: int) -> Any:
         conv, bn = next(pairs)
@@ -66,16 +86,18 @@ def inference_model(trained: Any, arch: Arch, length: int | None = None) -> Any:
         x = keras.layers.UpSampling1D(2)(x)
         x = keras.layers.Concatenate()([x, skip])
         x = block(x, width, arch.n_decoder)
-    out_layer = keras.layers.Conv1D(N_CLASSES, 1, activation="softmax", name="waves")
+    out_layer = keras.layers.Conv1D(N_CLASSES, 1, activation="softmax", name=head_name)
     out = out_layer(x)
     out_layer.set_weights(head.get_weights())
-    return keras.Model(inp, out, name="wave_segmenter_inference")
+    return out
 
 
 def check_equal(trained: Any, inference: Any, windows: np.ndarray, atol: float = 1e-4) -> float:
-    """Largest absolute difference of the two models' probabilities on ``windows``
+    """Largest absolute difference of the probabilities of ``trained`` (one model, or a list
+    of members whose probabilities are averaged) and ``inference`` on ``windows``
     ``(b, L, 1)``; raises ``AssertionError`` above ``atol``."""
-    a = trained.predict(windows, verbose=0)
+    members = trained if isinstance(trained, list) else [trained]
+    a = np.mean([m.predict(windows, verbose=0) for m in members], axis=0)
     b = inference.predict(windows, verbose=0)
     diff = float(np.max(np.abs(a - b)))
     if diff > atol:
