@@ -19,6 +19,9 @@ Usage::
 
     nice -n 10 .venv/bin/python benchmarks/delineation_nested.py --data ../shared/data \\
         --segmenter-folds training/runs/d125/cv [--fs 250] [--json nested.json]
+
+The QRS groups go first (``--groups qrs_on qrs_off --json qrs.json``); the P and T groups then
+run with that all-folds QRS choice (``--groups p_on t_off --qrs-choice qrs.json``).
 """
 
 from __future__ import annotations
@@ -154,6 +157,19 @@ def nested(cand: dict[str, list[Rows]], rules: dict[str, Rows], fold: np.ndarray
     return out
 
 
+def use_qrs_choice(result: dict[str, Any]) -> dict[str, str]:
+    """Set ``ecg.delineation.learned.QRS_SOURCE`` to the all-folds QRS choice of a
+    ``--groups qrs_on qrs_off`` result (as written by ``--json``); returns the sources."""
+    from ecg.delineation import learned
+
+    source = dict(learned.QRS_SOURCE)
+    for group in ("qrs_on", "qrs_off"):
+        source[group] = result["boundaries"][group]["all_folds_choice"][f"QRS_SOURCE.{group}"]
+    learned.QRS_SOURCE = source
+    print(f"QRS_SOURCE for this run: {source}", flush=True)
+    return source
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_data = os.environ.get("CARDIOLINK_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -164,7 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--groups", nargs="+", choices=list(GRID), default=None, help="only these boundaries' groups")
+    ap.add_argument("--qrs-choice", type=Path, default=None,
+                    help="JSON of a --groups qrs_on qrs_off run: its all-folds QRS sources are used throughout "
+                         "(the QRS onset feeds the P and T steps)")
     args = ap.parse_args(argv)
+    if args.qrs_choice is not None:
+        use_qrs_choice(json.loads(args.qrs_choice.read_text()))
     fold_of = bench.use_fold_models(args.segmenter_folds)
     names = bench.record_names(args.data, list(fold_of), args.limit)
     cand, rules = score_all(args.data, names, args.lead, args.fs, args.groups)

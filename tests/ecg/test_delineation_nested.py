@@ -79,3 +79,15 @@ def test_every_candidate_names_its_whole_group_and_the_shipped_setting_is_one(ne
                 shipped(key)
                 assert value in modes.get(key, (value,)), (group, key, value)
         assert {k: shipped(k) for k in keys} in candidates, group  # what ships was a candidate
+
+
+def test_the_qrs_choice_of_a_qrs_run_is_used_for_the_p_and_t_steps(nested: ModuleType,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecg.delineation import learned
+
+    monkeypatch.setattr(learned, "QRS_SOURCE", {**learned.QRS_SOURCE, "qrs_on": "learned", "qrs_off": "mean"})
+    result = {"boundaries": {"qrs_on": {"all_folds_choice": {"QRS_SOURCE.qrs_on": "rule"}},
+                             "qrs_off": {"all_folds_choice": {"QRS_SOURCE.qrs_off": "learned"}}}}
+    source = nested.use_qrs_choice(result)
+    assert learned.QRS_SOURCE["qrs_on"] == "rule" and learned.QRS_SOURCE["qrs_off"] == "learned"
+    assert source == learned.QRS_SOURCE
