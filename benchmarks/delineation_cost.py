@@ -3,7 +3,7 @@
 Usage::
 
     nice -n 10 .venv/bin/python benchmarks/delineation_cost.py [--data ../shared/data] [--records 10]
-        [--records12 5] [--repeats 5] [--cloud]
+        [--records12 5] [--repeats 5] [--cloud] [--segmenter MODEL.tflite]
 
 Everything is CPU time of this process (``time.process_time``), the median over records of
 the median over ``--repeats`` runs, both delineators interleaved record by record:
@@ -17,6 +17,9 @@ the median over ``--repeats`` runs, both delineators interleaved record by recor
    boundaries (``beat_boundaries_many``).
 2. With ``--cloud``: the whole cloud analysis in process (``cloud.pipeline.analyse``) with
    either delineator as the default (``ecg.delineation.learned.LEARNED_IS_DEFAULT``).
+
+``--segmenter`` replaces the shipped model everywhere in the run (e.g. a candidate such as an
+exported ensemble), so a candidate's cost is measured on the same path.
 """
 
 from __future__ import annotations
@@ -112,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records12", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cloud", action="store_true", help="also the whole cloud analysis with either default")
+    ap.add_argument("--segmenter", type=Path, default=None, help="a segmenter .tflite (+ .json) instead of the shipped")
     args = ap.parse_args(argv)
+    if args.segmenter is not None:
+        from ecg.delineation import segmenter
+
+        segmenter.DEFAULT_SEGMENTER_PATH = args.segmenter.resolve()
+        print(f"segmenter: {args.segmenter} ({load_segmenter().version})")
     if not (args.data / "ludb" / "data").is_dir() or not (args.data / "cinc2017").is_dir():
         print(f"LUDB or CinC 2017 not found under {args.data}", file=sys.stderr)
         return 2
