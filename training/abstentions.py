@@ -37,7 +37,7 @@ from training.rule import (AF, CATEGORY_NAMES, INCONCLUSIVE, NOISY, UNREADABLE, 
                            cross_validate, parts, rule_figures)
 from training.tune_rule import _oof
 
-__all__ = ["SOURCES", "sources", "gate_reasons", "main"]
+__all__ = ["SOURCES", "sources", "gate_reasons", "in_order_of", "main"]
 
 #: source index → name (see the module doc)
 SOURCES = ("gate", "model ~", "AF band", "N/O floor", "answered")
@@ -129,13 +129,30 @@ def _report(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, cat: np.ndar
     _gate_answers(y, probs, rules, part_of, ~readable)
 
 
+def in_order_of(names: np.ndarray, names_ref: np.ndarray) -> np.ndarray:
+    """Indices that put the reference's records in the order of ``names`` (the same set of
+    records pooled in another fold order); exits when the two sets differ."""
+    order = {str(n): i for i, n in enumerate(names_ref)}
+    if len(order) != len(names_ref) or sorted(order) != sorted(str(n) for n in names):
+        raise SystemExit("the reference run's out-of-fold records differ: no paired comparison")
+    return np.array([order[str(n)] for n in names], dtype=int)
+
+
 def _compare(args: argparse.Namespace, y: np.ndarray, code: np.ndarray, cat: np.ndarray) -> None:
-    """Paired bootstrap differences run − reference of the cross-validated figures (same records)."""
+    """Paired bootstrap differences run − reference of the cross-validated figures (same records).
+
+    A reference pooled in another order (other folds, e.g. 3 against 5) is put in the run's
+    record order first, so both rules are cross-validated on the same parts of the same records
+    (the reference's figures can then differ slightly from its own run's order)."""
     temperature = float(RhythmModel(args.reference_model).meta.get("temperature", 1.0))
     y_ref, probs_ref, readable_ref = _oof(args.reference, args.data, temperature)
-    if not (np.array_equal(_oof_names(args.run), _oof_names(args.reference)) and np.array_equal(y, y_ref)):
-        raise SystemExit("the reference run's out-of-fold records differ: no paired comparison")
+    idx = in_order_of(_oof_names(args.run), _oof_names(args.reference))
+    y_ref, probs_ref, readable_ref = y_ref[idx], probs_ref[idx], readable_ref[idx]
+    if not np.array_equal(y, y_ref):
+        raise SystemExit("the reference run's labels differ: no paired comparison")
     code_ref, cat_ref, _ = cross_validate(y, probs_ref, readable_ref)
+    print(f"{args.reference.name} (reference, in {args.run.name}'s record order): "
+          + ", ".join(f"{k} {v:.4f}" for k, v in rule_figures(y, code_ref, cat_ref).items()))
     boot, boot_ref = bootstrap_figures(y, [(code, cat), (code_ref, cat_ref)])
     fig, fig_ref = rule_figures(y, code, cat), rule_figures(y, code_ref, cat_ref)
     print(f"{args.reference.name} (reference) arg-max: {_argmax_noise(y, probs_ref, readable_ref)}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from training.abstentions import ANSWERED, BAND, FLOOR, GATE, MODEL_NOISE, sources
+from training.abstentions import ANSWERED, BAND, FLOOR, GATE, MODEL_NOISE, in_order_of, sources
 from training.rule import INCONCLUSIVE, UNREADABLE, apply_gate_and_rule, cross_validate, make_params, parts
 
 PRM = make_params(np.ones(4), af_call_min=0.7, af_band_min=0.3, min_n=0.5, min_o=0.5)
@@ -36,3 +37,14 @@ def test_sources_agree_with_cross_validated_categories() -> None:
     assert np.array_equal(src != ANSWERED, cat >= UNREADABLE)
     assert np.array_equal(np.isin(src, (BAND, FLOOR)), cat == INCONCLUSIVE)
     assert np.array_equal(src == GATE, ~readable)
+
+
+def test_a_reference_pooled_in_another_fold_order_is_aligned_by_record() -> None:
+    names = np.array(["A3", "A1", "A2", "A5", "A4"])
+    ref = np.array(["A1", "A2", "A3", "A4", "A5"])
+    idx = in_order_of(names, ref)
+    assert ref[idx].tolist() == names.tolist()
+    with pytest.raises(SystemExit, match="differ"):
+        in_order_of(names, np.array(["A1", "A2", "A3", "A4", "A6"]))
+    with pytest.raises(SystemExit, match="differ"):
+        in_order_of(names[:4], ref)
