@@ -125,6 +125,8 @@ def _report(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, cat: np.ndar
     miss = af & (cat <= 2) & (cat != AF)
     print(f"  of those classifiable (the Se denominator): {int(miss.sum())} = " + ", ".join(
         f"{CATEGORY_NAMES[k]} {int((cat[miss] == k).sum())}" for k in range(3) if (cat[miss] == k).any()))
+    if miss.any():
+        print(f"    their p(A): median {float(np.median(probs[miss, AF])):.3f}, max {float(np.max(probs[miss, AF])):.3f}")
     _table("false AF calls (Sp)", y, src, ~af & (cat == AF))
     _gate_answers(y, probs, rules, part_of, ~readable)
 
@@ -158,6 +160,9 @@ def _compare(args: argparse.Namespace, y: np.ndarray, code: np.ndarray, cat: np.
     print(f"{args.reference.name} (reference) arg-max: {_argmax_noise(y, probs_ref, readable_ref)}")
     print(f"paired {args.run.name} − {args.reference.name} (95 % bootstrap CI): " + ", ".join(
         f"{k} {fig[k] - fig_ref[k]:+.4f} {ci_text(boot[k] - boot_ref[k])}" for k in fig))
+    miss, miss_ref = ((y == AF) & (c <= 2) & (c != AF) for c in (cat, cat_ref))
+    print(f"classifiable AF-labelled answered sinus/other: {args.run.name} {int(miss.sum())}, "
+          f"{args.reference.name} {int(miss_ref.sum())}, both {int((miss & miss_ref).sum())}")
 
 
 def main(argv: list[str] | None = None) -> int:

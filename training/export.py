@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_bytes(int8_bytes)
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     log.info("wrote %s (%d bytes int8; float %d bytes in %s), version %s", args.out, len(int8_bytes),
-             len(float_bytes), args.run, version)
+             len(float_bytes), oof_run, version)
     return 0
 
 
