@@ -6,7 +6,11 @@
 ``ecg.screening.screen(...).to_dict()`` and ``ecg.delineate.measure(...).to_dict()`` (with
 beats), plus the unrounded probabilities and quality fields and a hash of the model input;
 for LUDB ``measure_leads(...).to_dict()`` (beats and per-lead measurements): the
-``cardio screen --json`` / ``cardio measure --json`` documents without their timing.
+``cardio screen --json`` / ``cardio measure --json`` documents without their timing. With
+``--waves`` (the rule delineator's own proof) also every lead's
+:class:`~ecg.delineation.lead.LeadWaves` of each LUDB record (all boundaries of every beat,
+polarity, QRS amplitude, noise, reasons) at 500 Hz and resampled to 250 Hz, the leads
+delineated together (``measure_leads``' path) and the first three each alone.
 Floats are written with ``repr`` precision, so equal files mean equal to the last bit.
 ``compare`` lists the keys whose documents differ (exit status 1 when any does).
 
@@ -74,6 +78,42 @@ def _documents(rec: Any) -> dict[str, Any]:
     return out
 
 
+def _lead_waves(lw: Any) -> dict[str, Any]:
+    """Everything a :class:`~ecg.delineation.lead.LeadWaves` holds but its views."""
+    return {"waves": {k: v.tolist() for k, v in lw.waves.items()}, "polarity": lw.polarity,
+            "qrs_amplitude_mv": lw.qrs_amplitude_mv, "noise_mv": lw.noise_mv, "reasons": lw.reasons}
+
+
+def _waves(rec: Any) -> dict[str, Any]:
+    """The rule delineator's boundaries of every lead of a 12-lead record, at its own rate and
+    resampled to 250 Hz; all leads in one pass, and the first three each delineated alone."""
+    from ecg.context import contexts_of, share_beat_marks, share_views, share_lead_waves
+    from ecg.delineation.lead import delineate_context
+    from ecg.preprocess import resample
+
+    out: dict[str, Any] = {}
+    for fs_out in (rec.fs_hz, 250.0):
+        x, fs = resample(rec.signals_mv, rec.fs_hz, fs_out)
+        contexts = contexts_of(x, fs, rec.lead_names)
+        share_beat_marks(contexts)
+        share_views(contexts)
+        share_lead_waves(contexts)
+        alone = []
+        for c in contexts_of(x[:, :3], fs):
+            alone.append(_lead_waves(delineate_context(c)))
+        out[f"{fs:g}"] = {"together": [_lead_waves(c.lead_waves) for c in contexts], "alone": alone}
+    for a_s, b_s in _CROPS_S:  # 1-4 beats, beats cut at both ends
+        crop = contexts_of(rec.signals_mv[int(a_s * rec.fs_hz) : int(b_s * rec.fs_hz)], rec.fs_hz)
+        share_views(crop)
+        out[f"crop {a_s}-{b_s} s"] = [_lead_waves(delineate_context(c)) for c in crop[:6]]
+    return out
+
+
+#: short pieces of every LUDB record delineated too (seconds): records of 1-4 beats, windows
+#: clipped at both ends
+_CROPS_S = ((0.0, 1.3), (0.37, 2.61), (4.05, 7.3))
+
+
 def _raw(x: np.ndarray, fs_hz: float, result: Any) -> dict[str, Any]:
     """Unrounded values behind the rounded documents: the model's probabilities, every
     quality field and a hash of the model's input signal."""
@@ -85,10 +125,15 @@ def _raw(x: np.ndarray, fs_hz: float, result: Any) -> dict[str, Any]:
             "model_input_sha256": hashlib.sha256(prepared.tobytes()).hexdigest()}
 
 
-def dump(path: Path, data: Path, n_cinc: int, n_ludb: int) -> int:
+def dump(path: Path, data: Path, n_cinc: int, n_ludb: int, waves: bool = False) -> int:
     """Write the snapshot of this tree (the one on ``sys.path``) to *path*."""
     warnings.simplefilter("ignore")
-    snap = {key: _documents(rec) for key, rec in _requests(data, n_cinc, n_ludb)}
+    records = _requests(data, n_cinc, n_ludb)
+    snap = {key: _documents(rec) for key, rec in records}
+    if waves:
+        for key, rec in records:
+            if key.startswith("ludb/"):
+                snap[key]["waves"] = _waves(rec)
     path.write_text(json.dumps(snap, sort_keys=True, indent=0))
     print(f"{len(snap)} records → {path}")
     return 0
@@ -132,12 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared/data")))
     d.add_argument("--cinc", type=int, default=200)
     d.add_argument("--ludb", type=int, default=160)
+    d.add_argument("--waves", action="store_true", help="also every LUDB lead's rule boundaries at 500 and 250 Hz")
     c = sub.add_parser("compare")
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
     args = ap.parse_args(argv)
     if args.cmd == "dump":
-        return dump(args.out, args.data, args.cinc, args.ludb)
+        return dump(args.out, args.data, args.cinc, args.ludb, args.waves)
     return compare(args.old, args.new)
 
 
