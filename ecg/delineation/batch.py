@@ -37,8 +37,9 @@ from .lead import (
     _empty,
 )
 from .pt import isoelectric_all, p_waves, t_ends, t_prefer, t_search, t_turns
-from .qrs import locate_many, qrs_bounds_all
-from .vec import Rows, clip_index, masked_ptp, median1d, row_median
+from .qrs import locate_many, qrs_window_bounds
+from .vec import Rows, any_reduce, clip_index, masked_ptp, median1d, row_median
+from .window import ptp_in
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -58,9 +59,9 @@ def _qrs_all(sv: StackedViews, rows: Rows, r: np.ndarray, w: dict[str, np.ndarra
     n = sv.n_samples
     lo = np.where(rows.first, 0, (_shift(r, 1) + r) // 2)
     hi = np.where(rows.last, n - 1, (r + _shift(r, -1)) // 2)
-    on, off, _ = qrs_bounds_all(sv, rows.base, r, lo, hi)
+    on, off, _, win = qrs_window_bounds(sv, rows.base, r, lo, hi)
     w["qrs_on"][:], w["r_peak"][:], w["qrs_off"][:] = on, r, off
-    return masked_ptp(sv.flat("clean_mv"), on, off, n, rows.base)
+    return ptp_in(win.read("clean_mv"), win.span(on, off))  # clean_mv's range over [on, off]
 
 
 def _noise_mv(sv: StackedViews, rows: Rows, stack_row: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
@@ -108,17 +109,16 @@ def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], iso: np.ndarr
         drop_odd_t(w, sv.fs_hz, rows)
         return
     # first pass without preference gives each lead's usual T polarity
-    turns = t_turns(sv, base, start, stop, search, search.k)
+    turns = t_turns(search, stop, search.k)
     found = np.bincount(lead[turns.found], minlength=rows.n_leads)
     positive = np.bincount(lead[turns.found & (turns.amplitude_mv > 0)], minlength=rows.n_leads)
     polarity = np.where(found == 0, 0.0, np.where(positive >= 0.5 * found, 1.0, -1.0))
-    # the second pass, with it: only the beats whose peak it moves differ from the first;
-    # the offsets (row by row) are searched once, after both
+    # the second pass, with it: only the beats whose peak it moves differ from the first (row
+    # by row), so it runs only when it moves one; the offsets are searched once, after both
     k = t_prefer(search, polarity[lead])
-    redo = (k != search.k).nonzero()[0]
-    if redo.size:
-        turns = turns.put(redo, t_turns(sv, base[redo], start[redo], stop[redo], search.take(redo), k[redo]))
-    t = t_ends(sv, base, stop, turns)
+    if any_reduce(k != search.k):
+        turns = t_turns(search, stop, k)
+    t = t_ends(search, stop, turns)
     sel = u[t.found]
     w["t_peak"][sel], w["t_off"][sel] = t.peak[t.found], t.offset[t.found]
     drop_odd_t(w, sv.fs_hz, rows)

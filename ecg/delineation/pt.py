@@ -7,7 +7,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .filters import StackedViews
-from .vec import any_reduce, clip_index, first_true, masked_argmax, ranges, row_median, walk_down
+from .vec import any_reduce, clip_index, first_true, masked_argmax, row_median
+from .window import Window, argmax_in, walk_down_in
 
 __all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "t_turns", "t_ends", "TSearch", "TTurns", "p_waves", "isoelectric_all", "TWaves",
            "PWaves"]
@@ -63,43 +64,30 @@ def isoelectric_all(sv: StackedViews, qrs_on: np.ndarray, base: np.ndarray) -> n
     return out
 
 
-def _deviation(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray,
-               iso: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Rows of ``smooth_mv[start:stop + 1] - iso`` with their mask and arg-max of |dev|."""
-    idx, valid = ranges(start, stop - start + 1, sv.n_samples, base=base)
-    dev = sv.flat("smooth_mv")[idx] - iso[:, None]
-    k = masked_argmax(np.abs(dev), valid)
-    return dev, valid, k
-
-
 def _second_lobe(dev: np.ndarray, valid: np.ndarray, k: np.ndarray, sign: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     """Per beat, an opposite-polarity lobe right after the main T lobe, if large enough:
     ``(has_lobe, lobe_index_in_row)``."""
     rows = np.arange(k.size)
-    cols = np.arange(dev.shape[1])[None, :]
+    cols = np.arange(dev.shape[1])
     has_cross, z = first_true(valid & (cols >= k[:, None]) & (dev * sign[:, None] < 0))
-    n = valid.sum(axis=1)
-    size = np.minimum(int(_T_LOBE_SEARCH_S * fs) + 1, n - z)
-    idx, seg_valid = ranges(z, size, max(dev.shape[1], 1))
-    seg = dev[rows[:, None], idx] * -sign[:, None]
-    j = masked_argmax(seg, seg_valid)
-    big = seg[rows, j] >= _T_LOBE_RATIO * np.abs(dev[rows, k]) if seg.shape[1] else np.zeros(k.size, dtype=bool)
-    ok = has_cross & (size >= 3) & big & (j != 0) & (j != size - 1)
-    return ok, z + j
+    size = np.minimum(int(_T_LOBE_SEARCH_S * fs) + 1, valid.sum(axis=1) - z)  # columns z … z + size - 1
+    seg = dev * -sign[:, None]
+    c = argmax_in(seg, (cols >= z[:, None]) & (cols < (z + size)[:, None]))
+    j = c - z
+    ok = has_cross & (size >= 3) & (seg[rows, c] >= _T_LOBE_RATIO * np.abs(dev[rows, k])) & (j != 0) & (j != size - 1)
+    return ok, c
 
 
 class TSearch(NamedTuple):
-    """The T windows of many beats read once: deviation rows from the isoelectric level,
+    """The T windows of many beats read once: the window (positions ``[start, stop]`` of each
+    beat; ``[start, start]`` where too short), the deviation rows from the isoelectric level,
     their mask, the arg-max of ``|dev|`` per row and the rows long enough to search."""
 
+    win: Window
     dev: np.ndarray
     valid: np.ndarray
     k: np.ndarray
     ok: np.ndarray
-
-    def take(self, rows: np.ndarray) -> TSearch:
-        """The search of some rows (same columns: every step is row by row)."""
-        return TSearch(self.dev[rows], self.valid[rows], self.k[rows], self.ok[rows])
 
 
 def t_search(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray,
@@ -108,8 +96,9 @@ def t_search(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.nda
     ok = stop - start >= int(0.08 * sv.fs_hz)
     if not any_reduce(ok):
         return None
-    dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
-    return TSearch(dev, valid, k, ok)
+    win = Window(sv, base, start, np.where(ok, stop, start))
+    dev = win.read("smooth_mv") - np.asarray(iso_mv, dtype=np.float64)[:, None]
+    return TSearch(win, dev, win.valid, masked_argmax(np.abs(dev), win.valid), ok)
 
 
 def t_prefer(search: TSearch, polarity: np.ndarray) -> np.ndarray:
@@ -126,58 +115,48 @@ def t_prefer(search: TSearch, polarity: np.ndarray) -> np.ndarray:
 
 class TTurns(NamedTuple):
     """The T waves of many beats up to their steepest return towards the baseline:
-    ``found`` per beat, the peak, the sample of that steepest slope and the amplitude."""
+    ``found`` per beat, the peak, the sample of that steepest slope (and its column in the
+    T window) and the amplitude."""
 
     found: np.ndarray
     peak: np.ndarray
     steep: np.ndarray
+    steep_col: np.ndarray
     amplitude_mv: np.ndarray
 
-    def put(self, rows: np.ndarray, other: TTurns) -> TTurns:
-        """A copy with ``rows`` replaced by ``other``'s values."""
-        out = TTurns(*(a.copy() for a in self))
-        for mine, theirs in zip(out, other):
-            mine[rows] = theirs
-        return out
 
-
-def t_turns(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, search: TSearch,
-            k: np.ndarray) -> TTurns:
+def t_turns(search: TSearch, stop: np.ndarray, k: np.ndarray) -> TTurns:
     """The T waves of the beats of ``search`` with their peaks at columns ``k``, up to their
     steepest return (row by row: any subset of rows gives those rows' result)."""
-    fs = sv.fs_hz
-    n = sv.n_samples
-    dev, valid = search.dev, search.valid
+    win = search.win
+    dev, start = search.dev, win.origin
     rows = np.arange(k.size)
     amp = dev[rows, k]
     sign = np.where(amp >= 0, 1.0, -1.0)
-    has_lobe, lobe = _second_lobe(dev, valid, k, sign, fs)
+    has_lobe, lobe = _second_lobe(dev, search.valid, k, sign, win.sv.fs_hz)
     last = start + np.where(has_lobe, lobe, k)
     last_sign = np.where(has_lobe, -sign, sign)
-    tail_n = stop - last + 1
-    ok = search.ok & (tail_n >= 3)
-    slope_t = sv.flat("slope_t")
-    idx, tail_valid = ranges(last, tail_n, n, base=base)
-    steep = clip_index(last + masked_argmax(-slope_t[idx] * last_sign[:, None], tail_valid), n)
-    ok &= last_sign * slope_t[base + steep] < 0
-    return TTurns(ok, start + k, steep, amp)
+    ok = search.ok & (stop - last + 1 >= 3)
+    slope = win.read("slope_t")
+    col = argmax_in(-slope * last_sign[:, None], win.span(last, stop))  # the steepest return in [last, stop]
+    ok &= last_sign * slope[rows, col] < 0
+    return TTurns(ok, start + k, clip_index(start + col, win.sv.n_samples), col, amp)
 
 
-def t_ends(sv: StackedViews, base: np.ndarray, stop: np.ndarray, turns: TTurns) -> TWaves:
+def t_ends(search: TSearch, stop: np.ndarray, turns: TTurns) -> TWaves:
     """The T waves of ``turns`` with their offsets: where the slope after the steepest
     return falls below a fraction of it (row by row)."""
-    a = sv.flat("abs_slope_t")
+    a = search.win.read("abs_slope_t")
     steep = turns.steep
-    end = walk_down(a, steep, +1, T_END_FRACTION * a[base + steep], np.where(turns.found, stop, steep),
-                    sv.n_samples, base)
+    level = a[np.arange(steep.size), turns.steep_col]
+    end = walk_down_in(a, search.win.origin, steep, +1, T_END_FRACTION * level, np.where(turns.found, stop, steep))
     return TWaves(turns.found, turns.peak, end, turns.amplitude_mv)
 
 
-def t_from_peak(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, search: TSearch,
-                k: np.ndarray) -> TWaves:
+def t_from_peak(search: TSearch, stop: np.ndarray, k: np.ndarray) -> TWaves:
     """T waves of the beats of ``search`` with their peaks at columns ``k`` (row by row:
     any subset of rows gives those rows' result)."""
-    return t_ends(sv, base, stop, t_turns(sv, base, start, stop, search, k))
+    return t_ends(search, stop, t_turns(search, stop, k))
 
 
 def t_waves(
@@ -201,7 +180,7 @@ def t_waves(
         m = start.size
         return TWaves(np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.zeros(m))
     k = search.k if polarity is None else t_prefer(search, polarity)
-    return t_from_peak(sv, base, start, stop, search, k)
+    return t_from_peak(search, stop, k)
 
 
 def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray, iso_mv: np.ndarray) -> PWaves:
@@ -216,26 +195,28 @@ def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndar
     ok = stop - start >= int(0.06 * fs)
     if not any_reduce(ok):
         return PWaves(np.zeros(m, dtype=bool), zeros, zeros, zeros, np.zeros(m))
-    dev, valid, k = _deviation(sv, base, start, np.where(ok, stop, start), np.asarray(iso_mv, dtype=np.float64))
+    lo_lim = np.maximum(start - int(0.04 * fs), 0)
+    stop_in = np.where(ok, stop, start)
+    win = Window(sv, base, lo_lim, stop_in + int(0.01 * fs))  # the P searches and walks read inside it
+    origin = win.origin
+    dev = win.read("smooth_mv") - np.asarray(iso_mv, dtype=np.float64)[:, None]
     rows = np.arange(m)
-    peak = start + k
+    k = argmax_in(np.abs(dev), win.span(start, stop_in))
+    peak = origin + k
     amp = dev[rows, k]
     sign = np.where(amp >= 0, 1.0, -1.0)
-    slope = sv.flat("slope_wave")
     half = int(0.08 * fs)
     rise_lo = np.maximum(peak - half, start)
-    rise_n = peak - rise_lo + 1
-    fall_n = np.minimum(peak + half, stop) - peak + 1
-    ok &= (rise_n >= 2) & (fall_n >= 2)
-    idx, v = ranges(rise_lo, rise_n, n, base=base)
+    fall_hi = np.minimum(peak + half, stop)
+    ok &= (peak - rise_lo + 1 >= 2) & (fall_hi - peak + 1 >= 2)
+    slope = win.read("slope_wave")
     # rows already refused may point anywhere: indices are kept inside
-    m_on = clip_index(rise_lo + masked_argmax(slope[idx] * sign[:, None], v), n)
-    idx, v = ranges(peak, fall_n, n, base=base)
-    m_off = clip_index(peak + masked_argmax(-slope[idx] * sign[:, None], v), n)
-    ok &= (slope[base + m_on] * sign > 0) & (slope[base + m_off] * sign < 0)
-    a = sv.flat("abs_slope_wave")
-    lo_lim = np.maximum(start - int(0.04 * fs), 0)
-    onset = walk_down(a, m_on, -1, P_ON_FRACTION * a[base + m_on], np.where(ok, lo_lim, m_on), n, base)
-    offset = walk_down(a, m_off, +1, _P_OFF_FRACTION * a[base + m_off], np.where(ok, stop + int(0.01 * fs), m_off),
-                       n, base)
+    c_on = argmax_in(slope * sign[:, None], win.span(rise_lo, peak))
+    c_off = argmax_in(-slope * sign[:, None], win.span(peak, fall_hi))
+    m_on, m_off = clip_index(origin + c_on, n), clip_index(origin + c_off, n)
+    ok &= (slope[rows, c_on] * sign > 0) & (slope[rows, c_off] * sign < 0)
+    a = win.read("abs_slope_wave")
+    onset = walk_down_in(a, origin, m_on, -1, P_ON_FRACTION * a[rows, c_on], np.where(ok, lo_lim, m_on))
+    offset = walk_down_in(a, origin, m_off, +1, _P_OFF_FRACTION * a[rows, c_off],
+                          np.where(ok, stop + int(0.01 * fs), m_off))
     return PWaves(ok, onset, peak, offset, amp)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import Rows, any_reduce, clip_index, masked_argmax, max_reduce, min_reduce, ranges, settled_edge
+from .vec import Rows, any_reduce, clip_index, max_reduce, min_reduce
+from .window import Window, argmax_in, settled_run
 
-__all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
+__all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "qrs_window_bounds", "main_polarity"]
 
 #: onset: quiet means the slope stays below this fraction of the largest QRS slope
 _ONSET_FRACTION = 0.15
@@ -88,13 +89,12 @@ def locate_many(detections: list[np.ndarray], sv: StackedViews,
     det, rows = det[keep], rows.take(keep)
     clean = sv.flat("clean_mv")
     half = int(0.06 * fs)
-    seg = clean[clip_index(det[:, None] + np.arange(-half, half + 1)[None, :], n) + rows.base[:, None]]
+    at = det[:, None] + np.arange(-half, half + 1)[None, :]
+    seg = clean[clip_index(at, n) + rows.base[:, None]]
     up, down = rows.median(max_reduce(seg, axis=1)), rows.median(-min_reduce(seg, axis=1))
     polarity = np.where(rows.count() == 0, 1.0, np.where(up >= _POSITIVE_PREFERENCE * down, 1.0, -1.0))
-    lo = np.maximum(det - half, 0)
-    idx, valid = ranges(lo, np.minimum(det + half + 1, n) - lo, n, base=rows.base)
     sign = polarity[rows.lead]
-    peaks = lo + masked_argmax(sign[:, None] * clean[idx], valid)
+    peaks = det - half + argmax_in(sign[:, None] * seg, (at >= 0) & (at < n))  # the extremum inside the lead
     return _merge_close(peaks.tolist(), (sign * clean[rows.base + peaks]).tolist(), rows.lead.tolist(),
                         polarity.tolist(), int(0.2 * fs))
 
@@ -143,24 +143,39 @@ def qrs_bounds_all(
     tuple
         ``(onsets, offsets, largest_slopes_mv_per_s)``.
     """
+    return qrs_window_bounds(sv, base, r, lo, hi, noise_slope)[:3]
+
+
+def qrs_window_bounds(sv: StackedViews, base: np.ndarray, r: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                      noise_slope: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, Window]:
+    """:func:`qrs_bounds_all` and the window its searches read (each QRS with its
+    surroundings, ``[onset, offset]`` inside it)."""
     fs = sv.fs_hz
     n = sv.n_samples
-    a = sv.flat("abs_slope_qrs")
     r = np.asarray(r, dtype=np.int64)
     b0 = np.maximum(np.asarray(lo, dtype=np.int64), r - int(_SEARCH_BEFORE_S * fs))
     b1 = np.minimum(np.asarray(hi, dtype=np.int64), r + int(_SEARCH_AFTER_S * fs))
-    c0 = np.maximum(r - int(0.05 * fs), b0)
-    idx, valid = ranges(c0, np.minimum(r + int(0.05 * fs), b1) + 1 - c0, n, base=base)
-    top = np.where(any_reduce(valid, axis=1), max_reduce(np.where(valid, a[idx], -np.inf), axis=1, initial=-np.inf), 0.0)
     gap = max(int(round(_QUIET_S * fs)), 2)
     look = int(_RESUME_S * fs)
-    onset = settled_edge(a, r, -1, np.maximum(_ONSET_FRACTION * top, 3.0 * noise_slope), gap, b0,
-                         _RESUME_ON_FRACTION * top, look, n, base)
-    offset = settled_edge(a, r, +1, np.maximum(_OFFSET_FRACTION * top, 3.0 * noise_slope), gap, b1,
-                          _RESUME_OFF_FRACTION * top, look, n, base)
+    before, after = int(_SEARCH_BEFORE_S * fs) + look, int(_SEARCH_AFTER_S * fs) + look
+    win = Window(sv, base, r - before, r + after)  # column ``before`` is the main deflection in every row
+    if r.size == 0:
+        return r.copy(), r.copy(), np.zeros(0), win
+    a = win.read("abs_slope_qrs")
+    half = int(0.05 * fs)
+    cols = np.arange(2 * half + 1)
+    near = (cols >= (b0 - r + half)[:, None]) & (cols <= (b1 - r + half)[:, None])  # within ±50 ms and [b0, b1]
+    top = np.where(any_reduce(near, axis=1),
+                   max_reduce(np.where(near, a[:, before - half : before + half + 1], -np.inf), axis=1, initial=-np.inf),
+                   0.0)
+    # each side read from the main deflection outwards (the onset's backwards: ``look`` + 1 values)
+    onset = r - settled_run(a[:, before::-1], np.maximum(_ONSET_FRACTION * top, 3.0 * noise_slope), gap, r - b0,
+                            _RESUME_ON_FRACTION * top, look + 1, r + 1)
+    offset = r + settled_run(a[:, before:], np.maximum(_OFFSET_FRACTION * top, 3.0 * noise_slope), gap, b1 - r,
+                             _RESUME_OFF_FRACTION * top, look, n - r)
     onset = np.maximum(onset - int(round(_ONSET_SHIFT_S * fs)), b0)
     offset = np.minimum(offset + int(round(_OFFSET_SHIFT_S * fs)), b1)
-    return onset, offset, top
+    return onset, offset, top, win
 
 
 def qrs_bounds(views: LeadViews, r: int, lo: int, hi: int, noise_slope: float = 0.0) -> tuple[int, int, float]:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ranges", "masked_argmax", "first_true", "walk_down", "quiet_edge", "settled_edge", "masked_ptp",
+__all__ = ["ranges", "masked_argmax", "first_true", "masked_ptp",
            "median1d", "row_median", "percentiles", "row_percentile", "row_percentiles", "clip_index", "Rows"]
 
 
@@ -172,84 +172,6 @@ def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int | None =
     top = max_reduce(np.where(valid, v, -np.inf), axis=1, initial=-np.inf)
     bottom = min_reduce(np.where(valid, v, np.inf), axis=1, initial=np.inf)
     return np.where(any_reduce(valid, axis=1), top - bottom, 0.0)
-
-
-def walk_down(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, stop: np.ndarray,
-              size: int | None = None, base: np.ndarray | None = None) -> np.ndarray:
-    """Walk from ``start`` by ``step`` towards ``stop`` until ``a`` falls below ``threshold``.
-
-    Per row: the first position whose value is below the threshold, or the position
-    before a rise that starts below 1.5 × the threshold (a local minimum just above
-    it); ``stop`` when neither happens (``start`` when ``stop`` lies behind it).
-    """
-    start = np.asarray(start, dtype=np.int64)
-    n_steps = np.maximum((np.asarray(stop, dtype=np.int64) - start) * step, 0)
-    if start.size == 0:
-        return start.copy()
-    idx, valid = ranges(start, n_steps + 1, a.size if size is None else size, step, base)
-    v = a[idx]
-    thr = np.asarray(threshold, dtype=np.float64)[:, None]
-    nxt, cur = v[:, 1:], v[:, :-1]
-    below = nxt < thr
-    stop_here = nxt > cur  # a turn …
-    stop_here &= cur < 1.5 * thr  # … just above the threshold
-    stop_here |= below
-    stop_here &= valid[:, 1:]
-    has, j = first_true(stop_here)
-    if below.shape[1]:  # one more step where the walk stopped on a value below (valid where ``has``)
-        j += below[np.arange(start.size), j]
-    return np.where(has, start + step * j, start + step * n_steps)
-
-
-def quiet_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, gap: int,
-               stop: np.ndarray, size: int | None = None, base: np.ndarray | None = None) -> np.ndarray:
-    """First position after ``start`` (moving by ``step``, up to ``stop``) that begins
-    ``gap`` consecutive values below ``threshold``; ``stop`` when there is none."""
-    start = np.asarray(start, dtype=np.int64)
-    stop = np.asarray(stop, dtype=np.int64)
-    length = np.maximum((stop - start) * step, 0)
-    if start.size == 0 or int(max_reduce(length)) < gap:
-        return stop.copy()
-    idx, valid = ranges(start + step, length, a.size if size is None else size, step, base)
-    below = valid & (a[idx] < np.asarray(threshold, dtype=np.float64)[:, None])
-    width = below.shape[1] - gap + 1  # runs of ``gap`` starting at columns 0 … width - 1
-    full = below if gap == 1 else below[:, :width] & below[:, 1 : width + 1]
-    for s in range(2, gap):
-        full &= below[:, s : width + s]
-    has, j = first_true(full)
-    return np.where(has, start + step * (j + 1), stop)
-
-
-def settled_edge(a: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray, gap: int, stop: np.ndarray,
-                 resume: np.ndarray, look: int, size: int | None = None, base: np.ndarray | None = None) -> np.ndarray:
-    """Like :func:`quiet_edge`, but a quiet run followed within ``look`` samples by a value
-    of at least ``resume`` is the turning point of a slurred wave: search on past it
-    (at most four times)."""
-    threshold = np.asarray(threshold, dtype=np.float64)
-    resume = np.asarray(resume, dtype=np.float64)
-    stop = np.asarray(stop, dtype=np.int64)
-    n = a.size if size is None else size
-    edge = quiet_edge(a, start, step, threshold, gap, stop, n, base)
-    active = np.ones(edge.size, dtype=bool)
-    for _ in range(4):
-        active &= edge != stop
-        if not any_reduce(active):
-            break
-        sel = active.nonzero()[0]
-        e = edge[sel]
-        b = None if base is None else base[sel]
-        if step > 0:  # a[edge : edge + look]
-            idx, valid = ranges(e, np.minimum(look, n - e), n, 1, b)
-        else:  # a[max(edge - look, 0) : edge + 1][::-1]
-            idx, valid = ranges(e, np.minimum(look, e) + 1, n, -1, b)
-        has, j = first_true(valid & (a[idx] >= resume[sel, None]))
-        active[sel[~has]] = False
-        go = sel[has]
-        if go.size == 0:
-            break
-        edge[go] = quiet_edge(a, edge[go] + step * j[has], step, threshold[go], gap, stop[go], n,
-                              None if base is None else base[go])
-    return edge
 
 
 @dataclass(frozen=True)

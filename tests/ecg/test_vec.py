@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecg.delineation.vec import quiet_edge, settled_edge, walk_down
+from ecg.delineation.filters import StackedViews
 
 
 def _walk_down_scalar(a: np.ndarray, start: int, step: int, threshold: float, stop: int) -> int:
@@ -50,28 +50,6 @@ def _settled_edge_scalar(a, start, step, threshold, gap, stop, resume, look):  #
 
 
 signals = st.lists(st.integers(0, 9), min_size=40, max_size=120).map(lambda v: np.asarray(v, dtype=float))
-
-
-@settings(max_examples=150, deadline=None)
-@given(signals, st.data())
-def test_walks_match_the_scalar_walks(a: np.ndarray, data: st.DataObject) -> None:
-    n = a.size
-    rows = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(1, 9)),
-                              min_size=1, max_size=6))
-    start = np.array([r[0] for r in rows])
-    stop = np.array([r[1] for r in rows])
-    thr = np.array([float(r[2]) for r in rows])
-    for step in (1, -1):
-        got = walk_down(a, start, step, thr, stop)
-        want = [_walk_down_scalar(a, int(s), step, float(t), int(e)) for s, t, e in zip(start, thr, stop)]
-        assert got.tolist() == want
-        for gap in (1, 2, 3, 4):
-            got = quiet_edge(a, start, step, thr, gap, stop)
-            assert got.tolist() == [_quiet_edge_scalar(a, int(s), step, float(t), gap, int(e))
-                                    for s, t, e in zip(start, thr, stop)]
-            got = settled_edge(a, start, step, thr, gap, stop, thr + 3, 4)
-            assert got.tolist() == [_settled_edge_scalar(a, int(s), step, float(t), gap, int(e), float(t) + 3, 4)
-                                    for s, t, e in zip(start, thr, stop)]
 
 
 arrays2d = st.tuples(st.integers(1, 4), st.integers(1, 60), st.integers(0, 2**31 - 1)).map(
@@ -134,3 +112,41 @@ def test_one_lead_order_statistics_are_numpys(n: int, seed: int, q: float) -> No
         assert np.isnan(got_p[0]) and np.isnan(got_m[0])
     else:
         assert got_p[0] == np.percentile(values, q) and got_m[0] == np.median(values)
+
+
+def _stack(a: np.ndarray) -> StackedViews:
+    rows = np.stack([a, -a])  # two leads: the second one's rows read at offset n
+    return StackedViews(clean_mv=rows, smooth_mv=rows, slope_qrs=rows, fs_hz=100.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(signals, st.data())
+def test_window_searches_match_the_scalar_walks(a: np.ndarray, data: st.DataObject) -> None:
+    """The searches read each row's positions from one gathered window (wider than the
+    search, clipped at the record's ends) and give the scalar walks' answers."""
+    from ecg.delineation.window import Window, settled_run, walk_down_in
+
+    n = a.size
+    rows = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(1, 9),
+                                        st.integers(0, 6), st.integers(0, 6), st.booleans()), min_size=1, max_size=6))
+    start = np.array([r[0] for r in rows])
+    stop = np.array([r[1] for r in rows])
+    thr = np.array([float(r[2]) for r in rows])
+    lead = np.array([int(r[5]) for r in rows])
+    stack, signal, look = _stack(a), [a, -a], 4
+    lo = np.minimum(start, stop) - np.array([r[3] for r in rows])  # may start before the record …
+    hi = np.maximum(start, stop) + np.array([r[4] for r in rows])  # … and end after it
+    win = Window(stack, lead * n, lo, hi)
+    reach = int(np.abs(stop - start).max()) + look + 3
+    for step in (1, -1):
+        got = walk_down_in(win.read("clean_mv"), win.origin, start, step, thr, stop)
+        assert got.tolist() == [_walk_down_scalar(signal[j], int(s), step, float(t), int(e))
+                                for s, t, e, j in zip(start, thr, stop, lead)]
+        # the settled edge reads from the start outwards: column c is c steps away
+        side = Window(stack, lead * n, start, start + reach) if step > 0 else Window(stack, lead * n, start - reach, start)
+        v = side.read("clean_mv") if step > 0 else side.read("clean_mv")[:, ::-1]
+        room = n - start if step > 0 else start + 1
+        for gap in (1, 2, 3, 4):
+            got = start + step * settled_run(v, thr, gap, (stop - start) * step, thr + 3, look + (step < 0), room)
+            assert got.tolist() == [_settled_edge_scalar(signal[j], int(s), step, float(t), gap, int(e), float(t) + 3,
+                                                         look) for s, t, e, j in zip(start, thr, stop, lead)]

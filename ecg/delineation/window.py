@@ -1,0 +1,157 @@
+"""Beat searches on one gathered window per beat and region (few numpy calls per search).
+
+A :class:`Window` reads, for every beat (a row), the positions ``origin + c`` (``c <
+width``) of one region of its lead, clipped into the lead as :func:`~.vec.ranges` clips
+them, once per view (:meth:`Window.read`). The searches of that region then run on column
+masks of those matrices instead of building and gathering an index matrix each: a search
+over positions ``[lo, hi]`` of a row reads columns ``lo - origin … hi - origin``.
+
+Each search gives, row by row, what a scalar walk over the same positions gives (same
+values in the same order, same tie-breaking: first index wins; ``tests/ecg/test_vec.py``
+compares them), provided every position it reads lies inside the row's window. Searches
+that walk backwards (``step = -1``) run on the column-reversed matrix, where "first" is
+again the lowest column.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .vec import any_reduce, first_true, max_reduce, min_reduce, ranges
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .filters import StackedViews
+
+__all__ = ["Window", "argmax_in", "ptp_in", "walk_down_in", "settled_run"]
+
+class Window:
+    """Positions ``[lo, hi]`` of each row's region (its lead at offset ``base`` of ``sv``).
+
+    Attributes
+    ----------
+    origin : numpy.ndarray
+        Per row, the position of column 0 (``lo``).
+    valid : numpy.ndarray
+        ``(rows, width)``: the columns inside ``[lo, hi]`` of each row.
+    cols : numpy.ndarray
+        ``0 … width - 1``.
+    """
+
+    def __init__(self, sv: StackedViews, base: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.sv = sv
+        self.origin = np.asarray(lo, dtype=np.int64)
+        self._idx, self.valid = ranges(self.origin, np.asarray(hi, dtype=np.int64) - self.origin + 1, sv.n_samples,
+                                       base=base)
+        self.cols = np.arange(self._idx.shape[1], dtype=np.int64)
+        self._read: dict[str, np.ndarray] = {}
+
+    @property
+    def width(self) -> int:
+        return int(self.cols.size)
+
+    def read(self, name: str) -> np.ndarray:
+        """The ``(rows, width)`` values of view ``name`` (or ``abs_<view>``), gathered once."""
+        if name not in self._read:
+            if name.startswith("abs_") and name[4:] in self._read:
+                self._read[name] = np.abs(self._read[name[4:]])  # |x| of the gathered values: the same numbers
+            else:
+                self._read[name] = self.sv.flat(name)[self._idx]
+        return self._read[name]
+
+    def span(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The columns of positions ``[lo, hi]`` of each row (empty where ``hi < lo``)."""
+        return (self.cols >= (lo - self.origin)[:, None]) & (self.cols <= (hi - self.origin)[:, None])
+
+
+def argmax_in(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row, the first column of the largest value inside ``mask`` (0 for a row with none)."""
+    return np.where(mask, values, -np.inf).argmax(axis=1)  # type: ignore[no-any-return]
+
+
+def ptp_in(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row, the range (max − min) of the values inside ``mask`` (0 for a row with none)."""
+    top = max_reduce(np.where(mask, values, -np.inf), axis=1, initial=-np.inf)
+    bottom = min_reduce(np.where(mask, values, np.inf), axis=1, initial=np.inf)
+    return np.where(any_reduce(mask, axis=1), top - bottom, 0.0)  # type: ignore[no-any-return]
+
+
+def _directed(values: np.ndarray, origin: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The matrix in walking order (reversed for ``step = -1``), the position of its column 0
+    and the sign by which positions grow with its columns."""
+    width = values.shape[1]
+    if step > 0:
+        return values, origin, 1
+    return values[:, ::-1], origin + (width - 1), -1
+
+
+def walk_down_in(values: np.ndarray, origin: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray,
+                 stop: np.ndarray) -> np.ndarray:
+    """Walk from ``start`` by ``step`` towards ``stop`` until the values fall below ``threshold``.
+
+    Per row of the window rows ``values`` (column 0 at position ``origin``): the first
+    position whose value is below the threshold, or the position before a rise that
+    starts below 1.5 × the threshold (a local minimum just above it); ``stop`` when
+    neither happens (``start`` when ``stop`` lies behind it). Positions ``start … stop``
+    must lie inside each row's window.
+    """
+    start = np.asarray(start, dtype=np.int64)
+    n_steps = np.maximum((np.asarray(stop, dtype=np.int64) - start) * step, 0)
+    if start.size == 0 or values.shape[1] < 2:
+        return start + step * n_steps
+    v, at0, sign = _directed(values, origin, step)
+    cs = (start - at0) * sign  # the start's column in walking order
+    thr = np.asarray(threshold, dtype=np.float64)[:, None]
+    nxt, cur = v[:, 1:], v[:, :-1]
+    below = nxt < thr
+    stop_here = nxt > cur  # a turn …
+    stop_here &= cur < 1.5 * thr  # … just above the threshold
+    stop_here |= below
+    pair = np.arange(below.shape[1], dtype=np.int64)
+    stop_here &= pair >= cs[:, None]
+    stop_here &= pair < (cs + n_steps)[:, None]
+    has, c = first_true(stop_here)
+    c += below[np.arange(c.size), c]  # one more step where the walk stopped on a value below
+    return np.where(has, start + step * (c - cs), start + step * n_steps)
+
+
+def settled_run(v: np.ndarray, threshold: np.ndarray, gap: int, stop_col: np.ndarray, resume: np.ndarray,
+                look: int, room: np.ndarray) -> np.ndarray:
+    """The edge of the first quiet run after the start, past the turning points of a slurred wave.
+
+    ``v`` holds rows that begin at the walk's start and run in its direction (column ``c``:
+    ``c`` steps from the start). Per row: the first column after 0 that begins ``gap``
+    consecutive values below ``threshold`` ending by ``stop_col``; if a value of at least
+    ``resume`` follows within ``look`` values of that edge (the edge included), the wave
+    goes on: the search starts again from there (at most four times). ``stop_col`` when
+    there is no such run.
+
+    ``room`` is per row how many samples of the lead lie from the start on in this
+    direction (the resume check reads no further). Each row must reach ``stop_col`` and
+    ``look`` - 1 values beyond it (or the lead's end).
+    """
+    width = v.shape[1]
+    below = v < threshold[:, None]
+    n_run = max(width - gap + 1, 0)  # columns where a run of ``gap`` can start
+    runs = below[:, :n_run].copy()
+    for s in range(1, gap):
+        runs &= below[:, s : n_run + s]
+    cols = np.arange(width, dtype=np.int64)
+    runs &= cols[:n_run] <= (stop_col - gap + 1)[:, None]  # a quiet run ends by the stop
+    has, c = first_true(runs[:, 1:])  # the walk looks from column 1 on
+    edge = np.where(has, c + 1, stop_col)
+    again = v >= resume[:, None]
+    active = np.ones(edge.size, dtype=bool)
+    for _ in range(4):
+        active &= edge != stop_col
+        if not any_reduce(active):
+            break
+        ahead = np.minimum(look, room - edge)
+        has, c = first_true(again & (cols >= edge[:, None]) & (cols < (edge + ahead)[:, None]))
+        active &= has
+        if not any_reduce(active):
+            break
+        has, q = first_true(runs & (cols[:n_run] > c[:, None]))
+        edge = np.where(active, np.where(has, q, stop_col), edge)
+    return edge
