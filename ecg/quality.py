@@ -45,14 +45,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ecg.delineation.vec import max_reduce, median1d, min_reduce, row_median, row_percentiles
+from ecg.delineation.vec import max_reduce, median1d, min_reduce, row_median
 from ecg.errors import SignalError
 from ecg.io import validate_fs
-from ecg.spectrum import welch_psd
+from ecg.quality_signal import percentile_range, signal_measures
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -63,10 +63,8 @@ __all__ = ["Quality", "assess", "assess_context", "assess_many", "MIN_DURATION_S
 MIN_DURATION_S = 5.0
 
 _FLAT_RANGE_MV = 0.05
-_LEAD_OFF_RANGE_MV = 0.02
 _LEAD_OFF_FRACTION = 0.10
 _CLIP_FRACTION = 0.01
-_CLIP_MIN_RUN = 3
 _MAX_RANGE_MV = 10.0
 _HF_RATIO = 0.5
 _HR_MIN_BPM = 25.0
@@ -128,66 +126,20 @@ class Quality:
 _QUALITY_FIELDS = tuple(f.name for f in fields(Quality))
 
 
-def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray | None:
-    """Per row of ``(leads, n)``: the samples within 1e-6 of the row's span from its min or
-    max in runs of at least :data:`_CLIP_MIN_RUN` (none in a flat row); None when no row
-    has any (the usual case: fewer samples at the rails than one run)."""
-    tol = 1e-6 * span
-    at_rail = (x >= (hi - tol)[:, None]) | (x <= (lo + tol)[:, None])
-    if int(np.count_nonzero(at_rail)) < _CLIP_MIN_RUN:
-        return None
-    m = np.zeros((x.shape[0], x.shape[1] + 2), dtype=np.int8)  # each row padded with False
-    m[:, 1:-1] = at_rail
-    d = np.diff(m, axis=1)
-    width = d.shape[1]
-    row, starts = np.divmod(np.flatnonzero(d == 1), width)  # row-major: each row's runs in order,
-    stops = np.flatnonzero(d == -1) % width  # starts and stops paired
-    keep = ((stops - starts) >= _CLIP_MIN_RUN) & (span[row] != 0)
-    if not keep.any():
-        return None
-    edges = np.zeros((x.shape[0], x.shape[1] + 1), dtype=np.int64)  # +1 at a start, -1 after its end
-    np.add.at(edges, (row[keep], starts[keep]), 1)
-    np.add.at(edges, (row[keep], stops[keep]), -1)
-    return np.cumsum(edges[:, :-1], axis=1) > 0
-
-
-def _lead_off_fractions(x: np.ndarray, fs: float, clipped: np.ndarray | None) -> list[float]:
-    """Per row, the share of 1-s blocks that are flat or stuck at the rails (``clipped``:
-    :func:`_clipped_masks`, None for none)."""
-    win = max(2, int(fs))
-    n_win = x.shape[1] // win
-    if n_win == 0:
-        return [0.0] * x.shape[0]
-    blocks = x[:, : n_win * win].reshape(x.shape[0], n_win, win)
-    off = max_reduce(blocks, axis=2) - min_reduce(blocks, axis=2) < _LEAD_OFF_RANGE_MV  # flat (np.ptp)
-    if clipped is not None:
-        off |= clipped[:, : n_win * win].reshape(x.shape[0], n_win, win).mean(axis=2) > 0.9  # railed
-    return [float(count) / n_win for count in np.count_nonzero(off, axis=1).tolist()]
-
-
-def _hf_ratios(x: np.ndarray, fs: float) -> list[float | None]:
-    """Per row, the power above 40 Hz over the 0.5–40 Hz power (None at or below 90 Hz)."""
-    if fs <= 90:
-        return [None] * x.shape[0]
-    nperseg = min(x.shape[-1], int(2 * fs))
-    _, p = welch_psd(x - x.mean(axis=-1, keepdims=True), fs, nperseg)
-    in_band, above = _hf_bands(nperseg, fs)
-    out: list[float | None] = []
-    for row in p:
-        band = row[in_band].sum()
-        high = row[above].sum()
-        out.append((float("inf") if high > 0 else 0.0) if band <= 0 else float(high / band))
-    return out
+@lru_cache(maxsize=16)
+def _offsets(half: int) -> np.ndarray:
+    """``np.arange(-half, half + 1)`` (read-only, once per half-width)."""
+    offsets = np.arange(-half, half + 1)
+    offsets.setflags(write=False)
+    return offsets
 
 
 @lru_cache(maxsize=16)
-def _hf_bands(nperseg: int, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """The 0.5–40 Hz and ≥ 40 Hz masks of :func:`welch_psd`'s frequencies (once per segment length and rate)."""
-    f = np.fft.rfftfreq(nperseg, 1.0 / fs)
-    masks = (f >= 0.5) & (f < 40), f >= 40
-    for m in masks:
-        m.setflags(write=False)
-    return masks
+def _box(width: int) -> np.ndarray:
+    """The ``width``-sample moving-average kernel ``np.ones(width) / width`` (read-only)."""
+    kernel = np.ones(width) / width
+    kernel.setflags(write=False)
+    return kernel
 
 
 def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
@@ -195,13 +147,15 @@ def _template_corr(wide: np.ndarray, peaks: np.ndarray, fs: float) -> float | No
     inner = peaks[(peaks >= half) & (peaks < wide.size - half)]
     if inner.size < 3:
         return None
-    beats = wide[inner[:, None] + np.arange(-half, half + 1)[None, :]]
-    beats = beats - beats.mean(axis=1, keepdims=True)
-    template = row_median(beats.T)  # np.median(beats, axis=0)
+    beats = wide[inner[:, None] + _offsets(half)]  # a fresh array: changed in place below
+    beats -= np.add.reduce(beats, axis=1, keepdims=True) / beats.shape[1]  # minus beats.mean(axis=1)
+    template = _column_median(beats)
     num = beats @ template
-    den = np.sqrt((beats * beats).sum(axis=1)) * np.sqrt(template.dot(template))  # np.linalg.norm's arithmetic
-    corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-    return median1d(corr)
+    den = np.sqrt(np.add.reduce(beats * beats, axis=1)) * np.sqrt(template.dot(template))  # np.linalg.norm's
+    positive = den > 0
+    if min_reduce(positive):  # the usual case: no flat beat
+        return median1d(num / den)
+    return median1d(np.where(positive, num / np.where(positive, den, 1.0), 0.0))
 
 
 def _step_shape(x: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[float, float] | None:
@@ -219,22 +173,41 @@ def _step_shape(x: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[float, flo
     inner = peaks[(peaks > half) & (peaks < x.size - half - 1)]
     if inner.size < 3 or half < 2:
         return None
-    beats = x[inner[:, None] + np.arange(-half, half + 1)[None, :]]
-    edge = max(1, int(0.02 * fs))
-    net = row_median(beats[:, -edge:]) - row_median(beats[:, :edge])
-    width = max(1, int(round(0.01 * fs)))
+    beats = x[inner[:, None] + _offsets(half)]
+    net = _net_change(beats, max(1, int(0.02 * fs)))
+    kernel = _box(max(1, int(round(0.01 * fs))))
     best: tuple[float, float] | None = None
     for group in (net >= 0, net < 0):
-        if np.count_nonzero(group) < 3:
+        count = int(np.count_nonzero(group))
+        if count < 3:
             continue
-        median_beat = row_median(beats[group].T)
-        slopes = np.diff(np.convolve(median_beat, np.ones(width) / width, mode="valid"))
-        rise, fall = float(slopes.max()), float(-slopes.min())
+        median_beat = _column_median(beats if count == net.size else beats[group])
+        smooth = np.convolve(median_beat, kernel, mode="valid")
+        slopes = smooth[1:] - smooth[:-1]  # np.diff
+        rise, fall = float(max_reduce(slopes)), float(-min_reduce(slopes))
         balance = min(rise, fall) / max(rise, fall) if max(rise, fall) > 0 else 0.0
-        swing = float(median_beat.max() - median_beat.min())
-        step = abs(float(median1d(net[group]))) / swing if swing > 0 else 1.0
+        swing = float(max_reduce(median_beat) - min_reduce(median_beat))
+        step = abs(float(median1d(net if count == net.size else net[group]))) / swing if swing > 0 else 1.0
         best = (balance, step) if best is None else (max(best[0], balance), min(best[1], step))
     return best
+
+
+def _column_median(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=0)`` of a 2-D array without NaN: the middle order statistics of
+    each column, as :func:`row_median` of ``a.T`` (same values, no transposed copy)."""
+    k = a.shape[0]
+    lo, hi = (k - 1) // 2, k // 2
+    part = a.copy()
+    part.partition((lo, hi) if hi != lo else lo, axis=0)
+    return (part[lo] + part[hi]) / 2.0
+
+
+def _net_change(beats: np.ndarray, edge: int) -> np.ndarray:
+    """Per beat (row), the median of its last ``edge`` samples minus that of its first
+    ``edge``: both medians in one call (:func:`row_median` is row by row)."""
+    ends = np.concatenate((beats[:, -edge:], beats[:, :edge]), axis=1).reshape(-1, edge)
+    medians = row_median(ends)
+    return medians[0::2] - medians[1::2]
 
 
 def _prominence(env: np.ndarray, peaks: np.ndarray, base: float) -> float | None:
@@ -301,24 +274,16 @@ def assess_many(contexts: list[LeadContext]) -> list[Quality]:
     signal-wide measures of all leads in one pass, row by row the same arithmetic."""
     ctx0 = contexts[0]
     fs, duration_s = ctx0.fs_hz, ctx0.duration_s
-    x = _rows([c.signal_mv for c in contexts])
-    pct = row_percentiles(x, [1, 99])
-    hi, lo = max_reduce(x, axis=1), min_reduce(x, axis=1)
-    span = hi - lo  # np.ptp
-    clipped = _clipped_masks(x, span, hi, lo)
-    clipped_fractions = [0.0] * len(contexts) if clipped is None else clipped.mean(axis=1).tolist()
-    lead_off = _lead_off_fractions(x, fs, clipped)
-    hf: list[float | None] = _hf_ratios(x, fs) if x.shape[1] >= 16 else [None] * len(contexts)
-    beats = [j for j in range(len(contexts)) if duration_s >= 1.0 and span[j] > 0]  # the leads judged by beats
-    wide_range = np.full(len(contexts), np.nan)
-    env_median = np.full(len(contexts), np.nan)
-    if beats:
-        pct_wide = row_percentiles(_rows([contexts[j].wide_mv for j in beats]), [1, 99])
-        wide_range[beats] = pct_wide[:, 1] - pct_wide[:, 0]
-        env_median[beats] = row_median(_rows([contexts[j].qrs_envelope for j in beats]))
-    return [_judge(ctx, _SignalWide(pct[j, 1] - pct[j, 0], float(clipped_fractions[j]), lead_off[j], hf[j],
-                                    float(wide_range[j]), float(env_median[j])), bool(span[j] > 0))
-            for j, ctx in enumerate(contexts)]
+    sm = signal_measures(_rows([c.signal_mv for c in contexts]), fs)
+    out = []
+    for j, ctx in enumerate(contexts):
+        by_beats = duration_s >= 1.0 and sm.varies[j]  # the leads judged by their beats
+        wide_range = percentile_range(ctx.wide_mv) if by_beats else float("nan")
+        env_median = median1d(ctx.qrs_envelope) if by_beats else float("nan")  # np.median
+        sw = _SignalWide(sm.range_mv[j], float(sm.clipped_fraction[j]), sm.lead_off_fraction[j],
+                         sm.hf_noise_ratio[j], wide_range, env_median)
+        out.append(_judge(ctx, sw, sm.varies[j]))
+    return out
 
 
 def _rows(arrays: list[np.ndarray]) -> np.ndarray:
@@ -326,8 +291,7 @@ def _rows(arrays: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(arrays[0])[None, :] if len(arrays) == 1 else np.stack(arrays)
 
 
-@dataclass(frozen=True)
-class _SignalWide:
+class _SignalWide(NamedTuple):
     """One lead's signal-wide measures (:func:`assess_many`)."""
 
     range_mv: float

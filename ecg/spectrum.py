@@ -2,7 +2,8 @@
 
 :func:`welch_psd` gives what ``scipy.signal.welch(x, fs, nperseg=nperseg)`` gives (tested
 equal in ``tests/ecg/test_context.py``) with every segment transformed in one call; the
-quality gate's high-frequency noise ratio (:mod:`ecg.quality`) reads it.
+quality gate's high-frequency noise ratio (:mod:`ecg.quality_signal`) reads its density
+(:func:`welch_density`).
 """
 
 from __future__ import annotations
@@ -17,22 +18,33 @@ def welch_psd(x: np.ndarray, fs_hz: float, nperseg: int) -> tuple[np.ndarray, np
     """Welch's power spectral density, as ``scipy.signal.welch(x, fs, nperseg=nperseg)``
     (periodic Hann window, half overlap, mean removed per segment, one-sided density),
     with every segment transformed in one call instead of one by one; along the last axis
-    of one signal or of each row of ``(leads, n)`` (C-contiguous)."""
+    of one signal or of each row of ``(leads, n)``: ``(frequencies_hz, density)``."""
+    return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), welch_density(x, fs_hz, nperseg)
+
+
+def welch_density(x: np.ndarray, fs_hz: float, nperseg: int) -> np.ndarray:
+    """:func:`welch_psd`'s density alone (the frequencies are ``np.fft.rfftfreq(nperseg, 1 / fs_hz)``)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
     step = nperseg - nperseg // 2
     n_seg = (x.shape[-1] - nperseg // 2) // step
-    win = _hann(nperseg)
+    win, win_power = _hann(nperseg)
     shape = x.shape[:-1] + (n_seg, nperseg)
     strides = x.strides[:-1] + (step * x.strides[-1], x.strides[-1])
-    segs = np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
-    spec = np.fft.rfft((segs - segs.mean(axis=-1, keepdims=True)) * win, axis=-1)
-    p = (spec.real**2 + spec.imag**2).mean(axis=-2) / (fs_hz * float(win @ win))
+    segs = np.ndarray(shape, np.float64, x, 0, strides)  # overlapping segments: a view (as_strided's)
+    demeaned = segs - np.add.reduce(segs, axis=-1, keepdims=True) / nperseg  # segs.mean's arithmetic
+    demeaned *= win
+    spec = np.fft.rfft(demeaned, axis=-1)
+    power = spec.real**2 + spec.imag**2
+    p = np.add.reduce(power, axis=-2) / n_seg  # .mean(axis=-2)
+    p /= fs_hz * win_power
     p[..., 1 : -1 if nperseg % 2 == 0 else None] *= 2.0
-    return np.fft.rfftfreq(nperseg, 1.0 / fs_hz), p
+    return p
 
 
 @lru_cache(maxsize=16)
-def _hann(nperseg: int) -> np.ndarray:
-    """The periodic Hann window scipy's Welch uses (read-only, once per length)."""
+def _hann(nperseg: int) -> tuple[np.ndarray, float]:
+    """The periodic Hann window scipy's Welch uses (read-only) and its power ``win @ win``,
+    once per length."""
     win = np.asarray(_sps.get_window("hann", nperseg), dtype=np.float64)
     win.setflags(write=False)
-    return win
+    return win, float(win @ win)
