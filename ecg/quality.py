@@ -177,10 +177,12 @@ def _step_shape(x: np.ndarray, peaks: np.ndarray, fs: float) -> tuple[float, flo
     net = _net_change(beats, max(1, int(0.02 * fs)))
     kernel = _box(max(1, int(round(0.01 * fs))))
     best: tuple[float, float] | None = None
-    for group in (net >= 0, net < 0):
-        count = int(np.count_nonzero(group))
+    rising = net >= 0
+    n_rising = int(np.count_nonzero(rising))
+    for up, count in ((True, n_rising), (False, net.size - n_rising)):
         if count < 3:
             continue
+        group = rising if up else ~rising  # ~rising: net < 0 (no NaN)
         median_beat = _column_median(beats if count == net.size else beats[group])
         smooth = np.convolve(median_beat, kernel, mode="valid")
         slopes = smooth[1:] - smooth[:-1]  # np.diff

@@ -47,7 +47,7 @@ class _TailPlan(NamedTuple):
     k_low: int  # the highest rank read from the low tail
     k_high: int  # the lowest rank read from the high tail
     low_kth: tuple[int, ...]
-    high_kth: tuple[int, ...]
+    high_kth: np.ndarray  # ranks in the whole lead; in the high tail: minus its offset
     a: int  # the sample ranks of the two thresholds
     b: int
     reads: tuple[tuple[int, int, np.float64, np.float64, bool], ...]  # per q: i, j, t, 1 - t, upper
@@ -65,7 +65,8 @@ def _tail_plan(n: int) -> _TailPlan | None:
     if n < _MIN_SAMPLED or not k_low < k_high or not 0 <= a < b < n_sample:
         return None
     low_kth = tuple(int(k) for k in plan.kth if k <= k_low)
-    high_kth = tuple(int(k) for k in plan.kth if k >= k_high)
+    high_kth = np.array([k for k in plan.kth if k >= k_high], dtype=np.intp)
+    high_kth.setflags(write=False)
     reads = tuple((int(plan.i[q]), int(plan.j[q]), plan.t[q], plan.t_rest[q], bool(plan.upper[q])) for q in range(2))
     return _TailPlan(k_low, k_high, low_kth, high_kth, a, b, reads)
 
@@ -88,7 +89,7 @@ def _tail_range(tails: _Tails, tp: _TailPlan, n: int) -> float:
     low, high = tails.low, tails.high  # their own copies: sorted in place
     low.partition(tp.low_kth)
     offset = n - high.size  # rank of high's smallest value in the whole lead
-    high.partition(tuple(k - offset for k in tp.high_kth))
+    high.partition(tp.high_kth - offset)
     pct = []
     for i, j, t, t_rest, upper in tp.reads:
         a = low[i] if i <= tp.k_low else high[i - offset]
