@@ -66,7 +66,7 @@ PREPARATION_SOURCES = ("model_input.py", "beats.py", "beat_signal.py", "beat_mor
 
 
 #: what the quality gate's cached verdicts (:func:`load_readable`) also depend on
-GATE_SOURCES = PREPARATION_SOURCES + ("quality.py", "spectrum.py")
+GATE_SOURCES = PREPARATION_SOURCES + ("quality.py", "quality_signal.py", "spectrum.py")
 
 
 def source_key(sources: tuple[str, ...] = PREPARATION_SOURCES) -> str:
