@@ -49,7 +49,7 @@ from training.rule import (CATEGORY_NAMES, NOISE_WEIGHTS, bootstrap_figures, ci_
 from training.calibrate import fit_temperature
 from training.train import record_probs
 
-__all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "models_cpu_ms", "main"]
+__all__ = ["screen_split", "validation_predictions", "model_cpu_ms", "models_cpu_ms", "partition_spread", "main"]
 
 _REPO = Path(__file__).resolve().parent.parent
 CACHE = _REPO / "training" / "runs" / "cache"
@@ -179,6 +179,36 @@ def _cross_validated(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, joi
         f"{k} {f_joint[k] - f_ref[k]:+.4f} {ci_text(b_joint[k] - b_ref[k])}" for k in f_ref))
 
 
+def partition_spread(y: np.ndarray, probs: np.ndarray, readable: np.ndarray, seeds: list[int],
+                     noise_weight_min: float | None = None) -> list[dict[str, float]]:
+    """Cross-validated figures of the shipped rule procedure under several CV partitions.
+
+    :func:`training.rule.cross_validate` assigns its parts by a seeded permutation of the
+    records in the order given, so another seed (or another pooling order) is another partition
+    of the same predictions. Returns, per seed, :func:`rule_figures` plus the four target
+    margins (SE) and ``smallest_margin`` — the spread the adoption criteria live inside.
+    """
+    out = []
+    for seed in seeds:
+        code, cat, _ = cross_validate(y, probs, readable, seed=seed, noise_weight_min=noise_weight_min)
+        f = rule_figures(y, code, cat)
+        m = target_margins(y, f)
+        out.append(f | {f"margin_{k}": v for k, v in m.items()} | {"smallest_margin": min(m.values())})
+    return out
+
+
+def _print_spread(y: np.ndarray, rows: list[dict[str, float]], seeds: list[int]) -> None:
+    n_noise = int((y == CLASSES.index("~")).sum())
+    keys = ("af_se", "af_sp", "not_classified", "cinc_f1_all", "smallest_margin")
+    for seed, r in zip(seeds, rows):
+        print(f"  partition seed {seed}: " + ", ".join(f"{k} {r[k]:.4f}" for k in keys)
+              + f", ~-labelled given a rhythm {round(r['noise_given_rhythm'] * n_noise)}")
+    for k in (*keys, "noise_given_rhythm"):
+        v = np.array([r[k] for r in rows]) * (n_noise if k == "noise_given_rhythm" else 1)
+        print(f"  {k}{' (records)' if k == 'noise_given_rhythm' else ''} over {len(rows)} partitions: "
+              f"mean {v.mean():.4f}, SD {v.std(ddof=1) if v.size > 1 else 0.0:.4f}, {v.min():.4f}–{v.max():.4f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=default_data_dir())
@@ -192,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --source oof: fit the temperature on the run's out-of-fold logits instead of the model's")
     p.add_argument("--noise-weight-min", type=float, default=None,
                    help="lowest ~ class weight the F1 search may choose (s5's declared procedure: 1.0)")
+    p.add_argument("--partition-seeds", type=str, default=None,
+                   help="comma-separated CV partition seeds: also print the cross-validated figures under each "
+                        "partition and their spread (information; the shipped procedure uses seed 16)")
     args = p.parse_args(argv)
     model = RhythmModel(args.model)
     if args.source == "oof":
@@ -206,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         what = (f"5-fold CV on the validation-split predictions of {model.version} ({y.size} records; "
                 "out-of-fold predictions of this ensemble were not stored)")
     _cross_validated(y, probs, readable, args.joint_noise_weight, args.noise_weight_min)
+    if args.partition_seeds:
+        seeds = [int(v) for v in args.partition_seeds.split(",")]
+        print("cross-validated figures under other CV partitions (same predictions, same procedure):")
+        _print_spread(y, partition_spread(y, probs, readable, seeds, args.noise_weight_min), seeds)
     noise_weights = NOISE_WEIGHTS if args.joint_noise_weight else ()
     params, fitted = tune(y, probs, readable, noise_weights=noise_weights, noise_weight_min=args.noise_weight_min)
     _print_figures("tuned on all of the source (optimistic)", fitted)

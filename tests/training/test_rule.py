@@ -145,6 +145,21 @@ class TestTuning:
         assert np.all(cat[:5] == UNR) and np.all(code[:5] == 3)
 
 
+    def test_partition_spread_is_cross_validate_under_each_seed(self) -> None:
+        from training.tune_rule import partition_spread
+
+        y, p = _synthetic(600, 4, noise=1.6)
+        readable = np.ones(y.size, bool)
+        rows = partition_spread(y, p, readable, [16, 17])
+        code, cat, _ = cross_validate(y, p, readable)  # seed 16: the shipped partition
+        want = rule_figures(y, code, cat)
+        assert {k: rows[0][k] for k in want} == want
+        margins = target_margins(y, want)
+        assert rows[0]["smallest_margin"] == min(margins.values())
+        code17, cat17, _ = cross_validate(y, p, readable, seed=17)
+        assert rows[1]["af_se"] == rule_figures(y, code17, cat17)["af_se"]
+
+
 class TestShippedRuleOnHeldOutSample:
     """Regression guard of the shipped decision values (skips without ../shared/data).
 
