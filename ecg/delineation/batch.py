@@ -113,11 +113,12 @@ def _t_all(sv: StackedViews, rows: Rows, w: dict[str, np.ndarray], iso: np.ndarr
     found = np.bincount(lead[turns.found], minlength=rows.n_leads)
     positive = np.bincount(lead[turns.found & (turns.amplitude_mv > 0)], minlength=rows.n_leads)
     polarity = np.where(found == 0, 0.0, np.where(positive >= 0.5 * found, 1.0, -1.0))
-    # the second pass, with it: only the beats whose peak it moves differ from the first (row
-    # by row), so it runs only when it moves one; the offsets are searched once, after both
+    # the second pass, with it: only the beats whose peak it moves differ from the first;
+    # the offsets (row by row) are searched once, after both
     k = t_prefer(search, polarity[lead])
-    if any_reduce(k != search.k):
-        turns = t_turns(search, stop, k)
+    redo = (k != search.k).nonzero()[0]
+    if redo.size:
+        turns = turns.put(redo, t_turns(search.take(redo), stop[redo], k[redo]))
     t = t_ends(search, stop, turns)
     sel = u[t.found]
     w["t_peak"][sel], w["t_off"][sel] = t.peak[t.found], t.offset[t.found]

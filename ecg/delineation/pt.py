@@ -8,7 +8,7 @@ import numpy as np
 
 from .filters import StackedViews
 from .vec import any_reduce, clip_index, first_true, masked_argmax, row_median
-from .window import Window, argmax_in, walk_down_in
+from .window import Window, argmax_in, columns, walk_down_in
 
 __all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "t_turns", "t_ends", "TSearch", "TTurns", "p_waves", "isoelectric_all", "TWaves",
            "PWaves"]
@@ -68,14 +68,15 @@ def _second_lobe(dev: np.ndarray, valid: np.ndarray, k: np.ndarray, sign: np.nda
     """Per beat, an opposite-polarity lobe right after the main T lobe, if large enough:
     ``(has_lobe, lobe_index_in_row)``."""
     rows = np.arange(k.size)
-    cols = np.arange(dev.shape[1])
+    cols = np.arange(dev.shape[1])[None, :]
     has_cross, z = first_true(valid & (cols >= k[:, None]) & (dev * sign[:, None] < 0))
-    size = np.minimum(int(_T_LOBE_SEARCH_S * fs) + 1, valid.sum(axis=1) - z)  # columns z … z + size - 1
-    seg = dev * -sign[:, None]
-    c = argmax_in(seg, (cols >= z[:, None]) & (cols < (z + size)[:, None]))
-    j = c - z
-    ok = has_cross & (size >= 3) & (seg[rows, c] >= _T_LOBE_RATIO * np.abs(dev[rows, k])) & (j != 0) & (j != size - 1)
-    return ok, c
+    width = int(_T_LOBE_SEARCH_S * fs) + 1
+    size = np.minimum(width, valid.sum(axis=1) - z)  # the lobe is searched in columns z … z + size - 1
+    seg = columns(dev, z, width) * -sign[:, None]
+    j = masked_argmax(seg, np.arange(width) < size[:, None])
+    big = seg[rows, j] >= _T_LOBE_RATIO * np.abs(dev[rows, k])
+    ok = has_cross & (size >= 3) & big & (j != 0) & (j != size - 1)
+    return ok, z + j
 
 
 class TSearch(NamedTuple):
@@ -88,6 +89,10 @@ class TSearch(NamedTuple):
     valid: np.ndarray
     k: np.ndarray
     ok: np.ndarray
+
+    def take(self, rows: np.ndarray) -> TSearch:
+        """The search of some rows (every step is row by row)."""
+        return TSearch(self.win.take(rows), self.dev[rows], self.valid[rows], self.k[rows], self.ok[rows])
 
 
 def t_search(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndarray,
@@ -115,14 +120,21 @@ def t_prefer(search: TSearch, polarity: np.ndarray) -> np.ndarray:
 
 class TTurns(NamedTuple):
     """The T waves of many beats up to their steepest return towards the baseline:
-    ``found`` per beat, the peak, the sample of that steepest slope (and its column in the
-    T window) and the amplitude."""
+    ``found`` per beat, the peak, the sample of that steepest slope (and the slope there,
+    mV/s) and the amplitude."""
 
     found: np.ndarray
     peak: np.ndarray
     steep: np.ndarray
-    steep_col: np.ndarray
+    steep_slope: np.ndarray
     amplitude_mv: np.ndarray
+
+    def put(self, rows: np.ndarray, other: TTurns) -> TTurns:
+        """A copy with ``rows`` replaced by ``other``'s values."""
+        out = TTurns(*(a.copy() for a in self))
+        for mine, theirs in zip(out, other):
+            mine[rows] = theirs
+        return out
 
 
 def t_turns(search: TSearch, stop: np.ndarray, k: np.ndarray) -> TTurns:
@@ -136,20 +148,21 @@ def t_turns(search: TSearch, stop: np.ndarray, k: np.ndarray) -> TTurns:
     has_lobe, lobe = _second_lobe(dev, search.valid, k, sign, win.sv.fs_hz)
     last = start + np.where(has_lobe, lobe, k)
     last_sign = np.where(has_lobe, -sign, sign)
-    ok = search.ok & (stop - last + 1 >= 3)
+    tail_n = stop - last + 1
+    ok = search.ok & (tail_n >= 3)
     slope = win.read("slope_t")
     col = argmax_in(-slope * last_sign[:, None], win.span(last, stop))  # the steepest return in [last, stop]
-    ok &= last_sign * slope[rows, col] < 0
-    return TTurns(ok, start + k, clip_index(start + col, win.sv.n_samples), col, amp)
+    at = slope[rows, col]
+    ok &= last_sign * at < 0
+    return TTurns(ok, start + k, clip_index(start + col, win.sv.n_samples), at, amp)
 
 
 def t_ends(search: TSearch, stop: np.ndarray, turns: TTurns) -> TWaves:
     """The T waves of ``turns`` with their offsets: where the slope after the steepest
     return falls below a fraction of it (row by row)."""
-    a = search.win.read("abs_slope_t")
     steep = turns.steep
-    level = a[np.arange(steep.size), turns.steep_col]
-    end = walk_down_in(a, search.win.origin, steep, +1, T_END_FRACTION * level, np.where(turns.found, stop, steep))
+    end = walk_down_in(search.win.read("abs_slope_t"), search.win.origin, steep, +1,
+                       T_END_FRACTION * np.abs(turns.steep_slope), np.where(turns.found, stop, steep))
     return TWaves(turns.found, turns.peak, end, turns.amplitude_mv)
 
 
@@ -187,7 +200,6 @@ def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndar
     """P onset, peak and offset searched in ``[start, stop]`` of each beat (stop near the
     QRS onset; its lead at offset ``base`` of ``sv``)."""
     fs = sv.fs_hz
-    n = sv.n_samples
     start = np.asarray(start, dtype=np.int64)
     stop = np.asarray(stop, dtype=np.int64)
     m = start.size
@@ -209,14 +221,16 @@ def p_waves(sv: StackedViews, base: np.ndarray, start: np.ndarray, stop: np.ndar
     rise_lo = np.maximum(peak - half, start)
     fall_hi = np.minimum(peak + half, stop)
     ok &= (peak - rise_lo + 1 >= 2) & (fall_hi - peak + 1 >= 2)
-    slope = win.read("slope_wave")
-    # rows already refused may point anywhere: indices are kept inside
-    c_on = argmax_in(slope * sign[:, None], win.span(rise_lo, peak))
-    c_off = argmax_in(-slope * sign[:, None], win.span(peak, fall_hi))
-    m_on, m_off = clip_index(origin + c_on, n), clip_index(origin + c_off, n)
-    ok &= (slope[rows, c_on] * sign > 0) & (slope[rows, c_off] * sign < 0)
+    # the steepest rise in [rise_lo, peak] and fall in [peak, fall_hi]: read ±80 ms around the peak
+    near = columns(win.read("slope_wave"), k - half, 2 * half + 1) * sign[:, None]
+    j = np.arange(half + 1)
+    j_on = argmax_in(near[:, : half + 1], j >= (rise_lo - peak + half)[:, None])
+    j_off = argmax_in(-near[:, half:], j <= (fall_hi - peak)[:, None])
+    rise, fall = near[rows, j_on], near[rows, half + j_off]  # slope × sign there
+    ok &= (rise > 0) & (fall < 0)
+    m_on, m_off = peak - half + j_on, peak + j_off
     a = win.read("abs_slope_wave")
-    onset = walk_down_in(a, origin, m_on, -1, P_ON_FRACTION * a[rows, c_on], np.where(ok, lo_lim, m_on))
-    offset = walk_down_in(a, origin, m_off, +1, _P_OFF_FRACTION * a[rows, c_off],
+    onset = walk_down_in(a, origin, m_on, -1, P_ON_FRACTION * np.abs(rise), np.where(ok, lo_lim, m_on))
+    offset = walk_down_in(a, origin, m_off, +1, _P_OFF_FRACTION * np.abs(fall),
                           np.where(ok, stop + int(0.01 * fs), m_off))
     return PWaves(ok, onset, peak, offset, amp)

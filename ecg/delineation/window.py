@@ -24,7 +24,7 @@ from .vec import any_reduce, first_true, max_reduce, min_reduce, ranges
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .filters import StackedViews
 
-__all__ = ["Window", "argmax_in", "ptp_in", "walk_down_in", "settled_run"]
+__all__ = ["Window", "argmax_in", "columns", "ptp_in", "walk_down_in", "settled_run"]
 
 class Window:
     """Positions ``[lo, hi]`` of each row's region (its lead at offset ``base`` of ``sv``).
@@ -60,6 +60,14 @@ class Window:
                 self._read[name] = self.sv.flat(name)[self._idx]
         return self._read[name]
 
+    def take(self, rows: np.ndarray) -> Window:
+        """The window of some rows (their views read so far taken along)."""
+        out = object.__new__(Window)
+        out.sv, out.origin, out.valid, out.cols = self.sv, self.origin[rows], self.valid[rows], self.cols
+        out._idx = self._idx[rows]
+        out._read = {k: v[rows] for k, v in self._read.items()}
+        return out
+
     def span(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """The columns of positions ``[lo, hi]`` of each row (empty where ``hi < lo``)."""
         return (self.cols >= (lo - self.origin)[:, None]) & (self.cols <= (hi - self.origin)[:, None])
@@ -70,20 +78,22 @@ def argmax_in(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask, values, -np.inf).argmax(axis=1)  # type: ignore[no-any-return]
 
 
+def columns(values: np.ndarray, first: np.ndarray, width: int) -> np.ndarray:
+    """Per row of the C-contiguous ``values``, the ``width`` columns from ``first`` on
+    (clipped into the row): a narrow search inside a wide window reads only these."""
+    rows, cols = values.shape
+    at = first[:, None] + np.arange(width)
+    np.minimum(at, cols - 1, out=at)
+    np.maximum(at, 0, out=at)
+    at += (np.arange(rows) * cols)[:, None]
+    return values.reshape(-1)[at]  # type: ignore[no-any-return]
+
+
 def ptp_in(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per row, the range (max − min) of the values inside ``mask`` (0 for a row with none)."""
     top = max_reduce(np.where(mask, values, -np.inf), axis=1, initial=-np.inf)
     bottom = min_reduce(np.where(mask, values, np.inf), axis=1, initial=np.inf)
     return np.where(any_reduce(mask, axis=1), top - bottom, 0.0)  # type: ignore[no-any-return]
-
-
-def _directed(values: np.ndarray, origin: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """The matrix in walking order (reversed for ``step = -1``), the position of its column 0
-    and the sign by which positions grow with its columns."""
-    width = values.shape[1]
-    if step > 0:
-        return values, origin, 1
-    return values[:, ::-1], origin + (width - 1), -1
 
 
 def walk_down_in(values: np.ndarray, origin: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray,
@@ -100,10 +110,9 @@ def walk_down_in(values: np.ndarray, origin: np.ndarray, start: np.ndarray, step
     n_steps = np.maximum((np.asarray(stop, dtype=np.int64) - start) * step, 0)
     if start.size == 0 or values.shape[1] < 2:
         return start + step * n_steps
-    v, at0, sign = _directed(values, origin, step)
-    cs = (start - at0) * sign  # the start's column in walking order
+    v, cs = (values, start - origin) if step > 0 else (values[:, ::-1], origin + (values.shape[1] - 1) - start)
     thr = np.asarray(threshold, dtype=np.float64)[:, None]
-    nxt, cur = v[:, 1:], v[:, :-1]
+    nxt, cur = v[:, 1:], v[:, :-1]  # column c of the walk: the step from c to c + 1 (c = cs: the start)
     below = nxt < thr
     stop_here = nxt > cur  # a turn …
     stop_here &= cur < 1.5 * thr  # … just above the threshold
