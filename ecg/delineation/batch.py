@@ -37,9 +37,8 @@ from .lead import (
     _empty,
 )
 from .pt import isoelectric_all, p_waves, t_ends, t_prefer, t_search, t_turns
-from .qrs import locate_many, qrs_window_bounds
-from .vec import Rows, any_reduce, clip_index, masked_ptp, median1d, row_median
-from .window import ptp_in
+from .qrs import locate_many, qrs_bounds_all
+from .vec import Rows, any_reduce, clip_index, median1d, range_ptp, row_median
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -59,9 +58,9 @@ def _qrs_all(sv: StackedViews, rows: Rows, r: np.ndarray, w: dict[str, np.ndarra
     n = sv.n_samples
     lo = np.where(rows.first, 0, (_shift(r, 1) + r) // 2)
     hi = np.where(rows.last, n - 1, (r + _shift(r, -1)) // 2)
-    on, off, _, win = qrs_window_bounds(sv, rows.base, r, lo, hi)
+    on, off, _ = qrs_bounds_all(sv, rows.base, r, lo, hi)
     w["qrs_on"][:], w["r_peak"][:], w["qrs_off"][:] = on, r, off
-    return ptp_in(win.read("clean_mv"), win.span(on, off))  # clean_mv's range over [on, off]
+    return range_ptp(sv.flat("clean_mv"), rows.base + on, rows.base + off)  # clean_mv's range over [on, off]
 
 
 def _noise_mv(sv: StackedViews, rows: Rows, stack_row: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
@@ -206,7 +205,7 @@ def tp_activity(sv: StackedViews, w: dict[str, np.ndarray], p_amps: np.ndarray, 
     lo, hi = t_off + int(0.02 * fs), p_on - int(0.02 * fs)
     sel = (p_on != MISSING) & (t_off != MISSING) & (amp > 0) & (hi - lo >= int(_TP_MIN_S * fs))
     pairs = rows.take(i[sel])
-    ratios = masked_ptp(sv.flat("smooth_mv"), lo[sel], hi[sel], sv.n_samples, pairs.base) / amp[sel]
+    ratios = range_ptp(sv.flat("smooth_mv"), pairs.base + lo[sel], pairs.base + hi[sel]) / amp[sel]
     busy = (pairs.count() >= 2) & (pairs.median(ratios) > _TP_MAX_RATIO)
     return [_TP_WAVES if b else None for b in busy.tolist()]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import Rows, any_reduce, clip_index, max_reduce, min_reduce
+from .vec import Rows, any_reduce, clip_index, max_reduce, min_reduce, range_max
 from .window import Window, argmax_in, settled_run
 
-__all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "qrs_window_bounds", "main_polarity"]
+__all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
 
 #: onset: quiet means the slope stays below this fraction of the largest QRS slope
 _ONSET_FRACTION = 0.15
@@ -69,8 +69,8 @@ def _gentle(sv: StackedViews, rows: Rows, det: np.ndarray) -> np.ndarray:
     lead's 90th-percentile beat slope (leads with at least 3 detections)."""
     n = sv.n_samples
     half = int(0.05 * sv.fs_hz)
-    idx = clip_index(det[:, None] + np.arange(-half, half + 1)[None, :], n) + rows.base[:, None]
-    steep = max_reduce(sv.flat("abs_slope_qrs")[idx], axis=1)
+    steep = range_max(sv.flat("abs_slope_qrs"), rows.base + np.maximum(det - half, 0),
+                      rows.base + np.minimum(det + half, n - 1))  # the ±50 ms inside the lead
     level = rows.percentile(steep, 90)  # per lead, np.percentile(steep, 90)
     enough = rows.count() >= 3
     return enough[rows.lead] & (steep < _MIN_BEAT_SLOPE_FRACTION * level[rows.lead])
@@ -143,13 +143,6 @@ def qrs_bounds_all(
     tuple
         ``(onsets, offsets, largest_slopes_mv_per_s)``.
     """
-    return qrs_window_bounds(sv, base, r, lo, hi, noise_slope)[:3]
-
-
-def qrs_window_bounds(sv: StackedViews, base: np.ndarray, r: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                      noise_slope: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, Window]:
-    """:func:`qrs_bounds_all` and the window its searches read (each QRS with its
-    surroundings, ``[onset, offset]`` inside it)."""
     fs = sv.fs_hz
     n = sv.n_samples
     r = np.asarray(r, dtype=np.int64)
@@ -160,7 +153,7 @@ def qrs_window_bounds(sv: StackedViews, base: np.ndarray, r: np.ndarray, lo: np.
     before, after = int(_SEARCH_BEFORE_S * fs) + look, int(_SEARCH_AFTER_S * fs) + look
     win = Window(sv, base, r - before, r + after)  # column ``before`` is the main deflection in every row
     if r.size == 0:
-        return r.copy(), r.copy(), np.zeros(0), win
+        return r.copy(), r.copy(), np.zeros(0)
     a = win.read("abs_slope_qrs")
     half = int(0.05 * fs)
     cols = np.arange(2 * half + 1)
@@ -175,7 +168,7 @@ def qrs_window_bounds(sv: StackedViews, base: np.ndarray, r: np.ndarray, lo: np.
                              _RESUME_OFF_FRACTION * top, look, n - r)
     onset = np.maximum(onset - int(round(_ONSET_SHIFT_S * fs)), b0)
     offset = np.minimum(offset + int(round(_OFFSET_SHIFT_S * fs)), b1)
-    return onset, offset, top, win
+    return onset, offset, top
 
 
 def qrs_bounds(views: LeadViews, r: int, lo: int, hi: int, noise_slope: float = 0.0) -> tuple[int, int, float]:

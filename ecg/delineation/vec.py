@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ranges", "masked_argmax", "first_true", "masked_ptp",
+__all__ = ["ranges", "masked_argmax", "first_true", "range_max", "range_ptp",
            "median1d", "row_median", "percentiles", "row_percentile", "row_percentiles", "clip_index", "Rows"]
 
 
@@ -164,14 +164,29 @@ def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return any_reduce(mask, axis=1), mask.argmax(axis=1)  # mask.any(axis=1), np.argmax without the wrappers
 
 
-def masked_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int | None = None,
-               base: np.ndarray | None = None) -> np.ndarray:
-    """Per row, ``x[lo:hi + 1].max() - x[lo:hi + 1].min()`` (0 for an empty range)."""
-    idx, valid = ranges(lo, hi - lo + 1, x.size if size is None else size, base=base)
-    v = x[idx]
-    top = max_reduce(np.where(valid, v, -np.inf), axis=1, initial=-np.inf)
-    bottom = min_reduce(np.where(valid, v, np.inf), axis=1, initial=np.inf)
-    return np.where(any_reduce(valid, axis=1), top - bottom, 0.0)
+def _pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``reduceat`` indices of the segments ``[lo, hi)`` (``[lo]`` alone where lo == hi)."""
+    at = np.empty(2 * lo.size, dtype=np.intp)
+    at[0::2], at[1::2] = lo, hi
+    return at
+
+
+def range_max(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per pair, ``x[lo:hi + 1].max()`` of the 1-D ``x`` for ranges ``0 <= lo <= hi <
+    x.size``: one ``reduceat`` pass (no index matrix)."""
+    if lo.size == 0:
+        return np.zeros(0, dtype=x.dtype)
+    return np.maximum(np.maximum.reduceat(x, _pairs(lo, hi))[0::2], x[hi])  # type: ignore[no-any-return]
+
+
+def range_ptp(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per pair, ``x[lo:hi + 1].max() - x[lo:hi + 1].min()`` of the 1-D ``x`` for ranges
+    ``0 <= lo <= hi < x.size``: one ``reduceat`` pass per extremum (no index matrix)."""
+    if lo.size == 0:
+        return np.zeros(0)
+    at, end = _pairs(lo, hi), x[hi]
+    top = np.maximum(np.maximum.reduceat(x, at)[0::2], end)
+    return top - np.minimum(np.minimum.reduceat(x, at)[0::2], end)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

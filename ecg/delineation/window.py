@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .vec import any_reduce, first_true, max_reduce, min_reduce, ranges
+from .vec import any_reduce, first_true, ranges
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .filters import StackedViews
 
-__all__ = ["Window", "argmax_in", "columns", "ptp_in", "walk_down_in", "settled_run"]
+__all__ = ["Window", "argmax_in", "columns", "walk_down_in", "settled_run"]
 
 class Window:
     """Positions ``[lo, hi]`` of each row's region (its lead at offset ``base`` of ``sv``).
@@ -87,13 +87,6 @@ def columns(values: np.ndarray, first: np.ndarray, width: int) -> np.ndarray:
     np.maximum(at, 0, out=at)
     at += (np.arange(rows) * cols)[:, None]
     return values.reshape(-1)[at]  # type: ignore[no-any-return]
-
-
-def ptp_in(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per row, the range (max − min) of the values inside ``mask`` (0 for a row with none)."""
-    top = max_reduce(np.where(mask, values, -np.inf), axis=1, initial=-np.inf)
-    bottom = min_reduce(np.where(mask, values, np.inf), axis=1, initial=np.inf)
-    return np.where(any_reduce(mask, axis=1), top - bottom, 0.0)  # type: ignore[no-any-return]
 
 
 def walk_down_in(values: np.ndarray, origin: np.ndarray, start: np.ndarray, step: int, threshold: np.ndarray,

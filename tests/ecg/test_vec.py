@@ -150,3 +150,16 @@ def test_window_searches_match_the_scalar_walks(a: np.ndarray, data: st.DataObje
             got = start + step * settled_run(v, thr, gap, (stop - start) * step, thr + 3, look + (step < 0), room)
             assert got.tolist() == [_settled_edge_scalar(signal[j], int(s), step, float(t), gap, int(e), float(t) + 3,
                                                          look) for s, t, e, j in zip(start, thr, stop, lead)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(signals, st.data())
+def test_range_ptp_is_the_slices_range(a: np.ndarray, data: st.DataObject) -> None:
+    from ecg.delineation.vec import range_max, range_ptp
+
+    n = a.size
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=8))
+    lo = np.array([min(p) for p in pairs], dtype=np.int64)
+    hi = np.array([max(p) for p in pairs], dtype=np.int64)
+    assert range_ptp(a, lo, hi).tolist() == [float(np.ptp(a[i : j + 1])) for i, j in zip(lo, hi)]
+    assert range_max(a, lo, hi).tolist() == [float(a[i : j + 1].max()) for i, j in zip(lo, hi)]
