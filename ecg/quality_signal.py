@@ -128,13 +128,17 @@ def signal_measures(x: np.ndarray, fs: float) -> SignalMeasures:
         ranges = (pct[:, 1] - pct[:, 0]).tolist()
         hi, lo = max_reduce(x, axis=1), min_reduce(x, axis=1)
         span = hi - lo  # np.ptp
-        clipped = _clipped_masks(x, span, hi, lo)
+        runs = _rail_runs(x, span, hi, lo)
     else:
         ranges, hi, lo, span, rail_bound = fast
-        clipped = None if rail_bound < _CLIP_MIN_RUN else _clipped_masks(x, span, hi, lo)
-    clipped_fractions = [0.0] * x.shape[0] if clipped is None else clipped.mean(axis=1).tolist()
+        runs = None if rail_bound < _CLIP_MIN_RUN else _rail_runs(x, span, hi, lo)
+    n_clipped = np.zeros(x.shape[0], dtype=np.int64)  # per row, the samples in clipped runs
+    if runs is not None:
+        np.add.at(n_clipped, runs[0], runs[2] - runs[1])
+    clipped_fractions = [float(count) / x.shape[1] for count in n_clipped.tolist()]  # clipped mask's mean
     hf = _hf_ratios(x, fs) if x.shape[1] >= 16 else [None] * x.shape[0]
-    return SignalMeasures(ranges, (span > 0).tolist(), clipped_fractions, _lead_off_fractions(x, fs, clipped), hf)
+    lead_off = _lead_off_fractions(x, fs, runs, n_clipped)
+    return SignalMeasures(ranges, (span > 0).tolist(), clipped_fractions, lead_off, hf)
 
 
 def _from_tails(x: np.ndarray) -> tuple[list[float], np.ndarray, np.ndarray, np.ndarray, int] | None:
@@ -162,10 +166,11 @@ def _from_tails(x: np.ndarray) -> tuple[list[float], np.ndarray, np.ndarray, np.
     return ranges, his, los, his - los, rail_bound
 
 
-def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray | None:
-    """Per row of ``(leads, n)``: the samples within 1e-6 of the row's span from its min or
-    max in runs of at least :data:`_CLIP_MIN_RUN` (none in a flat row); None when no row
-    has any (the usual case: fewer samples at the rails than one run)."""
+def _rail_runs(x: np.ndarray, span: np.ndarray, hi: np.ndarray,
+               lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The runs of at least :data:`_CLIP_MIN_RUN` samples within 1e-6 of their row's span
+    from its min or max (none in a flat row) in ``(leads, n)``: ``(row, start, stop)`` per
+    run (stop after its last sample); None when there is none (the usual case)."""
     tol = 1e-6 * span
     at_rail = (x >= (hi - tol)[:, None]) | (x <= (lo + tol)[:, None])
     idx = np.flatnonzero(at_rail)
@@ -180,22 +185,30 @@ def _clipped_masks(x: np.ndarray, span: np.ndarray, hi: np.ndarray, lo: np.ndarr
     keep = ((stops - starts) >= _CLIP_MIN_RUN) & (span[row] != 0)
     if not keep.any():
         return None
-    edges = np.zeros((x.shape[0], x.shape[1] + 1), dtype=np.int64)  # +1 at a start, -1 after its end
-    np.add.at(edges, (row[keep], starts[keep]), 1)
-    np.add.at(edges, (row[keep], stops[keep]), -1)
+    return row[keep], starts[keep], stops[keep]
+
+
+def _clipped_masks(shape: tuple[int, int], runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """The samples inside :func:`_rail_runs`' runs, per row of a ``shape`` array."""
+    row, starts, stops = runs
+    edges = np.zeros((shape[0], shape[1] + 1), dtype=np.int64)  # +1 at a start, -1 after its end
+    np.add.at(edges, (row, starts), 1)
+    np.add.at(edges, (row, stops), -1)
     return np.cumsum(edges[:, :-1], axis=1) > 0
 
 
-def _lead_off_fractions(x: np.ndarray, fs: float, clipped: np.ndarray | None) -> list[float]:
-    """Per row, the share of 1-s blocks that are flat or stuck at the rails (``clipped``:
-    :func:`_clipped_masks`, None for none)."""
+def _lead_off_fractions(x: np.ndarray, fs: float, runs: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                        n_clipped: np.ndarray) -> list[float]:
+    """Per row, the share of 1-s blocks that are flat or stuck at the rails (> 90 % of the
+    block in :func:`_rail_runs`' runs; ``n_clipped``: the samples in them per row)."""
     win = max(2, int(fs))
     n_win = x.shape[1] // win
     if n_win == 0:
         return [0.0] * x.shape[0]
     blocks = x[:, : n_win * win].reshape(x.shape[0], n_win, win)
     off = max_reduce(blocks, axis=2) - min_reduce(blocks, axis=2) < _LEAD_OFF_RANGE_MV  # flat (np.ptp)
-    if clipped is not None:
+    if runs is not None and int(max_reduce(n_clipped)) / win > 0.9:  # else no block can be railed
+        clipped = _clipped_masks(x.shape, runs)
         off |= clipped[:, : n_win * win].reshape(x.shape[0], n_win, win).mean(axis=2) > 0.9  # railed
     return [float(count) / n_win for count in np.add.reduce(off, axis=1, dtype=np.intp).tolist()]
 
