@@ -241,8 +241,9 @@ def _qrs_similarity_all(sv: StackedViews, rows: Rows, r: np.ndarray) -> np.ndarr
     size = counts[judged]
     at = np.arange(judged.size)
     tpl = row_median(m.T)[None, :] if judged.size == 1 else _median_beats(m, size)
-    mc = m - m.mean(axis=1, keepdims=True)
-    tc = tpl - tpl.mean(axis=1, keepdims=True)
+    width = m.shape[1]
+    mc = m - np.add.reduce(m, axis=1, keepdims=True) / width  # m.mean(axis=1): its sum and division, no wrapper
+    tc = tpl - np.add.reduce(tpl, axis=1, keepdims=True) / width
     ends = np.cumsum(size)
     dot = np.empty(use.size)
     tt = np.empty(judged.size)
@@ -252,7 +253,6 @@ def _qrs_similarity_all(sv: StackedViews, rows: Rows, r: np.ndarray) -> np.ndarr
     group = np.repeat(at, size)
     mm = (mc * mc).sum(axis=1)  # n x the variance, as ``m.std`` sums it: std > 0 where mm / n > 0
     den = np.sqrt(mm * tt[group])
-    width = m.shape[1]
     ok = (mm / width > 0) & ((tc * tc).sum(axis=1) / width > 0)[group] & (den > 0)
     corr = np.where(ok, dot / np.where(ok, den, 1.0), 0.0)
     out[judged] = Rows(group, np.zeros(use.size, dtype=np.int64), judged.size).median(corr)

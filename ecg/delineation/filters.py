@@ -143,10 +143,13 @@ class StackedViews:
         return cache[name]  # type: ignore[no-any-return]
 
     def flat(self, name: str) -> np.ndarray:
-        """A view (or ``abs_<view>``) of every lead, flattened row after row."""
-        if name.startswith("abs_"):
-            return self.absolute(name[4:]).reshape(-1)
-        return np.asarray(getattr(self, name)).reshape(-1)
+        """A view (or ``abs_<view>``) of every lead, flattened row after row (looked up once)."""
+        cache = self.__dict__.setdefault("_flat_cache", {})
+        out = cache.get(name)
+        if out is None:
+            whole = self.absolute(name[4:]) if name.startswith("abs_") else np.asarray(getattr(self, name))
+            out = cache[name] = whole.reshape(-1)
+        return out  # type: ignore[no-any-return]
 
     def lead(self, row: int) -> LeadViews:
         return LeadViews(**{k: getattr(self, k)[row] for k in _VIEW_NAMES}, fs_hz=self.fs_hz, stack=self, row=row)
