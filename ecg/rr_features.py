@@ -51,6 +51,8 @@ MIN_RR_INTERVALS = 4
 # physiological RR range kept for the statistics (s): 30–240 bpm
 _RR_MIN_S = 0.25
 _RR_MAX_S = 2.0
+# np.sqrt(2.0) (both correctly rounded)
+_SQRT2 = math.sqrt(2.0)
 
 
 def rr_features(r_peaks: np.ndarray, fs_hz: float, *, duration_s: float) -> np.ndarray:
@@ -72,42 +74,81 @@ def rr_features(r_peaks: np.ndarray, fs_hz: float, *, duration_s: float) -> np.n
 
     Notes
     -----
-    A recording has a few dozen intervals, so the cost is per-call overhead: one sort
-    replaces ``np.median``/``np.percentile`` (the same order statistics and numpy's
-    "linear" interpolation, :func:`_quantile`), and sums replace ``np.mean``/``np.std``
-    (the same reductions in the same order), so every value equals numpy's to the bit.
+    A recording has a few dozen intervals, so the cost is per-call overhead: the statistics
+    run on Python floats. Every operation is one IEEE-754 operation as numpy does it (``-``,
+    ``*``, ``/``, ``sqrt``, comparisons), the sums are numpy's pairwise summation
+    (:func:`_numpy_sum`), the median and percentiles read one sort with numpy's "linear"
+    interpolation (:func:`_quantile`): every value equals the numpy definition's to the bit
+    (``tests/ecg/test_rr_features.py``).
     """
-    out = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
-    peaks = np.asarray(r_peaks, dtype=np.float64)
-    out[12] = 10.0 * peaks.size / max(float(duration_s), 1e-6)
-    if peaks.size < 2:
+    peaks = np.asarray(r_peaks, dtype=np.float64).tolist()
+    beats_per_10s = 10.0 * len(peaks) / max(float(duration_s), 1e-6)
+    fs = float(fs_hz)
+    rr_s = [v for v in [(b - a) / fs for a, b in zip(peaks, peaks[1:])] if _RR_MIN_S <= v <= _RR_MAX_S]
+    if len(rr_s) < MIN_RR_INTERVALS:
+        out = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
+        out[12] = beats_per_10s
         return out
-    rr_s = np.diff(peaks) / float(fs_hz)
-    rr_s = rr_s[(rr_s >= _RR_MIN_S) & (rr_s <= _RR_MAX_S)]
-    n = rr_s.size
-    if n < MIN_RR_INTERVALS:
-        return out
-    srt = np.sort(rr_s).tolist()
-    mean_rr = float(rr_s.sum()) / n
+    return np.array((*_statistics(rr_s), beats_per_10s, 1.0), dtype=np.float32)
+
+
+def _statistics(rr_s: list[float]) -> tuple[float, ...]:
+    """The first twelve features of :data:`FEATURE_NAMES` from at least four RR intervals (s)."""
+    n = len(rr_s)
+    srt = sorted(rr_s)
+    mean_rr = _numpy_sum(rr_s, 0, n) / n
     median_rr = _quantile(srt, 0.5)
-    drr = np.diff(rr_s)
-    abs_drr = np.abs(drr)
-    out[:12] = (
-        np.log(mean_rr),
+    abs_drr = [abs(b - a) for a, b in zip(rr_s, rr_s[1:])]
+    m = n - 1
+    large_drr, short_rr, long_rr = 0.12 * median_rr, 0.85 * median_rr, 1.2 * median_rr
+    return (
+        float(np.log(mean_rr)),
         _std(rr_s) / mean_rr,
-        math.sqrt(float((drr * drr).sum()) / drr.size) / mean_rr,
-        _quantile(np.sort(abs_drr).tolist(), 0.5) / median_rr,
-        np.count_nonzero(abs_drr > 0.05) / drr.size,
-        np.count_nonzero(abs_drr > 0.12 * median_rr) / drr.size,
+        math.sqrt(_numpy_sum([d * d for d in abs_drr], 0, m) / m) / mean_rr,
+        _quantile(sorted(abs_drr), 0.5) / median_rr,
+        len([d for d in abs_drr if d > 0.05]) / m,
+        len([d for d in abs_drr if d > large_drr]) / m,
         (_quantile(srt, 0.75) - _quantile(srt, 0.25)) / median_rr,
         (_quantile(srt, 0.9) - _quantile(srt, 0.1)) / median_rr,
         _sd1_sd2(rr_s),
-        np.count_nonzero(rr_s < 0.85 * median_rr) / n,
-        np.count_nonzero(rr_s > 1.2 * median_rr) / n,
+        len([v for v in rr_s if v < short_rr]) / n,
+        len([v for v in rr_s if v > long_rr]) / n,
         _turning_point_ratio(rr_s),
     )
-    out[13] = 1.0
-    return out
+
+
+def _numpy_sum(x: list[float], lo: int, n: int) -> float:
+    """``np.sum`` of ``x[lo:lo + n]`` (float64, contiguous): numpy's pairwise summation.
+
+    Fewer than 8 values are added in order; up to 128 with eight accumulators (every 8th
+    value each) combined as ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, then the
+    rest in order; longer runs split in two halves (the first a multiple of 8) summed the
+    same way. Numpy's ``pairwise_sum``, in the same order, so the same rounding.
+    """
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += x[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3, r4, r5, r6, r7 = x[lo : lo + 8]
+        end = lo + n - n % 8
+        for i in range(lo + 8, end, 8):
+            r0 += x[i]
+            r1 += x[i + 1]
+            r2 += x[i + 2]
+            r3 += x[i + 3]
+            r4 += x[i + 4]
+            r5 += x[i + 5]
+            r6 += x[i + 6]
+            r7 += x[i + 7]
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(end, lo + n):
+            res += x[i]
+        return res
+    half = n // 2
+    half -= half % 8
+    return _numpy_sum(x, lo, half) + _numpy_sum(x, lo + half, n - half)
 
 
 def _quantile(srt: list[float], q: float) -> float:
@@ -127,22 +168,22 @@ def _quantile(srt: list[float], q: float) -> float:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-def _std(x: np.ndarray) -> float:
-    """``np.std(x)``: the same sums in the same order."""
-    d = x - float(x.sum()) / x.size
-    return math.sqrt(float((d * d).sum()) / x.size)
+def _std(x: list[float]) -> float:
+    """``np.std(x)``: the mean, the squared deviations and their mean, as numpy computes them."""
+    n = len(x)
+    mean = _numpy_sum(x, 0, n) / n
+    return math.sqrt(_numpy_sum([(d := v - mean) * d for v in x], 0, n) / n)
 
 
-def _sd1_sd2(rr_s: np.ndarray) -> float:
+def _sd1_sd2(rr_s: list[float]) -> float:
     """Poincaré SD1/SD2: near 1 for random RR (AF), small for a regular rhythm."""
-    x, y = rr_s[:-1], rr_s[1:]
-    sd1 = _std((y - x) / np.sqrt(2.0))
-    sd2 = _std((y + x) / np.sqrt(2.0))
-    return float(min(sd1 / sd2, 5.0)) if sd2 > 1e-9 else 0.0
+    sd1 = _std([(b - a) / _SQRT2 for a, b in zip(rr_s, rr_s[1:])])
+    sd2 = _std([(b + a) / _SQRT2 for a, b in zip(rr_s, rr_s[1:])])
+    return min(sd1 / sd2, 5.0) if sd2 > 1e-9 else 0.0
 
 
-def _turning_point_ratio(rr_s: np.ndarray) -> float:
+def _turning_point_ratio(rr_s: list[float]) -> float:
     """Fraction of inner RR values that are local extremes (2/3 for a random series)."""
-    a, b, c = rr_s[:-2], rr_s[1:-1], rr_s[2:]
-    turning = ((b > a) & (b > c)) | ((b < a) & (b < c))
-    return np.count_nonzero(turning) / turning.size if turning.size else 0.0
+    inner = len(rr_s) - 2
+    turning = len([b for a, b, c in zip(rr_s, rr_s[1:], rr_s[2:]) if (b > a and b > c) or (b < a and b < c)])
+    return turning / inner if inner > 0 else 0.0
