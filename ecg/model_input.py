@@ -9,6 +9,8 @@ sidecar; at run time the loaded sidecar's values are passed in. Re-exported by
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ecg.delineation.vec import median1d
@@ -74,13 +76,19 @@ def prepare_signal(sig_mv: np.ndarray, fs_hz: float, *, fs_out_hz: float = MODEL
         raise SignalError("signal must hold at least 1 s of finite samples", reason="too_short",
                           fs_hz=fs, n_samples=int(x.size))
     x = zero_phase(x - median1d(x), 3, (float(band_hz[0]), float(band_hz[1])), "bandpass", fs)  # np.median's value
-    x, _ = resample(x, fs, fs_out_hz)
-    x = x - np.mean(x)
-    sd = float(np.std(x))
-    x = x / max(sd, 1e-6)
+    x, _ = resample(x, fs, fs_out_hz)  # a new array (the filter's output when no resampling): changed in place
+    x -= float(x.sum()) / x.size  # np.mean's value (the same sum and division)
+    x /= max(_std(x), 1e-6)
     np.maximum(x, -CLIP_SD, out=x)  # np.clip's values (no NaN here) without its per-call overhead
     np.minimum(x, CLIP_SD, out=x)
     return x.astype(np.float32)
+
+
+def _std(x: np.ndarray) -> float:
+    """``np.std(x)`` of a 1-D float64 array: numpy's mean, squared deviations and their mean."""
+    d = x - float(x.sum()) / x.size
+    np.multiply(d, d, out=d)
+    return math.sqrt(float(d.sum()) / x.size)
 
 
 def signal_windows(x: np.ndarray, window_samples: int = WINDOW_SAMPLES,

@@ -202,10 +202,11 @@ class TestInputPreparation:
         assert abs(float(np.std(x)) - 1.0) < 0.05
 
     @settings(max_examples=40, deadline=None)
-    @given(n=st.integers(500, 4000), fs=st.sampled_from([250.0, 300.0, 360.0, 500.0]), seed=st.integers(0, 10**6),
+    @given(n=st.integers(500, 4000), fs=st.sampled_from([128.0, 150.0, 250.0, 300.0, 360.0, 500.0]),
+           seed=st.integers(0, 10**6),
            decimals=st.sampled_from([2, 3, 12]))
     def test_prepare_is_the_numpy_formulation(self, n: int, fs: float, seed: int, decimals: int) -> None:
-        """``prepare_signal``'s cheaper median and clip give numpy's np.median/np.clip bits
+        """``prepare_signal``'s cheaper median, mean, std and clip give numpy's bits
         (rounded signals: many ties, as in ADC counts; spikes that reach the clip)."""
         from ecg.filters import zero_phase
         from ecg.preprocess import resample
@@ -219,6 +220,17 @@ class TestInputPreparation:
         ref = ref - np.mean(ref)
         ref = np.clip(ref / max(float(np.std(ref)), 1e-6), -8.0, 8.0).astype(np.float32)
         assert np.array_equal(prepare_signal(sig, fs), ref)
+
+    def test_std_is_numpys(self) -> None:
+        """The standard deviation of ``prepare_signal`` is ``np.std``'s to the bit, also on a reversed view
+        (fails with the squares summed exactly, math.fsum, instead of pairwise)."""
+        from ecg.model_input import _std
+
+        rng = np.random.default_rng(3)
+        for n in (2, 7, 8, 9, 127, 129, 1500, 3000, 4500, 9001):
+            x = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3) + rng.uniform(-5, 5)
+            for view in (x, x[::-1]):
+                assert _std(view) == float(np.std(view)), n
 
     def test_windows_cover_the_record(self) -> None:
         x = np.arange(4500, dtype=np.float32)
