@@ -7,6 +7,7 @@ Used by :mod:`ecg.model` (rhythm) and :mod:`ecg.delineation.segmenter` (wave seg
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -78,12 +79,18 @@ class Quant:
         """Real values → the tensor's integers (rounded, saturated)."""
         if self.scale == 0.0:
             return x.astype(self.dtype)
-        info = np.iinfo(self.dtype)
+        low, high = self._bounds
         q = np.asarray(x / self.scale)  # a new array: rounded, shifted and saturated in place
-        np.round(q, out=q)
+        np.rint(q, out=q)  # np.round's values (decimals 0 is rint) without its wrapper
         q += self.zero_point
-        np.maximum(q, info.min, out=q)
-        return np.minimum(q, info.max, out=q).astype(self.dtype)
+        np.maximum(q, low, out=q)
+        return np.minimum(q, high, out=q).astype(self.dtype)
+
+    @functools.cached_property
+    def _bounds(self) -> tuple[int, int]:
+        """The integer type's range (looked up once per tensor)."""
+        info = np.iinfo(self.dtype)
+        return int(info.min), int(info.max)
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
         """The tensor's integers → real values (float64)."""

@@ -237,12 +237,11 @@ class RhythmModel:
         q_wins = [self._q_sig.quantise(np.asarray(w, dtype=np.float32).reshape(len(w), -1, 1)) for w in windows if len(w)]
         q_rr = [np.repeat(self._q_rr.quantise(self.standardise_rr(f).reshape(1, -1)), n, axis=0)
                 for f, n in zip(rr_features, counts) if n]
-        rows = self._q_out.dequantise(self._invoke(np.concatenate(q_wins), np.concatenate(q_rr))) if q_wins else None
+        rows = self._q_out.dequantise(self._invoke(_joined(q_wins), _joined(q_rr))) if q_wins else None
         out, start = [], 0
         for n in counts:
-            probs = np.zeros(len(CLASSES), dtype=np.float64)
-            for row in rows[start : start + n] if rows is not None else ():
-                probs += row  # window by window, in order
+            # the rows summed window by window, in order (a reduction over the outer axis adds row after row)
+            probs = np.add.reduce(rows[start : start + n], axis=0) if n else np.zeros(len(CLASSES), dtype=np.float64)
             start += n
             probs /= max(n, 1)
             np.maximum(probs, 0.0, out=probs)
@@ -362,6 +361,11 @@ class RhythmModel:
         :func:`ecg.screening.decide` (rule ``af-band-v1``, :func:`ecg.screening.apply_rule`).
         """
         return int(decide(np.asarray(probs)[None, :], self.class_weights, self.af_threshold)[0])
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate(parts)``, without the copy when there is one part (one recording)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 _LOAD_LOCK = threading.Lock()
