@@ -56,6 +56,9 @@ __all__ = [
 CATEGORIES: dict[str, str] = {c.code: c.category for c in RHYTHM_CLASSES}
 #: quality reason added when the signal passed the quality checks but the model found it noise
 MODEL_NOISE = "model_noise"
+# where apply_rule reads and writes (looked up once)
+_A_INDEX, _NOISE_INDEX = CLASS_CODES.index("A"), CLASS_CODES.index("~")
+_INCONCLUSIVE_INDEX = ALL_CATEGORIES.index("inconclusive")
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,10 @@ def apply_rule(probs: np.ndarray, params: DecisionParams) -> tuple[np.ndarray, n
     >>> codes.tolist(), cats.tolist()
     ([0, 3], [0, 3])
     """
-    p = np.atleast_2d(np.asarray(probs, dtype=np.float64))
-    n_idx, a_idx, o_idx, noise_idx = (CLASS_CODES.index(c) for c in ("N", "A", "O", "~"))
-    inconclusive = ALL_CATEGORIES.index("inconclusive")
-    codes = np.argmax(p * np.asarray(params.class_weights), axis=1)
+    p = np.asarray(probs, dtype=np.float64)
+    p = p.reshape(1, -1) if p.ndim < 2 else p  # np.atleast_2d without its wrapper
+    a_idx, noise_idx, inconclusive = _A_INDEX, _NOISE_INDEX, _INCONCLUSIVE_INDEX
+    codes = (p * np.asarray(params.class_weights)).argmax(axis=1)
     cats = codes.copy()  # the four model classes come first in CATEGORIES, in code order
     p_a = p[:, a_idx]
     called = p_a >= params.af_call_min
@@ -281,7 +284,7 @@ def screen(
     """
     x, fs = _one_lead(sig_mv, fs_hz)
     rhythm = model or load_model()
-    if x.size < MIN_DURATION_S * fs or not np.all(np.isfinite(x)):
+    if x.size < MIN_DURATION_S * fs or not np.isfinite(x).all():
         return _unreadable(assess(x, fs), rhythm.version)
     return screen_many([context_for(x, fs, context)], model=rhythm)[0]
 
@@ -341,7 +344,7 @@ def screen_many(contexts: Sequence[LeadContext], *, model: RhythmModel | None = 
 def _verdict(ctx: LeadContext, probs: np.ndarray, rhythm: RhythmModel) -> ScreeningResult:
     """The decision on a readable context's model probabilities."""
     quality, hr = ctx.quality, ctx.heart_rate_bpm
-    prob_map = {c: float(p) for c, p in zip(CLASS_CODES, probs)}
+    prob_map = dict(zip(CLASS_CODES, probs.tolist()))  # float(p) of each
     verdict = decide(prob_map, hr, rhythm.decision)
     if verdict.category == UNREADABLE.category:
         return _unreadable(replace(quality, reasons=[*quality.reasons, MODEL_NOISE]), rhythm.version, prob_map)
