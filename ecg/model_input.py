@@ -111,4 +111,7 @@ def signal_windows(x: np.ndarray, window_samples: int = WINDOW_SAMPLES,
     starts = list(range(0, x.size - window_samples + 1, stride_samples))
     if starts[-1] != x.size - window_samples:
         starts.append(x.size - window_samples)
-    return np.stack([x[s : s + window_samples] for s in starts])
+    out = np.empty((len(starts), window_samples), dtype=np.float32)  # np.stack's copies without its wrapper
+    for row, s in zip(out, starts):
+        row[:] = x[s : s + window_samples]
+    return out
