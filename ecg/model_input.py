@@ -72,7 +72,7 @@ def prepare_signal(sig_mv: np.ndarray, fs_hz: float, *, fs_out_hz: float = MODEL
     if not np.isfinite(fs) or fs < MIN_FS_HZ:
         raise SignalError(f"sample rate {fs_hz!r} Hz is below the model's minimum {MIN_FS_HZ:g} Hz",
                           reason="bad_fs", fs_hz=fs if np.isfinite(fs) else None)
-    if x.size < fs or not np.all(np.isfinite(x)):
+    if x.size < fs or not np.isfinite(x).all():
         raise SignalError("signal must hold at least 1 s of finite samples", reason="too_short",
                           fs_hz=fs, n_samples=int(x.size))
     x = zero_phase(x - median1d(x), 3, (float(band_hz[0]), float(band_hz[1])), "bandpass", fs)  # np.median's value
