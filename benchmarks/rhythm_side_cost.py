@@ -80,7 +80,7 @@ def call_counts(requests: list[Any]) -> dict[tuple[str, str], float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", REPO.parent / "shared/data")))
     ap.add_argument("--records", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)

@@ -241,7 +241,8 @@ class RhythmModel:
         out, start = [], 0
         for n in counts:
             # the rows summed window by window, in order (a reduction over the outer axis adds row after row)
-            probs = np.add.reduce(rows[start : start + n], axis=0) if n else np.zeros(len(CLASSES), dtype=np.float64)
+            probs = (np.add.reduce(rows[start : start + n], axis=0) if n and rows is not None
+                     else np.zeros(len(CLASSES), dtype=np.float64))
             start += n
             probs /= max(n, 1)
             np.maximum(probs, 0.0, out=probs)
