@@ -40,6 +40,16 @@ def _payload(record_id: str, flat: bool = False) -> dict[str, Any]:
     return {"sampleRate": 100, "adcGain": 100, "dataI": data, "recordId": record_id}
 
 
+async def _until_queued(cloud: Any, jobs: int, timeout_s: float = 10.0) -> None:
+    """Wait until the queue holds ``jobs`` jobs (running ones count): a fixed sleep flakes under load."""
+    service = cloud.app[SERVICE_KEY]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (await service.queue.stats()).jobs != jobs:
+        assert loop.time() < deadline, f"queue never held {jobs} jobs"
+        await asyncio.sleep(0.01)
+
+
 async def _metrics(cloud: Any) -> dict[str, Any]:
     response = await cloud.http.get("/metrics")
     return await response.json()
@@ -128,9 +138,9 @@ class TestQueueFull:
         gate = threading.Event()
         cloud = await make_cloud(inner=quick_analyse, gate=gate, workers=1, queue_max_jobs=2, timeout_s=5)  # running + queued
         first = asyncio.create_task(cloud.post(_payload("a")))
-        await asyncio.sleep(0.1)  # the worker holds "a"
+        await _until_queued(cloud, 1)  # the worker holds "a"
         second = asyncio.create_task(cloud.post(_payload("b")))  # waits in the queue
-        await asyncio.sleep(0.1)
+        await _until_queued(cloud, 2)
         response = await cloud.http.post("/v1/analyses", json=_payload("c"), headers=cloud.headers())
         assert response.status == 503 and response.headers["Retry-After"] == "1"
         assert (await _metrics(cloud))["counts"]["queueFull"] == 1
@@ -144,8 +154,7 @@ class TestShutdown:
         cloud = await make_cloud(inner=quick_analyse, gate=gate, workers=1)
         service = cloud.app[SERVICE_KEY]
         tasks = [asyncio.create_task(cloud.post(_payload(f"d{i}"))) for i in range(4)]
-        await asyncio.sleep(0.1)
-        assert (await service.queue.stats()).jobs == 4  # 1 running + 3 waiting
+        await _until_queued(cloud, 4)  # 1 running + 3 waiting
         threading.Timer(0.2, gate.set).start()
         await service.stop(drain_timeout_s=10)
         conn = open_db(cloud.data_dir)
