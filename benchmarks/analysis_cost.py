@@ -53,7 +53,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# The cloud and the command run one OpenBLAS thread per process (cloud/__init__.py); measure that,
+# for both sides of the comparison, so numpy must not load OpenBLAS before the setting.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
