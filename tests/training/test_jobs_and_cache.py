@@ -66,20 +66,14 @@ class TestRunConfig:
         with pytest.raises(SystemExit, match="noise_draw_scale"):
             _write_config(args)
 
-    def test_resuming_with_another_noise_stretch_share_is_refused(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(("option", "first", "then"), [("noise_stretch_p", 0.3, 0.0), ("n_folds", 5, 3)])
+    def test_resuming_with_another_setting_is_refused(self, tmp_path: Path, option: str, first: object,
+                                                      then: object) -> None:
         args = self._args(tmp_path, 40)
-        args.noise_stretch_p = 0.3
+        setattr(args, option, first)
         _write_config(args)
-        args.noise_stretch_p = 0.0
-        with pytest.raises(SystemExit, match="noise_stretch_p"):
-            _write_config(args)
-
-    def test_resuming_with_another_number_of_folds_is_refused(self, tmp_path: Path) -> None:
-        args = self._args(tmp_path, 40)
-        args.n_folds = 5
-        _write_config(args)
-        args.n_folds = 3
-        with pytest.raises(SystemExit, match="n_folds"):
+        setattr(args, option, then)
+        with pytest.raises(SystemExit, match=option):
             _write_config(args)
 
     def test_a_run_configured_before_the_new_options_still_resumes(self, tmp_path: Path) -> None:
