@@ -241,11 +241,17 @@ class AnalysisService:
         return result
 
     async def lookup(self, client_id: str, record_id: str) -> StoredResult | None | bool:
-        """The stored answer; ``True`` while pending; ``None`` when unknown."""
+        """The stored answer; ``True`` while pending; ``None`` when unknown.
+
+        The two reads are not one snapshot: a worker may store the answer (and end the pending
+        mark, in one transaction) between them, so a record no longer pending is read again.
+        """
         result = await self.store.get_result(client_id, record_id)
         if result is not None:
             return result
-        return True if await self.store.is_pending(client_id, record_id) else None
+        if await self.store.is_pending(client_id, record_id):
+            return True
+        return await self.store.get_result(client_id, record_id)
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """``(healthy, document)``: each backend pinged; queue depth."""

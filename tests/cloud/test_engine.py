@@ -15,6 +15,7 @@ import pytest
 from cloud.analysis import SERVICE_KEY, submit
 from cloud.errors import RequestError, UnanalysableSignal
 from cloud.pipeline import PipelineSettings
+from cloud.stores.base import StoredResult
 from cloud.storage import open_db
 from cloud.validation import AnalysisRequest
 
@@ -161,6 +162,25 @@ class TestShutdown:
         assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
         conn.close()
         assert {s for s, _ in await asyncio.gather(*tasks)} == {200}
+
+
+class TestLookupRace:
+    async def test_an_answer_stored_between_the_two_reads_is_found(self, make_cloud: Any) -> None:
+        """GET while the worker commits: not pending any more must not read as unknown (404)."""
+        cloud = await make_cloud(inner=quick_analyse)
+        service = cloud.app[SERVICE_KEY]
+        store = service.store
+        client = (await store.verify_token(cloud.token)).id
+        assert (await store.reserve(client, "race", "d1", 60.0)).kind == "new"
+        is_pending = store.is_pending
+
+        async def worker_commits_first(client_id: str, record_id: str) -> bool:
+            await store.put_result(client_id, record_id, "done", StoredResult(200, {"recordId": record_id}, "d1"))
+            return await is_pending(client_id, record_id)
+
+        store.is_pending = worker_commits_first
+        response = await cloud.http.get("/v1/analyses/race", headers=cloud.headers())
+        assert response.status == 200 and (await response.json())["recordId"] == "race"
 
 
 class TestInProcessSubmit:
