@@ -69,6 +69,20 @@ def class_scale(noise_draw_scale: float) -> np.ndarray:
     return scale
 
 
+def make_loss(focal_gamma: float = 0.0):  # type: ignore[no-untyped-def]
+    """The training loss: cross-entropy with label smoothing 0.05 (``focal_gamma`` 0, every run up to
+    ``s2f5``) or, in its place, the focal loss ``-sum_c y_c (1 - p_c) ** gamma log p_c`` on the
+    (mixup) labels without smoothing (``f5``: gamma 2, no class weighting — ``alpha`` 1). The focal
+    factor down-weights the samples the model already gets right, so the confident misses weigh
+    more; label smoothing would undo most of that (a hit's smoothed off-class terms are not
+    down-weighted) and the focal loss already keeps the probabilities off 0 and 1 (docs/training.md "f5")."""
+    from tensorflow import keras
+
+    if focal_gamma == 0.0:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=0.05)
+    return keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=focal_gamma)
+
+
 def window_inputs(ds: Dataset, rr_z: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """All model windows of ``ds`` with their RR features, and the record index of each window."""
     wins, rrs, owner = [], [], []
@@ -158,7 +172,7 @@ def train_fold(job: str, data: Dataset, folds: list[list[str]], run: Path, args:
     else:
         model = build_model(job, arch=ArchSpec.from_dict(args.arch_spec))
         model.compile(optimizer=keras.optimizers.AdamW(args.lr, weight_decay=1e-3),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.05))
+                      loss=make_loss(getattr(args, "focal_gamma", 0.0)))
     aug = Augmenter(tr.signals, tr_z, tr.y, len(CLASSES), seed=args.seed * 100 + seed_offset * 10 + state["epoch"] + 1,
                     class_scale=class_scale(getattr(args, "noise_draw_scale", 1.0)),
                     noise_stretch_p=getattr(args, "noise_stretch_p", 0.0), noise_label=CLASSES.index("~"))
@@ -214,8 +228,8 @@ def _score_epoch(model, va: Dataset, va_z: np.ndarray, fold_dir: Path, state: di
 def _write_config(args: argparse.Namespace) -> None:
     """The run's ``config.json``; a rerun with other training options or other prepared inputs
     is refused (resuming must continue the same schedule on the same inputs). Options added
-    later (``noise_draw_scale``, ``noise_stretch_p``, ``n_folds``, ``inputs``) are written only when set, so older runs still
-    resume."""
+    later (``noise_draw_scale``, ``noise_stretch_p``, ``n_folds``, ``focal_gamma``, ``inputs``) are written only when set,
+    so older runs still resume."""
     keys = ("epochs", "batch", "lr", "seed", "arch", "select", "no_extra", "data")
     config = {k: str(getattr(args, k)) for k in keys} | {"arch_spec": args.arch_spec, "data": str(Path(args.data).resolve())}
     if getattr(args, "noise_draw_scale", 1.0) != 1.0:
@@ -224,6 +238,8 @@ def _write_config(args: argparse.Namespace) -> None:
         config["noise_stretch_p"] = str(args.noise_stretch_p)
     if getattr(args, "n_folds", N_FOLDS) != N_FOLDS:
         config["n_folds"] = str(args.n_folds)
+    if getattr(args, "focal_gamma", 0.0) != 0.0:
+        config["focal_gamma"] = str(args.focal_gamma)
     if getattr(args, "inputs", None) is not None:
         config["inputs"] = args.inputs
     path = args.run / "config.json"
@@ -263,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="multiply the noise class's share of the training draws (s2: 0.5)")
     p.add_argument("--noise-stretch-p", type=float, default=0.0,
                    help="share of N/A/O samples given noise stretches with their label kept (s3: 0.3)")
+    p.add_argument("--focal-gamma", type=float, default=0.0,
+                   help="focal loss with this exponent instead of label-smoothed cross-entropy (0, as up to s2f5; f5: 2)")
     p.add_argument("--prepare-only", action="store_true",
                    help="build the input caches and the run's config.json, then stop (run once before parallel jobs)")
     args = p.parse_args(argv)
@@ -270,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--noise-draw-scale must be positive")
     if not 0.0 <= args.noise_stretch_p <= 1.0:
         p.error("--noise-stretch-p must be within 0..1")
+    if args.focal_gamma < 0:
+        p.error("--focal-gamma must not be negative")
     if args.n_folds < 2:
         p.error("--n-folds must be at least 2")
     if args.folds is None:

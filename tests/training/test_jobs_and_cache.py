@@ -66,7 +66,8 @@ class TestRunConfig:
         with pytest.raises(SystemExit, match="noise_draw_scale"):
             _write_config(args)
 
-    @pytest.mark.parametrize(("option", "first", "then"), [("noise_stretch_p", 0.3, 0.0), ("n_folds", 5, 3)])
+    @pytest.mark.parametrize(("option", "first", "then"), [("noise_stretch_p", 0.3, 0.0), ("n_folds", 5, 3),
+                                                         ("focal_gamma", 2.0, 0.0)])
     def test_resuming_with_another_setting_is_refused(self, tmp_path: Path, option: str, first: object,
                                                       then: object) -> None:
         args = self._args(tmp_path, 40)
@@ -79,8 +80,34 @@ class TestRunConfig:
     def test_a_run_configured_before_the_new_options_still_resumes(self, tmp_path: Path) -> None:
         _write_config(self._args(tmp_path, 40))  # no inputs, default noise share
         args = self._args(tmp_path, 40)
-        args.noise_draw_scale, args.n_folds = 1.0, 3
-        _write_config(args)  # the default noise share and fold count are not written, so nothing differs
+        args.noise_draw_scale, args.n_folds, args.focal_gamma = 1.0, 3, 0.0
+        _write_config(args)  # the default noise share, fold count and loss are not written, so nothing differs
+
+
+class TestLoss:
+    """The loss of ``--focal-gamma`` (needs TensorFlow: runs in the training venv, skipped elsewhere)."""
+
+    @pytest.mark.parametrize("gamma", [0.0, 2.0])
+    def test_the_loss_is_the_documented_formula(self, gamma: float) -> None:
+        pytest.importorskip("tensorflow")
+        from training.train import make_loss
+
+        rng = np.random.default_rng(3)
+        y = rng.dirichlet(np.ones(4) * 0.3, size=16).astype(np.float32)  # mixup-like soft labels
+        p = rng.dirichlet(np.ones(4), size=16).astype(np.float32)
+        smooth = y * 0.95 + 0.05 / 4 if gamma == 0.0 else y  # the focal loss replaces label smoothing
+        expected = np.mean(np.sum(-smooth * (1 - p) ** gamma * np.log(p), axis=1))
+        assert float(make_loss(gamma)(y, p)) == pytest.approx(expected, rel=1e-5)
+
+    def test_the_focal_loss_weighs_a_confident_miss_more_than_cross_entropy_does(self) -> None:
+        pytest.importorskip("tensorflow")
+        from training.train import make_loss
+
+        y = np.array([[0, 1, 0, 0], [0, 1, 0, 0]], np.float32)
+        p = np.array([[0.02, 0.03, 0.9, 0.05], [0.02, 0.9, 0.03, 0.05]], np.float32)  # a miss, a hit
+        def ratio(gamma: float) -> float:
+            return float(make_loss(gamma)(y[:1], p[:1])) / float(make_loss(gamma)(y[1:], p[1:]))
+        assert ratio(2.0) > 5 * ratio(0.0)
 
 
 class TestInputs:
