@@ -40,8 +40,8 @@ def adjacent_correlation(windows: np.ndarray) -> np.ndarray:
 def energy_width(energy: np.ndarray, r: np.ndarray, fs_hz: float) -> np.ndarray:
     """Per beat, how many samples within ±150 ms its QRS energy stays above 10 % of its peak."""
     half = int(0.15 * fs_hz)
-    seg = energy[clip_index(r[:, None] + np.arange(-half, half + 1)[None, :], energy.size)]
-    above = seg >= _WIDTH_LEVEL * seg.max(axis=1, keepdims=True)
+    seg = energy[clip_index(r[:, None] + (_arange(2 * half + 1) - half)[None, :], energy.size)]
+    above = seg >= _WIDTH_LEVEL * np.maximum.reduce(seg, axis=1, keepdims=True)
     return np.add.reduce(above, axis=1).astype(np.float64)  # = np.count_nonzero(above, axis=1), fewer calls
 
 
@@ -54,17 +54,29 @@ def qrs_centres(rows: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> tuple[np
     if r_peaks.size == 0 or n < 64:
         return r_peaks, np.zeros(n)
     band = zero_phase(rows, 2, (5.0, min(20.0, 0.45 * fs_hz)), "bandpass", float(fs_hz), axis=-1)
-    energy = np.add.reduce(band * band, axis=0)  # summed lead by lead, in order
+    squares = band * band
+    # summed lead by lead, in order; one lead: its squares (a sum of one term, and no square is -0.0)
+    energy = squares[0] if squares.shape[0] == 1 else np.add.reduce(squares, axis=0)
     width = max(1, int(0.04 * fs_hz))
     energy = _box_mean(energy, width)  # = np.convolve(.., box, "same"), by running sums
     search_before, search_after = int(_SEARCH_S[0] * fs_hz), int(_SEARCH_S[1] * fs_hz)
     lo = np.maximum(r_peaks - search_before, 0)
     hi = np.minimum(r_peaks + search_after + 1, n)
-    k = np.arange(search_before + search_after + 1)
-    valid = k[None, :] < (hi - lo)[:, None]
-    values = np.where(valid, energy[np.minimum(lo[:, None] + k[None, :], n - 1)], -np.inf)
-    centres = lo + np.argmax(values, axis=1)
-    return (centres if bool(np.all(centres[1:] > centres[:-1])) else np.unique(centres)), energy
+    k = _arange(search_before + search_after + 1)[None, :]
+    values = np.where(k < (hi - lo)[:, None], energy[np.minimum(lo[:, None] + k, n - 1)], -np.inf)
+    centres = lo + values.argmax(axis=1)
+    return (centres if _all(centres[1:] > centres[:-1]) else np.unique(centres)), energy
+
+
+_all = np.logical_and.reduce  # ``np.all`` of a 1-D mask (True when empty) without its wrapper
+
+
+@lru_cache(maxsize=16)
+def _arange(n: int) -> np.ndarray:
+    """``np.arange(n)`` (cached, read-only)."""
+    out = np.arange(n)
+    out.setflags(write=False)
+    return out
 
 
 def _box_mean(x: np.ndarray, width: int) -> np.ndarray:
@@ -80,7 +92,7 @@ def _box_mean(x: np.ndarray, width: int) -> np.ndarray:
 def qrs_windows(x: np.ndarray, r: np.ndarray, before: int, after: int, *, centre: bool = True) -> np.ndarray:
     """QRS windows of ``x`` ``(samples, leads)``, mean removed unless ``centre`` is False:
     shape (beats, samples, leads)."""
-    windows = x[r[:, None] + np.arange(-before, after + 1)[None, :]]
+    windows = x[r[:, None] + (_arange(before + after + 1) - before)[None, :]]
     return centred(windows) if centre else windows
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecg.beat_signal import background_step, noise_background
+from ecg.beat_signal import background_reaches, background_step
 from ecg.delineation.vec import clip_index, median1d
 
 __all__ = ["UNREADABLE_LEVEL", "unreadable_spans", "beats_in"]
@@ -72,10 +72,9 @@ def unreadable_spans(envelope: np.ndarray, r_peaks: np.ndarray, fs_hz: float, *,
     if not typical > 0:
         return np.zeros((0, 2), dtype=np.int64)
     step = background_step(fs_hz)
-    background = noise_background(env, fs_hz)  # one value per step samples
-    flag = np.zeros(background.size + 2, dtype=bool)
-    flag[1:-1] = background >= level * typical
-    edges = np.flatnonzero(flag[1:] != flag[:-1]).reshape(-1, 2) * step  # [start, end) pairs
+    flag = np.zeros(-(-env.size // step) + 2, dtype=bool)  # one per grid point, a False either side
+    flag[1:-1] = background_reaches(env, fs_hz, level * typical)  # noise_background(env) >= it
+    edges = (flag[1:] != flag[:-1]).nonzero()[0].reshape(-1, 2) * step  # [start, end) pairs
     np.minimum(edges, env.size, out=edges)
     return edges.astype(np.int64, copy=False)
 

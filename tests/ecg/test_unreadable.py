@@ -58,6 +58,18 @@ def test_the_background_is_the_detectors_own_edges_included(fs_hz: float) -> Non
     assert spans.tolist() == [[0, int(flagged[-1]) + step]]
 
 
+@pytest.mark.parametrize("fs_hz", [90.0, 100.0, 250.0, 300.0, 1000.0])
+def test_background_reaches_is_the_median_compared(fs_hz: float) -> None:
+    from ecg.beat_signal import background_reaches, noise_background
+
+    rng = np.random.default_rng(int(fs_hz))
+    for trial in range(200):
+        n = int(rng.integers(1, int(6 * fs_hz)))  # shorter and longer than one window
+        env = rng.random(n) if trial % 2 else np.round(rng.random(n) * 4) / 4  # ties at the threshold
+        threshold = float(rng.choice(env)) if trial % 3 else float(rng.random())
+        assert np.array_equal(background_reaches(env, fs_hz, threshold), noise_background(env, fs_hz) >= threshold)
+
+
 def test_nothing_is_judged_without_beats() -> None:
     env = np.ones(3000)
     assert unreadable_spans(env, np.array([100]), 300.0).shape == (0, 2)
