@@ -10,6 +10,21 @@ then waits for a completion event from the queue, re-reading the store every
 (500), the store fails (503), or ``timeout_s`` passes (504; the job still finishes and
 its answer is stored).
 
+The reservation and the job are two writes to two systems, and a process can die between
+them (an API replica killed; an embedded service restarted: SQLite keeps the reservation,
+the memory queue starts empty). The invariant that closes this gap: **no request waits on
+a reservation unless the queue holds a job for it.** The request that reserved enqueues;
+one that finds the key pending asks the queue (:meth:`~cloud.queues.base.JobQueue.holds`)
+and, when it holds none, enqueues its own copy of the same recording
+(:meth:`~cloud.queues.base.JobQueue.enqueue_once`: at most one job per client, ``recordId``
+and digest queued or in flight, checked and appended in one atomic step). A queued job stays
+until its answer is stored (ack) or it is given up (dead letter, release, ``failed`` event),
+so a retry of a request whose enqueuer died is answered as fast as a first request, and a
+retry of a job really queued or running joins it without a second analysis. Each job queued
+is charged to the client's cost budget once (a refund when the enqueue added nothing). What
+is left: a reservation without a job reads as pending (``GET`` 202) until the client retries
+the ``POST`` or ``stale_after_s`` passes.
+
 Where the analysis runs: with the embedded ``memory://`` queue, a
 :class:`~cloud.worker.Worker` runs inside this process (``config.workers`` at once, in
 spawned processes); with ``redis://``, this process is API only and
@@ -168,11 +183,11 @@ class AnalysisService:
         if reservation.result is not None:
             self.metrics.count("deduplicated")
             return reservation.result
-        if reservation.kind == "new":
-            await self._enqueue(job, payload)
-            self.metrics.count("accepted")
-        else:
-            self.metrics.count("deduplicated")
+        reserved = reservation.kind == "new"
+        added = await self._ensure_queued(job, payload, reserved=reserved)
+        self.metrics.count("accepted" if reserved else "deduplicated")
+        if added and not reserved:
+            self.metrics.count("requeued")
         return await self._wait(job)
 
     async def _serialise(self, client_id: str, request: AnalysisRequest) -> tuple[Job, bytes]:
@@ -184,16 +199,33 @@ class AnalysisService:
             return make()
         return await asyncio.get_running_loop().run_in_executor(self._cpu, make)
 
-    async def _enqueue(self, job: Job, payload: bytes) -> None:
+    async def _ensure_queued(self, job: Job, payload: bytes, *, reserved: bool) -> bool:
+        """Make sure the queue holds a job for *job* (see the module docstring); True when
+        this call added it.
+
+        The cost (samples × leads) is taken before the enqueue and given back when nothing
+        was added: each job queued is paid once, by the request that queued it, and joining
+        a job the queue holds is free. When *reserved* (the reservation is this request's),
+        a refused enqueue releases it.
+        """
+        if not reserved and await self.queue.holds(job.queue_key):
+            return False  # the common join: queued or running
+        cost = request_cost(job.request)
+        wait_s = self.cost_limiter.acquire(job.client_id, cost)
         try:
-            wait_s = self.cost_limiter.acquire(job.client_id, request_cost(job.request))
             if wait_s > 0:
-                raise OverCapacity(f"this client's share of samples x leads is spent (cost {request_cost(job.request)})", wait_s)
-            await self.queue.enqueue(payload)
-        except (QueueFull, Unavailable):
-            with contextlib.suppress(StoreUnavailable):
-                await self.store.release(*job.key)
+                raise OverCapacity(f"this client's share of samples x leads is spent (cost {cost})", wait_s)
+            entry_id = await self.queue.enqueue_once(payload, job.queue_key)
+        except BaseException as exc:
+            if wait_s == 0:
+                self.cost_limiter.refund(job.client_id, cost)
+            if reserved and isinstance(exc, (QueueFull, Unavailable)):
+                with contextlib.suppress(StoreUnavailable):
+                    await self.store.release(*job.key)
             raise
+        if entry_id is None:  # queued meanwhile by another request for the same recording
+            self.cost_limiter.refund(job.client_id, cost)
+        return entry_id is not None
 
     async def _wait(self, job: Job) -> StoredResult:
         loop = asyncio.get_running_loop()

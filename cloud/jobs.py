@@ -102,6 +102,12 @@ class Job:
         """Idempotency key ``(client_id, recordId)``."""
         return (self.client_id, self.request.record_id)
 
+    @property
+    def queue_key(self) -> str:
+        """Key of the job in the queue (:meth:`~cloud.queues.base.JobQueue.enqueue_once`):
+        client, ``recordId`` and digest; at most one job per key is queued or in flight."""
+        return json.dumps([self.client_id, self.request.record_id, self.digest])
+
     def encode(self) -> bytes:
         """The payload put on the queue (see the module docstring for the layout)."""
         header = _describe(self.request) | {

@@ -18,6 +18,7 @@ COUNTER_NAMES = (
     "retries",
     "timeouts",
     "deduplicated",
+    "requeued",
     "rejected",
     "unauthorised",
     "rateLimited",

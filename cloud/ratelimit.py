@@ -45,6 +45,14 @@ class RateLimiter:
         self._buckets[client] = (level, now)
         return (need - level) / self.rate_per_s
 
+    def refund(self, client: str, cost: float = 1.0) -> None:
+        """Give back *cost* taken by :meth:`acquire` for work that was not done (capped at
+        the bucket size)."""
+        now = self._clock()
+        level, last = self._buckets.get(client, (float(self.burst), now))
+        level = min(float(self.burst), level + (now - last) * self.rate_per_s + float(cost))
+        self._buckets[client] = (level, now)
+
     def wait_s(self, client: str, cost: float = 1.0) -> float:
         """Seconds until *client* could spend *cost* (0 when now); takes nothing."""
         now = self._clock()

@@ -1,7 +1,10 @@
 """The queue contract every backend implements (memory, Redis Streams).
 
 Semantics (those of a stream with one consumer group): :meth:`JobQueue.enqueue` appends
-an opaque payload; :meth:`JobQueue.claim` hands the oldest unclaimed one to a consumer
+an opaque payload; :meth:`JobQueue.enqueue_once` appends it only when no job with the same
+key is queued or in flight (checked and appended in one atomic step; the key is freed when
+its job is acknowledged or dead-lettered, kept across retries and re-claims), and
+:meth:`JobQueue.holds` tells whether one is; :meth:`JobQueue.claim` hands the oldest unclaimed one to a consumer
 (a :class:`Delivery`), or re-hands one whose consumer went silent for ``claim_idle_s``
 (it died: kill -9, OOM, lost machine); :meth:`JobQueue.claim_many` takes several at once
 without waiting (a worker analysing a batch), each with its own lease and attempts;
@@ -72,6 +75,18 @@ class JobQueue(Protocol):
 
     async def enqueue(self, payload: bytes) -> str:
         """Append *payload*; return its id. Raises QueueFull / OverCapacity / QueueUnavailable."""
+        ...
+
+    async def enqueue_once(self, payload: bytes, key: str) -> str | None:
+        """Append *payload* unless a job with *key* is queued or in flight (one atomic step).
+
+        Returns the new id, or ``None`` when such a job exists (nothing appended).
+        Raises QueueFull / OverCapacity / QueueUnavailable like :meth:`enqueue`.
+        """
+        ...
+
+    async def holds(self, key: str) -> bool:
+        """Whether a job enqueued with *key* is queued or in flight."""
         ...
 
     async def claim(self, consumer: str, timeout_s: float) -> Delivery | None:

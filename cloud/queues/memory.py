@@ -21,6 +21,7 @@ DEAD_LETTERS_KEPT = 1000
 @dataclass
 class _Entry:
     payload: bytes
+    key: str | None = None
     attempts: int = 0
     consumer: str | None = None
     touched_s: float = 0.0
@@ -54,6 +55,7 @@ class MemoryQueue:
         self.max_bytes = max_bytes
         self.claim_idle_s = claim_idle_s
         self._entries: dict[str, _Entry] = {}
+        self._keys: dict[str, str] = {}  # enqueue_once key -> entry id
         self._ready: deque[str] = deque()
         self._bytes = 0
         self._ids = itertools.count(1)
@@ -71,15 +73,30 @@ class MemoryQueue:
             self._condition().notify_all()
 
     async def enqueue(self, payload: bytes) -> str:
+        entry_id = self._add(payload, None)
+        await self._notify()
+        return entry_id
+
+    async def enqueue_once(self, payload: bytes, key: str) -> str | None:
+        if self._keys.get(key) in self._entries:  # no await before the append: one atomic step
+            return None
+        entry_id = self._add(payload, key)
+        self._keys[key] = entry_id
+        await self._notify()
+        return entry_id
+
+    async def holds(self, key: str) -> bool:
+        return self._keys.get(key) in self._entries
+
+    def _add(self, payload: bytes, key: str | None) -> str:
         if len(self._entries) >= self.max_jobs:
             raise QueueFull(len(self._entries))
         if self._bytes + len(payload) > self.max_bytes:
             raise OverCapacity(f"queue holds {self._bytes} of {self.max_bytes} bytes", retry_after_s=2.0)
         entry_id = str(next(self._ids))
-        self._entries[entry_id] = _Entry(bytes(payload))
+        self._entries[entry_id] = _Entry(bytes(payload), key)
         self._bytes += len(payload)
         self._ready.append(entry_id)
-        await self._notify()
         return entry_id
 
     async def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
@@ -128,6 +145,8 @@ class MemoryQueue:
         entry = self._entries.pop(delivery.id, None)
         if entry is not None:
             self._bytes -= len(entry.payload)
+            if entry.key is not None and self._keys.get(entry.key) == delivery.id:
+                del self._keys[entry.key]
         return entry
 
     async def ack(self, delivery: Delivery) -> None:

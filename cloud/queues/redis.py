@@ -1,12 +1,15 @@
 """The queue on Redis Streams: one stream, one consumer group, dead letters.
 
 Keys (prefix ``cardio`` by default): ``<p>:jobs`` the stream (fields ``payload``,
-``attempts``), consumer group ``workers``; ``<p>:bytes`` the bytes queued or in flight;
-``<p>:deliveries`` a hash counting deliveries per entry; ``<p>:dead`` the dead-letter
+``attempts`` and, from :meth:`RedisQueue.enqueue_once`, ``key``), consumer group ``workers``; ``<p>:bytes`` the bytes queued or in flight;
+``<p>:deliveries`` a hash counting deliveries per entry; ``<p>:keys`` a hash from the key
+of each job enqueued with :meth:`RedisQueue.enqueue_once` to its entry (a mapping to an
+entry no longer in the stream counts as absent); ``<p>:dead`` the dead-letter
 stream (``job``, ``reason``, ``attempts``, ``payload``); ``<p>:events`` the pub/sub channel
 of completion events.
 
-- :meth:`RedisQueue.enqueue`: one Lua script checks both bounds and ``XADD``\\ s atomically.
+- :meth:`RedisQueue.enqueue` / :meth:`RedisQueue.enqueue_once`: one Lua script checks the
+  key (``enqueue_once``), both bounds and ``XADD``\\ s atomically.
 - :meth:`RedisQueue.claim`: ``XAUTOCLAIM`` first (entries whose consumer has been silent
   for ``claim_idle_s``: it died), else ``XREADGROUP ... >`` blocking.
 - :meth:`RedisQueue.claim_many`: the same with ``COUNT n`` and no ``BLOCK`` (``BLOCK 0``
@@ -42,27 +45,66 @@ DEAD_LETTERS_KEPT = 10_000
 BLOCK_MAX_S = 2.0
 SOCKET_TIMEOUT_S = 10.0
 
-_ENQUEUE = """
+_KEY_OF = """
+local function key_of(entries)
+  if #entries == 0 then return false end
+  local f = entries[1][2]
+  for i = 1, #f, 2 do if f[i] == 'key' then return f[i + 1] end end
+  return false
+end
+local function held(stream, keys, key)
+  local id = redis.call('HGET', keys, key)
+  if id and #redis.call('XRANGE', stream, id, id) > 0 then return id end
+  return false
+end
+"""
+# KEYS stream, bytes, keys; ARGV payload, max_jobs, max_bytes, key ('' = none)
+_ENQUEUE = _KEY_OF + """
+if ARGV[4] ~= '' then
+  local id = held(KEYS[1], KEYS[3], ARGV[4])
+  if id then return {1, id} end
+end
 local n = redis.call('XLEN', KEYS[1])
 if n >= tonumber(ARGV[2]) then return {-1, tostring(n)} end
 local b = tonumber(redis.call('GET', KEYS[2]) or '0')
 local size = string.len(ARGV[1])
 if b + size > tonumber(ARGV[3]) then return {-2, tostring(b)} end
-local id = redis.call('XADD', KEYS[1], '*', 'payload', ARGV[1], 'attempts', '0')
+local id
+if ARGV[4] ~= '' then
+  id = redis.call('XADD', KEYS[1], '*', 'payload', ARGV[1], 'attempts', '0', 'key', ARGV[4])
+  redis.call('HSET', KEYS[3], ARGV[4], id)
+else
+  id = redis.call('XADD', KEYS[1], '*', 'payload', ARGV[1], 'attempts', '0')
+end
 redis.call('INCRBY', KEYS[2], size)
 return {0, id}
 """
-_ACK = """
+# KEYS stream, keys; ARGV key
+_HOLDS = _KEY_OF + """
+if held(KEYS[1], KEYS[2], ARGV[1]) then return 1 end
+return 0
+"""
+# KEYS stream, bytes, deliveries, keys; ARGV group, id, size
+_ACK = _KEY_OF + """
+local key = key_of(redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]))
 local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 if n == 1 then redis.call('DECRBY', KEYS[2], ARGV[3]) end
+if key and redis.call('HGET', KEYS[4], key) == ARGV[2] then redis.call('HDEL', KEYS[4], key) end
 return n
 """
-_RETRY = """
+# KEYS stream, deliveries, keys; ARGV group, id, payload, attempts
+_RETRY = _KEY_OF + """
+local key = key_of(redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]))
 local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 if n == 0 then return 0 end
-redis.call('XADD', KEYS[1], '*', 'payload', ARGV[3], 'attempts', ARGV[4])
+if key then
+  local id = redis.call('XADD', KEYS[1], '*', 'payload', ARGV[3], 'attempts', ARGV[4], 'key', key)
+  redis.call('HSET', KEYS[3], key, id)
+else
+  redis.call('XADD', KEYS[1], '*', 'payload', ARGV[3], 'attempts', ARGV[4])
+end
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
 return 1
@@ -91,11 +133,13 @@ class RedisQueue:
         self.claim_idle_s = claim_idle_s
         self.stream, self.bytes_key = f"{prefix}:jobs", f"{prefix}:bytes"
         self.deliveries_key, self.dead_key = f"{prefix}:deliveries", f"{prefix}:dead"
+        self.keys_key = f"{prefix}:keys"
         self.channel = f"{prefix}:events"
         self._redis = aioredis.from_url(
             url, socket_connect_timeout=2.0, socket_timeout=SOCKET_TIMEOUT_S, decode_responses=False
         )
         self._enqueue = self._redis.register_script(_ENQUEUE)
+        self._holds = self._redis.register_script(_HOLDS)
         self._ack = self._redis.register_script(_ACK)
         self._retry = self._redis.register_script(_RETRY)
 
@@ -114,14 +158,32 @@ class RedisQueue:
                 raise
 
     async def enqueue(self, payload: bytes) -> str:
+        entry_id = await self._add(payload, "")
+        if entry_id is None:  # the script never says "held" for a job without a key
+            raise QueueUnavailable("redis enqueue answered 'held' for a job without a key")
+        return entry_id
+
+    async def enqueue_once(self, payload: bytes, key: str) -> str | None:
+        if not key:
+            raise ValueError("enqueue_once needs a non-empty key")
+        return await self._add(payload, key)
+
+    async def holds(self, key: str) -> bool:
+        return bool(int(await self._call("holds", self._holds(keys=[self.stream, self.keys_key], args=[key]))))
+
+    async def _add(self, payload: bytes, key: str) -> str | None:
+        """One atomic step: the key check (*key* ``""``: none), both bounds, ``XADD``."""
         code, value = await self._call(
-            "enqueue", self._enqueue(keys=[self.stream, self.bytes_key], args=[payload, self.max_jobs, self.max_bytes])
+            "enqueue",
+            self._enqueue(
+                keys=[self.stream, self.bytes_key, self.keys_key], args=[payload, self.max_jobs, self.max_bytes, key]
+            ),
         )
         if int(code) == -1:
             raise QueueFull(int(value))
         if int(code) == -2:
             raise OverCapacity(f"queue holds {int(value)} of {self.max_bytes} bytes", retry_after_s=2.0)
-        return _text(value)
+        return None if int(code) == 1 else _text(value)
 
     async def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
         entries = await self._reclaim(consumer, 1)
@@ -170,14 +232,18 @@ class RedisQueue:
     async def ack(self, delivery: Delivery) -> None:
         await self._call(
             "ack",
-            self._ack(keys=[self.stream, self.bytes_key, self.deliveries_key], args=[GROUP, delivery.id, len(delivery.payload)]),
+            self._ack(
+                keys=[self.stream, self.bytes_key, self.deliveries_key, self.keys_key],
+                args=[GROUP, delivery.id, len(delivery.payload)],
+            ),
         )
 
     async def retry(self, delivery: Delivery) -> None:
         await self._call(
             "retry",
             self._retry(
-                keys=[self.stream, self.deliveries_key], args=[GROUP, delivery.id, delivery.payload, delivery.attempts]
+                keys=[self.stream, self.deliveries_key, self.keys_key],
+                args=[GROUP, delivery.id, delivery.payload, delivery.attempts],
             ),
         )
 

@@ -11,9 +11,10 @@ Results: the first answer stored for a key wins. Each carries the request digest
 :class:`~cloud.errors.RecordConflict` (409).
 
 Reservations (:meth:`Store.reserve`): before enqueueing, an API replica reserves the key
-with the digest. ``"new"`` means enqueue it; ``"pending"`` means a job for it exists (join
-by waiting); ``"stored"`` means answer at once. A reservation older than
-``stale_after_s`` (its job was lost) is taken over. Any backend failure raises
+with the digest. ``"new"`` means enqueue it; ``"pending"`` means another request reserved
+it (join it: :class:`~cloud.analysis.AnalysisService` first makes sure the queue holds its
+job, since that request may have died before enqueueing); ``"stored"`` means answer at once.
+A reservation older than ``stale_after_s`` is taken over. Any backend failure raises
 :class:`~cloud.errors.StoreUnavailable` (503).
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -227,3 +228,100 @@ def postgres_server() -> Any:
 def postgres_url(postgres_server: Any) -> str:
     """URL of a fresh, empty database."""
     return str(postgres_server.create_database(f"t{len(postgres_server.databases)}"))
+
+
+# --- API services and workers over one pair of backends, built in-process -------------
+
+
+@dataclass
+class Recorder:
+    """An analysis (``inner``) with the record ids it was called for; can block on ``gate``."""
+
+    inner: Callable[[AnalysisRequest, PipelineSettings], dict[str, Any]]
+    gate: threading.Event | None = None
+    calls: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: AnalysisRequest, settings: PipelineSettings) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append(request.record_id)
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
+        return self.inner(request, settings)
+
+
+class Deployment:
+    """API services (:class:`~cloud.analysis.AnalysisService`) over one pair of backends;
+    embedded each has its worker and memory queue, scaled out one shared :class:`Worker` runs."""
+
+    def __init__(self, config: CloudConfig, recorder: Recorder) -> None:
+        self.config, self.recorder = config, recorder
+        self.services: list[Any] = []
+        self.worker: Any = None
+        self._backends: list[Any] = []
+
+    @property
+    def embedded(self) -> bool:
+        return self.config.queue_url == "memory://"
+
+    async def service(self, **changes: Any) -> Any:
+        """A started API service (embedded: with its worker and its own memory queue)."""
+        from cloud.analysis import AnalysisService
+
+        service = AnalysisService(dataclasses.replace(self.config, **changes), analyser=self.recorder)
+        await service.start()
+        self.services.append(service)
+        if not self.embedded and self.worker is None:
+            await self.restart_worker(service)
+        return service
+
+    async def stop_worker(self, service: Any) -> None:
+        """Stop the worker that would analyse *service*'s jobs (the queue keeps them)."""
+        worker = service.worker if self.embedded else self.worker
+        await worker.stop(timeout_s=1)
+
+    async def restart_worker(self, service: Any, **changes: Any) -> Any:
+        """A new worker for *service*'s jobs (scaled out: on new connections, with *changes*)."""
+        from cloud.queues import open_queue
+        from cloud.stores import open_store
+        from cloud.worker import Worker
+
+        cfg = dataclasses.replace(service.config, **changes)
+        if self.embedded:
+            service.worker = Worker(cfg, service.queue, service.store, concurrency=1, analyser=self.recorder,
+                                    metrics=service.metrics)
+            await service.worker.start()
+            return service.worker
+        queue = await open_queue(cfg.queue_url, max_jobs=cfg.queue_max_jobs, max_bytes=cfg.queue_max_bytes,
+                                 claim_idle_s=cfg.claim_idle_s)
+        store = await open_store(cfg.store_url, cfg.data_dir)
+        self._backends += [queue, store]
+        self.worker = Worker(cfg, queue, store, concurrency=1, analyser=self.recorder)
+        await self.worker.start()
+        return self.worker
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop(timeout_s=5)
+        for service in self.services:
+            while hasattr(service._queue, "inner"):  # a test's fault wrapper
+                service._queue = service._queue.inner
+            await service.stop(drain_timeout_s=1)
+        for backend in self._backends:
+            await backend.close()
+
+
+@pytest.fixture(params=["embedded", "scaled-out"])
+async def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Deployment]:
+    """SQLite + memory queue, or PostgreSQL + Redis (real servers), running
+    ``tests.cloud.test_engine.quick_analyse`` through a :class:`Recorder`."""
+    from tests.cloud.test_engine import quick_analyse
+
+    urls: dict[str, Any] = {}
+    if request.param == "scaled-out":
+        urls = {"queue_url": request.getfixturevalue("redis_url"), "store_url": request.getfixturevalue("postgres_url")}
+    config = CloudConfig(data_dir=tmp_path / "data", executor="thread", workers=1, timeout_s=60.0, batch_max=1,
+                         claim_idle_s=5.0, **urls)
+    made = Deployment(config, Recorder(quick_analyse))
+    yield made
+    await made.close()

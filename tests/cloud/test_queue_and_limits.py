@@ -29,3 +29,11 @@ class TestRateLimiter:
         assert limiter.acquire("a", 1) > 0
         now[0] = 25.0
         assert limiter.acquire("a", 1) == 0.0
+
+    def test_refund_gives_back_what_was_taken_up_to_the_bucket(self) -> None:
+        limiter = RateLimiter(rate_per_s=1.0, burst=100, clock=lambda: 0.0)
+        assert limiter.acquire("a", 100) == 0.0 and limiter.acquire("a", 1) > 0
+        limiter.refund("a", 100)  # the work was not queued after all
+        assert limiter.acquire("a", 100) == 0.0
+        limiter.refund("a", 500)
+        assert limiter.wait_s("a", 100) == 0.0 and limiter.acquire("a", 100) == 0.0 and limiter.acquire("a", 1) > 0

@@ -134,6 +134,42 @@ class TestQueueContract:
         [letter] = await q.dead_letters()
         assert (letter.reason, letter.payload, letter.attempts) == ("malformed job: no header line", b"bad", 1)
 
+    async def test_enqueue_once_holds_one_job_per_key_until_ack_or_dead_letter(self, make_queue: Any) -> None:
+        q = await make_queue()
+        assert not await q.holds("k") and await q.enqueue_once(b"first", "k") is not None
+        assert await q.enqueue_once(b"again", "k") is None and await q.holds("k")
+        assert await q.enqueue_once(b"other", "k2") is not None  # another key: another job
+        held = await q.claim("w", 1.0)
+        assert held.payload == b"first" and await q.enqueue_once(b"again", "k") is None  # in flight: still held
+        await q.retry(held)  # a retry keeps the key
+        assert await q.holds("k") and await q.enqueue_once(b"again", "k") is None
+        assert [(await q.claim("w", 1.0)).payload for _ in range(2)] == [b"other", b"first"]
+        back = await q.claim("w", 0.05)
+        assert back is None
+        stats = await q.stats()
+        assert (stats.jobs, stats.bytes) == (2, len(b"first") + len(b"other"))
+
+    async def test_enqueue_once_key_is_freed_by_ack_and_dead_letter(self, make_queue: Any) -> None:
+        q = await make_queue()
+        await q.enqueue_once(b"a", "ka")
+        await q.enqueue_once(b"b", "kb")
+        a, b = await q.claim("w", 1.0), await q.claim("w", 1.0)
+        await q.ack(a)
+        await q.dead_letter(b, "given up")
+        assert not await q.holds("ka") and not await q.holds("kb")
+        assert await q.enqueue_once(b"a", "ka") is not None and await q.enqueue_once(b"b", "kb") is not None
+        assert (await q.stats()).jobs == 2
+
+    async def test_enqueue_once_respects_the_bounds(self, make_queue: Any) -> None:
+        q = await make_queue(max_jobs=1, max_bytes=10)
+        with pytest.raises(OverCapacity):
+            await q.enqueue_once(b"x" * 11, "big")
+        assert not await q.holds("big")
+        await q.enqueue_once(b"x", "one")
+        with pytest.raises(QueueFull):
+            await q.enqueue_once(b"y", "two")
+        assert await q.enqueue_once(b"x", "one") is None  # held: no bound is hit, nothing appended
+
     async def test_events_reach_subscribers(self, make_queue: Any) -> None:
         q = await make_queue()
         events = q.events()
@@ -200,3 +236,21 @@ class TestWorkerOverAnyQueue:
         assert "delivered 4 times" in letter.reason
         assert not await store.is_pending(*job.key) and await store.get_result(*job.key) is None
         await store.close()
+
+
+class TestRedisKeys:
+    async def test_a_key_whose_entry_left_the_stream_is_not_held(self, redis_url: str) -> None:
+        """The key map heals itself: an entry deleted behind the queue's back (an operator's
+        XDEL, a trimmed stream) does not block the key for ever."""
+        import redis
+
+        q = await open_queue(redis_url, max_jobs=10, max_bytes=1000, claim_idle_s=30.0)
+        try:
+            entry = await q.enqueue_once(b"job", "k")
+            client = redis.Redis.from_url(redis_url)
+            client.xdel("cardio:jobs", entry)
+            client.close()
+            assert not await q.holds("k")
+            assert await q.enqueue_once(b"job", "k") not in (None, entry)
+        finally:
+            await q.close()
