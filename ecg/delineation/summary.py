@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lead import MISSING
-from .vec import median1d, ranges, row_percentile
+from .vec import masked_argmax, median1d, range_max, ranges, row_percentile
 
 __all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "pacing_many", "spike_beats_many", "lead_pacing", "null_paced_beats", "paced_global_beats",
            "PACED_BEAT_REASON", "MIN_BEATS",
@@ -53,7 +53,7 @@ def median_interval_ms(
 ) -> tuple[float | None, str | None]:
     """Median of ``end − start`` over beats that have both, in ms, or None and why."""
     ok = (waves[start] != MISSING) & (waves[end] != MISSING)
-    n = int(np.sum(ok))
+    n = int(np.count_nonzero(ok))
     if n < MIN_BEATS:
         return None, f"{start} and {end} found together in {n} beat(s); at least {MIN_BEATS} needed"
     d_ms = (waves[end][ok] - waves[start][ok]) * 1000.0 / fs_hz
@@ -186,29 +186,38 @@ def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | N
     d1 = np.diff(x.T[judged], axis=1)  # (judged leads, samples - 1): one copy of the leads judged
     scale = row_percentile(np.abs(d1), 99.0)  # np.percentile(..., axis=1)
     size = d1.shape[1] - 1  # the second difference's length
+    d2 = np.abs(d1[:, 1:] - d1[:, :-1]).reshape(-1)  # |np.diff(x, 2)| of every judged lead, row after row
     on = np.concatenate([ons[j] for j in judged])  # type: ignore[misc]
     row = np.repeat(np.arange(len(judged)), [ons[j].size for j in judged])  # type: ignore[union-attr]
     lo = np.maximum(on - int(_SPIKE_BEFORE_S * fs_hz), 0)
     hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), size)  # second difference [lo:hi]
-    idx, valid = ranges(lo, hi - lo, size, base=row * d1.shape[1])
-    flat = d1.reshape(-1)
-    dd = np.where(valid, np.abs(flat[idx + 1] - flat[idx]), -np.inf)  # |np.diff(x, 2)| at the windows only
-    pick = np.arange(dd.shape[0]), dd.argmax(axis=1) if dd.shape[1] else np.zeros(dd.shape[0], dtype=np.int64)
-    top = dd[pick] if dd.shape[1] else np.full(dd.shape[0], -np.inf)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spike = np.where(valid.any(axis=1), top / scale[row], 0.0) > _SPIKE_RATIO
+    spike = _spikes(d2, row * size, lo, hi, scale[row])
     keep = np.concatenate([keeps[j] for j in judged])  # type: ignore[misc]
     beats = np.zeros(keep.size, dtype=bool)
     beats[keep] = spike
     samples = np.full(keep.size, MISSING, dtype=np.int64)
-    if dd.shape[1]:
-        samples[keep] = np.where(spike, idx[pick] - row * d1.shape[1] + 1, MISSING)  # the 2nd difference's centre
+    at = spike.nonzero()[0]
+    if at.size:  # the 2nd difference's centre: the first sample of each spike beat's largest value
+        idx, valid = ranges(lo[at], hi[at] - lo[at], size, base=row[at] * size)
+        samples[keep.nonzero()[0][at]] = lo[at] + masked_argmax(d2[idx], valid) + 1
     end = 0
     for k, j in enumerate(judged):
         start, end = end, end + keeps[j].size  # type: ignore[union-attr]
         if scale[k] > 0:
             out[j] = (beats[start:end], samples[start:end])
     return out
+
+
+def _spikes(d2: np.ndarray, base: np.ndarray, lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Per beat, whether the largest of ``d2[base + lo : base + hi]`` exceeds the spike ratio
+    times ``scale`` (False for an empty window): one ``reduceat`` pass, no index matrix."""
+    has = hi > lo
+    top = np.full(lo.size, -np.inf)
+    sel = has.nonzero()[0]
+    if sel.size:
+        top[sel] = range_max(d2, base[sel] + lo[sel], base[sel] + hi[sel] - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(has, top / scale, 0.0) > _SPIKE_RATIO  # type: ignore[no-any-return]
 
 
 #: why a beat's QRS boundaries are null on a paced lead

@@ -79,3 +79,75 @@ def test_global_beat_matching() -> None:
     leads = [(np.array([98, 603, 1102]), np.array([False, True, False])),
              (np.array([140, 1180]), np.array([True, True]))]  # 1180: 80 samples = 160 ms away at 500 Hz
     np.testing.assert_array_equal(paced_global_beats(r_glob, leads, 500.0), [True, True, False])
+
+
+def _spike_beats_reference(x: np.ndarray, fs: float, qrs_on: list[np.ndarray | None]
+                           ) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """``spike_beats_many`` as an index matrix per beat window (the formulation before the
+    ``reduceat`` pass): the second difference read at every window position."""
+    from ecg.delineation.lead import MISSING
+    from ecg.delineation.vec import ranges, row_percentile
+
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qrs_on)
+    for j, on_all in enumerate(qrs_on):
+        if on_all is None or fs < 250.0:
+            continue
+        keep = on_all != MISSING
+        on = on_all[keep]
+        if on.size < 2:
+            continue
+        d1 = np.diff(x[:, j])
+        scale = float(row_percentile(np.abs(d1)[None, :], 99.0)[0])
+        size = d1.size - 1
+        lo = np.maximum(on - int(0.30 * fs), 0)
+        hi = np.minimum(on + int(0.05 * fs), size)
+        idx, valid = ranges(lo, hi - lo, size)
+        dd = np.where(valid, np.abs(d1[idx + 1] - d1[idx]), -np.inf)
+        col = dd.argmax(axis=1) if dd.shape[1] else np.zeros(on.size, dtype=np.int64)
+        top = dd[np.arange(on.size), col] if dd.shape[1] else np.full(on.size, -np.inf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spike = np.where(valid.any(axis=1), top / scale, 0.0) > 3.0
+        beats = np.zeros(keep.size, dtype=bool)
+        beats[keep] = spike
+        samples = np.full(keep.size, MISSING, dtype=np.int64)
+        samples[keep] = np.where(spike, lo + col + 1, MISSING)
+        if scale > 0:
+            out[j] = (beats, samples)
+    return out
+
+
+def test_spike_beats_match_the_window_matrix_formulation() -> None:
+    """Every beat's spike flag and spike sample equal the per-window index-matrix search, on
+    paced and unpaced LUDB leads (all 12, onsets near both ends, a missing onset) and on a
+    synthetic train with spikes before some beats and single-sample spikes at the windows' ends;
+    fails when a window's end or the spike sample moves by one."""
+    from ecg.delineation.lead import MISSING
+    from ecg.delineation.summary import spike_beats_many
+
+    cases = []
+    for name in ("34", "2", "38"):
+        rec = read_record(LUDB / f"{name}.hea")
+        m = measure_leads(rec.signals_mv, rec.fs_hz, [n.lower() for n in rec.lead_names])
+        ons = [np.array([MISSING if b.qrs_on is None else b.qrs_on for b in lead.beats], dtype=np.int64)
+               if lead.beats else None for lead in m.leads]
+        ons = [np.array([b.r_peak - 20 for b in lead.beats], dtype=np.int64) if on is not None and
+               (on == MISSING).all() else on for on, lead in zip(ons, m.leads)]  # paced leads: onsets near R
+        ons[1] = None if ons[1] is None else np.concatenate(([3, MISSING], ons[1], [rec.signals_mv.shape[0] - 2]))
+        cases.append((rec.signals_mv, rec.fs_hz, ons))
+    x, r = beat_train("PPNPPNPP", 0.9, 500.0)
+    cases.append((x[:, None], 500.0, [r - 10]))
+    on = np.arange(400, 4600, 400)  # single-sample spikes just outside and just inside the windows' ends
+    edge = np.sin(np.arange(5000) * 2 * np.pi / 700.0) * 0.5
+    edge[on[::2] + int(0.05 * 500.0) + 1] += 0.01  # ≈ 2.2 x the scale, its largest |2nd difference| (4.5 x) one past
+    edge[on[1::2] - int(0.30 * 500.0) + 1] += 1.0  # at the window's first position
+    cases.append((edge[:, None], 500.0, [on]))
+    spiked = 0
+    for sig, fs, ons in cases:
+        got, want = spike_beats_many(sig, fs, ons), _spike_beats_reference(sig, fs, ons)
+        for g, w in zip(got, want, strict=True):
+            assert (g is None) == (w is None)
+            if g is not None and w is not None:
+                np.testing.assert_array_equal(g[0], w[0])
+                np.testing.assert_array_equal(g[1], w[1])
+                spiked += int(g[0].sum())
+    assert spiked >= 20  # the spike samples were compared, not only "no spike"
