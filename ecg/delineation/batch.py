@@ -301,7 +301,7 @@ def delineate_many(contexts: list[LeadContext]) -> list[LeadWaves]:
              for j in range(len(contexts))]
     ok = np.array([counts[j] > 0 and gates[j] is None for j in range(len(contexts))])
     keep = ok[lead]
-    sub, ws = rows.take(keep), {k: v[keep] for k, v in w.items()}
+    sub, ws = (rows, w) if bool(ok.all()) else (rows.take(keep), {k: v[keep] for k, v in w.items()})
     iso = isoelectric_all(sv, ws["qrs_on"], sub.base)  # the level before each QRS: T and P both read it
     _t_all(sv, sub, ws, iso)
     p_amps = _p_all(sv, sub, ws, qrs_amp, noise, iso)

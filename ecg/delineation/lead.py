@@ -88,7 +88,8 @@ class LeadWaves:
 
 
 def _empty(n: int) -> dict[str, np.ndarray]:
-    return {k: np.full(n, MISSING, dtype=np.int64) for k in WAVE_KEYS}
+    """Per key of :data:`WAVE_KEYS`, ``n`` missing boundaries (the rows of one block)."""
+    return dict(zip(WAVE_KEYS, np.full((len(WAVE_KEYS), n), MISSING, dtype=np.int64)))
 
 
 def _qrs_similarity(views: LeadViews, r_peaks: np.ndarray) -> float:

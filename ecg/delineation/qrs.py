@@ -95,8 +95,12 @@ def locate_many(detections: list[np.ndarray], sv: StackedViews,
     polarity = np.where(rows.count() == 0, 1.0, np.where(up >= _POSITIVE_PREFERENCE * down, 1.0, -1.0))
     sign = polarity[rows.lead]
     peaks = det - half + argmax_in(sign[:, None] * seg, (at >= 0) & (at < n))  # the extremum inside the lead
+    near = int(0.2 * fs)
+    if not any_reduce((peaks[1:] - peaks[:-1] < near) & (rows.lead[1:] == rows.lead[:-1])):
+        # no two beats of a lead closer than ``near`` (the usual case): nothing merges
+        return list(zip(np.split(peaks, np.cumsum(rows.count())[:-1]), polarity.tolist()))
     return _merge_close(peaks.tolist(), (sign * clean[rows.base + peaks]).tolist(), rows.lead.tolist(),
-                        polarity.tolist(), int(0.2 * fs))
+                        polarity.tolist(), near)
 
 
 def _merge_close(peaks: list[int], height: list[float], lead: list[int], polarity: list[float],

@@ -217,7 +217,9 @@ class Rows:
         return np.concatenate((self.lead[1:] != self.lead[:-1], [True]))[: self.lead.size]
 
     def count(self, mask: np.ndarray | None = None) -> np.ndarray:
-        """Per lead, the number of rows (where ``mask``)."""
+        """Per lead, the number of rows (where the boolean ``mask``)."""
+        if self.n_leads == 1:  # one lead: bincount's one count, without its call
+            return np.array([self.lead.size if mask is None else np.count_nonzero(mask)], dtype=np.intp)
         lead = self.lead if mask is None else self.lead[mask]
         return np.bincount(lead, minlength=self.n_leads)
 
