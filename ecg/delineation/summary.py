@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lead import MISSING
-from .vec import masked_argmax, median1d, range_max, ranges, row_percentile
+from .vec import _plan, masked_argmax, median1d, range_max, ranges, row_percentile
 
 __all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "pacing_many", "spike_beats_many", "lead_pacing", "null_paced_beats", "paced_global_beats",
            "PACED_BEAT_REASON", "MIN_BEATS",
@@ -184,14 +184,13 @@ def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | N
     if fs_hz < 250.0 or not judged or x.shape[0] < 3:
         return out
     d1 = np.diff(x.T[judged], axis=1)  # (judged leads, samples - 1): one copy of the leads judged
-    scale = row_percentile(np.abs(d1), 99.0)  # np.percentile(..., axis=1)
     size = d1.shape[1] - 1  # the second difference's length
     d2 = np.abs(d1[:, 1:] - d1[:, :-1]).reshape(-1)  # |np.diff(x, 2)| of every judged lead, row after row
     on = np.concatenate([ons[j] for j in judged])  # type: ignore[misc]
     row = np.repeat(np.arange(len(judged)), [ons[j].size for j in judged])  # type: ignore[union-attr]
     lo = np.maximum(on - int(_SPIKE_BEFORE_S * fs_hz), 0)
     hi = np.minimum(on + int(_SPIKE_AFTER_S * fs_hz), size)  # second difference [lo:hi]
-    spike = _spikes(d2, row * size, lo, hi, scale[row])
+    spike, scaled = _spikes(np.abs(d1), _tops(d2, row * size, lo, hi), row)
     keep = np.concatenate([keeps[j] for j in judged])  # type: ignore[misc]
     beats = np.zeros(keep.size, dtype=bool)
     beats[keep] = spike
@@ -203,21 +202,46 @@ def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | N
     end = 0
     for k, j in enumerate(judged):
         start, end = end, end + keeps[j].size  # type: ignore[union-attr]
-        if scale[k] > 0:
+        if scaled[k]:
             out[j] = (beats[start:end], samples[start:end])
     return out
 
 
-def _spikes(d2: np.ndarray, base: np.ndarray, lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Per beat, whether the largest of ``d2[base + lo : base + hi]`` exceeds the spike ratio
-    times ``scale`` (False for an empty window): one ``reduceat`` pass, no index matrix."""
-    has = hi > lo
+def _tops(d2: np.ndarray, base: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per beat, the largest of ``d2[base + lo : base + hi]`` (-inf for an empty window): one
+    ``reduceat`` pass, no index matrix."""
     top = np.full(lo.size, -np.inf)
-    sel = has.nonzero()[0]
+    sel = (hi > lo).nonzero()[0]
     if sel.size:
         top[sel] = range_max(d2, base[sel] + lo[sel], base[sel] + hi[sel] - 1)
+    return top
+
+
+#: below this ratio of a beat's top to a lower bound of its lead's scale, no ratio to the scale
+#: itself can exceed :data:`_SPIKE_RATIO` (the margin covers the divisions' rounding)
+_PROOF_RATIO = 2.9
+
+
+def _spikes(a1: np.ndarray, top: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat, whether its ``top`` exceeds :data:`_SPIKE_RATIO` times its lead's scale (the 99th
+    percentile of that row of ``a1``, the leads' |first difference|), and per lead whether that
+    scale is positive.
+
+    The percentiles (a partial sort per lead) are skipped when a count proves no beat a spike:
+    if at least as many values of a row as lie from the percentile's lower order statistic up
+    are ≥ ``v`` = its largest top / :data:`_PROOF_RATIO` > 0, that statistic is ≥ ``v``, and so
+    is the percentile (numpy interpolates upwards from it); then every ``top / scale`` is at most
+    ``top / v`` ≈ 2.9 < 3. The same answers either way."""
+    rows = a1.shape[0]
+    tmax = np.full(rows, -np.inf)
+    np.maximum.at(tmax, row, top)
+    v = tmax / _PROOF_RATIO
+    need = a1.shape[1] - int(_plan(a1.shape[1], (99.0,)).i[0])  # values from the lower order statistic up
+    if bool((v > 0).all()) and bool(((a1 >= v[:, None]).sum(axis=1) >= need).all()):
+        return np.zeros(top.size, dtype=bool), np.ones(rows, dtype=bool)
+    scale = row_percentile(a1, 99.0)  # np.percentile(..., axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(has, top / scale, 0.0) > _SPIKE_RATIO  # type: ignore[no-any-return]
+        return np.where(top > -np.inf, top / scale[row], 0.0) > _SPIKE_RATIO, scale > 0
 
 
 #: why a beat's QRS boundaries are null on a paced lead

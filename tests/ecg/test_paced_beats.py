@@ -141,6 +141,9 @@ def test_spike_beats_match_the_window_matrix_formulation() -> None:
     edge[on[::2] + int(0.05 * 500.0) + 1] += 0.01  # ≈ 2.2 x the scale, its largest |2nd difference| (4.5 x) one past
     edge[on[1::2] - int(0.30 * 500.0) + 1] += 1.0  # at the window's first position
     cases.append((edge[:, None], 500.0, [on]))
+    small = np.sin(np.arange(5000) * 2 * np.pi / 700.0) * 0.5
+    small[on - 50] += 0.01  # spikes ≈ 4.5 x the scale: just above the limit of 3
+    cases.append((small[:, None], 500.0, [on]))
     spiked = 0
     for sig, fs, ons in cases:
         got, want = spike_beats_many(sig, fs, ons), _spike_beats_reference(sig, fs, ons)
@@ -151,3 +154,24 @@ def test_spike_beats_match_the_window_matrix_formulation() -> None:
                 np.testing.assert_array_equal(g[1], w[1])
                 spiked += int(g[0].sum())
     assert spiked >= 20  # the spike samples were compared, not only "no spike"
+
+
+def test_spike_scale_is_skipped_only_when_no_spike_is_possible(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On an unpaced lead the count alone proves that no beat is a spike (the percentile is not
+    computed) and the answer is the reference's; with spikes the percentile is computed."""
+    from ecg.delineation import summary
+
+    rec = read_record(LUDB / "2.hea")
+    x = rec.signals_mv[:, :1]
+    on = [np.asarray([b.qrs_on for b in measure(x[:, 0], rec.fs_hz).beats], dtype=np.int64)]
+    want = _spike_beats_reference(x, rec.fs_hz, on)
+    calls: list[int] = []
+    real = summary.row_percentile
+    monkeypatch.setattr(summary, "row_percentile", lambda a, q: calls.append(1) or real(a, q))
+    got = summary.spike_beats_many(x, rec.fs_hz, on)
+    assert not calls and got[0] is not None and want[0] is not None
+    np.testing.assert_array_equal(got[0][0], want[0][0])
+    np.testing.assert_array_equal(got[0][1], want[0][1])
+    paced, r = beat_train("PPNPPNPP", 0.9, 500.0)
+    summary.spike_beats_many(paced[:, None], 500.0, [r - 10])
+    assert calls
