@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .vec import any_reduce, first_true, ranges
+from .vec import any_reduce, first_true, max_reduce, min_reduce, ranges
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .filters import StackedViews
@@ -104,6 +104,11 @@ def walk_down_in(values: np.ndarray, origin: np.ndarray, start: np.ndarray, step
     if start.size == 0 or values.shape[1] < 2:
         return start + step * n_steps
     v, cs = (values, start - origin) if step > 0 else (values[:, ::-1], origin + (values.shape[1] - 1) - start)
+    c0, c1 = int(min_reduce(cs)), int(max_reduce(cs + n_steps))  # the walks read columns c0 … c1 only
+    if c0 > 0 or c1 < v.shape[1] - 1:
+        v, cs = v[:, max(c0, 0) : c1 + 1], cs - max(c0, 0)
+        if v.shape[1] < 2:  # no walk takes a step
+            return start + step * n_steps
     thr = np.asarray(threshold, dtype=np.float64)[:, None]
     nxt, cur = v[:, 1:], v[:, :-1]  # column c of the walk: the step from c to c + 1 (c = cs: the start)
     below = nxt < thr
