@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lead import MISSING
-from .vec import _plan, masked_argmax, median1d, range_max, ranges, row_percentile
+from .vec import _plan, any_reduce, masked_argmax, max_reduce, median1d, range_max, ranges, row_percentile
 
 __all__ = ["median_interval_ms", "median_intervals_many", "qtc_ms", "detect_pacing", "detect_pacing_many", "pacing_many", "spike_beats_many", "lead_pacing", "null_paced_beats", "paced_global_beats",
            "PACED_BEAT_REASON", "MIN_BEATS",
@@ -210,8 +210,11 @@ def spike_beats_many(x_mv: np.ndarray, fs_hz: float, qrs_on: list[np.ndarray | N
 def _tops(d2: np.ndarray, base: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Per beat, the largest of ``d2[base + lo : base + hi]`` (-inf for an empty window): one
     ``reduceat`` pass, no index matrix."""
+    has = hi > lo
+    if any_reduce(has) and not any_reduce(~has):  # every window holds values (the usual case)
+        return range_max(d2, base + lo, base + hi - 1)
     top = np.full(lo.size, -np.inf)
-    sel = (hi > lo).nonzero()[0]
+    sel = has.nonzero()[0]
     if sel.size:
         top[sel] = range_max(d2, base[sel] + lo[sel], base[sel] + hi[sel] - 1)
     return top
@@ -233,11 +236,16 @@ def _spikes(a1: np.ndarray, top: np.ndarray, row: np.ndarray) -> tuple[np.ndarra
     is the percentile (numpy interpolates upwards from it); then every ``top / scale`` is at most
     ``top / v`` ≈ 2.9 < 3. The same answers either way."""
     rows = a1.shape[0]
-    tmax = np.full(rows, -np.inf)
-    np.maximum.at(tmax, row, top)
-    v = tmax / _PROOF_RATIO
     need = a1.shape[1] - int(_plan(a1.shape[1], (99.0,)).i[0])  # values from the lower order statistic up
-    if bool((v > 0).all()) and bool(((a1 >= v[:, None]).sum(axis=1) >= need).all()):
+    if rows == 1:  # one lead: its largest top and one count
+        v1 = float(max_reduce(top)) / _PROOF_RATIO
+        proven = v1 > 0 and np.count_nonzero(a1 >= v1) >= need
+    else:
+        tmax = np.full(rows, -np.inf)
+        np.maximum.at(tmax, row, top)
+        v = tmax / _PROOF_RATIO
+        proven = bool((v > 0).all()) and bool(((a1 >= v[:, None]).sum(axis=1) >= need).all())
+    if proven:
         return np.zeros(top.size, dtype=bool), np.ones(rows, dtype=bool)
     scale = row_percentile(a1, 99.0)  # np.percentile(..., axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
