@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.ndimage import median_filter
 
@@ -58,10 +60,19 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
         idx = np.arange(n)
         return out / (np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1)
     out /= width
-    edge = np.arange(half + 1, width) / width  # share of the window inside the signal
+    edge = _edge_shares(width)  # share of the window inside the signal
     out[..., :half] /= edge
     out[..., n - half :] /= edge[::-1]
     return out
+
+
+@lru_cache(maxsize=16)
+def _edge_shares(width: int) -> np.ndarray:
+    """``np.arange(width // 2 + 1, width) / width``: the share of a centred ``width``-sample
+    window inside the signal at its first samples (cached, read-only)."""
+    edge = np.arange(width // 2 + 1, width) / width
+    edge.setflags(write=False)
+    return edge
 
 
 def odd_width(n: float) -> int:
@@ -89,7 +100,8 @@ def envelope_of(wide: np.ndarray, fs: float) -> np.ndarray:
     power[..., 0] = 0.0
     np.subtract(qrs[..., 1:], qrs[..., :-1], out=power[..., 1:])
     np.multiply(power, power, out=power)
-    return np.sqrt(_moving_average(power, odd_width(_ENVELOPE_S * fs)))
+    mean_power = _moving_average(power, odd_width(_ENVELOPE_S * fs))  # a fresh array
+    return np.sqrt(mean_power, out=mean_power)
 
 
 def qrs_envelope(sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
