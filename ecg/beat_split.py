@@ -9,6 +9,8 @@ function takes the beats of one row, or of several rows laid end to end (``row``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ecg.beat_rows import first_of_row, last_of_row, row_counts, row_starts, seg_arange, seg_median, within_rows
@@ -22,6 +24,23 @@ _SPLIT_TIGHT_RR_FACTOR = 1.05
 _SPLIT_TIGHT_SCORE_RATIO = 0.8
 _STRONG_FRACTION = 0.3
 _MIN_BEATS_FOR_EDGES = 8  # = the QRS template's least beats (ecg.beat_morphology)
+
+#: QRS-like marks of the beats: the mask itself, or a function giving the marks of the beats
+#: at the given indices (the detector computes the morphology only when a beat is in question)
+Marks = np.ndarray | Callable[[np.ndarray], np.ndarray]
+
+
+def marks_at(marks: Marks, at: np.ndarray) -> np.ndarray:
+    """The QRS-like marks of the beats at indices ``at``."""
+    return marks(at) if callable(marks) else marks[at]
+
+
+def _kept(marks: Marks, keep: np.ndarray) -> Marks:
+    """The marks of the beats kept by the mask ``keep``."""
+    if not callable(marks):
+        return marks[keep]
+    at = keep.nonzero()[0]
+    return lambda sub: marks(at[sub])
 
 
 def remove_split_beats(
@@ -38,19 +57,21 @@ def remove_split_beats(
 
 
 def remove_split_beats_rows(
-    beats: np.ndarray, score: np.ndarray, qrs_like: np.ndarray, noisy: np.ndarray | None = None,
+    beats: np.ndarray, score: np.ndarray, qrs_like: Marks, noisy: np.ndarray | None = None,
     noisy_span: float = _SPLIT_RR_FACTOR, row: np.ndarray | None = None, n_rows: int = 1,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray, Marks, np.ndarray | None]:
     """:func:`remove_split_beats` of each row of a flat array (``row``: each beat's row,
     :mod:`ecg.beat_rows`), in rounds over all rows at once: a row stops where it would
-    stop alone. Returns the kept beats, scores, QRS-like marks and rows."""
+    stop alone. ``qrs_like``: the marks, or a function of the beats' indices giving them
+    (:data:`Marks`; asked only for flagged beats). Returns the kept beats, scores, QRS-like
+    marks (of the same kind) and rows."""
     active = np.ones(n_rows, dtype=bool)
     for _ in range(10):
         if row is None:
             if beats.size < 4:
                 break
             is_strong = score >= _STRONG_FRACTION * median1d(score)
-            found = _reference_rr_one(beats, is_strong)
+            found = _reference_rr_one(beats, is_strong, _split_limit(noisy, noisy_span))
         else:
             active &= row_counts(row, n_rows, beats.size) >= 4
             is_strong = score >= _STRONG_FRACTION * seg_median(score, row, n_rows)[row]
@@ -58,7 +79,10 @@ def remove_split_beats_rows(
         if found is None:
             break
         rr_ref, inner = found
-        flag = _split_flags(beats, score, is_strong, inner, rr_ref, noisy, noisy_span, row) & ~qrs_like
+        flag = _split_flags(beats, score, is_strong, inner, rr_ref, noisy, noisy_span, row)
+        if not flag.any():
+            break
+        flag[flag] = ~marks_at(qrs_like, flag.nonzero()[0])  # & ~qrs_like, read where flagged
         if not flag.any():
             break
         if row is not None:
@@ -69,14 +93,16 @@ def remove_split_beats_rows(
         weaker_right = np.zeros(beats.size, dtype=bool)
         weaker_right[:-1] = within_rows(flag[1:] & (score[1:] <= score[:-1]), row)
         keep = ~(flag & ~weaker_left & ~weaker_right)
-        beats, score, qrs_like = beats[keep], score[keep], qrs_like[keep]
+        beats, score, qrs_like = beats[keep], score[keep], _kept(qrs_like, keep)
         noisy = None if noisy is None else noisy[keep]
         row = None if row is None else row[keep]
     return beats, score, qrs_like, row
 
 
-def _reference_rr_one(beats: np.ndarray, is_strong: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`_reference_rr` of one row (fewer calls)."""
+def _reference_rr_one(beats: np.ndarray, is_strong: np.ndarray, limit: float
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_reference_rr` of one row (fewer calls); None also when no inner beat's two
+    intervals together come under ``limit`` reference RRs (then none can be flagged)."""
     pair = is_strong[:-1] & is_strong[1:]
     if np.count_nonzero(pair) >= 3:
         rr = (beats[1:] - beats[:-1])[pair]
@@ -86,7 +112,23 @@ def _reference_rr_one(beats: np.ndarray, is_strong: np.ndarray) -> tuple[np.ndar
         if strong.size < 3:
             return None
         rr, mid = strong[1:] - strong[:-1], (strong[1:] + strong[:-1]) / 2
-    return np.interp(beats[1:-1], mid, running_median(rr, 9)), np.arange(1, beats.size - 1)
+    gap = beats[2:] - beats[:-2]  # each inner beat's two intervals together
+    # the reference RR (a running median of rr, interpolated) is at most rr's largest value
+    # (interpolation rounding: within the margin), so no span gap / reference can be that small
+    if np.minimum.reduce(gap) >= limit * float(np.maximum.reduce(rr)) * (1.0 + 1e-9):
+        return None
+    rr_ref = np.interp(beats[1:-1], mid, running_median(rr, 9))
+    if np.minimum.reduce(gap / rr_ref) >= limit:  # :func:`_split_flags`' spans: none under the limit
+        return None
+    return rr_ref, np.arange(1, beats.size - 1)
+
+
+def _split_limit(noisy: np.ndarray | None, noisy_span: float) -> float:
+    """The span under which :func:`_split_flags` may flag an inner beat of one row (the
+    noisy-stretch span when an inner beat is in one and that span is the larger)."""
+    if noisy is not None and noisy_span > _SPLIT_RR_FACTOR and bool(noisy[1:-1].any()):
+        return noisy_span
+    return _SPLIT_RR_FACTOR
 
 
 def _reference_rr(beats: np.ndarray, is_strong: np.ndarray, row: np.ndarray, n_rows: int,
@@ -153,22 +195,28 @@ def _strong_neighbours(is_strong: np.ndarray, inner: np.ndarray, row: np.ndarray
     return np.where(left_ok, left, inner - 1), np.where(right_ok, right, inner + 1)
 
 
-def weak_edges(score: np.ndarray, qrs_like: np.ndarray, row: np.ndarray | None = None, n_rows: int = 1) -> np.ndarray:
+def weak_edges(score: np.ndarray, qrs_like: Marks, row: np.ndarray | None = None, n_rows: int = 1) -> np.ndarray:
     """The first or last beat (of each row) when it is neither QRS-like nor half as strong
     as the row's median beat (noise cut at the recording's edge, which has no neighbour
-    to be judged against); rows of fewer than 8 beats keep theirs."""
+    to be judged against); rows of fewer than 8 beats keep theirs. ``qrs_like``: as for
+    :func:`remove_split_beats_rows` (asked only for weak edge beats)."""
     drop = np.zeros(score.size, dtype=bool)
     if score.size == 0:
         return drop
     if row is None:
         if score.size >= _MIN_BEATS_FOR_EDGES:
-            weak = ~qrs_like & (score < _SPLIT_SCORE_RATIO * median1d(score))
-            drop[[0, -1]] = weak[[0, -1]]
+            level = _SPLIT_SCORE_RATIO * median1d(score)
+            edges = np.array([0, score.size - 1])
+            weak = score[edges] < level
+            if weak[0] or weak[1]:
+                drop[edges] = weak & ~marks_at(qrs_like, edges)
         return drop
     big = row_counts(row, n_rows, score.size) >= _MIN_BEATS_FOR_EDGES
-    weak = ~qrs_like & (score < _SPLIT_SCORE_RATIO * seg_median(score, row, n_rows)[row]) & big[row]
-    edge = first_of_row(row, score.size) | last_of_row(row, score.size)
-    drop[edge] = weak[edge]
+    weak = (score < _SPLIT_SCORE_RATIO * seg_median(score, row, n_rows)[row]) & big[row]
+    weak &= first_of_row(row, score.size) | last_of_row(row, score.size)  # at an edge
+    if weak.any():
+        at = weak.nonzero()[0]
+        drop[at] = ~marks_at(qrs_like, at)
     return drop
 
 

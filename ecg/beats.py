@@ -66,6 +66,9 @@ number of beats); a walk candidate by candidate resolves conflicts only at rates
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+
 import numpy as np
 
 from ecg.beat_candidates import TYPICAL_FRACTION as _TYPICAL_FRACTION  # noqa: F401 - tests read it here
@@ -93,7 +96,7 @@ from ecg.beat_signal import (
     wide_band,
 )
 from ecg.beat_rows import gather, per_beat, seg_median
-from ecg.delineation.vec import clip_index, median1d, row_median
+from ecg.delineation.vec import clip_index, max_reduce, median1d, min_reduce, row_median
 from ecg.errors import SignalError
 from ecg.preprocess import check_signal
 
@@ -272,32 +275,56 @@ def _reject_waves(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, s
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Step 5: P/T waves and noise out by morphology (with timing, never by timing alone);
     ``seg``: the beats' ±60 ms waveforms, when the caller holds them. Returns the kept
-    beats and their rows."""
+    beats and their rows. The morphology (QRS-like, repeated waves) is computed only when
+    a timing test names a suspect: it decides about suspects only."""
     if beats.size == 0:
         return beats, row
     # a noisy stretch: its envelope against the typical beat's, and a burst — noisier than the
     # record's usual background (a recording noisy throughout has no stretch to tell apart)
     noisy = (background >= rule.noisy * per_beat(seg_median(slope, row, k), row)) & (
         background >= _BURST_FACTOR * per_beat(seg_median(background, row, k), row))
-    # a wave that repeats what follows the other beats at the same lag is a T wave
-    looks_qrs = qrs_like(wide, beats, fs, rule, noisy, seg, row, k)
-    looks_qrs &= ~repeated_waves(wide, beats, slope, fs, among=looks_qrs, row=row, n_rows=k)
+    looks_qrs = _looks_qrs(wide, beats, slope, fs, rule, noisy, seg, row, k)
     # inside the ventricles' refractory period, a wave less than half as steep as its beat is
     # that beat's own tail or T wave, whatever its shape
-    echo = shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S, row=row)
-    keep = (~shallow_neighbours(beats, slope, fs, row=row) | looks_qrs) & ~echo
-    beats, score, looks_qrs, noisy = beats[keep], score[keep], looks_qrs[keep], noisy[keep]
-    row = None if row is None else row[keep]
+    keep = ~shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S, row=row)
+    suspect = shallow_neighbours(beats, slope, fs, row=row) & keep
+    if suspect.any():
+        keep[suspect] = looks_qrs(suspect.nonzero()[0])
+    at = keep.nonzero()[0]  # the beats left, as indices of the first ones
+    beats, score, noisy = beats[at], score[at], noisy[at]
+    row = None if row is None else row[at]
     chunk = int(_SATELLITE_CHUNK_S * fs)  # P/T satellites are judged per 30 s of each row
     if row is None:
         group = None if beats.size == 0 or beats[-1] < chunk else beats // chunk
     else:
         group = row * (wide.shape[1] // chunk + 1) + beats // chunk
-    keep = ~satellite_suspects(beats, score, fs, group) | looks_qrs
-    beats, score, looks_qrs, row = remove_split_beats_rows(beats[keep], score[keep], looks_qrs[keep], noisy[keep],
-                                                          rule.noisy_span, None if row is None else row[keep], k)
-    keep = ~weak_edges(score, looks_qrs, row, k)
+    suspect = satellite_suspects(beats, score, fs, group)
+    if suspect.any():
+        keep = ~suspect
+        keep[suspect] = looks_qrs(at[suspect])
+        at, beats, score, noisy = at[keep], beats[keep], score[keep], noisy[keep]
+        row = None if row is None else row[keep]
+    beats, score, marks, row = remove_split_beats_rows(beats, score, lambda sub: looks_qrs(at[sub]), noisy,
+                                                       rule.noisy_span, row, k)
+    keep = ~weak_edges(score, marks, row, k)
     return beats[keep], None if row is None else row[keep]
+
+
+def _looks_qrs(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float, rule: QrsLikeRule,
+               noisy: np.ndarray, seg: np.ndarray | None, row: np.ndarray | None, k: int
+               ) -> Callable[[np.ndarray], np.ndarray]:
+    """The beats' QRS-like marks (:func:`qrs_like`, less the waves that repeat what follows
+    the other beats: T waves) as a function of the beats' indices, computed for all beats
+    on the first call."""
+    done: list[np.ndarray] = []
+
+    def at(idx: np.ndarray) -> np.ndarray:
+        if not done:
+            marks = qrs_like(wide, beats, fs, rule, noisy, seg, row, k)
+            marks &= ~repeated_waves(wide, beats, slope, fs, among=marks, row=row, n_rows=k)
+            done.append(marks)
+        return done[0][idx]
+    return at
 
 
 def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:
@@ -318,13 +345,13 @@ def _locate(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, fs: flo
     polarity); returns the beats and their rows (None for one row)."""
     n = wide.shape[1]
     half = max(1, int(_LOCATE_HALF_S * fs))
-    win = clip_index(beats[:, None] + np.arange(-half, half + 1)[None, :], n)
+    win = clip_index(beats[:, None] + _offsets(-half, half + 1, 1)[None, :], n)
     seg = wide[0][win] if row is None else wide.ravel()[win + (row * n)[:, None]]
     wide_half = max(half, int(_LOCATE_BASELINE_HALF_S * fs))
-    around = gather(wide, beats, np.arange(-wide_half, wide_half + 1, 2), row)
-    seg = seg - row_median(around)[:, None]  # minus the baseline around the beat
-    up = seg.max(axis=1)
-    down = -seg.min(axis=1)
+    around = gather(wide, beats, _offsets(-wide_half, wide_half + 1, 2), row)
+    seg -= row_median(around)[:, None]  # minus the baseline around the beat (seg: a fresh gather)
+    up = max_reduce(seg, axis=1)
+    down = -min_reduce(seg, axis=1)
     if row is None:
         polarity = 1.0 if median1d(up) >= median1d(down) else -1.0
         dominant, opposite = (up, down) if polarity > 0 else (down, up)
@@ -333,14 +360,25 @@ def _locate(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, fs: flo
         dominant = np.where(polarity > 0, up, down)
         opposite = np.where(polarity > 0, down, up)
     sign = np.where(opposite > _FLIP_FACTOR * dominant, -polarity, polarity)
-    peaks = win[np.arange(win.shape[0]), np.argmax(sign[:, None] * seg, axis=1)].astype(np.int64)
+    peaks = win[np.arange(win.shape[0]), (sign[:, None] * seg).argmax(axis=1)].astype(np.int64)
     ordered = peaks[1:] > peaks[:-1]
-    if bool(np.all(ordered if row is None else ordered | (row[1:] != row[:-1]))):
+    if all_reduce(ordered if row is None else ordered | (row[1:] != row[:-1])):
         return peaks, row
     if row is None:
         return np.unique(peaks), None
     key = np.unique(row * (n + 1) + peaks)  # sorted and unique within each row
     return key % (n + 1), key // (n + 1)
+
+
+all_reduce = np.logical_and.reduce  # ``np.all`` of a 1-D mask (True when empty) without its wrapper
+
+
+@lru_cache(maxsize=32)
+def _offsets(start: int, stop: int, step: int) -> np.ndarray:
+    """``np.arange(start, stop, step)`` (cached, read-only)."""
+    out = np.arange(start, stop, step)
+    out.setflags(write=False)
+    return out
 
 
 def rr_intervals_ms(r_peaks: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -357,7 +395,7 @@ def rr_intervals_ms(r_peaks: np.ndarray, fs_hz: float) -> np.ndarray:
     r = np.asarray(r_peaks, dtype=np.float64)
     if r.ndim != 1:
         raise SignalError("r_peaks must be 1-D", reason="bad_shape")
-    return np.diff(r) * 1000.0 / fs
+    return (r[1:] - r[:-1]) * 1000.0 / fs  # np.diff
 
 
 def median_rr_ms(r_peaks: np.ndarray, fs_hz: float) -> float | None:
@@ -368,8 +406,6 @@ def median_rr_ms(r_peaks: np.ndarray, fs_hz: float) -> float | None:
     >>> median_rr_ms(np.array([0, 300, 570, 900]), 300.0)
     1000.0
     """
-    from ecg.delineation.vec import median1d
-
     rr = rr_intervals_ms(r_peaks, fs_hz)
     if rr.size == 0:
         return None

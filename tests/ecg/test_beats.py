@@ -267,3 +267,75 @@ class TestCostOnlyHelpers:
             got = _resolve_conflicts(cand, score, 108)
             want = _resolve_conflicts_walk(cand, score, 108, _TYPICAL_FRACTION * float(np.median(score)))
             assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+    def test_peaks_apart_is_find_peaks_with_a_distance(self) -> None:
+        from scipy.signal import find_peaks
+
+        from ecg.beat_candidates import _peaks_apart
+
+        rng = np.random.default_rng(3)
+        for trial in range(300):
+            n = int(rng.integers(1, 400))
+            x = rng.random(n) if trial % 2 else np.round(rng.random(n) * 3)  # plateaus and ties too
+            distance = int(rng.integers(1, 40))
+            got = _peaks_apart(np.ascontiguousarray(x, dtype=np.float64), distance)
+            assert np.array_equal(got, find_peaks(x, distance=distance)[0])
+
+    def test_split_beats_read_the_qrs_marks_only_of_flagged_beats(self) -> None:
+        """Marks given as a function are asked only for flagged beats (and edge beats that are
+        weak), and give what the mask gives."""
+        from ecg.beat_split import remove_split_beats_rows, weak_edges
+
+        rng = np.random.default_rng(4)
+        for _ in range(150):
+            n = int(rng.integers(4, 40))
+            beats = np.cumsum(rng.integers(40, 300, size=n))
+            score = rng.random(n) ** 2
+            marks = rng.random(n) < 0.5
+            noisy = rng.random(n) < 0.2
+            asked: list[np.ndarray] = []
+
+            def lazy(at: np.ndarray, marks: np.ndarray = marks, asked: list[np.ndarray] = asked) -> np.ndarray:
+                asked.append(np.asarray(at))
+                return marks[at]
+
+            want = remove_split_beats_rows(beats, score, marks, noisy, 1.5)
+            got = remove_split_beats_rows(beats, score, lazy, noisy, 1.5)
+            assert all(np.array_equal(a, b) for a, b in zip(want[:2], got[:2]))
+            kept_marks = got[2](np.arange(got[0].size))
+            assert np.array_equal(kept_marks, want[2])
+            asked.clear()
+            assert np.array_equal(weak_edges(got[1], got[2]), weak_edges(want[1], want[2]))
+            level = 0.5 * np.median(got[1])
+            if got[1].size >= 8 and not (got[1][0] < level or got[1][-1] < level):
+                assert not asked  # no weak edge: no mark read
+
+    def test_no_split_reference_when_no_span_can_be_flagged(self) -> None:
+        """``_reference_rr_one`` gives up (None) only when the full reference RR flags no beat."""
+        from ecg.beat_split import _reference_rr_one, _split_flags, running_median
+
+        rng = np.random.default_rng(5)
+        gave_up = 0
+        for trial in range(600):
+            n = int(rng.integers(4, 40))
+            rr = rng.integers(150, 300, size=n - 1) if trial % 2 else 250 + rng.integers(-5, 6, size=n - 1)
+            beats = np.concatenate(([100], 100 + np.cumsum(rr)))
+            score = rng.random(n) ** (3 if trial % 3 else 0.2)
+            strong = score >= 0.3 * np.median(score)
+            noisy = rng.random(n) < 0.1
+            limit = 1.5 if noisy[1:-1].any() else 1.2
+            if _reference_rr_one(beats, strong, limit) is not None:
+                continue
+            gave_up += 1
+            pair = strong[:-1] & strong[1:]
+            if np.count_nonzero(pair) >= 3:
+                rr_s, mid = np.diff(beats)[pair], ((beats[1:] + beats[:-1]) / 2)[pair]
+            else:
+                s = beats[strong]
+                if s.size < 3:
+                    continue
+                rr_s, mid = np.diff(s), (s[1:] + s[:-1]) / 2
+            rr_ref = np.interp(beats[1:-1], mid, running_median(rr_s, 9))
+            inner = np.arange(1, n - 1)
+            assert not _split_flags(beats, score, strong, inner, rr_ref, noisy, 1.5, None).any()
+        assert gave_up > 150
