@@ -7,6 +7,7 @@ its recording, so no beat is deleted for its timing alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ from ecg.beat_rows import gather, last_of_row, per_beat, row_counts, same_row, s
 from ecg.beat_split import remove_split_beats, remove_split_beats_rows, running_median, weak_edges
 from ecg.delineation.vec import median1d, row_median
 
-__all__ = ["QrsLikeRule", "DEFAULT_QRS_LIKE", "qrs_like", "shallow_neighbours", "satellite_suspects",
+__all__ = ["QrsLikeRule", "DEFAULT_QRS_LIKE", "qrs_like", "qrs_marks", "shallow_neighbours", "satellite_suspects",
            "remove_split_beats", "remove_split_beats_rows", "weak_edges", "running_median", "repeated_waves",
            "gather"]
 
@@ -303,3 +304,21 @@ def _masked_median(windows: np.ndarray, use: np.ndarray) -> np.ndarray:
     rows = np.arange(windows.shape[0])
     low, high = ordered[rows, (count - 1) // 2], ordered[rows, count // 2]
     return (low + high) / 2.0
+
+
+def qrs_marks(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float, rule: QrsLikeRule,
+              noisy: np.ndarray, seg: np.ndarray | None, row: np.ndarray | None, k: int
+              ) -> Callable[[np.ndarray], np.ndarray]:
+    """The beats' QRS-like marks (:func:`qrs_like`, less the waves that :func:`repeated_waves`
+    finds: T waves) as a function of the beats' indices (``ecg.beat_split.Marks``), computed
+    for all beats on the first call: the detector asks only when a timing test names a
+    suspect."""
+    done: list[np.ndarray] = []
+
+    def at(idx: np.ndarray) -> np.ndarray:
+        if not done:
+            marks = qrs_like(wide, beats, fs, rule, noisy, seg, row, k)
+            marks &= ~repeated_waves(wide, beats, slope, fs, among=marks, row=row, n_rows=k)
+            done.append(marks)
+        return done[0][idx]
+    return at

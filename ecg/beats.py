@@ -66,7 +66,6 @@ number of beats); a walk candidate by candidate resolves conflicts only at rates
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -78,6 +77,7 @@ from ecg.beat_morphology import (
     DEFAULT_QRS_LIKE,
     QrsLikeRule,
     qrs_like,
+    qrs_marks,
     remove_split_beats_rows,
     repeated_waves,
     satellite_suspects,
@@ -283,7 +283,7 @@ def _reject_waves(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, s
     # record's usual background (a recording noisy throughout has no stretch to tell apart)
     noisy = (background >= rule.noisy * per_beat(seg_median(slope, row, k), row)) & (
         background >= _BURST_FACTOR * per_beat(seg_median(background, row, k), row))
-    looks_qrs = _looks_qrs(wide, beats, slope, fs, rule, noisy, seg, row, k)
+    looks_qrs = qrs_marks(wide, beats, slope, fs, rule, noisy, seg, row, k)
     # inside the ventricles' refractory period, a wave less than half as steep as its beat is
     # that beat's own tail or T wave, whatever its shape
     keep = ~shallow_neighbours(beats, slope, fs, within_s=_REFRACTORY_ECHO_S, row=row)
@@ -308,23 +308,6 @@ def _reject_waves(wide: np.ndarray, beats: np.ndarray, row: np.ndarray | None, s
                                                        rule.noisy_span, row, k)
     keep = ~weak_edges(score, marks, row, k)
     return beats[keep], None if row is None else row[keep]
-
-
-def _looks_qrs(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float, rule: QrsLikeRule,
-               noisy: np.ndarray, seg: np.ndarray | None, row: np.ndarray | None, k: int
-               ) -> Callable[[np.ndarray], np.ndarray]:
-    """The beats' QRS-like marks (:func:`qrs_like`, less the waves that repeat what follows
-    the other beats: T waves) as a function of the beats' indices, computed for all beats
-    on the first call."""
-    done: list[np.ndarray] = []
-
-    def at(idx: np.ndarray) -> np.ndarray:
-        if not done:
-            marks = qrs_like(wide, beats, fs, rule, noisy, seg, row, k)
-            marks &= ~repeated_waves(wide, beats, slope, fs, among=marks, row=row, n_rows=k)
-            done.append(marks)
-        return done[0][idx]
-    return at
 
 
 def _background(env: np.ndarray, cand: np.ndarray, fs: float) -> np.ndarray:

@@ -59,7 +59,9 @@ from ecg.qrs_shape import (
     best_shift_correlation,
     centred,
     energy_width,
+    append,
     mean,
+    prepend,
     ptp,
     qrs_centres,
     qrs_windows,
@@ -333,7 +335,7 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
     before, after, shift = spans
     rr = (r[1:] - r[:-1]).astype(np.float64)  # np.diff
     median_rr = median1d(rr)
-    reference = np.fmax(median_rr, _append(rr, median_rr))  # usual RR or the pause after
+    reference = np.fmax(median_rr, append(rr, median_rr))  # usual RR or the pause after
     premature = _premature(rr, reference)
     dominant = ~premature
     raw = qrs_windows(x, r, before + shift, after + shift, centre=False)  # one gather for both
@@ -344,16 +346,16 @@ def _evidence(x: np.ndarray, fs_hz: float, r: np.ndarray, energy: np.ndarray, sp
     corr = best_shift_correlation(padded, template, before + after + 1)
     # a neighbour is clean when it looks like the dominant beat or like this beat (a couplet)
     pair = np.fmax(adjacent_correlation(windows), 0.0)
-    prev_ok = _prepend(np.inf, np.fmax(corr[:-1], pair))
-    next_ok = _append(np.fmax(corr[1:], pair), np.inf)
+    prev_ok = prepend(np.inf, np.fmax(corr[:-1], pair))
+    next_ok = append(np.fmax(corr[1:], pair), np.inf)
     neighbours = np.fmin(prev_ok, next_ok)
     amplitude = mean(ptp(windows, 1), 1) / max(float(mean(ptp(template, 0), 0)), 1e-9)
     width = energy_width(energy, r, fs_hz)
     width = width / max(median1d(width[dominant] if dominant.any() else width), 1.0)
     return BeatEvidence(
-        r=r, rr_in=_prepend(np.inf, rr), reference=reference, premature=premature,
-        plausible=_prepend(False, rr >= MIN_COUPLING_S * fs_hz),
-        pause=_append(rr, 0.0) / median_rr, corr=corr,
+        r=r, rr_in=prepend(np.inf, rr), reference=reference, premature=premature,
+        plausible=prepend(False, rr >= MIN_COUPLING_S * fs_hz),
+        pause=append(rr, 0.0) / median_rr, corr=corr,
         neighbour_corr=np.where(np.isfinite(neighbours), neighbours, 1.0), amplitude=amplitude, width=width,
         wide=wide, dominant_corr=median1d(corr[dominant]) if dominant.any() else 0.0,
         premature_share=np.count_nonzero(premature) / premature.size,  # = premature.mean(), fewer calls
@@ -382,24 +384,9 @@ def find_ectopy_in(contexts: Sequence[LeadContext], rhythm_lead: int = 0, *, rul
 def _premature(rr: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Per beat: its RR is short against *reference* (the usual RR or the following
     pause) and shorter than the RR before it (a sudden, not gradual, shortening)."""
-    rr_prev = _prepend(np.inf, rr)
+    rr_prev = prepend(np.inf, rr)
     rr_before = np.empty(rr.size + 1)  # [inf, inf, rr[:-1]]
     rr_before[:2] = np.inf
     rr_before[2:] = rr[:-1]
     return (rr_prev < PREMATURE_RATIO * reference) & (rr_prev < SUDDEN_RATIO * rr_before)
 
-
-def _prepend(value: float | bool, a: np.ndarray) -> np.ndarray:
-    """``np.concatenate([[value], a])`` of a 1-D float or bool array, with fewer calls."""
-    out = np.empty(a.size + 1, dtype=a.dtype)
-    out[0] = value
-    out[1:] = a
-    return out
-
-
-def _append(a: np.ndarray, value: float) -> np.ndarray:
-    """``np.concatenate([a, [value]])`` of a 1-D float array, with fewer calls."""
-    out = np.empty(a.size + 1, dtype=a.dtype)
-    out[:-1] = a
-    out[-1] = value
-    return out

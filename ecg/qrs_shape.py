@@ -23,7 +23,7 @@ from ecg.delineation.vec import clip_index
 from ecg.filters import zero_phase
 
 __all__ = ["qrs_centres", "qrs_windows", "centred", "mean", "ptp", "best_shift_correlation",
-           "adjacent_correlation", "energy_width"]
+           "adjacent_correlation", "energy_width", "prepend", "append"]
 
 _WIDTH_LEVEL = 0.1  # QRS width: energy above this share of the beat's peak
 _SEARCH_S = (0.15, 0.05)  # QRS energy peak searched this far before/after the detector's mark
@@ -147,3 +147,19 @@ def _band(samples: int, shifts: int, span: int) -> np.ndarray:
     band = ((lag >= 0) & (lag < span)).astype(np.float64)
     band.setflags(write=False)
     return band
+
+
+def prepend(value: float | bool, a: np.ndarray) -> np.ndarray:
+    """``np.concatenate([[value], a])`` of a 1-D float or bool array, with fewer calls."""
+    out = np.empty(a.size + 1, dtype=a.dtype)
+    out[0] = value
+    out[1:] = a
+    return out
+
+
+def append(a: np.ndarray, value: float) -> np.ndarray:
+    """``np.concatenate([a, [value]])`` of a 1-D float array, with fewer calls."""
+    out = np.empty(a.size + 1, dtype=a.dtype)
+    out[:-1] = a
+    out[-1] = value
+    return out

@@ -139,11 +139,11 @@ def test_tall_t_waves_are_told_from_beats(fs_hz: float, seed: int, monkeypatch: 
     """A T wave that repeats what follows the other beats at the same lag is not a beat:
     no R wave is lost, and at least 5 fewer of the T waves are taken for beats than
     without that test (in two CPSC 2021 records, 77 of 104 such waves go)."""
-    import ecg.beats
+    import ecg.beat_morphology
 
     x, r_true = _tall_t_train(fs_hz, seed)
     missed, extra = _errors(r_true, detect_r_peaks(x, fs_hz), fs_hz)
-    monkeypatch.setattr(ecg.beats, "repeated_waves", lambda wide, beats, slope, fs, **_: np.zeros(beats.size, dtype=bool))
+    monkeypatch.setattr(ecg.beat_morphology, "repeated_waves", lambda wide, beats, slope, fs, **_: np.zeros(beats.size, dtype=bool))
     _, extra_without = _errors(r_true, detect_r_peaks(x, fs_hz), fs_hz)
     assert missed == 0
     assert extra_without >= 15 and extra <= extra_without - 5
