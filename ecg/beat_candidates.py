@@ -19,11 +19,6 @@ from scipy import signal as _sps
 from ecg.beat_rows import gather, per_beat, seg_arange, seg_median, within_rows
 from ecg.beat_signal import noise_background
 
-try:  # the compiled kernels behind scipy.signal.find_peaks(x, distance=...) (see _peaks_apart)
-    from scipy.signal._peak_finding_utils import _local_maxima_1d, _select_by_peak_distance
-except ImportError:  # pragma: no cover - another scipy layout
-    _local_maxima_1d = _select_by_peak_distance = None
-
 __all__ = ["candidates_rows", "resolve_rows", "resolve_conflicts_walk", "TYPICAL_FRACTION"]
 
 _REFRACTORY_S = 0.20
@@ -46,12 +41,12 @@ def candidates_rows(wide: np.ndarray, env: np.ndarray, fs: float
     k, n = env.shape
     distance = max(1, int(_REFRACTORY_S * fs))
     if k == 1:
-        cand, row = _peaks_apart(env[0], distance).astype(np.int64, copy=False), None
+        cand, row = _sps.find_peaks(env[0], distance=distance)[0].astype(np.int64, copy=False), None
         if cand.size == 0:
             return None
         height = env[0][cand]
     else:
-        peaks = [_peaks_apart(e, distance) for e in env]
+        peaks = [_sps.find_peaks(e, distance=distance)[0] for e in env]
         counts = np.array([p.size for p in peaks])
         if counts.sum() == 0:
             return None
@@ -66,17 +61,6 @@ def candidates_rows(wide: np.ndarray, env: np.ndarray, fs: float
     half = int(_AMPLITUDE_HALF_S * fs)
     seg = gather(wide, cand, np.arange(-half, half + 1), row)  # of the kept candidates only
     return cand, row, height * _ptp(seg, 1), height, background[keep], seg if half >= 1 else None
-
-
-def _peaks_apart(x: np.ndarray, distance: int) -> np.ndarray:
-    """``scipy.signal.find_peaks(x, distance=distance)[0]`` of a C-contiguous float64 1-D
-    array: the two compiled steps it runs (local maxima, then the strongest first at least
-    ``distance`` apart), without its argument handling; the public function when they are
-    not there (same peaks: ``tests/ecg/test_beats.py``)."""
-    if _local_maxima_1d is None or _select_by_peak_distance is None:  # pragma: no cover - another scipy layout
-        return np.asarray(_sps.find_peaks(x, distance=distance)[0])
-    peaks = _local_maxima_1d(x)[0]
-    return peaks[_select_by_peak_distance(peaks, x[peaks], distance)]
 
 
 def _ptp(a: np.ndarray, axis: int) -> np.ndarray:

@@ -268,19 +268,6 @@ class TestCostOnlyHelpers:
             want = _resolve_conflicts_walk(cand, score, 108, _TYPICAL_FRACTION * float(np.median(score)))
             assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
-    def test_peaks_apart_is_find_peaks_with_a_distance(self) -> None:
-        from scipy.signal import find_peaks
-
-        from ecg.beat_candidates import _peaks_apart
-
-        rng = np.random.default_rng(3)
-        for trial in range(300):
-            n = int(rng.integers(1, 400))
-            x = rng.random(n) if trial % 2 else np.round(rng.random(n) * 3)  # plateaus and ties too
-            distance = int(rng.integers(1, 40))
-            got = _peaks_apart(np.ascontiguousarray(x, dtype=np.float64), distance)
-            assert np.array_equal(got, find_peaks(x, distance=distance)[0])
-
     def test_split_beats_read_the_qrs_marks_only_of_flagged_beats(self) -> None:
         """Marks given as a function are asked only for flagged beats (and edge beats that are
         weak), and give what the mask gives."""
