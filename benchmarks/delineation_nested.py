@@ -22,6 +22,13 @@ Usage::
 
 The QRS groups go first (``--groups qrs_on qrs_off --json qrs.json``); the P and T groups then
 run with that all-folds QRS choice (``--groups p_on t_off --qrs-choice qrs.json``).
+
+Calibrated candidates (``"calibrated"`` as a threshold, declared 2026-12-02 12:00 in the model
+card): for each outer fold the highest value of :data:`CAL_VALUES` whose pooled sensitivity on
+the selection records reaches the group's floor (:data:`MIN_SE`) is that candidate's threshold;
+it then competes with the fixed candidates by the same rule. ``--no-calibrated`` leaves them
+out (the procedure as before); ``--shifts S`` runs every fold model with test-time averaging
+over S shifts (``ecg.delineation.segmenter``).
 """
 
 from __future__ import annotations
@@ -58,8 +65,14 @@ GRID: dict[str, list[dict[str, Any]]] = {
     + [{"P_CHECK": "most_beats", "P_TP_CHECK": False, "P_MIN_SCORE": 0.7, "P_ON_REFINE": "mean_threshold",
         "P_ON_ALIGN": m} for m in ("xcorr", "mean_xcorr")],
     "t_off": [{"T_MIN_SCORE": s, "T_OFF_REFINE": "net"} for s in (0.83, 0.5, 0.7, 0.9)]
-    + [{"T_MIN_SCORE": 0.83, "T_OFF_REFINE": m} for m in ("tangent", "mean_tangent", "threshold", "mean_threshold")],
+    + [{"T_MIN_SCORE": 0.83, "T_OFF_REFINE": m} for m in ("tangent", "mean_tangent", "threshold", "mean_threshold")]
+    + [{"T_MIN_SCORE": "calibrated", "T_OFF_REFINE": m}
+       for m in ("net", "tangent", "mean_tangent", "threshold", "mean_threshold")],
 }
+#: the values a ``"calibrated"`` threshold is chosen from (per outer fold, on its selection records)
+CAL_VALUES: tuple[float, ...] = tuple(round(0.50 + 0.01 * i, 2) for i in range(46))
+#: the setting key a ``"calibrated"`` candidate calibrates
+CAL_KEY = "T_MIN_SCORE"
 #: the sensitivity a candidate must keep on the selection folds (%; "rules": the rule
 #: delineator's on the same records)
 MIN_SE: dict[str, float | str] = {"p_on": 96.0, "t_off": "rules"}
@@ -90,24 +103,42 @@ def settings(values: dict[str, Any]):  # type: ignore[no-untyped-def]
 Rows = list[tuple[np.ndarray, int, int, int]]
 
 
+Sweep = list[Rows]  # a calibrated candidate's rows at every value of CAL_VALUES
+
+
 def score_all(data_dir: Path, names: list[str], lead: str, fs: float | None,
-              groups: list[str] | None = None) -> tuple[dict[str, list[Rows]], dict[str, Rows]]:
-    """Per boundary (of ``groups``, default all) and candidate, the per-record (errors ms,
-    TP, FN, FP) of the learned delineator; per boundary, the rule delineator's."""
-    grid = {b: GRID[b] for b in (groups or GRID)}
-    cand: dict[str, list[Rows]] = {b: [[] for _ in grid[b]] for b in grid}
+              grid: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[Rows | Sweep]], dict[str, Rows]]:
+    """Per boundary of ``grid`` and candidate, the per-record (errors ms, TP, FN, FP) of the
+    learned delineator (for a calibrated candidate: per value of :data:`CAL_VALUES`); per
+    boundary, the rule delineator's."""
+    cand: dict[str, list[Any]] = {b: [_blank(o) for o in grid[b]] for b in grid}
     rules: dict[str, Rows] = {b: [] for b in grid}
     for name in names:
         x, rate, ref, span = bench.lead_signal(data_dir, name, lead, fs)
         for b, options in grid.items():
             for i, option in enumerate(options):
-                with settings(option):
-                    det = bench.delineate_quietly("cardiolink", name, x, rate)
-                cand[b][i].append(_one(ref, det, span, rate, b))
+                for v, setting in enumerate(_expand(option)):
+                    with settings(setting):
+                        det = bench.delineate_quietly("cardiolink", name, x, rate)
+                    row = _one(ref, det, span, rate, b)
+                    (cand[b][i][v] if _is_calibrated(option) else cand[b][i]).append(row)
         rules_det = bench.delineate_quietly("rules", name, x, rate)
         for b in grid:
             rules[b].append(_one(ref, rules_det, span, rate, b))
     return cand, rules
+
+
+def _is_calibrated(option: dict[str, Any]) -> bool:
+    return option.get(CAL_KEY) == "calibrated"
+
+
+def _blank(option: dict[str, Any]) -> list[Any]:
+    return [[] for _ in CAL_VALUES] if _is_calibrated(option) else []
+
+
+def _expand(option: dict[str, Any]) -> list[dict[str, Any]]:
+    """The settings a candidate is scored with: itself, or one per calibration value."""
+    return [{**option, CAL_KEY: v} for v in CAL_VALUES] if _is_calibrated(option) else [option]
 
 
 def _one(ref: dict[str, np.ndarray], det: dict[str, np.ndarray] | None, span: tuple[int, int], fs: float,
@@ -131,28 +162,64 @@ def choose(options: list[Rows], rules: Rows, boundary: str, use: np.ndarray) -> 
     """The candidate with the smallest SD on the records ``use`` among those keeping the
     sensitivity floor (all when none does); ties go to the first listed."""
     figs = [pooled([rows[i] for i in np.flatnonzero(use)]) for rows in options]
-    floor = MIN_SE.get(boundary)
-    if floor == "rules":
-        floor = pooled([rules[i] for i in np.flatnonzero(use)])["se"]
-    ok = [i for i, f in enumerate(figs) if floor is None or f["se"] >= float(floor)] or list(range(len(figs)))
+    floor = floor_of(boundary, rules, use)
+    ok = [i for i, f in enumerate(figs) if floor is None or f["se"] >= floor] or list(range(len(figs)))
     best = min(figs[i]["sd_ms"] for i in ok)
     return next(i for i in ok if figs[i]["sd_ms"] <= best + TIE_MS)
 
 
-def nested(cand: dict[str, list[Rows]], rules: dict[str, Rows], fold: np.ndarray) -> dict[str, Any]:
+def floor_of(boundary: str, rules: Rows, use: np.ndarray) -> float | None:
+    """The sensitivity (%) a candidate must keep on the records ``use`` (None: no floor)."""
+    floor = MIN_SE.get(boundary)
+    if floor == "rules":
+        return pooled([rules[i] for i in np.flatnonzero(use)])["se"]
+    return None if floor is None else float(floor)
+
+
+def calibrate(sweep: Sweep, rules: Rows, boundary: str, use: np.ndarray) -> int:
+    """Index into :data:`CAL_VALUES` of the highest value whose pooled sensitivity on the
+    records ``use`` reaches the group's floor (the lowest value when none does)."""
+    floor = floor_of(boundary, rules, use)
+    ok = [v for v, rows in enumerate(sweep)
+          if floor is None or pooled([rows[i] for i in np.flatnonzero(use)])["se"] >= floor]
+    return max(ok) if ok else 0
+
+
+def resolve(options: list[Any], grid: list[dict[str, Any]], rules: Rows, boundary: str,
+            use: np.ndarray) -> tuple[list[Rows], list[dict[str, Any]]]:
+    """Every candidate's rows and setting with its calibrated threshold (if any) set on ``use``."""
+    rows, named = [], []
+    for option, o in zip(grid, options, strict=True):
+        if _is_calibrated(option):
+            v = calibrate(o, rules, boundary, use)
+            rows.append(o[v])
+            named.append({**option, "calibrated_value": CAL_VALUES[v]})
+        else:
+            rows.append(o)
+            named.append(option)
+    return rows, named
+
+
+def nested(cand: dict[str, list[Any]], rules: dict[str, Rows], fold: np.ndarray,
+           grid: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Per boundary: the choice per outer fold, the nested pooled figures with their record
-    bootstrap CI, the all-folds choice and every candidate's pooled figures."""
+    bootstrap CI, the all-folds choice and every candidate's pooled figures (calibrated ones
+    at their all-folds value); ``grid`` (default :data:`GRID`) names the candidates scored."""
+    grid = grid or {b: GRID[b] for b in cand}
     out: dict[str, Any] = {}
     for b, options in cand.items():
         picks, rows = [], []
         for k in sorted(set(fold.tolist())):
-            i = choose(options, rules[b], b, fold != k)
-            picks.append(i)
-            rows += [options[i][j] for j in np.flatnonzero(fold == k)]
-        out[b] = {"per_fold_choice": [GRID[b][i] for i in picks], "nested": pooled(rows),
-                  "nested_ci95": bench.record_bootstrap(rows), "all_folds_choice": GRID[b][choose(options, rules[b], b,
-                                                                                                 fold >= 0)],
-                  "candidates": [{"setting": GRID[b][i], **pooled(o)} for i, o in enumerate(options)],
+            use = fold != k
+            resolved, named = resolve(options, grid[b], rules[b], b, use)
+            i = choose(resolved, rules[b], b, use)
+            picks.append(named[i])
+            rows += [resolved[i][j] for j in np.flatnonzero(fold == k)]
+        resolved, named = resolve(options, grid[b], rules[b], b, fold >= 0)
+        out[b] = {"per_fold_choice": picks, "nested": pooled(rows),
+                  "nested_ci95": bench.record_bootstrap(rows),
+                  "all_folds_choice": named[choose(resolved, rules[b], b, fold >= 0)],
+                  "candidates": [{"setting": named[i], **pooled(o)} for i, o in enumerate(resolved)],
                   "rules": pooled(rules[b])}
     return out
 
@@ -170,6 +237,34 @@ def use_qrs_choice(result: dict[str, Any]) -> dict[str, str]:
     return source
 
 
+def _prepare_segmenters(shifts: int | None) -> None:
+    """Load the fold models once; set their test-time shifts (when given) and remember each
+    record's probabilities (they do not depend on the settings scored: same input, same model)."""
+    from ecg.delineation.segmenter import load_segmenter
+
+    for path in set(bench._SEGMENTER_OF.values()):
+        seg = load_segmenter(path)
+        if shifts is not None:
+            seg.shifts = shifts
+        _remember_probabilities(seg)
+
+
+def _remember_probabilities(seg: Any) -> None:
+    """Wrap ``seg.probabilities_many`` with a cache keyed by the exact input bytes."""
+    import hashlib
+
+    run, memo = seg.probabilities_many, {}
+
+    def cached(clean_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+        a = np.ascontiguousarray(clean_mv)
+        key = (hashlib.sha1(a.tobytes()).hexdigest(), a.shape, str(a.dtype), float(fs_hz), seg.shifts)
+        if key not in memo:
+            memo[key] = run(clean_mv, fs_hz)
+        return memo[key].copy()
+
+    seg.probabilities_many = cached
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_data = os.environ.get("CARDIOLINK_DATA", str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -183,13 +278,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qrs-choice", type=Path, default=None,
                     help="JSON of a --groups qrs_on qrs_off run: its all-folds QRS sources are used throughout "
                          "(the QRS onset feeds the P and T steps)")
+    ap.add_argument("--no-calibrated", action="store_true", help="leave the calibrated candidates out")
+    ap.add_argument("--shifts", type=int, default=None, help="test-time averaging over this many shifts")
     args = ap.parse_args(argv)
     if args.qrs_choice is not None:
         use_qrs_choice(json.loads(args.qrs_choice.read_text()))
     fold_of = bench.use_fold_models(args.segmenter_folds)
+    _prepare_segmenters(args.shifts)
+    grid = {b: [o for o in GRID[b] if not (args.no_calibrated and _is_calibrated(o))] for b in (args.groups or GRID)}
     names = bench.record_names(args.data, list(fold_of), args.limit)
-    cand, rules = score_all(args.data, names, args.lead, args.fs, args.groups)
-    result = nested(cand, rules, np.array([fold_of[n] for n in names]))
+    cand, rules = score_all(args.data, names, args.lead, args.fs, grid)
+    result = nested(cand, rules, np.array([fold_of[n] for n in names]), grid)
     for b, r in result.items():
         f, ci = r["nested"], r["nested_ci95"]
         print(f"{b}: nested {f['mean_ms']:+.1f} ± {f['sd_ms']:.1f} ms (SD CI {ci.get('sd_ms')}), Se {f['se']:.1f} "
@@ -199,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    rules: {r['rules']['mean_ms']:+.1f} ± {r['rules']['sd_ms']:.1f}, Se {r['rules']['se']:.1f}")
     if args.json:
         args.json.write_text(json.dumps({"records": len(names), "fs_hz": args.fs or 500.0, "lead": args.lead,
-                                         "grid": GRID, "boundaries": result}, indent=1))
+                                         "shifts": args.shifts, "grid": grid, "cal_values": CAL_VALUES,
+                                         "boundaries": result}, indent=1))
     return 0
 
 

@@ -12,6 +12,11 @@ segment after that QRS and the last P segment before it (never across a neighbou
 beat). A boundary falls where the wave's probability meets the strongest other class's,
 interpolated between samples; each P wave also gets a confidence (its largest P
 probability).
+
+With ``"shifts": S`` in the sidecar (default 1), every lead is run S times, shifted by
+0 … S−1 model samples, and the realigned probabilities are averaged (test-time averaging
+over the U-Net's pooling phases: pooling by 2 three times makes its output depend on where a
+wave falls on an 8-sample grid; the average over all 8 shifts does not).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ MAX_SAMPLES = 16384
 _MARGIN = 256  # samples at the model rate discarded at each inner chunk edge
 _MULTIPLE = 8  # the U-Net pools by 2 three times
 _SHAPES_KEPT = 4
+_MAX_SHIFTS = 16
 _P, _QRS, _T = CLASSES.index("p"), CLASSES.index("qrs"), CLASSES.index("t")
 #: shortest segment kept per wave (s)
 _MIN_S = {_P: 0.03, _QRS: 0.03, _T: 0.06}
@@ -59,6 +65,10 @@ class WaveSegmenter:
         if float(self.meta.get("fs_hz", -1)) != MODEL_FS_HZ or list(self.meta.get("classes", [])) != list(CLASSES):
             raise ModelError("segmenter sidecar does not match this code (rate or classes)", path=str(path))
         self.version = str(self.meta.get("version", "?"))
+        #: runs averaged per lead, shifted by 0 … shifts−1 model samples (see the module notes)
+        self.shifts = int(self.meta.get("shifts", 1))
+        if not 1 <= self.shifts <= _MAX_SHIFTS:
+            raise ModelError(f"segmenter sidecar: shifts must be 1..{_MAX_SHIFTS}", path=str(path))
         self._content = path.read_bytes()
         self._lock = threading.Lock()
         self._interps: OrderedDict[tuple[int, int], Any] = OrderedDict()
@@ -89,8 +99,28 @@ class WaveSegmenter:
         return self._q_out.dequantise(it.get_tensor(self._out["index"])).astype(np.float32)
 
     def run_prepared(self, x: np.ndarray) -> np.ndarray:
-        """Prepared input ``(leads, m)`` → probabilities ``(leads, m, 4)`` at the model rate."""
+        """Prepared input ``(leads, m)`` → probabilities ``(leads, m, 4)`` at the model rate
+        (averaged over :attr:`shifts` shifted runs when that is above 1)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float32))
+        if self.shifts > 1:
+            return self._shift_averaged(x, self.shifts)
+        return self._run_any(x)
+
+    def _shift_averaged(self, x: np.ndarray, shifts: int) -> np.ndarray:
+        """Every lead run ``shifts`` times with 0 … shifts−1 zeros prepended (one batch),
+        the outputs realigned on the lead's samples and averaged."""
+        n_leads, m = x.shape
+        batch = np.zeros((n_leads, shifts, m + shifts - 1), dtype=np.float32)
+        for j in range(shifts):
+            batch[:, j, j : j + m] = x
+        p = self._run_any(batch.reshape(n_leads * shifts, -1)).reshape(n_leads, shifts, m + shifts - 1, -1)
+        out = np.zeros((n_leads, m, p.shape[-1]), dtype=np.float32)
+        for j in range(shifts):
+            out += p[:, j, j : j + m]
+        return out / np.float32(shifts)
+
+    def _run_any(self, x: np.ndarray) -> np.ndarray:
+        """Prepared ``(rows, m)`` float32 → ``(rows, m, 4)``, in one piece or chunked."""
         n_leads, m = x.shape
         with self._lock:
             if m <= MAX_SAMPLES:

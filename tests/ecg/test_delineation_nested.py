@@ -91,3 +91,33 @@ def test_the_qrs_choice_of_a_qrs_run_is_used_for_the_p_and_t_steps(nested: Modul
     source = nested.use_qrs_choice(result)
     assert learned.QRS_SOURCE["qrs_on"] == "rule" and learned.QRS_SOURCE["qrs_off"] == "learned"
     assert source == learned.QRS_SOURCE
+
+
+def test_a_calibrated_threshold_is_set_on_the_selection_records_only(nested: ModuleType,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per outer fold, the highest value whose sensitivity on the other folds' records reaches
+    the floor (the rule delineator's T Se there); fold 4's own records never move it."""
+    monkeypatch.setattr(nested, "CAL_VALUES", (0.5, 0.6, 0.7))
+    grid = {"t_off": [{"T_MIN_SCORE": "calibrated", "T_OFF_REFINE": "net"}]}
+    fold = np.repeat(np.arange(5), 4)
+    rules = _rows(30.0, 20, 0.9, 6)  # floor: Se 90 %
+    sweep = [_rows(20.0, 20, 1.0, 7), _rows(15.0, 20, 0.9, 8), _rows(10.0, 20, 0.8, 9)]
+    # on fold 4's records value 0.7 keeps every T wave: only fold 4 could see that
+    sweep[2] = [*sweep[2][:16], *_rows(10.0, 4, 1.0, 10)]
+    out = nested.nested({"t_off": [sweep]}, {"t_off": rules}, fold, grid)["t_off"]
+    values = [c["calibrated_value"] for c in out["per_fold_choice"]]
+    assert values == [0.6] * 4 + [0.6]  # fold 4's selection records: 0.7 gives Se 80 % < 90 %
+    assert out["nested"]["sd_ms"] < 20.0 and out["all_folds_choice"]["calibrated_value"] == 0.6
+    one = nested.calibrate(sweep, rules, "t_off", fold == 4)  # fold 4 alone: 0.7 would pass
+    assert nested.CAL_VALUES[one] == 0.7
+
+
+def test_calibrated_candidates_compete_with_the_fixed_ones(nested: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nested, "CAL_VALUES", (0.5, 0.9))
+    grid = {"t_off": [{"T_MIN_SCORE": 0.83, "T_OFF_REFINE": "net"}, {"T_MIN_SCORE": "calibrated", "T_OFF_REFINE": "net"}]}
+    fold = np.repeat(np.arange(5), 4)
+    rules, fixed = _rows(30.0, 20, 0.9, 11), _rows(8.0, 20, 0.9, 12)
+    sweep = [_rows(12.0, 20, 1.0, 13), _rows(9.0, 20, 0.9, 14)]
+    out = nested.nested({"t_off": [fixed, sweep]}, {"t_off": rules}, fold, grid)["t_off"]
+    assert out["per_fold_choice"] == [grid["t_off"][0]] * 5  # tighter fixed candidate wins
+    assert out["candidates"][1]["setting"]["calibrated_value"] == 0.9

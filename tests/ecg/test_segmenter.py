@@ -14,7 +14,7 @@ from ecg.delineate import measure
 from ecg.delineation import learned, segmenter
 from ecg.delineation.filters import band_limit
 from ecg.delineation.lead import delineate_context
-from ecg.delineation.segmenter import DEFAULT_SEGMENTER_PATH, beat_boundaries, load_segmenter
+from ecg.delineation.segmenter import DEFAULT_SEGMENTER_PATH, WaveSegmenter, beat_boundaries, load_segmenter
 from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare, prepare_many
 from ecg.io import read_record
 from ecg.model import ModelError
@@ -94,6 +94,47 @@ class TestRuntime:
         assert chunked.shape == whole.shape
         agree = np.mean(np.argmax(chunked[0], axis=1) == np.argmax(whole[0], axis=1))
         assert agree >= 0.98
+
+
+class TestShiftAveraging:
+    """Test-time averaging over the U-Net's pooling phases (sidecar ``"shifts"``)."""
+
+    @staticmethod
+    def _input(fixtures_dir: Path) -> np.ndarray:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        return prepare_many(band_limit(rec.signals_mv[:, :2].T, rec.fs_hz), rec.fs_hz)
+
+    def test_the_eight_phase_average_moves_with_its_input(self, fixtures_dir: Path) -> None:
+        x = self._input(fixtures_dir)
+        later = np.concatenate([np.zeros((2, 3), dtype=np.float32), x], axis=1)  # 3 samples (24 ms) later
+        inner = slice(256, x.shape[1] - 256)  # the receptive field reaches the zeros beyond the ends
+        seg = WaveSegmenter(DEFAULT_SEGMENTER_PATH)  # not the cached one: its setting changes here
+        plain = np.abs(seg.run_prepared(later)[:, 3:][:, inner] - seg.run_prepared(x)[:, inner]).max()
+        seg.shifts = 8
+        p, q = seg.run_prepared(x), seg.run_prepared(later)[:, 3:]
+        assert plain > 0.01  # one run alone depends on the pooling phase...
+        np.testing.assert_allclose(q[:, inner], p[:, inner], atol=1e-6)  # ...the average does not
+        assert p.shape == (*x.shape, 4)
+        np.testing.assert_allclose(p.sum(axis=2), 1.0, atol=0.05)
+
+    def test_it_is_the_mean_of_the_shifted_runs(self, fixtures_dir: Path) -> None:
+        x = self._input(fixtures_dir)[:, :400]
+        seg = WaveSegmenter(DEFAULT_SEGMENTER_PATH)
+        runs = [seg.run_prepared(np.pad(x, ((0, 0), (j, 3 - j))))[:, j : j + 400] for j in range(4)]
+        seg.shifts = 4
+        np.testing.assert_allclose(seg.run_prepared(x), np.mean(runs, axis=0), atol=1e-6)
+
+    def test_sidecar_setting_is_read_and_checked(self, tmp_path: Path) -> None:
+        meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+        (tmp_path / "m.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
+        for shifts, ok in ((8, True), (0, False), (99, False)):
+            (tmp_path / "m.json").write_text(json.dumps({**meta, "shifts": shifts}))
+            if ok:
+                assert WaveSegmenter(tmp_path / "m.tflite").shifts == shifts
+            else:
+                with pytest.raises(ModelError):
+                    WaveSegmenter(tmp_path / "m.tflite")
+        assert load_segmenter().shifts == int(meta.get("shifts", 1))
 
 
 class TestLearnedDelineator:
