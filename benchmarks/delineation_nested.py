@@ -117,11 +117,13 @@ def score_all(data_dir: Path, names: list[str], lead: str, fs: float | None,
         x, rate, ref, span = bench.lead_signal(data_dir, name, lead, fs)
         for b, options in grid.items():
             for i, option in enumerate(options):
-                for v, setting in enumerate(_expand(option)):
-                    with settings(setting):
-                        det = bench.delineate_quietly("cardiolink", name, x, rate)
-                    row = _one(ref, det, span, rate, b)
-                    (cand[b][i][v] if _is_calibrated(option) else cand[b][i]).append(row)
+                if _is_calibrated(option):
+                    for v, row in enumerate(_sweep(option, name, x, rate, lambda d: _one(ref, d, span, rate, b))):
+                        cand[b][i][v].append(row)
+                    continue
+                with settings(option):
+                    det = bench.delineate_quietly("cardiolink", name, x, rate)
+                cand[b][i].append(_one(ref, det, span, rate, b))
         rules_det = bench.delineate_quietly("rules", name, x, rate)
         for b in grid:
             rules[b].append(_one(ref, rules_det, span, rate, b))
@@ -136,9 +138,36 @@ def _blank(option: dict[str, Any]) -> list[Any]:
     return [[] for _ in CAL_VALUES] if _is_calibrated(option) else []
 
 
-def _expand(option: dict[str, Any]) -> list[dict[str, Any]]:
-    """The settings a candidate is scored with: itself, or one per calibration value."""
-    return [{**option, CAL_KEY: v} for v in CAL_VALUES] if _is_calibrated(option) else [option]
+def _sweep(option: dict[str, Any], name: str, x: np.ndarray, rate: float, score: Any) -> list[Any]:
+    """A calibrated candidate's scored rows at every value of :data:`CAL_VALUES`. The
+    threshold acts only through which beats' T confidences reach it
+    (``ecg.delineation.learned._judge_waves``), so the delineator runs once per distinct set
+    of kept T waves and values keeping the same set share its (identical) rows."""
+    from ecg.delineation import learned
+
+    seen: list[np.ndarray] = []
+    judge = learned._judge_waves
+
+    def spy(sv: Any, rows: Any, w: Any, scores: np.ndarray) -> Any:
+        seen.append(scores[:, 1].copy())
+        return judge(sv, rows, w, scores)
+
+    learned._judge_waves = spy
+    try:
+        with settings({**option, CAL_KEY: CAL_VALUES[0]}):
+            first = score(bench.delineate_quietly("cardiolink", name, x, rate))
+    finally:
+        learned._judge_waves = judge
+    t_scores = seen[0] if seen else np.zeros(0)
+    by_kept: dict[bytes, Any] = {(t_scores >= CAL_VALUES[0]).tobytes(): first}
+    out = []
+    for v in CAL_VALUES:
+        key = (t_scores >= v).tobytes()
+        if key not in by_kept:
+            with settings({**option, CAL_KEY: v}):
+                by_kept[key] = score(bench.delineate_quietly("cardiolink", name, x, rate))
+        out.append(by_kept[key])
+    return out
 
 
 def _one(ref: dict[str, np.ndarray], det: dict[str, np.ndarray] | None, span: tuple[int, int], fs: float,
