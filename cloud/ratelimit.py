@@ -36,8 +36,7 @@ class RateLimiter:
             0 when allowed; otherwise the seconds to wait before retrying.
         """
         now = self._clock()
-        level, last = self._buckets.get(client, (float(self.burst), now))
-        level = min(float(self.burst), level + (now - last) * self.rate_per_s)
+        level = self._level(client, now)
         need = min(float(cost), float(self.burst))
         if level >= need:
             self._buckets[client] = (level - float(cost), now)
@@ -49,15 +48,13 @@ class RateLimiter:
         """Give back *cost* taken by :meth:`acquire` for work that was not done (capped at
         the bucket size)."""
         now = self._clock()
-        level, last = self._buckets.get(client, (float(self.burst), now))
-        level = min(float(self.burst), level + (now - last) * self.rate_per_s + float(cost))
+        level = min(float(self.burst), self._level(client, now) + float(cost))
         self._buckets[client] = (level, now)
 
     def wait_s(self, client: str, cost: float = 1.0) -> float:
         """Seconds until *client* could spend *cost* (0 when now); takes nothing."""
         now = self._clock()
-        level, last = self._buckets.get(client, (float(self.burst), now))
-        level = min(float(self.burst), level + (now - last) * self.rate_per_s)
+        level = self._level(client, now)
         need = min(float(cost), float(self.burst))
         return 0.0 if level >= need else (need - level) / self.rate_per_s
 
@@ -65,3 +62,8 @@ class RateLimiter:
     def retry_after_header(wait_s: float) -> str:
         """``Retry-After`` value (whole seconds, at least 1)."""
         return str(max(1, math.ceil(wait_s)))
+
+    def _level(self, client: str, now: float) -> float:
+        """*client*'s bucket level at *now*: the stored level refilled since it was stored."""
+        level, last = self._buckets.get(client, (float(self.burst), now))
+        return min(float(self.burst), level + (now - last) * self.rate_per_s)
