@@ -100,6 +100,30 @@ def _check_recipe(run: Path, recipe: dict[str, Any]) -> None:
         path.write_text(json.dumps(recipe, indent=1))
 
 
+JOB_ORDER = [*(f"fold{k}" for k in range(N_FOLDS)), "final"]
+
+
+def seed_job_init(seed: int, job: str, arch: str) -> None:
+    """Put the random state where the documented single-process run (``--jobs fold0 … fold4
+    final``, one process) had it when it built ``job``'s network, whichever process trains it.
+
+    The weights' initialisers draw their seeds from the global generators that
+    ``set_random_seed`` seeds; a job's network is the k-th built in that run, and training
+    draws nothing from them, so re-seeding and building the k earlier jobs' networks (then
+    discarding them) gives ``job`` the same initial weights when the jobs are split over
+    several worker processes. Jobs outside ``JOB_ORDER`` are seeded as the first."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    from training.delineation.model import build_model
+
+    tf.keras.utils.set_random_seed(seed)
+    for _ in range(JOB_ORDER.index(job) if job in JOB_ORDER else 0):
+        earlier = build_model(arch=arch)
+        earlier.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+        del earlier
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, required=True)
@@ -114,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boundary-radius", type=int, default=0, help="model samples (125 Hz) either side of a boundary")
     ap.add_argument("--seed", type=int, default=SEED,
                     help="initialisation, crop and augmentation seed (the folds stay those of the split seed)")
-    ap.add_argument("--jobs", nargs="*", default=[*(f"fold{k}" for k in range(N_FOLDS)), "final"])
+    ap.add_argument("--jobs", nargs="*", default=JOB_ORDER)
+    ap.add_argument("--init-as-one-process", action="store_true",
+                    help="give each job the initial weights it gets in one process running all jobs in order "
+                         "(JOB_ORDER), whichever jobs this process runs (default: the seeded stream continues "
+                         "across this process's jobs, so the split of jobs over processes is part of the recipe)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import tensorflow as tf
@@ -134,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         held_records = set(folds[int(job[4:])]) if job.startswith("fold") else set()
         train = [ld for ld in leads if ld.record not in held_records]
         held = [ld for ld in leads if ld.record in held_records]
+        job_dir = args.run / job
+        if args.init_as_one_process and not (job_dir / "done.json").exists() \
+                and not (job_dir / "state.json").exists():
+            seed_job_init(args.seed, job, args.arch)
         train_job(job, train, held, args.run, args.epochs, args.batch, args.lr, args.crops_per_lead, args.arch,
                   boundary, args.seed)
     return 0
