@@ -21,9 +21,10 @@ and digest queued or in flight, checked and appended in one atomic step). A queu
 until its answer is stored (ack) or it is given up (dead letter, release, ``failed`` event),
 so a retry of a request whose enqueuer died is answered as fast as a first request, and a
 retry of a job really queued or running joins it without a second analysis. Each job queued
-is charged to the client's cost budget once (a refund when the enqueue added nothing). What
-is left: a reservation without a job reads as pending (``GET`` 202) until the client retries
-the ``POST`` or ``stale_after_s`` passes.
+is charged to the client's cost budget once (a refund when the enqueue added nothing). A
+client that only polls ``GET`` learns of the loss from :meth:`AnalysisService.lookup`: a
+reservation older than ``stale_after_s`` whose job the queue does not hold is ``"lost"``
+(``404 analysis-lost``: send the recording again with the same ``recordId``).
 
 Where the analysis runs: with the embedded ``memory://`` queue, a
 :class:`~cloud.worker.Worker` runs inside this process (``config.workers`` at once, in
@@ -40,14 +41,14 @@ import concurrent.futures
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 from cloud.config import CloudConfig
 from cloud.errors import AnalysisFailed, AnalysisTimeout, OverCapacity, QueueFull, RequestError, StoreUnavailable
 from cloud.errors import Unavailable
-from cloud.jobs import Job, request_cost
+from cloud.jobs import Job, queue_key, request_cost
 from cloud.metrics import Metrics
 from cloud.pipeline import analyse
 from cloud.queues import JobQueue, is_external, open_queue
@@ -272,18 +273,31 @@ class AnalysisService:
                 raise AnalysisFailed(job.request.record_id, self.config.max_attempts, "the job was given up")
         return result
 
-    async def lookup(self, client_id: str, record_id: str) -> StoredResult | None | bool:
-        """The stored answer; ``True`` while pending; ``None`` when unknown.
+    async def lookup(self, client_id: str, record_id: str) -> StoredResult | Literal["pending", "lost"] | None:
+        """The stored answer; ``"pending"`` while a job will answer; ``"lost"`` when the
+        reservation is older than ``stale_after_s`` and the queue holds no job for it (its
+        enqueuer died, the queue lost it: nothing will answer until the recording is sent
+        again); ``None`` when unknown.
 
-        The two reads are not one snapshot: a worker may store the answer (and end the pending
-        mark, in one transaction) between them, so a record no longer pending is read again.
+        The reads are not one snapshot: a worker stores the answer and ends the pending
+        mark in one transaction, then acknowledges the job, so a record no longer pending,
+        or whose job is no longer queued, is read again before it is called unknown or lost.
         """
         result = await self.store.get_result(client_id, record_id)
         if result is not None:
             return result
-        if await self.store.is_pending(client_id, record_id):
-            return True
-        return await self.store.get_result(client_id, record_id)
+        pending = await self.store.pending(client_id, record_id)
+        if pending is None:
+            return await self.store.get_result(client_id, record_id)
+        if pending.age_s < self.config.stale_after_s:
+            return "pending"  # its enqueuer may still be on its way to the queue
+        if await self.queue.holds(queue_key(client_id, record_id, pending.digest)):
+            return "pending"  # queued behind others, or running
+        result = await self.store.get_result(client_id, record_id)
+        if result is not None:
+            return result
+        self.metrics.count("lost")
+        return "lost"
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """``(healthy, document)``: each backend pinged; queue depth."""

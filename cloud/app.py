@@ -203,7 +203,8 @@ async def post_analysis(request: web.Request) -> web.Response:
 
 
 async def get_analysis(request: web.Request) -> web.Response:
-    """``GET /v1/analyses/{recordId}``: a stored answer, 202 while pending, else 404."""
+    """``GET /v1/analyses/{recordId}``: a stored answer, 202 while pending, 404 when
+    unknown or lost (``analysis-lost``: accepted, but nothing will answer; send it again)."""
     client = await _authorise(request)
     record_id = request.match_info["recordId"]
     service = request.app[SERVICE_KEY]
@@ -211,8 +212,16 @@ async def get_analysis(request: web.Request) -> web.Response:
     if isinstance(stored, StoredResult):
         content_type = "application/json" if stored.http_status == 200 else PROBLEM_TYPE
         return _json(stored.body, status=stored.http_status, content_type=content_type)
-    if stored:
+    if stored == "pending":
         return _json({"status": "pending", "recordId": record_id}, status=202)
+    if stored == "lost":
+        return problem(
+            404, "analysis-lost",
+            f"the recording sent with recordId {record_id!r} was accepted but its analysis was lost (the service "
+            "restarted or failed before it was queued) and nothing will answer it; send the same recording again "
+            "with the same recordId",
+            recordId=record_id,
+        )
     return problem(404, "not-found", f"no analysis with recordId {record_id!r} for this token")
 
 

@@ -71,6 +71,18 @@ def request_cost(request: AnalysisRequest) -> int:
     return int(n_samples) * int(n_leads)
 
 
+def queue_key(client_id: str, record_id: str, digest: str) -> str:
+    """Key of a job in the queue (:meth:`~cloud.queues.base.JobQueue.enqueue_once`):
+    client, ``recordId`` and digest; at most one job per key is queued or in flight.
+
+    Examples
+    --------
+    >>> queue_key("c1", "r1", "ab")
+    '["c1", "r1", "ab"]'
+    """
+    return json.dumps([client_id, record_id, digest])
+
+
 @dataclass(frozen=True)
 class Job:
     """One analysis to run.
@@ -104,9 +116,8 @@ class Job:
 
     @property
     def queue_key(self) -> str:
-        """Key of the job in the queue (:meth:`~cloud.queues.base.JobQueue.enqueue_once`):
-        client, ``recordId`` and digest; at most one job per key is queued or in flight."""
-        return json.dumps([self.client_id, self.request.record_id, self.digest])
+        """Key of the job in the queue (:func:`queue_key`)."""
+        return queue_key(self.client_id, self.request.record_id, self.digest)
 
     def encode(self) -> bytes:
         """The payload put on the queue (see the module docstring for the layout)."""

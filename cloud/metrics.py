@@ -19,6 +19,7 @@ COUNTER_NAMES = (
     "timeouts",
     "deduplicated",
     "requeued",
+    "lost",
     "rejected",
     "unauthorised",
     "rateLimited",

@@ -263,7 +263,10 @@ def openapi_document(config: CloudConfig) -> dict[str, Any]:
             "200": _json_response("analysis result", "AnalysisResult"),
             "202": _json_response("queued or running", "Pending"),
             **auth_errors,
-            "404": _problem_response("no such record for this token"),
+            "404": _problem_response(
+                "no such record for this token (not-found), or accepted but lost by a restart or failure before it"
+                " was queued (analysis-lost: send the same recording again with the same recordId)"
+            ),
             "422": _problem_response("the stored answer: signal not analysable"),
             "503": {
                 **_problem_response("store unavailable; retry after Retry-After"),

@@ -5,6 +5,7 @@
 
 from cloud_client.client import CloudClient
 from cloud_client.errors import (
+    AnalysisLost,
     ApiError,
     AuthError,
     CloudClientError,
@@ -15,6 +16,7 @@ from cloud_client.errors import (
 from cloud_client.models import AnalysisRequest, AnalysisResult, Diagnosis, Measurements, Quality, Rhythm
 
 __all__ = [
+    "AnalysisLost",
     "AnalysisRequest",
     "AnalysisResult",
     "ApiError",

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from cloud_client.errors import ApiError, AuthError, CloudUnavailable, ProtocolError, RequestRejected
+from cloud_client.errors import AnalysisLost, ApiError, AuthError, CloudUnavailable, ProtocolError, RequestRejected
 from cloud_client.models import AnalysisRequest, AnalysisResult
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,17 @@ class CloudClient:
         return self._result(status, document)
 
     async def get(self, record_id: str) -> AnalysisResult | None:
-        """The stored answer for *record_id*; ``None`` while pending or unknown."""
+        """The stored answer for *record_id*; ``None`` while pending or unknown.
+
+        Raises
+        ------
+        AnalysisLost
+            The service accepted *record_id* but lost its analysis; polling will never
+            answer: send the recording again (:meth:`analyse`, same ``recordId``).
+        """
         status, document = await self._call("GET", f"/v1/analyses/{record_id}", None, ok=(200, 202, 404))
+        if status == 404 and isinstance(document, dict) and str(document.get("type", "")).endswith("/analysis-lost"):
+            raise AnalysisLost(status, document)
         if status in (202, 404):
             return None
         return self._result(status, document)

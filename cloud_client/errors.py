@@ -65,5 +65,12 @@ class RequestRejected(ApiError):
     """4xx: the request (or its signal) is not acceptable; sending it again won't help."""
 
 
+class AnalysisLost(RequestRejected):
+    """404 ``analysis-lost`` from :meth:`~cloud_client.CloudClient.get`: the service accepted
+    this ``recordId`` but lost its analysis (it restarted or failed before queueing it), and
+    nothing will answer it. Send the same recording again with the same ``recordId``
+    (:meth:`~cloud_client.CloudClient.analyse`): it is answered like a first request."""
+
+
 class ProtocolError(CloudClientError):
     """The server answered something that is not the documented API (misbehaving peer)."""

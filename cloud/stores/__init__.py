@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from cloud.errors import ConfigError
-from cloud.stores.base import Client, Reservation, Store, StoredResult, TokenError, TokenInfo
+from cloud.stores.base import Client, Pending, Reservation, Store, StoredResult, TokenError, TokenInfo
 from cloud.stores.sqlite import DB_NAME, SqliteStore, TokenStore, open_db
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -49,6 +49,6 @@ async def open_store(url: str | None, data_dir: Path) -> Store:
 
 
 __all__ = [
-    "Client", "DB_NAME", "Reservation", "SqliteStore", "Store", "StoredResult", "TokenError", "TokenInfo",
+    "Client", "DB_NAME", "Pending", "Reservation", "SqliteStore", "Store", "StoredResult", "TokenError", "TokenInfo",
     "TokenStore", "open_db", "open_store", "check_store_url",
 ]

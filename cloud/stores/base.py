@@ -68,6 +68,15 @@ class StoredResult:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A reservation as it stands: the digest of the recording it holds and its age
+    (seconds since it was made or last taken over)."""
+
+    digest: str
+    age_s: float
+
+
+@dataclass(frozen=True)
 class Reservation:
     """Outcome of :meth:`Store.reserve`: ``kind`` and, when stored, the result."""
 
@@ -135,6 +144,10 @@ class Store(Protocol):
 
     async def is_pending(self, client_id: str, record_id: str) -> bool:
         """Whether a reservation exists."""
+        ...
+
+    async def pending(self, client_id: str, record_id: str) -> Pending | None:
+        """The reservation (digest, age), or ``None`` when there is none."""
         ...
 
     async def count_results(self) -> int:

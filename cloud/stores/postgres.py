@@ -20,6 +20,7 @@ import asyncpg
 from cloud.errors import RecordConflict, StoreUnavailable
 from cloud.stores.base import (
     Client,
+    Pending,
     Reservation,
     StoredResult,
     TokenError,
@@ -183,6 +184,14 @@ class PostgresStore:
             lambda c: c.fetchrow("SELECT 1 FROM pending WHERE client_id = $1 AND record_id = $2", client_id, record_id)
         )
         return row is not None
+
+    async def pending(self, client_id: str, record_id: str) -> Pending | None:
+        row = await self._run(
+            lambda c: c.fetchrow(
+                "SELECT digest, updated_at FROM pending WHERE client_id = $1 AND record_id = $2", client_id, record_id
+            )
+        )
+        return None if row is None else Pending(str(row[0]), max(0.0, time.time() - float(row[1])))
 
     async def count_results(self) -> int:
         return int(await self._run(lambda c: c.fetchval("SELECT COUNT(*) FROM results")))

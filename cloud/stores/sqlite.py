@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from cloud.errors import RecordConflict, StoreUnavailable
 from cloud.stores.base import (
     Client,
+    Pending,
     Reservation,
     StoredResult,
     TokenError,
@@ -244,6 +245,14 @@ class SqliteStore:
             ).fetchone()
         )
         return row is not None
+
+    async def pending(self, client_id: str, record_id: str) -> Pending | None:
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT digest, updated_at FROM pending WHERE client_id = ? AND record_id = ?", (client_id, record_id)
+            ).fetchone()
+        )
+        return None if row is None else Pending(str(row[0]), max(0.0, time.time() - float(row[1])))
 
     async def count_results(self) -> int:
         return int(await self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]))

@@ -172,13 +172,13 @@ class TestLookupRace:
         store = service.store
         client = (await store.verify_token(cloud.token)).id
         assert (await store.reserve(client, "race", "d1", 60.0)).kind == "new"
-        is_pending = store.is_pending
+        pending = store.pending
 
-        async def worker_commits_first(client_id: str, record_id: str) -> bool:
+        async def worker_commits_first(client_id: str, record_id: str) -> Any:
             await store.put_result(client_id, record_id, "done", StoredResult(200, {"recordId": record_id}, "d1"))
-            return await is_pending(client_id, record_id)
+            return await pending(client_id, record_id)
 
-        store.is_pending = worker_commits_first
+        store.pending = worker_commits_first
         response = await cloud.http.get("/v1/analyses/race", headers=cloud.headers())
         assert response.status == 200 and (await response.json())["recordId"] == "race"
 
