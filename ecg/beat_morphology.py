@@ -59,6 +59,12 @@ class QrsLikeRule:
         In a noisy stretch, a beat that is not QRS-like and splits less than this many
         usual RR intervals in two is removed whatever its score (elsewhere: 1.2, and only
         weak beats).
+    own_wave_gate : float
+        The repeated-wave test by the predecessor's own QRS-T template
+        (:func:`repeated_waves` with ``shape``) judges beats less than this many times as
+        steep as their predecessor; 0 turns it off. Declared and scored on 2 December 2026
+        (``benchmarks/rpeaks_loro.py --own-wave-lever``) and **not adopted** (its CPSC
+        condition failed; docs/performance.md): the shipped rule has it off.
     """
 
     min_corr: float = 0.8
@@ -68,10 +74,11 @@ class QrsLikeRule:
     min_recurrence: int = 8
     noisy: float = 0.1
     noisy_span: float = 1.5
+    own_wave_gate: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("min_corr", "min_amplitude", "min_sharpness", "max_sharpness", "min_recurrence", "noisy",
-                     "noisy_span"):
+                     "noisy_span", "own_wave_gate"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 10.0):
                 raise ValueError(f"QrsLikeRule.{name} must be within [0, 10], got {v!r}")
@@ -243,7 +250,9 @@ def _recurring(slopes: np.ndarray, min_corr: float, min_others: int, noisy: np.n
 
 
 def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float,
-                   among: np.ndarray | None = None, row: np.ndarray | None = None, n_rows: int = 1) -> np.ndarray:
+                   among: np.ndarray | None = None, row: np.ndarray | None = None, n_rows: int = 1,
+                   gate: float = _PAIR_SLOPE_RATIO, shape: np.ndarray | None = None,
+                   min_shape_corr: float = 0.8) -> np.ndarray:
     """Beats that are the wave following their predecessor: the same waveform lies at the
     same lag after the predecessor's neighbours that have no beat there (their own T wave).
 
@@ -255,13 +264,19 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     what follows the other beats and stays; so does one in a rhythm where every beat is
     followed that early (nothing to compare with). With ``row`` (:mod:`ecg.beat_rows`),
     each row's beats against their own row's; rows of fewer than 8 beats judge none.
+
+    With ``shape`` (the beats' unit slope waveforms, one row each) the references are the
+    predecessor's *own kind* of beat instead — beats whose waveform correlates with the
+    predecessor's (|r| ≥ ``min_shape_corr``), the judged beat itself excluded — and the
+    judged beats are those less than ``gate`` × as steep as their predecessor: a T wave
+    after an ectopic beat is compared with what follows the other ectopic beats.
     """
     out = np.zeros(beats.size, dtype=bool)
     big = _enough_beats(beats, row, n_rows)
     if big is None:
         return out
     gap = beats[1:] - beats[:-1]
-    close = (gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < _PAIR_SLOPE_RATIO * slope[:-1])
+    close = (gap < int(_ECHO_MAX_LAG_S * fs)) & (slope[1:] < gate * slope[:-1])
     if row is not None and isinstance(big, np.ndarray):
         close &= same_row(row) & big[row[1:]]
     judged = np.flatnonzero(close if among is None else close & among[1:]) + 1
@@ -272,7 +287,12 @@ def repeated_waves(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: f
     # samples to the next beat of the row
     following = np.where(last_of_row(row, beats.size), np.iinfo(np.int64).max // 4, np.concatenate((gap, [0])))
     # references per judged beat: as steep as its predecessor, no beat within its lag (+100 ms)
-    free = (following[None, :] > (lag + half)[:, None]) & (slope[None, :] >= _PAIR_SLOPE_RATIO * slope[judged - 1][:, None])
+    if shape is None:
+        free = (following[None, :] > (lag + half)[:, None]) & (
+            slope[None, :] >= _PAIR_SLOPE_RATIO * slope[judged - 1][:, None])
+    else:  # shaped like the predecessor (its own kind of beat), the judged beat excluded
+        free = (following[None, :] > (lag + half)[:, None]) & (np.abs(shape[judged - 1] @ shape.T) >= min_shape_corr)
+        free[np.arange(judged.size), judged] = False
     if row is not None:
         free &= row[None, :] == row[judged][:, None]
     free[np.arange(judged.size), judged - 1] = False
@@ -306,6 +326,16 @@ def _masked_median(windows: np.ndarray, use: np.ndarray) -> np.ndarray:
     return (low + high) / 2.0
 
 
+def _unit_slopes(wide: np.ndarray, beats: np.ndarray, fs: float, seg: np.ndarray | None,
+                 row: np.ndarray | None) -> np.ndarray:
+    """The beats' ±60 ms slope waveforms of ``wide`` scaled to unit length (one row each)."""
+    if seg is None:
+        half = max(1, int(_AMPLITUDE_HALF_S * fs))
+        seg = gather(wide, beats, np.arange(-half, half + 1), row)
+    d = seg[:, 1:] - seg[:, :-1]
+    return d / np.maximum(np.sqrt(np.add.reduce(d * d, axis=1, keepdims=True)), 1e-12)
+
+
 def qrs_marks(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float, rule: QrsLikeRule,
               noisy: np.ndarray, seg: np.ndarray | None, row: np.ndarray | None, k: int
               ) -> Callable[[np.ndarray], np.ndarray]:
@@ -319,6 +349,10 @@ def qrs_marks(wide: np.ndarray, beats: np.ndarray, slope: np.ndarray, fs: float,
         if not done:
             marks = qrs_like(wide, beats, fs, rule, noisy, seg, row, k)
             marks &= ~repeated_waves(wide, beats, slope, fs, among=marks, row=row, n_rows=k)
+            if rule.own_wave_gate > 0.0:
+                marks &= ~repeated_waves(wide, beats, slope, fs, among=marks, row=row, n_rows=k,
+                                         gate=rule.own_wave_gate, shape=_unit_slopes(wide, beats, fs, seg, row),
+                                         min_shape_corr=rule.min_corr)
             done.append(marks)
         return done[0][idx]
     return at

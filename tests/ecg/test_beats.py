@@ -326,3 +326,53 @@ class TestCostOnlyHelpers:
             inner = np.arange(1, n - 1)
             assert not _split_flags(beats, score, strong, inner, rr_ref, noisy, 1.5, None).any()
         assert gave_up > 150
+
+
+def _two_kinds_with_t_waves(fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Narrow beats (small T wave 300 ms later) and every 4th a wide ectopic beat (tall T
+    wave 250 ms later); three of the ectopic beats' T waves are candidates too. Returns
+    the signal, the candidates, their envelope heights and the T-wave candidates' indices."""
+    t = np.arange(int(40 * 0.8 * fs)) / fs
+
+    def bump(at: float, width: float, amp: float) -> np.ndarray:
+        return amp * np.exp(-0.5 * ((t - at) / width) ** 2)
+
+    x = np.zeros_like(t)
+    beats, heights = [], []
+    for b in range(40):
+        at = 0.4 + 0.8 * b
+        if b % 4 == 3:  # ectopic: wide, its tall T wave
+            x += bump(at, 0.025, -1.0) + bump(at + 0.25, 0.05, 0.8)
+            beats.append(at)
+            heights.append(0.8)
+            if b in (11, 23, 35):
+                beats.append(at + 0.25)
+                heights.append(0.6)  # 0.75 x as steep: not "half as steep"
+        else:
+            x += bump(at, 0.008, 1.0) + bump(at + 0.3, 0.05, 0.2)
+            beats.append(at)
+            heights.append(1.0)
+    pos = np.round(np.array(beats) * fs).astype(np.int64)
+    t_waves = np.flatnonzero(np.diff(pos, prepend=-10**6) < int(0.3 * fs))
+    return x, pos, np.array(heights), t_waves
+
+
+def test_repeated_waves_by_the_predecessors_own_kind_finds_t_waves_after_ectopic_beats() -> None:
+    """The lever declared on 2 December (``own_wave_gate``, not adopted): the references are
+    beats shaped like the predecessor, so an ectopic beat's tall T wave is compared with what
+    follows the other ectopic beats; the shipped test (references by steepness, only beats
+    < 0.5 x as steep) does not judge it. No true beat is flagged."""
+    from ecg.beat_morphology import DEFAULT_QRS_LIKE, _unit_slopes, repeated_waves
+
+    fs = 250.0
+    x, beats, heights, t_waves = _two_kinds_with_t_waves(fs)
+    wide = x[None, :]
+    shipped = repeated_waves(wide, beats, heights, fs)
+    assert not shipped.any()
+    by_steepness = repeated_waves(wide, beats, heights, fs, gate=1.0)  # steepness references, wider gate
+    assert not by_steepness[t_waves].any()  # the narrow beats' small T waves are not these
+    shape = _unit_slopes(wide, beats, fs, None, None)
+    own = repeated_waves(wide, beats, heights, fs, gate=1.0, shape=shape)
+    assert own.nonzero()[0].tolist() == t_waves.tolist()
+    assert not repeated_waves(wide, beats, heights, fs, gate=0.5, shape=shape).any()  # 0.75 x: over that gate
+    assert DEFAULT_QRS_LIKE.own_wave_gate == 0.0  # not adopted: the shipped detector has it off
