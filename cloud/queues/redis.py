@@ -14,6 +14,8 @@ of completion events.
   for ``claim_idle_s``: it died), else ``XREADGROUP ... >`` blocking.
 - :meth:`RedisQueue.claim_many`: the same with ``COUNT n`` and no ``BLOCK`` (``BLOCK 0``
   would wait forever): what is there now, possibly nothing.
+- a delivery is counted (``HINCRBY <p>:deliveries``) by a script that first checks the entry
+  is still in the stream, so a re-claim crossing the owner's ack leaves no count behind.
 - :meth:`RedisQueue.ack`: ``XACK`` + ``XDEL`` after the result is stored.
 - :meth:`RedisQueue.retry`: re-``XADD`` at the end with the attempt count, then ack the old.
 - :meth:`RedisQueue.touch`: ``XCLAIM ... JUSTID`` by the owner resets the idle time.
@@ -84,6 +86,20 @@ _HOLDS = _KEY_OF + """
 if held(KEYS[1], KEYS[2], ARGV[1]) then return 1 end
 return 0
 """
+# KEYS stream, deliveries; ARGV entry ids. Counts one more delivery of each entry still in
+# the stream; -1 for one acknowledged meanwhile (a re-claim crossing the owner's ack: a count
+# made for it would never be deleted)
+_DELIVERED = """
+local out = {}
+for i, id in ipairs(ARGV) do
+  if #redis.call('XRANGE', KEYS[1], id, id) > 0 then
+    out[i] = redis.call('HINCRBY', KEYS[2], id, 1)
+  else
+    out[i] = -1
+  end
+end
+return out
+"""
 # KEYS stream, bytes, deliveries, keys; ARGV group, id, size
 _ACK = _KEY_OF + """
 local key = key_of(redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]))
@@ -142,6 +158,7 @@ class RedisQueue:
         self._holds = self._redis.register_script(_HOLDS)
         self._ack = self._redis.register_script(_ACK)
         self._retry = self._redis.register_script(_RETRY)
+        self._delivered = self._redis.register_script(_DELIVERED)
 
     async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
         try:
@@ -217,16 +234,20 @@ class RedisQueue:
         return _stream_entries(_part(_part(read, 0, "xreadgroup"), 1, "xreadgroup"), "xreadgroup") if read else []
 
     async def _deliveries(self, entries: list[tuple[str, dict[Any, Any]]]) -> list[Delivery]:
-        """Count one more delivery of each entry (one round trip) and wrap them."""
+        """Count one more delivery of each entry (one atomic script) and wrap them; an entry
+        acknowledged since it was read (a re-claim crossing its owner's ack) is left out."""
         if not entries:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry_id, _ in entries:
-                pipe.hincrby(self.deliveries_key, entry_id, 1)
-            delivered = await self._call("hincrby", pipe.execute())
+        delivered = await self._call(
+            "deliveries",
+            self._delivered(keys=[self.stream, self.deliveries_key], args=[entry_id for entry_id, _ in entries]),
+        )
+        if not isinstance(delivered, (list, tuple)) or len(delivered) != len(entries):
+            raise QueueUnavailable(f"redis deliveries answered an unexpected {type(delivered).__name__}")
         return [
             Delivery(entry_id, bytes(fields.get(b"payload", b"")), int(fields.get(b"attempts", b"0") or 0) + int(n))
             for (entry_id, fields), n in zip(entries, delivered, strict=True)
+            if int(n) >= 0
         ]
 
     async def ack(self, delivery: Delivery) -> None:

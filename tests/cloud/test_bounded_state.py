@@ -1,0 +1,141 @@
+"""Per-request state goes away with its request: a stranger sending many distinct
+``recordId``\\ s grows nothing in the queue or in the reservations without bound.
+
+What each request leaves behind, by backend, and when it goes:
+
+- Redis: the stream entry (``<p>:jobs``), its delivery count (``<p>:deliveries``), its key
+  mapping (``<p>:keys``) and its bytes (``<p>:bytes``): all removed when the job is
+  acknowledged (answer stored) or dead-lettered; dead letters are capped
+  (``DEAD_LETTERS_KEPT``).
+- memory queue: ``_entries``, ``_keys``, ``_ready``: the same.
+- store: the ``pending`` row, removed with the answer or the release of a job given up.
+- the API process: ``_waiters`` (one entry per record waited on).
+
+What stays by design: the answers (``results``; the idempotency promise), and a
+reservation whose request died between the store and the queue (a crash, not a
+stranger's input: test_lost_reservation.py).
+
+Every way a request ends is exercised (answered, unanalysable, failing until
+dead-lettered, joined by a duplicate), then every structure is counted on both backend
+pairs; and one race of the Redis queue (a re-claim crossing an acknowledgement) that
+left a delivery count behind for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import asyncpg
+import redis
+
+from cloud.errors import AnalysisFailed
+from cloud.pipeline import PipelineSettings
+from cloud.queues.redis import RedisQueue
+from cloud.stores.sqlite import open_db
+from cloud.validation import AnalysisRequest, parse_request
+from tests.cloud.conftest import Deployment
+from tests.cloud.test_engine import quick_analyse
+from tests.cloud.test_reservation_gap import PROMPT_S
+
+N_DISTINCT = 120
+
+
+def _analyse_or_fail(request: AnalysisRequest, settings: PipelineSettings) -> dict[str, Any]:
+    if request.record_id.startswith("fail-"):
+        raise RuntimeError("injected analysis failure")
+    return quick_analyse(request, settings)
+
+
+def _request(record_id: str, flat: bool = False) -> AnalysisRequest:
+    samples = [7] * 500 if flat else [(i * 37 + len(record_id)) % 200 for i in range(500)]
+    return parse_request({"sampleRate": 100, "adcGain": 100, "dataI": samples, "recordId": record_id})
+
+
+async def _pending_rows(deployment: Deployment) -> int:
+    if deployment.embedded:
+        conn = open_db(deployment.config.data_dir)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+        finally:
+            conn.close()
+    conn = await asyncpg.connect(deployment.config.store_url)
+    try:
+        return int(await conn.fetchval("SELECT COUNT(*) FROM pending"))
+    finally:
+        await conn.close()
+
+
+def _redis_sizes(url: str) -> dict[str, int]:
+    client = redis.Redis.from_url(url)
+    try:
+        return {
+            "jobs": int(client.xlen("cardio:jobs")),
+            "keys": int(client.hlen("cardio:keys")),
+            "deliveries": int(client.hlen("cardio:deliveries")),
+            "bytes": int(client.get("cardio:bytes") or 0),
+            "pel": int(client.xpending("cardio:jobs", "workers")["pending"]),
+        }
+    finally:
+        client.close()
+
+
+class TestManyDistinctRecordIds:
+    async def test_nothing_per_request_is_left_once_answered(self, deployment: Deployment) -> None:
+        deployment.recorder.inner = _analyse_or_fail
+        service = await deployment.service(max_attempts=2)
+        kinds = ["ok", "ok", "ok", "flat", "fail"]
+        requests = [
+            _request(f"{kind}-{i}", flat=kind == "flat") for i, kind in zip(range(N_DISTINCT), kinds * N_DISTINCT)
+        ]
+        requests += requests[:10]  # duplicates: joined or answered from the store
+
+        async def send(request: AnalysisRequest) -> int:
+            try:
+                return (await service.submit("stranger", request)).http_status
+            except AnalysisFailed:
+                return 500
+
+        statuses: list[int] = []
+        for start in range(0, len(requests), 20):
+            statuses += await asyncio.wait_for(
+                asyncio.gather(*(send(r) for r in requests[start:start + 20])), PROMPT_S * 3
+            )
+        assert statuses.count(200) == 72 + 6 and statuses.count(422) == 24 + 2 and statuses.count(500) == 24 + 2
+        deadline = time.monotonic() + PROMPT_S
+        while (await service.queue.stats()).jobs:
+            assert time.monotonic() < deadline, "jobs left in the queue"
+            await asyncio.sleep(0.05)
+        stats = await service.queue.stats()
+        assert (stats.jobs, stats.bytes, stats.dead_letters) == (0, 0, 24 + 2)  # a failed one sent again fails again
+        assert await _pending_rows(deployment) == 0
+        assert service._waiters == {}
+        if deployment.embedded:
+            queue: Any = service.queue
+            assert (len(queue._entries), len(queue._keys), len(queue._ready)) == (0, 0, 0)
+        else:
+            assert _redis_sizes(deployment.config.queue_url) == {
+                "jobs": 0, "keys": 0, "deliveries": 0, "bytes": 0, "pel": 0
+            }
+
+
+class TestRedisReclaimCrossingAnAck:
+    async def test_a_reclaimed_entry_acked_meanwhile_leaves_no_delivery_count(self, redis_url: str) -> None:
+        queue = RedisQueue(redis_url, max_jobs=10, max_bytes=1 << 20, claim_idle_s=0.05)
+        await queue.connect()
+        try:
+            await queue.enqueue_once(b"job", "k1")
+            first = await queue.claim("worker-a", 1.0)
+            assert first is not None
+            await asyncio.sleep(0.1)  # worker-a looks dead
+            reclaimed = await queue._reclaim("worker-b", 1)  # worker-b takes it over ...
+            assert [entry_id for entry_id, _ in reclaimed] == [first.id]
+            await queue.ack(first)  # ... while worker-a, alive after all, stores and acknowledges it
+            handed = await queue._deliveries(reclaimed)  # worker-b counts its delivery
+            assert handed == []  # acknowledged meanwhile: nothing to hand out
+            assert _redis_sizes(redis_url) == {"jobs": 0, "keys": 0, "deliveries": 0, "bytes": 0, "pel": 0}
+        finally:
+            with contextlib.suppress(Exception):
+                await queue.close()
