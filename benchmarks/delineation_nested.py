@@ -276,6 +276,8 @@ def _prepare_segmenters(shifts: int | None) -> None:
         if shifts is not None:
             seg.shifts = shifts
         _remember_probabilities(seg)
+        for member in seg.pt_members:  # P/T members (sidecar "pt_members"), run as they are
+            _remember_probabilities(member)
 
 
 def _remember_probabilities(seg: Any) -> None:

@@ -8,7 +8,8 @@ all at once:
 2. the segmenter (:mod:`ecg.delineation.segmenter`) labels every sample of every lead
    P / QRS / T in one invoke, from the leads' ``clean_mv`` views; each beat takes its QRS,
    the T after it and the P before it, each with a confidence
-   (:func:`~ecg.delineation.segmenter.beat_boundaries_many`);
+   (:func:`~ecg.delineation.segmenter.beat_boundaries_many`; P and T from the mean with the
+   sidecar's ``"pt_members"`` when it names any);
 3. the rule delineator's QRS search runs (the only rule boundary search): its QRS
    amplitudes and noise feed the rule delineator's lead gates, which decide whether a lead
    can be measured at all (QRS amplitude, noise, beats alike; an unmeasurable lead stays
@@ -123,8 +124,8 @@ def _learned_waves(seg: WaveSegmenter, sv: StackedViews, stack_row: np.ndarray,
     """Every beat's segmenter boundaries (``WAVE_KEYS`` + ``t_on``) and its P and T
     confidences ``(beats, 2)``, lead after lead."""
     fs, n = sv.fs_hz, sv.n_samples
-    probs = seg.probabilities_many(sv.clean_mv[stack_row], fs)
-    b = beat_boundaries_many(probs, [peaks for peaks, _ in located], fs, n)
+    probs, probs_pt = seg.wave_probabilities_many(sv.clean_mv[stack_row], fs)
+    b = beat_boundaries_many(probs, [peaks for peaks, _ in located], fs, n, probs_pt)
     w = _empty(b["p_score"].size)
     w["r_peak"][:] = np.concatenate([p for p, _ in located]) if located else np.zeros(0, dtype=np.int64)
     for key in (*_WAVES, "t_on"):

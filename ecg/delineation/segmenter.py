@@ -17,6 +17,12 @@ With ``"shifts": S`` in the sidecar (default 1), every lead is run S times, shif
 0 … S−1 model samples, and the realigned probabilities are averaged (test-time averaging
 over the U-Net's pooling phases: pooling by 2 three times makes its output depend on where a
 wave falls on an 8-sample grid; the average over all 8 shifts does not).
+
+With ``"pt_members": [file, ...]`` in the sidecar (segmenter files beside it, same rate and
+classes, without members of their own), the P and T waves come from the mean of this model's
+and the members' per-sample probabilities while the QRS complexes still come from this model
+alone (:meth:`WaveSegmenter.wave_probabilities_many`, ``probs_pt`` of
+:func:`beat_boundaries_many`); without the key the path is unchanged.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ _QRS_REACH_S = 0.06
 class WaveSegmenter:
     """A loaded segmenter with its JSON sidecar (thread-safe; one thread per invoke)."""
 
-    def __init__(self, tflite_path: Path) -> None:
+    def __init__(self, tflite_path: Path, *, _member: bool = False) -> None:
         path = Path(tflite_path)
         if not path.is_file():
             raise ModelError("segmenter model not found", path=str(path))
@@ -69,6 +75,13 @@ class WaveSegmenter:
         self.shifts = int(self.meta.get("shifts", 1))
         if not 1 <= self.shifts <= _MAX_SHIFTS:
             raise ModelError(f"segmenter sidecar: shifts must be 1..{_MAX_SHIFTS}", path=str(path))
+        members = self.meta.get("pt_members", [])
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise ModelError("segmenter sidecar: pt_members must be a list of file names", path=str(path))
+        if members and _member:
+            raise ModelError("segmenter sidecar: a P/T member has members of its own", path=str(path))
+        #: segmenters whose probabilities are averaged with this one's for the P and T waves
+        self.pt_members: list[WaveSegmenter] = [WaveSegmenter(path.parent / m, _member=True) for m in members]
         self._content = path.read_bytes()
         self._lock = threading.Lock()
         self._interps: OrderedDict[tuple[int, int], Any] = OrderedDict()
@@ -151,6 +164,18 @@ class WaveSegmenter:
         leads' band-limited views ``(leads, n)`` (the delineator's ``clean_mv``)."""
         return self.run_prepared(prepare_many(clean_mv, fs_hz))
 
+    def wave_probabilities_many(self, clean_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+        """The probabilities the QRS complexes are taken from (this model's,
+        :meth:`probabilities_many`) and those the P and T waves are taken from: the mean of
+        this model's and its :attr:`pt_members`' (the same array when it has none)."""
+        probs = self.probabilities_many(clean_mv, fs_hz)
+        if not self.pt_members:
+            return probs, probs
+        total = probs.astype(np.float32, copy=True)
+        for member in self.pt_members:
+            total += member.probabilities_many(clean_mv, fs_hz)
+        return probs, total / np.float32(1 + len(self.pt_members))
+
     def probabilities(self, sig_mv: np.ndarray, fs_hz: float) -> np.ndarray:
         """Per-sample class probabilities ``(m, 4)`` at the model rate for one raw lead (mV)."""
         clean = band_limit(np.asarray(sig_mv, dtype=np.float64).reshape(1, -1), fs_hz)
@@ -217,9 +242,11 @@ def _flat(probs: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[in
 
 
 def beat_boundaries_many(probs: np.ndarray, r_peaks: list[np.ndarray], fs_hz: float,
-                         n_samples: int) -> dict[str, np.ndarray]:
+                         n_samples: int, probs_pt: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`beat_boundaries` of several leads at once: probabilities ``(L, m, 4)`` and one
-    array of R peaks per lead → per-beat arrays, the beats of lead 0 first."""
+    array of R peaks per lead → per-beat arrays, the beats of lead 0 first. With
+    ``probs_pt`` (same shape) the P and T waves — their segments, boundaries and
+    confidences — are taken from it, the QRS complexes still from ``probs``."""
     n_leads, m, _ = probs.shape
     width = m + _GAP
     scale = fs_hz / MODEL_FS_HZ
@@ -228,11 +255,20 @@ def beat_boundaries_many(probs: np.ndarray, r_peaks: list[np.ndarray], fs_hz: fl
     nb = lead.size
     r = np.concatenate([np.asarray(x, dtype=np.float64) for x in r_peaks]) / scale if nb else np.zeros(0)
     r = r + lead * width
-    out = {k: np.full(nb, -1, dtype=np.int64) for k in ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")}
+    out: dict[str, np.ndarray] = {k: np.full(nb, -1, dtype=np.int64)
+                                  for k in ("p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")}
     out["p_score"] = np.zeros(nb)
     out["t_score"] = np.zeros(nb)
     label, margin, prob = _flat(probs)
-    q, t, p = (_segments(label, c) for c in (_QRS, _T, _P))
+    q = _segments(label, _QRS)
+    if probs_pt is not None and probs_pt is not probs:
+        if probs_pt.shape != probs.shape:
+            raise ValueError(f"probs_pt has shape {probs_pt.shape}, probs {probs.shape}")
+        label_pt, margin_pt, prob = _flat(probs_pt)
+        margin = {**margin, _P: margin_pt[_P], _T: margin_pt[_T]}
+    else:
+        label_pt = label
+    t, p = (_segments(label_pt, c) for c in (_T, _P))
     if nb == 0 or q.size == 0:
         return out
     origin = lead * width

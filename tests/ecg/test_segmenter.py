@@ -14,7 +14,8 @@ from ecg.delineate import measure
 from ecg.delineation import learned, segmenter
 from ecg.delineation.filters import band_limit
 from ecg.delineation.lead import delineate_context
-from ecg.delineation.segmenter import DEFAULT_SEGMENTER_PATH, WaveSegmenter, beat_boundaries, load_segmenter
+from ecg.delineation.segmenter import (DEFAULT_SEGMENTER_PATH, WaveSegmenter, beat_boundaries, beat_boundaries_many,
+                                      load_segmenter)
 from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare, prepare_many
 from ecg.io import read_record
 from ecg.model import ModelError
@@ -58,6 +59,26 @@ class TestBoundaries:
     def test_two_beats_never_share_one_qrs(self) -> None:
         b = beat_boundaries(_probs([(2, 140, 160)], 600), np.array([590, 610]), 500.0, 2400)
         assert b["qrs_on"][0] > 0 and b["qrs_on"][1] == -1
+
+
+    def test_p_and_t_waves_from_probs_pt_the_qrs_from_probs(self) -> None:
+        labels = [(1, 100, 120), (2, 140, 160), (3, 200, 240)]
+        other = _probs([(1, 96, 118), (2, 137, 163), (3, 202, 250)], 600)  # every wave elsewhere
+        other[96:119, 1], other[96:119, 0] = 0.8, 0.2
+        r = np.array([600])
+        mixed = beat_boundaries_many(_probs(labels, 600)[None], [r], 500.0, 2400, other[None])
+        alone = beat_boundaries(_probs(labels, 600), r, 500.0, 2400)
+        theirs = beat_boundaries(other, r, 500.0, 2400)
+        for k in ("qrs_on", "qrs_off"):
+            assert mixed[k][0] == alone[k][0] != theirs[k][0]
+        for k in ("p_on", "p_off", "t_on", "t_off", "p_score", "t_score"):
+            assert mixed[k][0] == theirs[k][0]
+        assert mixed["p_on"][0] != alone["p_on"][0] and mixed["t_off"][0] != alone["t_off"][0]
+        same = beat_boundaries_many(_probs(labels, 600)[None], [r], 500.0, 2400, _probs(labels, 600)[None])
+        for k in alone:
+            np.testing.assert_array_equal(same[k], alone[k])
+        with pytest.raises(ValueError):
+            beat_boundaries_many(_probs(labels, 600)[None], [r], 500.0, 2400, other[None, :500])
 
 
 class TestRuntime:
@@ -135,6 +156,55 @@ class TestShiftAveraging:
                 with pytest.raises(ModelError):
                     WaveSegmenter(tmp_path / "m.tflite")
         assert load_segmenter().shifts == int(meta.get("shifts", 1))
+
+
+class TestPtMembers:
+    """P and T waves from the mean with other segmenters (sidecar ``"pt_members"``)."""
+
+    @staticmethod
+    def _pair(tmp_path: Path, member_meta: dict[str, object]) -> WaveSegmenter:
+        meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        for name in ("base", "member"):
+            (tmp_path / f"{name}.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
+        (tmp_path / "member.json").write_text(json.dumps({**meta, **member_meta}))
+        (tmp_path / "base.json").write_text(json.dumps({**meta, "pt_members": ["member.tflite"]}))
+        return WaveSegmenter(tmp_path / "base.tflite")
+
+    def test_the_p_t_probabilities_are_the_members_mean(self, fixtures_dir: Path, tmp_path: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        clean = band_limit(rec.signals_mv[:, :2].T, rec.fs_hz)
+        seg = self._pair(tmp_path, {"shifts": 4})  # a member that answers differently
+        base, pt = seg.wave_probabilities_many(clean, rec.fs_hz)
+        alone = load_segmenter().probabilities_many(clean, rec.fs_hz)
+        other = seg.pt_members[0].probabilities_many(clean, rec.fs_hz)
+        np.testing.assert_array_equal(base, alone)
+        assert np.abs(other - alone).max() > 0.01
+        np.testing.assert_allclose(pt, (alone + other) / 2, atol=1e-6)
+        plain = load_segmenter().wave_probabilities_many(clean, rec.fs_hz)
+        assert plain[0] is plain[1]  # no members: one array for both
+
+    def test_learned_delineator_keeps_its_qrs_and_moves_p_t(self, fixtures_dir: Path, tmp_path: Path) -> None:
+        rec = read_record(fixtures_dir / "ludb" / "2.hea")
+        x = rec.lead(rec.lead_index("ii"))
+        shipped = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves
+        twin = learned.delineate_learned(LeadContext.of(x, rec.fs_hz), self._pair(tmp_path / "a", {})).waves
+        for k in shipped:  # a member equal to the model: the mean is the model's own answer
+            np.testing.assert_array_equal(twin[k], shipped[k])
+        moved = learned.delineate_learned(LeadContext.of(x, rec.fs_hz), self._pair(tmp_path / "b", {"shifts": 8})).waves
+        for k in ("qrs_on", "qrs_off", "r_peak"):
+            np.testing.assert_array_equal(moved[k], shipped[k])
+        assert any(not np.array_equal(moved[k], shipped[k]) for k in ("p_on", "p_off", "t_off"))
+
+    def test_sidecar_members_checked(self, tmp_path: Path) -> None:
+        meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+        (tmp_path / "base.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
+        for members in ("member.tflite", [3], ["absent.tflite"]):
+            (tmp_path / "base.json").write_text(json.dumps({**meta, "pt_members": members}))
+            with pytest.raises(ModelError):
+                WaveSegmenter(tmp_path / "base.tflite")
+        with pytest.raises(ModelError):  # a member with members of its own
+            self._pair(tmp_path / "deep", {"pt_members": ["base.tflite"]})
 
 
 class TestLearnedDelineator:

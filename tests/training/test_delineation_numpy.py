@@ -109,3 +109,25 @@ def test_a_run_folder_refuses_another_recipe(tmp_path: Path) -> None:
     _check_recipe(tmp_path, dict(recipe))  # the same recipe resumes
     with pytest.raises(SystemExit, match="started with"):
         _check_recipe(tmp_path, {**recipe, "boundary_weight": BoundaryWeight().as_dict()})
+
+
+def test_a_pt_pair_loads_as_one_segmenter_with_its_member(tmp_path: Path) -> None:
+    import json
+
+    from ecg.delineation.segmenter import DEFAULT_SEGMENTER_PATH, WaveSegmenter
+    from training.delineation.export import pt_pair_job
+
+    meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+    folds = [["1", "2"], ["3"]]
+    for run, version in (("base", "b"), ("s8", "m")):
+        (tmp_path / run / "fold1").mkdir(parents=True)
+        (tmp_path / run / "folds.json").write_text(json.dumps(folds))
+        (tmp_path / run / "fold1" / "delineation.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
+        (tmp_path / run / "fold1" / "delineation.json").write_text(json.dumps({**meta, "version": version}))
+    path = pt_pair_job(tmp_path / "pair", tmp_path / "base", [tmp_path / "s8"], "fold1")
+    seg = WaveSegmenter(path)
+    assert seg.version == "b-pt" and [m.version for m in seg.pt_members] == ["m"]
+    assert json.loads((tmp_path / "pair" / "folds.json").read_text()) == folds
+    (tmp_path / "s8" / "folds.json").write_text(json.dumps([["1"], ["2", "3"]]))
+    with pytest.raises(SystemExit):  # members must share the base's folds
+        pt_pair_job(tmp_path / "pair2", tmp_path / "base", [tmp_path / "s8"], "fold1")

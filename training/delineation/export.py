@@ -15,6 +15,14 @@ prepared :data:`WINDOW`-sample windows of training leads, and converted with int
 weights, activations and outputs. The sidecar records the rate, classes, window,
 training records, epochs and the int8-vs-float label agreement on held-out leads.
 
+P/T members (``--pt-base RUN --pt-members RUN ...``, ``--run`` the output folder, fold jobs):
+the base run's exported fold models copied with the members' beside them and named in the
+sidecar's ``"pt_members"`` — the QRS from the base model, the P and T waves from the mean of
+all (``ecg.delineation.segmenter``); nothing is converted::
+
+    /work/venv-train/bin/python -m training.delineation.export --run training/runs/pt8/cv \
+        --pt-base training/runs/d125/cv --pt-members training/runs/s8/cv
+
 An ensemble (``--members RUN RUN ...`` with ``--run`` the output folder) is one graph: each
 member's folded network on the same input and the mean of their class probabilities,
 converted once, so the runtime invokes it like a single model::
@@ -153,6 +161,33 @@ def _architecture(loaded: list[tuple[Any, Any, dict[str, Any]]], members: list[P
                          if (m / "recipe.json").is_file() else None, **n} for m, n in zip(members, nets, strict=True)]}
 
 
+def pt_pair_job(out: Path, base: Path, members: list[Path], job: str) -> Path:
+    """Write ``out/job`` as ``base``'s exported ``job`` whose P and T waves are averaged with
+    ``members``' exported ``job`` (run-time sidecar key ``"pt_members"``,
+    :mod:`ecg.delineation.segmenter`): the files are copied unchanged, only the base's
+    sidecar gains the key and its version a ``-pt`` suffix. Returns the base model's path."""
+    folds = json.loads((base / "folds.json").read_text())
+    if any(json.loads((m / "folds.json").read_text()) != folds for m in members):
+        raise SystemExit("the P/T members were trained on different folds")
+    job_dir = out / job
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (out / "folds.json").write_text(json.dumps(folds))
+    names = []
+    for i, member in enumerate(members):
+        src = member / job / "delineation.tflite"
+        name = f"pt_member{i}.tflite"
+        (job_dir / name).write_bytes(src.read_bytes())
+        (job_dir / name).with_suffix(".json").write_text(src.with_suffix(".json").read_text())
+        names.append(name)
+    meta = json.loads((base / job / "delineation.json").read_text())
+    meta.update({"version": f"{meta.get('version', '?')}-pt", "pt_members": names,
+                 "pt_member_runs": [str(m) for m in members]})
+    target = job_dir / "delineation.tflite"
+    target.write_bytes((base / job / "delineation.tflite").read_bytes())
+    target.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, required=True)
@@ -160,8 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", nargs="*")
     ap.add_argument("--members", type=Path, nargs="+", default=None,
                     help="run folders whose jobs are averaged into one graph, written under --run")
+    ap.add_argument("--pt-base", type=Path, default=None,
+                    help="with --pt-members: write under --run this run's exported jobs with their P/T waves "
+                         "averaged with the members' (no conversion; files copied, sidecar key pt_members)")
+    ap.add_argument("--pt-members", type=Path, nargs="+", default=None)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if (args.pt_base is None) != (args.pt_members is None):
+        raise SystemExit("--pt-base and --pt-members go together")
+    if args.pt_base is not None:
+        for job in args.jobs or [f"fold{k}" for k in range(5)]:
+            log.info("%s", pt_pair_job(args.run, args.pt_base, args.pt_members, job))
+        return 0
     leads = load_ludb(args.data)
     source = args.members[0] if args.members else args.run
     folds = json.loads((source / "folds.json").read_text())
