@@ -139,3 +139,53 @@ class TestRedisReclaimCrossingAnAck:
         finally:
             with contextlib.suppress(Exception):
                 await queue.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestRateLimiterBuckets:
+    """The web page's limiter is keyed by the sender's address (no token): one bucket kept
+    per address ever seen grew without bound (200,000 after 200,000 addresses)."""
+
+    def test_buckets_of_addresses_gone_quiet_are_not_kept(self) -> None:
+        from cloud.webpage import WEB_BURST, WEB_RATE_PER_S
+        from cloud.ratelimit import RateLimiter
+
+        clock = _Clock()
+        limiter = RateLimiter(WEB_RATE_PER_S, WEB_BURST, clock=clock)
+        refill_s = WEB_BURST / WEB_RATE_PER_S
+        most = 0
+        for wave in range(40):  # 40 waves of 5,000 new addresses, each wave after the others refilled
+            clock.now = wave * (refill_s + 1.0)
+            for i in range(5_000):
+                assert limiter.acquire(f"web:2001:db8::{wave}:{i}") == 0.0
+            most = max(most, len(limiter._buckets))
+        assert most <= 2 * 5_000 + 5_000  # was 200,000
+
+    def test_dropping_full_buckets_changes_no_answer(self) -> None:
+        import random
+
+        from cloud.ratelimit import RateLimiter
+
+        rng = random.Random(7)
+        clock = _Clock()
+        pruned = RateLimiter(2.0, 5, clock=clock, prune_at=4)
+        kept = RateLimiter(2.0, 5, clock=clock, prune_at=10**9)
+        for _ in range(20_000):
+            clock.now += rng.choice([0.0, 0.01, 0.3, 3.0])
+            client, cost = f"c{rng.randrange(40)}", rng.choice([1.0, 2.0, 7.0])
+            op = rng.randrange(3)
+            if op == 0:
+                assert pruned.acquire(client, cost) == kept.acquire(client, cost)
+            elif op == 1:
+                pruned.refund(client, cost)
+                kept.refund(client, cost)
+            else:
+                assert pruned.wait_s(client, cost) == kept.wait_s(client, cost)
+        assert len(pruned) < len(kept)
