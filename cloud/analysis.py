@@ -59,6 +59,9 @@ from cloud.worker import Analyser, Worker, problem_document
 
 log = logging.getLogger(__name__)
 
+#: ``/metrics`` (no token) reads the count of stored answers at most this often: counting
+#: is O(answers) in SQLite and PostgreSQL, so one read per request let a stranger keep the store busy
+STORED_COUNT_TTL_S = 10.0
 #: recordings at least this large are serialised and hashed off the event loop
 INLINE_BYTES = 64 * 1024
 SERIALISE_THREADS = 2
@@ -94,6 +97,8 @@ class AnalysisService:
         self._waiters: dict[tuple[str, str], set[asyncio.Future[dict[str, Any]]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._cpu = concurrent.futures.ThreadPoolExecutor(SERIALISE_THREADS, thread_name_prefix="serialise")
+        self._stored_count: tuple[int, float] | None = None  # (count, monotonic time read)
+        self._count_lock = asyncio.Lock()
 
     @property
     def store(self) -> Store:
@@ -298,6 +303,26 @@ class AnalysisService:
             return result
         self.metrics.count("lost")
         return "lost"
+
+    async def stored_results(self) -> int:
+        """The number of stored answers, read from the store at most once per
+        :data:`STORED_COUNT_TTL_S` (concurrent callers share one read)."""
+
+        def fresh() -> int | None:
+            if self._stored_count is None or time.monotonic() - self._stored_count[1] >= STORED_COUNT_TTL_S:
+                return None
+            return self._stored_count[0]
+
+        cached = fresh()
+        if cached is not None:
+            return cached
+        async with self._count_lock:
+            cached = fresh()
+            if cached is not None:
+                return cached
+            count = await self.store.count_results()
+            self._stored_count = (count, time.monotonic())
+            return count
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """``(healthy, document)``: each backend pinged; queue depth."""

@@ -233,14 +233,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """``GET /metrics``: queue depth, counters, latency percentiles (no token needed)."""
+    """``GET /metrics``: queue depth, counters, latency percentiles (no token needed; the
+    count of stored answers is at most ``STORED_COUNT_TTL_S`` old)."""
     service = request.app[SERVICE_KEY]
     stats = await service.queue.stats()
     snapshot = service.metrics.snapshot(
         queue_depth=stats.jobs,
         in_flight=service.in_flight,
         workers=service.worker.concurrency if service.worker else 0,
-        stored_results=await service.store.count_results(),
+        stored_results=await service.stored_results(),
     )
     snapshot["queueBytes"], snapshot["deadLetters"] = stats.bytes, stats.dead_letters
     return _json(snapshot)

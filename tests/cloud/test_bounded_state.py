@@ -189,3 +189,29 @@ class TestRateLimiterBuckets:
             else:
                 assert pruned.wait_s(client, cost) == kept.wait_s(client, cost)
         assert len(pruned) < len(kept)
+
+
+class TestMetricsCost:
+    """``GET /metrics`` needs no token; each one counted every stored answer (O(n) in SQLite
+    and PostgreSQL; on SQLite on the store's only thread), so a stranger polling it kept
+    the store busy for every client. Now one count per ``STORED_COUNT_TTL_S``."""
+
+    async def test_many_metrics_requests_count_the_answers_once(self, make_cloud: Any) -> None:
+        from cloud.analysis import SERVICE_KEY
+
+        cloud = await make_cloud(inner=quick_analyse)
+        store = cloud.app[SERVICE_KEY].store
+        count_results = store.count_results
+        calls: list[float] = []
+
+        async def counting() -> int:
+            calls.append(time.monotonic())
+            await asyncio.sleep(0.02)  # a count over a large table takes a while
+            return await count_results()
+
+        store.count_results = counting
+        responses = await asyncio.gather(*(cloud.http.get("/metrics") for _ in range(30)))
+        responses += [await cloud.http.get("/metrics") for _ in range(30)]
+        bodies = [await r.json() for r in responses]
+        assert {r.status for r in responses} == {200} and {b["storedResults"] for b in bodies} == {0}
+        assert len(calls) == 1  # was 60
