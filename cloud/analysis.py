@@ -196,6 +196,24 @@ class AnalysisService:
             self.metrics.count("requeued")
         return await self._wait(job)
 
+    async def submit_unkept(self, client_id: str, request: AnalysisRequest) -> StoredResult:
+        """Answer *request* like :meth:`submit`, keeping nothing once it is answered.
+
+        For callers whose answers nobody can ask for again (the web page: no token, a new
+        ``recordId`` per form): otherwise every anonymous analysis would stay in the store
+        for good. The answer is deleted once read; *client_id*'s answers older than twice
+        ``timeout_s`` are deleted too (those of requests that gave up waiting: their job
+        finished and stored its answer later; no request still waits for one that old).
+        """
+        try:
+            result = await self.submit(client_id, request)
+        finally:
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.delete_results(client_id, older_than_s=2.0 * self.config.timeout_s)
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.delete_result(client_id, request.record_id)
+        return result
+
     async def _serialise(self, client_id: str, request: AnalysisRequest) -> tuple[Job, bytes]:
         def make() -> tuple[Job, bytes]:
             job = Job.of(client_id, request)

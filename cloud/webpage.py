@@ -302,7 +302,7 @@ async def analyse_form(request: web.Request) -> web.Response:
         return _page(examples, parsed.fields, error=parsed.error, status=parsed.error_status)
     app[SERVICE_KEY].metrics.count("requests")
     try:
-        stored = await app[SERVICE_KEY].submit("webpage", parsed.request)
+        stored = await app[SERVICE_KEY].submit_unkept("webpage", parsed.request)  # nobody can ask for it again
     except (AnalysisFailed, AnalysisTimeout, QueueFull, Unavailable) as exc:
         return _page(examples, parsed.fields, error=f"The analysis could not run now ({exc}); please retry.",
                      status=503)

@@ -150,6 +150,14 @@ class Store(Protocol):
         """The reservation (digest, age), or ``None`` when there is none."""
         ...
 
+    async def delete_result(self, client_id: str, record_id: str) -> None:
+        """Forget a stored answer (for callers whose answers nobody can ask for again)."""
+        ...
+
+    async def delete_results(self, client_id: str, older_than_s: float) -> int:
+        """Forget *client_id*'s answers stored more than *older_than_s* ago; how many."""
+        ...
+
     async def count_results(self) -> int:
         """Number of stored answers."""
         ...

@@ -193,6 +193,18 @@ class PostgresStore:
         )
         return None if row is None else Pending(str(row[0]), max(0.0, time.time() - float(row[1])))
 
+    async def delete_result(self, client_id: str, record_id: str) -> None:
+        await self._run(
+            lambda c: c.execute("DELETE FROM results WHERE client_id = $1 AND record_id = $2", client_id, record_id)
+        )
+
+    async def delete_results(self, client_id: str, older_than_s: float) -> int:
+        cutoff = time.time() - older_than_s
+        status = await self._run(
+            lambda c: c.execute("DELETE FROM results WHERE client_id = $1 AND created_at < $2", client_id, cutoff)
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
+
     async def count_results(self) -> int:
         return int(await self._run(lambda c: c.fetchval("SELECT COUNT(*) FROM results")))
 

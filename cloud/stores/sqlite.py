@@ -254,6 +254,19 @@ class SqliteStore:
         )
         return None if row is None else Pending(str(row[0]), max(0.0, time.time() - float(row[1])))
 
+    async def delete_result(self, client_id: str, record_id: str) -> None:
+        await self._run(
+            lambda conn: conn.execute("DELETE FROM results WHERE client_id = ? AND record_id = ?", (client_id, record_id))
+        )
+
+    async def delete_results(self, client_id: str, older_than_s: float) -> int:
+        cutoff = time.time() - older_than_s
+        return int(await self._run(
+            lambda conn: conn.execute(
+                "DELETE FROM results WHERE client_id = ? AND created_at < ?", (client_id, cutoff)
+            ).rowcount
+        ))
+
     async def count_results(self) -> int:
         return int(await self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]))
 

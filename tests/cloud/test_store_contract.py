@@ -4,6 +4,7 @@ SQLite always; PostgreSQL from the Debian package, started by the fixtures."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -91,6 +92,28 @@ class TestResults:
         await store.release("c", "r")
         assert not await store.is_pending("c", "r")
         assert (await store.reserve("c", "r", "d", 60)).kind == "new"
+
+    async def test_pending_tells_digest_and_age(self, store: Store) -> None:
+        assert await store.pending("c", "r") is None
+        await store.reserve("c", "r", "d1", 60)
+        found = await store.pending("c", "r")
+        assert found is not None and found.digest == "d1" and 0.0 <= found.age_s < 5.0
+        await asyncio.sleep(0.2)
+        later = await store.pending("c", "r")
+        assert later is not None and later.age_s >= found.age_s + 0.15
+        await store.put_result("c", "r", "completed", StoredResult(200, {}, "d1"))
+        assert await store.pending("c", "r") is None
+
+    async def test_delete_one_answer_or_a_clients_old_ones(self, store: Store) -> None:
+        for record_id in ("a", "b"):
+            await store.put_result("web", record_id, "completed", StoredResult(200, {}, "d"))
+        await store.put_result("token-client", "a", "completed", StoredResult(200, {}, "d"))
+        await store.delete_result("web", "a")
+        assert await store.get_result("web", "a") is None and await store.get_result("web", "b") is not None
+        assert await store.delete_results("web", older_than_s=60.0) == 0  # b is new
+        await asyncio.sleep(0.1)
+        assert await store.delete_results("web", older_than_s=0.05) == 1
+        assert await store.count_results() == 1 and await store.get_result("token-client", "a") is not None
 
     async def test_ping(self, store: Store) -> None:
         await store.ping()

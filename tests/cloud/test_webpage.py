@@ -120,6 +120,29 @@ class TestPage:
         assert statuses[-1] == 429
         assert "Retry-After" in resp.headers
 
+    async def test_anonymous_analyses_are_not_kept(self, client: TestClient, tmp_path: Path) -> None:
+        """Each form is a new recordId nobody can ask for again: its answer used to stay in
+        the store for good (a stranger could fill the disk); now it is deleted once shown,
+        and leftovers (a form that gave up waiting) once older than twice timeout_s."""
+        from cloud.stores.sqlite import open_db
+
+        text = (EXAMPLES_DIR / "cinc2017_A00001_normal.csv").read_text()
+        form = {"sampleRate": "300", "adcGain": "1000", "baseline": "0", "csvtext": text}
+        for _ in range(3):
+            resp = await client.post("/analyse", data=form)
+            assert resp.status == 200 and "id=diagnoses" in await resp.text()
+        conn = open_db(tmp_path)
+        try:
+            assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0  # was 3
+            conn.execute("INSERT INTO results VALUES ('webpage', 'gave-up', 'd', 'completed', 200, '{}', 0.0)")
+            conn.execute("INSERT INTO results VALUES ('c-token', 'kept', 'd', 'completed', 200, '{}', 0.0)")
+            resp = await client.post("/analyse", data=form)
+            assert resp.status == 200
+            rows = conn.execute("SELECT client_id, record_id FROM results").fetchall()
+            assert rows == [("c-token", "kept")]  # a token's answers are its own: kept
+        finally:
+            conn.close()
+
     async def test_example_csv_download(self, client: TestClient) -> None:
         resp = await client.get("/examples/cinc2017_A00013_other.csv")
         assert resp.status == 200
