@@ -18,12 +18,12 @@ from aiohttp import web
 from cloud import edge, webpage
 from cloud.analysis import SERVICE_KEY, AnalysisService, Analyser, problem_body
 from cloud.config import CloudConfig
-from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError, Unavailable
+from cloud.errors import AnalysisFailed, AnalysisTimeout, OverCapacity, QueueFull, RequestError, Unavailable
 from cloud.openapi import openapi_document
 from cloud.pipeline import analyse
 from cloud.ratelimit import RateLimiter
 from cloud.stores import StoredResult
-from cloud.validation import parse_body
+from cloud.validation import AnalysisRequest, parse_body
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def create_app(config: CloudConfig, *, analyser: Analyser = analyse) -> web.Appl
     app[LIMITER_KEY] = RateLimiter(config.rate_per_s, config.burst)
     app[edge.PARSE_KEY] = edge.ParsePool(config.executor, config.parse_workers, config.parse_waiting)
     app[edge.BODY_TIMEOUT_KEY] = config.body_timeout_s
+    app[edge.BODY_BUDGET_KEY] = edge.BodyBudget(config.body_budget_bytes, config.client_body_budget_bytes)
     app.cleanup_ctx.append(_lifecycle(analyser))
     app.router.add_post("/v1/analyses", post_analysis, expect_handler=edge.expect_handler(config.max_body_bytes))
     app.router.add_get("/v1/analyses/{recordId}", get_analysis)
@@ -177,15 +178,15 @@ async def post_analysis(request: web.Request) -> web.Response:
         service.metrics.count("unavailable")
         return unavailable(exc)
     try:
-        body = await edge.read_body(request, max_bytes=request.app[CONFIG_KEY].max_body_bytes,
-                                    timeout_s=request.app[CONFIG_KEY].body_timeout_s)
-        if len(body) < INLINE_PARSE_BYTES:
-            analysis_request = parse_body(body)
-        else:
-            analysis_request = await request.app[edge.PARSE_KEY].run(parse_body, body)
+        analysis_request = await _receive(request, client)
     except RequestError:
         service.metrics.count("rejected")
         raise
+    except OverCapacity as exc:  # the body would go over the body budget: its rest is not read
+        service.metrics.count("unavailable")
+        response = unavailable(exc)
+        response.force_close()
+        return response
     try:
         result = await service.submit(client, analysis_request)
     except QueueFull as exc:
@@ -200,6 +201,20 @@ async def post_analysis(request: web.Request) -> web.Response:
         return problem(500, "analysis-failed", str(exc), recordId=exc.record_id, attempts=exc.attempts)
     content_type = "application/json" if result.http_status == 200 else PROBLEM_TYPE
     return _json(result.body, status=result.http_status, content_type=content_type)
+
+
+async def _receive(request: web.Request, client: str) -> AnalysisRequest:
+    """The body, read within the body budget and parsed; its bytes are held (and the body
+    kept alive) only until it is parsed, not while the analysis is awaited."""
+    config = request.app[CONFIG_KEY]
+    hold = request.app[edge.BODY_BUDGET_KEY].hold(client)
+    try:
+        body = await edge.read_body(request, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s, hold=hold)
+        if len(body) < INLINE_PARSE_BYTES:
+            return parse_body(body)
+        return await request.app[edge.PARSE_KEY].run(parse_body, body)
+    finally:
+        hold.release()
 
 
 async def get_analysis(request: web.Request) -> web.Response:

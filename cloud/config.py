@@ -71,6 +71,13 @@ class CloudConfig:
         Bodies parsed at once, in a pool of their own (not the analysis workers).
     parse_waiting : int
         Bodies allowed to wait for a parse worker; beyond that new bodies get 503.
+    body_budget_bytes : int
+        Request bodies held at once (received, decompressed, not yet parsed), all
+        together; a body that would go over gets 503 ``capacity-unavailable`` (owner: the
+        edge, cloud/edge.py :class:`~cloud.edge.BodyBudget`).
+    client_body_budget_bytes : int
+        The same for one client (token, or the web page's sender address); at least
+        ``max_body_bytes``.
     """
 
     data_dir: Path = Path("cloud-data")
@@ -93,6 +100,8 @@ class CloudConfig:
     body_timeout_s: float = 20.0
     parse_workers: int = 1
     parse_waiting: int = 8
+    body_budget_bytes: int = 256 * 1024 * 1024
+    client_body_budget_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -116,6 +125,10 @@ class CloudConfig:
         _check(0 < self.body_timeout_s <= 600, "body_timeout_s", "must be within (0, 600] s")
         _check(self.parse_workers >= 1, "parse_workers", "must be >= 1")
         _check(self.parse_waiting >= 0, "parse_waiting", "must be >= 0")
+        _check(self.client_body_budget_bytes >= self.max_body_bytes, "client_body_budget_bytes",
+               "must be >= max_body_bytes (else the largest body could never be received)")
+        _check(self.body_budget_bytes >= self.client_body_budget_bytes, "body_budget_bytes",
+               "must be >= client_body_budget_bytes")
 
     @property
     def stale_after_s(self) -> float:

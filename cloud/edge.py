@@ -4,6 +4,12 @@
   any byte is read, counted **after decompression** while it is read (gzip/deflate; any
   other ``Content-Encoding`` is refused), and read under one deadline, so a client that
   stops mid-body gets a 408 and its socket back instead of holding it forever.
+- :class:`BodyBudget`: the bytes of request bodies held at once (received, decompressed,
+  not yet parsed) are bounded in total and per client; a body that would go over is
+  refused with ``503 capacity-unavailable`` + ``Retry-After`` — from its declared length
+  before a byte is read, or as it grows — so neither one client with many concurrent
+  uploads nor many senders together can make the server hold bodies without bound, and
+  one client cannot take the whole budget from the others.
 - :func:`expect_handler`: answers ``Expect: 100-continue`` with the refusal (413/415)
   instead of inviting a body that will be refused.
 - :class:`ParsePool`: parsing (JSON, CSV) runs off the event loop in its own small pool,
@@ -32,7 +38,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from cloud.errors import RequestError
+from cloud.errors import OverCapacity, RequestError
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +69,96 @@ def check_declared(request: web.BaseRequest, max_bytes: int) -> None:
         raise _too_large(max_bytes, f"declared body ({declared:,} bytes)")
 
 
-async def read_body(request: web.BaseRequest, *, max_bytes: int, timeout_s: float) -> bytes:
-    """The request body, decompressed, at most *max_bytes*, read within *timeout_s*.
+class BodyBudget:
+    """Bytes of request bodies held at once, in total and per client.
+
+    Parameters
+    ----------
+    total_bytes : int
+        All bodies being received or parsed together.
+    client_bytes : int
+        Those of one client (token, or the web page's sender address).
+    """
+
+    def __init__(self, total_bytes: int, client_bytes: int) -> None:
+        self.total_bytes = total_bytes
+        self.client_bytes = client_bytes
+        self.used = 0
+        self._by_client: dict[str, int] = {}
+
+    def hold(self, client: str) -> BodyHold:
+        """An empty hold for one body of *client* (grow it as the body arrives; release it)."""
+        return BodyHold(self, client)
+
+    def _take(self, client: str, n: int) -> None:
+        mine = self._by_client.get(client, 0)
+        if mine + n > self.client_bytes:
+            raise OverCapacity(f"this client's request bodies being received exceed {self.client_bytes:,} bytes", 1.0)
+        if self.used + n > self.total_bytes:
+            raise OverCapacity(f"request bodies being received exceed {self.total_bytes:,} bytes", 1.0)
+        self._by_client[client] = mine + n
+        self.used += n
+
+    def _give(self, client: str, n: int) -> None:
+        left = self._by_client.get(client, 0) - n
+        if left > 0:
+            self._by_client[client] = left
+        else:
+            self._by_client.pop(client, None)
+        self.used -= n
+
+
+class BodyHold:
+    """What one body holds of a :class:`BodyBudget` (idempotent :meth:`release`)."""
+
+    def __init__(self, budget: BodyBudget, client: str) -> None:
+        self.budget, self.client = budget, client
+        self.bytes = 0
+
+    def grow_to(self, n: int) -> None:
+        """Hold *n* bytes in all (no change when already holding that much).
+
+        Raises
+        ------
+        OverCapacity
+            The client's share or the total would be exceeded (nothing more is held).
+        """
+        if n > self.bytes:
+            self.budget._take(self.client, n - self.bytes)
+            self.bytes = n
+
+    def release(self) -> None:
+        if self.bytes:
+            self.budget._give(self.client, self.bytes)
+            self.bytes = 0
+
+
+async def read_body(request: web.BaseRequest, *, max_bytes: int, timeout_s: float, hold: BodyHold | None = None) -> bytes:
+    """The request body, decompressed, at most *max_bytes*, read within *timeout_s*;
+    with *hold*, its bytes (the declared length at once, then as they arrive) are held in
+    a :class:`BodyBudget` (the caller releases them once the body is parsed).
 
     Raises
     ------
     RequestError
         413 too large (declared or counted), 415 unsupported encoding, 400 a body that
         does not decode, 408 not received within the deadline.
+    OverCapacity
+        The body does not fit in the budget (503 ``capacity-unavailable``; the caller
+        closes the connection: the rest of the body is not read).
     """
     check_declared(request, max_bytes)
     data = bytearray()
     try:
+        if hold is not None and request.content_length is not None:
+            hold.grow_to(request.content_length)  # refused before a byte is read
         async with asyncio.timeout(timeout_s):
             while chunk := await request.content.read(_CHUNK_BYTES):
                 data.extend(chunk)
                 if len(data) > max_bytes:
                     raise _too_large(max_bytes, "body")
+                if hold is not None:
+                    hold.grow_to(len(data))
     except TimeoutError:
         raise RequestError(f"the body was not received within {timeout_s:g} s", status=408,
                            problem="body-timeout") from None
@@ -194,6 +273,8 @@ class ParsePool:
 
 #: the app's parse pool (set by cloud.app.create_app, used by the web page too)
 PARSE_KEY = web.AppKey("parse_pool", ParsePool)
+#: the app's body budget (set by cloud.app.create_app, used by the web page too)
+BODY_BUDGET_KEY = web.AppKey("body_budget", BodyBudget)
 
 
 # --- logs ----------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from aiohttp import web
 
 from cloud import edge
 from cloud.analysis import SERVICE_KEY
-from cloud.errors import AnalysisFailed, AnalysisTimeout, QueueFull, RequestError, Unavailable
+from cloud.errors import AnalysisFailed, AnalysisTimeout, OverCapacity, QueueFull, RequestError, Unavailable
 from cloud.ratelimit import RateLimiter
 from ecg.classes import SAFETY_TEXT, ClassTableError, by_category
 from cloud.validation import LEAD_FIELDS, AnalysisRequest, parse_request
@@ -291,13 +291,24 @@ async def analyse_form(request: web.Request) -> web.Response:
     if wait_s > 0:
         return _page(examples, {}, error=f"Too many analyses from your address; retry in {wait_s:.0f} s.",
                      status=429, headers={"Retry-After": str(max(1, round(wait_s)))})
+    hold = app[edge.BODY_BUDGET_KEY].hold(_client_key(request))
     try:
-        body = await edge.read_body(request, max_bytes=MAX_FORM_BYTES, timeout_s=app[edge.BODY_TIMEOUT_KEY])
-    except RequestError as exc:
-        response = _page(examples, {}, error=exc.detail, status=exc.status)
-        response.force_close()
-        return response
-    parsed = await app[edge.PARSE_KEY].run(parse_form, body, request.headers.get("Content-Type", ""), examples)
+        try:
+            body = await edge.read_body(request, max_bytes=MAX_FORM_BYTES, timeout_s=app[edge.BODY_TIMEOUT_KEY],
+                                        hold=hold)
+        except RequestError as exc:
+            response = _page(examples, {}, error=exc.detail, status=exc.status)
+            response.force_close()
+            return response
+        except OverCapacity:  # the body budget (cloud/edge.py): the rest of the body is not read
+            response = _page(examples, {}, error="The service is receiving too many forms; retry in a few seconds.",
+                             status=503, headers={"Retry-After": "1"})
+            response.force_close()
+            return response
+        parsed = await app[edge.PARSE_KEY].run(parse_form, body, request.headers.get("Content-Type", ""), examples)
+        del body
+    finally:
+        hold.release()
     if parsed.error is not None or parsed.request is None:
         return _page(examples, parsed.fields, error=parsed.error, status=parsed.error_status)
     app[SERVICE_KEY].metrics.count("requests")

@@ -215,3 +215,52 @@ class TestMetricsCost:
         bodies = [await r.json() for r in responses]
         assert {r.status for r in responses} == {200} and {b["storedResults"] for b in bodies} == {0}
         assert len(calls) == 1  # was 60
+
+
+class TestBodyBudget:
+    """Bodies being received were held without bound: one token could open many uploads
+    at once (each up to ``max_body_bytes``, 32 MiB), or many senders together. Now the
+    bytes held are bounded per client and in total (``cloud.edge.BodyBudget``)."""
+
+    async def _slow_upload(self, cloud: Any, token: str, length: int) -> asyncio.StreamWriter:
+        """A POST whose headers declare *length* bytes, of which one arrives (then nothing)."""
+        host, port = cloud.http.host, cloud.http.port
+        _, writer = await asyncio.open_connection(host, port)
+        writer.write((f"POST /v1/analyses HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                      f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{").encode())
+        await writer.drain()
+        return writer
+
+    async def test_bodies_held_at_once_are_bounded_per_client_and_in_total(self, make_cloud: Any) -> None:
+        from cloud.edge import BODY_BUDGET_KEY
+
+        cloud = await make_cloud(inner=quick_analyse, max_body_bytes=100_000, client_body_budget_bytes=200_000,
+                                 body_budget_bytes=300_000)
+        budget = cloud.app[BODY_BUDGET_KEY]
+        other = cloud.new_token("other")
+        small = {"sampleRate": 100, "adcGain": 100, "dataI": [(i * 7) % 50 for i in range(600)]}
+
+        async def held(n: int) -> None:
+            deadline = time.monotonic() + PROMPT_S
+            while budget.used != n:
+                assert time.monotonic() < deadline, f"budget holds {budget.used}, not {n}"
+                await asyncio.sleep(0.01)
+
+        uploads = [await self._slow_upload(cloud, cloud.token, 100_000) for _ in range(2)]
+        await held(200_000)  # this client's share is taken
+        status, body = await cloud.post(small)
+        assert status == 503 and body["type"].endswith("/capacity-unavailable"), body  # was 200
+        assert "this client's" in body["detail"]
+        status, _ = await cloud.post(small, token=other)
+        assert status == 200  # another client is served
+        uploads.append(await self._slow_upload(cloud, other, 100_000))
+        await held(300_000)  # the total is taken
+        status, body = await cloud.post(small, token=other)
+        assert status == 503 and body["type"].endswith("/capacity-unavailable"), body
+        response = await cloud.http.post("/v1/analyses", json=small, headers=cloud.headers(other))
+        assert response.headers["Retry-After"] == "1"
+        for writer in uploads:  # the slow senders give up
+            writer.close()
+        await held(0)
+        status, _ = await cloud.post(small)
+        assert status == 200
