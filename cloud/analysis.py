@@ -185,7 +185,8 @@ class AnalysisService:
         AnalysisFailed, AnalysisTimeout
         """
         job, payload = await self._serialise(client_id, request)
-        reservation = await self.store.reserve(client_id, request.record_id, job.digest, self.config.stale_after_s)
+        del request  # from here on only the job holds the samples, and only until it is queued
+        reservation = await self.store.reserve(*job.key, job.digest, self.config.stale_after_s)
         if reservation.result is not None:
             self.metrics.count("deduplicated")
             return reservation.result
@@ -194,7 +195,9 @@ class AnalysisService:
         self.metrics.count("accepted" if reserved else "deduplicated")
         if added and not reserved:
             self.metrics.count("requeued")
-        return await self._wait(job)
+        key = job.key
+        del job, payload  # the queue holds the recording: a waiting request holds only its key
+        return await self._wait(key)
 
     async def submit_unkept(self, client_id: str, request: AnalysisRequest) -> StoredResult:
         """Answer *request* like :meth:`submit`, keeping nothing once it is answered.
@@ -251,10 +254,11 @@ class AnalysisService:
             self.cost_limiter.refund(job.client_id, cost)
         return entry_id is not None
 
-    async def _wait(self, job: Job) -> StoredResult:
+    async def _wait(self, key: tuple[str, str]) -> StoredResult:
+        """The answer for *key* ``(client id, recordId)``, once stored."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.timeout_s
-        waiters = self._waiters.setdefault(job.key, set())
+        waiters = self._waiters.setdefault(key, set())
         waiter: asyncio.Future[dict[str, Any]] = loop.create_future()
         waiters.add(waiter)
         try:
@@ -262,12 +266,12 @@ class AnalysisService:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     self.metrics.count("timeouts")
-                    raise AnalysisTimeout(job.request.record_id, self.config.timeout_s)
+                    raise AnalysisTimeout(key[1], self.config.timeout_s)
                 try:
                     event = await asyncio.wait_for(asyncio.shield(waiter), min(self.config.poll_s, remaining))
                 except TimeoutError:
                     event = None
-                result = await self._settled(job, event)
+                result = await self._settled(key, event)
                 if result is not None:
                     return result
                 if event is not None:  # a stale event: wait for the next one
@@ -277,23 +281,23 @@ class AnalysisService:
         finally:
             waiters.discard(waiter)
             if not waiters:
-                self._waiters.pop(job.key, None)
+                self._waiters.pop(key, None)
 
-    async def _settled(self, job: Job, event: dict[str, Any] | None) -> StoredResult | None:
+    async def _settled(self, key: tuple[str, str], event: dict[str, Any] | None) -> StoredResult | None:
         """The stored answer; raise if the job ended otherwise; None while it runs."""
         outcome = event.get("outcome") if event else None
         if outcome == "store-error":
             raise StoreUnavailable(f"the answer could not be stored ({event.get('detail', '')}); retry later")  # type: ignore[union-attr]
-        result = await self.store.get_result(*job.key)
+        result = await self.store.get_result(*key)
         if result is not None:
             return result
         if outcome == "failed":
             assert event is not None
-            raise AnalysisFailed(job.request.record_id, int(event.get("attempts", 0)), str(event.get("detail", "")))
-        if not await self.store.is_pending(*job.key):
-            result = await self.store.get_result(*job.key)  # stored between the two reads
+            raise AnalysisFailed(key[1], int(event.get("attempts", 0)), str(event.get("detail", "")))
+        if not await self.store.is_pending(*key):
+            result = await self.store.get_result(*key)  # stored between the two reads
             if result is None:
-                raise AnalysisFailed(job.request.record_id, self.config.max_attempts, "the job was given up")
+                raise AnalysisFailed(key[1], self.config.max_attempts, "the job was given up")
         return result
 
     async def lookup(self, client_id: str, record_id: str) -> StoredResult | Literal["pending", "lost"] | None:

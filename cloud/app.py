@@ -178,7 +178,7 @@ async def post_analysis(request: web.Request) -> web.Response:
         service.metrics.count("unavailable")
         return unavailable(exc)
     try:
-        analysis_request = await _receive(request, client)
+        received = [await _receive(request, client)]  # handed on below, not kept while waiting
     except RequestError:
         service.metrics.count("rejected")
         raise
@@ -188,7 +188,7 @@ async def post_analysis(request: web.Request) -> web.Response:
         response.force_close()
         return response
     try:
-        result = await service.submit(client, analysis_request)
+        result = await service.submit(client, received.pop())
     except QueueFull as exc:
         service.metrics.count("queueFull")
         return problem(503, "queue-full", str(exc), headers={"Retry-After": "1"})

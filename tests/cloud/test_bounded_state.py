@@ -264,3 +264,45 @@ class TestBodyBudget:
         await held(0)
         status, _ = await cloud.post(small)
         assert status == 200
+
+
+class TestWaitingRequestsHoldNoSamples:
+    """A request waiting for its answer kept its parsed samples (8 bytes a sample) and its
+    job's payload (4 more) for up to ``timeout_s``; a retry that joins a queued job is
+    free of the cost budget, so one token repeating a 10-minute 12-lead recording could
+    pile up ~170 MB per waiting copy. Now the queue holds the recording and a waiting
+    request only its key."""
+
+    async def test_parsed_samples_are_freed_while_waiting(self, make_cloud: Any, monkeypatch: Any) -> None:
+        import gc
+        import threading
+        import weakref
+
+        import cloud.app
+        from cloud.analysis import SERVICE_KEY
+
+        parsed: list[weakref.ref[Any]] = []
+        parse_body = cloud.app.parse_body
+
+        def recording_parse(body: bytes) -> AnalysisRequest:
+            request = parse_body(body)
+            parsed.append(weakref.ref(request.samples_counts))
+            return request
+
+        monkeypatch.setattr(cloud.app, "parse_body", recording_parse)
+        gate = threading.Event()
+        app_cloud = await make_cloud(inner=quick_analyse, gate=gate, workers=1)
+        service = app_cloud.app[SERVICE_KEY]
+        payload = {"sampleRate": 100, "adcGain": 100, "dataI": [(i * 7) % 50 for i in range(600)], "recordId": "held"}
+        posts = [asyncio.create_task(app_cloud.post(payload)) for _ in range(3)]  # one job, two joins
+        deadline = time.monotonic() + PROMPT_S
+        while app_cloud.analyser.calls < 1 or service.metrics.counts["deduplicated"] < 2:
+            assert time.monotonic() < deadline, "the requests never got to wait"
+            await asyncio.sleep(0.01)
+        try:
+            gc.collect()
+            assert len(parsed) == 3 and [ref() is None for ref in parsed] == [True] * 3  # was [False] * 3
+        finally:
+            gate.set()
+        answers = await asyncio.gather(*posts)
+        assert [status for status, _ in answers] == [200] * 3 and app_cloud.analyser.calls == 1
