@@ -18,6 +18,11 @@ The queue also carries completion events (:meth:`JobQueue.publish`,
 replica holds the waiting request reads the answer from the store. Events are
 best-effort; waiters also poll the store.
 
+Dead letters keep their payloads for inspection, at most :data:`DEAD_LETTER_BYTES` of them
+in all (a queue's ``dead_max_bytes``) besides a count bound; the oldest go first. (Bounded
+by count alone, 1,000 payloads of up to ~58 MB each could sit in the API process, 10,000 in
+Redis.)
+
 Bounds: at most ``max_jobs`` payloads and ``max_bytes`` bytes are queued or in flight;
 beyond them :meth:`JobQueue.enqueue` raises :class:`~cloud.errors.QueueFull` or
 :class:`~cloud.errors.OverCapacity`. A backend that cannot be reached raises
@@ -29,6 +34,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+
+#: payload bytes kept in the dead letters, all together (oldest dropped first)
+DEAD_LETTER_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.errors import OverCapacity, QueueFull
-from cloud.queues.base import DeadLetter, Delivery, QueueStats
+from cloud.queues.base import DEAD_LETTER_BYTES, DeadLetter, Delivery, QueueStats
 
 #: dead letters kept in memory (oldest dropped first)
 DEAD_LETTERS_KEPT = 1000
@@ -60,7 +60,9 @@ class MemoryQueue:
         self._bytes = 0
         self._ids = itertools.count(1)
         self._changed: asyncio.Condition | None = None
-        self._dead: deque[DeadLetter] = deque(maxlen=DEAD_LETTERS_KEPT)
+        self._dead: deque[DeadLetter] = deque()
+        self._dead_bytes = 0
+        self.dead_max_bytes = DEAD_LETTER_BYTES
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
 
     def _condition(self) -> asyncio.Condition:
@@ -163,6 +165,9 @@ class MemoryQueue:
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         if self._remove(delivery) is not None:
             self._dead.append(DeadLetter(delivery.id, reason, delivery.attempts, delivery.payload))
+            self._dead_bytes += len(delivery.payload)
+            while len(self._dead) > 1 and (len(self._dead) > DEAD_LETTERS_KEPT or self._dead_bytes > self.dead_max_bytes):
+                self._dead_bytes -= len(self._dead.popleft().payload)
         await self._notify()
 
     async def touch(self, delivery: Delivery, consumer: str) -> None:

@@ -2,7 +2,8 @@
 
 Keys (prefix ``cardio`` by default): ``<p>:jobs`` the stream (fields ``payload``,
 ``attempts`` and, from :meth:`RedisQueue.enqueue_once`, ``key``), consumer group ``workers``; ``<p>:bytes`` the bytes queued or in flight;
-``<p>:deliveries`` a hash counting deliveries per entry; ``<p>:keys`` a hash from the key
+``<p>:deliveries`` a hash counting deliveries per entry; ``<p>:dead-bytes`` the payload
+bytes of the dead letters (kept under ``dead_max_bytes``, oldest dropped first); ``<p>:keys`` a hash from the key
 of each job enqueued with :meth:`RedisQueue.enqueue_once` to its entry (a mapping to an
 entry no longer in the stream counts as absent); ``<p>:dead`` the dead-letter
 stream (``job``, ``reason``, ``attempts``, ``payload``); ``<p>:events`` the pub/sub channel
@@ -34,10 +35,9 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from redis.typing import EncodableT, FieldT
 
 from cloud.errors import OverCapacity, QueueFull, QueueUnavailable
-from cloud.queues.base import DeadLetter, Delivery, QueueStats
+from cloud.queues.base import DEAD_LETTER_BYTES, DeadLetter, Delivery, QueueStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +100,24 @@ for i, id in ipairs(ARGV) do
 end
 return out
 """
+# KEYS dead, dead bytes; ARGV job, reason, attempts, payload, max entries, max bytes. Adds a
+# dead letter, then drops the oldest while over either bound (always keeping the newest)
+_DEAD = """
+redis.call('XADD', KEYS[1], '*', 'job', ARGV[1], 'reason', ARGV[2], 'attempts', ARGV[3], 'payload', ARGV[4])
+local total = redis.call('INCRBY', KEYS[2], string.len(ARGV[4]))
+local n = redis.call('XLEN', KEYS[1])
+while n > 1 and (n > tonumber(ARGV[5]) or total > tonumber(ARGV[6])) do
+  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  local size = 0
+  local f = oldest[2]
+  for i = 1, #f, 2 do if f[i] == 'payload' then size = string.len(f[i + 1]) end end
+  redis.call('XDEL', KEYS[1], oldest[1])
+  total = redis.call('DECRBY', KEYS[2], size)
+  n = n - 1
+end
+if total < 0 then redis.call('SET', KEYS[2], 0) end
+return n
+"""
 # KEYS stream, bytes, deliveries, keys; ARGV group, id, size
 _ACK = _KEY_OF + """
 local key = key_of(redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]))
@@ -150,6 +168,8 @@ class RedisQueue:
         self.stream, self.bytes_key = f"{prefix}:jobs", f"{prefix}:bytes"
         self.deliveries_key, self.dead_key = f"{prefix}:deliveries", f"{prefix}:dead"
         self.keys_key = f"{prefix}:keys"
+        self.dead_bytes_key = f"{prefix}:dead-bytes"
+        self.dead_max_bytes = DEAD_LETTER_BYTES
         self.channel = f"{prefix}:events"
         self._redis = aioredis.from_url(
             url, socket_connect_timeout=2.0, socket_timeout=SOCKET_TIMEOUT_S, decode_responses=False
@@ -159,6 +179,7 @@ class RedisQueue:
         self._ack = self._redis.register_script(_ACK)
         self._retry = self._redis.register_script(_RETRY)
         self._delivered = self._redis.register_script(_DELIVERED)
+        self._dead = self._redis.register_script(_DEAD)
 
     async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
         try:
@@ -269,9 +290,13 @@ class RedisQueue:
         )
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        fields: dict[FieldT, EncodableT] = {"job": delivery.id, "reason": reason[:2000], "attempts": delivery.attempts, "payload": delivery.payload}
         await self._call(
-            "dead-letter", self._redis.xadd(self.dead_key, fields, maxlen=DEAD_LETTERS_KEPT, approximate=True)
+            "dead-letter",
+            self._dead(
+                keys=[self.dead_key, self.dead_bytes_key],
+                args=[delivery.id, reason[:2000], delivery.attempts, delivery.payload, DEAD_LETTERS_KEPT,
+                      self.dead_max_bytes],
+            ),
         )
         await self.ack(delivery)
 

@@ -134,6 +134,21 @@ class TestQueueContract:
         [letter] = await q.dead_letters()
         assert (letter.reason, letter.payload, letter.attempts) == ("malformed job: no header line", b"bad", 1)
 
+    async def test_dead_letters_keep_at_most_dead_max_bytes_of_payloads(self, make_queue: Any) -> None:
+        q = await make_queue(max_bytes=100_000)
+        q.dead_max_bytes = 3_500  # 64 MiB by default
+        for i in range(10):
+            await q.enqueue(bytes([i]) * 1_000)
+            d = await q.claim("w", 1.0)
+            await q.dead_letter(d, f"broken {i}")
+        letters = await q.dead_letters()
+        assert [letter.reason for letter in letters] == ["broken 7", "broken 8", "broken 9"]  # was all 10
+        assert (await q.stats()).dead_letters == 3 and letters[-1].payload == bytes([9]) * 1_000
+        q.dead_max_bytes = 10  # smaller than one payload: the newest is still kept
+        await q.enqueue(b"x" * 100)
+        await q.dead_letter(await q.claim("w", 1.0), "big")
+        assert [letter.reason for letter in await q.dead_letters()] == ["big"]
+
     async def test_enqueue_once_holds_one_job_per_key_until_ack_or_dead_letter(self, make_queue: Any) -> None:
         q = await make_queue()
         assert not await q.holds("k") and await q.enqueue_once(b"first", "k") is not None
