@@ -38,7 +38,7 @@ from .lead import (
 )
 from .pt import isoelectric_all, p_waves, t_ends, t_prefer, t_search, t_turns
 from .qrs import locate_many, qrs_bounds_all
-from .vec import Rows, any_reduce, clip_index, median1d, range_ptp, row_median
+from .vec import Rows, any_reduce, clip_index, median1d, range_ptp, row_median, window_rows
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ecg.context import LeadContext
@@ -237,7 +237,7 @@ def _qrs_similarity_all(sv: StackedViews, rows: Rows, r: np.ndarray) -> np.ndarr
         return out
     use = inner[judge[lead]]
     lead = rows.lead[use]
-    m = sv.flat("clean_mv")[(rows.base[use] + r[use])[:, None] + np.arange(-half, half + 1)[None, :]]
+    m = window_rows(sv.flat("clean_mv"), rows.base[use] + r[use] - half, 2 * half + 1)  # inner beats: inside their lead
     size = counts[judged]
     at = np.arange(judged.size)
     tpl = row_median(m.T)[None, :] if judged.size == 1 else _median_beats(m, size)

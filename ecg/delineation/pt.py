@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .filters import StackedViews
-from .vec import any_reduce, clip_index, first_true, masked_argmax, row_median
+from .vec import any_reduce, clip_index, first_true, masked_argmax, row_median, window_rows
 from .window import Window, argmax_in, columns, walk_down_in
 
 __all__ = ["t_waves", "t_search", "t_prefer", "t_from_peak", "t_turns", "t_ends", "TSearch", "TTurns", "p_waves", "isoelectric_all", "TWaves",
@@ -56,22 +56,23 @@ def isoelectric_all(sv: StackedViews, qrs_on: np.ndarray, base: np.ndarray) -> n
     out = np.zeros(on.size)
     full = on - lo == width
     if any_reduce(full):
-        idx = clip_index(lo[full, None] + np.arange(width + 1)[None, :], n) + base[full, None]
-        out[full] = row_median(smooth[idx])
+        # 0 <= lo and lo + width = on < n: every row lies inside its lead
+        out[full] = row_median(window_rows(smooth, lo[full] + base[full], width + 1))
     for i in np.flatnonzero(~full):  # beats at the very start of the record
         seg = smooth[base[i] + lo[i] : base[i] + min(on[i] + 1, n)]
         out[i] = float(np.median(seg)) if seg.size else 0.0
     return out
 
 
-def _second_lobe(dev: np.ndarray, valid: np.ndarray, k: np.ndarray, sign: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+def _second_lobe(dev: np.ndarray, valid: np.ndarray, length: np.ndarray, k: np.ndarray, sign: np.ndarray,
+                 fs: float) -> tuple[np.ndarray, np.ndarray]:
     """Per beat, an opposite-polarity lobe right after the main T lobe, if large enough:
-    ``(has_lobe, lobe_index_in_row)``."""
+    ``(has_lobe, lobe_index_in_row)`` (``length``: per row, the valid columns)."""
     rows = np.arange(k.size)
     cols = np.arange(dev.shape[1])[None, :]
     has_cross, z = first_true(valid & (cols >= k[:, None]) & (dev * sign[:, None] < 0))
     width = int(_T_LOBE_SEARCH_S * fs) + 1
-    size = np.minimum(width, valid.sum(axis=1) - z)  # the lobe is searched in columns z … z + size - 1
+    size = np.minimum(width, length - z)  # the lobe is searched in columns z … z + size - 1
     seg = columns(dev, z, width) * -sign[:, None]
     j = masked_argmax(seg, np.arange(width) < size[:, None])
     big = seg[rows, j] >= _T_LOBE_RATIO * np.abs(dev[rows, k])
@@ -145,13 +146,13 @@ def t_turns(search: TSearch, stop: np.ndarray, k: np.ndarray) -> TTurns:
     rows = np.arange(k.size)
     amp = dev[rows, k]
     sign = np.where(amp >= 0, 1.0, -1.0)
-    has_lobe, lobe = _second_lobe(dev, search.valid, k, sign, win.sv.fs_hz)
+    has_lobe, lobe = _second_lobe(dev, search.valid, win.length, k, sign, win.sv.fs_hz)
     last = start + np.where(has_lobe, lobe, k)
     last_sign = np.where(has_lobe, -sign, sign)
     tail_n = stop - last + 1
     ok = search.ok & (tail_n >= 3)
     slope = win.read("slope_t")
-    col = argmax_in(-slope * last_sign[:, None], win.span(last, stop))  # the steepest return in [last, stop]
+    col = argmax_in(slope * -last_sign[:, None], win.span(last, stop))  # the steepest return in [last, stop]
     at = slope[rows, col]
     ok &= last_sign * at < 0
     return TTurns(ok, start + k, clip_index(start + col, win.sv.n_samples), at, amp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .filters import LeadViews, StackedViews
-from .vec import Rows, any_reduce, clip_index, max_reduce, min_reduce, range_max
+from .vec import Rows, any_reduce, clip_index, max_reduce, min_reduce, range_max, window_rows
 from .window import Window, argmax_in, settled_run
 
 __all__ = ["locate_beats", "locate_many", "qrs_bounds", "qrs_bounds_all", "main_polarity"]
@@ -89,12 +89,19 @@ def locate_many(detections: list[np.ndarray], sv: StackedViews,
     det, rows = det[keep], rows.take(keep)
     clean = sv.flat("clean_mv")
     half = int(0.06 * fs)
-    at = det[:, None] + np.arange(-half, half + 1)[None, :]
-    seg = clean[clip_index(at, n) + rows.base[:, None]]
+    inside: np.ndarray | None = None
+    if det.size and int(min_reduce(det)) >= half and int(max_reduce(det)) + half <= n - 1:
+        seg = window_rows(clean, rows.base + det - half, 2 * half + 1)  # every ±60 ms inside its lead
+    else:
+        at = det[:, None] + np.arange(-half, half + 1)[None, :]
+        seg = clean[clip_index(at, n) + rows.base[:, None]]
+        inside = (at >= 0) & (at < n)
     up, down = rows.median(max_reduce(seg, axis=1)), rows.median(-min_reduce(seg, axis=1))
     polarity = np.where(rows.count() == 0, 1.0, np.where(up >= _POSITIVE_PREFERENCE * down, 1.0, -1.0))
     sign = polarity[rows.lead]
-    peaks = det - half + argmax_in(sign[:, None] * seg, (at >= 0) & (at < n))  # the extremum inside the lead
+    scores = sign[:, None] * seg
+    # the extremum inside the lead
+    peaks = det - half + (scores.argmax(axis=1) if inside is None else argmax_in(scores, inside))
     near = int(0.2 * fs)
     if not any_reduce((peaks[1:] - peaks[:-1] < near) & (rows.lead[1:] == rows.lead[:-1])):
         # no two beats of a lead closer than ``near`` (the usual case): nothing merges

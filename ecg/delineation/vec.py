@@ -20,7 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["ranges", "masked_argmax", "first_true", "range_max", "range_ptp",
-           "median1d", "row_median", "percentiles", "row_percentile", "row_percentiles", "clip_index", "Rows"]
+           "median1d", "row_median", "percentiles", "row_percentile", "row_percentiles", "clip_index", "Rows",
+           "window_rows"]
 
 
 #: the reductions behind ``a.max()``/``a.min()``/``a.any()`` without their Python wrappers
@@ -147,6 +148,18 @@ def ranges(start: np.ndarray, length: np.ndarray, size: int, step: int = 1,
     if shift:
         idx += base[:, None]  # type: ignore[index]
     return idx, valid
+
+
+def window_rows(flat: np.ndarray, first: np.ndarray, width: int) -> np.ndarray:
+    """``flat[first[:, None] + np.arange(width)]`` for rows that lie inside the 1-D ``flat``
+    (``0 <= first`` and ``first + width <= flat.size``): the rows of a strided view of it,
+    copied — the same values as the index-matrix gather, without building and walking the
+    index matrix."""
+    step = flat.strides[0] if flat.ndim == 1 else 0
+    if step != flat.itemsize or not flat.flags.c_contiguous:  # pragma: no cover - the flat views are contiguous
+        return flat[first[:, None] + np.arange(width)]  # type: ignore[no-any-return]
+    windows = np.ndarray((flat.size - width + 1, width), flat.dtype, flat, 0, (step, step))
+    return windows[first]  # type: ignore[no-any-return]
 
 
 def masked_argmax(values: np.ndarray, valid: np.ndarray) -> np.ndarray:

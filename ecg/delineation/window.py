@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .vec import any_reduce, first_true, max_reduce, min_reduce, ranges
+from .vec import any_reduce, first_true, max_reduce, min_reduce, ranges, window_rows
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .filters import StackedViews
@@ -35,6 +35,8 @@ class Window:
         Per row, the position of column 0 (``lo``).
     valid : numpy.ndarray
         ``(rows, width)``: the columns inside ``[lo, hi]`` of each row.
+    length : numpy.ndarray
+        Per row, how many columns are inside (``valid``'s row sums).
     cols : numpy.ndarray
         ``0 … width - 1``.
     """
@@ -42,9 +44,20 @@ class Window:
     def __init__(self, sv: StackedViews, base: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
         self.sv = sv
         self.origin = np.asarray(lo, dtype=np.int64)
-        self._idx, self.valid = ranges(self.origin, np.asarray(hi, dtype=np.int64) - self.origin + 1, sv.n_samples,
-                                       base=base)
-        self.cols = np.arange(self._idx.shape[1], dtype=np.int64)
+        n = sv.n_samples
+        length = np.maximum(np.asarray(hi, dtype=np.int64) - self.origin + 1, 0)
+        width = int(max_reduce(length)) if length.size else 0
+        self.cols = np.arange(width, dtype=np.int64)
+        self.length = length  # per row, the columns inside [lo, hi] (= ``valid.sum(axis=1)``)
+        self.valid = self.cols[None, :] < length[:, None]
+        self._first: np.ndarray | None = None
+        self._idx: np.ndarray | None = None
+        if width and int(min_reduce(self.origin)) >= 0 and int(max_reduce(self.origin)) + width - 1 <= n - 1:
+            # no position to clip (the usual case): every row is ``width`` consecutive samples
+            # of one lead, read as rows of a strided view of the flat views (no index matrix)
+            self._first = self.origin + base if bool(any_reduce(base)) else self.origin
+        else:
+            self._idx = ranges(self.origin, length, n, base=base)[0]
         self._read: dict[str, np.ndarray] = {}
 
     @property
@@ -56,6 +69,8 @@ class Window:
         if name not in self._read:
             if name.startswith("abs_") and name[4:] in self._read:
                 self._read[name] = np.abs(self._read[name[4:]])  # |x| of the gathered values: the same numbers
+            elif self._first is not None:
+                self._read[name] = window_rows(self.sv.flat(name), self._first, self.cols.size)
             else:
                 self._read[name] = self.sv.flat(name)[self._idx]
         return self._read[name]
@@ -64,7 +79,9 @@ class Window:
         """The window of some rows (their views read so far taken along)."""
         out = object.__new__(Window)
         out.sv, out.origin, out.valid, out.cols = self.sv, self.origin[rows], self.valid[rows], self.cols
-        out._idx = self._idx[rows]
+        out.length = self.length[rows]
+        out._first = None if self._first is None else self._first[rows]
+        out._idx = None if self._idx is None else self._idx[rows]
         out._read = {k: v[rows] for k, v in self._read.items()}
         return out
 
@@ -82,6 +99,8 @@ def columns(values: np.ndarray, first: np.ndarray, width: int) -> np.ndarray:
     """Per row of the C-contiguous ``values``, the ``width`` columns from ``first`` on
     (clipped into the row): a narrow search inside a wide window reads only these."""
     rows, cols = values.shape
+    if rows and width and int(min_reduce(first)) >= 0 and int(max_reduce(first)) + width <= cols:
+        return window_rows(values.reshape(-1), first + np.arange(0, rows * cols, cols), width)  # nothing to clip
     at = first[:, None] + np.arange(width)
     np.minimum(at, cols - 1, out=at)
     np.maximum(at, 0, out=at)

@@ -163,3 +163,34 @@ def test_range_ptp_is_the_slices_range(a: np.ndarray, data: st.DataObject) -> No
     hi = np.array([max(p) for p in pairs], dtype=np.int64)
     assert range_ptp(a, lo, hi).tolist() == [float(np.ptp(a[i : j + 1])) for i, j in zip(lo, hi)]
     assert range_max(a, lo, hi).tolist() == [float(a[i : j + 1].max()) for i, j in zip(lo, hi)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(signals, st.data())
+def test_window_reads_are_the_clipped_positions(a: np.ndarray, data: st.DataObject) -> None:
+    """A window reads, row by row, the view at its positions clipped into the lead (strided
+    rows when no position needs clipping, an index matrix otherwise), also after ``take``."""
+    from ecg.delineation.window import Window
+
+    n = a.size
+    rows = data.draw(st.lists(st.tuples(st.integers(-8, n + 8), st.integers(-1, 30), st.booleans()),
+                              min_size=1, max_size=6))
+    lo = np.array([r[0] for r in rows], dtype=np.int64)
+    hi = lo + np.array([r[1] for r in rows], dtype=np.int64)
+    lead = np.array([int(r[2]) for r in rows], dtype=np.int64)
+    stack, signal = _stack(a), [a, -a]
+    win = Window(stack, lead * n, lo, hi)
+    width = int(max(0, (hi - lo + 1).max()))
+    inside = bool((lo >= 0).all() and (lo + width - 1 <= n - 1).all()) and width > 0
+    assert (win._first is not None) == inside  # the strided rows serve every window that needs no clipping
+    want = np.array([[signal[j][min(max(p, 0), n - 1)] for p in range(s, s + width)] for s, j in zip(lo, lead)])
+    for name in ("clean_mv", "abs_clean_mv"):
+        got = win.read(name)
+        assert got.shape == (lo.size, width)
+        assert np.array_equal(got, np.abs(want) if name.startswith("abs_") else want)
+    assert win.valid.tolist() == [[c < h - s + 1 for c in range(width)] for s, h in zip(lo, hi)]
+    some = np.flatnonzero(np.arange(lo.size) % 2 == 0)
+    part = win.take(some)
+    fresh = Window(stack, lead[some] * n, lo[some], hi[some])
+    assert np.array_equal(part.read("smooth_mv")[:, : fresh.width], fresh.read("smooth_mv")) or fresh.width == 0
+    assert np.array_equal(part.read("smooth_mv"), want[some])
