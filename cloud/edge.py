@@ -49,6 +49,8 @@ BODY_TIMEOUT_KEY = web.AppKey("body_timeout_s", float)
 DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 #: same message from the event loop's exception handler at most once per this many seconds
 LOOP_ERROR_INTERVAL_S = 10.0
+#: distinct messages remembered for that (forgotten all at once beyond it, as Throttle does)
+LOOP_ERROR_KEYS = 1000
 _CHUNK_BYTES = 64 * 1024
 
 
@@ -377,6 +379,9 @@ def quiet_loop_errors(loop: asyncio.AbstractEventLoop, interval_s: float = LOOP_
         if now - last.get(key, -interval_s) < interval_s:
             suppressed[key] = suppressed.get(key, 0) + 1
             return
+        if len(last) >= LOOP_ERROR_KEYS:  # messages may name objects (addresses): never a dict without bound
+            last.clear()
+            suppressed.clear()
         last[key] = now
         count = suppressed.pop(key, 0)
         if count:
