@@ -156,7 +156,16 @@ class PostgresServer:
         _wait_port(self.port)
 
     def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop", check=False)
+        """Stop the server and wait for it (up to 120 s); a server already stopped is fine.
+
+        A stop that fails otherwise (e.g. "server does not shut down" on a starved machine)
+        raises: it used to be ignored, and a test that stopped the store to see 503s then
+        saw a running store's 200 instead of the reason.
+        """
+        result = self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "-t", "120", "stop",
+                           check=False)
+        if result.returncode != 0 and "Is server running?" not in result.stderr:
+            raise DevServerError(f"pg_ctl stop failed ({result.returncode}): {result.stderr.strip()[-500:]}")
 
     def create_database(self, name: str) -> str:
         """``createdb`` *name*; returns its URL."""
