@@ -58,6 +58,10 @@ MAX_FORM_BYTES = 4 * 1024 * 1024
 #: human-paced limit per client address
 WEB_RATE_PER_S = 0.5
 WEB_BURST = 10
+#: client id of the page's analyses in the store (their answers are not kept: see
+#: AnalysisService.submit_unkept); not "webpage", the default of cloud.analysis.submit,
+#: whose in-process callers keep theirs
+WEB_CLIENT = "webpage-form"
 #: report resolution on the page
 REPORT_DPI = 110.0
 _FIELD_OF_LEAD = {lead: field for field, lead in LEAD_FIELDS.items()}
@@ -313,7 +317,7 @@ async def analyse_form(request: web.Request) -> web.Response:
         return _page(examples, parsed.fields, error=parsed.error, status=parsed.error_status)
     app[SERVICE_KEY].metrics.count("requests")
     try:
-        stored = await app[SERVICE_KEY].submit_unkept("webpage", parsed.request)  # nobody can ask for it again
+        stored = await app[SERVICE_KEY].submit_unkept(WEB_CLIENT, parsed.request)  # nobody can ask for it again
     except (AnalysisFailed, AnalysisTimeout, QueueFull, Unavailable) as exc:
         return _page(examples, parsed.fields, error=f"The analysis could not run now ({exc}); please retry.",
                      status=503)

@@ -134,12 +134,13 @@ class TestPage:
         conn = open_db(tmp_path)
         try:
             assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0  # was 3
-            conn.execute("INSERT INTO results VALUES ('webpage', 'gave-up', 'd', 'completed', 200, '{}', 0.0)")
+            conn.execute("INSERT INTO results VALUES ('webpage-form', 'gave-up', 'd', 'completed', 200, '{}', 0.0)")
             conn.execute("INSERT INTO results VALUES ('c-token', 'kept', 'd', 'completed', 200, '{}', 0.0)")
+            conn.execute("INSERT INTO results VALUES ('webpage', 'in-process', 'd', 'completed', 200, '{}', 0.0)")
             resp = await client.post("/analyse", data=form)
             assert resp.status == 200
-            rows = conn.execute("SELECT client_id, record_id FROM results").fetchall()
-            assert rows == [("c-token", "kept")]  # a token's answers are its own: kept
+            rows = sorted(conn.execute("SELECT client_id, record_id FROM results").fetchall())
+            assert rows == [("c-token", "kept"), ("webpage", "in-process")]  # a token's, submit()'s: kept
         finally:
             conn.close()
 
