@@ -29,7 +29,7 @@ from cloud.stores.base import StoredResult
 from cloud_client import AnalysisLost, CloudClient
 from tests.cloud.conftest import Deployment
 from tests.cloud.test_engine import quick_analyse
-from tests.cloud.test_reservation_gap import PROMPT_S, Crash, CrashOnEnqueue, _request
+from tests.cloud.test_reservation_gap import PROMPT_S, _request, crash_between_reserve_and_enqueue
 
 #: timeout_s 0.5, claim_idle_s 0.5, max_attempts 1 → stale_after_s = 0.5 × 2 = 1 s
 STALE = {"timeout_s": 0.5, "claim_idle_s": 0.5, "max_attempts": 1}
@@ -47,16 +47,12 @@ async def _lookup_until(service: Any, record_id: str, wanted: Any, timeout_s: fl
 
 class TestJoblessReservation:
     async def test_get_says_lost_after_the_stale_limit_and_a_resend_is_answered(self, deployment: Deployment) -> None:
-        doomed = await deployment.service()
-        doomed._queue = CrashOnEnqueue(doomed.queue)  # type: ignore[assignment]
         request = _request("jobless")
-        with pytest.raises(Crash):
-            await doomed.submit("client", request)
-        assert await doomed.lookup("client", "jobless") == "pending"  # young: its enqueuer may be on its way
-        if deployment.embedded:  # the process is gone
-            deployment.services.remove(doomed)
-            doomed._queue = doomed._queue.inner  # type: ignore[union-attr]
-            await doomed.stop(drain_timeout_s=1)
+
+        async def young_reads_pending(doomed: Any) -> None:  # its enqueuer may still be on its way
+            assert await doomed.lookup("client", "jobless") == "pending"
+
+        await crash_between_reserve_and_enqueue(deployment, request, young_reads_pending)
         poller = await deployment.service(**STALE)
         assert poller.config.stale_after_s == 1.0
         started = time.monotonic()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -60,18 +61,31 @@ async def _until(condition: Any, what: str, timeout_s: float = PROMPT_S) -> None
         await asyncio.sleep(0.01)
 
 
+async def crash_between_reserve_and_enqueue(
+    deployment: Deployment, request: AnalysisRequest, check: Callable[[AnalysisService], Awaitable[None]]
+) -> None:
+    """A service reserves *request* and dies before enqueueing it (``await check(doomed)``
+    runs then); embedded, the process is gone (a new service will start on the same data
+    folder); scaled out, its backends stay as they are."""
+    doomed = await deployment.service()
+    doomed._queue = CrashOnEnqueue(doomed.queue)  # type: ignore[assignment]
+    with pytest.raises(Crash):
+        await doomed.submit("client", request)
+    await check(doomed)
+    if deployment.embedded:
+        deployment.services.remove(doomed)
+        doomed._queue = doomed._queue.inner  # type: ignore[union-attr]
+        await doomed.stop(drain_timeout_s=1)
+
+
 class TestCrashBetweenReserveAndEnqueue:
     async def test_a_retry_through_a_live_service_is_answered_promptly(self, deployment: Deployment) -> None:
-        doomed = await deployment.service()
-        doomed._queue = CrashOnEnqueue(doomed.queue)  # type: ignore[assignment]
         request = _request("gap-1")
-        with pytest.raises(Crash):
-            await doomed.submit("client", request)
-        assert await doomed.store.is_pending("client", "gap-1")  # the gap: reserved, never enqueued
-        if deployment.embedded:  # the process is gone; a new one starts on the same data folder
-            deployment.services.remove(doomed)
-            doomed._queue = doomed._queue.inner  # type: ignore[union-attr]
-            await doomed.stop(drain_timeout_s=1)
+
+        async def reserved_never_enqueued(doomed: AnalysisService) -> None:
+            assert await doomed.store.is_pending("client", "gap-1")  # the gap
+
+        await crash_between_reserve_and_enqueue(deployment, request, reserved_never_enqueued)
         survivor = await deployment.service()
         started = time.monotonic()
         result = await asyncio.wait_for(survivor.submit("client", request), PROMPT_S)
