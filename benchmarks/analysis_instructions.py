@@ -1,10 +1,10 @@
 """Instructions per cloud analysis (callgrind): a cost measure that does not move with the load.
 
-CPU time on the shared 2-core machine moves by ±0.5–1 ms per one-lead request between runs
+CPU time on the shared 2-core machine moves by tenths of a millisecond per one-lead request between runs
 of the same code (other engineers' jobs, training); a cut of a few tens of microseconds
 cannot be resolved by it. The number of instructions executed (valgrind's callgrind, event
-``Ir``) is repeatable to a few parts per million whatever else runs, so it confirms such a
-cut and says which compiled code the time goes to. It is not time: a recursive filter runs
+``Ir``) is repeatable to a few thousandths of a percent whatever else runs, so it confirms
+such a cut and says which compiled code the time goes to. It is not time: a recursive filter runs
 fewer instructions per nanosecond than a vector loop, so report both.
 
 Each tree (e.g. commits exported with ``git archive``) runs in its own process under
