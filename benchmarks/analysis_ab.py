@@ -13,6 +13,10 @@ Usage::
 
     nice -n 10 .venv/bin/python benchmarks/analysis_ab.py TREE_A TREE_B [--rounds 6] [--what cloud|delineate]
 
+``--portable`` builds every request in both workers with ``benchmarks/ab_payloads.py`` of this
+checkout (wfdb only, no project import), so a tree older than ``analysis_cost.py``'s helpers — e.g.
+the code at the time issue 10 was filed, a94ac09 — can be timed against main on the same requests.
+
 ``--what delineate`` times the rule delineator (all leads in one pass) and the quality of the
 first three leads on prepared contexts instead of the whole ``cloud.pipeline.analyse``.
 """
@@ -34,14 +38,19 @@ import numpy as np
 N_ONE, N_TWELVE = 20, 10
 
 
-def _worker(what: str, data: Path) -> None:
+def _worker(what: str, data: Path, portable: bool = False) -> None:
     """Serve ``"<record index> <repeats>"`` lines with the best CPU ms of that many runs."""
     sys.path.insert(0, os.getcwd())
     sys.path.insert(0, os.getcwd() + "/benchmarks")
     import warnings
 
     warnings.simplefilter("ignore")
-    from analysis_cost import _payload, _records  # type: ignore[import-not-found]
+    import importlib
+
+    if portable:
+        sys.path.append(str(Path(__file__).resolve().parent))  # after the tree: only ab_payloads comes from here
+    payloads: Any = importlib.import_module("ab_payloads" if portable else "analysis_cost")
+    _payload, _records = payloads._payload, payloads._records
 
     from cloud.pipeline import PipelineSettings, analyse
     from cloud.validation import parse_request
@@ -78,8 +87,9 @@ def _worker(what: str, data: Path) -> None:
         print(f"{best * 1000.0:.4f}", flush=True)
 
 
-def _spawn(tree: Path, what: str, data: Path) -> subprocess.Popen[str]:
-    p = subprocess.Popen([sys.executable, __file__, "--worker", "--what", what, "--data", str(data)], cwd=tree,
+def _spawn(tree: Path, what: str, data: Path, portable: bool = False) -> subprocess.Popen[str]:
+    extra = ["--portable"] if portable else []
+    p = subprocess.Popen([sys.executable, __file__, "--worker", "--what", what, "--data", str(data), *extra], cwd=tree,
                          env={**os.environ, "PYTHONPATH": str(tree)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -102,13 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--what", choices=("cloud", "delineate"), default="cloud")
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("CARDIOLINK_DATA", "../shared/data")).resolve())
+    ap.add_argument("--portable", action="store_true",
+                    help="build the requests with benchmarks/ab_payloads.py (wfdb only) in both workers")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        _worker(args.what, args.data)
+        _worker(args.what, args.data, args.portable)
         return 0
     tree_a, tree_b = (t.resolve() for t in args.trees)
-    workers = {"a": _spawn(tree_a, args.what, args.data), "b": _spawn(tree_b, args.what, args.data)}
+    workers = {k: _spawn(t, args.what, args.data, args.portable) for k, t in (("a", tree_a), ("b", tree_b))}
     n = N_ONE + N_TWELVE
     times: dict[str, list[list[float]]] = {k: [[] for _ in range(n)] for k in workers}
     rng = random.Random(0)
