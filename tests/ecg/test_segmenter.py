@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,11 @@ from ecg.delineation.segmenter import (DEFAULT_SEGMENTER_PATH, WaveSegmenter, be
 from ecg.delineation.segmenter_input import CLASSES, MODEL_FS_HZ, prepare, prepare_many
 from ecg.io import read_record
 from ecg.model import ModelError
+
+
+def _alone(meta: dict[str, Any]) -> dict[str, Any]:
+    """A sidecar without P/T members (the shipped one names its member file)."""
+    return {k: v for k, v in meta.items() if k != "pt_members"}
 
 
 def _probs(labels: list[tuple[int, int, int]], n: int) -> np.ndarray:
@@ -146,7 +152,7 @@ class TestShiftAveraging:
         np.testing.assert_allclose(seg.run_prepared(x), np.mean(runs, axis=0), atol=1e-6)
 
     def test_sidecar_setting_is_read_and_checked(self, tmp_path: Path) -> None:
-        meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+        meta = _alone(json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text()))
         (tmp_path / "m.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
         for shifts, ok in ((8, True), (0, False), (99, False)):
             (tmp_path / "m.json").write_text(json.dumps({**meta, "shifts": shifts}))
@@ -157,13 +163,23 @@ class TestShiftAveraging:
                     WaveSegmenter(tmp_path / "m.tflite")
         assert load_segmenter().shifts == int(meta.get("shifts", 1))
 
+    def test_shipped_pt_members_load_and_fit_the_size_budget(self) -> None:
+        meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+        seg = load_segmenter()
+        assert [m.version for m in seg.pt_members] == [
+            json.loads((DEFAULT_SEGMENTER_PATH.parent / f).with_suffix(".json").read_text())["version"]
+            for f in meta.get("pt_members", [])]
+        total = DEFAULT_SEGMENTER_PATH.stat().st_size + sum(
+            (DEFAULT_SEGMENTER_PATH.parent / f).stat().st_size for f in meta.get("pt_members", []))
+        assert total <= 300 * 1024
+
 
 class TestPtMembers:
     """P and T waves from the mean with other segmenters (sidecar ``"pt_members"``)."""
 
     @staticmethod
     def _pair(tmp_path: Path, member_meta: dict[str, object]) -> WaveSegmenter:
-        meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+        meta = _alone(json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text()))
         tmp_path.mkdir(parents=True, exist_ok=True)
         for name in ("base", "member"):
             (tmp_path / f"{name}.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
@@ -171,23 +187,32 @@ class TestPtMembers:
         (tmp_path / "base.json").write_text(json.dumps({**meta, "pt_members": ["member.tflite"]}))
         return WaveSegmenter(tmp_path / "base.tflite")
 
+    @staticmethod
+    def _single(tmp_path: Path) -> WaveSegmenter:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "one.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
+        (tmp_path / "one.json").write_text(json.dumps(_alone(json.loads(
+            DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text()))))
+        return WaveSegmenter(tmp_path / "one.tflite")
+
     def test_the_p_t_probabilities_are_the_members_mean(self, fixtures_dir: Path, tmp_path: Path) -> None:
         rec = read_record(fixtures_dir / "ludb" / "2.hea")
         clean = band_limit(rec.signals_mv[:, :2].T, rec.fs_hz)
         seg = self._pair(tmp_path, {"shifts": 4})  # a member that answers differently
         base, pt = seg.wave_probabilities_many(clean, rec.fs_hz)
-        alone = load_segmenter().probabilities_many(clean, rec.fs_hz)
+        single = self._single(tmp_path / "single")
+        alone = single.probabilities_many(clean, rec.fs_hz)
         other = seg.pt_members[0].probabilities_many(clean, rec.fs_hz)
         np.testing.assert_array_equal(base, alone)
         assert np.abs(other - alone).max() > 0.01
         np.testing.assert_allclose(pt, (alone + other) / 2, atol=1e-6)
-        plain = load_segmenter().wave_probabilities_many(clean, rec.fs_hz)
+        plain = single.wave_probabilities_many(clean, rec.fs_hz)
         assert plain[0] is plain[1]  # no members: one array for both
 
     def test_learned_delineator_keeps_its_qrs_and_moves_p_t(self, fixtures_dir: Path, tmp_path: Path) -> None:
         rec = read_record(fixtures_dir / "ludb" / "2.hea")
         x = rec.lead(rec.lead_index("ii"))
-        shipped = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves
+        shipped = learned.delineate_learned(LeadContext.of(x, rec.fs_hz), self._single(tmp_path / "one")).waves
         twin = learned.delineate_learned(LeadContext.of(x, rec.fs_hz), self._pair(tmp_path / "a", {})).waves
         for k in shipped:  # a member equal to the model: the mean is the model's own answer
             np.testing.assert_array_equal(twin[k], shipped[k])
@@ -197,7 +222,7 @@ class TestPtMembers:
         assert any(not np.array_equal(moved[k], shipped[k]) for k in ("p_on", "p_off", "t_off"))
 
     def test_sidecar_members_checked(self, tmp_path: Path) -> None:
-        meta = json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text())
+        meta = _alone(json.loads(DEFAULT_SEGMENTER_PATH.with_suffix(".json").read_text()))
         (tmp_path / "base.tflite").write_bytes(DEFAULT_SEGMENTER_PATH.read_bytes())
         for members in ("member.tflite", [3], ["absent.tflite"]):
             (tmp_path / "base.json").write_text(json.dumps({**meta, "pt_members": members}))
@@ -262,7 +287,9 @@ class TestLearnedDelineator:
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
         rec = read_record(fixtures_dir / "ludb" / "2.hea")
         x = rec.lead(rec.lead_index("ii"))
-        shipped = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves
+        monkeypatch.setattr(learned, "P_ON_REFINE", "mean_threshold")
+        monkeypatch.setattr(learned, "T_OFF_REFINE", "mean_threshold")
+        shipped = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves  # both refined
         monkeypatch.setattr(learned, "P_ON_REFINE", "net")
         monkeypatch.setattr(learned, "T_OFF_REFINE", "net")
         raw = learned.delineate_learned(LeadContext.of(x, rec.fs_hz)).waves

@@ -107,7 +107,7 @@ def _load_member(job_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]],
-               members: list[Path] | None = None) -> Path:
+               members: list[Path] | None = None, final_out: Path = SHIPPED) -> Path:
     """Convert one finished job; returns the written ``.tflite`` path.
 
     With ``members`` (run folders trained on the same folds), the job of every member is
@@ -135,7 +135,7 @@ def export_job(run: Path, job: str, leads: list[Lead], folds: list[list[str]],
     agreement = float(np.mean(_labels(q, probe) == _labels(convert(model, None), probe)))
     job_dir = run / job
     job_dir.mkdir(parents=True, exist_ok=True)
-    target = SHIPPED if job == "final" and not members else job_dir / "delineation.tflite"
+    target = final_out if job == "final" and not members else job_dir / "delineation.tflite"
     target.write_bytes(q)
     meta = {
         "version": f"delineation-{dt.date.today():%Y.%m}-{job}" + ("-ensemble" if members else ""),
@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --pt-members: write under --run this run's exported jobs with their P/T waves "
                          "averaged with the members' (no conversion; files copied, sidecar key pt_members)")
     ap.add_argument("--pt-members", type=Path, nargs="+", default=None)
+    ap.add_argument("--final-out", type=Path, default=SHIPPED,
+                    help="where a single run's final model goes (default: the shipped ecg/models/delineation.tflite)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if (args.pt_base is None) != (args.pt_members is None):
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.run / "folds.json").write_text(json.dumps(folds))
     jobs = args.jobs or [p.name for p in sorted(source.iterdir()) if (p / "done.json").exists()]
     for job in jobs:
-        export_job(args.run, job, leads, folds, args.members)
+        export_job(args.run, job, leads, folds, args.members, args.final_out)
     return 0
 
 
