@@ -28,10 +28,12 @@ def _read(p: Path) -> Rec:
     return Rec(p.stem, float(r.fs), np.asarray(r.p_signal, float), list(r.sig_name))
 
 
-def _records(data: Path, folder: str, pattern: str, keep: Callable[[Any], bool], n: int, fixture: str) -> list[Rec]:
+def first_records(paths: list[Path], keep: Callable[[Any], bool], n: int,
+                  read: Callable[[Path], Any] = _read) -> list[Any]:
+    """The first *n* records of *paths* (read in order with *read*) that *keep* accepts."""
     out = []
-    for p in sorted((data / folder).glob(pattern)):
-        rec = _read(p)
+    for p in paths:
+        rec = read(p)
         if keep(rec):
             out.append(rec)
         if len(out) == n:
@@ -39,7 +41,12 @@ def _records(data: Path, folder: str, pattern: str, keep: Callable[[Any], bool],
     return out
 
 
-def _payload(rec: Rec) -> dict[str, Any]:
+def _records(data: Path, folder: str, pattern: str, keep: Callable[[Any], bool], n: int, fixture: str) -> list[Any]:
+    return first_records(sorted((data / folder).glob(pattern)), keep, n)
+
+
+def _payload(rec: Any) -> dict[str, Any]:
+    """An API request of the record: counts at 1000 per mV (every lead)."""
     body: dict[str, Any] = {"recordId": f"bench-{rec.name}", "sampleRate": rec.fs_hz, "adcGain": 1000.0, "baseline": 0}
     if rec.signals_mv.shape[1] == 1:
         body["dataI"] = np.round(rec.signals_mv[:, 0] * 1000).astype(int).tolist()

@@ -71,9 +71,8 @@ from ecg.io import Record, read_record  # noqa: E402
 from ecg.model import load_model  # noqa: E402
 from ecg.screening import screen  # noqa: E402
 
-FIELDS = {"i": "dataI", "ii": "dataII", "iii": "dataIII", "avr": "dataAVR", "avl": "dataAVL", "avf": "dataAVF",
-          **{f"v{k}": f"dataV{k}" for k in range(1, 7)}}
-
+from benchmarks.ab_payloads import _payload  # noqa: E402,F401  (imported by the other analysis scripts)
+from benchmarks.ab_payloads import first_records as _first_records  # noqa: E402
 
 def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
     """Median CPU time (ms) of ``fn`` over ``repeats`` runs, after one warm-up run."""
@@ -96,26 +95,7 @@ def _records(data: Path | None, folder: str, pattern: str, keep: Callable[[Recor
 
 def first_records(paths: list[Path], keep: Callable[[Record], bool], n: int) -> list[Record]:
     """The first *n* records of *paths* (read in order) that *keep* accepts."""
-    out = []
-    for p in paths:
-        rec = read_record(p)
-        if keep(rec):
-            out.append(rec)
-        if len(out) == n:
-            break
-    return out
-
-
-def _payload(rec: Record) -> dict[str, Any]:
-    """An API request of the record: counts at 1000 per mV (every lead)."""
-    body: dict[str, Any] = {"recordId": f"bench-{rec.name}", "sampleRate": rec.fs_hz, "adcGain": 1000.0,
-                            "baseline": 0}
-    if rec.signals_mv.shape[1] == 1:
-        body["dataI"] = np.round(rec.signals_mv[:, 0] * 1000).astype(int).tolist()
-    else:
-        for j, name in enumerate(rec.lead_names):
-            body[FIELDS[name.lower()]] = np.round(rec.signals_mv[:, j] * 1000).astype(int).tolist()
-    return body
+    return _first_records(paths, keep, n, read=read_record)
 
 
 def _ours_one(x: np.ndarray, fs: float) -> None:
