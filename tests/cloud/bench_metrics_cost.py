@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,8 +54,32 @@ async def _arm(data: Path, token: str, ttl_s: float) -> list[float]:
     return latencies
 
 
+def _median_gap_ci(old: list[float], new: list[float], draws: int = 2000) -> tuple[float, float]:
+    """95 % bootstrap interval of median(new) - median(old) (resampling each arm's GETs)."""
+    rng = random.Random(0)
+    gaps = sorted(
+        statistics.median(rng.choices(new, k=len(new))) - statistics.median(rng.choices(old, k=len(old)))
+        for _ in range(draws)
+    )
+    return gaps[int(0.025 * draws)], gaps[int(0.975 * draws) - 1]
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split(" ", 1)[0]
+    except OSError:
+        return "?"
+
+
 async def main() -> None:
-    data = Path(tempfile.mkdtemp())
+    data = Path(tempfile.mkdtemp())  # 0700; ~0.5 GB of answers, removed at the end
+    try:
+        await _bench(data)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+async def _bench(data: Path) -> None:
     conn = open_db(data)
     tokens = TokenStore(conn)
     token = tokens.create("bench")
@@ -68,6 +94,7 @@ async def main() -> None:
     conn.execute("COMMIT")
     conn.close()
     results: dict[float, list[float]] = {0.0: [], 10.0: []}
+    load_before = _loadavg()
     for rep in range(3):
         for ttl_s in (0.0, 10.0) if rep % 2 == 0 else (10.0, 0.0):
             results[ttl_s] += await _arm(data, token, ttl_s)
@@ -75,6 +102,10 @@ async def main() -> None:
         p95 = statistics.quantiles(latencies, n=20)[18]
         print(f"STORED_COUNT_TTL_S {ttl_s:>4}: GET of a stored answer, {POLLERS} /metrics pollers: "
               f"median {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms (n={len(latencies)})")
+    low, high = _median_gap_ci(results[0.0], results[10.0])
+    gap = statistics.median(results[10.0]) - statistics.median(results[0.0])
+    print(f"median now - before: {gap:.1f} ms, 95 % bootstrap CI [{low:.1f}, {high:.1f}]; "
+          f"load average {load_before} -> {_loadavg()}")
 
 
 if __name__ == "__main__":
