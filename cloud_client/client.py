@@ -16,6 +16,7 @@ import random
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -129,7 +130,10 @@ class CloudClient:
             The service accepted *record_id* but lost its analysis; polling will never
             answer: send the recording again (:meth:`analyse`, same ``recordId``).
         """
-        status, document = await self._call("GET", f"/v1/analyses/{record_id}", None, ok=(200, 202, 404))
+        if record_id in ("", ".", ".."):  # a dot segment would be resolved away, asking another path
+            raise ValueError(f"record_id {record_id!r} cannot name an analysis in a URL path")
+        path = f"/v1/analyses/{quote(record_id, safe='')}"  # one path segment, whatever the caller passes
+        status, document = await self._call("GET", path, None, ok=(200, 202, 404))
         if status == 404 and isinstance(document, dict) and str(document.get("type", "")).endswith("/analysis-lost"):
             raise AnalysisLost(status, document)
         if status in (202, 404):

@@ -55,7 +55,7 @@ class Scripted:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json() if request.body_exists else None
-        self.requests.append({"auth": request.headers.get("Authorization"), "body": body})
+        self.requests.append({"auth": request.headers.get("Authorization"), "body": body, "path": request.raw_path})
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         return self.script.pop(0)()
@@ -197,6 +197,15 @@ class TestRetries:
         async with _client(url, Sleeps()) as client:
             assert await client.get("r1") is None
             assert await client.get("r1") is None
+
+    async def test_get_keeps_the_record_id_in_its_own_path_segment(self, scripted: tuple[Scripted, str]) -> None:
+        server, url = scripted
+        server.script = [lambda: _problem(404)]
+        async with _client(url, Sleeps()) as client:
+            assert await client.get("a/../../../healthz") is None  # not a request (with the token) to /healthz
+            with pytest.raises(ValueError):
+                await client.get("..")
+        assert [r["path"] for r in server.requests] == ["/v1/analyses/a%2F..%2F..%2F..%2Fhealthz"]
 
     def test_token_not_in_repr(self) -> None:
         assert "secret" not in repr(CloudClient("http://x", "secret-token"))
